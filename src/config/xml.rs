@@ -1,0 +1,199 @@
+//! Reads `callpark.conf.xml`, shaped like every FreeSWITCH configuration file.
+
+use std::collections::HashMap;
+
+use roxmltree::{Document, Node};
+
+use super::{resolve_tenant, valid_domain, At, Config, ConfigError, ConfigErrors, Layer, Level, RawGroup};
+
+/// Group attributes that are not recall parameters.
+const GROUP_OWN_ATTRS: &[&str] = &["name"];
+
+/// Parses and validates a configuration. `source` names it in error messages
+/// (`callpark.conf.xml`). Every error found is returned; none means it is valid.
+pub fn from_xml(source: &str, text: &str) -> Result<Config, ConfigErrors> {
+    let fail = |errors| ConfigErrors { source: source.to_string(), errors };
+    let doc = match Document::parse(text) {
+        Ok(d) => d,
+        Err(e) => {
+            let pos = e.pos();
+            return Err(fail(vec![ConfigError {
+                line: Some(pos.row),
+                place: String::new(),
+                message: format!("not well-formed XML: {e}"),
+            }]));
+        }
+    };
+    let line = |n: Node| Some(doc.text_pos_at(n.range().start).row);
+    let mut errors = Vec::new();
+    let err = |errors: &mut Vec<ConfigError>, n: Node, place: &str, message: String| {
+        errors.push(ConfigError { line: line(n), place: place.to_string(), message })
+    };
+
+    let root = doc.root_element();
+    let conf = if root.has_tag_name("configuration") {
+        Some(root)
+    } else {
+        root.descendants().find(|n| n.has_tag_name("configuration") && n.attribute("name") == Some("callpark.conf"))
+    };
+    let Some(conf) = conf else {
+        return Err(fail(vec![ConfigError {
+            line: line(root),
+            place: String::new(),
+            message: "no <configuration name=\"callpark.conf\"> element".into(),
+        }]));
+    };
+    if let Some(name) = conf.attribute("name") {
+        if name != "callpark.conf" {
+            err(&mut errors, conf, "", format!("configuration is named \"{name}\", expected \"callpark.conf\""));
+        }
+    }
+
+    let mut global = Layer::new(String::new());
+    let mut raw_tenants: Vec<(At<String>, Layer, Vec<RawGroup>)> = Vec::new();
+    for child in elements(conf) {
+        match child.tag_name().name() {
+            "settings" => read_params(&doc, child, &mut global, &mut errors),
+            "tenants" => {
+                for t in elements(child) {
+                    if !t.has_tag_name("tenant") {
+                        err(&mut errors, t, "tenants", format!("unexpected <{}>, expected <tenant>", t.tag_name().name()));
+                        continue;
+                    }
+                    raw_tenants.push(read_tenant(&doc, t, &mut errors));
+                }
+            }
+            other => err(&mut errors, child, "", format!("unexpected <{other}> in <configuration>")),
+        }
+    }
+
+    let default_tenant = resolve_tenant("", &[&global], &[], &mut errors);
+    let mut tenants = HashMap::new();
+    for (domain, layer, groups) in &raw_tenants {
+        if domain.value.is_empty() {
+            continue; // already reported
+        }
+        if tenants.contains_key(&domain.value) {
+            errors.push(ConfigError {
+                line: domain.line,
+                place: layer.place.clone(),
+                message: format!("tenant \"{}\" is configured twice", domain.value),
+            });
+            continue;
+        }
+        let t = resolve_tenant(&domain.value, &[&global, layer], groups, &mut errors);
+        tenants.insert(domain.value.clone(), t);
+    }
+    if errors.is_empty() {
+        Ok(Config::build(default_tenant, tenants))
+    } else {
+        errors.sort_by_key(|e| e.line.unwrap_or(u32::MAX));
+        Err(fail(errors))
+    }
+}
+
+/// Child elements, skipping FreeSWITCH pre-processor instructions (already applied by
+/// the switch; `callpark check` reads files as written).
+fn elements<'a, 'i>(n: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i>> {
+    n.children().filter(|c| c.is_element() && !c.has_tag_name("X-PRE-PROCESS"))
+}
+
+fn read_params(doc: &Document, settings: Node, layer: &mut Layer, errors: &mut Vec<ConfigError>) {
+    for p in elements(settings) {
+        let line = Some(doc.text_pos_at(p.range().start).row);
+        if !p.has_tag_name("param") {
+            errors.push(ConfigError {
+                line,
+                place: layer.place.clone(),
+                message: format!("unexpected <{}> in <settings>, expected <param>", p.tag_name().name()),
+            });
+            continue;
+        }
+        match (p.attribute("name"), p.attribute("value")) {
+            (Some(n), Some(v)) => layer.set(Level::Settings, n, v, line, errors),
+            _ => errors.push(ConfigError {
+                line,
+                place: layer.place.clone(),
+                message: "<param> needs a name and a value".into(),
+            }),
+        }
+    }
+}
+
+fn read_tenant(doc: &Document, t: Node, errors: &mut Vec<ConfigError>) -> (At<String>, Layer, Vec<RawGroup>) {
+    let line = |n: Node| Some(doc.text_pos_at(n.range().start).row);
+    let raw_domain = t.attribute("domain").unwrap_or("");
+    let domain = raw_domain.to_ascii_lowercase();
+    let place = format!("tenant \"{raw_domain}\"");
+    if !valid_domain(&domain) {
+        errors.push(ConfigError {
+            line: line(t),
+            place: place.clone(),
+            message: "a tenant needs a domain=\"...\" of letters, digits, '.', '-' or '_'".into(),
+        });
+    }
+    for a in t.attributes() {
+        if a.name() != "domain" {
+            errors.push(ConfigError { line: line(t), place: place.clone(), message: format!("unknown attribute \"{}\"", a.name()) });
+        }
+    }
+    let mut layer = Layer::new(place.clone());
+    let mut groups = Vec::new();
+    for c in elements(t) {
+        match c.tag_name().name() {
+            "settings" => read_params(doc, c, &mut layer, errors),
+            "groups" => {
+                for g in elements(c) {
+                    if !g.has_tag_name("group") {
+                        errors.push(ConfigError {
+                            line: line(g),
+                            place: place.clone(),
+                            message: format!("unexpected <{}> in <groups>, expected <group>", g.tag_name().name()),
+                        });
+                        continue;
+                    }
+                    groups.push(read_group(doc, g, &place, errors));
+                }
+            }
+            other => errors.push(ConfigError {
+                line: line(c),
+                place: place.clone(),
+                message: format!("unexpected <{other}> in <tenant>"),
+            }),
+        }
+    }
+    let domain = if valid_domain(&domain) { domain } else { String::new() };
+    (At { value: domain, line: line(t) }, layer, groups)
+}
+
+fn read_group(doc: &Document, g: Node, tenant_place: &str, errors: &mut Vec<ConfigError>) -> RawGroup {
+    let line = |n: Node| Some(doc.text_pos_at(n.range().start).row);
+    let name = g.attribute("name").unwrap_or("").to_string();
+    let place = format!("{tenant_place}: group \"{name}\"");
+    let mut layer = Layer::new(place.clone());
+    for a in g.attributes() {
+        if !GROUP_OWN_ATTRS.contains(&a.name()) {
+            layer.set(Level::Group, a.name(), a.value(), line(g), errors);
+        }
+    }
+    let mut members = Vec::new();
+    for m in elements(g) {
+        if !m.has_tag_name("member") {
+            errors.push(ConfigError {
+                line: line(m),
+                place: place.clone(),
+                message: format!("unexpected <{}> in <group>, expected <member>", m.tag_name().name()),
+            });
+            continue;
+        }
+        match m.attribute("extension") {
+            Some(e) => members.push(At { value: e.trim().to_string(), line: line(m) }),
+            None => errors.push(ConfigError {
+                line: line(m),
+                place: place.clone(),
+                message: "<member> needs extension=\"...\"".into(),
+            }),
+        }
+    }
+    RawGroup { name: At { value: name, line: line(g) }, layer, members }
+}

@@ -1,0 +1,888 @@
+//! The engine: the rules of parking, retrieving and recalling, applied to a store.
+//!
+//! One lock guards the store and the outbox of notices. Every operation changes the
+//! store and queues its notices under that lock, then releases it and only then asks
+//! the host to act. Notices are delivered in the order their changes happened, by
+//! whichever thread finds the outbox non-empty and nobody else delivering.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use parking_lot::{Mutex, RwLock};
+
+use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::codes::{self, CodeError, Intent, BLF_PREFIX};
+use crate::config::{valid_domain, Config, Tenant};
+use crate::host::{Action, Event, Host, LogLevel, Message, Notice, Presence, Ring, Target};
+use crate::listing::CallInfo;
+use crate::recall::{self, HandOff, Trigger};
+use crate::store::{Claim, MemoryStore, ParkStore, ParkedCall, RecallState};
+
+/// Longest identifier (uuid, user, caller number) accepted from the host.
+pub const MAX_ID_LEN: usize = 256;
+/// Caller names are cut to this many characters.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// A request from a channel that dialed a feature code.
+#[derive(Clone, Debug, Default)]
+pub struct DialRequest<'a> {
+    /// The channel's domain.
+    pub tenant: &'a str,
+    /// The channel running the code: the call to park (park codes) or the retriever.
+    pub uuid: &'a str,
+    pub dialed: &'a str,
+    /// The extension of the channel's own authenticated user, if any.
+    pub user: Option<&'a str>,
+    /// The extension of the user who transferred this channel here, if any.
+    pub transferor: Option<&'a str>,
+    pub caller_number: &'a str,
+    pub caller_name: &'a str,
+}
+
+/// What the engine did with the channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DialOutcome {
+    /// The channel is parked at `extension` and on hold.
+    Parked { extension: String },
+    /// The channel is bridged to the parked call `parked_uuid`.
+    Retrieved { parked_uuid: String, extension: String },
+}
+
+/// Why a dial did not park or retrieve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DialError {
+    BadRequest(String),
+    Code(CodeError),
+    NoParkingUser,
+    UnknownExtension(String),
+    SlotFull { extension: String, max: usize },
+    NoGroup { user: String },
+    NoFreeMember { group: String },
+    AlreadyParked,
+    NoRetriever,
+    Empty { place: String },
+    HostFailed(String),
+}
+
+impl fmt::Display for DialError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DialError::BadRequest(s) => write!(f, "bad request: {s}"),
+            DialError::Code(e) => e.fmt(f),
+            DialError::NoParkingUser => f.write_str("no parking user: the channel has no user and was not transferred by one"),
+            DialError::UnknownExtension(e) => write!(f, "extension {e} does not exist in this tenant"),
+            DialError::SlotFull { extension, max } => write!(f, "extension {extension} already holds {max} parked calls"),
+            DialError::NoGroup { user } => write!(f, "user {user} is in no call-park group"),
+            DialError::NoFreeMember { group } => write!(f, "every member of group \"{group}\" already has a parked call"),
+            DialError::AlreadyParked => f.write_str("this call is already parked"),
+            DialError::NoRetriever => f.write_str("retrieving needs an authenticated user"),
+            DialError::Empty { place } => write!(f, "no call is parked at {place}"),
+            DialError::HostFailed(s) => write!(f, "the switch could not carry it out: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for DialError {}
+
+/// A failed dial, and whether the call was sent back to its parking user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DialFailure {
+    pub error: DialError,
+    pub sent_back: bool,
+}
+
+/// Why an operation on a known call did not happen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallError {
+    BadRequest(String),
+    NotFound,
+    /// Someone else claimed the call first.
+    AlreadyTaken,
+    BridgeFailed(String),
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::BadRequest(s) => write!(f, "bad request: {s}"),
+            CallError::NotFound => f.write_str("no such parked call"),
+            CallError::AlreadyTaken => f.write_str("the call was already taken"),
+            CallError::BridgeFailed(s) => write!(f, "bridge failed: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// How the engine keeps time.
+pub enum Timing {
+    /// The system clock and a timer thread of the engine.
+    Thread,
+    /// A clock moved by [`Engine::advance`]; timers fire on the caller's thread.
+    Manual(Arc<ManualClock>),
+}
+
+struct Inner {
+    store: Box<dyn ParkStore>,
+    outbox: VecDeque<Notice>,
+    seq: u64,
+    gen: u64,
+}
+
+type TimerEntry = Reverse<(u64, u64, String)>;
+
+struct Shared {
+    host: Arc<dyn Host>,
+    clock: Arc<dyn Clock>,
+    config: RwLock<Arc<Config>>,
+    inner: Mutex<Inner>,
+    timers: Mutex<BinaryHeap<TimerEntry>>,
+    delivering: AtomicBool,
+    stop: AtomicBool,
+    wake: Option<Sender<()>>,
+}
+
+/// The call-park engine of one switch.
+pub struct Engine {
+    shared: Arc<Shared>,
+    manual: Option<Arc<ManualClock>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Host work decided under the lock, done after it.
+enum Act {
+    CancelRing(String),
+    Ring(Ring),
+    Transfer { uuid: String, hand_off: HandOff, dest: crate::config::Destination },
+}
+
+fn clean_id(what: &str, s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err(format!("{what} is empty"));
+    }
+    if s.len() > MAX_ID_LEN {
+        return Err(format!("{what} is longer than {MAX_ID_LEN} bytes"));
+    }
+    if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!("{what} has a space or control character"));
+    }
+    Ok(s.to_string())
+}
+
+fn clean_ext(what: &str, s: Option<&str>) -> Result<Option<String>, String> {
+    match s.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(e) if e.len() <= 20 && e.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(e.to_string())),
+        Some(e) => Err(format!("{what} \"{}\" is not an extension (digits only)", e.escape_default())),
+    }
+}
+
+/// Keeps what a caller number may hold: digits, `+`, `*`, `#`.
+pub fn clean_number(s: &str) -> String {
+    s.chars().filter(|c| c.is_ascii_digit() || "+*#".contains(*c)).take(32).collect()
+}
+
+/// Keeps what a caller name may safely carry into a dial string or a SIP header.
+pub fn clean_name(s: &str) -> String {
+    let kept: String = s
+        .chars()
+        .filter(|c| c.is_alphanumeric() || " .-_+()&/".contains(*c))
+        .take(MAX_NAME_CHARS)
+        .collect();
+    kept.trim().to_string()
+}
+
+fn clean_tenant(s: &str) -> Result<String, String> {
+    let t = s.trim().to_ascii_lowercase();
+    if valid_domain(&t) {
+        Ok(t)
+    } else {
+        Err(format!("tenant \"{}\" is not a domain", s.escape_default()))
+    }
+}
+
+impl Engine {
+    pub fn new(config: Config, host: Arc<dyn Host>, timing: Timing) -> Engine {
+        Self::with_store(config, host, timing, Box::<MemoryStore>::default())
+    }
+
+    pub fn with_store(config: Config, host: Arc<dyn Host>, timing: Timing, store: Box<dyn ParkStore>) -> Engine {
+        let (clock, manual, wake): (Arc<dyn Clock>, _, _) = match timing {
+            Timing::Thread => {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                (Arc::new(SystemClock::default()), None, Some((tx, rx)))
+            }
+            Timing::Manual(c) => (c.clone(), Some(c), None),
+        };
+        let shared = Arc::new(Shared {
+            host,
+            clock,
+            config: RwLock::new(Arc::new(config)),
+            inner: Mutex::new(Inner { store, outbox: VecDeque::new(), seq: 0, gen: 0 }),
+            timers: Mutex::new(BinaryHeap::new()),
+            delivering: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            wake: wake.as_ref().map(|(tx, _)| tx.clone()),
+        });
+        let thread = wake.map(|(_, rx)| {
+            let s = shared.clone();
+            std::thread::Builder::new()
+                .name("callpark-timers".into())
+                .spawn(move || timer_thread(&s, rx))
+                .expect("spawn the callpark timer thread")
+        });
+        Engine { shared, manual, thread }
+    }
+
+    /// Replaces the configuration. Parked calls keep their recall plans and timers.
+    pub fn reload(&self, config: Config) {
+        *self.shared.config.write() = Arc::new(config);
+        self.shared.host.log(LogLevel::Notice, "callpark: configuration reloaded");
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.shared.config.read().clone()
+    }
+
+    pub fn dial(&self, req: &DialRequest) -> Result<DialOutcome, DialFailure> {
+        self.shared.dial(req)
+    }
+
+    /// The parked caller `uuid` hung up.
+    pub fn hangup(&self, uuid: &str) -> Result<(), CallError> {
+        self.shared.hangup(uuid)
+    }
+
+    /// Recall attempt `attempt` of `parked_uuid` was answered on `leg_uuid`.
+    pub fn recall_answered(&self, parked_uuid: &str, attempt: u32, leg_uuid: &str) -> Result<(), CallError> {
+        self.shared.recall_answered(parked_uuid, attempt, leg_uuid)
+    }
+
+    /// Recall attempt `attempt` of `parked_uuid` ended unanswered (or could not start).
+    pub fn recall_failed(&self, parked_uuid: &str, attempt: u32) -> Result<(), CallError> {
+        self.shared.recall_failed(parked_uuid, attempt)
+    }
+
+    /// Publishes the state of `target` (`park+102`, `102`, `park+sales`) of `tenant`
+    /// to `subscriber`. Unknown targets are `NotFound`.
+    pub fn probe(&self, tenant: &str, target: &str, subscriber: Option<&str>) -> Result<(), CallError> {
+        self.shared.probe(tenant, target, subscriber)
+    }
+
+    /// Parked calls of `tenant` (all when `None`), oldest first.
+    pub fn list(&self, tenant: Option<&str>) -> Result<Vec<CallInfo>, CallError> {
+        self.shared.list(tenant)
+    }
+
+    pub fn parked_count(&self) -> usize {
+        self.shared.inner.lock().store.len()
+    }
+
+    pub fn pending_timers(&self) -> usize {
+        self.shared.timers.lock().len()
+    }
+
+    /// Manual timing only: moves the clock forward by `ms`, firing every timer due on
+    /// the way, each at its own deadline. Returns false with the thread timing.
+    pub fn advance(&self, ms: u64) -> bool {
+        let Some(clock) = &self.manual else { return false };
+        let target = clock.now_ms() + ms;
+        loop {
+            let next = self.shared.timers.lock().peek().map(|Reverse((d, _, _))| *d);
+            match next {
+                Some(d) if d <= target => {
+                    if d > clock.now_ms() {
+                        clock.advance(d - clock.now_ms());
+                    }
+                    self.shared.run_due();
+                }
+                _ => break,
+            }
+        }
+        let now = clock.now_ms();
+        if target > now {
+            clock.advance(target - now);
+        }
+        true
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.shared.clock.now_ms()
+    }
+}
+
+impl Drop for Engine {
+    /// Stops the timer thread and waits for it: nothing of the engine runs afterwards.
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.shared.stop.store(true, Ordering::SeqCst);
+            if let Some(w) = &self.shared.wake {
+                let _ = w.try_send(());
+            }
+            let _ = t.join();
+        }
+    }
+}
+
+fn timer_thread(s: &Shared, rx: Receiver<()>) {
+    loop {
+        let next = s.timers.lock().peek().map(|Reverse((d, _, _))| *d);
+        let wait = match next {
+            Some(d) => Duration::from_millis(d.saturating_sub(s.clock.now_ms())),
+            None => Duration::from_secs(3600),
+        };
+        let woken = rx.recv_timeout(wait);
+        if s.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        match woken {
+            Ok(()) => {}
+            Err(RecvTimeoutError::Timeout) => s.run_due(),
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+impl Shared {
+    /// Delivers queued notices in order; returns at once if another thread delivers.
+    fn deliver(&self) {
+        loop {
+            if self.delivering.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                return;
+            }
+            loop {
+                let batch: Vec<Notice> = self.inner.lock().outbox.drain(..).collect();
+                if batch.is_empty() {
+                    break;
+                }
+                for n in &batch {
+                    self.host.notify(n);
+                }
+            }
+            self.delivering.store(false, Ordering::Release);
+            if self.inner.lock().outbox.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Arms `call`'s timer `secs` from now, replacing any pending one. Under the lock.
+    fn arm(&self, inner: &mut Inner, uuid: &str, secs: u32) {
+        inner.gen += 1;
+        let gen = inner.gen;
+        let due = self.clock.now_ms() + u64::from(secs) * 1000;
+        if let Some(c) = inner.store.get_mut(uuid) {
+            c.timer_gen = gen;
+            c.due_ms = Some(due);
+        }
+        let mut timers = self.timers.lock();
+        let earliest = timers.peek().is_none_or(|Reverse((d, _, _))| due < *d);
+        timers.push(Reverse((due, gen, uuid.to_string())));
+        drop(timers);
+        if earliest {
+            if let Some(w) = &self.wake {
+                let _ = w.try_send(());
+            }
+        }
+    }
+
+    /// Disarms `call`'s timer. Under the lock.
+    fn disarm(inner: &mut Inner, uuid: &str) {
+        inner.gen += 1;
+        let gen = inner.gen;
+        if let Some(c) = inner.store.get_mut(uuid) {
+            c.timer_gen = gen;
+            c.due_ms = None;
+        }
+    }
+
+    fn run_due(&self) {
+        let now = self.clock.now_ms();
+        let mut due = Vec::new();
+        {
+            let mut timers = self.timers.lock();
+            while let Some(Reverse((d, _, _))) = timers.peek() {
+                if *d > now {
+                    break;
+                }
+                let Reverse((_, gen, uuid)) = timers.pop().expect("peeked");
+                due.push((gen, uuid));
+            }
+        }
+        for (gen, uuid) in due {
+            self.advance_recall(&uuid, Trigger::TimerLapsed, Some(gen));
+        }
+    }
+
+    /// Queues the lamps of `call`'s slot and group. Under the lock.
+    fn queue_lamps(inner: &mut Inner, tenant: &str, extension: &str, group: Option<&str>) {
+        let state = inner.store.slot_state(tenant, extension);
+        inner.outbox.push_back(Notice::Presence(Presence {
+            tenant: tenant.into(),
+            target: Target::Extension(extension.into()),
+            state,
+            subscriber: None,
+        }));
+        if let Some(g) = group {
+            let state = inner.store.group_state(tenant, g);
+            inner.outbox.push_back(Notice::Presence(Presence {
+                tenant: tenant.into(),
+                target: Target::Group(g.into()),
+                state,
+                subscriber: None,
+            }));
+        }
+    }
+
+    fn event(action: Action, c: &ParkedCall, other: Option<&str>, attempt: u32, detail: Option<String>) -> Notice {
+        Notice::Event(Event {
+            action,
+            tenant: c.tenant.clone(),
+            extension: c.extension.clone(),
+            group: c.group.clone(),
+            uuid: c.uuid.clone(),
+            other_uuid: other.map(str::to_string),
+            parking_user: c.parking_user.clone(),
+            caller_number: c.caller_number.clone(),
+            caller_name: c.caller_name.clone(),
+            attempt,
+            detail,
+        })
+    }
+
+    fn attempt_of(c: &ParkedCall) -> u32 {
+        match c.recall {
+            RecallState::Ringing(n) | RecallState::Retrying(n) => n,
+            _ => 0,
+        }
+    }
+
+    /// Removes a claimed call and queues its lamps and event. Under the lock.
+    fn finish(inner: &mut Inner, uuid: &str, action: Action, other: Option<&str>, detail: Option<String>) {
+        if let Some(c) = inner.store.remove(uuid) {
+            Self::queue_lamps(inner, &c.tenant, &c.extension, c.group.as_deref());
+            let ev = Self::event(action, &c, other, Self::attempt_of(&c), detail);
+            inner.outbox.push_back(ev);
+        }
+    }
+
+    /// Claims `uuid` for `claim` if nobody has. Returns whether a recall was ringing.
+    fn claim(inner: &mut Inner, uuid: &str, claim: Claim) -> Result<bool, CallError> {
+        let c = inner.store.get_mut(uuid).ok_or(CallError::NotFound)?;
+        if c.claim.is_some() {
+            return Err(CallError::AlreadyTaken);
+        }
+        c.claim = Some(claim);
+        let ringing = matches!(c.recall, RecallState::Ringing(_));
+        Self::disarm(inner, uuid);
+        Ok(ringing)
+    }
+
+    fn dial(&self, req: &DialRequest) -> Result<DialOutcome, DialFailure> {
+        let bad = |e: String| DialFailure { error: DialError::BadRequest(e), sent_back: false };
+        let tenant = clean_tenant(req.tenant).map_err(bad)?;
+        let uuid = clean_id("uuid", req.uuid).map_err(bad)?;
+        let user = clean_ext("user", req.user).map_err(bad)?;
+        let transferor = clean_ext("transferor", req.transferor).map_err(bad)?;
+        let config = self.config.read().clone();
+        let t = config.tenant(&tenant);
+        let intent = codes::parse(req.dialed, &t.codes, t.extensions);
+        let result = match intent {
+            Err(e) => Err(DialError::Code(e)),
+            Ok(Intent::Retrieve) | Ok(Intent::RetrieveFrom(_)) => {
+                let from = match intent {
+                    Ok(Intent::RetrieveFrom(e)) => Some(e),
+                    _ => None,
+                };
+                return self.retrieve(t, &tenant, &uuid, user, from).map_err(|error| DialFailure { error, sent_back: false });
+            }
+            Ok(i) => self.park(t, &tenant, &uuid, i, transferor.as_deref().or(user.as_deref()), req),
+        };
+        result.map_err(|error| {
+            let sent_back = match &transferor {
+                Some(to) => self.send_back(&tenant, &uuid, to, req, &error),
+                None => false,
+            };
+            DialFailure { error, sent_back }
+        })
+    }
+
+    fn send_back(&self, tenant: &str, uuid: &str, to: &str, req: &DialRequest, why: &DialError) -> bool {
+        let ok = match self.host.send_back(uuid, tenant, to, why) {
+            Ok(()) => true,
+            Err(e) => {
+                self.host.log(LogLevel::Error, &format!("callpark: could not send {uuid} back to {to}@{tenant}: {}", e.0));
+                false
+            }
+        };
+        self.inner.lock().outbox.push_back(Notice::Event(Event {
+            action: Action::SentBack,
+            tenant: tenant.into(),
+            extension: String::new(),
+            group: None,
+            uuid: uuid.into(),
+            other_uuid: None,
+            parking_user: to.into(),
+            caller_number: clean_number(req.caller_number),
+            caller_name: clean_name(req.caller_name),
+            attempt: 0,
+            detail: Some(why.to_string()),
+        }));
+        self.deliver();
+        ok
+    }
+
+    fn park(
+        &self,
+        t: &Tenant,
+        tenant: &str,
+        uuid: &str,
+        intent: Intent,
+        parking_user: Option<&str>,
+        req: &DialRequest,
+    ) -> Result<DialOutcome, DialError> {
+        let parking_user = parking_user.ok_or(DialError::NoParkingUser)?;
+        let group_of_parker = t.group_of(parking_user);
+        let (candidates, limit, group_park): (Vec<String>, usize, bool) = match &intent {
+            Intent::ParkOwn => (vec![parking_user.to_string()], t.max_calls_per_extension, false),
+            Intent::ParkAt(ext) => {
+                if ext != parking_user && t.group_of(ext).is_none() && !self.host.user_exists(tenant, ext) {
+                    return Err(DialError::UnknownExtension(ext.clone()));
+                }
+                (vec![ext.clone()], t.max_calls_per_extension, false)
+            }
+            Intent::GroupPark => {
+                let g = group_of_parker.ok_or_else(|| DialError::NoGroup { user: parking_user.into() })?;
+                (g.members.clone(), 1, true)
+            }
+            Intent::Retrieve | Intent::RetrieveFrom(_) => unreachable!("retrieve intents are handled apart"),
+        };
+        let plan = Arc::new(group_of_parker.map_or(&t.recall, |g| &g.recall).clone());
+        let music = group_of_parker.map(|g| g.music.as_str()).filter(|m| !m.is_empty()).unwrap_or(&t.music).to_string();
+        let caller_number = clean_number(req.caller_number);
+        let caller_name = clean_name(req.caller_name);
+
+        let extension = {
+            let mut inner = self.inner.lock();
+            if inner.store.get(uuid).is_some() {
+                return Err(DialError::AlreadyParked);
+            }
+            let Some(ext) = candidates.iter().find(|e| inner.store.slot_len(tenant, e) < limit) else {
+                return Err(if group_park {
+                    DialError::NoFreeMember { group: group_of_parker.map(|g| g.name.clone()).unwrap_or_default() }
+                } else {
+                    DialError::SlotFull { extension: candidates[0].clone(), max: limit }
+                });
+            };
+            inner.seq += 1;
+            let call = ParkedCall {
+                uuid: uuid.into(),
+                tenant: tenant.into(),
+                extension: ext.clone(),
+                group: t.group_of(ext).map(|g| g.name.clone()),
+                parking_user: parking_user.into(),
+                caller_number,
+                caller_name,
+                music: music.clone(),
+                seq: inner.seq,
+                parked_at_ms: self.clock.now_ms(),
+                plan: plan.clone(),
+                recall: RecallState::Waiting,
+                due_ms: None,
+                timer_gen: 0,
+                claim: None,
+            };
+            inner.store.insert(call);
+            self.arm(&mut inner, uuid, plan.recall_time);
+            let c = inner.store.get(uuid).expect("just inserted").clone();
+            Self::queue_lamps(&mut inner, tenant, ext, c.group.as_deref());
+            let who = if c.caller_name.is_empty() || c.caller_name == c.caller_number {
+                c.caller_number.clone()
+            } else if c.caller_number.is_empty() {
+                c.caller_name.clone()
+            } else {
+                format!("{} ({})", c.caller_number, c.caller_name)
+            };
+            let who = if who.is_empty() { "A call".to_string() } else { who };
+            let text = format!("{who} parked on {ext}, dial {}{ext}", t.codes.retrieve);
+            let recipients: Vec<String> = if group_park { candidates.clone() } else { vec![ext.clone()] };
+            for r in recipients {
+                inner.outbox.push_back(Notice::Message(Message { tenant: tenant.into(), extension: r, text: text.clone() }));
+            }
+            let ev = Self::event(Action::Parked, &c, None, 0, group_park.then(|| "group-park".to_string()));
+            inner.outbox.push_back(ev);
+            ext.clone()
+        };
+        if let Err(e) = self.host.hold(uuid, &music) {
+            let mut inner = self.inner.lock();
+            if Self::claim(&mut inner, uuid, Claim::Abandon).is_ok() {
+                Self::finish(&mut inner, uuid, Action::Abandoned, None, Some(format!("hold failed: {}", e.0)));
+            }
+            drop(inner);
+            self.deliver();
+            return Err(DialError::HostFailed(e.0));
+        }
+        self.deliver();
+        Ok(DialOutcome::Parked { extension })
+    }
+
+    fn retrieve(
+        &self,
+        t: &Tenant,
+        tenant: &str,
+        uuid: &str,
+        user: Option<String>,
+        from: Option<String>,
+    ) -> Result<DialOutcome, DialError> {
+        let user = user.ok_or(DialError::NoRetriever)?;
+        let group = t.group_of(&user).map(|g| g.name.clone());
+        loop {
+            let (parked, extension, was_ringing) = {
+                let mut inner = self.inner.lock();
+                let found = match &from {
+                    Some(ext) => inner.store.oldest_in_slot(tenant, ext),
+                    None => inner
+                        .store
+                        .oldest_in_slot(tenant, &user)
+                        .or_else(|| group.as_deref().and_then(|g| inner.store.oldest_in_group(tenant, g))),
+                }
+                .filter(|c| c.uuid != uuid)
+                .map(|c| (c.uuid.clone(), c.extension.clone()));
+                let Some((parked, extension)) = found else {
+                    let place = match (&from, &group) {
+                        (Some(e), _) => e.clone(),
+                        (None, Some(g)) => format!("{user} or in group \"{g}\""),
+                        (None, None) => user.clone(),
+                    };
+                    return Err(DialError::Empty { place });
+                };
+                let ringing = Self::claim(&mut inner, &parked, Claim::Retrieve { by: uuid.into() })
+                    .expect("an unclaimed call found under the same lock");
+                (parked, extension, ringing)
+            };
+            if was_ringing {
+                self.host.cancel_ring(&parked);
+            }
+            let bridged = self.host.bridge(uuid, &parked);
+            let mut inner = self.inner.lock();
+            match bridged {
+                Ok(()) => {
+                    Self::finish(&mut inner, &parked, Action::Retrieved, Some(uuid), None);
+                    drop(inner);
+                    self.deliver();
+                    return Ok(DialOutcome::Retrieved { parked_uuid: parked, extension });
+                }
+                Err(e) => {
+                    Self::finish(&mut inner, &parked, Action::Abandoned, Some(uuid), Some(format!("bridge failed: {}", e.0)));
+                    drop(inner);
+                    self.deliver();
+                    self.host.log(LogLevel::Warning, &format!("callpark: bridge to {parked} failed ({}), offering the next call", e.0));
+                }
+            }
+        }
+    }
+
+    fn hangup(&self, uuid: &str) -> Result<(), CallError> {
+        let uuid = clean_id("uuid", uuid).map_err(CallError::BadRequest)?;
+        let ringing = {
+            let mut inner = self.inner.lock();
+            let ringing = Self::claim(&mut inner, &uuid, Claim::Abandon)?;
+            Self::finish(&mut inner, &uuid, Action::Abandoned, None, Some("caller hung up".into()));
+            ringing
+        };
+        if ringing {
+            self.host.cancel_ring(&uuid);
+        }
+        self.deliver();
+        Ok(())
+    }
+
+    fn recall_answered(&self, parked: &str, attempt: u32, leg: &str) -> Result<(), CallError> {
+        let parked = clean_id("uuid", parked).map_err(CallError::BadRequest)?;
+        let leg = clean_id("leg uuid", leg).map_err(CallError::BadRequest)?;
+        {
+            let mut inner = self.inner.lock();
+            Self::claim(&mut inner, &parked, Claim::RecallAnswer { leg: leg.clone() })?;
+            let c = inner.store.get(&parked).expect("claimed under this lock").clone();
+            inner.outbox.push_back(Self::event(Action::RecallAnswered, &c, Some(&leg), attempt, None));
+        }
+        let bridged = self.host.bridge(&leg, &parked);
+        let mut inner = self.inner.lock();
+        let result = match bridged {
+            Ok(()) => {
+                Self::finish(&mut inner, &parked, Action::Retrieved, Some(&leg), Some("recall".into()));
+                Ok(())
+            }
+            Err(e) => {
+                Self::finish(&mut inner, &parked, Action::Abandoned, Some(&leg), Some(format!("bridge failed: {}", e.0)));
+                Err(CallError::BridgeFailed(e.0))
+            }
+        };
+        drop(inner);
+        self.deliver();
+        result
+    }
+
+    fn recall_failed(&self, parked: &str, attempt: u32) -> Result<(), CallError> {
+        let parked = clean_id("uuid", parked).map_err(CallError::BadRequest)?;
+        if !self.advance_recall(&parked, Trigger::NoAnswer(attempt), None) {
+            let inner = self.inner.lock();
+            return match inner.store.get(&parked) {
+                None => Err(CallError::NotFound),
+                Some(c) if c.claim.is_some() => Err(CallError::AlreadyTaken),
+                Some(_) => Ok(()), // a late report of an earlier attempt: nothing to do
+            };
+        }
+        Ok(())
+    }
+
+    /// Moves a call's recall on. `gen`: the timer that lapsed (ignored if replaced).
+    /// Returns whether the call was found unclaimed.
+    fn advance_recall(&self, uuid: &str, trigger: Trigger, gen: Option<u64>) -> bool {
+        let mut acts = Vec::new();
+        {
+            let mut inner = self.inner.lock();
+            let Some(c) = inner.store.get(uuid) else { return false };
+            if c.claim.is_some() || gen.is_some_and(|g| g != c.timer_gen) {
+                return false;
+            }
+            let steps = recall::step(&c.plan, c.recall, trigger);
+            let c = c.clone();
+            let target = c.plan.alternate_user.clone().unwrap_or_else(|| c.parking_user.clone());
+            if steps.cancel_ring {
+                acts.push(Act::CancelRing(uuid.into()));
+            }
+            if let Some(n) = steps.unanswered {
+                inner.outbox.push_back(Self::event(Action::RecallNoAnswer, &c, None, n, Some(target.clone())));
+            }
+            if let Some(h) = steps.hand_off {
+                let claim = match h {
+                    HandOff::RingGroup => Claim::RingGroup,
+                    HandOff::FinalDestination => Claim::FinalDestination,
+                };
+                let dest = match h {
+                    HandOff::RingGroup => c.plan.ring_group.clone(),
+                    HandOff::FinalDestination => c.plan.final_destination.clone(),
+                };
+                let ringing = Self::claim(&mut inner, uuid, claim).unwrap_or(false);
+                if ringing && !steps.cancel_ring && steps.unanswered.is_none() {
+                    acts.push(Act::CancelRing(uuid.into()));
+                }
+                match dest {
+                    Some(dest) => acts.push(Act::Transfer { uuid: uuid.into(), hand_off: h, dest }),
+                    None => unreachable!("configuration validation requires the destination of a policy"),
+                }
+            } else {
+                let lamp_changed = matches!(steps.next, RecallState::Ringing(_)) != matches!(c.recall, RecallState::Ringing(_));
+                if let Some(cm) = inner.store.get_mut(uuid) {
+                    cm.recall = steps.next;
+                }
+                match steps.timer_secs {
+                    Some(s) => self.arm(&mut inner, uuid, s),
+                    None => Self::disarm(&mut inner, uuid),
+                }
+                if let Some((n, secs)) = steps.ring {
+                    inner.outbox.push_back(Self::event(Action::RecallStarted, &c, None, n, Some(target.clone())));
+                    acts.push(Act::Ring(Ring {
+                        parked_uuid: uuid.into(),
+                        tenant: c.tenant.clone(),
+                        extension: target.clone(),
+                        seconds: secs,
+                        attempt: n,
+                        caller_number: c.caller_number.clone(),
+                        caller_name: c.caller_name.clone(),
+                    }));
+                }
+                if steps.next == RecallState::Exhausted && c.recall != RecallState::Exhausted {
+                    inner.outbox.push_back(Self::event(Action::RecallExhausted, &c, None, Self::attempt_of(&c), None));
+                }
+                if lamp_changed {
+                    Self::queue_lamps(&mut inner, &c.tenant, &c.extension, c.group.as_deref());
+                }
+            }
+        }
+        self.deliver();
+        for act in acts {
+            match act {
+                Act::CancelRing(u) => self.host.cancel_ring(&u),
+                Act::Ring(r) => {
+                    if let Err(e) = self.host.ring(&r) {
+                        self.host.log(
+                            LogLevel::Info,
+                            &format!("callpark: recall of {} to {}@{} failed at once: {}", r.parked_uuid, r.extension, r.tenant, e.0),
+                        );
+                        self.advance_recall(&r.parked_uuid, Trigger::NoAnswer(r.attempt), None);
+                    }
+                }
+                Act::Transfer { uuid, hand_off, dest } => {
+                    let (action, what) = match hand_off {
+                        HandOff::RingGroup => (Action::SentToRingGroup, "ring group"),
+                        HandOff::FinalDestination => (Action::SentToFinalDestination, "final destination"),
+                    };
+                    let r = self.host.transfer(&uuid, &dest);
+                    {
+                        let mut inner = self.inner.lock();
+                        match &r {
+                            Ok(()) => Self::finish(&mut inner, &uuid, action, None, Some(dest.to_string())),
+                            Err(e) => {
+                                let why = format!("{what} transfer failed: {}", e.0);
+                                Self::finish(&mut inner, &uuid, Action::Abandoned, None, Some(why));
+                            }
+                        }
+                    }
+                    if let Err(e) = r {
+                        self.host.log(LogLevel::Error, &format!("callpark: transfer of {uuid} to {what} {dest} failed: {}", e.0));
+                    }
+                    self.deliver();
+                }
+            }
+        }
+        true
+    }
+
+    fn probe(&self, tenant: &str, target: &str, subscriber: Option<&str>) -> Result<(), CallError> {
+        let tenant = clean_tenant(tenant).map_err(CallError::BadRequest)?;
+        let bare = target.strip_prefix(BLF_PREFIX).unwrap_or(target);
+        let bare = match bare.split_once('@') {
+            Some((name, domain)) if domain.eq_ignore_ascii_case(&tenant) => name,
+            Some(_) => return Err(CallError::NotFound),
+            None => bare,
+        };
+        let subscriber = match subscriber {
+            Some(s) if !s.is_empty() => Some(clean_id("subscriber", s).map_err(CallError::BadRequest)?),
+            _ => None,
+        };
+        let config = self.config.read().clone();
+        let t = config.tenant(&tenant);
+        let target = if !bare.is_empty() && bare.len() <= 20 && bare.bytes().all(|b| b.is_ascii_digit()) {
+            Target::Extension(bare.into())
+        } else if t.group(bare).is_some() {
+            Target::Group(bare.into())
+        } else {
+            return Err(CallError::NotFound);
+        };
+        {
+            let mut inner = self.inner.lock();
+            let state = match &target {
+                Target::Extension(e) => inner.store.slot_state(&tenant, e),
+                Target::Group(g) => inner.store.group_state(&tenant, g),
+            };
+            inner.outbox.push_back(Notice::Presence(Presence { tenant: tenant.clone(), target, state, subscriber }));
+        }
+        self.deliver();
+        Ok(())
+    }
+
+    fn list(&self, tenant: Option<&str>) -> Result<Vec<CallInfo>, CallError> {
+        let tenant = tenant.map(clean_tenant).transpose().map_err(CallError::BadRequest)?;
+        let now = self.clock.now_ms();
+        let inner = self.inner.lock();
+        Ok(inner.store.calls(tenant.as_deref()).into_iter().map(|c| CallInfo::of(c, now)).collect())
+    }
+}

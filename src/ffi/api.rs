@@ -1,0 +1,485 @@
+//! C to Rust: the `cp_*` functions the host calls.
+//!
+//! Handles are opaque. A `cp_config` is a shared read-only snapshot; a `cp_engine` is
+//! owned by the host until `cp_engine_free`. Both are looked up in a registry on every
+//! call, so an unknown or freed handle is `CP_RESULT_INVALID_HANDLE`, not a crash, and
+//! an engine freed while another thread is inside it goes away when that call returns.
+//! Every function may be called from any thread.
+
+use std::collections::HashMap;
+use std::ffi::c_char;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use parking_lot::RwLock;
+
+use super::host::{cp_host, CHost};
+use super::{boundary, cp_result, opt_str_arg, str_arg, write_out, write_truncated};
+use crate::clock::ManualClock;
+use crate::config::{self, Config};
+use crate::engine::{DialOutcome, DialRequest, Engine, Timing};
+use crate::host::{Host, LogLevel};
+use crate::listing;
+
+/// A validated configuration (opaque; a shared read-only snapshot).
+pub struct cp_config {
+    _private: [u8; 0],
+}
+
+/// A call-park engine (opaque; owned by the host).
+pub struct cp_engine {
+    _private: [u8; 0],
+}
+
+/// What `cp_engine_dial` did with the channel.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum cp_action {
+    /// Nothing: the request was refused; announce the result code.
+    None = 0,
+    /// The channel is parked: `hold` was called for it.
+    Parked = 1,
+    /// The channel was bridged to a parked call: `bridge` was called for it.
+    Bridged = 2,
+    /// A park failed and the channel was sent back to its parking user (`send_back`).
+    SentBack = 3,
+}
+
+/// Listing formats.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum cp_format {
+    Text = 0,
+    Json = 1,
+}
+
+/// `cp_engine_new` flag: time moves only through `cp_engine_advance`, and timers fire
+/// on the thread that calls it (tests, or a host that drives timers itself).
+pub const CP_ENGINE_MANUAL_CLOCK: u32 = 1;
+
+/// A channel that dialed something the dialplan sent to callpark.
+#[repr(C)]
+pub struct cp_dial {
+    /// The channel's domain (required).
+    pub tenant: *const c_char,
+    /// The channel's uuid (required): the call to park, or the retriever.
+    pub uuid: *const c_char,
+    /// What was dialed (required), e.g. `*68102`, `*88`, `park+102`.
+    pub dialed: *const c_char,
+    /// The channel's own authenticated user (extension), or NULL.
+    pub user: *const c_char,
+    /// The user (extension) who transferred this channel here, or NULL.
+    pub transferor: *const c_char,
+    /// The caller's number and name, or NULL.
+    pub caller_number: *const c_char,
+    pub caller_name: *const c_char,
+}
+
+struct Registry<T> {
+    next: AtomicUsize,
+    live: RwLock<HashMap<usize, Arc<T>>>,
+}
+
+impl<T> Registry<T> {
+    fn new() -> Self {
+        Registry { next: AtomicUsize::new(1), live: RwLock::new(HashMap::new()) }
+    }
+    fn add(&self, v: T) -> usize {
+        // Handles are even, non-zero, never reused, and never dereferenced.
+        let id = self.next.fetch_add(1, Ordering::Relaxed) * 16;
+        self.live.write().insert(id, Arc::new(v));
+        id
+    }
+    fn get(&self, id: usize) -> Result<Arc<T>, cp_result> {
+        if id == 0 {
+            return Err(cp_result::NullParameter);
+        }
+        self.live.read().get(&id).cloned().ok_or(cp_result::InvalidHandle)
+    }
+    fn remove(&self, id: usize) -> Option<Arc<T>> {
+        self.live.write().remove(&id)
+    }
+}
+
+static CONFIGS: LazyLock<Registry<Config>> = LazyLock::new(Registry::new);
+static ENGINES: LazyLock<Registry<EngineEntry>> = LazyLock::new(Registry::new);
+
+struct EngineEntry {
+    engine: Engine,
+    host: Arc<CHost>,
+}
+
+macro_rules! try_ffi {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(code) => return code,
+        }
+    };
+}
+
+fn engine(e: *const cp_engine) -> Result<Arc<EngineEntry>, cp_result> {
+    ENGINES.get(e as usize)
+}
+
+/// Runs an engine call inside the panic boundary, logging a panic through the host.
+fn with_engine(name: &str, e: *const cp_engine, f: impl FnOnce(&EngineEntry) -> cp_result) -> cp_result {
+    let entry = match boundary(name, None, || match engine(e) {
+        Ok(_) => cp_result::Ok,
+        Err(code) => code,
+    }) {
+        cp_result::Ok => engine(e).expect("checked just before"),
+        code => return code,
+    };
+    let host = entry.host.clone();
+    let log = move |line: &str| host.log(LogLevel::Error, line);
+    boundary(name, Some(&log), || f(&entry))
+}
+
+/// The library's version, a static NUL-terminated string.
+#[no_mangle]
+pub extern "C" fn cp_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// Writes the text of `code` into `buf` (`len` bytes), NUL-terminated, cut to fit.
+/// `*out_n` (may be NULL) gets the bytes written without the NUL.
+///
+/// # Safety
+/// `buf` is NULL or valid for `len` bytes; `out_n` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn cp_result_message(code: u32, buf: *mut c_char, len: usize, out_n: *mut usize) -> cp_result {
+    boundary("cp_result_message", None, || {
+        if buf.is_null() {
+            return cp_result::NullParameter;
+        }
+        let text = result_from_u32(code).map_or("unknown result code", |r| r.message());
+        write_truncated(text, buf, len, out_n);
+        cp_result::Ok
+    })
+}
+
+fn result_from_u32(code: u32) -> Option<cp_result> {
+    use cp_result::*;
+    const ALL: [cp_result; 28] = [
+        Ok, NullParameter, InvalidUtf8, InvalidArgument, Panic, BufferTooSmall, InvalidHandle, NotFound, AlreadyTaken,
+        BridgeFailed, HostFailed, NotSupported, CodeEmpty, CodeBadCharacter, CodeUnknown, CodeNotDigits, CodeTooShort,
+        CodeTooLong, CodeUnexpectedExtension, NoParkingUser, UnknownExtension, SlotFull, NoGroup, NoFreeMember,
+        AlreadyParked, NoRetriever, SlotEmpty, ConfigInvalid,
+    ];
+    ALL.into_iter().find(|r| *r as u32 == code)
+}
+
+/// Parses and validates `xml` (`xml_len` bytes, UTF-8, no NUL needed). `source` names
+/// it in error messages. On success `*config_out` gets a new handle (free it with
+/// `cp_config_free`). With `CP_RESULT_CONFIG_INVALID`, every error, one a line, is
+/// written into `err_buf` (cut to fit) and `*err_n` gets its length; `err_buf` and
+/// `err_n` may be NULL.
+///
+/// # Safety
+/// `source` is a NUL-terminated string; `xml` is valid for `xml_len` bytes; `err_buf`
+/// is NULL or valid for `err_len` bytes; `config_out` and `err_n` are NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn cp_config_parse(
+    source: *const c_char,
+    xml: *const c_char,
+    xml_len: usize,
+    config_out: *mut *const cp_config,
+    err_buf: *mut c_char,
+    err_len: usize,
+    err_n: *mut usize,
+) -> cp_result {
+    boundary("cp_config_parse", None, || {
+        if xml.is_null() || config_out.is_null() {
+            return cp_result::NullParameter;
+        }
+        let source = try_ffi!(str_arg(source));
+        let bytes = std::slice::from_raw_parts(xml.cast::<u8>(), xml_len);
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let msg = format!("{source}: not UTF-8 at byte {}", e.valid_up_to());
+                write_truncated(&msg, err_buf, err_len, err_n);
+                return cp_result::InvalidUtf8;
+            }
+        };
+        match config::from_xml(source, text) {
+            Ok(c) => {
+                *config_out = CONFIGS.add(c) as *const cp_config;
+                cp_result::Ok
+            }
+            Err(errors) => {
+                write_truncated(&errors.to_string(), err_buf, err_len, err_n);
+                cp_result::ConfigInvalid
+            }
+        }
+    })
+}
+
+/// Frees a configuration handle. NULL and unknown handles are ignored.
+#[no_mangle]
+pub extern "C" fn cp_config_free(config: *const cp_config) {
+    boundary("cp_config_free", None, || {
+        CONFIGS.remove(config as usize);
+        cp_result::Ok
+    });
+}
+
+/// Creates an engine with `config` (which the caller may free afterwards) and the
+/// callbacks of `host` (copied; all required but `log`). `flags`: 0 or
+/// `CP_ENGINE_MANUAL_CLOCK`. Without that flag the engine runs a timer thread, stopped
+/// and joined by `cp_engine_free`.
+///
+/// # Safety
+/// `host` is NULL or valid; `engine_out` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn cp_engine_new(
+    host: *const cp_host,
+    config: *const cp_config,
+    flags: u32,
+    engine_out: *mut *const cp_engine,
+) -> cp_result {
+    boundary("cp_engine_new", None, || {
+        if host.is_null() || engine_out.is_null() {
+            return cp_result::NullParameter;
+        }
+        let config = try_ffi!(CONFIGS.get(config as usize));
+        let chost = match CHost::new(&*host) {
+            Ok(h) => Arc::new(h),
+            Err(missing) => {
+                eprintln!("callpark: cp_engine_new: the host callback \"{missing}\" is NULL");
+                return cp_result::NullParameter;
+            }
+        };
+        if flags & !CP_ENGINE_MANUAL_CLOCK != 0 {
+            return cp_result::InvalidArgument;
+        }
+        let timing =
+            if flags & CP_ENGINE_MANUAL_CLOCK != 0 { Timing::Manual(Arc::new(ManualClock::default())) } else { Timing::Thread };
+        let engine = Engine::new((*config).clone(), chost.clone() as Arc<dyn Host>, timing);
+        *engine_out = ENGINES.add(EngineEntry { engine, host: chost }) as *const cp_engine;
+        cp_result::Ok
+    })
+}
+
+/// Stops the engine's timer thread and frees it. Parked calls are forgotten: the host
+/// keeps their channels. NULL and unknown handles are ignored.
+#[no_mangle]
+pub extern "C" fn cp_engine_free(engine: *const cp_engine) {
+    boundary("cp_engine_free", None, || {
+        drop(ENGINES.remove(engine as usize));
+        cp_result::Ok
+    });
+}
+
+/// Swaps in `config`. Parked calls stay, with the recall timers they were given.
+#[no_mangle]
+pub extern "C" fn cp_engine_reload(engine: *const cp_engine, config: *const cp_config) -> cp_result {
+    with_engine("cp_engine_reload", engine, |e| {
+        let config = try_ffi!(CONFIGS.get(config as usize));
+        e.engine.reload((*config).clone());
+        cp_result::Ok
+    })
+}
+
+/// Handles what a channel dialed: parks it, or bridges it to a parked call, or refuses.
+/// `*action_out` is written on every return but `CP_RESULT_NULL_PARAMETER`,
+/// `CP_RESULT_INVALID_HANDLE` and `CP_RESULT_PANIC` (then it is left as it was).
+///
+/// # Safety
+/// `req` is NULL or valid, its strings NULL or NUL-terminated; `action_out` NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn cp_engine_dial(engine: *const cp_engine, req: *const cp_dial, action_out: *mut cp_action) -> cp_result {
+    with_engine("cp_engine_dial", engine, |e| {
+        if req.is_null() || action_out.is_null() {
+            return cp_result::NullParameter;
+        }
+        let r = &*req;
+        let out = |a: cp_action, code: cp_result| {
+            *action_out = a;
+            code
+        };
+        let fields = (|| {
+            Ok::<_, cp_result>(DialRequest {
+                tenant: str_arg(r.tenant)?,
+                uuid: str_arg(r.uuid)?,
+                dialed: str_arg(r.dialed)?,
+                user: opt_str_arg(r.user)?,
+                transferor: opt_str_arg(r.transferor)?,
+                caller_number: opt_str_arg(r.caller_number)?.unwrap_or(""),
+                caller_name: opt_str_arg(r.caller_name)?.unwrap_or(""),
+            })
+        })();
+        let req = match fields {
+            Ok(f) => f,
+            Err(cp_result::InvalidUtf8) => return out(cp_action::None, cp_result::CodeBadCharacter),
+            Err(code) => return code,
+        };
+        match e.engine.dial(&req) {
+            Ok(DialOutcome::Parked { .. }) => out(cp_action::Parked, cp_result::Ok),
+            Ok(DialOutcome::Retrieved { .. }) => out(cp_action::Bridged, cp_result::Ok),
+            Err(f) => {
+                e.host.log(LogLevel::Notice, &format!("callpark: {} dialed \"{}\" in {}: {}", req.uuid, req.dialed.escape_default(), req.tenant, f.error));
+                out(if f.sent_back { cp_action::SentBack } else { cp_action::None }, cp_result::from(&f.error))
+            }
+        }
+    })
+}
+
+/// The parked channel `uuid` hung up. `CP_RESULT_NOT_FOUND` if it is not parked,
+/// `CP_RESULT_ALREADY_TAKEN` if it is being retrieved (the retrieve cleans up).
+///
+/// # Safety
+/// `uuid` is NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn cp_engine_hangup(engine: *const cp_engine, uuid: *const c_char) -> cp_result {
+    with_engine("cp_engine_hangup", engine, |e| {
+        let uuid = try_ffi!(str_arg(uuid));
+        e.engine.hangup(uuid).map_or_else(|err| cp_result::from(&err), |()| cp_result::Ok)
+    })
+}
+
+/// Recall attempt `attempt` of `parked_uuid` was answered on `leg_uuid`. On
+/// `CP_RESULT_OK` the engine has bridged them (`bridge` callback); otherwise the call
+/// was taken by someone else or is gone, and the host hangs up `leg_uuid`.
+///
+/// # Safety
+/// Strings NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn cp_engine_recall_answered(
+    engine: *const cp_engine,
+    parked_uuid: *const c_char,
+    attempt: u32,
+    leg_uuid: *const c_char,
+) -> cp_result {
+    with_engine("cp_engine_recall_answered", engine, |e| {
+        let parked = try_ffi!(str_arg(parked_uuid));
+        let leg = try_ffi!(str_arg(leg_uuid));
+        e.engine.recall_answered(parked, attempt, leg).map_or_else(|err| cp_result::from(&err), |()| cp_result::Ok)
+    })
+}
+
+/// Recall attempt `attempt` of `parked_uuid` ended without an answer (timeout, reject,
+/// busy, unregistered): the policy goes on.
+///
+/// # Safety
+/// `parked_uuid` NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn cp_engine_recall_failed(engine: *const cp_engine, parked_uuid: *const c_char, attempt: u32) -> cp_result {
+    with_engine("cp_engine_recall_failed", engine, |e| {
+        let parked = try_ffi!(str_arg(parked_uuid));
+        e.engine.recall_failed(parked, attempt).map_or_else(|err| cp_result::from(&err), |()| cp_result::Ok)
+    })
+}
+
+/// A presence probe: publishes (through `presence`) the state of `target`
+/// (`park+102`, `102`, `park+sales`) of `tenant`, marked for `subscriber` (may be NULL).
+///
+/// # Safety
+/// Strings NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn cp_engine_probe(
+    engine: *const cp_engine,
+    tenant: *const c_char,
+    target: *const c_char,
+    subscriber: *const c_char,
+) -> cp_result {
+    with_engine("cp_engine_probe", engine, |e| {
+        let tenant = try_ffi!(str_arg(tenant));
+        let target = try_ffi!(str_arg(target));
+        let subscriber = try_ffi!(opt_str_arg(subscriber));
+        e.engine.probe(tenant, target, subscriber).map_or_else(|err| cp_result::from(&err), |()| cp_result::Ok)
+    })
+}
+
+/// Lists parked calls of `tenant` (NULL: every tenant) into `buf` (see `write_out`
+/// conventions: on `CP_RESULT_BUFFER_TOO_SMALL`, `*out_n` is the size needed).
+///
+/// # Safety
+/// `tenant` NULL or NUL-terminated; `buf` valid for `len` bytes; `out_n` valid.
+#[no_mangle]
+pub unsafe extern "C" fn cp_engine_list(
+    engine: *const cp_engine,
+    tenant: *const c_char,
+    format: cp_format,
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+) -> cp_result {
+    with_engine("cp_engine_list", engine, |e| {
+        let tenant = try_ffi!(opt_str_arg(tenant));
+        let calls = match e.engine.list(tenant) {
+            Ok(c) => c,
+            Err(err) => return cp_result::from(&err),
+        };
+        let text = match format {
+            cp_format::Text => listing::text(&calls),
+            cp_format::Json => listing::json(&calls),
+        };
+        write_out(&text, buf, len, out_n)
+    })
+}
+
+/// A short status text: parked calls, pending timers, configured tenants and groups.
+///
+/// # Safety
+/// `buf` valid for `len` bytes; `out_n` valid.
+#[no_mangle]
+pub unsafe extern "C" fn cp_engine_status(engine: *const cp_engine, buf: *mut c_char, len: usize, out_n: *mut usize) -> cp_result {
+    with_engine("cp_engine_status", engine, |e| {
+        let c = e.engine.config();
+        let text = format!(
+            "callpark {}: {} parked calls, {} pending timers, {} configured tenants, {} groups\n",
+            env!("CARGO_PKG_VERSION"),
+            e.engine.parked_count(),
+            e.engine.pending_timers(),
+            c.tenants().count(),
+            c.group_count()
+        );
+        write_out(&text, buf, len, out_n)
+    })
+}
+
+/// With `CP_ENGINE_MANUAL_CLOCK`: moves time forward `ms` milliseconds, firing due
+/// timers on this thread. Otherwise `CP_RESULT_NOT_SUPPORTED`.
+#[no_mangle]
+pub extern "C" fn cp_engine_advance(engine: *const cp_engine, ms: u64) -> cp_result {
+    with_engine("cp_engine_advance", engine, |e| if e.engine.advance(ms) { cp_result::Ok } else { cp_result::NotSupported })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_result_code_round_trips() {
+        for code in 0..1000u32 {
+            if let Some(r) = result_from_u32(code) {
+                assert_eq!(r as u32, code);
+                assert!(!r.message().is_empty());
+            }
+        }
+        assert_eq!(result_from_u32(999), None);
+    }
+
+    #[test]
+    fn a_panic_becomes_a_result_code_and_a_log_line() {
+        let logged = std::sync::Mutex::new(Vec::<String>::new());
+        let log = |l: &str| logged.lock().unwrap().push(l.to_string());
+        let r = boundary("test", Some(&log), || panic!("forced"));
+        assert_eq!(r, cp_result::Panic);
+        let lines = logged.lock().unwrap();
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].contains("panic caught in test: forced"), "{lines:?}");
+    }
+
+    #[test]
+    fn unknown_handles_are_result_codes() {
+        let bogus = 0x7777_7770usize as *const cp_engine;
+        assert_eq!(cp_engine_advance(bogus, 1), cp_result::InvalidHandle);
+        assert_eq!(cp_engine_advance(std::ptr::null(), 1), cp_result::NullParameter);
+        assert_eq!(cp_engine_reload(bogus, std::ptr::null()), cp_result::InvalidHandle);
+        cp_engine_free(bogus);
+        cp_config_free(bogus as *const cp_config);
+    }
+}

@@ -1,0 +1,346 @@
+//! Rust to C: the host callback table, and the [`Host`] that calls through it.
+//!
+//! The host hands over one [`cp_host`] when it creates an engine. The engine calls
+//! these functions from any thread that calls into it and from its own timer thread,
+//! never while holding a lock of its own, so a callback may call back into the engine.
+//! Every string passed is NUL-terminated and valid only during the call.
+
+use std::ffi::{c_char, c_void, CString};
+use std::ptr;
+
+use super::cp_result;
+use crate::config::Destination;
+use crate::engine::DialError;
+use crate::host::{Action, Host, HostError, LogLevel, Notice, Ring, Target};
+
+/// Log levels, as FreeSWITCH names them.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum cp_log_level {
+    Error = 3,
+    Warning = 4,
+    Notice = 5,
+    Info = 6,
+    Debug = 7,
+}
+
+/// What a lamp shows.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum cp_lamp {
+    /// Nothing parked: idle.
+    Empty = 0,
+    /// At least one call parked: busy (confirmed).
+    Parked = 1,
+    /// A parked call is being recalled: ringing (early).
+    Recalling = 2,
+}
+
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum cp_target_kind {
+    /// `park+<extension>`.
+    Extension = 0,
+    /// `park+<group name>`.
+    Group = 1,
+}
+
+/// A lifecycle event, for the `callpark::info` event subclass.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum cp_event_action {
+    Parked = 0,
+    Retrieved = 1,
+    RecallStarted = 2,
+    RecallNoAnswer = 3,
+    RecallAnswered = 4,
+    SentToRingGroup = 5,
+    SentToFinalDestination = 6,
+    RecallExhausted = 7,
+    SentBack = 8,
+    Abandoned = 9,
+}
+
+/// One recall attempt to start: ring `extension`@`tenant` for `seconds`, showing the
+/// parked caller; report it with `cp_engine_recall_answered`/`_failed` and `attempt`.
+#[repr(C)]
+pub struct cp_ring {
+    pub parked_uuid: *const c_char,
+    pub tenant: *const c_char,
+    pub extension: *const c_char,
+    pub seconds: u32,
+    pub attempt: u32,
+    pub caller_number: *const c_char,
+    pub caller_name: *const c_char,
+}
+
+/// A lamp state for `park+<target>@<tenant>`.
+#[repr(C)]
+pub struct cp_presence {
+    pub tenant: *const c_char,
+    pub target: *const c_char,
+    pub kind: cp_target_kind,
+    pub lamp: cp_lamp,
+    pub count: u32,
+    /// The oldest parked call; empty strings when nothing is parked.
+    pub oldest_uuid: *const c_char,
+    pub caller_number: *const c_char,
+    pub caller_name: *const c_char,
+    /// Who asked, when this answers a probe; NULL when everybody subscribed is told.
+    pub subscriber: *const c_char,
+}
+
+/// A lifecycle event. Optional fields are NULL when absent.
+#[repr(C)]
+pub struct cp_event {
+    pub action: cp_event_action,
+    /// `parked`, `retrieved`, `recall-started`, ... (the `callpark-action` header).
+    pub action_name: *const c_char,
+    pub tenant: *const c_char,
+    pub extension: *const c_char,
+    pub group: *const c_char,
+    pub uuid: *const c_char,
+    pub other_uuid: *const c_char,
+    pub parking_user: *const c_char,
+    pub caller_number: *const c_char,
+    pub caller_name: *const c_char,
+    pub attempt: u32,
+    pub detail: *const c_char,
+}
+
+/// The host's callbacks. Every one is required but `log`. `host_ctx` is passed back as
+/// each callback's first argument; the host keeps it valid until `cp_engine_free`.
+#[repr(C)]
+pub struct cp_host {
+    pub host_ctx: *mut c_void,
+    /// Keep `uuid` parked on hold with `music` (empty: the channel's hold music).
+    pub hold: Option<unsafe extern "C" fn(ctx: *mut c_void, uuid: *const c_char, music: *const c_char) -> cp_result>,
+    /// Bridge `uuid` (a retriever or an answered recall leg) to `parked_uuid`.
+    pub bridge: Option<unsafe extern "C" fn(ctx: *mut c_void, uuid: *const c_char, parked_uuid: *const c_char) -> cp_result>,
+    /// Start a recall attempt. Must not block for the ring time.
+    pub ring: Option<unsafe extern "C" fn(ctx: *mut c_void, ring: *const cp_ring) -> cp_result>,
+    /// Stop any recall attempt ringing for `parked_uuid`.
+    pub cancel_ring: Option<unsafe extern "C" fn(ctx: *mut c_void, parked_uuid: *const c_char)>,
+    /// Transfer `uuid` to `extension` in `dialplan`/`context` (empty: the channel's own).
+    pub transfer: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            uuid: *const c_char,
+            extension: *const c_char,
+            dialplan: *const c_char,
+            context: *const c_char,
+        ) -> cp_result,
+    >,
+    /// A park failed: announce `reason` and send `uuid` back to `extension`@`tenant`.
+    pub send_back: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            uuid: *const c_char,
+            tenant: *const c_char,
+            extension: *const c_char,
+            reason: cp_result,
+            text: *const c_char,
+        ) -> cp_result,
+    >,
+    pub presence: Option<unsafe extern "C" fn(ctx: *mut c_void, presence: *const cp_presence)>,
+    /// Send `text` to the devices of `extension`@`tenant`.
+    pub message: Option<unsafe extern "C" fn(ctx: *mut c_void, tenant: *const c_char, extension: *const c_char, text: *const c_char)>,
+    pub event: Option<unsafe extern "C" fn(ctx: *mut c_void, event: *const cp_event)>,
+    /// Whether `extension` is a user of `tenant` in the directory.
+    pub user_exists: Option<unsafe extern "C" fn(ctx: *mut c_void, tenant: *const c_char, extension: *const c_char) -> bool>,
+    pub log: Option<unsafe extern "C" fn(ctx: *mut c_void, level: cp_log_level, message: *const c_char)>,
+}
+
+type Fn2<R> = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char) -> R;
+
+/// A checked copy of a `cp_host`: every required callback is present.
+pub(crate) struct CHost {
+    ctx: *mut c_void,
+    hold: Fn2<cp_result>,
+    bridge: Fn2<cp_result>,
+    ring: unsafe extern "C" fn(*mut c_void, *const cp_ring) -> cp_result,
+    cancel_ring: unsafe extern "C" fn(*mut c_void, *const c_char),
+    transfer: unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char, *const c_char) -> cp_result,
+    send_back:
+        unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char, cp_result, *const c_char) -> cp_result,
+    presence: unsafe extern "C" fn(*mut c_void, *const cp_presence),
+    message: unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char),
+    event: unsafe extern "C" fn(*mut c_void, *const cp_event),
+    user_exists: Fn2<bool>,
+    log: Option<unsafe extern "C" fn(*mut c_void, cp_log_level, *const c_char)>,
+}
+
+// SAFETY: the header documents that the callbacks are called from any thread, and that
+// `host_ctx` must be usable from any thread; the engine never calls them concurrently
+// with a lock of its own held.
+unsafe impl Send for CHost {}
+unsafe impl Sync for CHost {}
+
+impl CHost {
+    /// Copies `h`; `Err` names the first required callback that is missing.
+    pub(crate) fn new(h: &cp_host) -> Result<CHost, &'static str> {
+        Ok(CHost {
+            ctx: h.host_ctx,
+            hold: h.hold.ok_or("hold")?,
+            bridge: h.bridge.ok_or("bridge")?,
+            ring: h.ring.ok_or("ring")?,
+            cancel_ring: h.cancel_ring.ok_or("cancel_ring")?,
+            transfer: h.transfer.ok_or("transfer")?,
+            send_back: h.send_back.ok_or("send_back")?,
+            presence: h.presence.ok_or("presence")?,
+            message: h.message.ok_or("message")?,
+            event: h.event.ok_or("event")?,
+            user_exists: h.user_exists.ok_or("user_exists")?,
+            log: h.log,
+        })
+    }
+}
+
+/// A C string of `s`; a NUL inside (never produced by the core) is cut there.
+fn c(s: &str) -> CString {
+    let end = s.find('\0').unwrap_or(s.len());
+    CString::new(&s[..end]).expect("no NUL before end")
+}
+
+fn opt(s: &Option<CString>) -> *const c_char {
+    s.as_ref().map_or(ptr::null(), |c| c.as_ptr())
+}
+
+fn checked(what: &str, r: cp_result) -> Result<(), HostError> {
+    match r {
+        cp_result::Ok => Ok(()),
+        other => Err(HostError(format!("{what}: {}", other.message()))),
+    }
+}
+
+fn action(a: Action) -> cp_event_action {
+    match a {
+        Action::Parked => cp_event_action::Parked,
+        Action::Retrieved => cp_event_action::Retrieved,
+        Action::RecallStarted => cp_event_action::RecallStarted,
+        Action::RecallNoAnswer => cp_event_action::RecallNoAnswer,
+        Action::RecallAnswered => cp_event_action::RecallAnswered,
+        Action::SentToRingGroup => cp_event_action::SentToRingGroup,
+        Action::SentToFinalDestination => cp_event_action::SentToFinalDestination,
+        Action::RecallExhausted => cp_event_action::RecallExhausted,
+        Action::SentBack => cp_event_action::SentBack,
+        Action::Abandoned => cp_event_action::Abandoned,
+    }
+}
+
+impl Host for CHost {
+    fn hold(&self, uuid: &str, music: &str) -> Result<(), HostError> {
+        let (u, m) = (c(uuid), c(music));
+        checked("hold", unsafe { (self.hold)(self.ctx, u.as_ptr(), m.as_ptr()) })
+    }
+
+    fn bridge(&self, uuid: &str, parked_uuid: &str) -> Result<(), HostError> {
+        let (u, p) = (c(uuid), c(parked_uuid));
+        checked("bridge", unsafe { (self.bridge)(self.ctx, u.as_ptr(), p.as_ptr()) })
+    }
+
+    fn ring(&self, r: &Ring) -> Result<(), HostError> {
+        let s = [&r.parked_uuid, &r.tenant, &r.extension, &r.caller_number, &r.caller_name].map(|s| c(s));
+        let cr = cp_ring {
+            parked_uuid: s[0].as_ptr(),
+            tenant: s[1].as_ptr(),
+            extension: s[2].as_ptr(),
+            seconds: r.seconds,
+            attempt: r.attempt,
+            caller_number: s[3].as_ptr(),
+            caller_name: s[4].as_ptr(),
+        };
+        checked("ring", unsafe { (self.ring)(self.ctx, &cr) })
+    }
+
+    fn cancel_ring(&self, parked_uuid: &str) {
+        let p = c(parked_uuid);
+        unsafe { (self.cancel_ring)(self.ctx, p.as_ptr()) }
+    }
+
+    fn transfer(&self, uuid: &str, to: &Destination) -> Result<(), HostError> {
+        let s = [uuid, &to.extension, &to.dialplan, &to.context].map(c);
+        checked("transfer", unsafe { (self.transfer)(self.ctx, s[0].as_ptr(), s[1].as_ptr(), s[2].as_ptr(), s[3].as_ptr()) })
+    }
+
+    fn send_back(&self, uuid: &str, tenant: &str, extension: &str, why: &DialError) -> Result<(), HostError> {
+        let text = why.to_string();
+        let s = [uuid, tenant, extension, &text].map(c);
+        let code = cp_result::from(why);
+        checked("send_back", unsafe { (self.send_back)(self.ctx, s[0].as_ptr(), s[1].as_ptr(), s[2].as_ptr(), code, s[3].as_ptr()) })
+    }
+
+    fn notify(&self, notice: &Notice) {
+        match notice {
+            Notice::Presence(p) => {
+                let (oldest, number, name) = p.state.oldest.clone().unwrap_or_default();
+                let s = [&p.tenant, p.target.name(), &oldest, &number, &name].map(c);
+                let sub = p.subscriber.as_deref().map(c);
+                let cp = cp_presence {
+                    tenant: s[0].as_ptr(),
+                    target: s[1].as_ptr(),
+                    kind: match p.target {
+                        Target::Extension(_) => cp_target_kind::Extension,
+                        Target::Group(_) => cp_target_kind::Group,
+                    },
+                    lamp: match (p.state.count, p.state.recalling) {
+                        (0, _) => cp_lamp::Empty,
+                        (_, true) => cp_lamp::Recalling,
+                        _ => cp_lamp::Parked,
+                    },
+                    count: p.state.count as u32,
+                    oldest_uuid: s[2].as_ptr(),
+                    caller_number: s[3].as_ptr(),
+                    caller_name: s[4].as_ptr(),
+                    subscriber: opt(&sub),
+                };
+                unsafe { (self.presence)(self.ctx, &cp) }
+            }
+            Notice::Message(m) => {
+                let s = [&m.tenant, &m.extension, &m.text].map(|s| c(s));
+                unsafe { (self.message)(self.ctx, s[0].as_ptr(), s[1].as_ptr(), s[2].as_ptr()) }
+            }
+            Notice::Event(e) => {
+                let s = [e.action.name(), &e.tenant, &e.extension, &e.uuid, &e.parking_user, &e.caller_number, &e.caller_name]
+                    .map(c);
+                let group = e.group.as_deref().map(c);
+                let other = e.other_uuid.as_deref().map(c);
+                let detail = e.detail.as_deref().map(c);
+                let ce = cp_event {
+                    action: action(e.action),
+                    action_name: s[0].as_ptr(),
+                    tenant: s[1].as_ptr(),
+                    extension: s[2].as_ptr(),
+                    group: opt(&group),
+                    uuid: s[3].as_ptr(),
+                    other_uuid: opt(&other),
+                    parking_user: s[4].as_ptr(),
+                    caller_number: s[5].as_ptr(),
+                    caller_name: s[6].as_ptr(),
+                    attempt: e.attempt,
+                    detail: opt(&detail),
+                };
+                unsafe { (self.event)(self.ctx, &ce) }
+            }
+        }
+    }
+
+    fn user_exists(&self, tenant: &str, extension: &str) -> bool {
+        let (t, e) = (c(tenant), c(extension));
+        unsafe { (self.user_exists)(self.ctx, t.as_ptr(), e.as_ptr()) }
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        if let Some(log) = self.log {
+            let lvl = match level {
+                LogLevel::Error => cp_log_level::Error,
+                LogLevel::Warning => cp_log_level::Warning,
+                LogLevel::Notice => cp_log_level::Notice,
+                LogLevel::Info => cp_log_level::Info,
+                LogLevel::Debug => cp_log_level::Debug,
+            };
+            let m = c(message);
+            unsafe { log(self.ctx, lvl, m.as_ptr()) }
+        }
+    }
+}

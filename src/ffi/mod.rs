@@ -1,0 +1,210 @@
+//! The C ABI: every `extern "C"` item of callpark lives under this module.
+//!
+//! - `api.rs`: what C calls (C to Rust): the `cp_*` functions.
+//! - `host.rs`: what Rust calls (Rust to C): the `cp_host` callback table.
+//!
+//! Conventions (after rustls-ffi): one `cp_` prefix; results are [`cp_result`] codes
+//! with fixed numbers; every export runs inside [`boundary`], so a panic becomes
+//! `CP_RESULT_PANIC` and a log line, never an unwind into C; null pointers are
+//! `CP_RESULT_NULL_PARAMETER` and bad UTF-8 `CP_RESULT_INVALID_UTF8`; output
+//! parameters come last; a buffer is followed by its length.
+#![allow(non_camel_case_types)]
+
+pub mod api;
+pub mod host;
+
+use std::ffi::{c_char, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::codes::CodeError;
+use crate::engine::{CallError, DialError};
+
+/// Every result of the C ABI. The numbers never change; new codes get new numbers.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum cp_result {
+    Ok = 0,
+    NullParameter = 1,
+    InvalidUtf8 = 2,
+    InvalidArgument = 3,
+    Panic = 4,
+    BufferTooSmall = 5,
+    InvalidHandle = 6,
+    NotFound = 7,
+    AlreadyTaken = 8,
+    BridgeFailed = 9,
+    HostFailed = 10,
+    NotSupported = 11,
+    CodeEmpty = 100,
+    CodeBadCharacter = 101,
+    CodeUnknown = 102,
+    CodeNotDigits = 103,
+    CodeTooShort = 104,
+    CodeTooLong = 105,
+    CodeUnexpectedExtension = 106,
+    NoParkingUser = 200,
+    UnknownExtension = 201,
+    SlotFull = 202,
+    NoGroup = 203,
+    NoFreeMember = 204,
+    AlreadyParked = 205,
+    NoRetriever = 300,
+    SlotEmpty = 301,
+    ConfigInvalid = 400,
+}
+
+impl cp_result {
+    pub fn message(self) -> &'static str {
+        use cp_result::*;
+        match self {
+            Ok => "ok",
+            NullParameter => "a required pointer was NULL",
+            InvalidUtf8 => "a string was not valid UTF-8",
+            InvalidArgument => "an argument was out of range or malformed",
+            Panic => "internal error (a panic was caught at the C boundary)",
+            BufferTooSmall => "the output buffer is too small",
+            InvalidHandle => "unknown or freed handle",
+            NotFound => "no such parked call or target",
+            AlreadyTaken => "the call was already taken by someone else",
+            BridgeFailed => "the bridge to the parked call failed",
+            HostFailed => "the switch could not carry out an action",
+            NotSupported => "not supported by this engine",
+            CodeEmpty => "nothing was dialed",
+            CodeBadCharacter => "the dialed string has a control or non-ASCII character",
+            CodeUnknown => "not a call park code",
+            CodeNotDigits => "an extension must be digits only",
+            CodeTooShort => "the extension is too short",
+            CodeTooLong => "the extension is too long",
+            CodeUnexpectedExtension => "the group park code takes no extension",
+            NoParkingUser => "no parking user: the call was not transferred by a user",
+            UnknownExtension => "the extension does not exist",
+            SlotFull => "the extension already holds as many parked calls as allowed",
+            NoGroup => "the parking user is in no call-park group",
+            NoFreeMember => "every member of the group already has a parked call",
+            AlreadyParked => "the call is already parked",
+            NoRetriever => "retrieving needs an authenticated user",
+            SlotEmpty => "no call is parked there",
+            ConfigInvalid => "the configuration has errors",
+        }
+    }
+}
+
+impl From<&DialError> for cp_result {
+    fn from(e: &DialError) -> Self {
+        match e {
+            DialError::BadRequest(_) => cp_result::InvalidArgument,
+            DialError::Code(c) => match c {
+                CodeError::Empty => cp_result::CodeEmpty,
+                CodeError::BadCharacter { .. } => cp_result::CodeBadCharacter,
+                CodeError::Unknown(_) => cp_result::CodeUnknown,
+                CodeError::NotDigits { .. } => cp_result::CodeNotDigits,
+                CodeError::TooShort { .. } => cp_result::CodeTooShort,
+                CodeError::TooLong { .. } => cp_result::CodeTooLong,
+                CodeError::UnexpectedExtension { .. } => cp_result::CodeUnexpectedExtension,
+            },
+            DialError::NoParkingUser => cp_result::NoParkingUser,
+            DialError::UnknownExtension(_) => cp_result::UnknownExtension,
+            DialError::SlotFull { .. } => cp_result::SlotFull,
+            DialError::NoGroup { .. } => cp_result::NoGroup,
+            DialError::NoFreeMember { .. } => cp_result::NoFreeMember,
+            DialError::AlreadyParked => cp_result::AlreadyParked,
+            DialError::NoRetriever => cp_result::NoRetriever,
+            DialError::Empty { .. } => cp_result::SlotEmpty,
+            DialError::HostFailed(_) => cp_result::HostFailed,
+        }
+    }
+}
+
+impl From<&CallError> for cp_result {
+    fn from(e: &CallError) -> Self {
+        match e {
+            CallError::BadRequest(_) => cp_result::InvalidArgument,
+            CallError::NotFound => cp_result::NotFound,
+            CallError::AlreadyTaken => cp_result::AlreadyTaken,
+            CallError::BridgeFailed(_) => cp_result::BridgeFailed,
+        }
+    }
+}
+
+/// Runs `f`; a panic inside becomes `CP_RESULT_PANIC` and a line on standard error
+/// (and in the host's log when `log` is given). Every export goes through here.
+pub fn boundary(name: &str, log: Option<&dyn Fn(&str)>, f: impl FnOnce() -> cp_result) -> cp_result {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            let line = format!("callpark: panic caught in {name}: {what}");
+            eprintln!("{line}");
+            if let Some(log) = log {
+                let _ = catch_unwind(AssertUnwindSafe(|| log(&line)));
+            }
+            cp_result::Panic
+        }
+    }
+}
+
+/// A required C string: NULL and bad UTF-8 are result codes.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string valid for `'a`.
+pub(crate) unsafe fn str_arg<'a>(p: *const c_char) -> Result<&'a str, cp_result> {
+    if p.is_null() {
+        return Err(cp_result::NullParameter);
+    }
+    CStr::from_ptr(p).to_str().map_err(|_| cp_result::InvalidUtf8)
+}
+
+/// An optional C string: NULL is `None`.
+///
+/// # Safety
+/// As [`str_arg`].
+pub(crate) unsafe fn opt_str_arg<'a>(p: *const c_char) -> Result<Option<&'a str>, cp_result> {
+    if p.is_null() {
+        Ok(None)
+    } else {
+        str_arg(p).map(Some)
+    }
+}
+
+/// Writes `s` and a NUL into `buf` of `len` bytes; `*out_n` gets the bytes written
+/// without the NUL, or, with `CP_RESULT_BUFFER_TOO_SMALL`, the size needed with it.
+///
+/// # Safety
+/// `buf` is NULL or valid for `len` bytes; `out_n` is NULL or valid.
+pub(crate) unsafe fn write_out(s: &str, buf: *mut c_char, len: usize, out_n: *mut usize) -> cp_result {
+    if buf.is_null() || out_n.is_null() {
+        return cp_result::NullParameter;
+    }
+    let bytes = s.as_bytes();
+    if bytes.len() + 1 > len {
+        *out_n = bytes.len() + 1;
+        return cp_result::BufferTooSmall;
+    }
+    std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), bytes.len());
+    *buf.add(bytes.len()) = 0;
+    *out_n = bytes.len();
+    cp_result::Ok
+}
+
+/// Like [`write_out`], but cuts `s` to fit (at a character boundary) instead of failing.
+///
+/// # Safety
+/// As [`write_out`].
+pub(crate) unsafe fn write_truncated(s: &str, buf: *mut c_char, len: usize, out_n: *mut usize) {
+    if buf.is_null() || len == 0 {
+        return;
+    }
+    let mut end = s.len().min(len - 1);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), end);
+    *buf.add(end) = 0;
+    if !out_n.is_null() {
+        *out_n = end;
+    }
+}

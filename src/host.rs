@@ -1,0 +1,158 @@
+//! What the core asks of the host (the switch), and what it tells it.
+//!
+//! The engine never calls a [`Host`] method while it holds one of its own locks. Every
+//! method may be called from any thread that calls into the engine and from the
+//! engine's timer thread.
+
+use crate::config::Destination;
+use crate::engine::DialError;
+
+/// A failure the host reports for an action it could not carry out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostError(pub String);
+
+/// One recall attempt: ring `extension` of `tenant` (all its devices) for `seconds`,
+/// showing the parked caller's identity; report the outcome with `attempt`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ring {
+    pub parked_uuid: String,
+    pub tenant: String,
+    pub extension: String,
+    pub seconds: u32,
+    pub attempt: u32,
+    pub caller_number: String,
+    pub caller_name: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error,
+    Warning,
+    Notice,
+    Info,
+    Debug,
+}
+
+/// The state of a slot (one extension) or of a group, for lamps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlotState {
+    pub count: usize,
+    /// A call here is being recalled (its recall is ringing).
+    pub recalling: bool,
+    /// The oldest parked call: (uuid, caller number, caller name).
+    pub oldest: Option<(String, String, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Extension(String),
+    Group(String),
+}
+
+impl Target {
+    /// The name in the presence user: `park+<this>@<domain>`.
+    pub fn name(&self) -> &str {
+        match self {
+            Target::Extension(s) | Target::Group(s) => s,
+        }
+    }
+}
+
+/// What a lamp subscribed to `park+<target>@<tenant>` shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Presence {
+    pub tenant: String,
+    pub target: Target,
+    pub state: SlotState,
+    /// Set when this answers a probe: only this subscriber asked.
+    pub subscriber: Option<String>,
+}
+
+/// A short text for the devices of one extension.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub tenant: String,
+    pub extension: String,
+    pub text: String,
+}
+
+/// A lifecycle change, for ESL clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Parked,
+    Retrieved,
+    RecallStarted,
+    RecallNoAnswer,
+    RecallAnswered,
+    SentToRingGroup,
+    SentToFinalDestination,
+    RecallExhausted,
+    SentBack,
+    Abandoned,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Parked => "parked",
+            Action::Retrieved => "retrieved",
+            Action::RecallStarted => "recall-started",
+            Action::RecallNoAnswer => "recall-no-answer",
+            Action::RecallAnswered => "recall-answered",
+            Action::SentToRingGroup => "ring-group",
+            Action::SentToFinalDestination => "final-destination",
+            Action::RecallExhausted => "recall-exhausted",
+            Action::SentBack => "sent-back",
+            Action::Abandoned => "abandoned",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub action: Action,
+    pub tenant: String,
+    /// The slot; empty for a call that never got one (sent back).
+    pub extension: String,
+    pub group: Option<String>,
+    /// The parked (or refused) call.
+    pub uuid: String,
+    /// The retriever's or the answering recall leg's uuid.
+    pub other_uuid: Option<String>,
+    pub parking_user: String,
+    pub caller_number: String,
+    pub caller_name: String,
+    /// The recall attempt, 0 before any.
+    pub attempt: u32,
+    /// Why (sent back), or where to (ring group, final destination).
+    pub detail: Option<String>,
+}
+
+/// Everything the core publishes, in the order its changes happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    Presence(Presence),
+    Message(Message),
+    Event(Event),
+}
+
+/// The switch, as the core sees it.
+pub trait Host: Send + Sync {
+    /// Keep `uuid` parked: music on hold (`music` empty: the channel's own hold music).
+    fn hold(&self, uuid: &str, music: &str) -> Result<(), HostError>;
+    /// Connect `uuid` (a retriever or an answered recall leg) to the parked call.
+    fn bridge(&self, uuid: &str, parked_uuid: &str) -> Result<(), HostError>;
+    /// Start a recall attempt; report it with `Engine::recall_answered` / `recall_failed`.
+    fn ring(&self, ring: &Ring) -> Result<(), HostError>;
+    /// Stop any recall attempt ringing for `parked_uuid`.
+    fn cancel_ring(&self, parked_uuid: &str);
+    /// Send `uuid` to a dialplan destination; it leaves the park.
+    fn transfer(&self, uuid: &str, to: &Destination) -> Result<(), HostError>;
+    /// A park failed: send `uuid` back to `extension` of `tenant`, announcing `why`.
+    fn send_back(&self, uuid: &str, tenant: &str, extension: &str, why: &DialError) -> Result<(), HostError>;
+    /// Publish a lamp state, a text message or an event.
+    fn notify(&self, notice: &Notice);
+    /// Whether `extension` is a user of `tenant` in the switch's directory.
+    fn user_exists(&self, tenant: &str, extension: &str) -> bool;
+    fn log(&self, level: LogLevel, message: &str);
+}

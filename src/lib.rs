@@ -1,0 +1,19 @@
+//! callpark: call parking for FreeSWITCH.
+//!
+//! The core (every module but [`ffi`]) knows nothing of C or FreeSWITCH: it parses
+//! feature codes, validates configuration, keeps parked calls, runs recall timers and
+//! decides who is told what. [`ffi`] is the C ABI that `mod_callpark` links against.
+
+pub mod clock;
+pub mod codes;
+pub mod config;
+pub mod engine;
+pub mod ffi;
+pub mod host;
+pub mod listing;
+pub mod recall;
+pub mod store;
+
+pub use config::{Config, ConfigErrors};
+pub use engine::{CallError, DialError, DialFailure, DialOutcome, DialRequest, Engine, Timing};
+pub use host::Host;

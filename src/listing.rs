@@ -1,0 +1,103 @@
+//! Listing parked calls, as text for `fs_cli` and as JSON for ESL clients.
+
+use serde_json::{json, Value};
+
+use crate::store::{ParkedCall, RecallState};
+
+/// One parked call, as listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallInfo {
+    pub tenant: String,
+    pub extension: String,
+    pub group: Option<String>,
+    pub uuid: String,
+    pub caller_number: String,
+    pub caller_name: String,
+    pub parking_user: String,
+    pub parked_secs: u64,
+    /// `parked`, `ringing`, `retrying`, `exhausted`, `leaving`.
+    pub state: &'static str,
+    pub attempt: u32,
+    /// Seconds until the next recall step, if one is pending.
+    pub next_in_secs: Option<u64>,
+    pub policy: &'static str,
+}
+
+impl CallInfo {
+    pub(crate) fn of(c: &ParkedCall, now_ms: u64) -> Self {
+        let (state, attempt) = match (c.claim.is_some(), c.recall) {
+            (true, _) => ("leaving", 0),
+            (false, RecallState::Waiting) => ("parked", 0),
+            (false, RecallState::Ringing(n)) => ("ringing", n),
+            (false, RecallState::Retrying(n)) => ("retrying", n),
+            (false, RecallState::Exhausted) => ("exhausted", 0),
+        };
+        CallInfo {
+            tenant: c.tenant.clone(),
+            extension: c.extension.clone(),
+            group: c.group.clone(),
+            uuid: c.uuid.clone(),
+            caller_number: c.caller_number.clone(),
+            caller_name: c.caller_name.clone(),
+            parking_user: c.parking_user.clone(),
+            parked_secs: now_ms.saturating_sub(c.parked_at_ms) / 1000,
+            state,
+            attempt,
+            next_in_secs: c.due_ms.map(|d| d.saturating_sub(now_ms).div_ceil(1000)),
+            policy: c.plan.policy.name(),
+        }
+    }
+}
+
+/// A table, one call a line, and a count.
+pub fn text(calls: &[CallInfo]) -> String {
+    let mut out = String::new();
+    if !calls.is_empty() {
+        out.push_str(&format!(
+            "{:<24} {:<8} {:<12} {:<36} {:<20} {:<10} {:>6} {:<9} {}\n",
+            "tenant", "ext", "group", "uuid", "caller", "parked-by", "secs", "state", "next"
+        ));
+    }
+    for c in calls {
+        let caller = if c.caller_name.is_empty() { c.caller_number.clone() } else { format!("{} {}", c.caller_number, c.caller_name) };
+        let next = c.next_in_secs.map_or("-".to_string(), |s| format!("{s}s"));
+        out.push_str(&format!(
+            "{:<24} {:<8} {:<12} {:<36} {:<20} {:<10} {:>6} {:<9} {}\n",
+            c.tenant,
+            c.extension,
+            c.group.as_deref().unwrap_or("-"),
+            c.uuid,
+            caller,
+            c.parking_user,
+            c.parked_secs,
+            c.state,
+            next
+        ));
+    }
+    out.push_str(&format!("{} parked call{}\n", calls.len(), if calls.len() == 1 { "" } else { "s" }));
+    out
+}
+
+/// `{"count": N, "calls": [...]}`.
+pub fn json(calls: &[CallInfo]) -> String {
+    let list: Vec<Value> = calls
+        .iter()
+        .map(|c| {
+            json!({
+                "tenant": c.tenant,
+                "extension": c.extension,
+                "group": c.group,
+                "uuid": c.uuid,
+                "caller_number": c.caller_number,
+                "caller_name": c.caller_name,
+                "parking_user": c.parking_user,
+                "parked_seconds": c.parked_secs,
+                "state": c.state,
+                "recall_attempt": c.attempt,
+                "next_step_seconds": c.next_in_secs,
+                "recall_policy": c.policy,
+            })
+        })
+        .collect();
+    json!({ "count": calls.len(), "calls": list }).to_string()
+}
