@@ -57,15 +57,29 @@ pub enum Intent {
 pub enum CodeError {
     Empty,
     /// A character that is not printable ASCII (control characters, non-ASCII).
-    BadCharacter { position: usize },
+    BadCharacter {
+        position: usize,
+    },
     /// Not one of the tenant's codes.
     Unknown(String),
     /// The part after the code is not all digits (letters, `*68*68`, `,hangup`, `@domain`).
-    NotDigits { code: String, rest: String },
-    TooShort { extension: String, min: usize },
-    TooLong { extension: String, max: usize },
+    NotDigits {
+        code: String,
+        rest: String,
+    },
+    TooShort {
+        extension: String,
+        min: usize,
+    },
+    TooLong {
+        extension: String,
+        max: usize,
+    },
     /// `*58` takes no extension.
-    UnexpectedExtension { code: String, rest: String },
+    UnexpectedExtension {
+        code: String,
+        rest: String,
+    },
 }
 
 impl fmt::Display for CodeError {
@@ -130,8 +144,7 @@ pub fn parse(dialed: &str, codes: &FeatureCodes, rules: ExtensionRules) -> Resul
         return Ok(Intent::RetrieveFrom(ext.into()));
     }
     // Longest code first, so that a code that extends another one wins.
-    let mut table: [(&str, u8); 3] =
-        [(&codes.park, 0), (&codes.retrieve, 1), (&codes.group_park, 2)];
+    let mut table: [(&str, u8); 3] = [(&codes.park, 0), (&codes.retrieve, 1), (&codes.group_park, 2)];
     table.sort_by_key(|(c, _)| std::cmp::Reverse(c.len()));
     for (code, which) in table {
         let Some(rest) = dialed.strip_prefix(code) else { continue };
@@ -179,10 +192,7 @@ mod tests {
         assert_eq!(p("*99"), Err(CodeError::Unknown("*99".into())));
         assert_eq!(p("*68abc"), Err(CodeError::NotDigits { code: "*68".into(), rest: "abc".into() }));
         assert_eq!(p("*68*68"), Err(CodeError::NotDigits { code: "*68".into(), rest: "*68".into() }));
-        assert_eq!(
-            p("*88102,hangup"),
-            Err(CodeError::NotDigits { code: "*88".into(), rest: "102,hangup".into() })
-        );
+        assert_eq!(p("*88102,hangup"), Err(CodeError::NotDigits { code: "*88".into(), rest: "102,hangup".into() }));
         assert_eq!(p("*88102'"), Err(CodeError::NotDigits { code: "*88".into(), rest: "102'".into() }));
         assert_eq!(
             p("park+102@other.domain"),
@@ -191,10 +201,7 @@ mod tests {
         assert_eq!(p("park+"), Err(CodeError::NotDigits { code: "park+".into(), rest: "".into() }));
         assert_eq!(p("park+sales"), Err(CodeError::NotDigits { code: "park+".into(), rest: "sales".into() }));
         assert_eq!(p("*881"), Err(CodeError::TooShort { extension: "1".into(), min: 2 }));
-        assert_eq!(
-            p("*6812345678901"),
-            Err(CodeError::TooLong { extension: "12345678901".into(), max: 10 })
-        );
+        assert_eq!(p("*6812345678901"), Err(CodeError::TooLong { extension: "12345678901".into(), max: 10 }));
         assert_eq!(p("*58101"), Err(CodeError::UnexpectedExtension { code: "*58".into(), rest: "101".into() }));
         for e in [p(""), p("*68abc"), p("*99"), p("*881"), p("*58101")] {
             assert!(!e.unwrap_err().to_string().is_empty());

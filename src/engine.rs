@@ -75,11 +75,17 @@ impl fmt::Display for DialError {
         match self {
             DialError::BadRequest(s) => write!(f, "bad request: {s}"),
             DialError::Code(e) => e.fmt(f),
-            DialError::NoParkingUser => f.write_str("no parking user: the channel has no user and was not transferred by one"),
+            DialError::NoParkingUser => {
+                f.write_str("no parking user: the channel has no user and was not transferred by one")
+            }
             DialError::UnknownExtension(e) => write!(f, "extension {e} does not exist in this tenant"),
-            DialError::SlotFull { extension, max } => write!(f, "extension {extension} already holds {max} parked calls"),
+            DialError::SlotFull { extension, max } => {
+                write!(f, "extension {extension} already holds {max} parked calls")
+            }
             DialError::NoGroup { user } => write!(f, "user {user} is in no call-park group"),
-            DialError::NoFreeMember { group } => write!(f, "every member of group \"{group}\" already has a parked call"),
+            DialError::NoFreeMember { group } => {
+                write!(f, "every member of group \"{group}\" already has a parked call")
+            }
             DialError::AlreadyParked => f.write_str("this call is already parked"),
             DialError::NoRetriever => f.write_str("retrieving needs an authenticated user"),
             DialError::Empty { place } => write!(f, "no call is parked at {place}"),
@@ -190,11 +196,8 @@ pub fn clean_number(s: &str) -> String {
 
 /// Keeps what a caller name may safely carry into a dial string or a SIP header.
 pub fn clean_name(s: &str) -> String {
-    let kept: String = s
-        .chars()
-        .filter(|c| c.is_alphanumeric() || " .-_+()&/".contains(*c))
-        .take(MAX_NAME_CHARS)
-        .collect();
+    let kept: String =
+        s.chars().filter(|c| c.is_alphanumeric() || " .-_+()&/".contains(*c)).take(MAX_NAME_CHARS).collect();
     kept.trim().to_string()
 }
 
@@ -500,7 +503,9 @@ impl Shared {
                     Ok(Intent::RetrieveFrom(e)) => Some(e),
                     _ => None,
                 };
-                return self.retrieve(t, &tenant, &uuid, user, from).map_err(|error| DialFailure { error, sent_back: false });
+                return self
+                    .retrieve(t, &tenant, &uuid, user, from)
+                    .map_err(|error| DialFailure { error, sent_back: false });
             }
             Ok(i) => self.park(t, &tenant, &uuid, i, transferor.as_deref().or(user.as_deref()), req),
         };
@@ -517,7 +522,8 @@ impl Shared {
         let ok = match self.host.send_back(uuid, tenant, to, why) {
             Ok(()) => true,
             Err(e) => {
-                self.host.log(LogLevel::Error, &format!("callpark: could not send {uuid} back to {to}@{tenant}: {}", e.0));
+                self.host
+                    .log(LogLevel::Error, &format!("callpark: could not send {uuid} back to {to}@{tenant}: {}", e.0));
                 false
             }
         };
@@ -613,7 +619,11 @@ impl Shared {
             let text = format!("{who} parked on {ext}, dial {}{ext}", t.codes.retrieve);
             let recipients: Vec<String> = if group_park { candidates.clone() } else { vec![ext.clone()] };
             for r in recipients {
-                inner.outbox.push_back(Notice::Message(Message { tenant: tenant.into(), extension: r, text: text.clone() }));
+                inner.outbox.push_back(Notice::Message(Message {
+                    tenant: tenant.into(),
+                    extension: r,
+                    text: text.clone(),
+                }));
             }
             let ev = Self::event(Action::Parked, &c, None, 0, group_park.then(|| "group-park".to_string()));
             inner.outbox.push_back(ev);
@@ -679,10 +689,19 @@ impl Shared {
                     return Ok(DialOutcome::Retrieved { parked_uuid: parked, extension });
                 }
                 Err(e) => {
-                    Self::finish(&mut inner, &parked, Action::Abandoned, Some(uuid), Some(format!("bridge failed: {}", e.0)));
+                    Self::finish(
+                        &mut inner,
+                        &parked,
+                        Action::Abandoned,
+                        Some(uuid),
+                        Some(format!("bridge failed: {}", e.0)),
+                    );
                     drop(inner);
                     self.deliver();
-                    self.host.log(LogLevel::Warning, &format!("callpark: bridge to {parked} failed ({}), offering the next call", e.0));
+                    self.host.log(
+                        LogLevel::Warning,
+                        &format!("callpark: bridge to {parked} failed ({}), offering the next call", e.0),
+                    );
                 }
             }
         }
@@ -720,7 +739,13 @@ impl Shared {
                 Ok(())
             }
             Err(e) => {
-                Self::finish(&mut inner, &parked, Action::Abandoned, Some(&leg), Some(format!("bridge failed: {}", e.0)));
+                Self::finish(
+                    &mut inner,
+                    &parked,
+                    Action::Abandoned,
+                    Some(&leg),
+                    Some(format!("bridge failed: {}", e.0)),
+                );
                 Err(CallError::BridgeFailed(e.0))
             }
         };
@@ -779,7 +804,8 @@ impl Shared {
                     None => unreachable!("configuration validation requires the destination of a policy"),
                 }
             } else {
-                let lamp_changed = matches!(steps.next, RecallState::Ringing(_)) != matches!(c.recall, RecallState::Ringing(_));
+                let lamp_changed =
+                    matches!(steps.next, RecallState::Ringing(_)) != matches!(c.recall, RecallState::Ringing(_));
                 if let Some(cm) = inner.store.get_mut(uuid) {
                     cm.recall = steps.next;
                 }
@@ -815,7 +841,10 @@ impl Shared {
                     if let Err(e) = self.host.ring(&r) {
                         self.host.log(
                             LogLevel::Info,
-                            &format!("callpark: recall of {} to {}@{} failed at once: {}", r.parked_uuid, r.extension, r.tenant, e.0),
+                            &format!(
+                                "callpark: recall of {} to {}@{} failed at once: {}",
+                                r.parked_uuid, r.extension, r.tenant, e.0
+                            ),
                         );
                         self.advance_recall(&r.parked_uuid, Trigger::NoAnswer(r.attempt), None);
                     }
@@ -837,7 +866,10 @@ impl Shared {
                         }
                     }
                     if let Err(e) = r {
-                        self.host.log(LogLevel::Error, &format!("callpark: transfer of {uuid} to {what} {dest} failed: {}", e.0));
+                        self.host.log(
+                            LogLevel::Error,
+                            &format!("callpark: transfer of {uuid} to {what} {dest} failed: {}", e.0),
+                        );
                     }
                     self.deliver();
                 }

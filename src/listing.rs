@@ -59,7 +59,11 @@ pub fn text(calls: &[CallInfo]) -> String {
         ));
     }
     for c in calls {
-        let caller = if c.caller_name.is_empty() { c.caller_number.clone() } else { format!("{} {}", c.caller_number, c.caller_name) };
+        let caller = if c.caller_name.is_empty() {
+            c.caller_number.clone()
+        } else {
+            format!("{} {}", c.caller_number, c.caller_name)
+        };
         let next = c.next_in_secs.map_or("-".to_string(), |s| format!("{s}s"));
         out.push_str(&format!(
             "{:<24} {:<8} {:<12} {:<36} {:<20} {:<10} {:>6} {:<9} {}\n",

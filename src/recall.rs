@@ -107,7 +107,10 @@ mod tests {
         let s = step(&p, RecallState::Waiting, Trigger::TimerLapsed);
         assert_eq!((s.next, s.ring, s.timer_secs), (RecallState::Ringing(1), Some((1, 20)), Some(20)));
         let s = step(&p, RecallState::Ringing(1), Trigger::TimerLapsed);
-        assert_eq!((s.next, s.cancel_ring, s.timer_secs, s.unanswered), (RecallState::Retrying(1), true, Some(10), Some(1)));
+        assert_eq!(
+            (s.next, s.cancel_ring, s.timer_secs, s.unanswered),
+            (RecallState::Retrying(1), true, Some(10), Some(1))
+        );
         let s = step(&p, RecallState::Retrying(1), Trigger::TimerLapsed);
         assert_eq!((s.next, s.ring), (RecallState::Ringing(2), Some((2, 20))));
         let s = step(&p, RecallState::Ringing(2), Trigger::NoAnswer(2));

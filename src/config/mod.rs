@@ -255,12 +255,8 @@ pub(crate) enum Level {
 }
 
 /// Parameters, their ranges, and where each may stand.
-const DURATIONS: &[(&str, u32, u32)] = &[
-    ("recall-time", 5, 86_400),
-    ("ring-time", 5, 600),
-    ("retry-interval", 1, 3_600),
-    ("alert-wait", 5, 600),
-];
+const DURATIONS: &[(&str, u32, u32)] =
+    &[("recall-time", 5, 86_400), ("ring-time", 5, 600), ("retry-interval", 1, 3_600), ("alert-wait", 5, 600)];
 
 impl Layer {
     pub(crate) fn new(place: String) -> Self {
@@ -268,7 +264,14 @@ impl Layer {
     }
 
     /// Sets `name` to `value`, or records why it cannot.
-    pub(crate) fn set(&mut self, level: Level, name: &str, value: &str, line: Option<u32>, errors: &mut Vec<ConfigError>) {
+    pub(crate) fn set(
+        &mut self,
+        level: Level,
+        name: &str,
+        value: &str,
+        line: Option<u32>,
+        errors: &mut Vec<ConfigError>,
+    ) {
         let mut err = |message: String| {
             errors.push(ConfigError { line, place: self.place.clone(), message });
         };
@@ -281,7 +284,12 @@ impl Layer {
         };
         let settings_only = matches!(
             name,
-            "park-code" | "retrieve-code" | "group-park-code" | "min-extension-length" | "max-extension-length" | "max-calls-per-extension"
+            "park-code"
+                | "retrieve-code"
+                | "group-park-code"
+                | "min-extension-length"
+                | "max-extension-length"
+                | "max-calls-per-extension"
         );
         if settings_only && level == Level::Group {
             return err(format!("{name} is a setting of the tenant or of the whole switch, not of a group"));
@@ -408,9 +416,15 @@ pub(crate) struct RawGroup {
 }
 
 /// Resolves a tenant from its layers (global first) and checks its groups.
-pub(crate) fn resolve_tenant(domain: &str, layers: &[&Layer], groups: &[RawGroup], errors: &mut Vec<ConfigError>) -> Tenant {
+pub(crate) fn resolve_tenant(
+    domain: &str,
+    layers: &[&Layer],
+    groups: &[RawGroup],
+    errors: &mut Vec<ConfigError>,
+) -> Tenant {
     let place = layers.last().map(|l| l.place.clone()).unwrap_or_default();
-    let code = |f: fn(&Layer) -> &Option<At<String>>, d: &str| pick(layers, f).map(|a| a.value).unwrap_or_else(|| d.into());
+    let code =
+        |f: fn(&Layer) -> &Option<At<String>>, d: &str| pick(layers, f).map(|a| a.value).unwrap_or_else(|| d.into());
     let codes = FeatureCodes {
         park: code(|l| &l.park_code, "*68"),
         retrieve: code(|l| &l.retrieve_code, "*88"),
@@ -496,7 +510,11 @@ pub(crate) fn resolve_tenant(domain: &str, layers: &[&Layer], groups: &[RawGroup
         let plan = resolve_plan(&glayers, &gplace, errors);
         if let Some(alt) = &plan.alternate_user {
             if let Err(e) = codes::check_extension(alt, "alternate-recall-user", extensions) {
-                gerr(errors, g.layer.alternate_user.as_ref().and_then(|a| a.line), format!("alternate-recall-user: {e}"));
+                gerr(
+                    errors,
+                    g.layer.alternate_user.as_ref().and_then(|a| a.line),
+                    format!("alternate-recall-user: {e}"),
+                );
             }
         }
         let music = pick(&glayers, |l| &l.music).map(|a| a.value).unwrap_or_default();

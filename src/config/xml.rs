@@ -57,7 +57,12 @@ pub fn from_xml(source: &str, text: &str) -> Result<Config, ConfigErrors> {
             "tenants" => {
                 for t in elements(child) {
                     if !t.has_tag_name("tenant") {
-                        err(&mut errors, t, "tenants", format!("unexpected <{}>, expected <tenant>", t.tag_name().name()));
+                        err(
+                            &mut errors,
+                            t,
+                            "tenants",
+                            format!("unexpected <{}>, expected <tenant>", t.tag_name().name()),
+                        );
                         continue;
                     }
                     raw_tenants.push(read_tenant(&doc, t, &mut errors));
@@ -134,7 +139,11 @@ fn read_tenant(doc: &Document, t: Node, errors: &mut Vec<ConfigError>) -> (At<St
     }
     for a in t.attributes() {
         if a.name() != "domain" {
-            errors.push(ConfigError { line: line(t), place: place.clone(), message: format!("unknown attribute \"{}\"", a.name()) });
+            errors.push(ConfigError {
+                line: line(t),
+                place: place.clone(),
+                message: format!("unknown attribute \"{}\"", a.name()),
+            });
         }
     }
     let mut layer = Layer::new(place.clone());

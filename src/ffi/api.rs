@@ -162,10 +162,34 @@ pub unsafe extern "C" fn cp_result_message(code: u32, buf: *mut c_char, len: usi
 fn result_from_u32(code: u32) -> Option<cp_result> {
     use cp_result::*;
     const ALL: [cp_result; 28] = [
-        Ok, NullParameter, InvalidUtf8, InvalidArgument, Panic, BufferTooSmall, InvalidHandle, NotFound, AlreadyTaken,
-        BridgeFailed, HostFailed, NotSupported, CodeEmpty, CodeBadCharacter, CodeUnknown, CodeNotDigits, CodeTooShort,
-        CodeTooLong, CodeUnexpectedExtension, NoParkingUser, UnknownExtension, SlotFull, NoGroup, NoFreeMember,
-        AlreadyParked, NoRetriever, SlotEmpty, ConfigInvalid,
+        Ok,
+        NullParameter,
+        InvalidUtf8,
+        InvalidArgument,
+        Panic,
+        BufferTooSmall,
+        InvalidHandle,
+        NotFound,
+        AlreadyTaken,
+        BridgeFailed,
+        HostFailed,
+        NotSupported,
+        CodeEmpty,
+        CodeBadCharacter,
+        CodeUnknown,
+        CodeNotDigits,
+        CodeTooShort,
+        CodeTooLong,
+        CodeUnexpectedExtension,
+        NoParkingUser,
+        UnknownExtension,
+        SlotFull,
+        NoGroup,
+        NoFreeMember,
+        AlreadyParked,
+        NoRetriever,
+        SlotEmpty,
+        ConfigInvalid,
     ];
     ALL.into_iter().find(|r| *r as u32 == code)
 }
@@ -254,8 +278,11 @@ pub unsafe extern "C" fn cp_engine_new(
         if flags & !CP_ENGINE_MANUAL_CLOCK != 0 {
             return cp_result::InvalidArgument;
         }
-        let timing =
-            if flags & CP_ENGINE_MANUAL_CLOCK != 0 { Timing::Manual(Arc::new(ManualClock::default())) } else { Timing::Thread };
+        let timing = if flags & CP_ENGINE_MANUAL_CLOCK != 0 {
+            Timing::Manual(Arc::new(ManualClock::default()))
+        } else {
+            Timing::Thread
+        };
         let engine = Engine::new((*config).clone(), chost.clone() as Arc<dyn Host>, timing);
         *engine_out = ENGINES.add(EngineEntry { engine, host: chost }) as *const cp_engine;
         cp_result::Ok
@@ -289,7 +316,11 @@ pub extern "C" fn cp_engine_reload(engine: *const cp_engine, config: *const cp_c
 /// # Safety
 /// `req` is NULL or valid, its strings NULL or NUL-terminated; `action_out` NULL or valid.
 #[no_mangle]
-pub unsafe extern "C" fn cp_engine_dial(engine: *const cp_engine, req: *const cp_dial, action_out: *mut cp_action) -> cp_result {
+pub unsafe extern "C" fn cp_engine_dial(
+    engine: *const cp_engine,
+    req: *const cp_dial,
+    action_out: *mut cp_action,
+) -> cp_result {
     with_engine("cp_engine_dial", engine, |e| {
         if req.is_null() || action_out.is_null() {
             return cp_result::NullParameter;
@@ -319,7 +350,16 @@ pub unsafe extern "C" fn cp_engine_dial(engine: *const cp_engine, req: *const cp
             Ok(DialOutcome::Parked { .. }) => out(cp_action::Parked, cp_result::Ok),
             Ok(DialOutcome::Retrieved { .. }) => out(cp_action::Bridged, cp_result::Ok),
             Err(f) => {
-                e.host.log(LogLevel::Notice, &format!("callpark: {} dialed \"{}\" in {}: {}", req.uuid, req.dialed.escape_default(), req.tenant, f.error));
+                e.host.log(
+                    LogLevel::Notice,
+                    &format!(
+                        "callpark: {} dialed \"{}\" in {}: {}",
+                        req.uuid,
+                        req.dialed.escape_default(),
+                        req.tenant,
+                        f.error
+                    ),
+                );
                 out(if f.sent_back { cp_action::SentBack } else { cp_action::None }, cp_result::from(&f.error))
             }
         }
@@ -365,7 +405,11 @@ pub unsafe extern "C" fn cp_engine_recall_answered(
 /// # Safety
 /// `parked_uuid` NULL or NUL-terminated.
 #[no_mangle]
-pub unsafe extern "C" fn cp_engine_recall_failed(engine: *const cp_engine, parked_uuid: *const c_char, attempt: u32) -> cp_result {
+pub unsafe extern "C" fn cp_engine_recall_failed(
+    engine: *const cp_engine,
+    parked_uuid: *const c_char,
+    attempt: u32,
+) -> cp_result {
     with_engine("cp_engine_recall_failed", engine, |e| {
         let parked = try_ffi!(str_arg(parked_uuid));
         e.engine.recall_failed(parked, attempt).map_or_else(|err| cp_result::from(&err), |()| cp_result::Ok)
@@ -425,7 +469,12 @@ pub unsafe extern "C" fn cp_engine_list(
 /// # Safety
 /// `buf` valid for `len` bytes; `out_n` valid.
 #[no_mangle]
-pub unsafe extern "C" fn cp_engine_status(engine: *const cp_engine, buf: *mut c_char, len: usize, out_n: *mut usize) -> cp_result {
+pub unsafe extern "C" fn cp_engine_status(
+    engine: *const cp_engine,
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+) -> cp_result {
     with_engine("cp_engine_status", engine, |e| {
         let c = e.engine.config();
         let text = format!(
@@ -444,7 +493,11 @@ pub unsafe extern "C" fn cp_engine_status(engine: *const cp_engine, buf: *mut c_
 /// timers on this thread. Otherwise `CP_RESULT_NOT_SUPPORTED`.
 #[no_mangle]
 pub extern "C" fn cp_engine_advance(engine: *const cp_engine, ms: u64) -> cp_result {
-    with_engine("cp_engine_advance", engine, |e| if e.engine.advance(ms) { cp_result::Ok } else { cp_result::NotSupported })
+    with_engine(
+        "cp_engine_advance",
+        engine,
+        |e| if e.engine.advance(ms) { cp_result::Ok } else { cp_result::NotSupported },
+    )
 }
 
 #[cfg(test)]

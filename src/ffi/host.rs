@@ -116,7 +116,8 @@ pub struct cp_host {
     /// Keep `uuid` parked on hold with `music` (empty: the channel's hold music).
     pub hold: Option<unsafe extern "C" fn(ctx: *mut c_void, uuid: *const c_char, music: *const c_char) -> cp_result>,
     /// Bridge `uuid` (a retriever or an answered recall leg) to `parked_uuid`.
-    pub bridge: Option<unsafe extern "C" fn(ctx: *mut c_void, uuid: *const c_char, parked_uuid: *const c_char) -> cp_result>,
+    pub bridge:
+        Option<unsafe extern "C" fn(ctx: *mut c_void, uuid: *const c_char, parked_uuid: *const c_char) -> cp_result>,
     /// Start a recall attempt. Must not block for the ring time.
     pub ring: Option<unsafe extern "C" fn(ctx: *mut c_void, ring: *const cp_ring) -> cp_result>,
     /// Stop any recall attempt ringing for `parked_uuid`.
@@ -144,10 +145,13 @@ pub struct cp_host {
     >,
     pub presence: Option<unsafe extern "C" fn(ctx: *mut c_void, presence: *const cp_presence)>,
     /// Send `text` to the devices of `extension`@`tenant`.
-    pub message: Option<unsafe extern "C" fn(ctx: *mut c_void, tenant: *const c_char, extension: *const c_char, text: *const c_char)>,
+    pub message: Option<
+        unsafe extern "C" fn(ctx: *mut c_void, tenant: *const c_char, extension: *const c_char, text: *const c_char),
+    >,
     pub event: Option<unsafe extern "C" fn(ctx: *mut c_void, event: *const cp_event)>,
     /// Whether `extension` is a user of `tenant` in the directory.
-    pub user_exists: Option<unsafe extern "C" fn(ctx: *mut c_void, tenant: *const c_char, extension: *const c_char) -> bool>,
+    pub user_exists:
+        Option<unsafe extern "C" fn(ctx: *mut c_void, tenant: *const c_char, extension: *const c_char) -> bool>,
     pub log: Option<unsafe extern "C" fn(ctx: *mut c_void, level: cp_log_level, message: *const c_char)>,
 }
 
@@ -160,9 +164,16 @@ pub(crate) struct CHost {
     bridge: Fn2<cp_result>,
     ring: unsafe extern "C" fn(*mut c_void, *const cp_ring) -> cp_result,
     cancel_ring: unsafe extern "C" fn(*mut c_void, *const c_char),
-    transfer: unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char, *const c_char) -> cp_result,
-    send_back:
-        unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char, cp_result, *const c_char) -> cp_result,
+    transfer:
+        unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char, *const c_char) -> cp_result,
+    send_back: unsafe extern "C" fn(
+        *mut c_void,
+        *const c_char,
+        *const c_char,
+        *const c_char,
+        cp_result,
+        *const c_char,
+    ) -> cp_result,
     presence: unsafe extern "C" fn(*mut c_void, *const cp_presence),
     message: unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char),
     event: unsafe extern "C" fn(*mut c_void, *const cp_event),
@@ -260,14 +271,18 @@ impl Host for CHost {
 
     fn transfer(&self, uuid: &str, to: &Destination) -> Result<(), HostError> {
         let s = [uuid, &to.extension, &to.dialplan, &to.context].map(c);
-        checked("transfer", unsafe { (self.transfer)(self.ctx, s[0].as_ptr(), s[1].as_ptr(), s[2].as_ptr(), s[3].as_ptr()) })
+        checked("transfer", unsafe {
+            (self.transfer)(self.ctx, s[0].as_ptr(), s[1].as_ptr(), s[2].as_ptr(), s[3].as_ptr())
+        })
     }
 
     fn send_back(&self, uuid: &str, tenant: &str, extension: &str, why: &DialError) -> Result<(), HostError> {
         let text = why.to_string();
         let s = [uuid, tenant, extension, &text].map(c);
         let code = cp_result::from(why);
-        checked("send_back", unsafe { (self.send_back)(self.ctx, s[0].as_ptr(), s[1].as_ptr(), s[2].as_ptr(), code, s[3].as_ptr()) })
+        checked("send_back", unsafe {
+            (self.send_back)(self.ctx, s[0].as_ptr(), s[1].as_ptr(), s[2].as_ptr(), code, s[3].as_ptr())
+        })
     }
 
     fn notify(&self, notice: &Notice) {
@@ -301,8 +316,16 @@ impl Host for CHost {
                 unsafe { (self.message)(self.ctx, s[0].as_ptr(), s[1].as_ptr(), s[2].as_ptr()) }
             }
             Notice::Event(e) => {
-                let s = [e.action.name(), &e.tenant, &e.extension, &e.uuid, &e.parking_user, &e.caller_number, &e.caller_name]
-                    .map(c);
+                let s = [
+                    e.action.name(),
+                    &e.tenant,
+                    &e.extension,
+                    &e.uuid,
+                    &e.parking_user,
+                    &e.caller_number,
+                    &e.caller_name,
+                ]
+                .map(c);
                 let group = e.group.as_deref().map(c);
                 let other = e.other_uuid.as_deref().map(c);
                 let detail = e.detail.as_deref().map(c);

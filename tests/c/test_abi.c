@@ -1,0 +1,309 @@
+/*
+ * A C host for libcallpark: includes only callpark.h, plays a fake switch that records
+ * what the engine asks of it, and runs a park, a retrieve, a recall and a hangup, plus
+ * the ABI's error paths. Built with -Wall -Wextra -Werror -Wpedantic and run under
+ * AddressSanitizer/UBSan and valgrind by tests/c/run.sh.
+ */
+#include "callpark.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed, failed;
+
+#define CHECK(cond)                                                                   \
+	do {                                                                              \
+		if (cond) {                                                                   \
+			passed++;                                                                 \
+		} else {                                                                      \
+			failed++;                                                                 \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);  \
+		}                                                                             \
+	} while (0)
+
+#define LOG_MAX 64
+#define LINE 256
+
+/* What the fake switch was asked to do, one line per call. */
+struct fake_switch {
+	char log[LOG_MAX][LINE];
+	int n;
+};
+
+static void record(struct fake_switch *sw, const char *line)
+{
+	if (sw->n < LOG_MAX) {
+		snprintf(sw->log[sw->n], LINE, "%s", line);
+		sw->n++;
+	}
+}
+
+static int seen(const struct fake_switch *sw, const char *line)
+{
+	int i;
+	for (i = 0; i < sw->n; i++) {
+		if (!strcmp(sw->log[i], line)) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static cp_result on_hold(void *ctx, const char *uuid, const char *music)
+{
+	char b[LINE];
+	snprintf(b, sizeof(b), "hold %s [%s]", uuid, music);
+	record(ctx, b);
+	return CP_RESULT_OK;
+}
+
+static cp_result on_bridge(void *ctx, const char *uuid, const char *parked)
+{
+	char b[LINE];
+	snprintf(b, sizeof(b), "bridge %s %s", uuid, parked);
+	record(ctx, b);
+	return CP_RESULT_OK;
+}
+
+static cp_result on_ring(void *ctx, const struct cp_ring *r)
+{
+	char b[LINE];
+	snprintf(b, sizeof(b), "ring %s %s@%s %us #%u from %s", r->parked_uuid, r->extension, r->tenant,
+			 (unsigned) r->seconds, (unsigned) r->attempt, r->caller_number);
+	record(ctx, b);
+	return CP_RESULT_OK;
+}
+
+static void on_cancel_ring(void *ctx, const char *parked)
+{
+	char b[LINE];
+	snprintf(b, sizeof(b), "cancel %s", parked);
+	record(ctx, b);
+}
+
+static cp_result on_transfer(void *ctx, const char *uuid, const char *ext, const char *dp, const char *context)
+{
+	char b[LINE];
+	snprintf(b, sizeof(b), "transfer %s %s %s %s", uuid, ext, dp, context);
+	record(ctx, b);
+	return CP_RESULT_OK;
+}
+
+static cp_result on_send_back(void *ctx, const char *uuid, const char *tenant, const char *ext, cp_result reason,
+							  const char *text)
+{
+	char b[LINE];
+	snprintf(b, sizeof(b), "send_back %s %s@%s %u %s", uuid, ext, tenant, (unsigned) reason, text);
+	record(ctx, b);
+	return CP_RESULT_OK;
+}
+
+static void on_presence(void *ctx, const struct cp_presence *p)
+{
+	char b[LINE];
+	snprintf(b, sizeof(b), "presence park+%s@%s lamp=%u count=%u caller=%s", p->target, p->tenant, (unsigned) p->lamp,
+			 (unsigned) p->count, p->caller_number);
+	record(ctx, b);
+}
+
+static void on_message(void *ctx, const char *tenant, const char *ext, const char *text)
+{
+	char b[LINE];
+	snprintf(b, sizeof(b), "message %s@%s: %s", ext, tenant, text);
+	record(ctx, b);
+}
+
+static void on_event(void *ctx, const struct cp_event *e)
+{
+	char b[LINE];
+	snprintf(b, sizeof(b), "event %s %s ext=%s by=%s other=%s", e->action_name, e->uuid, e->extension,
+			 e->parking_user, e->other_uuid ? e->other_uuid : "-");
+	record(ctx, b);
+}
+
+static bool on_user_exists(void *ctx, const char *tenant, const char *ext)
+{
+	(void) ctx;
+	return !strcmp(tenant, "acme.example") && strlen(ext) == 3 && ext[0] == '1';
+}
+
+static void on_log(void *ctx, cp_log_level level, const char *msg)
+{
+	(void) ctx;
+	(void) level;
+	(void) msg;
+}
+
+static const char *CONF = "<configuration name=\"callpark.conf\">"
+						  "<settings><param name=\"recall-time\" value=\"60\"/></settings>"
+						  "<tenants><tenant domain=\"acme.example\"><groups>"
+						  "<group name=\"sales\" recall=\"parking-user\"><member extension=\"101\"/>"
+						  "<member extension=\"102\"/></group></groups></tenant></tenants></configuration>";
+
+static struct cp_dial dial(const char *uuid, const char *dialed, const char *user, const char *by)
+{
+	struct cp_dial d;
+	memset(&d, 0, sizeof(d));
+	d.tenant = "acme.example";
+	d.uuid = uuid;
+	d.dialed = dialed;
+	d.user = user;
+	d.transferor = by;
+	d.caller_number = "003386002678";
+	d.caller_name = "Jane Doe";
+	return d;
+}
+
+int main(void)
+{
+	struct fake_switch *sw = calloc(1, sizeof(*sw));
+	struct cp_host host;
+	const struct cp_config *config = NULL;
+	const struct cp_engine *engine = NULL;
+	const struct cp_engine *threaded = NULL;
+	struct cp_dial d;
+	cp_action action = CP_ACTION_NONE;
+	char buf[4096], small[8], err[512];
+	size_t n = 0;
+
+	CHECK(cp_version() != NULL && strlen(cp_version()) > 0);
+
+	/* Configuration: a broken one is refused with its errors, a valid one accepted. */
+	CHECK(cp_config_parse("bad.xml", "<configuration name=\"callpark.conf\"><settings><param name=\"ring-time\" "
+									 "value=\"x\"/></settings></configuration>",
+						  strlen("<configuration name=\"callpark.conf\"><settings><param name=\"ring-time\" "
+								 "value=\"x\"/></settings></configuration>"),
+						  &config, err, sizeof(err), &n) == CP_RESULT_CONFIG_INVALID);
+	CHECK(config == NULL);
+	CHECK(strstr(err, "bad.xml:1: ring-time is \"x\"") != NULL);
+	CHECK(cp_config_parse("callpark.conf.xml", CONF, strlen(CONF), &config, err, sizeof(err), &n) == CP_RESULT_OK);
+	CHECK(config != NULL);
+
+	/* The callback table: a missing required callback is refused. */
+	memset(&host, 0, sizeof(host));
+	host.host_ctx = sw;
+	CHECK(cp_engine_new(&host, config, CP_ENGINE_MANUAL_CLOCK, &engine) == CP_RESULT_NULL_PARAMETER);
+	host.hold = on_hold;
+	host.bridge = on_bridge;
+	host.ring = on_ring;
+	host.cancel_ring = on_cancel_ring;
+	host.transfer = on_transfer;
+	host.send_back = on_send_back;
+	host.presence = on_presence;
+	host.message = on_message;
+	host.event = on_event;
+	host.user_exists = on_user_exists;
+	host.log = on_log;
+	CHECK(cp_engine_new(&host, config, 0x80, &engine) == CP_RESULT_INVALID_ARGUMENT);
+	CHECK(cp_engine_new(&host, config, CP_ENGINE_MANUAL_CLOCK, &engine) == CP_RESULT_OK);
+	CHECK(engine != NULL);
+
+	/* Park: Bob (101) transfers a caller to *68102. */
+	d = dial("caller-1", "*68102", NULL, "101");
+	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_OK);
+	CHECK(action == CP_ACTION_PARKED);
+	CHECK(seen(sw, "hold caller-1 []"));
+	CHECK(seen(sw, "presence park+102@acme.example lamp=1 count=1 caller=003386002678"));
+	CHECK(seen(sw, "presence park+sales@acme.example lamp=1 count=1 caller=003386002678"));
+	CHECK(seen(sw, "message 102@acme.example: 003386002678 (Jane Doe) parked on 102, dial *88102"));
+	CHECK(seen(sw, "event parked caller-1 ext=102 by=101 other=-"));
+
+	/* Listing, and a buffer too small for it. */
+	CHECK(cp_engine_list(engine, "acme.example", CP_FORMAT_JSON, buf, sizeof(buf), &n) == CP_RESULT_OK);
+	CHECK(strstr(buf, "\"uuid\":\"caller-1\"") != NULL && n == strlen(buf));
+	CHECK(cp_engine_list(engine, NULL, CP_FORMAT_TEXT, small, sizeof(small), &n) == CP_RESULT_BUFFER_TOO_SMALL);
+	CHECK(n > sizeof(small));
+	CHECK(cp_engine_list(engine, "globex.example", CP_FORMAT_TEXT, buf, sizeof(buf), &n) == CP_RESULT_OK);
+	CHECK(!strcmp(buf, "0 parked calls\n"));
+	CHECK(cp_engine_status(engine, buf, sizeof(buf), &n) == CP_RESULT_OK && strstr(buf, "1 parked calls") != NULL);
+
+	/* Retrieve: Alice (102) dials *88. */
+	d = dial("alice-1", "*88", "102", NULL);
+	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_OK);
+	CHECK(action == CP_ACTION_BRIDGED);
+	CHECK(seen(sw, "bridge alice-1 caller-1"));
+	CHECK(seen(sw, "presence park+102@acme.example lamp=0 count=0 caller="));
+	d = dial("alice-2", "*88", "102", NULL);
+	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_SLOT_EMPTY);
+	CHECK(action == CP_ACTION_NONE);
+
+	/* Recall: parked at 101 by 101, nobody picks up for 60 s, Bob's phone rings. */
+	d = dial("caller-2", "*68", NULL, "101");
+	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_OK);
+	CHECK(cp_engine_advance(engine, 59999) == CP_RESULT_OK);
+	CHECK(!seen(sw, "ring caller-2 101@acme.example 20s #1 from 003386002678"));
+	CHECK(cp_engine_advance(engine, 1) == CP_RESULT_OK);
+	CHECK(seen(sw, "ring caller-2 101@acme.example 20s #1 from 003386002678"));
+	CHECK(seen(sw, "presence park+101@acme.example lamp=2 count=1 caller=003386002678"));
+	CHECK(cp_engine_recall_answered(engine, "caller-2", 1, "bob-leg") == CP_RESULT_OK);
+	CHECK(seen(sw, "bridge bob-leg caller-2"));
+	CHECK(cp_engine_recall_answered(engine, "caller-2", 1, "bob-leg-2") == CP_RESULT_NOT_FOUND);
+
+	/* Hangup: the parked caller hangs up, the slot and lamp clear. */
+	d = dial("caller-3", "*68102", NULL, "101");
+	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_OK);
+	CHECK(cp_engine_hangup(engine, "caller-3") == CP_RESULT_OK);
+	CHECK(seen(sw, "event abandoned caller-3 ext=102 by=101 other=-"));
+	CHECK(cp_engine_hangup(engine, "caller-3") == CP_RESULT_NOT_FOUND);
+
+	/* A park that cannot happen goes back to the parking user. */
+	d = dial("caller-4", "*68999", NULL, "101");
+	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_UNKNOWN_EXTENSION);
+	CHECK(action == CP_ACTION_SENT_BACK);
+	CHECK(seen(sw, "send_back caller-4 101@acme.example 201 extension 999 does not exist in this tenant"));
+
+	/* Probes. */
+	CHECK(cp_engine_probe(engine, "acme.example", "park+102", "sip:103@acme.example") == CP_RESULT_OK);
+	CHECK(cp_engine_probe(engine, "acme.example", "park+nobody", NULL) == CP_RESULT_NOT_FOUND);
+
+	/* Bad input: NULLs, bad UTF-8, mistyped codes, unknown handles. */
+	CHECK(cp_engine_dial(engine, NULL, &action) == CP_RESULT_NULL_PARAMETER);
+	d = dial("caller-5", "*68102", NULL, "101");
+	CHECK(cp_engine_dial(engine, &d, NULL) == CP_RESULT_NULL_PARAMETER);
+	d.tenant = NULL;
+	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_NULL_PARAMETER);
+	d = dial("caller-5", "*68\xff", NULL, NULL);
+	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_CODE_BAD_CHARACTER);
+	d = dial("caller-5", "*88102,hangup", "103", NULL);
+	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_CODE_NOT_DIGITS);
+	d = dial("caller 5", "*68", NULL, "101");
+	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_INVALID_ARGUMENT);
+	CHECK(cp_engine_hangup(engine, NULL) == CP_RESULT_NULL_PARAMETER);
+	CHECK(cp_engine_hangup(engine, "\xc3\x28") == CP_RESULT_INVALID_UTF8);
+	CHECK(cp_engine_hangup((const struct cp_engine *) (void *) 0x1230, "x") == CP_RESULT_INVALID_HANDLE);
+	CHECK(cp_engine_list(engine, NULL, CP_FORMAT_TEXT, NULL, 0, &n) == CP_RESULT_NULL_PARAMETER);
+	CHECK(cp_result_message(CP_RESULT_SLOT_EMPTY, buf, sizeof(buf), &n) == CP_RESULT_OK);
+	CHECK(!strcmp(buf, "no call is parked there"));
+	CHECK(cp_result_message(12345, small, sizeof(small), &n) == CP_RESULT_OK && n == sizeof(small) - 1);
+
+	/* Reload keeps the engine going. */
+	CHECK(cp_engine_reload(engine, config) == CP_RESULT_OK);
+
+	/* An engine with its own timer thread starts and stops cleanly. */
+	CHECK(cp_engine_new(&host, config, 0, &threaded) == CP_RESULT_OK);
+	d = dial("caller-6", "*68", NULL, "102");
+	CHECK(cp_engine_dial(threaded, &d, &action) == CP_RESULT_OK);
+	CHECK(cp_engine_advance(threaded, 1) == CP_RESULT_NOT_SUPPORTED);
+	cp_engine_free(threaded);
+	CHECK(cp_engine_hangup(threaded, "caller-6") == CP_RESULT_INVALID_HANDLE);
+
+	cp_engine_free(engine);
+	cp_config_free(config);
+	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_INVALID_HANDLE);
+	free(sw);
+
+	printf("c abi: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
+
+/* For Emacs:
+ * Local Variables:
+ * mode:c
+ * indent-tabs-mode:t
+ * tab-width:4
+ * c-basic-offset:4
+ * End:
+ * For VIM:
+ * vim:set softtabstop=4 shiftwidth=4 tabstop=4 noet:
+ */

@@ -1,0 +1,195 @@
+//! A recording fake host and helpers for driving the engine with a virtual clock.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use callpark::clock::ManualClock;
+use callpark::config::{self, Destination};
+use callpark::host::{Host, HostError, LogLevel, Notice, Presence, Ring, Target};
+use callpark::{DialError, DialFailure, DialOutcome, DialRequest, Engine, Timing};
+use parking_lot::Mutex;
+
+/// What the engine asked the host to do, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Did {
+    Hold { uuid: String, music: String },
+    Bridge { uuid: String, parked: String },
+    Ring(Ring),
+    CancelRing(String),
+    Transfer { uuid: String, to: String },
+    SendBack { uuid: String, tenant: String, extension: String, why: String },
+    Notice(Notice),
+}
+
+#[derive(Default)]
+pub struct FakeHost {
+    pub did: Mutex<Vec<Did>>,
+    pub users: Mutex<HashSet<(String, String)>>,
+    /// Parked uuids whose bridge fails (their caller hung up at that moment).
+    pub bridge_fails: Mutex<HashSet<String>>,
+    /// Extensions whose recall ring fails at once (unregistered).
+    pub ring_fails: Mutex<HashSet<String>>,
+    pub logs: Mutex<Vec<String>>,
+}
+
+impl FakeHost {
+    pub fn add_users(&self, tenant: &str, exts: &[&str]) {
+        let mut u = self.users.lock();
+        for e in exts {
+            u.insert((tenant.to_string(), e.to_string()));
+        }
+    }
+    pub fn take(&self) -> Vec<Did> {
+        std::mem::take(&mut *self.did.lock())
+    }
+    pub fn all(&self) -> Vec<Did> {
+        self.did.lock().clone()
+    }
+    pub fn rings(&self) -> Vec<Ring> {
+        self.all().into_iter().filter_map(|d| if let Did::Ring(r) = d { Some(r) } else { None }).collect()
+    }
+    pub fn events(&self) -> Vec<callpark::host::Event> {
+        self.all()
+            .into_iter()
+            .filter_map(|d| if let Did::Notice(Notice::Event(e)) = d { Some(e) } else { None })
+            .collect()
+    }
+    pub fn actions(&self) -> Vec<&'static str> {
+        self.events().iter().map(|e| e.action.name()).collect()
+    }
+    pub fn messages(&self) -> Vec<(String, String)> {
+        self.all()
+            .into_iter()
+            .filter_map(|d| if let Did::Notice(Notice::Message(m)) = d { Some((m.extension, m.text)) } else { None })
+            .collect()
+    }
+    /// The last lamp state published for `target` of `tenant`.
+    pub fn lamp(&self, tenant: &str, target: &Target) -> Option<Presence> {
+        self.all().into_iter().rev().find_map(|d| match d {
+            Did::Notice(Notice::Presence(p)) if p.tenant == tenant && &p.target == target => Some(p),
+            _ => None,
+        })
+    }
+    pub fn lamp_count(&self, tenant: &str, ext: &str) -> Option<usize> {
+        self.lamp(tenant, &Target::Extension(ext.into())).map(|p| p.state.count)
+    }
+}
+
+impl Host for FakeHost {
+    fn hold(&self, uuid: &str, music: &str) -> Result<(), HostError> {
+        self.did.lock().push(Did::Hold { uuid: uuid.into(), music: music.into() });
+        Ok(())
+    }
+    fn bridge(&self, uuid: &str, parked: &str) -> Result<(), HostError> {
+        self.did.lock().push(Did::Bridge { uuid: uuid.into(), parked: parked.into() });
+        if self.bridge_fails.lock().contains(parked) {
+            return Err(HostError("the parked channel is gone".into()));
+        }
+        Ok(())
+    }
+    fn ring(&self, r: &Ring) -> Result<(), HostError> {
+        self.did.lock().push(Did::Ring(r.clone()));
+        if self.ring_fails.lock().contains(&r.extension) {
+            return Err(HostError("USER_NOT_REGISTERED".into()));
+        }
+        Ok(())
+    }
+    fn cancel_ring(&self, parked: &str) {
+        self.did.lock().push(Did::CancelRing(parked.into()));
+    }
+    fn transfer(&self, uuid: &str, to: &Destination) -> Result<(), HostError> {
+        self.did.lock().push(Did::Transfer { uuid: uuid.into(), to: to.to_string() });
+        Ok(())
+    }
+    fn send_back(&self, uuid: &str, tenant: &str, extension: &str, why: &DialError) -> Result<(), HostError> {
+        self.did.lock().push(Did::SendBack {
+            uuid: uuid.into(),
+            tenant: tenant.into(),
+            extension: extension.into(),
+            why: why.to_string(),
+        });
+        Ok(())
+    }
+    fn notify(&self, n: &Notice) {
+        self.did.lock().push(Did::Notice(n.clone()));
+    }
+    fn user_exists(&self, tenant: &str, ext: &str) -> bool {
+        self.users.lock().contains(&(tenant.to_string(), ext.to_string()))
+    }
+    fn log(&self, _level: LogLevel, m: &str) {
+        self.logs.lock().push(m.to_string());
+    }
+}
+
+pub struct Rig {
+    pub engine: Engine,
+    pub host: Arc<FakeHost>,
+    pub clock: Arc<ManualClock>,
+}
+
+pub const ACME: &str = "acme.example";
+pub const GLOBEX: &str = "globex.example";
+
+impl Rig {
+    pub fn new(xml: &str) -> Rig {
+        let config = config::from_xml("test.conf.xml", xml).unwrap_or_else(|e| panic!("{e}"));
+        let host = Arc::new(FakeHost::default());
+        host.add_users(ACME, &["101", "102", "103", "104", "105"]);
+        host.add_users(GLOBEX, &["101", "102", "103"]);
+        let clock = Arc::new(ManualClock::default());
+        let engine = Engine::new(config, host.clone(), Timing::Manual(clock.clone()));
+        Rig { engine, host, clock }
+    }
+
+    /// `uuid` dials `dialed`; `user` is the channel's own user, `by` who transferred it.
+    pub fn dial(
+        &self,
+        tenant: &str,
+        uuid: &str,
+        dialed: &str,
+        user: Option<&str>,
+        by: Option<&str>,
+    ) -> Result<DialOutcome, DialFailure> {
+        self.engine.dial(&DialRequest {
+            tenant,
+            uuid,
+            dialed,
+            user,
+            transferor: by,
+            caller_number: "003386002678",
+            caller_name: "",
+        })
+    }
+
+    pub fn secs(&self, s: u64) {
+        assert!(self.engine.advance(s * 1000));
+    }
+}
+
+/// A configuration with one group 101/102/103 in acme, under `policy`.
+pub fn group_conf(attrs: &str) -> String {
+    format!(
+        r#"<configuration name="callpark.conf">
+  <settings>
+    <param name="recall-time" value="60"/>
+  </settings>
+  <tenants>
+    <tenant domain="acme.example">
+      <groups>
+        <group name="sales" {attrs}>
+          <member extension="101"/>
+          <member extension="102"/>
+          <member extension="103"/>
+        </group>
+      </groups>
+    </tenant>
+    <tenant domain="globex.example"/>
+  </tenants>
+</configuration>"#
+    )
+}
+
+pub fn parked(ext: &str) -> Result<DialOutcome, DialFailure> {
+    Ok(DialOutcome::Parked { extension: ext.into() })
+}
