@@ -6,7 +6,7 @@
 
 FS_PKG := /usr/local/freeswitch/lib/pkgconfig
 export PKG_CONFIG_PATH := $(FS_PKG):$(PKG_CONFIG_PATH)
-HAVE_FS := $(shell pkg-config --exists freeswitch 2>/dev/null && echo yes)
+HAVE_FS := $(shell PKG_CONFIG_PATH=$(PKG_CONFIG_PATH) pkg-config --exists freeswitch 2>/dev/null && echo yes)
 
 .PHONY: all lib module install demo test check-config clean
 

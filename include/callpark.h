@@ -236,7 +236,9 @@ typedef struct cp_host {
   void *host_ctx;
   // Keep `uuid` parked on hold with `music` (empty: the channel's hold music).
   cp_result (*hold)(void *ctx, const char *uuid, const char *music);
-  // Bridge `uuid` (a retriever or an answered recall leg) to `parked_uuid`.
+  // Bridge `uuid` (a retriever or an answered recall leg) to `parked_uuid`. Return
+  // `CP_RESULT_NOT_FOUND` when the parked channel is gone (the call then leaves the
+  // park), any other error when `uuid` failed (the call stays parked).
   cp_result (*bridge)(void *ctx, const char *uuid, const char *parked_uuid);
   // Start a recall attempt. Must not block for the ring time.
   cp_result (*ring)(void *ctx, const struct cp_ring *ring);

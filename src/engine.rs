@@ -19,7 +19,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::codes::{self, CodeError, Intent, BLF_PREFIX};
 use crate::config::{valid_domain, Config, Tenant};
-use crate::host::{Action, Event, Host, LogLevel, Message, Notice, Presence, Ring, Target};
+use crate::host::{Action, BridgeError, Event, Host, LogLevel, Message, Notice, Presence, Ring, Target};
 use crate::listing::CallInfo;
 use crate::recall::{self, HandOff, Trigger};
 use crate::store::{Claim, MemoryStore, ParkStore, ParkedCall, RecallState};
@@ -377,9 +377,13 @@ impl Shared {
 
     /// Arms `call`'s timer `secs` from now, replacing any pending one. Under the lock.
     fn arm(&self, inner: &mut Inner, uuid: &str, secs: u32) {
+        self.arm_at(inner, uuid, self.clock.now_ms() + u64::from(secs) * 1000);
+    }
+
+    /// Arms `call`'s timer for `due` (ms), replacing any pending one. Under the lock.
+    fn arm_at(&self, inner: &mut Inner, uuid: &str, due: u64) {
         inner.gen += 1;
         let gen = inner.gen;
-        let due = self.clock.now_ms() + u64::from(secs) * 1000;
         if let Some(c) = inner.store.get_mut(uuid) {
             c.timer_gen = gen;
             c.due_ms = Some(due);
@@ -476,15 +480,34 @@ impl Shared {
     }
 
     /// Claims `uuid` for `claim` if nobody has. Returns whether a recall was ringing.
+    /// The pending timer is ignored from now on, but its deadline is kept for
+    /// [`Shared::unclaim`].
     fn claim(inner: &mut Inner, uuid: &str, claim: Claim) -> Result<bool, CallError> {
+        inner.gen += 1;
+        let gen = inner.gen;
         let c = inner.store.get_mut(uuid).ok_or(CallError::NotFound)?;
         if c.claim.is_some() {
             return Err(CallError::AlreadyTaken);
         }
         c.claim = Some(claim);
-        let ringing = matches!(c.recall, RecallState::Ringing(_));
-        Self::disarm(inner, uuid);
-        Ok(ringing)
+        c.timer_gen = gen;
+        Ok(matches!(c.recall, RecallState::Ringing(_)))
+    }
+
+    /// Puts a claimed call back in the park (its taker failed), with its timer. Under the lock.
+    fn unclaim(&self, inner: &mut Inner, uuid: &str) {
+        let Some(c) = inner.store.get_mut(uuid) else { return };
+        c.claim = None;
+        // A recall that was ringing was cancelled when the call was claimed.
+        if let RecallState::Ringing(n) = c.recall {
+            c.recall = RecallState::Retrying(n);
+        }
+        let (state, due, retry) = (c.recall, c.due_ms, c.plan.retry_interval);
+        match (state, due) {
+            (RecallState::Retrying(_), _) => self.arm(inner, uuid, retry),
+            (_, Some(d)) => self.arm_at(inner, uuid, d.max(self.clock.now_ms())),
+            (_, None) => {}
+        }
     }
 
     fn dial(&self, req: &DialRequest) -> Result<DialOutcome, DialFailure> {
@@ -688,20 +711,27 @@ impl Shared {
                     self.deliver();
                     return Ok(DialOutcome::Retrieved { parked_uuid: parked, extension });
                 }
-                Err(e) => {
+                Err(BridgeError::ParkedGone(e)) => {
                     Self::finish(
                         &mut inner,
                         &parked,
                         Action::Abandoned,
                         Some(uuid),
-                        Some(format!("bridge failed: {}", e.0)),
+                        Some(format!("bridge failed: {e}")),
                     );
                     drop(inner);
                     self.deliver();
+                    self.host
+                        .log(LogLevel::Warning, &format!("callpark: {parked} is gone ({e}), offering the next call"));
+                }
+                Err(BridgeError::Failed(e)) => {
+                    self.unclaim(&mut inner, &parked);
+                    drop(inner);
                     self.host.log(
                         LogLevel::Warning,
-                        &format!("callpark: bridge to {parked} failed ({}), offering the next call", e.0),
+                        &format!("callpark: bridge of {uuid} to {parked} failed ({e}), it stays parked"),
                     );
+                    return Err(DialError::HostFailed(e));
                 }
             }
         }
@@ -728,25 +758,24 @@ impl Shared {
         {
             let mut inner = self.inner.lock();
             Self::claim(&mut inner, &parked, Claim::RecallAnswer { leg: leg.clone() })?;
-            let c = inner.store.get(&parked).expect("claimed under this lock").clone();
-            inner.outbox.push_back(Self::event(Action::RecallAnswered, &c, Some(&leg), attempt, None));
         }
         let bridged = self.host.bridge(&leg, &parked);
         let mut inner = self.inner.lock();
         let result = match bridged {
             Ok(()) => {
+                if let Some(c) = inner.store.get(&parked).cloned() {
+                    inner.outbox.push_back(Self::event(Action::RecallAnswered, &c, Some(&leg), attempt, None));
+                }
                 Self::finish(&mut inner, &parked, Action::Retrieved, Some(&leg), Some("recall".into()));
                 Ok(())
             }
-            Err(e) => {
-                Self::finish(
-                    &mut inner,
-                    &parked,
-                    Action::Abandoned,
-                    Some(&leg),
-                    Some(format!("bridge failed: {}", e.0)),
-                );
-                Err(CallError::BridgeFailed(e.0))
+            Err(BridgeError::ParkedGone(e)) => {
+                Self::finish(&mut inner, &parked, Action::Abandoned, Some(&leg), Some(format!("bridge failed: {e}")));
+                Err(CallError::BridgeFailed(e))
+            }
+            Err(BridgeError::Failed(e)) => {
+                self.unclaim(&mut inner, &parked);
+                Err(CallError::BridgeFailed(e))
             }
         };
         drop(inner);

@@ -11,6 +11,15 @@ use crate::engine::DialError;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostError(pub String);
 
+/// Why a bridge to a parked call failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BridgeError {
+    /// The parked channel is gone (its caller hung up): the call leaves the park.
+    ParkedGone(String),
+    /// The other leg failed: the parked call stays parked.
+    Failed(String),
+}
+
 /// One recall attempt: ring `extension` of `tenant` (all its devices) for `seconds`,
 /// showing the parked caller's identity; report the outcome with `attempt`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,7 +150,7 @@ pub trait Host: Send + Sync {
     /// Keep `uuid` parked: music on hold (`music` empty: the channel's own hold music).
     fn hold(&self, uuid: &str, music: &str) -> Result<(), HostError>;
     /// Connect `uuid` (a retriever or an answered recall leg) to the parked call.
-    fn bridge(&self, uuid: &str, parked_uuid: &str) -> Result<(), HostError>;
+    fn bridge(&self, uuid: &str, parked_uuid: &str) -> Result<(), BridgeError>;
     /// Start a recall attempt; report it with `Engine::recall_answered` / `recall_failed`.
     fn ring(&self, ring: &Ring) -> Result<(), HostError>;
     /// Stop any recall attempt ringing for `parked_uuid`.

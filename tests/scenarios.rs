@@ -405,3 +405,27 @@ fn listing() {
     assert_eq!(json["calls"][0]["next_step_seconds"], 55);
     assert_eq!(callpark::listing::text(&[]), "0 parked calls\n");
 }
+
+/// A bridge that fails on the retriever's side leaves the call parked, timer and all.
+#[test]
+fn failed_retriever_leg_leaves_the_call_parked() {
+    let rig = Rig::new("<configuration name=\"callpark.conf\"/>");
+    rig.dial(ACME, "c1", "*68", None, Some("101")).unwrap();
+    rig.host.leg_fails.lock().insert("flaky".into());
+    let e = rig.dial(ACME, "flaky", "*88101", Some("102"), None).unwrap_err();
+    assert!(matches!(e.error, DialError::HostFailed(_)));
+    assert_eq!(rig.engine.parked_count(), 1);
+    assert_eq!(rig.engine.list(None).unwrap()[0].state, "parked");
+    // Its recall still comes at 60 s.
+    rig.secs(59);
+    assert!(rig.host.rings().is_empty());
+    rig.secs(1);
+    assert_eq!(rig.host.rings().len(), 1);
+    // A recall answered on a leg that fails: still parked, and the recall goes on.
+    rig.host.leg_fails.lock().insert("bad-leg".into());
+    assert!(matches!(rig.engine.recall_answered("c1", 1, "bad-leg"), Err(callpark::CallError::BridgeFailed(_))));
+    assert_eq!(rig.engine.list(None).unwrap()[0].state, "retrying");
+    rig.secs(10);
+    assert_eq!(rig.host.rings().len(), 2);
+    assert_eq!(rig.dial(ACME, "good", "*88101", Some("102"), None), retrieved("c1", "101"));
+}

@@ -11,7 +11,7 @@ use std::ptr;
 use super::cp_result;
 use crate::config::Destination;
 use crate::engine::DialError;
-use crate::host::{Action, Host, HostError, LogLevel, Notice, Ring, Target};
+use crate::host::{Action, BridgeError, Host, HostError, LogLevel, Notice, Ring, Target};
 
 /// Log levels, as FreeSWITCH names them.
 #[repr(u32)]
@@ -115,7 +115,9 @@ pub struct cp_host {
     pub host_ctx: *mut c_void,
     /// Keep `uuid` parked on hold with `music` (empty: the channel's hold music).
     pub hold: Option<unsafe extern "C" fn(ctx: *mut c_void, uuid: *const c_char, music: *const c_char) -> cp_result>,
-    /// Bridge `uuid` (a retriever or an answered recall leg) to `parked_uuid`.
+    /// Bridge `uuid` (a retriever or an answered recall leg) to `parked_uuid`. Return
+    /// `CP_RESULT_NOT_FOUND` when the parked channel is gone (the call then leaves the
+    /// park), any other error when `uuid` failed (the call stays parked).
     pub bridge:
         Option<unsafe extern "C" fn(ctx: *mut c_void, uuid: *const c_char, parked_uuid: *const c_char) -> cp_result>,
     /// Start a recall attempt. Must not block for the ring time.
@@ -245,9 +247,13 @@ impl Host for CHost {
         checked("hold", unsafe { (self.hold)(self.ctx, u.as_ptr(), m.as_ptr()) })
     }
 
-    fn bridge(&self, uuid: &str, parked_uuid: &str) -> Result<(), HostError> {
+    fn bridge(&self, uuid: &str, parked_uuid: &str) -> Result<(), BridgeError> {
         let (u, p) = (c(uuid), c(parked_uuid));
-        checked("bridge", unsafe { (self.bridge)(self.ctx, u.as_ptr(), p.as_ptr()) })
+        match unsafe { (self.bridge)(self.ctx, u.as_ptr(), p.as_ptr()) } {
+            cp_result::Ok => Ok(()),
+            cp_result::NotFound => Err(BridgeError::ParkedGone(format!("bridge: {}", cp_result::NotFound.message()))),
+            other => Err(BridgeError::Failed(format!("bridge: {}", other.message()))),
+        }
     }
 
     fn ring(&self, r: &Ring) -> Result<(), HostError> {

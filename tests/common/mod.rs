@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use callpark::clock::ManualClock;
 use callpark::config::{self, Destination};
-use callpark::host::{Host, HostError, LogLevel, Notice, Presence, Ring, Target};
+use callpark::host::{BridgeError, Host, HostError, LogLevel, Notice, Presence, Ring, Target};
 use callpark::{DialError, DialFailure, DialOutcome, DialRequest, Engine, Timing};
 use parking_lot::Mutex;
 
@@ -28,6 +28,8 @@ pub struct FakeHost {
     pub users: Mutex<HashSet<(String, String)>>,
     /// Parked uuids whose bridge fails (their caller hung up at that moment).
     pub bridge_fails: Mutex<HashSet<String>>,
+    /// Legs (retrievers, recall legs) whose bridge fails on their side.
+    pub leg_fails: Mutex<HashSet<String>>,
     /// Extensions whose recall ring fails at once (unregistered).
     pub ring_fails: Mutex<HashSet<String>>,
     pub logs: Mutex<Vec<String>>,
@@ -81,10 +83,13 @@ impl Host for FakeHost {
         self.did.lock().push(Did::Hold { uuid: uuid.into(), music: music.into() });
         Ok(())
     }
-    fn bridge(&self, uuid: &str, parked: &str) -> Result<(), HostError> {
+    fn bridge(&self, uuid: &str, parked: &str) -> Result<(), BridgeError> {
         self.did.lock().push(Did::Bridge { uuid: uuid.into(), parked: parked.into() });
         if self.bridge_fails.lock().contains(parked) {
-            return Err(HostError("the parked channel is gone".into()));
+            return Err(BridgeError::ParkedGone("the parked channel is gone".into()));
+        }
+        if self.leg_fails.lock().contains(uuid) {
+            return Err(BridgeError::Failed("the other leg is gone".into()));
         }
         Ok(())
     }

@@ -1,0 +1,787 @@
+/*
+ * mod_callpark: call parking for FreeSWITCH.
+ *
+ * A thin shim: every rule (feature codes, slots, groups, recall, who is told what)
+ * lives in libcallpark (include/callpark.h). This module only translates between
+ * FreeSWITCH and that C ABI:
+ *   - the dialplan application "callpark" hands what was dialed to cp_engine_dial;
+ *   - the cp_host callbacks below carry out what the library decides (hold, bridge,
+ *     ring, transfer, send back, presence, chat, events, directory look-ups, logs);
+ *   - PRESENCE_PROBE and RELOADXML events and the "callpark" API command call in.
+ *
+ * The content of this file is subject to the Mozilla Public License Version 1.1.
+ */
+#include <switch.h>
+#include "callpark.h"
+
+#define CALLPARK_EVENT "callpark::info"
+#define CALLPARK_PROTO "park"
+#define CALLPARK_CONF "callpark.conf"
+#define CALLPARK_RECALL_VAR "callpark_recall_for"
+#define CALLPARK_SYNTAX "<dialed digits>, e.g. ${destination_number}"
+#define CALLPARK_API_SYNTAX "list [<domain>] [json] | reload | status"
+#define CALLPARK_SILENCE "silence_stream://-1"
+
+SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load);
+SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_callpark_shutdown);
+SWITCH_MODULE_DEFINITION(mod_callpark, mod_callpark_load, mod_callpark_shutdown, NULL);
+
+static struct {
+	switch_memory_pool_t *pool;
+	switch_mutex_t *mutex;
+	const struct cp_engine *engine;
+	switch_event_node_t *probe_node;
+	switch_event_node_t *reload_node;
+	int running;
+	int busy;	/* threads inside this module's code: parked loops, recalls */
+	uint32_t event_count;
+} globals;
+
+/* Threads that run module code register, so that shutdown waits for them. */
+static switch_bool_t enter_module(void)
+{
+	switch_bool_t ok;
+	switch_mutex_lock(globals.mutex);
+	ok = globals.running ? SWITCH_TRUE : SWITCH_FALSE;
+	if (ok) {
+		globals.busy++;
+	}
+	switch_mutex_unlock(globals.mutex);
+	return ok;
+}
+
+static void leave_module(void)
+{
+	switch_mutex_lock(globals.mutex);
+	globals.busy--;
+	switch_mutex_unlock(globals.mutex);
+}
+
+/* ---- configuration ---------------------------------------------------------------- */
+
+/* Reads callpark.conf.xml through the switch (pre-processed) and validates it. */
+static const struct cp_config *load_config(switch_stream_handle_t *stream)
+{
+	switch_xml_t xml = NULL, cfg = NULL;
+	const struct cp_config *config = NULL;
+	char *text = NULL;
+	char errors[8192] = "";
+	size_t n = 0;
+	cp_result r;
+
+	if (!(xml = switch_xml_open_cfg(CALLPARK_CONF, &cfg, NULL))) {
+		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_WARNING, "%s not found: using the defaults\n", CALLPARK_CONF);
+		text = strdup("<configuration name=\"callpark.conf\"/>");
+	} else {
+		text = switch_xml_toxml(cfg, SWITCH_FALSE);
+		switch_xml_free(xml);
+	}
+	if (!text) {
+		return NULL;
+	}
+	r = cp_config_parse("callpark.conf.xml", text, strlen(text), &config, errors, sizeof(errors), &n);
+	free(text);
+	if (r != CP_RESULT_OK) {
+		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_ERROR, "callpark.conf.xml refused, the running configuration stays:\n%s\n", errors);
+		if (stream) {
+			stream->write_function(stream, "-ERR callpark.conf.xml refused, the running configuration stays:\n%s\n", errors);
+		}
+		return NULL;
+	}
+	return config;
+}
+
+static switch_status_t do_reload(switch_stream_handle_t *stream)
+{
+	const struct cp_config *config = load_config(stream);
+	cp_result r;
+
+	if (!config) {
+		return SWITCH_STATUS_FALSE;
+	}
+	r = cp_engine_reload(globals.engine, config);
+	cp_config_free(config);
+	if (stream) {
+		stream->write_function(stream, r == CP_RESULT_OK ? "+OK callpark configuration reloaded\n" : "-ERR reload failed\n");
+	}
+	return r == CP_RESULT_OK ? SWITCH_STATUS_SUCCESS : SWITCH_STATUS_FALSE;
+}
+
+/* ---- host callbacks: what the library asks of the switch ----------------------------- */
+
+static cp_result cb_hold(void *ctx, const char *uuid, const char *music)
+{
+	switch_core_session_t *session;
+	(void) ctx;
+
+	if (!(session = switch_core_session_locate(uuid))) {
+		return CP_RESULT_NOT_FOUND;
+	}
+	/* The parked channel's own thread plays it once cp_engine_dial returns. */
+	switch_channel_set_variable(switch_core_session_get_channel(session), "callpark_hold_music", music);
+	switch_core_session_rwunlock(session);
+	return CP_RESULT_OK;
+}
+
+/* Shows the parked caller on the phone that picked it up. */
+static void show_parked_caller(const char *uuid, const char *parked_uuid)
+{
+	switch_core_session_t *session, *parked;
+	switch_core_session_message_t msg = { 0 };
+	switch_caller_profile_t *cp;
+
+	if (!(parked = switch_core_session_locate(parked_uuid))) {
+		return;
+	}
+	if ((session = switch_core_session_locate(uuid))) {
+		cp = switch_channel_get_caller_profile(switch_core_session_get_channel(parked));
+		if (cp) {
+			msg.message_id = SWITCH_MESSAGE_INDICATE_DISPLAY;
+			msg.from = __FILE__;
+			msg.string_array_arg[0] = switch_core_session_strdup(session, switch_str_nil(cp->caller_id_name));
+			msg.string_array_arg[1] = switch_core_session_strdup(session, switch_str_nil(cp->caller_id_number));
+			switch_core_session_receive_message(session, &msg);
+		}
+		switch_core_session_rwunlock(session);
+	}
+	switch_core_session_rwunlock(parked);
+}
+
+static cp_result cb_bridge(void *ctx, const char *uuid, const char *parked_uuid)
+{
+	(void) ctx;
+
+	if (!switch_ivr_uuid_exists(parked_uuid)) {
+		return CP_RESULT_NOT_FOUND;
+	}
+	if (!switch_ivr_uuid_exists(uuid)) {
+		return CP_RESULT_BRIDGE_FAILED;
+	}
+	if (switch_ivr_uuid_bridge(parked_uuid, uuid) != SWITCH_STATUS_SUCCESS) {
+		return switch_ivr_uuid_exists(parked_uuid) ? CP_RESULT_BRIDGE_FAILED : CP_RESULT_NOT_FOUND;
+	}
+	show_parked_caller(uuid, parked_uuid);
+	return CP_RESULT_OK;
+}
+
+struct recall {
+	switch_memory_pool_t *pool;
+	char *parked_uuid;
+	char *dialstr;
+	char *caller_number;
+	char *caller_name;
+	uint32_t seconds;
+	uint32_t attempt;
+};
+
+/* One recall attempt: rings the user's devices; the library decides what an answer means. */
+static void *SWITCH_THREAD_FUNC recall_thread(switch_thread_t *thread, void *obj)
+{
+	struct recall *rc = obj;
+	switch_memory_pool_t *pool = rc->pool;
+	switch_core_session_t *peer = NULL;
+	switch_call_cause_t cause = SWITCH_CAUSE_NONE;
+	cp_result r;
+	(void) thread;
+
+	if (switch_ivr_originate(NULL, &peer, &cause, rc->dialstr, rc->seconds + 1, NULL, rc->caller_name, rc->caller_number, NULL,
+							 NULL, SOF_NONE, NULL, NULL) == SWITCH_STATUS_SUCCESS && peer) {
+		r = cp_engine_recall_answered(globals.engine, rc->parked_uuid, rc->attempt, switch_core_session_get_uuid(peer));
+		if (r != CP_RESULT_OK) {
+			switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(peer), SWITCH_LOG_INFO, "recall of %s answered too late (%u)\n",
+							  rc->parked_uuid, (unsigned) r);
+			switch_channel_hangup(switch_core_session_get_channel(peer), SWITCH_CAUSE_LOSE_RACE);
+		}
+		switch_core_session_rwunlock(peer);
+	} else {
+		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_INFO, "recall of %s not answered: %s\n", rc->parked_uuid,
+						  switch_channel_cause2str(cause));
+		cp_engine_recall_failed(globals.engine, rc->parked_uuid, rc->attempt);
+	}
+	switch_core_destroy_memory_pool(&pool);
+	leave_module();
+	return NULL;
+}
+
+static cp_result cb_ring(void *ctx, const struct cp_ring *ring)
+{
+	switch_memory_pool_t *pool = NULL;
+	switch_threadattr_t *attr = NULL;
+	switch_thread_t *thread;
+	struct recall *rc;
+	(void) ctx;
+
+	if (!enter_module()) {
+		return CP_RESULT_HOST_FAILED;
+	}
+	switch_core_new_memory_pool(&pool);
+	rc = switch_core_alloc(pool, sizeof(*rc));
+	rc->pool = pool;
+	rc->parked_uuid = switch_core_strdup(pool, ring->parked_uuid);
+	rc->caller_number = switch_core_strdup(pool, ring->caller_number);
+	rc->caller_name = switch_core_strdup(pool, ring->caller_name);
+	rc->seconds = ring->seconds;
+	rc->attempt = ring->attempt;
+	/* The library passes digits only as the extension and a checked domain. */
+	rc->dialstr = switch_core_sprintf(pool, "{%s=%s,callpark_recall=true,callpark_recall_attempt=%u,ignore_early_media=true}user/%s@%s", CALLPARK_RECALL_VAR,
+									  ring->parked_uuid, (unsigned) ring->attempt, ring->extension, ring->tenant);
+	switch_threadattr_create(&attr, pool);
+	switch_threadattr_detach_set(attr, 1);
+	switch_threadattr_stacksize_set(attr, SWITCH_THREAD_STACKSIZE);
+	if (switch_thread_create(&thread, attr, recall_thread, rc, pool) != SWITCH_STATUS_SUCCESS) {
+		switch_core_destroy_memory_pool(&pool);
+		leave_module();
+		return CP_RESULT_HOST_FAILED;
+	}
+	return CP_RESULT_OK;
+}
+
+static void cb_cancel_ring(void *ctx, const char *parked_uuid)
+{
+	(void) ctx;
+	switch_core_session_hupall_matching_var_ans(CALLPARK_RECALL_VAR, parked_uuid, SWITCH_CAUSE_ORIGINATOR_CANCEL, SHT_UNANSWERED);
+}
+
+static cp_result cb_transfer(void *ctx, const char *uuid, const char *extension, const char *dialplan, const char *context)
+{
+	switch_core_session_t *session;
+	switch_status_t status;
+	(void) ctx;
+
+	if (!(session = switch_core_session_locate(uuid))) {
+		return CP_RESULT_NOT_FOUND;
+	}
+	status = switch_ivr_session_transfer(session, extension, zstr(dialplan) ? NULL : dialplan, zstr(context) ? NULL : context);
+	switch_core_session_rwunlock(session);
+	return status == SWITCH_STATUS_SUCCESS ? CP_RESULT_OK : CP_RESULT_HOST_FAILED;
+}
+
+static cp_result cb_send_back(void *ctx, const char *uuid, const char *tenant, const char *extension, cp_result reason, const char *text)
+{
+	switch_core_session_t *session;
+	switch_channel_t *channel;
+	(void) ctx;
+
+	if (!(session = switch_core_session_locate(uuid))) {
+		return CP_RESULT_NOT_FOUND;
+	}
+	/* Called on the channel's own thread from inside cp_engine_dial: the application
+	   carries it out when the library returns CP_ACTION_SENT_BACK. */
+	channel = switch_core_session_get_channel(session);
+	switch_channel_set_variable(channel, "callpark_send_back_user", extension);
+	switch_channel_set_variable(channel, "callpark_send_back_domain", tenant);
+	switch_channel_set_variable_printf(channel, "callpark_result", "%u", (unsigned) reason);
+	switch_channel_set_variable(channel, "callpark_result_text", text);
+	switch_core_session_rwunlock(session);
+	return CP_RESULT_OK;
+}
+
+static void cb_presence(void *ctx, const struct cp_presence *p)
+{
+	switch_event_t *event;
+	const char *state = p->lamp == CP_LAMP_EMPTY ? "terminated" : (p->lamp == CP_LAMP_RECALLING ? "early" : "confirmed");
+	(void) ctx;
+
+	if (switch_event_create(&event, SWITCH_EVENT_PRESENCE_IN) != SWITCH_STATUS_SUCCESS) {
+		return;
+	}
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "proto", CALLPARK_PROTO);
+	switch_event_add_header(event, SWITCH_STACK_BOTTOM, "login", "park+%s", p->target);
+	switch_event_add_header(event, SWITCH_STACK_BOTTOM, "from", "park+%s@%s", p->target, p->tenant);
+	if (p->lamp == CP_LAMP_EMPTY) {
+		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "force-status", "Empty");
+		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "rpid", "unknown");
+		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "channel-state", "CS_HANGUP");
+	} else {
+		switch_event_add_header(event, SWITCH_STACK_BOTTOM, "force-status", "%s (%u caller%s)",
+								p->lamp == CP_LAMP_RECALLING ? "Recalling" : "Parked", (unsigned) p->count, p->count == 1 ? "" : "s");
+		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "rpid", "active");
+		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "channel-state", "CS_EXECUTE");
+		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Caller-Caller-ID-Number", p->caller_number);
+		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Caller-Caller-ID-Name",
+									   zstr(p->caller_name) ? p->caller_number : p->caller_name);
+	}
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "event_type", "presence");
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "alt_event_type", "dialog");
+	switch_event_add_header(event, SWITCH_STACK_BOTTOM, "event_count", "%u", (unsigned) globals.event_count++);
+	switch_event_add_header(event, SWITCH_STACK_BOTTOM, "unique-id", "park+%s", p->target);
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "answer-state", state);
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "presence-call-direction", "outbound");
+	if (p->subscriber) {
+		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "call-id", p->subscriber);
+	}
+	switch_event_fire(&event);
+}
+
+static void cb_message(void *ctx, const char *tenant, const char *extension, const char *text)
+{
+	char from[512], to[512];
+	(void) ctx;
+
+	switch_snprintf(from, sizeof(from), "park+%s@%s", extension, tenant);
+	switch_snprintf(to, sizeof(to), "%s@%s", extension, tenant);
+	switch_core_chat_send_args("sip", CALLPARK_PROTO, from, to, "Call parked", text, "text/plain", NULL, SWITCH_FALSE);
+}
+
+static void cb_event(void *ctx, const struct cp_event *e)
+{
+	switch_event_t *event;
+	switch_core_session_t *session;
+	(void) ctx;
+
+	if (switch_event_create_subclass(&event, SWITCH_EVENT_CUSTOM, CALLPARK_EVENT) != SWITCH_STATUS_SUCCESS) {
+		return;
+	}
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Callpark-Action", e->action_name);
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Callpark-Tenant", e->tenant);
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Callpark-Extension", e->extension);
+	if (e->group) {
+		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Callpark-Group", e->group);
+	}
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Callpark-UUID", e->uuid);
+	if (e->other_uuid) {
+		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Callpark-Other-UUID", e->other_uuid);
+	}
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Callpark-Parking-User", e->parking_user);
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Callpark-Caller-Number", e->caller_number);
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Callpark-Caller-Name", e->caller_name);
+	switch_event_add_header(event, SWITCH_STACK_BOTTOM, "Callpark-Recall-Attempt", "%u", (unsigned) e->attempt);
+	if (e->detail) {
+		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Callpark-Detail", e->detail);
+	}
+	if ((session = switch_core_session_locate(e->uuid))) {
+		switch_channel_event_set_data(switch_core_session_get_channel(session), event);
+		switch_core_session_rwunlock(session);
+	}
+	switch_event_fire(&event);
+}
+
+static bool cb_user_exists(void *ctx, const char *tenant, const char *extension)
+{
+	switch_xml_t user = NULL;
+	(void) ctx;
+
+	if (switch_xml_locate_user_merged("id", extension, tenant, NULL, &user, NULL) != SWITCH_STATUS_SUCCESS) {
+		return false;
+	}
+	switch_xml_free(user);
+	return true;
+}
+
+static void cb_log(void *ctx, cp_log_level level, const char *message)
+{
+	(void) ctx;
+	switch_log_printf(SWITCH_CHANNEL_LOG, (switch_log_level_t) level, "%s\n", message);
+}
+
+/* ---- the dialplan application ----------------------------------------------------------- */
+
+/* The authenticated user of a channel: an override from the dialplan, a registered
+   phone that authenticated, or the user/ endpoint an outbound leg was sent to. */
+static void channel_user(switch_channel_t *channel, const char **user, const char **domain)
+{
+	*user = NULL;
+	*domain = NULL;
+	if (!zstr(switch_channel_get_variable(channel, "callpark_user"))) {
+		*user = switch_channel_get_variable(channel, "callpark_user");
+		*domain = switch_channel_get_variable(channel, "callpark_domain");
+	} else if (switch_true(switch_channel_get_variable(channel, "sip_authorized")) &&
+			   !zstr(switch_channel_get_variable(channel, "user_name"))) {
+		*user = switch_channel_get_variable(channel, "user_name");
+		*domain = switch_channel_get_variable(channel, "domain_name");
+	} else if (!zstr(switch_channel_get_variable(channel, "dialed_user"))) {
+		*user = switch_channel_get_variable(channel, "dialed_user");
+		*domain = switch_channel_get_variable(channel, "dialed_domain");
+	}
+}
+
+/* Who transferred this channel here: the transferring leg if it is still up, else the
+   Referred-By of the REFER (user@host). Written into the session's pool. */
+static void transferor(switch_core_session_t *session, const char **user, const char **domain)
+{
+	switch_channel_t *channel = switch_core_session_get_channel(session);
+	const char *xfer_uuid = switch_channel_get_variable(channel, "blind_transfer_uuid");
+	const char *ref = switch_channel_get_variable(channel, "sip_h_Referred-By");
+	switch_core_session_t *other;
+	const char *sip;
+	char *s, *at, *end;
+
+	*user = NULL;
+	*domain = NULL;
+	if (!zstr(switch_channel_get_variable(channel, "callpark_transferor"))) {
+		*user = switch_channel_get_variable(channel, "callpark_transferor");
+		*domain = switch_channel_get_variable(channel, "callpark_domain");
+		return;
+	}
+	if (!zstr(xfer_uuid) && (other = switch_core_session_locate(xfer_uuid))) {
+		const char *u, *d;
+		channel_user(switch_core_session_get_channel(other), &u, &d);
+		if (u) {
+			*user = switch_core_session_strdup(session, u);
+			*domain = d ? switch_core_session_strdup(session, d) : NULL;
+		}
+		switch_core_session_rwunlock(other);
+		if (*user) {
+			return;
+		}
+	}
+	if (!zstr(ref) && (sip = switch_stristr("sip:", ref))) {
+		s = switch_core_session_strdup(session, sip + 4);
+		if ((at = strchr(s, '@'))) {
+			*at++ = '\0';
+			for (end = at; *end && *end != '>' && *end != ';' && *end != ':'; end++);
+			*end = '\0';
+			*user = s;
+			*domain = at;
+		}
+	}
+}
+
+static const char *sound_for(switch_channel_t *channel, cp_result r)
+{
+	const char *v;
+
+	switch (r) {
+	case CP_RESULT_SLOT_EMPTY:
+		v = switch_channel_get_variable(channel, "callpark_sound_empty");
+		return v ? v : "ivr/ivr-not_available.wav";
+	case CP_RESULT_CODE_EMPTY:
+	case CP_RESULT_CODE_BAD_CHARACTER:
+	case CP_RESULT_CODE_UNKNOWN:
+	case CP_RESULT_CODE_NOT_DIGITS:
+	case CP_RESULT_CODE_TOO_SHORT:
+	case CP_RESULT_CODE_TOO_LONG:
+	case CP_RESULT_CODE_UNEXPECTED_EXTENSION:
+	case CP_RESULT_UNKNOWN_EXTENSION:
+		v = switch_channel_get_variable(channel, "callpark_sound_invalid");
+		return v ? v : "ivr/ivr-that_was_an_invalid_entry.wav";
+	default:
+		v = switch_channel_get_variable(channel, "callpark_sound_failed");
+		return v ? v : "ivr/ivr-call_cannot_be_completed_as_dialed.wav";
+	}
+}
+
+static switch_status_t ignore_dtmf(switch_core_session_t *session, void *input, switch_input_type_t itype, void *buf, unsigned int buflen)
+{
+	(void) session;
+	(void) input;
+	(void) itype;
+	(void) buf;
+	(void) buflen;
+	return SWITCH_STATUS_SUCCESS;
+}
+
+/* Music on hold until the library bridges, rings through or transfers the call. */
+static void hold_loop(switch_core_session_t *session)
+{
+	switch_channel_t *channel = switch_core_session_get_channel(session);
+	const char *music = switch_channel_get_variable(channel, "callpark_hold_music");
+	switch_input_args_t args = { 0 };
+
+	if (zstr(music)) {
+		music = switch_channel_get_variable(channel, "callpark_music");
+	}
+	if (zstr(music)) {
+		music = switch_channel_get_hold_music(channel);
+	}
+	if (zstr(music) || !strcasecmp(music, "silence")) {
+		music = CALLPARK_SILENCE;
+	}
+	music = switch_core_session_strdup(session, music);
+	args.input_callback = ignore_dtmf;
+	switch_channel_answer(channel);
+	while (switch_channel_ready(channel) && globals.running) {
+		switch_status_t status = switch_ivr_play_file(session, NULL, music, &args);
+		if (status != SWITCH_STATUS_SUCCESS && status != SWITCH_STATUS_BREAK && switch_channel_ready(channel)) {
+			if (!strcmp(music, CALLPARK_SILENCE)) {
+				switch_yield(20000);
+			} else {
+				switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_WARNING, "cannot play %s, holding in silence\n", music);
+				music = CALLPARK_SILENCE;
+			}
+		}
+	}
+}
+
+/* Sends a channel back to a user of a tenant, announcing why first. */
+static void send_back(switch_core_session_t *session, const char *user, const char *domain, cp_result why)
+{
+	switch_channel_t *channel = switch_core_session_get_channel(session);
+	char *dest;
+
+	dest = switch_core_session_sprintf(session, "playback:%s,bridge:user/%s@%s", sound_for(channel, why), user, domain);
+	switch_ivr_session_transfer(session, dest, "inline", NULL);
+}
+
+SWITCH_STANDARD_APP(callpark_app)
+{
+	switch_channel_t *channel = switch_core_session_get_channel(session);
+	switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
+	struct cp_dial d = { 0 };
+	cp_action action = CP_ACTION_NONE;
+	const char *user, *user_domain, *by, *by_domain, *tenant;
+	cp_result r;
+
+	if (zstr(data)) {
+		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_ERROR, "usage: callpark %s\n", CALLPARK_SYNTAX);
+		return;
+	}
+	if (!enter_module()) {
+		return;
+	}
+	channel_user(channel, &user, &user_domain);
+	transferor(session, &by, &by_domain);
+	tenant = switch_channel_get_variable(channel, "callpark_tenant");
+	if (zstr(tenant)) {
+		tenant = user_domain;
+	}
+	if (zstr(tenant)) {
+		tenant = by_domain;
+	}
+	if (zstr(tenant)) {
+		tenant = switch_channel_get_variable(channel, "domain_name");
+	}
+	/* A transferor or user of another tenant is nobody here. */
+	if (by && (zstr(by_domain) || zstr(tenant) || strcasecmp(by_domain, tenant))) {
+		by = NULL;
+	}
+	if (user && (zstr(user_domain) || zstr(tenant) || strcasecmp(user_domain, tenant))) {
+		user = NULL;
+	}
+	if (by || user) {
+		switch_channel_set_variable(channel, "callpark_parking_user", by ? by : user);
+	}
+	d.tenant = switch_str_nil(tenant);
+	d.uuid = switch_core_session_get_uuid(session);
+	d.dialed = data;
+	d.user = user;
+	d.transferor = by;
+	d.caller_number = cp ? cp->caller_id_number : NULL;
+	d.caller_name = cp ? cp->caller_id_name : NULL;
+
+	r = cp_engine_dial(globals.engine, &d, &action);
+	switch_channel_set_variable_printf(channel, "callpark_result", "%u", (unsigned) r);
+	switch (action) {
+	case CP_ACTION_PARKED:
+		hold_loop(session);
+		if (!globals.running && switch_channel_ready(channel)) {
+			/* Unloading: nobody is left on hold with nobody to pick up. */
+			const char *pu = switch_channel_get_variable(channel, "callpark_parking_user");
+			cp_engine_hangup(globals.engine, d.uuid);
+			if (!zstr(pu)) {
+				send_back(session, pu, d.tenant, CP_RESULT_HOST_FAILED);
+			}
+		} else {
+			/* Hung up, or moved on (then the library already let it go). */
+			cp_engine_hangup(globals.engine, d.uuid);
+		}
+		break;
+	case CP_ACTION_BRIDGED:
+		break;
+	case CP_ACTION_SENT_BACK:
+		send_back(session, switch_channel_get_variable(channel, "callpark_send_back_user"),
+				  switch_channel_get_variable(channel, "callpark_send_back_domain"), r);
+		break;
+	default:
+		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE, "callpark %s refused (%u)\n", data, (unsigned) r);
+		switch_channel_answer(channel);
+		switch_ivr_play_file(session, NULL, sound_for(channel, r), NULL);
+		switch_channel_hangup(channel, SWITCH_CAUSE_NORMAL_CLEARING);
+		break;
+	}
+	leave_module();
+}
+
+/* ---- events and the API command ------------------------------------------------------ */
+
+static void probe_handler(switch_event_t *event)
+{
+	const char *to = switch_event_get_header(event, "to");
+	const char *call_id = switch_event_get_header(event, "sub-call-id");
+	char *dup, *domain;
+
+	if (zstr(to) || strncasecmp(to, "park+", 5) || !strchr(to, '@') || !globals.running) {
+		return;
+	}
+	dup = strdup(to);
+	if (!dup) {
+		return;
+	}
+	domain = strchr(dup, '@');
+	*domain++ = '\0';
+	cp_engine_probe(globals.engine, domain, dup, call_id);
+	free(dup);
+}
+
+static void reload_handler(switch_event_t *event)
+{
+	(void) event;
+	if (globals.running) {
+		do_reload(NULL);
+	}
+}
+
+static void write_buffered(switch_stream_handle_t *stream, const char *tenant, cp_format format, switch_bool_t status)
+{
+	size_t len = 4096, n = 0;
+	char *buf = malloc(len);
+	cp_result r;
+
+	if (!buf) {
+		return;
+	}
+	r = status ? cp_engine_status(globals.engine, buf, len, &n) : cp_engine_list(globals.engine, tenant, format, buf, len, &n);
+	if (r == CP_RESULT_BUFFER_TOO_SMALL) {
+		char *bigger = realloc(buf, n);
+		if (!bigger) {
+			free(buf);
+			return;
+		}
+		buf = bigger;
+		len = n;
+		r = status ? cp_engine_status(globals.engine, buf, len, &n) : cp_engine_list(globals.engine, tenant, format, buf, len, &n);
+	}
+	if (r == CP_RESULT_OK) {
+		stream->write_function(stream, "%s", buf);
+	} else {
+		char msg[256];
+		cp_result_message(r, msg, sizeof(msg), NULL);
+		stream->write_function(stream, "-ERR %s\n", msg);
+	}
+	free(buf);
+}
+
+SWITCH_STANDARD_API(callpark_api)
+{
+	char *argv[4] = { 0 };
+	char *mydata = NULL;
+	int argc = 0;
+	(void) session;
+
+	if (!zstr(cmd) && (mydata = strdup(cmd))) {
+		argc = switch_separate_string(mydata, ' ', argv, (sizeof(argv) / sizeof(argv[0])));
+	}
+	if (argc < 1) {
+		stream->write_function(stream, "-USAGE: %s\n", CALLPARK_API_SYNTAX);
+	} else if (!strcasecmp(argv[0], "list")) {
+		const char *tenant = NULL;
+		cp_format format = CP_FORMAT_TEXT;
+		int i;
+		for (i = 1; i < argc; i++) {
+			if (!strcasecmp(argv[i], "json")) {
+				format = CP_FORMAT_JSON;
+			} else {
+				tenant = argv[i];
+			}
+		}
+		write_buffered(stream, tenant, format, SWITCH_FALSE);
+	} else if (!strcasecmp(argv[0], "reload")) {
+		do_reload(stream);
+	} else if (!strcasecmp(argv[0], "status")) {
+		write_buffered(stream, NULL, CP_FORMAT_TEXT, SWITCH_TRUE);
+	} else {
+		stream->write_function(stream, "-USAGE: %s\n", CALLPARK_API_SYNTAX);
+	}
+	switch_safe_free(mydata);
+	return SWITCH_STATUS_SUCCESS;
+}
+
+/* ---- load and shutdown ------------------------------------------------------------------ */
+
+static const struct cp_host HOST = {
+	NULL, cb_hold, cb_bridge, cb_ring, cb_cancel_ring, cb_transfer, cb_send_back, cb_presence, cb_message, cb_event, cb_user_exists, cb_log,
+};
+
+SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
+{
+	switch_application_interface_t *app_interface;
+	switch_api_interface_t *api_interface;
+	const struct cp_config *config;
+
+	memset(&globals, 0, sizeof(globals));
+	globals.pool = pool;
+	switch_mutex_init(&globals.mutex, SWITCH_MUTEX_NESTED, globals.pool);
+
+	if (switch_event_reserve_subclass(CALLPARK_EVENT) != SWITCH_STATUS_SUCCESS) {
+		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_ERROR, "Couldn't register subclass %s!\n", CALLPARK_EVENT);
+		return SWITCH_STATUS_TERM;
+	}
+	if (switch_event_bind_removable(modname, SWITCH_EVENT_PRESENCE_PROBE, SWITCH_EVENT_SUBCLASS_ANY, probe_handler, NULL,
+									&globals.probe_node) != SWITCH_STATUS_SUCCESS ||
+		switch_event_bind_removable(modname, SWITCH_EVENT_RELOADXML, NULL, reload_handler, NULL, &globals.reload_node) !=
+			SWITCH_STATUS_SUCCESS) {
+		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_ERROR, "Couldn't bind events!\n");
+		goto fail;
+	}
+	if (!(config = load_config(NULL))) {
+		goto fail;
+	}
+	if (cp_engine_new(&HOST, config, 0, &globals.engine) != CP_RESULT_OK) {
+		cp_config_free(config);
+		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_ERROR, "Couldn't start the callpark engine!\n");
+		goto fail;
+	}
+	cp_config_free(config);
+	globals.running = 1;
+
+	*module_interface = switch_loadable_module_create_module_interface(pool, modname);
+	SWITCH_ADD_APP(app_interface, "callpark", "Call park", "Park or retrieve a call from what was dialed", callpark_app, CALLPARK_SYNTAX,
+				   SAF_NONE);
+	SWITCH_ADD_API(api_interface, "callpark", "Call park", callpark_api, CALLPARK_API_SYNTAX);
+	switch_console_set_complete("add callpark list");
+	switch_console_set_complete("add callpark list json");
+	switch_console_set_complete("add callpark reload");
+	switch_console_set_complete("add callpark status");
+	switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_NOTICE, "callpark %s loaded\n", cp_version());
+	return SWITCH_STATUS_SUCCESS;
+
+  fail:
+	switch_event_unbind(&globals.reload_node);
+	switch_event_unbind(&globals.probe_node);
+	switch_event_free_subclass(CALLPARK_EVENT);
+	return SWITCH_STATUS_TERM;
+}
+
+SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_callpark_shutdown)
+{
+	int waited = 0, busy;
+
+	switch_console_set_complete("del callpark");
+	switch_event_unbind(&globals.reload_node);
+	switch_event_unbind(&globals.probe_node);
+
+	switch_mutex_lock(globals.mutex);
+	globals.running = 0;
+	switch_mutex_unlock(globals.mutex);
+	/* Stop ringing recalls, let parked channels leave their hold loop, and wait for
+	   every thread still inside this module before the library goes away. */
+	switch_core_session_hupall_matching_var_ans("callpark_recall", "true", SWITCH_CAUSE_ORIGINATOR_CANCEL, SHT_UNANSWERED);
+	for (;;) {
+		switch_mutex_lock(globals.mutex);
+		busy = globals.busy;
+		switch_mutex_unlock(globals.mutex);
+		if (!busy || waited >= 10000) {
+			break;
+		}
+		switch_yield(10000);
+		waited += 10;
+	}
+	if (busy) {
+		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_CRIT, "%d callpark threads still busy after 10 s\n", busy);
+	}
+	cp_engine_free(globals.engine);
+	globals.engine = NULL;
+	switch_event_free_subclass(CALLPARK_EVENT);
+	return SWITCH_STATUS_SUCCESS;
+}
+
+/* For Emacs:
+ * Local Variables:
+ * mode:c
+ * indent-tabs-mode:t
+ * tab-width:4
+ * c-basic-offset:4
+ * End:
+ * For VIM:
+ * vim:set softtabstop=4 shiftwidth=4 tabstop=4 noet:
+ */
