@@ -288,11 +288,14 @@ static void cb_presence(void *ctx, const struct cp_presence *p)
 	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "proto", CALLPARK_PROTO);
 	switch_event_add_header(event, SWITCH_STACK_BOTTOM, "login", "park+%s", p->target);
 	switch_event_add_header(event, SWITCH_STACK_BOTTOM, "from", "park+%s@%s", p->target, p->tenant);
+	/* mod_sofia strips "park+" and, for a unique-id that is no live channel, mixes in
+	   the dialogs of the user of the same number; so: the parked channel's own uuid
+	   while busy, and no dialog at all (idle) when empty. */
 	if (p->lamp == CP_LAMP_EMPTY) {
 		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "force-status", "Empty");
 		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "rpid", "unknown");
-		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "channel-state", "CS_HANGUP");
 	} else {
+		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "unique-id", p->oldest_uuid);
 		switch_event_add_header(event, SWITCH_STACK_BOTTOM, "force-status", "%s (%u caller%s)",
 								p->lamp == CP_LAMP_RECALLING ? "Recalling" : "Parked", (unsigned) p->count, p->count == 1 ? "" : "s");
 		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "rpid", "active");
@@ -304,7 +307,6 @@ static void cb_presence(void *ctx, const struct cp_presence *p)
 	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "event_type", "presence");
 	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "alt_event_type", "dialog");
 	switch_event_add_header(event, SWITCH_STACK_BOTTOM, "event_count", "%u", (unsigned) globals.event_count++);
-	switch_event_add_header(event, SWITCH_STACK_BOTTOM, "unique-id", "park+%s", p->target);
 	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "answer-state", state);
 	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "presence-call-direction", "outbound");
 	if (p->subscriber) {
@@ -389,20 +391,40 @@ static void channel_user(switch_channel_t *channel, const char **user, const cha
 			   !zstr(switch_channel_get_variable(channel, "user_name"))) {
 		*user = switch_channel_get_variable(channel, "user_name");
 		*domain = switch_channel_get_variable(channel, "domain_name");
-	} else if (!zstr(switch_channel_get_variable(channel, "dialed_user"))) {
+	} else if (switch_channel_direction(channel) == SWITCH_CALL_DIRECTION_OUTBOUND &&
+			   !zstr(switch_channel_get_variable(channel, "dialed_user"))) {
 		*user = switch_channel_get_variable(channel, "dialed_user");
 		*domain = switch_channel_get_variable(channel, "dialed_domain");
 	}
 }
 
-/* Who transferred this channel here: the transferring leg if it is still up, else the
-   Referred-By of the REFER (user@host). Written into the session's pool. */
+/* The user of another channel, copied into this session's pool. */
+static switch_bool_t user_of_uuid(switch_core_session_t *session, const char *uuid, const char **user, const char **domain)
+{
+	switch_core_session_t *other;
+	const char *u, *d;
+
+	if (zstr(uuid) || !(other = switch_core_session_locate(uuid))) {
+		return SWITCH_FALSE;
+	}
+	channel_user(switch_core_session_get_channel(other), &u, &d);
+	if (u) {
+		*user = switch_core_session_strdup(session, u);
+		*domain = d ? switch_core_session_strdup(session, d) : NULL;
+	}
+	switch_core_session_rwunlock(other);
+	return u ? SWITCH_TRUE : SWITCH_FALSE;
+}
+
+/* Who transferred this channel here (a REFER or an attended transfer), in this order:
+   the dialplan's callpark_transferor; the transferring leg (blind_transfer_uuid, or the
+   last bridge partner) if it is still up; for a channel that called a user and was then
+   transferred, that user; last, the Referred-By the phone sent (trusted only when its
+   host is the tenant's domain). Written into the session's pool. */
 static void transferor(switch_core_session_t *session, const char **user, const char **domain)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
-	const char *xfer_uuid = switch_channel_get_variable(channel, "blind_transfer_uuid");
 	const char *ref = switch_channel_get_variable(channel, "sip_h_Referred-By");
-	switch_core_session_t *other;
 	const char *sip;
 	char *s, *at, *end;
 
@@ -413,17 +435,18 @@ static void transferor(switch_core_session_t *session, const char **user, const 
 		*domain = switch_channel_get_variable(channel, "callpark_domain");
 		return;
 	}
-	if (!zstr(xfer_uuid) && (other = switch_core_session_locate(xfer_uuid))) {
-		const char *u, *d;
-		channel_user(switch_core_session_get_channel(other), &u, &d);
-		if (u) {
-			*user = switch_core_session_strdup(session, u);
-			*domain = d ? switch_core_session_strdup(session, d) : NULL;
-		}
-		switch_core_session_rwunlock(other);
-		if (*user) {
-			return;
-		}
+	if (zstr(switch_channel_get_variable(channel, "sip_refer_to")) && zstr(switch_channel_get_variable(channel, "blind_transfer_uuid")) &&
+		zstr(ref)) {
+		return; /* not transferred here */
+	}
+	if (user_of_uuid(session, switch_channel_get_variable(channel, "blind_transfer_uuid"), user, domain) ||
+		user_of_uuid(session, switch_channel_get_variable(channel, SWITCH_LAST_BRIDGE_VARIABLE), user, domain)) {
+		return;
+	}
+	if (switch_channel_direction(channel) == SWITCH_CALL_DIRECTION_INBOUND && !zstr(switch_channel_get_variable(channel, "dialed_user"))) {
+		*user = switch_channel_get_variable(channel, "dialed_user");
+		*domain = switch_channel_get_variable(channel, "dialed_domain");
+		return;
 	}
 	if (!zstr(ref) && (sip = switch_stristr("sip:", ref))) {
 		s = switch_core_session_strdup(session, sip + 4);
@@ -676,7 +699,14 @@ SWITCH_STANDARD_API(callpark_api)
 		}
 		write_buffered(stream, tenant, format, SWITCH_FALSE);
 	} else if (!strcasecmp(argv[0], "reload")) {
-		do_reload(stream);
+		const char *err = NULL;
+		/* Re-read the files first, as an admin who just edited callpark.conf.xml expects;
+		   the RELOADXML handler then applies it too, which is harmless. */
+		if (switch_xml_reload(&err) != SWITCH_STATUS_SUCCESS) {
+			stream->write_function(stream, "-ERR reloadxml failed: %s\n", switch_str_nil(err));
+		} else {
+			do_reload(stream);
+		}
 	} else if (!strcasecmp(argv[0], "status")) {
 		write_buffered(stream, NULL, CP_FORMAT_TEXT, SWITCH_TRUE);
 	} else {

@@ -807,6 +807,10 @@ impl Shared {
                 return false;
             }
             let steps = recall::step(&c.plan, c.recall, trigger);
+            if steps.is_nothing(c.recall) {
+                // Leave the pending timer alone: the report is late or the timer stale.
+                return true;
+            }
             let c = c.clone();
             let target = c.plan.alternate_user.clone().unwrap_or_else(|| c.parking_user.clone());
             if steps.cancel_ring {

@@ -36,6 +36,11 @@ pub struct Steps {
 }
 
 impl Steps {
+    /// True when nothing happens: a late report, or a timer of a state already left.
+    pub fn is_nothing(&self, from: RecallState) -> bool {
+        *self == Steps::stay(from)
+    }
+
     fn stay(state: RecallState) -> Self {
         Steps { next: state, cancel_ring: false, ring: None, timer_secs: None, hand_off: None, unanswered: None }
     }

@@ -127,6 +127,8 @@ fn recall_parking_user_only_with_retries() {
     // Unanswered for 20 s: cancelled, then again 10 s later.
     rig.secs(20);
     assert_eq!(rig.host.all().iter().filter(|d| matches!(d, Did::CancelRing(_))).count(), 1);
+    // The switch reports the cancelled attempt as failed, late: it changes nothing.
+    rig.engine.recall_failed("caller-1", 1).unwrap();
     assert_eq!(rig.host.rings().len(), 1);
     rig.secs(9);
     assert_eq!(rig.host.rings().len(), 1);

@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""Real-switch tests of mod_callpark: builds and installs the module, starts a
+FreeSWITCH of its own on loopback, drives it with real SIP clients (pjsua2 phones and
+a raw-UDP BLF subscriber), checks the SIP wire and `callpark list`, and stops it.
+
+Run: tests/fs/run.sh [scenario-name ...]   (all scenarios when none is named)"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from switch import Switch  # noqa: E402
+
+ACME, GLOBEX = "acme.example", "globex.example"
+
+BASIC_CONF = """<configuration name="callpark.conf">
+  <settings><param name="recall-time" value="300"/></settings>
+  <tenants>
+    <tenant domain="acme.example"><groups>
+      <group name="sales" recall="parking-user">
+        <member extension="101"/><member extension="102"/><member extension="103"/>
+      </group>
+    </groups></tenant>
+    <tenant domain="globex.example"/>
+  </tenants>
+</configuration>"""
+
+RECALL_CONF = """<configuration name="callpark.conf">
+  <settings><param name="recall-time" value="300"/></settings>
+  <tenants>
+    <tenant domain="acme.example"><groups>
+      <group name="sales" recall="parking-user" recall-time="5" ring-time="5" retry-interval="2"
+             recall-attempts="2" final-destination="6001">
+        <member extension="101"/><member extension="102"/><member extension="103"/>
+      </group>
+      <group name="support" recall="parking-user-then-ring-group" recall-time="5" alert-wait="5" ring-group="6000">
+        <member extension="107"/><member extension="108"/>
+      </group>
+      <group name="ops" recall="ring-group" recall-time="5" ring-group="6000">
+        <member extension="109"/>
+      </group>
+    </groups></tenant>
+  </tenants>
+</configuration>"""
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+class Ctx:
+    def __init__(self, sw, ua):
+        self.sw, self.ua = sw, ua
+        self.p = {}
+
+    def phone(self, key, user, domain=ACME):
+        if key not in self.p:
+            ph = self.ua.phone(user, domain, key)
+            check(self.ua.pump(10, lambda: ph.registered), f"{key} registers (last code {ph.reg_code})")
+            self.p[key] = ph
+        return self.p[key]
+
+    def parked(self, domain=None):
+        out = self.sw.api(f"callpark list {domain or ''} json".replace("  ", " "))
+        return json.loads(out)["calls"]
+
+    def wait(self, cond, seconds, what):
+        check(self.ua.pump(seconds, cond), what)
+
+    def wait_parked(self, n, domain=ACME, seconds=8):
+        end = time.time() + seconds
+        while time.time() < end:
+            calls = self.parked(domain)
+            if len(calls) == n:
+                return calls
+            self.ua.pump(0.2)
+        raise Failure(f"expected {n} parked calls in {domain}, `callpark list` shows {self.parked(domain)}")
+
+    def call_and_answer(self, caller, callee):
+        """caller dials callee's extension; callee answers; both confirmed with media."""
+        before = len(callee.incoming)
+        c = caller.dial(callee.user)
+        self.wait(lambda: len(callee.incoming) > before, 8, f"{callee.name} rings")
+        inc = callee.incoming[-1]
+        callee.answer(inc)
+        self.wait(lambda: c.confirmed and inc.confirmed and c.media_active, 8, f"{caller.name} talks to {callee.name}")
+        return c, inc
+
+    def park_by_transfer(self, caller, parker, code):
+        """caller calls parker; parker blind-transfers (REFER) the call to `code`."""
+        c, leg = self.call_and_answer(caller, parker)
+        leg.xfer(f"sip:{code}@{parker.domain}", __import__("pjsua2").CallOpParam(True))
+        self.wait(lambda: 202 in leg.xfer_codes or leg.ended, 8, f"{parker.name}'s REFER to {code} is accepted")
+        self.ua.pump(1.0, lambda: leg.ended)
+        if not leg.ended:
+            leg.hangup(__import__("pjsua2").CallOpParam(True))
+            self.ua.pump(0.5, lambda: leg.ended)
+        return c
+
+    def rtp_flows(self, call, seconds=1.5):
+        rx0, tx0 = call.rtp()
+        self.ua.pump(seconds)
+        rx1, tx1 = call.rtp()
+        return rx1 - rx0, tx1 - tx0
+
+
+def blf(ctx, user, target, domain=ACME):
+    from phones import BlfWatcher
+    w = BlfWatcher(user, domain, target)
+    ok = w.subscribe(ctx.ua.pump)
+    check(ok and 200 <= w.sub_code < 300, f"BLF SUBSCRIBE to {target}@{domain} as {user} accepted (got {w.sub_code})")
+    return w
+
+
+def blf_wait(ctx, w, state, seconds=6):
+    """Waits for the lamp to show `state`; "off" is no dialog, or a terminated one."""
+    def seen():
+        w.pump()
+        got = w.state()[0]
+        return got == state or (state == "off" and got in ("idle", "terminated"))
+    check(ctx.ua.pump(seconds, seen), f"BLF {w.target} shows {state} (last: {w.state()}, {len(w.notifies)} NOTIFYs)")
+    return w.state()
+
+
+# ---- scenarios -------------------------------------------------------------------------
+
+def s1_blind_transfer_park_and_star88(ctx):
+    """Client calls 101, 101 blind-transfers to *68102; music; BLF confirmed; 102 *88."""
+    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+    w = blf(ctx, "103", "park+102")
+    blf_wait(ctx, w, "off")
+    c = ctx.park_by_transfer(client, p101, "*68102")
+    calls = ctx.wait_parked(1)
+    check(calls[0]["extension"] == "102" and calls[0]["parking_user"] == "101",
+          f"parked at 102 by 101, not by the caller's caller ID: {calls[0]}")
+    check(calls[0]["caller_number"] == "104", f"the parked caller is 104: {calls[0]}")
+    rx, _ = ctx.rtp_flows(c)
+    check(c.confirmed and rx > 25, f"the parked client keeps its call and hears music ({rx} RTP packets in 1.5 s)")
+    state, who = blf_wait(ctx, w, "confirmed")
+    check("104" in who, f"the lamp shows the parked caller 104 ({who!r})")
+    r = p102.dial("*88")
+    ctx.wait(lambda: r.confirmed and r.media_active, 8, "102's *88 is answered")
+    ctx.wait_parked(0)
+    rx_c, _ = ctx.rtp_flows(c)
+    rx_r, _ = ctx.rtp_flows(r)
+    check(rx_c > 25 and rx_r > 25, f"RTP flows both ways after *88 (client {rx_c}, 102 {rx_r})")
+    blf_wait(ctx, w, "off")
+    w.unsubscribe()
+    ctx.ua.hangup_all()
+
+
+def s2_park_own_and_other_device(ctx):
+    """101 parks with *68; a second registration of 101 retrieves with *88; then another
+    user retrieves with *88101."""
+    client, a, b = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("101b", "101")
+    p103 = ctx.phone("103", "103")
+    for retriever, code in ((b, "*88"), (p103, "*88101")):
+        c = ctx.park_by_transfer(client, a, "*68")
+        calls = ctx.wait_parked(1)
+        check(calls[0]["extension"] == "101", f"parked at 101: {calls[0]}")
+        r = retriever.dial(code)
+        ctx.wait(lambda: r.confirmed, 8, f"{retriever.name}'s {code} is answered")
+        ctx.wait_parked(0)
+        rx, _ = ctx.rtp_flows(r)
+        check(rx > 25 and c.confirmed, f"{retriever.name} talks to the client ({rx} packets)")
+        ctx.ua.hangup_all()
+
+
+def s3_group_park(ctx):
+    """*58 parks against the first free member; every member told; bare *88 by a member."""
+    client, p101, p102, p103 = (ctx.phone("client", "104"), ctx.phone("101a", "101"),
+                                ctx.phone("102", "102"), ctx.phone("103", "103"))
+    for p in (p101, p102, p103):
+        p.messages.clear()
+    c = ctx.park_by_transfer(client, p102, "*58")
+    calls = ctx.wait_parked(1)
+    check(calls[0]["extension"] == "101" and calls[0]["group"] == "sales", f"parked against 101 (first member): {calls[0]}")
+    ctx.wait(lambda: all(p.messages for p in (p101, p102, p103)), 6,
+             f"every member gets a MESSAGE ({[(p.name, p.messages) for p in (p101, p102, p103)]})")
+    body = p103.messages[-1][1]
+    check("parked on 101" in body and "*88101" in body, f"the message names the slot and code: {body!r}")
+    r = p103.dial("*88")
+    ctx.wait(lambda: r.confirmed, 8, "103's bare *88 (group) is answered")
+    ctx.wait_parked(0)
+    check(c.confirmed, "the client is connected to 103")
+    ctx.ua.hangup_all()
+
+
+def s4_recall_policies(ctx):
+    """Short timers: parking user rings with the caller's ID and talks when answered;
+    retry after no answer; ring-group hand-off for both ring-group policies."""
+    ctx.sw.set_callpark_conf(RECALL_CONF)
+    out = ctx.sw.api("callpark reload")
+    check("+OK" in out, f"callpark reload takes the recall configuration: {out}")
+    client, p101, p105 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("105", "105")
+    # parking-user: 101 is rung after 5 s with the client's caller ID; answered, they talk.
+    n = len(p101.incoming) + 1
+    c = ctx.park_by_transfer(client, p101, "*68")
+    ctx.wait(lambda: len(p101.incoming) > n, 12, "101 is recalled")
+    ring = p101.incoming[n]
+    check(ring.caller_number() == "104", f"the recall shows the parked caller (From {ring.remote})")
+    p101.answer(ring)
+    ctx.wait(lambda: ring.confirmed, 5, "the recall is answered")
+    ctx.wait_parked(0)
+    rx, _ = ctx.rtp_flows(ring)
+    check(rx > 25 and c.confirmed, f"101 talks to the client after the recall ({rx} packets)")
+    ctx.ua.hangup_all()
+    # parking-user, unanswered: rung again after the retry interval.
+    n = len(p101.incoming) + 1
+    c = ctx.park_by_transfer(client, p101, "*68")
+    ctx.wait(lambda: len(p101.incoming) > n + 1, 16, "101 is rung, not answered, and rung again")
+    first, second = p101.incoming[n], p101.incoming[n + 1]
+    check(first.ended, "the first unanswered recall was cancelled")
+    p101.answer(second)
+    ctx.wait(lambda: second.confirmed, 5, "the second recall attempt is answered")
+    ctx.wait_parked(0)
+    ctx.ua.hangup_all()
+    # parking-user-then-ring-group: 107 rings for the alert wait, then the ring group (105).
+    p107 = ctx.phone("107", "107")
+    n5 = len(p105.incoming)
+    n7 = len(p107.incoming) + 1
+    c = ctx.park_by_transfer(client, p107, "*68")
+    ctx.wait(lambda: len(p107.incoming) > n7, 12, "107 is recalled first")
+    ctx.wait(lambda: len(p105.incoming) > n5, 10, "then the ring group (105) rings")
+    rg = p105.incoming[-1]
+    check(p107.incoming[-1].ended, "107's recall stopped when the ring group took over")
+    check(rg.caller_number() == "104", f"the ring group sees the parked caller ({rg.remote})")
+    p105.answer(rg)
+    ctx.wait(lambda: rg.confirmed, 5, "105 answers")
+    ctx.wait_parked(0)
+    check(c.confirmed, "the client talks to the ring group")
+    ctx.ua.hangup_all()
+    # ring-group only: 109 parks, nobody of 109 rings, 105 does.
+    p109 = ctx.phone("109", "109")
+    n5 = len(p105.incoming)
+    n9 = len(p109.incoming) + 1
+    c = ctx.park_by_transfer(client, p109, "*68")
+    ctx.wait(lambda: len(p105.incoming) > n5, 12, "ring-group only: 105 rings")
+    check(len(p109.incoming) == n9, "ring-group only never rings the parking user")
+    check(p105.incoming[-1].caller_number() == "104", "the ring group sees the parked caller")
+    ctx.ua.hangup_all()
+    ctx.wait_parked(0)
+    ctx.sw.set_callpark_conf(BASIC_CONF)
+    check("+OK" in ctx.sw.api("callpark reload"), "back to the basic configuration")
+
+
+def s5_failures(ctx):
+    """Empty slot; unknown extension sent back; another tenant refused; caller hangs up."""
+    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+    g101 = ctx.phone("g101", "101", GLOBEX)
+    # *88 on an empty slot: answered with a prompt, then hung up; nothing parked.
+    r = p102.dial("*88")
+    ctx.wait(lambda: r.ended, 10, "*88 on an empty slot ends")
+    check(ctx.parked(ACME) == [], "nothing parked")
+    # *68 to an unknown extension: the call comes back to 101.
+    n = len(p101.incoming)
+    c = ctx.park_by_transfer(client, p101, "*68999")
+    ctx.wait(lambda: len(p101.incoming) > n + 1, 10, "the call rings 101 again")
+    back = p101.incoming[n + 1]
+    check(back.caller_number() == "104", f"it is the client coming back ({back.remote})")
+    p101.answer(back)
+    ctx.wait(lambda: back.confirmed, 5, "101 answers the returned call")
+    check(c.confirmed, "the client was never dropped")
+    ctx.ua.hangup_all()
+    # A user of globex dials *88102 while acme 102 holds a call: refused.
+    c = ctx.park_by_transfer(client, p101, "*68102")
+    ctx.wait_parked(1)
+    r = g101.dial("*88102")
+    ctx.wait(lambda: r.ended, 10, "globex 101's *88102 is refused")
+    check(len(ctx.parked(ACME)) == 1, "acme's call is still parked")
+    check(ctx.parked(GLOBEX) == [], "globex sees no call")
+    # The parked caller hangs up: slot and lamp cleared.
+    w = blf(ctx, "103", "park+102")
+    blf_wait(ctx, w, "confirmed")
+    c.hangup(__import__("pjsua2").CallOpParam(True))
+    ctx.wait_parked(0)
+    blf_wait(ctx, w, "off")
+    w.unsubscribe()
+    ctx.ua.hangup_all()
+
+
+SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
+             s4_recall_policies, s5_failures]
+
+
+def main(argv):
+    wanted = set(argv)
+    subprocess.run(["make", "-s", "install"], cwd=ROOT, check=True)
+    run_dir = os.path.join(HERE, "run")
+    sw = Switch(run_dir, BASIC_CONF)
+    passed = failed = 0
+    sw.start()
+    ua = None
+    try:
+        from phones import UA
+        ua = UA()
+        out = sw.api("module_exists mod_callpark")
+        if out.strip() != "true":
+            print(f"mod_callpark did not load: {out}\n{sw.log_text()[-3000:]}")
+            print("fs: 0 passed, 1 failed")
+            return 1
+        print(sw.api("callpark status").strip())
+        ctx = Ctx(sw, ua)
+        for s in SCENARIOS:
+            if wanted and s.__name__ not in wanted:
+                continue
+            t0 = time.time()
+            try:
+                s(ctx)
+                passed += 1
+                print(f"PASS {s.__name__} ({time.time() - t0:.1f} s): {s.__doc__.splitlines()[0]}")
+            except Exception as e:  # a failed check or a crash of the scenario
+                failed += 1
+                print(f"FAIL {s.__name__} ({time.time() - t0:.1f} s): {e}")
+                if not isinstance(e, Failure):
+                    traceback.print_exc()
+                try:
+                    ua.hangup_all()
+                    ctx.wait_parked(0, seconds=5)
+                except Exception:
+                    pass
+        leftover = sw.api("show channels count").strip()
+        print(f"after the scenarios: {leftover}")
+    finally:
+        if ua:
+            ua.close()
+        sw.stop()
+    if failed:
+        print(f"FreeSWITCH log: {run_dir}/log/freeswitch.log")
+    print(f"fs: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    rc = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # pjsua2's Python wrappers assert in their finalizers once the endpoint is gone:
+    # everything is reported and FreeSWITCH is stopped, so leave without them.
+    os._exit(rc)

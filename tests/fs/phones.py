@@ -1,0 +1,304 @@
+"""Real SIP peers for the real-switch tests: pjsua2 phones (register, call, blind
+transfer, MESSAGE, RTP counters) and a BLF watcher (SUBSCRIBE Event: dialog over a
+plain UDP socket, with digest authentication). Everything talks to 127.0.0.1 only."""
+
+import hashlib
+import random
+import re
+import socket
+import time
+
+import pjsua2 as pj
+
+from switch import SIP_PORT, password
+
+PROXY = f"sip:127.0.0.1:{SIP_PORT};lr"
+
+
+class Call(pj.Call):
+    def __init__(self, ua, acc, call_id=pj.PJSUA_INVALID_ID):
+        super().__init__(acc, call_id)
+        self.ua = ua
+        self.state = pj.PJSIP_INV_STATE_NULL
+        self.code = 0
+        self.remote = ""
+        self.media_active = False
+        self.xfer_codes = []
+
+    def onCallState(self, prm):
+        ci = self.getInfo()
+        self.state, self.code, self.remote = ci.state, ci.lastStatusCode, ci.remoteUri
+
+    def onCallMediaState(self, prm):
+        ci = self.getInfo()
+        for i, mi in enumerate(ci.media):
+            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                am = self.getAudioMedia(i)
+                mgr = self.ua.ep.audDevManager()
+                mgr.getCaptureDevMedia().startTransmit(am)
+                am.startTransmit(mgr.getPlaybackDevMedia())
+                self.media_active = True
+
+    def onCallTransferStatus(self, prm):
+        self.xfer_codes.append(prm.statusCode)
+
+    @property
+    def confirmed(self):
+        return self.state == pj.PJSIP_INV_STATE_CONFIRMED
+
+    @property
+    def ended(self):
+        return self.state == pj.PJSIP_INV_STATE_DISCONNECTED
+
+    def rtp(self):
+        """(packets received, packets sent) on the audio stream."""
+        try:
+            st = self.getStreamStat(0)
+            return st.rtcp.rxStat.pkt, st.rtcp.txStat.pkt
+        except pj.Error:
+            return 0, 0
+
+    def caller_number(self):
+        m = re.search(r"sip:([^@>;]+)@", self.remote)
+        return m.group(1) if m else ""
+
+
+class Phone(pj.Account):
+    """One registered device of `user`@`domain`."""
+
+    def __init__(self, ua, user, domain, name):
+        super().__init__()
+        self.ua, self.user, self.domain, self.name = ua, user, domain, name
+        self.calls = []
+        self.incoming = []
+        self.messages = []
+        self.registered = False
+        self.reg_code = 0
+        cfg = pj.AccountConfig()
+        cfg.idUri = f"sip:{user}@{domain}"
+        cfg.regConfig.registrarUri = f"sip:{domain}"
+        cfg.regConfig.timeoutSec = 600
+        cfg.sipConfig.proxies.append(PROXY)
+        cfg.sipConfig.transportId = ua.transport()
+        cfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, password(user, domain)))
+        cfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+        cfg.natConfig.iceEnabled = False
+        self.create(cfg)
+
+    def onRegState(self, prm):
+        self.reg_code = prm.code
+        self.registered = prm.code == 200 and prm.expiration > 0
+
+    def onIncomingCall(self, prm):
+        c = Call(self.ua, self, prm.callId)
+        self.calls.append(c)
+        self.incoming.append(c)
+        op = pj.CallOpParam()
+        op.statusCode = 180
+        c.answer(op)
+
+    def onInstantMessage(self, prm):
+        self.messages.append((prm.fromUri, prm.msgBody))
+        return None
+
+    def dial(self, number):
+        c = Call(self.ua, self)
+        self.calls.append(c)
+        op = pj.CallOpParam(True)
+        c.makeCall(f"sip:{number}@{self.domain}", op)
+        return c
+
+    def answer(self, call):
+        op = pj.CallOpParam()
+        op.statusCode = 200
+        call.answer(op)
+
+    def __repr__(self):
+        return f"<{self.name} {self.user}@{self.domain}>"
+
+
+class UA:
+    """The one pjsua2 endpoint of the process; every callback runs in `pump`."""
+
+    def __init__(self):
+        self.ep = pj.Endpoint()
+        self.ep.libCreate()
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.logConfig.level = 1
+        cfg.logConfig.consoleLevel = 1
+        cfg.medConfig.noVad = True
+        cfg.medConfig.clockRate = 8000
+        self.ep.libInit(cfg)
+        self.ep.audDevManager().setNullDev()
+        self.phones = []
+        self.ep.libStart()
+        for codec in self.ep.codecEnum2():
+            self.ep.codecSetPriority(codec.codecId, 255 if codec.codecId.startswith("PCMU") else 0)
+
+    def transport(self):
+        tc = pj.TransportConfig()
+        tc.boundAddress = "127.0.0.1"
+        tc.publicAddress = "127.0.0.1"
+        tc.port = 0
+        return self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
+
+    def phone(self, user, domain, name=None):
+        p = Phone(self, user, domain, name or f"{user}@{domain}")
+        self.phones.append(p)
+        return p
+
+    def pump(self, seconds=0.1, until=None):
+        """Runs pjsua2's events for up to `seconds`, or until `until()` is true.
+        Returns whether `until` came true (True without one)."""
+        end = time.time() + seconds
+        while time.time() < end:
+            self.ep.libHandleEvents(10)
+            if until is not None and until():
+                return True
+        return until is None or bool(until())
+
+    def hangup_all(self):
+        for p in self.phones:
+            for c in p.calls:
+                if not c.ended:
+                    try:
+                        c.hangup(pj.CallOpParam(True))
+                    except pj.Error:
+                        pass
+        self.pump(1.0)
+
+    def close(self):
+        self.hangup_all()
+        for p in self.phones:
+            try:
+                p.shutdown()
+            except pj.Error:
+                pass
+        self.pump(0.5)
+
+
+def _md5(s):
+    return hashlib.md5(s.encode()).hexdigest()
+
+
+class BlfWatcher:
+    """A BLF key: SUBSCRIBE to park+<target>@<domain> with Event: dialog, authenticated
+    as `user`, answering every NOTIFY and keeping what each said."""
+
+    def __init__(self, user, domain, target):
+        self.user, self.domain, self.target = user, domain, target
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self.call_id = f"blf-{random.getrandbits(48):x}@127.0.0.1"
+        self.tag = f"{random.getrandbits(32):x}"
+        self.cseq = 0
+        self.notifies = []
+        self.sub_code = 0
+
+    def _send(self, text):
+        self.sock.sendto(text.encode(), ("127.0.0.1", SIP_PORT))
+
+    def _subscribe(self, auth=None, expires=600):
+        self.cseq += 1
+        uri = f"sip:{self.target}@{self.domain}"
+        lines = [
+            f"SUBSCRIBE {uri} SIP/2.0",
+            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{random.getrandbits(40):x};rport",
+            "Max-Forwards: 70",
+            f"From: <sip:{self.user}@{self.domain}>;tag={self.tag}",
+            f"To: <{uri}>",
+            f"Call-ID: {self.call_id}",
+            f"CSeq: {self.cseq} SUBSCRIBE",
+            f"Contact: <sip:{self.user}@127.0.0.1:{self.port}>",
+            "Event: dialog",
+            "Accept: application/dialog-info+xml",
+            f"Expires: {expires}",
+            "User-Agent: callpark-blf-test",
+        ]
+        if auth:
+            lines.append(auth)
+        lines += ["Content-Length: 0", "", ""]
+        self._send("\r\n".join(lines))
+
+    def subscribe(self, pump, timeout=5.0, expires=600):
+        self._subscribe(expires=expires)
+        end = time.time() + timeout
+        while time.time() < end:
+            for msg in self._recv_all():
+                first = msg.split("\r\n", 1)[0]
+                if first.startswith("SIP/2.0 401") or first.startswith("SIP/2.0 407"):
+                    self._subscribe(self._authorization(msg, first.startswith("SIP/2.0 407")), expires=expires)
+                elif first.startswith("SIP/2.0 2"):
+                    self.sub_code = int(first.split()[1])
+                elif first.startswith("SIP/2.0 "):
+                    self.sub_code = int(first.split()[1])
+                    return False
+            pump(0.02)
+            if self.sub_code and self.notifies:
+                return True
+        return bool(self.sub_code)
+
+    def _authorization(self, msg, proxy):
+        hdr = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
+        m = re.search(rf"^{hdr}:\s*Digest\s+(.*)$", msg, re.M | re.I)
+        params = dict(re.findall(r'(\w+)="?([^",]*)"?', m.group(1)))
+        realm, nonce = params["realm"], params["nonce"]
+        uri = f"sip:{self.target}@{self.domain}"
+        ha1 = _md5(f"{self.user}:{realm}:{password(self.user, self.domain)}")
+        ha2 = _md5(f"SUBSCRIBE:{uri}")
+        name = "Proxy-Authorization" if proxy else "Authorization"
+        if "auth" in params.get("qop", ""):
+            cnonce, nc = f"{random.getrandbits(32):x}", "00000001"
+            resp = _md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")
+            return (f'{name}: Digest username="{self.user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
+                    f'response="{resp}", algorithm=MD5, qop=auth, nc={nc}, cnonce="{cnonce}"')
+        resp = _md5(f"{ha1}:{nonce}:{ha2}")
+        return (f'{name}: Digest username="{self.user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
+                f'response="{resp}", algorithm=MD5')
+
+    def _recv_all(self):
+        out = []
+        while True:
+            try:
+                data, _ = self.sock.recvfrom(65535)
+            except BlockingIOError:
+                return out
+            msg = data.decode(errors="replace")
+            if msg.startswith("NOTIFY "):
+                self._answer(msg)
+                head, _, body = msg.partition("\r\n\r\n")
+                self.notifies.append(body)
+            else:
+                out.append(msg)
+
+    def _answer(self, msg):
+        head = msg.split("\r\n\r\n", 1)[0].split("\r\n")
+        keep = [h for h in head[1:] if re.match(r"^(Via|From|To|Call-ID|CSeq)\s*:", h, re.I)]
+        self._send("\r\n".join(["SIP/2.0 200 OK"] + keep + ["Content-Length: 0", "", ""]))
+
+    def pump(self):
+        self._recv_all()
+
+    def state(self):
+        """The dialog state the last NOTIFY showed: 'confirmed', 'early', 'terminated',
+        or 'idle' (no dialog), and the display name/identity shown."""
+        if not self.notifies:
+            return None, ""
+        body = self.notifies[-1]
+        m = re.search(r"<state[^>]*>\s*(\w+)\s*</state>", body)
+        ident = re.search(r"<remote>.*?<identity[^>]*?(?:display=\"([^\"]*)\")?[^>]*>([^<]*)</identity>", body, re.S)
+        who = ""
+        if ident:
+            who = (ident.group(1) or "") + " " + ident.group(2)
+        return (m.group(1) if m else "idle"), who.strip()
+
+    def unsubscribe(self):
+        try:
+            self._subscribe(expires=0)
+        except OSError:
+            pass
+        self.sock.close()

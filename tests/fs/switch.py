@@ -1,0 +1,228 @@
+"""A FreeSWITCH of the tests' own: rendered configuration in a scratch directory,
+loopback addresses, non-default ports; started, driven over ESL, stopped."""
+
+import os
+import select
+import shutil
+import socket
+import subprocess
+import time
+
+FS_BIN = "/usr/local/freeswitch/bin/freeswitch"
+FS_MOD = "/usr/local/freeswitch/mod"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+SIP_PORT = 25060
+ESL_PORT = 28021
+RTP_START, RTP_END = 32000, 33999
+
+USERS = {
+    "acme.example": [str(n) for n in range(101, 110)],
+    "globex.example": ["101", "102", "103"],
+}
+
+
+def password(user, domain):
+    return f"pw{user}{domain.split('.')[0]}"
+
+
+def directory():
+    out = []
+    for domain, users in USERS.items():
+        out.append(f'<domain name="{domain}">')
+        out.append('<params><param name="dial-string" value="{^^:sip_invite_domain=${dialed_domain}:'
+                   'presence_id=${dialed_user}@${dialed_domain}}${sofia_contact(*/${dialed_user}@${dialed_domain})}"/>'
+                   '</params>')
+        out.append('<variables><variable name="user_context" value="default"/></variables>')
+        out.append('<groups><group name="default"><users>')
+        for u in users:
+            out.append(f'<user id="{u}"><params><param name="password" value="{password(u, domain)}"/></params>'
+                       f'<variables><variable name="effective_caller_id_number" value="{u}"/></variables></user>')
+        out.append('</users></group></groups></domain>')
+    return "\n".join(out)
+
+
+class Esl:
+    """A minimal event-socket client: api commands and plain events."""
+
+    def __init__(self, port=ESL_PORT, password="ClueCon"):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+        self._read_message()  # auth/request
+        self.sock.sendall(f"auth {password}\n\n".encode())
+        reply = self._read_message()
+        if b"+OK" not in reply[0]:
+            raise RuntimeError(f"ESL auth failed: {reply}")
+        self.events = []
+
+    def _read_until(self, marker):
+        while marker not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("ESL closed")
+            self.buf += chunk
+        head, self.buf = self.buf.split(marker, 1)
+        return head
+
+    def _read_message(self):
+        head = self._read_until(b"\n\n")
+        headers = dict(line.split(": ", 1) for line in head.decode().splitlines() if ": " in line)
+        body = b""
+        if "Content-Length" in headers:
+            n = int(headers["Content-Length"])
+            while len(self.buf) < n:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("ESL closed")
+                self.buf += chunk
+            body, self.buf = self.buf[:n], self.buf[n:]
+        return head, headers, body
+
+    def api(self, cmd, timeout=30):
+        self.sock.settimeout(timeout)
+        self.sock.sendall(f"api {cmd}\n\n".encode())
+        while True:
+            head, headers, body = self._read_message()
+            if headers.get("Content-Type") == "api/response":
+                return body.decode(errors="replace")
+            if headers.get("Content-Type") == "text/event-plain":
+                self.events.append(parse_event(body))
+
+    def subscribe(self, spec="CUSTOM callpark::info"):
+        self.sock.sendall(f"event plain {spec}\n\n".encode())
+        while True:
+            head, headers, body = self._read_message()
+            if headers.get("Content-Type") == "command/reply":
+                return headers.get("Reply-Text", "")
+            if headers.get("Content-Type") == "text/event-plain":
+                self.events.append(parse_event(body))
+
+    def poll_events(self, seconds=0.0):
+        """Reads every event that arrives within `seconds` (and what is already here)."""
+        end = time.time() + seconds
+        while True:
+            wait = max(0.0, end - time.time())
+            ready = b"\n\n" in self.buf or select.select([self.sock], [], [], wait)[0]
+            if not ready:
+                return self.events
+            self.sock.settimeout(10)
+            head, headers, body = self._read_message()
+            if headers.get("Content-Type") == "text/event-plain":
+                self.events.append(parse_event(body))
+
+    def close(self):
+        try:
+            self.sock.sendall(b"exit\n\n")
+        except OSError:
+            pass
+        self.sock.close()
+
+
+def parse_event(body):
+    from urllib.parse import unquote
+    ev = {}
+    for line in body.decode(errors="replace").splitlines():
+        if ": " in line:
+            k, v = line.split(": ", 1)
+            ev[k] = unquote(v)
+    return ev
+
+
+class Switch:
+    def __init__(self, run_dir, callpark_conf, extra_modules="", extra_dialplan=""):
+        self.run = run_dir
+        self.callpark_conf = callpark_conf
+        self.extra_modules = extra_modules
+        self.extra_dialplan = extra_dialplan
+        self.proc = None
+        self.esl = None
+
+    def render(self):
+        if os.path.exists(self.run):
+            shutil.rmtree(self.run)
+        for d in ("conf", "log", "db", "run", "tmp", "storage", "recordings", "sounds"):
+            os.makedirs(os.path.join(self.run, d))
+        with open(os.path.join(HERE, "conf", "freeswitch.xml")) as f:
+            text = f.read()
+        for k, v in {
+            "@RUN@": self.run,
+            "@SIP_PORT@": str(SIP_PORT),
+            "@ESL_PORT@": str(ESL_PORT),
+            "@RTP_START@": str(RTP_START),
+            "@RTP_END@": str(RTP_END),
+            "@EXTRA_MODULES@": self.extra_modules,
+            "@EXTRA_DIALPLAN@": self.extra_dialplan,
+            "@CALLPARK_CONF@": self.callpark_conf,
+            "@DIRECTORY@": directory(),
+        }.items():
+            text = text.replace(k, v)
+        with open(os.path.join(self.run, "conf", "freeswitch.xml"), "w") as f:
+            f.write(text)
+
+    def set_callpark_conf(self, xml):
+        """Rewrites the configuration file; `reloadxml` or `callpark reload` picks it up."""
+        self.callpark_conf = xml
+        path = os.path.join(self.run, "conf", "freeswitch.xml")
+        with open(path) as f:
+            text = f.read()
+        start = text.index('<configuration name="callpark.conf"')
+        end = text.index("</configuration>", start) + len("</configuration>")
+        with open(path, "w") as f:
+            f.write(text[:start] + xml + text[end:])
+
+    def start(self):
+        self.render()
+        args = [FS_BIN, "-nf", "-nc", "-nonat",
+                "-conf", os.path.join(self.run, "conf"), "-log", os.path.join(self.run, "log"),
+                "-db", os.path.join(self.run, "db"), "-run", os.path.join(self.run, "run"),
+                "-temp", os.path.join(self.run, "tmp"), "-storage", os.path.join(self.run, "storage"),
+                "-recordings", os.path.join(self.run, "recordings"), "-sounds", os.path.join(self.run, "sounds"),
+                "-mod", FS_MOD]
+        self.out = open(os.path.join(self.run, "log", "stdout.log"), "w")
+        self.proc = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                self.proc = None
+                raise RuntimeError(f"FreeSWITCH exited with {self.proc.returncode}; see {self.run}/log")
+            try:
+                self.esl = Esl()
+                break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            self.stop()
+            raise RuntimeError("FreeSWITCH did not open its event socket in 60 s")
+        while time.time() < deadline:
+            if "is ready" in self.esl.api("status") and "RUNNING" in self.esl.api("sofia status"):
+                return
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError("FreeSWITCH did not get ready in 60 s")
+
+    def api(self, cmd):
+        return self.esl.api(cmd)
+
+    def log_text(self):
+        try:
+            with open(os.path.join(self.run, "log", "freeswitch.log"), errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc is None:
+            return
+        try:
+            if self.esl:
+                self.esl.sock.settimeout(5)
+                self.esl.sock.sendall(b"api fsctl shutdown\n\n")
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+        self.out.close()
