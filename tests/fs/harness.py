@@ -72,6 +72,13 @@ class Ctx:
             self.p[key] = ph
         return self.p[key]
 
+    def drop_phone(self, key):
+        """Unregisters a phone only one scenario needs (pjsua2 has 8 account slots)."""
+        ph = self.p.pop(key, None)
+        if ph:
+            self.ua.hangup_all()
+            self.ua.drop(ph)
+
     def parked(self, domain=None):
         out = self.sw.api(f"callpark list {domain or ''} json".replace("  ", " "))
         return json.loads(out)["calls"]
@@ -176,6 +183,7 @@ def s2_park_own_and_other_device(ctx):
         rx, _ = ctx.rtp_flows(r)
         check(rx > 25 and c.confirmed, f"{retriever.name} talks to the client ({rx} packets)")
         ctx.ua.hangup_all()
+    ctx.drop_phone("101b")
 
 
 def s3_group_park(ctx):
@@ -252,6 +260,8 @@ def s4_recall_policies(ctx):
     check(p105.incoming[-1].caller_number() == "104", "the ring group sees the parked caller")
     ctx.ua.hangup_all()
     ctx.wait_parked(0)
+    ctx.drop_phone("107")
+    ctx.drop_phone("109")
     ctx.sw.set_callpark_conf(BASIC_CONF)
     check("+OK" in ctx.sw.api("callpark reload"), "back to the basic configuration")
 
@@ -317,6 +327,10 @@ def main(argv):
             if wanted and s.__name__ not in wanted:
                 continue
             t0 = time.time()
+            if os.environ.get("CALLPARK_FS_DEBUG"):
+                regs = [ln.split()[-1] for ln in sw.api("sofia status profile internal reg").splitlines()
+                        if ln.startswith("Contact")]
+                print(f"{s.__name__}: registered {regs}")
             try:
                 s(ctx)
                 passed += 1

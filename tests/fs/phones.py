@@ -79,7 +79,7 @@ class Phone(pj.Account):
         cfg.regConfig.registrarUri = f"sip:{domain}"
         cfg.regConfig.timeoutSec = 600
         cfg.sipConfig.proxies.append(PROXY)
-        cfg.sipConfig.transportId = ua.transport()
+        cfg.sipConfig.transportId = ua.transport_for(user, domain)
         cfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, password(user, domain)))
         cfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
         cfg.natConfig.iceEnabled = False
@@ -133,11 +133,21 @@ class UA:
         self.ep.libInit(cfg)
         self.ep.audDevManager().setNullDev()
         self.phones = []
+        self.transports = {}
         self.ep.libStart()
         for codec in self.ep.codecEnum2():
             self.ep.codecSetPriority(codec.codecId, 255 if codec.codecId.startswith("PCMU") else 0)
 
-    def transport(self):
+    def transport_for(self, user, domain):
+        """A UDP transport of its own for each further phone with the same user part, in
+        any domain (so that no two registrations share a contact, which the switch keys
+        registrations by); one shared transport otherwise."""
+        key = sum(1 for p in self.phones if p.user == user)
+        if key not in self.transports:
+            self.transports[key] = self._transport()
+        return self.transports[key]
+
+    def _transport(self):
         tc = pj.TransportConfig()
         tc.boundAddress = "127.0.0.1"
         tc.publicAddress = "127.0.0.1"
@@ -148,6 +158,14 @@ class UA:
         p = Phone(self, user, domain, name or f"{user}@{domain}")
         self.phones.append(p)
         return p
+
+    def drop(self, phone):
+        try:
+            phone.shutdown()
+        except pj.Error:
+            pass
+        self.phones.remove(phone)
+        self.pump(0.3)
 
     def pump(self, seconds=0.1, until=None):
         """Runs pjsua2's events for up to `seconds`, or until `until()` is true.

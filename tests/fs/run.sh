@@ -11,4 +11,19 @@ if ! pkg-config --exists freeswitch; then
 	echo "************************************************************************" >&2
 	exit 77
 fi
-exec python3 tests/fs/harness.py "$@"
+pidfile=tests/fs/freeswitch.pid
+kill_left_over() {
+	if [ -f "$pidfile" ]; then
+		pid=$(cat "$pidfile")
+		if kill -0 "$pid" 2>/dev/null && grep -q freeswitch "/proc/$pid/cmdline" 2>/dev/null; then
+			echo "stopping a FreeSWITCH (pid $pid) the harness left running" >&2
+			kill -9 "$pid"
+		fi
+		rm -f "$pidfile"
+	fi
+}
+kill_left_over
+rc=0
+python3 tests/fs/harness.py "$@" || rc=$?
+kill_left_over
+exit "$rc"

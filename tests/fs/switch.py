@@ -180,6 +180,9 @@ class Switch:
                 "-mod", FS_MOD]
         self.out = open(os.path.join(self.run, "log", "stdout.log"), "w")
         self.proc = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        # run.sh kills it from this file should the harness die without stopping it.
+        with open(os.path.join(os.path.dirname(self.run), "freeswitch.pid"), "w") as f:
+            f.write(str(self.proc.pid))
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
