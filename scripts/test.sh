@@ -50,7 +50,16 @@ suite "cargo test (unit, scenarios, concurrency)" cargo test --quiet
 suite "C ABI test (ASan/UBSan, valgrind)" tests/c/run.sh
 suite "concurrency test under valgrind" tests/valgrind_concurrency.sh
 suite "callpark check on the sample and a broken configuration" sample_config
+demo_check() {
+	if ! pkg-config --exists freeswitch; then
+		echo "SKIPPED: the demo needs FreeSWITCH (pkg-config freeswitch fails)" >&2
+		return 77
+	fi
+	make -s install && demo/run.sh --check
+}
+
 suite "real FreeSWITCH tests" tests/fs/run.sh
+suite "make demo starts and stops (check mode)" demo_check
 
 echo
 if [ ${#failed_names[@]} -gt 0 ]; then

@@ -129,8 +129,9 @@ def parse_event(body):
 
 
 class Switch:
-    def __init__(self, run_dir, callpark_conf, extra_modules="", extra_dialplan=""):
+    def __init__(self, run_dir, callpark_conf, extra_modules="", extra_dialplan="", sip_port=SIP_PORT, esl_port=ESL_PORT):
         self.run = run_dir
+        self.sip_port, self.esl_port = sip_port, esl_port
         self.callpark_conf = callpark_conf
         self.extra_modules = extra_modules
         self.extra_dialplan = extra_dialplan
@@ -146,8 +147,8 @@ class Switch:
             text = f.read()
         for k, v in {
             "@RUN@": self.run,
-            "@SIP_PORT@": str(SIP_PORT),
-            "@ESL_PORT@": str(ESL_PORT),
+            "@SIP_PORT@": str(self.sip_port),
+            "@ESL_PORT@": str(self.esl_port),
             "@RTP_START@": str(RTP_START),
             "@RTP_END@": str(RTP_END),
             "@EXTRA_MODULES@": self.extra_modules,
@@ -189,7 +190,7 @@ class Switch:
                 self.proc = None
                 raise RuntimeError(f"FreeSWITCH exited with {self.proc.returncode}; see {self.run}/log")
             try:
-                self.esl = Esl()
+                self.esl = Esl(self.esl_port)
                 break
             except OSError:
                 time.sleep(0.3)
