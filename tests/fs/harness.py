@@ -301,8 +301,43 @@ def s5_failures(ctx):
     ctx.ua.hangup_all()
 
 
+def s6_unload_and_load(ctx):
+    """unload with a call parked is refused (it stays parked and retrievable); without
+    calls unload leaves no thread behind, and load works again."""
+    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+    c = ctx.park_by_transfer(client, p101, "*68102")
+    ctx.wait_parked(1)
+    out = ctx.sw.api("unload mod_callpark")
+    check("in use" in out, f"plain unload with a parked call is refused: {out.strip()}")
+    check(len(ctx.parked(ACME)) == 1 and c.confirmed, "the call is still parked")
+    r = p102.dial("*88")
+    ctx.wait(lambda: r.confirmed, 8, "and can still be retrieved")
+    ctx.wait_parked(0)
+    ctx.ua.hangup_all()
+    out = ctx.sw.api("unload mod_callpark")
+    check("+OK" in out, f"unload with nothing parked: {out.strip()}")
+    check(ctx.sw.api("module_exists mod_callpark").strip() == "false", "the module is gone")
+    out = ctx.sw.api("load mod_callpark")
+    check("+OK" in out, f"load mod_callpark: {out.strip()}")
+    check(ctx.parked(ACME) == [], "a fresh module has nothing parked")
+
+    def callpark_threads():
+        task = f"/proc/{ctx.sw.proc.pid}/task"
+        return [t for t in os.listdir(task) if "callpark" in open(f"{task}/{t}/comm").read()]
+
+    check(callpark_threads(), "the engine's timer thread runs while the module is loaded")
+    out = ctx.sw.api("unload mod_callpark")
+    check("+OK" in out, f"unload again: {out.strip()}")
+    check(not callpark_threads(), f"no callpark thread is left after unload: {callpark_threads()}")
+    check("+OK" in ctx.sw.api("load mod_callpark"), "load again")
+    c = ctx.park_by_transfer(client, p101, "*68102")
+    ctx.wait_parked(1)
+    ctx.ua.hangup_all()
+    ctx.wait_parked(0)
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
-             s4_recall_policies, s5_failures]
+             s4_recall_policies, s5_failures, s6_unload_and_load]
 
 
 def main(argv):
