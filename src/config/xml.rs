@@ -24,7 +24,8 @@ pub fn from_xml(source: &str, text: &str) -> Result<Config, ConfigErrors> {
             }]));
         }
     };
-    let line = |n: Node| Some(doc.text_pos_at(n.range().start).row);
+    let lines = Lines::new(text);
+    let line = |n: Node| Some(lines.row(n.range().start));
     let mut errors = Vec::new();
     let err = |errors: &mut Vec<ConfigError>, n: Node, place: &str, message: String| {
         errors.push(ConfigError { line: line(n), place: place.to_string(), message })
@@ -53,7 +54,7 @@ pub fn from_xml(source: &str, text: &str) -> Result<Config, ConfigErrors> {
     let mut raw_tenants: Vec<(At<String>, Layer, Vec<RawGroup>)> = Vec::new();
     for child in elements(conf) {
         match child.tag_name().name() {
-            "settings" => read_params(&doc, child, &mut global, &mut errors),
+            "settings" => read_params(&lines, child, &mut global, &mut errors),
             "tenants" => {
                 for t in elements(child) {
                     if !t.has_tag_name("tenant") {
@@ -65,7 +66,7 @@ pub fn from_xml(source: &str, text: &str) -> Result<Config, ConfigErrors> {
                         );
                         continue;
                     }
-                    raw_tenants.push(read_tenant(&doc, t, &mut errors));
+                    raw_tenants.push(read_tenant(&lines, t, &mut errors));
                 }
             }
             other => err(&mut errors, child, "", format!("unexpected <{other}> in <configuration>")),
@@ -97,15 +98,30 @@ pub fn from_xml(source: &str, text: &str) -> Result<Config, ConfigErrors> {
     }
 }
 
+/// Line numbers of byte offsets, found by binary search (roxmltree's own look-up scans
+/// the text from the start each time, which makes many errors quadratic).
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn new(text: &str) -> Self {
+        Lines(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i).collect())
+    }
+
+    /// The 1-based line of byte `pos`.
+    fn row(&self, pos: usize) -> u32 {
+        (self.0.partition_point(|&nl| nl < pos) + 1) as u32
+    }
+}
+
 /// Child elements, skipping FreeSWITCH pre-processor instructions (already applied by
 /// the switch; `callpark check` reads files as written).
 fn elements<'a, 'i>(n: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i>> {
     n.children().filter(|c| c.is_element() && !c.has_tag_name("X-PRE-PROCESS"))
 }
 
-fn read_params(doc: &Document, settings: Node, layer: &mut Layer, errors: &mut Vec<ConfigError>) {
+fn read_params(lines: &Lines, settings: Node, layer: &mut Layer, errors: &mut Vec<ConfigError>) {
     for p in elements(settings) {
-        let line = Some(doc.text_pos_at(p.range().start).row);
+        let line = Some(lines.row(p.range().start));
         if !p.has_tag_name("param") {
             errors.push(ConfigError {
                 line,
@@ -125,8 +141,8 @@ fn read_params(doc: &Document, settings: Node, layer: &mut Layer, errors: &mut V
     }
 }
 
-fn read_tenant(doc: &Document, t: Node, errors: &mut Vec<ConfigError>) -> (At<String>, Layer, Vec<RawGroup>) {
-    let line = |n: Node| Some(doc.text_pos_at(n.range().start).row);
+fn read_tenant(lines: &Lines, t: Node, errors: &mut Vec<ConfigError>) -> (At<String>, Layer, Vec<RawGroup>) {
+    let line = |n: Node| Some(lines.row(n.range().start));
     let raw_domain = t.attribute("domain").unwrap_or("");
     let domain = raw_domain.to_ascii_lowercase();
     let place = format!("tenant \"{raw_domain}\"");
@@ -150,7 +166,7 @@ fn read_tenant(doc: &Document, t: Node, errors: &mut Vec<ConfigError>) -> (At<St
     let mut groups = Vec::new();
     for c in elements(t) {
         match c.tag_name().name() {
-            "settings" => read_params(doc, c, &mut layer, errors),
+            "settings" => read_params(lines, c, &mut layer, errors),
             "groups" => {
                 for g in elements(c) {
                     if !g.has_tag_name("group") {
@@ -161,7 +177,7 @@ fn read_tenant(doc: &Document, t: Node, errors: &mut Vec<ConfigError>) -> (At<St
                         });
                         continue;
                     }
-                    groups.push(read_group(doc, g, &place, errors));
+                    groups.push(read_group(lines, g, &place, errors));
                 }
             }
             other => errors.push(ConfigError {
@@ -175,8 +191,8 @@ fn read_tenant(doc: &Document, t: Node, errors: &mut Vec<ConfigError>) -> (At<St
     (At { value: domain, line: line(t) }, layer, groups)
 }
 
-fn read_group(doc: &Document, g: Node, tenant_place: &str, errors: &mut Vec<ConfigError>) -> RawGroup {
-    let line = |n: Node| Some(doc.text_pos_at(n.range().start).row);
+fn read_group(lines: &Lines, g: Node, tenant_place: &str, errors: &mut Vec<ConfigError>) -> RawGroup {
+    let line = |n: Node| Some(lines.row(n.range().start));
     let name = g.attribute("name").unwrap_or("").to_string();
     let place = format!("{tenant_place}: group \"{name}\"");
     let mut layer = Layer::new(place.clone());

@@ -1,0 +1,311 @@
+//! Every export of the C ABI called with NULL pointers, non-UTF-8, over-long strings and
+//! unknown or freed handles: each answers with a result code, none crashes or panics.
+
+use std::ffi::{c_char, c_void, CString};
+use std::ptr::{null, null_mut};
+
+use callpark::ffi::api::*;
+use callpark::ffi::cp_result;
+use callpark::ffi::host::*;
+
+unsafe extern "C" fn ok2(_: *mut c_void, _: *const c_char, _: *const c_char) -> cp_result {
+    cp_result::Ok
+}
+unsafe extern "C" fn ring(_: *mut c_void, _: *const cp_ring) -> cp_result {
+    cp_result::Ok
+}
+unsafe extern "C" fn cancel(_: *mut c_void, _: *const c_char) {}
+unsafe extern "C" fn transfer(
+    _: *mut c_void,
+    _: *const c_char,
+    _: *const c_char,
+    _: *const c_char,
+    _: *const c_char,
+) -> cp_result {
+    cp_result::Ok
+}
+unsafe extern "C" fn send_back(
+    _: *mut c_void,
+    _: *const c_char,
+    _: *const c_char,
+    _: *const c_char,
+    _: cp_result,
+    _: *const c_char,
+) -> cp_result {
+    cp_result::Ok
+}
+unsafe extern "C" fn presence(_: *mut c_void, _: *const cp_presence) {}
+unsafe extern "C" fn message(_: *mut c_void, _: *const c_char, _: *const c_char, _: *const c_char) {}
+unsafe extern "C" fn event(_: *mut c_void, _: *const cp_event) {}
+unsafe extern "C" fn exists(_: *mut c_void, _: *const c_char, _: *const c_char) -> bool {
+    true
+}
+
+fn host() -> cp_host {
+    cp_host {
+        host_ctx: null_mut(),
+        hold: Some(ok2),
+        bridge: Some(ok2),
+        ring: Some(ring),
+        cancel_ring: Some(cancel),
+        transfer: Some(transfer),
+        send_back: Some(send_back),
+        presence: Some(presence),
+        message: Some(message),
+        event: Some(event),
+        user_exists: Some(exists),
+        log: None,
+    }
+}
+
+const XML: &str = "<configuration name=\"callpark.conf\"/>";
+
+fn config() -> *const cp_config {
+    let mut out: *const cp_config = null();
+    let src = CString::new("t").unwrap();
+    let r =
+        unsafe { cp_config_parse(src.as_ptr(), XML.as_ptr().cast(), XML.len(), &mut out, null_mut(), 0, null_mut()) };
+    assert_eq!(r, cp_result::Ok);
+    out
+}
+
+fn engine() -> *const cp_engine {
+    let c = config();
+    let mut e: *const cp_engine = null();
+    assert_eq!(unsafe { cp_engine_new(&host(), c, CP_ENGINE_MANUAL_CLOCK, &mut e) }, cp_result::Ok);
+    cp_config_free(c);
+    e
+}
+
+fn cs(s: &[u8]) -> CString {
+    CString::new(s).unwrap()
+}
+
+#[test]
+fn result_message_and_version() {
+    let mut n = 0usize;
+    let mut buf = [0 as c_char; 4];
+    unsafe {
+        assert_eq!(cp_result_message(0, null_mut(), 10, &mut n), cp_result::NullParameter);
+        assert_eq!(cp_result_message(u32::MAX, buf.as_mut_ptr(), buf.len(), null_mut()), cp_result::Ok);
+        assert_eq!(
+            cp_result_message(1, buf.as_mut_ptr(), 0, &mut n),
+            cp_result::Ok,
+            "a zero-length buffer is left alone"
+        );
+    }
+    assert!(!cp_version().is_null());
+}
+
+#[test]
+fn config_parse_bad_input() {
+    let src = cs(b"t");
+    let mut out: *const cp_config = null();
+    let mut err = [0 as c_char; 64];
+    let mut n = 0usize;
+    unsafe {
+        assert_eq!(
+            cp_config_parse(null(), XML.as_ptr().cast(), XML.len(), &mut out, null_mut(), 0, null_mut()),
+            cp_result::NullParameter
+        );
+        assert_eq!(
+            cp_config_parse(src.as_ptr(), null(), 0, &mut out, null_mut(), 0, null_mut()),
+            cp_result::NullParameter
+        );
+        assert_eq!(
+            cp_config_parse(src.as_ptr(), XML.as_ptr().cast(), XML.len(), null_mut(), null_mut(), 0, null_mut()),
+            cp_result::NullParameter
+        );
+        let bad = b"<configuration name=\"callpark.conf\">\xff</configuration>";
+        assert_eq!(
+            cp_config_parse(
+                src.as_ptr(),
+                bad.as_ptr().cast(),
+                bad.len(),
+                &mut out,
+                err.as_mut_ptr(),
+                err.len(),
+                &mut n
+            ),
+            cp_result::InvalidUtf8
+        );
+        let src_bad = cs(b"\xfe");
+        assert_eq!(
+            cp_config_parse(src_bad.as_ptr(), XML.as_ptr().cast(), XML.len(), &mut out, null_mut(), 0, null_mut()),
+            cp_result::InvalidUtf8
+        );
+        // An over-long broken document: every error reported, cut to the buffer, no overflow.
+        let long = format!(
+            "<configuration name=\"callpark.conf\"><settings>{}</settings></configuration>",
+            "<param name=\"x\" value=\"y\"/>".repeat(5000)
+        );
+        assert_eq!(
+            cp_config_parse(
+                src.as_ptr(),
+                long.as_ptr().cast(),
+                long.len(),
+                &mut out,
+                err.as_mut_ptr(),
+                err.len(),
+                &mut n
+            ),
+            cp_result::ConfigInvalid
+        );
+        assert_eq!(n, err.len() - 1);
+        assert!(out.is_null(), "no handle on failure");
+    }
+    cp_config_free(null());
+    cp_config_free(0x4440 as *const cp_config);
+}
+
+#[test]
+fn engine_new_and_free_bad_input() {
+    let c = config();
+    let mut e: *const cp_engine = null();
+    unsafe {
+        assert_eq!(cp_engine_new(null(), c, 0, &mut e), cp_result::NullParameter);
+        assert_eq!(cp_engine_new(&host(), c, 0, null_mut()), cp_result::NullParameter);
+        assert_eq!(cp_engine_new(&host(), null(), 0, &mut e), cp_result::NullParameter);
+        assert_eq!(cp_engine_new(&host(), 0x5550 as *const cp_config, 0, &mut e), cp_result::InvalidHandle);
+        let mut h = host();
+        h.bridge = None;
+        assert_eq!(cp_engine_new(&h, c, 0, &mut e), cp_result::NullParameter);
+        assert_eq!(cp_engine_new(&host(), c, 2, &mut e), cp_result::InvalidArgument);
+    }
+    assert!(e.is_null());
+    cp_config_free(c);
+    // A freed config handle is unknown afterwards.
+    assert_eq!(unsafe { cp_engine_new(&host(), c, 0, &mut e) }, cp_result::InvalidHandle);
+    cp_engine_free(null());
+    cp_engine_free(0x6660 as *const cp_engine);
+}
+
+#[test]
+fn engine_calls_on_unknown_and_freed_handles() {
+    let e = engine();
+    cp_engine_free(e);
+    let bogus = 0x7770 as *const cp_engine;
+    let u = cs(b"x");
+    let mut n = 0usize;
+    let mut buf = [0 as c_char; 16];
+    let mut action = cp_action::None;
+    let d = cp_dial {
+        tenant: u.as_ptr(),
+        uuid: u.as_ptr(),
+        dialed: u.as_ptr(),
+        user: null(),
+        transferor: null(),
+        caller_number: null(),
+        caller_name: null(),
+    };
+    for h in [e, bogus] {
+        unsafe {
+            assert_eq!(cp_engine_reload(h, null()), cp_result::InvalidHandle);
+            assert_eq!(cp_engine_dial(h, &d, &mut action), cp_result::InvalidHandle);
+            assert_eq!(cp_engine_hangup(h, u.as_ptr()), cp_result::InvalidHandle);
+            assert_eq!(cp_engine_recall_answered(h, u.as_ptr(), 1, u.as_ptr()), cp_result::InvalidHandle);
+            assert_eq!(cp_engine_recall_failed(h, u.as_ptr(), 1), cp_result::InvalidHandle);
+            assert_eq!(cp_engine_probe(h, u.as_ptr(), u.as_ptr(), null()), cp_result::InvalidHandle);
+            assert_eq!(
+                cp_engine_list(h, null(), cp_format::Text, buf.as_mut_ptr(), buf.len(), &mut n),
+                cp_result::InvalidHandle
+            );
+            assert_eq!(cp_engine_status(h, buf.as_mut_ptr(), buf.len(), &mut n), cp_result::InvalidHandle);
+        }
+        assert_eq!(cp_engine_advance(h, 1), cp_result::InvalidHandle);
+    }
+    assert_eq!(cp_engine_advance(null(), 1), cp_result::NullParameter);
+}
+
+#[test]
+fn engine_calls_with_null_bad_utf8_and_over_long_strings() {
+    let e = engine();
+    let ok = cs(b"acme.example");
+    let code = cs(b"*68");
+    let user = cs(b"101");
+    let bad = cs(b"\xc3\x28");
+    let long = CString::new("a".repeat(100_000)).unwrap();
+    let long_digits = CString::new(format!("*88{}", "1".repeat(100_000))).unwrap();
+    let mut action = cp_action::Parked;
+    let mut n = 0usize;
+    let mut buf = [0 as c_char; 16];
+    let dial =
+        |tenant: *const c_char, uuid: *const c_char, dialed: *const c_char, u: *const c_char, t: *const c_char| {
+            cp_dial { tenant, uuid, dialed, user: u, transferor: t, caller_number: null(), caller_name: null() }
+        };
+    unsafe {
+        // dial: each required field NULL, each field non-UTF-8, over-long strings.
+        let mut a = cp_action::Parked;
+        assert_eq!(cp_engine_dial(e, null(), &mut a), cp_result::NullParameter);
+        for d in [
+            dial(null(), user.as_ptr(), code.as_ptr(), null(), user.as_ptr()),
+            dial(ok.as_ptr(), null(), code.as_ptr(), null(), user.as_ptr()),
+            dial(ok.as_ptr(), user.as_ptr(), null(), null(), user.as_ptr()),
+        ] {
+            assert_eq!(cp_engine_dial(e, &d, &mut action), cp_result::NullParameter);
+        }
+        for d in [
+            dial(bad.as_ptr(), user.as_ptr(), code.as_ptr(), null(), user.as_ptr()),
+            dial(ok.as_ptr(), bad.as_ptr(), code.as_ptr(), null(), user.as_ptr()),
+            dial(ok.as_ptr(), user.as_ptr(), bad.as_ptr(), null(), user.as_ptr()),
+            dial(ok.as_ptr(), user.as_ptr(), code.as_ptr(), bad.as_ptr(), user.as_ptr()),
+            dial(ok.as_ptr(), user.as_ptr(), code.as_ptr(), null(), bad.as_ptr()),
+        ] {
+            assert_eq!(cp_engine_dial(e, &d, &mut action), cp_result::CodeBadCharacter);
+            assert_eq!(action, cp_action::None);
+        }
+        for d in [
+            dial(long.as_ptr(), user.as_ptr(), code.as_ptr(), null(), user.as_ptr()),
+            dial(ok.as_ptr(), long.as_ptr(), code.as_ptr(), null(), user.as_ptr()),
+            dial(ok.as_ptr(), user.as_ptr(), code.as_ptr(), long.as_ptr(), user.as_ptr()),
+        ] {
+            assert_eq!(cp_engine_dial(e, &d, &mut action), cp_result::InvalidArgument);
+        }
+        let d = dial(ok.as_ptr(), user.as_ptr(), long_digits.as_ptr(), user.as_ptr(), null());
+        assert_eq!(cp_engine_dial(e, &d, &mut action), cp_result::CodeTooLong);
+        let d = dial(ok.as_ptr(), user.as_ptr(), long.as_ptr(), user.as_ptr(), null());
+        assert_eq!(cp_engine_dial(e, &d, &mut action), cp_result::CodeUnknown);
+
+        // The other calls.
+        assert_eq!(cp_engine_hangup(e, null()), cp_result::NullParameter);
+        assert_eq!(cp_engine_hangup(e, bad.as_ptr()), cp_result::InvalidUtf8);
+        assert_eq!(cp_engine_hangup(e, long.as_ptr()), cp_result::InvalidArgument);
+        assert_eq!(cp_engine_recall_answered(e, null(), 1, user.as_ptr()), cp_result::NullParameter);
+        assert_eq!(cp_engine_recall_answered(e, user.as_ptr(), 1, null()), cp_result::NullParameter);
+        assert_eq!(cp_engine_recall_answered(e, bad.as_ptr(), 1, user.as_ptr()), cp_result::InvalidUtf8);
+        assert_eq!(cp_engine_recall_answered(e, user.as_ptr(), 1, long.as_ptr()), cp_result::InvalidArgument);
+        assert_eq!(cp_engine_recall_failed(e, null(), 1), cp_result::NullParameter);
+        assert_eq!(cp_engine_recall_failed(e, bad.as_ptr(), 1), cp_result::InvalidUtf8);
+        assert_eq!(cp_engine_recall_failed(e, long.as_ptr(), 1), cp_result::InvalidArgument);
+        assert_eq!(cp_engine_probe(e, null(), user.as_ptr(), null()), cp_result::NullParameter);
+        assert_eq!(cp_engine_probe(e, ok.as_ptr(), null(), null()), cp_result::NullParameter);
+        assert_eq!(cp_engine_probe(e, bad.as_ptr(), user.as_ptr(), null()), cp_result::InvalidUtf8);
+        assert_eq!(cp_engine_probe(e, ok.as_ptr(), user.as_ptr(), bad.as_ptr()), cp_result::InvalidUtf8);
+        assert_eq!(cp_engine_probe(e, long.as_ptr(), user.as_ptr(), null()), cp_result::InvalidArgument);
+        assert_eq!(cp_engine_probe(e, ok.as_ptr(), long.as_ptr(), null()), cp_result::NotFound);
+        assert_eq!(
+            cp_engine_list(e, bad.as_ptr(), cp_format::Json, buf.as_mut_ptr(), buf.len(), &mut n),
+            cp_result::InvalidUtf8
+        );
+        assert_eq!(
+            cp_engine_list(e, long.as_ptr(), cp_format::Json, buf.as_mut_ptr(), buf.len(), &mut n),
+            cp_result::InvalidArgument
+        );
+        assert_eq!(
+            cp_engine_list(e, null(), cp_format::Text, buf.as_mut_ptr(), buf.len(), null_mut()),
+            cp_result::NullParameter
+        );
+        assert_eq!(cp_engine_status(e, null_mut(), 0, &mut n), cp_result::NullParameter);
+        assert_eq!(cp_engine_status(e, buf.as_mut_ptr(), 4, &mut n), cp_result::BufferTooSmall);
+        assert!(n > 4, "the size needed is reported");
+        assert_eq!(cp_engine_reload(e, null()), cp_result::NullParameter);
+        assert_eq!(cp_engine_reload(e, 0x8880 as *const cp_config), cp_result::InvalidHandle);
+    }
+    // After all that, the engine still works.
+    let d = dial(ok.as_ptr(), cs(b"c1").as_ptr(), code.as_ptr(), null(), user.as_ptr());
+    let c1 = cs(b"c1");
+    let d = cp_dial { uuid: c1.as_ptr(), ..d };
+    assert_eq!(unsafe { cp_engine_dial(e, &d, &mut action) }, cp_result::Ok);
+    assert_eq!(action, cp_action::Parked);
+    cp_engine_free(e);
+}
