@@ -12,6 +12,9 @@
  * The content of this file is subject to the Mozilla Public License Version 1.1.
  */
 #include <switch.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include "callpark.h"
 
 #define CALLPARK_EVENT "callpark::info"
@@ -184,6 +187,11 @@ static void *SWITCH_THREAD_FUNC recall_thread(switch_thread_t *thread, void *obj
 	cp_result r;
 	(void) thread;
 
+#ifdef __linux__
+	/* Started from the library's timer thread, whose name it inherited; the switch's
+	   session threads started from here inherit ours. */
+	prctl(PR_SET_NAME, "cp-recall", 0, 0, 0);
+#endif
 	if (switch_ivr_originate(NULL, &peer, &cause, rc->dialstr, rc->seconds + 1, NULL, rc->caller_name, rc->caller_number, NULL,
 							 NULL, SOF_NONE, NULL, NULL) == SWITCH_STATUS_SUCCESS && peer) {
 		r = cp_engine_recall_answered(globals.engine, rc->parked_uuid, rc->attempt, switch_core_session_get_uuid(peer));

@@ -323,9 +323,11 @@ def s6_unload_and_load(ctx):
 
     def callpark_threads():
         task = f"/proc/{ctx.sw.proc.pid}/task"
-        return [t for t in os.listdir(task) if "callpark" in open(f"{task}/{t}/comm").read()]
+        # The engine's timer thread is the only one with this name (recall threads rename
+        # themselves, so the switch's pooled session threads do not inherit it).
+        return [t for t in os.listdir(task) if open(f"{task}/{t}/comm").read().strip() == "callpark-timers"]
 
-    check(callpark_threads(), "the engine's timer thread runs while the module is loaded")
+    check(len(callpark_threads()) == 1, f"the engine's timer thread runs while loaded: {callpark_threads()}")
     out = ctx.sw.api("unload mod_callpark")
     check("+OK" in out, f"unload again: {out.strip()}")
     check(not callpark_threads(), f"no callpark thread is left after unload: {callpark_threads()}")
