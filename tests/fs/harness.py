@@ -338,8 +338,77 @@ def s6_unload_and_load(ctx):
     ctx.wait_parked(0)
 
 
+BROKEN_CONF = """<configuration name="callpark.conf">
+  <settings><param name="recall-time" value="2"/></settings>
+  <tenants><tenant domain="acme.example"><groups>
+    <group name="sales" recall="ring-group"><member extension="101"/></group>
+    <group name="support"><member extension="101"/></group>
+  </groups></tenant></tenants>
+</configuration>"""
+
+
+def s7_broken_reload_keeps_calls(ctx):
+    """callpark reload with a broken configuration keeps the running one and the parked call."""
+    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+    ctx.park_by_transfer(client, p101, "*68102")
+    before = ctx.wait_parked(1)
+    status = ctx.sw.api("callpark status")
+    ctx.sw.set_callpark_conf(BROKEN_CONF)
+    out = ctx.sw.api("callpark reload")
+    ctx.sw.set_callpark_conf(BASIC_CONF)
+    check("-ERR" in out, f"the broken configuration is refused: {out.strip()}")
+    for want in ("recall-time is 2", 'recall "ring-group" needs a ring-group', 'member 101 is already in group "sales"'):
+        check(want in out, f"the refusal names every error ({want!r} missing): {out.strip()}")
+    after = ctx.parked(ACME)
+    check([c["uuid"] for c in after] == [c["uuid"] for c in before], f"the parked call is still there: {after}")
+    check(after[0]["next_step_seconds"] > 200, f"with the timer it was given: {after[0]}")
+    check(ctx.sw.api("callpark status").split(":")[1].split(",")[2:] == status.split(":")[1].split(",")[2:],
+          "the running configuration stays")
+    r = p102.dial("*88")
+    ctx.wait(lambda: r.confirmed, 8, "the call is still retrieved")
+    ctx.wait_parked(0)
+    ctx.ua.hangup_all()
+
+
+def s8_tenant_isolation(ctx):
+    """Same extension numbers in two domains: lamps, messages, events and listings of one
+    domain never carry the other's call."""
+    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+    g102 = ctx.phone("g102", "102", GLOBEX)
+    g102.messages.clear()
+    p102.messages.clear()
+    ctx.sw.esl.subscribe("CUSTOM callpark::info")
+    ctx.sw.esl.events.clear()
+    w_acme = blf(ctx, "103", "park+102")
+    w_globex = blf(ctx, "103", "park+102", GLOBEX)
+    ctx.park_by_transfer(client, p101, "*68102")
+    calls = ctx.wait_parked(1)
+    uuid = calls[0]["uuid"]
+    blf_wait(ctx, w_acme, "confirmed")
+    ctx.ua.pump(1.0)
+    w_globex.pump()
+    check(w_globex.state()[0] in (None, "idle", "terminated"), f"globex's lamp stays off: {w_globex.state()}")
+    check(all(uuid not in n and "104" not in n for n in w_globex.notifies), "no globex NOTIFY carries the acme call")
+    ctx.wait(lambda: p102.messages, 5, "acme 102 gets the message")
+    check(not g102.messages, f"globex 102 gets nothing: {g102.messages}")
+    check(ctx.parked(GLOBEX) == [], "globex's listing is empty")
+    check(uuid not in ctx.sw.api("callpark list globex.example"), "also as text")
+    events = [e for e in ctx.sw.esl.poll_events(0.5) if e.get("Event-Subclass") == "callpark::info"]
+    check(events and all(e.get("Callpark-Tenant") == ACME for e in events),
+          f"every event of the acme park says acme: {[(e.get('Callpark-Action'), e.get('Callpark-Tenant')) for e in events]}")
+    r = g102.dial("park+102")
+    ctx.wait(lambda: r.ended, 8, "globex's BLF key press on park+102 finds nothing")
+    check(len(ctx.parked(ACME)) == 1, "acme's call is still parked")
+    w_acme.unsubscribe()
+    w_globex.unsubscribe()
+    ctx.ua.hangup_all()
+    ctx.wait_parked(0)
+    ctx.drop_phone("g102")
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
-             s4_recall_policies, s5_failures, s6_unload_and_load]
+             s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
+             s8_tenant_isolation]
 
 
 def main(argv):
