@@ -5,9 +5,10 @@
 //! the host to act. Notices are delivered in the order their changes happened, by
 //! whichever thread finds the outbox non-empty and nobody else delivering.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -18,11 +19,14 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::codes::{self, CodeError, Intent, BLF_PREFIX};
-use crate::config::{valid_domain, Config, Tenant};
+use crate::config::{valid_domain, Config, RecallPlan, Tenant};
 use crate::host::{Action, BridgeError, Event, Host, LogLevel, Message, Notice, Presence, Ring, Target};
 use crate::listing::CallInfo;
 use crate::recall::{self, HandOff, Trigger};
 use crate::store::{Claim, MemoryStore, ParkStore, ParkedCall, RecallState};
+
+/// `Inner::plans` is first pruned when it holds this many plans.
+const PLANS_PRUNE_AT: usize = 64;
 
 /// Longest identifier (uuid, user, caller number) accepted from the host.
 pub const MAX_ID_LEN: usize = 256;
@@ -137,18 +141,29 @@ pub enum Timing {
 struct Inner {
     store: Box<dyn ParkStore>,
     outbox: VecDeque<Notice>,
+    /// An empty buffer with capacity, swapped with the outbox by the delivering thread.
+    spare: VecDeque<Notice>,
     seq: u64,
     gen: u64,
+    /// One shared copy of each recall plan in use, by [`plan_key`]: parked calls point to it.
+    plans: HashMap<u64, Vec<Arc<RecallPlan>>>,
+    plan_count: usize,
+    /// The plan shared last: most parks in a row are under the same one.
+    last_plan: Option<Arc<RecallPlan>>,
+    /// `plans` is pruned of plans no call uses when `plan_count` reaches this.
+    plans_prune_at: usize,
 }
 
-type TimerEntry = Reverse<(u64, u64, String)>;
+/// Pending timers by (deadline ms, generation): the call's uuid. A call has at most one;
+/// it is removed when the call's timer is replaced, disarmed or claimed.
+type Timers = BTreeMap<(u64, u64), String>;
 
 struct Shared {
     host: Arc<dyn Host>,
     clock: Arc<dyn Clock>,
     config: RwLock<Arc<Config>>,
     inner: Mutex<Inner>,
-    timers: Mutex<BinaryHeap<TimerEntry>>,
+    timers: Mutex<Timers>,
     delivering: AtomicBool,
     stop: AtomicBool,
     wake: Option<Sender<()>>,
@@ -168,41 +183,73 @@ enum Act {
     Transfer { uuid: String, hand_off: HandOff, dest: crate::config::Destination },
 }
 
-fn clean_id(what: &str, s: &str) -> Result<String, String> {
+fn clean_id<'a>(what: &str, s: &'a str) -> Result<&'a str, String> {
     if s.is_empty() {
         return Err(format!("{what} is empty"));
     }
     if s.len() > MAX_ID_LEN {
         return Err(format!("{what} is longer than {MAX_ID_LEN} bytes"));
     }
-    if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    let bad = |c: char| c.is_control() || c.is_whitespace();
+    // ASCII: control characters and whitespace are the bytes up to the space, and DEL.
+    if if s.is_ascii() { s.bytes().any(|b| b <= b' ' || b == 0x7f) } else { s.chars().any(bad) } {
         return Err(format!("{what} has a space or control character"));
     }
-    Ok(s.to_string())
+    Ok(s)
 }
 
-fn clean_ext(what: &str, s: Option<&str>) -> Result<Option<String>, String> {
+fn clean_ext<'a>(what: &str, s: Option<&'a str>) -> Result<Option<&'a str>, String> {
     match s.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(e) if e.len() <= 20 && e.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(e.to_string())),
+        Some(e) if e.len() <= 20 && e.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(e)),
         Some(e) => Err(format!("{what} \"{}\" is not an extension (digits only)", e.escape_default())),
     }
 }
 
 /// Keeps what a caller number may hold: digits, `+`, `*`, `#`.
 pub fn clean_number(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_digit() || "+*#".contains(*c)).take(32).collect()
+    // Every character kept is ASCII: bytes will do.
+    let mut kept = Vec::with_capacity(s.len().min(32));
+    kept.extend(s.bytes().filter(|b| b.is_ascii_digit() || b"+*#".contains(b)).take(32));
+    String::from_utf8(kept).expect("only ASCII is kept")
 }
 
 /// Keeps what a caller name may safely carry into a dial string or a SIP header.
 pub fn clean_name(s: &str) -> String {
-    let kept: String =
-        s.chars().filter(|c| c.is_alphanumeric() || " .-_+()&/".contains(*c)).take(MAX_NAME_CHARS).collect();
-    kept.trim().to_string()
+    let keep = |c: char| c.is_alphanumeric() || " .-_+()&/".contains(c);
+    let mut kept = String::with_capacity(s.len().min(MAX_NAME_CHARS * 4));
+    if s.is_ascii() {
+        let keep = |b: &u8| b.is_ascii_alphanumeric() || b" .-_+()&/".contains(b);
+        kept.extend(s.bytes().filter(keep).take(MAX_NAME_CHARS).map(char::from));
+    } else {
+        kept.extend(s.chars().filter(|c| keep(*c)).take(MAX_NAME_CHARS));
+    }
+    // Trimmed in place, without a second string.
+    kept.truncate(kept.trim_end().len());
+    let lead = kept.len() - kept.trim_start().len();
+    kept.drain(..lead);
+    kept
 }
 
-fn clean_tenant(s: &str) -> Result<String, String> {
-    let t = s.trim().to_ascii_lowercase();
+/// A hash of every field of `plan`, to find its shared copy.
+fn plan_key(p: &RecallPlan) -> u64 {
+    let mut h = DefaultHasher::new();
+    (p.policy.name(), p.recall_time, p.ring_time, p.retry_interval, p.attempts, p.alert_wait).hash(&mut h);
+    for d in [&p.ring_group, &p.final_destination] {
+        d.as_ref().map(|d| (&d.extension, &d.dialplan, &d.context)).hash(&mut h);
+    }
+    p.alternate_user.hash(&mut h);
+    h.finish()
+}
+
+/// The domain, lower-case: borrowed when it already is.
+fn clean_tenant(s: &str) -> Result<Cow<'_, str>, String> {
+    let trimmed = s.trim();
+    let t = if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(trimmed.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(trimmed)
+    };
     if valid_domain(&t) {
         Ok(t)
     } else {
@@ -227,8 +274,18 @@ impl Engine {
             host,
             clock,
             config: RwLock::new(Arc::new(config)),
-            inner: Mutex::new(Inner { store, outbox: VecDeque::new(), seq: 0, gen: 0 }),
-            timers: Mutex::new(BinaryHeap::new()),
+            inner: Mutex::new(Inner {
+                store,
+                outbox: VecDeque::new(),
+                spare: VecDeque::new(),
+                seq: 0,
+                gen: 0,
+                plans: HashMap::new(),
+                plan_count: 0,
+                last_plan: None,
+                plans_prune_at: PLANS_PRUNE_AT,
+            }),
+            timers: Mutex::new(Timers::new()),
             delivering: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             wake: wake.as_ref().map(|(tx, _)| tx.clone()),
@@ -295,9 +352,9 @@ impl Engine {
     /// the way, each at its own deadline. Returns false with the thread timing.
     pub fn advance(&self, ms: u64) -> bool {
         let Some(clock) = &self.manual else { return false };
-        let target = clock.now_ms() + ms;
+        let target = clock.now_ms().saturating_add(ms);
         loop {
-            let next = self.shared.timers.lock().peek().map(|Reverse((d, _, _))| *d);
+            let next = self.shared.timers.lock().first_key_value().map(|(&(d, _), _)| d);
             match next {
                 Some(d) if d <= target => {
                     if d > clock.now_ms() {
@@ -335,7 +392,7 @@ impl Drop for Engine {
 
 fn timer_thread(s: &Shared, rx: Receiver<()>) {
     loop {
-        let next = s.timers.lock().peek().map(|Reverse((d, _, _))| *d);
+        let next = s.timers.lock().first_key_value().map(|(&(d, _), _)| d);
         let wait = match next {
             Some(d) => Duration::from_millis(d.saturating_sub(s.clock.now_ms())),
             None => Duration::from_secs(3600),
@@ -359,13 +416,25 @@ impl Shared {
             if self.delivering.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
                 return;
             }
+            // The outbox is swapped with an empty buffer (kept between deliveries in
+            // `spare`), so that neither side allocates once both have grown.
+            let mut batch = VecDeque::new();
             loop {
-                let batch: Vec<Notice> = self.inner.lock().outbox.drain(..).collect();
-                if batch.is_empty() {
-                    break;
+                {
+                    let mut inner = self.inner.lock();
+                    if inner.outbox.is_empty() {
+                        if batch.capacity() > inner.spare.capacity() {
+                            inner.spare = batch;
+                        }
+                        break;
+                    }
+                    if batch.capacity() == 0 {
+                        batch = std::mem::take(&mut inner.spare);
+                    }
+                    std::mem::swap(&mut batch, &mut inner.outbox);
                 }
-                for n in &batch {
-                    self.host.notify(n);
+                for n in batch.drain(..) {
+                    self.host.notify(&n);
                 }
             }
             self.delivering.store(false, Ordering::Release);
@@ -377,20 +446,33 @@ impl Shared {
 
     /// Arms `call`'s timer `secs` from now, replacing any pending one. Under the lock.
     fn arm(&self, inner: &mut Inner, uuid: &str, secs: u32) {
-        self.arm_at(inner, uuid, self.clock.now_ms() + u64::from(secs) * 1000);
+        self.arm_at(inner, uuid, self.clock.now_ms().saturating_add(u64::from(secs) * 1000));
     }
 
     /// Arms `call`'s timer for `due` (ms), replacing any pending one. Under the lock.
     fn arm_at(&self, inner: &mut Inner, uuid: &str, due: u64) {
         inner.gen += 1;
         let gen = inner.gen;
-        if let Some(c) = inner.store.get_mut(uuid) {
-            c.timer_gen = gen;
-            c.due_ms = Some(due);
-        }
+        let old = match inner.store.get_mut(uuid) {
+            Some(c) => {
+                let old = c.due_ms.map(|d| (d, c.timer_gen));
+                c.timer_gen = gen;
+                c.due_ms = Some(due);
+                old
+            }
+            None => None,
+        };
+        self.push_timer(old, due, gen, uuid);
+    }
+
+    /// Replaces the pending timer `old` (if still pending) with one at `due`. Under the lock.
+    fn push_timer(&self, old: Option<(u64, u64)>, due: u64, gen: u64, uuid: &str) {
         let mut timers = self.timers.lock();
-        let earliest = timers.peek().is_none_or(|Reverse((d, _, _))| due < *d);
-        timers.push(Reverse((due, gen, uuid.to_string())));
+        if let Some(old) = old {
+            timers.remove(&old);
+        }
+        let earliest = timers.first_key_value().is_none_or(|(&(d, _), _)| due < d);
+        timers.insert((due, gen), uuid.to_string());
         drop(timers);
         if earliest {
             if let Some(w) = &self.wake {
@@ -400,12 +482,21 @@ impl Shared {
     }
 
     /// Disarms `call`'s timer. Under the lock.
-    fn disarm(inner: &mut Inner, uuid: &str) {
+    fn disarm(&self, inner: &mut Inner, uuid: &str) {
         inner.gen += 1;
         let gen = inner.gen;
         if let Some(c) = inner.store.get_mut(uuid) {
+            let old = c.due_ms.map(|d| (d, c.timer_gen));
             c.timer_gen = gen;
             c.due_ms = None;
+            self.forget_timer(old);
+        }
+    }
+
+    /// Removes the pending timer `old`, if it is still pending. Under the lock.
+    fn forget_timer(&self, old: Option<(u64, u64)>) {
+        if let Some(old) = old {
+            self.timers.lock().remove(&old);
         }
     }
 
@@ -414,11 +505,11 @@ impl Shared {
         let mut due = Vec::new();
         {
             let mut timers = self.timers.lock();
-            while let Some(Reverse((d, _, _))) = timers.peek() {
-                if *d > now {
+            while let Some(entry) = timers.first_entry() {
+                if entry.key().0 > now {
                     break;
                 }
-                let Reverse((_, gen, uuid)) = timers.pop().expect("peeked");
+                let ((_, gen), uuid) = entry.remove_entry();
                 due.push((gen, uuid));
             }
         }
@@ -482,7 +573,7 @@ impl Shared {
     /// Claims `uuid` for `claim` if nobody has. Returns whether a recall was ringing.
     /// The pending timer is ignored from now on, but its deadline is kept for
     /// [`Shared::unclaim`].
-    fn claim(inner: &mut Inner, uuid: &str, claim: Claim) -> Result<bool, CallError> {
+    fn claim(&self, inner: &mut Inner, uuid: &str, claim: Claim) -> Result<bool, CallError> {
         inner.gen += 1;
         let gen = inner.gen;
         let c = inner.store.get_mut(uuid).ok_or(CallError::NotFound)?;
@@ -490,8 +581,11 @@ impl Shared {
             return Err(CallError::AlreadyTaken);
         }
         c.claim = Some(claim);
+        let old = c.due_ms.map(|d| (d, c.timer_gen));
         c.timer_gen = gen;
-        Ok(matches!(c.recall, RecallState::Ringing(_)))
+        let ringing = matches!(c.recall, RecallState::Ringing(_));
+        self.forget_timer(old);
+        Ok(ringing)
     }
 
     /// Puts a claimed call back in the park (its taker failed), with its timer. Under the lock.
@@ -527,14 +621,14 @@ impl Shared {
                     _ => None,
                 };
                 return self
-                    .retrieve(t, &tenant, &uuid, user, from)
+                    .retrieve(t, &tenant, uuid, user, from)
                     .map_err(|error| DialFailure { error, sent_back: false });
             }
-            Ok(i) => self.park(t, &tenant, &uuid, i, transferor.as_deref().or(user.as_deref()), req),
+            Ok(i) => self.park(t, &tenant, uuid, i, transferor.or(user), req),
         };
         result.map_err(|error| {
             let sent_back = match &transferor {
-                Some(to) => self.send_back(&tenant, &uuid, to, req, &error),
+                Some(to) => self.send_back(&tenant, uuid, to, req, &error),
                 None => false,
             };
             DialFailure { error, sent_back }
@@ -578,31 +672,50 @@ impl Shared {
     ) -> Result<DialOutcome, DialError> {
         let parking_user = parking_user.ok_or(DialError::NoParkingUser)?;
         let group_of_parker = t.group_of(parking_user);
-        let (candidates, limit, group_park): (Vec<String>, usize, bool) = match &intent {
-            Intent::ParkOwn => (vec![parking_user.to_string()], t.max_calls_per_extension, false),
+        let own: [String; 1];
+        let (candidates, limit, group_park): (&[String], usize, bool) = match intent {
+            Intent::ParkOwn => {
+                own = [parking_user.to_string()];
+                (&own, t.max_calls_per_extension, false)
+            }
             Intent::ParkAt(ext) => {
-                if ext != parking_user && t.group_of(ext).is_none() && !self.host.user_exists(tenant, ext) {
-                    return Err(DialError::UnknownExtension(ext.clone()));
+                if ext != parking_user && t.group_of(&ext).is_none() && !self.host.user_exists(tenant, &ext) {
+                    return Err(DialError::UnknownExtension(ext));
                 }
-                (vec![ext.clone()], t.max_calls_per_extension, false)
+                own = [ext];
+                (&own, t.max_calls_per_extension, false)
             }
             Intent::GroupPark => {
                 let g = group_of_parker.ok_or_else(|| DialError::NoGroup { user: parking_user.into() })?;
-                (g.members.clone(), 1, true)
+                (&g.members, 1, true)
             }
             Intent::Retrieve | Intent::RetrieveFrom(_) => unreachable!("retrieve intents are handled apart"),
         };
-        let plan = Arc::new(group_of_parker.map_or(&t.recall, |g| &g.recall).clone());
+        let plan = group_of_parker.map_or(&t.recall, |g| &g.recall);
         let music = group_of_parker.map(|g| g.music.as_str()).filter(|m| !m.is_empty()).unwrap_or(&t.music).to_string();
         let caller_number = clean_number(req.caller_number);
         let caller_name = clean_name(req.caller_name);
+        // The message: "<who> parked on <ext>, dial <retrieve code><ext>"; <ext> added below.
+        let mut text = String::with_capacity(caller_number.len() + caller_name.len() + 64);
+        if caller_name.is_empty() || caller_name == caller_number {
+            text.push_str(&caller_number);
+        } else if caller_number.is_empty() {
+            text.push_str(&caller_name);
+        } else {
+            for part in [caller_number.as_str(), " (", caller_name.as_str(), ")"] {
+                text.push_str(part);
+            }
+        }
+        if text.is_empty() {
+            text.push_str("A call");
+        }
 
         let extension = {
             let mut inner = self.inner.lock();
             if inner.store.get(uuid).is_some() {
                 return Err(DialError::AlreadyParked);
             }
-            let Some(ext) = candidates.iter().find(|e| inner.store.slot_len(tenant, e) < limit) else {
+            let Some(ext) = inner.store.first_with_room(tenant, candidates, limit) else {
                 return Err(if group_park {
                     DialError::NoFreeMember { group: group_of_parker.map(|g| g.name.clone()).unwrap_or_default() }
                 } else {
@@ -610,6 +723,8 @@ impl Shared {
                 });
             };
             inner.seq += 1;
+            inner.gen += 1;
+            let due = self.clock.now_ms().saturating_add(u64::from(plan.recall_time) * 1000);
             let call = ParkedCall {
                 uuid: uuid.into(),
                 tenant: tenant.into(),
@@ -621,40 +736,37 @@ impl Shared {
                 music: music.clone(),
                 seq: inner.seq,
                 parked_at_ms: self.clock.now_ms(),
-                plan: plan.clone(),
+                plan: Self::shared_plan(&mut inner, plan),
                 recall: RecallState::Waiting,
-                due_ms: None,
-                timer_gen: 0,
+                due_ms: Some(due),
+                timer_gen: inner.gen,
                 claim: None,
             };
+            let ev = Self::event(Action::Parked, &call, None, 0, group_park.then(|| "group-park".to_string()));
+            let group = call.group.clone();
+            let gen = call.timer_gen;
             inner.store.insert(call);
-            self.arm(&mut inner, uuid, plan.recall_time);
-            let c = inner.store.get(uuid).expect("just inserted").clone();
-            Self::queue_lamps(&mut inner, tenant, ext, c.group.as_deref());
-            let who = if c.caller_name.is_empty() || c.caller_name == c.caller_number {
-                c.caller_number.clone()
-            } else if c.caller_number.is_empty() {
-                c.caller_name.clone()
-            } else {
-                format!("{} ({})", c.caller_number, c.caller_name)
-            };
-            let who = if who.is_empty() { "A call".to_string() } else { who };
-            let text = format!("{who} parked on {ext}, dial {}{ext}", t.codes.retrieve);
-            let recipients: Vec<String> = if group_park { candidates.clone() } else { vec![ext.clone()] };
-            for r in recipients {
-                inner.outbox.push_back(Notice::Message(Message {
-                    tenant: tenant.into(),
-                    extension: r,
-                    text: text.clone(),
-                }));
+            self.push_timer(None, due, gen, uuid);
+            Self::queue_lamps(&mut inner, tenant, ext, group.as_deref());
+            for part in [" parked on ", ext, ", dial ", &t.codes.retrieve, ext] {
+                text.push_str(part);
             }
-            let ev = Self::event(Action::Parked, &c, None, 0, group_park.then(|| "group-park".to_string()));
+            let recipients: &[String] = if group_park { candidates } else { std::slice::from_ref(ext) };
+            let message = |r: &String, text: String| {
+                Notice::Message(Message { tenant: tenant.into(), extension: r.clone(), text })
+            };
+            if let Some((last, rest)) = recipients.split_last() {
+                for r in rest {
+                    inner.outbox.push_back(message(r, text.clone()));
+                }
+                inner.outbox.push_back(message(last, text));
+            }
             inner.outbox.push_back(ev);
             ext.clone()
         };
         if let Err(e) = self.host.hold(uuid, &music) {
             let mut inner = self.inner.lock();
-            if Self::claim(&mut inner, uuid, Claim::Abandon).is_ok() {
+            if self.claim(&mut inner, uuid, Claim::Abandon).is_ok() {
                 Self::finish(&mut inner, uuid, Action::Abandoned, None, Some(format!("hold failed: {}", e.0)));
             }
             drop(inner);
@@ -665,16 +777,46 @@ impl Shared {
         Ok(DialOutcome::Parked { extension })
     }
 
+    /// The engine's one copy of `plan`, shared by every call parked under it. Under the lock.
+    fn shared_plan(inner: &mut Inner, plan: &RecallPlan) -> Arc<RecallPlan> {
+        if let Some(p) = inner.last_plan.as_ref().filter(|p| ***p == *plan) {
+            return p.clone();
+        }
+        let p = Self::find_plan(inner, plan);
+        inner.last_plan = Some(p.clone());
+        p
+    }
+
+    fn find_plan(inner: &mut Inner, plan: &RecallPlan) -> Arc<RecallPlan> {
+        let key = plan_key(plan);
+        if let Some(p) = inner.plans.get(&key).and_then(|v| v.iter().find(|p| ***p == *plan)) {
+            return p.clone();
+        }
+        if inner.plan_count >= inner.plans_prune_at {
+            // Drop the plans no parked call uses any more (configurations reloaded away).
+            inner.plans.retain(|_, v| {
+                v.retain(|p| Arc::strong_count(p) > 1);
+                !v.is_empty()
+            });
+            inner.plan_count = inner.plans.values().map(Vec::len).sum();
+            inner.plans_prune_at = (inner.plan_count * 2).max(PLANS_PRUNE_AT);
+        }
+        let p = Arc::new(plan.clone());
+        inner.plans.entry(key).or_default().push(p.clone());
+        inner.plan_count += 1;
+        p
+    }
+
     fn retrieve(
         &self,
         t: &Tenant,
         tenant: &str,
         uuid: &str,
-        user: Option<String>,
+        user: Option<&str>,
         from: Option<String>,
     ) -> Result<DialOutcome, DialError> {
         let user = user.ok_or(DialError::NoRetriever)?;
-        let group = t.group_of(&user).map(|g| g.name.clone());
+        let group = t.group_of(user).map(|g| g.name.as_str());
         loop {
             let (parked, extension, was_ringing) = {
                 let mut inner = self.inner.lock();
@@ -682,8 +824,8 @@ impl Shared {
                     Some(ext) => inner.store.oldest_in_slot(tenant, ext),
                     None => inner
                         .store
-                        .oldest_in_slot(tenant, &user)
-                        .or_else(|| group.as_deref().and_then(|g| inner.store.oldest_in_group(tenant, g))),
+                        .oldest_in_slot(tenant, user)
+                        .or_else(|| group.and_then(|g| inner.store.oldest_in_group(tenant, g))),
                 }
                 .filter(|c| c.uuid != uuid)
                 .map(|c| (c.uuid.clone(), c.extension.clone()));
@@ -691,11 +833,12 @@ impl Shared {
                     let place = match (&from, &group) {
                         (Some(e), _) => e.clone(),
                         (None, Some(g)) => format!("{user} or in group \"{g}\""),
-                        (None, None) => user.clone(),
+                        (None, None) => user.to_string(),
                     };
                     return Err(DialError::Empty { place });
                 };
-                let ringing = Self::claim(&mut inner, &parked, Claim::Retrieve { by: uuid.into() })
+                let ringing = self
+                    .claim(&mut inner, &parked, Claim::Retrieve { by: uuid.into() })
                     .expect("an unclaimed call found under the same lock");
                 (parked, extension, ringing)
             };
@@ -741,12 +884,12 @@ impl Shared {
         let uuid = clean_id("uuid", uuid).map_err(CallError::BadRequest)?;
         let ringing = {
             let mut inner = self.inner.lock();
-            let ringing = Self::claim(&mut inner, &uuid, Claim::Abandon)?;
-            Self::finish(&mut inner, &uuid, Action::Abandoned, None, Some("caller hung up".into()));
+            let ringing = self.claim(&mut inner, uuid, Claim::Abandon)?;
+            Self::finish(&mut inner, uuid, Action::Abandoned, None, Some("caller hung up".into()));
             ringing
         };
         if ringing {
-            self.host.cancel_ring(&uuid);
+            self.host.cancel_ring(uuid);
         }
         self.deliver();
         Ok(())
@@ -757,24 +900,24 @@ impl Shared {
         let leg = clean_id("leg uuid", leg).map_err(CallError::BadRequest)?;
         {
             let mut inner = self.inner.lock();
-            Self::claim(&mut inner, &parked, Claim::RecallAnswer { leg: leg.clone() })?;
+            self.claim(&mut inner, parked, Claim::RecallAnswer { leg: leg.to_string() })?;
         }
-        let bridged = self.host.bridge(&leg, &parked);
+        let bridged = self.host.bridge(leg, parked);
         let mut inner = self.inner.lock();
         let result = match bridged {
             Ok(()) => {
-                if let Some(c) = inner.store.get(&parked).cloned() {
-                    inner.outbox.push_back(Self::event(Action::RecallAnswered, &c, Some(&leg), attempt, None));
+                if let Some(c) = inner.store.get(parked).cloned() {
+                    inner.outbox.push_back(Self::event(Action::RecallAnswered, &c, Some(leg), attempt, None));
                 }
-                Self::finish(&mut inner, &parked, Action::Retrieved, Some(&leg), Some("recall".into()));
+                Self::finish(&mut inner, parked, Action::Retrieved, Some(leg), Some("recall".into()));
                 Ok(())
             }
             Err(BridgeError::ParkedGone(e)) => {
-                Self::finish(&mut inner, &parked, Action::Abandoned, Some(&leg), Some(format!("bridge failed: {e}")));
+                Self::finish(&mut inner, parked, Action::Abandoned, Some(leg), Some(format!("bridge failed: {e}")));
                 Err(CallError::BridgeFailed(e))
             }
             Err(BridgeError::Failed(e)) => {
-                self.unclaim(&mut inner, &parked);
+                self.unclaim(&mut inner, parked);
                 Err(CallError::BridgeFailed(e))
             }
         };
@@ -785,9 +928,9 @@ impl Shared {
 
     fn recall_failed(&self, parked: &str, attempt: u32) -> Result<(), CallError> {
         let parked = clean_id("uuid", parked).map_err(CallError::BadRequest)?;
-        if !self.advance_recall(&parked, Trigger::NoAnswer(attempt), None) {
+        if !self.advance_recall(parked, Trigger::NoAnswer(attempt), None) {
             let inner = self.inner.lock();
-            return match inner.store.get(&parked) {
+            return match inner.store.get(parked) {
                 None => Err(CallError::NotFound),
                 Some(c) if c.claim.is_some() => Err(CallError::AlreadyTaken),
                 Some(_) => Ok(()), // a late report of an earlier attempt: nothing to do
@@ -828,7 +971,7 @@ impl Shared {
                     HandOff::RingGroup => c.plan.ring_group.clone(),
                     HandOff::FinalDestination => c.plan.final_destination.clone(),
                 };
-                let ringing = Self::claim(&mut inner, uuid, claim).unwrap_or(false);
+                let ringing = self.claim(&mut inner, uuid, claim).unwrap_or(false);
                 if ringing && !steps.cancel_ring && steps.unanswered.is_none() {
                     acts.push(Act::CancelRing(uuid.into()));
                 }
@@ -844,7 +987,7 @@ impl Shared {
                 }
                 match steps.timer_secs {
                     Some(s) => self.arm(&mut inner, uuid, s),
-                    None => Self::disarm(&mut inner, uuid),
+                    None => self.disarm(&mut inner, uuid),
                 }
                 if let Some((n, secs)) = steps.ring {
                     inner.outbox.push_back(Self::event(Action::RecallStarted, &c, None, n, Some(target.clone())));
@@ -938,7 +1081,12 @@ impl Shared {
                 Target::Extension(e) => inner.store.slot_state(&tenant, e),
                 Target::Group(g) => inner.store.group_state(&tenant, g),
             };
-            inner.outbox.push_back(Notice::Presence(Presence { tenant: tenant.clone(), target, state, subscriber }));
+            inner.outbox.push_back(Notice::Presence(Presence {
+                tenant: tenant.into_owned(),
+                target,
+                state,
+                subscriber: subscriber.map(str::to_string),
+            }));
         }
         self.deliver();
         Ok(())
@@ -951,3 +1099,6 @@ impl Shared {
         Ok(inner.store.calls(tenant.as_deref()).into_iter().map(|c| CallInfo::of(c, now)).collect())
     }
 }
+
+mod adopt;
+pub use adopt::AdoptRequest;

@@ -66,6 +66,10 @@ pub trait ParkStore: Send {
     fn remove(&mut self, uuid: &str) -> Option<ParkedCall>;
     /// Calls parked at `extension` of `tenant`.
     fn slot_len(&self, tenant: &str, extension: &str) -> usize;
+    /// The first of `candidates` (extensions of `tenant`) holding fewer than `limit` calls.
+    fn first_with_room<'c>(&self, tenant: &str, candidates: &'c [String], limit: usize) -> Option<&'c String> {
+        candidates.iter().find(|e| self.slot_len(tenant, e) < limit)
+    }
     /// The oldest unclaimed call at `extension`.
     fn oldest_in_slot(&self, tenant: &str, extension: &str) -> Option<&ParkedCall>;
     /// The oldest unclaimed call parked against any member of `group`.
@@ -80,24 +84,146 @@ pub trait ParkStore: Send {
     }
 }
 
+/// A parked call's uuid, one copy shared by the indexes of [`MemoryStore`].
+type Id = Arc<str>;
+
+/// A key of the tenant and slot maps: a domain or an extension, kept in the map's own
+/// table when short (most are), so that a lookup has no pointer to follow.
+#[derive(Clone)]
+enum Key {
+    Inline { len: u8, bytes: [u8; KEY_INLINE] },
+    Heap(Box<str>),
+}
+
+const KEY_INLINE: usize = 30;
+
+impl Key {
+    fn new(s: &str) -> Key {
+        match s.len() {
+            len if len <= KEY_INLINE => {
+                let mut bytes = [0; KEY_INLINE];
+                bytes[..len].copy_from_slice(s.as_bytes());
+                Key::Inline { len: len as u8, bytes }
+            }
+            _ => Key::Heap(s.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Key::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)]).expect("copied from a str"),
+            Key::Heap(s) => s,
+        }
+    }
+}
+
+impl std::borrow::Borrow<str> for Key {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As the str it holds: lookups are by &str.
+        self.as_str().hash(state)
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Key {}
+
+/// The calls of one slot, in park order. Most slots hold one call: no queue for it.
+enum Slot {
+    One(Id),
+    Many(VecDeque<Id>),
+}
+
+impl Slot {
+    fn push(&mut self, id: Id) {
+        match self {
+            Slot::Many(q) => q.push_back(id),
+            Slot::One(_) => {
+                let Slot::One(first) = std::mem::replace(self, Slot::Many(VecDeque::new())) else {
+                    unreachable!("matched above")
+                };
+                *self = Slot::Many(VecDeque::from([first, id]));
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Slot::One(_) => 1,
+            Slot::Many(q) => q.len(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Id> {
+        let (one, many) = match self {
+            Slot::One(id) => (Some(id), None),
+            Slot::Many(q) => (None, Some(q)),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+
+    /// Takes `uuid` out; true when the slot is left empty.
+    fn remove(&mut self, uuid: &str) -> bool {
+        match self {
+            Slot::One(id) => &**id == uuid,
+            Slot::Many(q) => {
+                q.retain(|u| &**u != uuid);
+                q.is_empty()
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 struct TenantCalls {
-    slots: HashMap<String, VecDeque<String>>,
-    groups: HashMap<String, BTreeMap<u64, String>>,
+    slots: HashMap<Key, Slot>,
+    groups: HashMap<String, BTreeMap<u64, Id>>,
+}
+
+impl TenantCalls {
+    fn add(&mut self, call: &ParkedCall, id: &Id) {
+        match self.slots.get_mut(call.extension.as_str()) {
+            Some(q) => q.push(id.clone()),
+            None => {
+                self.slots.insert(Key::new(&call.extension), Slot::One(id.clone()));
+            }
+        }
+        if let Some(g) = &call.group {
+            match self.groups.get_mut(g) {
+                Some(m) => m.insert(call.seq, id.clone()),
+                None => self.groups.entry(g.clone()).or_default().insert(call.seq, id.clone()),
+            };
+        }
+    }
 }
 
 /// The in-memory store of one switch.
 #[derive(Default)]
 pub struct MemoryStore {
-    calls: HashMap<String, ParkedCall>,
-    tenants: HashMap<String, TenantCalls>,
+    /// Boxed: the table stays small (and cache-friendly) however large a call is.
+    calls: HashMap<Id, Box<ParkedCall>>,
+    tenants: HashMap<Key, TenantCalls>,
 }
 
 impl MemoryStore {
-    fn state_of<'a>(&'a self, uuids: impl Iterator<Item = &'a String>) -> SlotState {
+    fn call(&self, id: &Id) -> Option<&ParkedCall> {
+        self.calls.get(&**id).map(|c| &**c)
+    }
+
+    fn state_of<'a>(&'a self, uuids: impl Iterator<Item = &'a Id>) -> SlotState {
         let mut s = SlotState::default();
         for u in uuids {
-            let Some(c) = self.calls.get(u) else { continue };
+            let Some(c) = self.call(u) else { continue };
             s.count += 1;
             s.recalling |= matches!(c.recall, RecallState::Ringing(_));
             if s.oldest.is_none() {
@@ -110,29 +236,33 @@ impl MemoryStore {
 
 impl ParkStore for MemoryStore {
     fn insert(&mut self, call: ParkedCall) {
-        let t = self.tenants.entry(call.tenant.clone()).or_default();
-        t.slots.entry(call.extension.clone()).or_default().push_back(call.uuid.clone());
-        if let Some(g) = &call.group {
-            t.groups.entry(g.clone()).or_default().insert(call.seq, call.uuid.clone());
+        // Keys are cloned only for entries that are new.
+        let id: Id = Arc::from(call.uuid.as_str());
+        match self.tenants.get_mut(call.tenant.as_str()) {
+            Some(t) => t.add(&call, &id),
+            None => {
+                let mut t = TenantCalls::default();
+                t.add(&call, &id);
+                self.tenants.insert(Key::new(&call.tenant), t);
+            }
         }
-        self.calls.insert(call.uuid.clone(), call);
+        self.calls.insert(id, Box::new(call));
     }
 
     fn get(&self, uuid: &str) -> Option<&ParkedCall> {
-        self.calls.get(uuid)
+        self.calls.get(uuid).map(|c| &**c)
     }
 
     fn get_mut(&mut self, uuid: &str) -> Option<&mut ParkedCall> {
-        self.calls.get_mut(uuid)
+        self.calls.get_mut(uuid).map(|c| &mut **c)
     }
 
     fn remove(&mut self, uuid: &str) -> Option<ParkedCall> {
-        let call = self.calls.remove(uuid)?;
-        if let Some(t) = self.tenants.get_mut(&call.tenant) {
-            if let Some(q) = t.slots.get_mut(&call.extension) {
-                q.retain(|u| u != uuid);
-                if q.is_empty() {
-                    t.slots.remove(&call.extension);
+        let call = *self.calls.remove(uuid)?;
+        if let Some(t) = self.tenants.get_mut(call.tenant.as_str()) {
+            if let Some(q) = t.slots.get_mut(call.extension.as_str()) {
+                if q.remove(uuid) {
+                    t.slots.remove(call.extension.as_str());
                 }
             }
             if let Some(g) = &call.group {
@@ -144,7 +274,7 @@ impl ParkStore for MemoryStore {
                 }
             }
             if t.slots.is_empty() && t.groups.is_empty() {
-                self.tenants.remove(&call.tenant);
+                self.tenants.remove(call.tenant.as_str());
             }
         }
         Some(call)
@@ -154,14 +284,21 @@ impl ParkStore for MemoryStore {
         self.tenants.get(tenant).and_then(|t| t.slots.get(extension)).map_or(0, |q| q.len())
     }
 
+    fn first_with_room<'c>(&self, tenant: &str, candidates: &'c [String], limit: usize) -> Option<&'c String> {
+        match self.tenants.get(tenant) {
+            Some(t) => candidates.iter().find(|e| t.slots.get(e.as_str()).map_or(0, |q| q.len()) < limit),
+            None => candidates.iter().find(|_| limit > 0),
+        }
+    }
+
     fn oldest_in_slot(&self, tenant: &str, extension: &str) -> Option<&ParkedCall> {
         let q = self.tenants.get(tenant)?.slots.get(extension)?;
-        q.iter().filter_map(|u| self.calls.get(u)).find(|c| c.claim.is_none())
+        q.iter().filter_map(|u| self.call(u)).find(|c| c.claim.is_none())
     }
 
     fn oldest_in_group(&self, tenant: &str, group: &str) -> Option<&ParkedCall> {
         let m = self.tenants.get(tenant)?.groups.get(group)?;
-        m.values().filter_map(|u| self.calls.get(u)).find(|c| c.claim.is_none())
+        m.values().filter_map(|u| self.call(u)).find(|c| c.claim.is_none())
     }
 
     fn slot_state(&self, tenant: &str, extension: &str) -> SlotState {
@@ -181,10 +318,10 @@ impl ParkStore for MemoryStore {
     fn calls(&self, tenant: Option<&str>) -> Vec<&ParkedCall> {
         let mut v: Vec<&ParkedCall> = match tenant {
             Some(t) => match self.tenants.get(t) {
-                Some(tc) => tc.slots.values().flatten().filter_map(|u| self.calls.get(u)).collect(),
+                Some(tc) => tc.slots.values().flat_map(Slot::iter).filter_map(|u| self.call(u)).collect(),
                 None => Vec::new(),
             },
-            None => self.calls.values().collect(),
+            None => self.calls.values().map(|c| &**c).collect(),
         };
         v.sort_by_key(|c| c.seq);
         v
@@ -192,5 +329,65 @@ impl ParkStore for MemoryStore {
 
     fn len(&self) -> usize {
         self.calls.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn call(tenant: &str, ext: &str, uuid: &str, seq: u64) -> ParkedCall {
+        ParkedCall {
+            uuid: uuid.into(),
+            tenant: tenant.into(),
+            extension: ext.into(),
+            group: Some("g".into()),
+            parking_user: "100".into(),
+            caller_number: format!("{seq}"),
+            caller_name: String::new(),
+            music: String::new(),
+            seq,
+            parked_at_ms: 0,
+            plan: Arc::new(Config::default().tenant(tenant).recall.clone()),
+            recall: RecallState::Waiting,
+            due_ms: None,
+            timer_gen: 0,
+            claim: None,
+        }
+    }
+
+    /// Slots holding one call, then several, under a short and an over-long domain.
+    #[test]
+    fn slots_grow_shrink_and_vanish() {
+        let long = "a-tenant-domain-longer-than-thirty-bytes.example";
+        for tenant in ["short.example", long] {
+            let mut s = MemoryStore::default();
+            for (i, u) in ["a", "b", "c"].into_iter().enumerate() {
+                s.insert(call(tenant, "101", u, i as u64 + 1));
+            }
+            s.insert(call(tenant, "102", "d", 4));
+            assert_eq!((s.slot_len(tenant, "101"), s.slot_len(tenant, "102"), s.len()), (3, 1, 4));
+            assert_eq!(s.oldest_in_slot(tenant, "101").map(|c| c.uuid.as_str()), Some("a"));
+            assert_eq!(s.slot_state(tenant, "101").count, 3);
+            assert_eq!(s.group_state(tenant, "g").count, 4);
+            let members = ["101".to_string(), "102".to_string(), "103".to_string()];
+            assert_eq!(s.first_with_room(tenant, &members, 1).map(String::as_str), Some("103"));
+            assert_eq!(s.first_with_room(tenant, &members, 2).map(String::as_str), Some("102"));
+            assert_eq!(s.first_with_room("other.example", &members, 1).map(String::as_str), Some("101"));
+            let order: Vec<&str> = s.calls(Some(tenant)).iter().map(|c| c.uuid.as_str()).collect();
+            assert_eq!(order, ["a", "b", "c", "d"]);
+
+            assert_eq!(s.remove("b").map(|c| c.seq), Some(2));
+            assert_eq!(s.slot_len(tenant, "101"), 2);
+            let left: Vec<&str> = s.calls(Some(tenant)).iter().map(|c| c.uuid.as_str()).collect();
+            assert_eq!(left, ["a", "c", "d"]);
+            for u in ["a", "c", "d"] {
+                assert!(s.remove(u).is_some());
+            }
+            assert!(s.remove("a").is_none());
+            assert!(s.is_empty() && s.tenants.is_empty());
+            assert_eq!(s.slot_state(tenant, "101"), SlotState::default());
+        }
     }
 }
