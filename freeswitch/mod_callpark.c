@@ -35,6 +35,7 @@ static struct {
 	const struct cp_engine *engine;
 	switch_event_node_t *probe_node;
 	switch_event_node_t *reload_node;
+	switch_event_node_t *hangup_node;
 	int running;
 	int busy;	/* threads inside this module's code: parked loops, recalls */
 	uint32_t event_count;
@@ -290,6 +291,8 @@ static void cb_presence(void *ctx, const struct cp_presence *p)
 	const char *state = p->lamp == CP_LAMP_EMPTY ? "terminated" : (p->lamp == CP_LAMP_RECALLING ? "early" : "confirmed");
 	(void) ctx;
 
+	switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_DEBUG, "callpark lamp park+%s@%s: %s, %u parked, oldest %s%s%s\n", p->target,
+					  p->tenant, state, (unsigned) p->count, p->oldest_uuid, p->subscriber ? ", for " : "", switch_str_nil(p->subscriber));
 	if (switch_event_create(&event, SWITCH_EVENT_PRESENCE_IN) != SWITCH_STATUS_SUCCESS) {
 		return;
 	}
@@ -320,7 +323,10 @@ static void cb_presence(void *ctx, const struct cp_presence *p)
 	if (p->subscriber) {
 		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "call-id", p->subscriber);
 	}
-	switch_event_fire(&event);
+	/* Delivered on this thread: switch_event_fire hands events to several dispatch
+	   threads, which can swap two quick changes of one lamp and leave it lit. The
+	   library calls this for one lamp change after another, in order. */
+	switch_event_deliver(&event);
 }
 
 static void cb_message(void *ctx, const char *tenant, const char *extension, const char *text)
@@ -331,6 +337,22 @@ static void cb_message(void *ctx, const char *tenant, const char *extension, con
 	switch_snprintf(from, sizeof(from), "park+%s@%s", extension, tenant);
 	switch_snprintf(to, sizeof(to), "%s@%s", extension, tenant);
 	switch_core_chat_send_args("sip", CALLPARK_PROTO, from, to, "Call parked", text, "text/plain", NULL, SWITCH_FALSE);
+}
+
+/* The channel itself remembers that it is parked, where and by whom: the hang-up
+   handler and the next load (adopt_parked) read it back. */
+static void remember_park(switch_core_session_t *session, const struct cp_event *e)
+{
+	switch_channel_t *channel = switch_core_session_get_channel(session);
+
+	switch_channel_set_variable(channel, "callpark_slot_tenant", e->tenant);
+	switch_channel_set_variable(channel, "callpark_slot", e->extension);
+	switch_channel_set_variable(channel, "callpark_parking_user", e->parking_user);
+	/* An adopted call keeps the park time it already had. */
+	if (zstr(e->detail) || strcmp(e->detail, "adopted") || zstr(switch_channel_get_variable(channel, "callpark_parked_epoch"))) {
+		switch_channel_set_variable_printf(channel, "callpark_parked_epoch", "%" SWITCH_TIME_T_FMT, switch_epoch_time_now(NULL));
+	}
+	switch_channel_set_variable(channel, "callpark_parked", "true");
 }
 
 static void cb_event(void *ctx, const struct cp_event *e)
@@ -360,7 +382,15 @@ static void cb_event(void *ctx, const struct cp_event *e)
 		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Callpark-Detail", e->detail);
 	}
 	if ((session = switch_core_session_locate(e->uuid))) {
-		switch_channel_event_set_data(switch_core_session_get_channel(session), event);
+		switch_channel_t *channel = switch_core_session_get_channel(session);
+		if (e->action == CP_EVENT_ACTION_PARKED) {
+			remember_park(session, e);
+		} else if (e->action != CP_EVENT_ACTION_RECALL_STARTED && e->action != CP_EVENT_ACTION_RECALL_NO_ANSWER &&
+				   e->action != CP_EVENT_ACTION_RECALL_EXHAUSTED && e->action != CP_EVENT_ACTION_SENT_BACK) {
+			/* It left the park (retrieved, handed off, abandoned). */
+			switch_channel_set_variable(channel, "callpark_parked", NULL);
+		}
+		switch_channel_event_set_data(channel, event);
 		switch_core_session_rwunlock(session);
 	}
 	switch_event_fire(&event);
@@ -468,6 +498,25 @@ static void transferor(switch_core_session_t *session, const char **user, const 
 	}
 }
 
+static switch_call_cause_t refusal_cause(cp_result r)
+{
+	switch (r) {
+	case CP_RESULT_SLOT_EMPTY:
+		return SWITCH_CAUSE_SUBSCRIBER_ABSENT;
+	case CP_RESULT_CODE_EMPTY:
+	case CP_RESULT_CODE_BAD_CHARACTER:
+	case CP_RESULT_CODE_UNKNOWN:
+	case CP_RESULT_CODE_NOT_DIGITS:
+	case CP_RESULT_CODE_TOO_SHORT:
+	case CP_RESULT_CODE_TOO_LONG:
+	case CP_RESULT_CODE_UNEXPECTED_EXTENSION:
+	case CP_RESULT_UNKNOWN_EXTENSION:
+		return SWITCH_CAUSE_UNALLOCATED_NUMBER;
+	default:
+		return SWITCH_CAUSE_NORMAL_TEMPORARY_FAILURE;
+	}
+}
+
 static const char *sound_for(switch_channel_t *channel, cp_result r)
 {
 	const char *v;
@@ -492,22 +541,13 @@ static const char *sound_for(switch_channel_t *channel, cp_result r)
 	}
 }
 
-static switch_status_t ignore_dtmf(switch_core_session_t *session, void *input, switch_input_type_t itype, void *buf, unsigned int buflen)
-{
-	(void) session;
-	(void) input;
-	(void) itype;
-	(void) buf;
-	(void) buflen;
-	return SWITCH_STATUS_SUCCESS;
-}
-
-/* Music on hold until the library bridges, rings through or transfers the call. */
-static void hold_loop(switch_core_session_t *session)
+/* Hands a parked channel to the switch's own endless_playback, so that no thread of
+   this module holds it: parked calls outlive an unload and are adopted on the next load.
+   A music that cannot be played falls back to silence, never to a dropped call. */
+static void hold(switch_core_session_t *session)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
 	const char *music = switch_channel_get_variable(channel, "callpark_hold_music");
-	switch_input_args_t args = { 0 };
 
 	if (zstr(music)) {
 		music = switch_channel_get_variable(channel, "callpark_music");
@@ -518,20 +558,15 @@ static void hold_loop(switch_core_session_t *session)
 	if (zstr(music) || !strcasecmp(music, "silence")) {
 		music = CALLPARK_SILENCE;
 	}
-	music = switch_core_session_strdup(session, music);
-	args.input_callback = ignore_dtmf;
+	switch_channel_set_variable(channel, "callpark_hold_music", music);
+	/* Picked up later, the call ends when the one who picked it up hangs up, instead of
+	   going on with the rest of the hold dialplan. */
+	switch_channel_set_variable(channel, SWITCH_HANGUP_AFTER_BRIDGE_VARIABLE, "true");
+	switch_channel_set_variable(channel, SWITCH_PARK_AFTER_BRIDGE_VARIABLE, NULL);
+	switch_channel_set_variable(channel, SWITCH_TRANSFER_AFTER_BRIDGE_VARIABLE, NULL);
 	switch_channel_answer(channel);
-	while (switch_channel_ready(channel) && globals.running) {
-		switch_status_t status = switch_ivr_play_file(session, NULL, music, &args);
-		if (status != SWITCH_STATUS_SUCCESS && status != SWITCH_STATUS_BREAK && switch_channel_ready(channel)) {
-			if (!strcmp(music, CALLPARK_SILENCE)) {
-				switch_yield(20000);
-			} else {
-				switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_WARNING, "cannot play %s, holding in silence\n", music);
-				music = CALLPARK_SILENCE;
-			}
-		}
-	}
+	/* Variables expand after the inline dialplan is split, so the music may hold commas. */
+	switch_ivr_session_transfer(session, "endless_playback:${callpark_hold_music},endless_playback:" CALLPARK_SILENCE, "inline", NULL);
 }
 
 /* Sends a channel back to a user of a tenant, announcing why first. */
@@ -594,18 +629,7 @@ SWITCH_STANDARD_APP(callpark_app)
 	switch_channel_set_variable_printf(channel, "callpark_result", "%u", (unsigned) r);
 	switch (action) {
 	case CP_ACTION_PARKED:
-		hold_loop(session);
-		if (!globals.running && switch_channel_ready(channel)) {
-			/* Unloading: nobody is left on hold with nobody to pick up. */
-			const char *pu = switch_channel_get_variable(channel, "callpark_parking_user");
-			cp_engine_hangup(globals.engine, d.uuid);
-			if (!zstr(pu)) {
-				send_back(session, pu, d.tenant, CP_RESULT_HOST_FAILED);
-			}
-		} else {
-			/* Hung up, or moved on (then the library already let it go). */
-			cp_engine_hangup(globals.engine, d.uuid);
-		}
+		hold(session);
 		break;
 	case CP_ACTION_BRIDGED:
 		break;
@@ -614,10 +638,14 @@ SWITCH_STANDARD_APP(callpark_app)
 				  switch_channel_get_variable(channel, "callpark_send_back_domain"), r);
 		break;
 	default:
+		/* Refused: announced in early media, then rejected with a SIP code that says why
+		   (480 nothing parked there, 404 no such code or extension, 503 otherwise). */
 		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE, "callpark %s refused (%u)\n", data, (unsigned) r);
-		switch_channel_answer(channel);
+		if (!switch_channel_test_flag(channel, CF_ANSWERED)) {
+			switch_channel_pre_answer(channel);
+		}
 		switch_ivr_play_file(session, NULL, sound_for(channel, r), NULL);
-		switch_channel_hangup(channel, SWITCH_CAUSE_NORMAL_CLEARING);
+		switch_channel_hangup(channel, refusal_cause(r));
 		break;
 	}
 	leave_module();
@@ -642,6 +670,56 @@ static void probe_handler(switch_event_t *event)
 	*domain++ = '\0';
 	cp_engine_probe(globals.engine, domain, dup, call_id);
 	free(dup);
+}
+
+/* A parked channel hung up (its caller left, or it was hung up by the switch). */
+static void hangup_handler(switch_event_t *event)
+{
+	const char *uuid = switch_event_get_header(event, "Unique-ID");
+
+	if (globals.running && !zstr(uuid) && switch_true(switch_event_get_header(event, "variable_callpark_parked"))) {
+		cp_engine_hangup(globals.engine, uuid);
+	}
+}
+
+/* After a load: channels still parked (held by endless_playback since before an unload)
+   are handed back to the library, which recalls them as their park time says. */
+static void adopt_parked(void)
+{
+	switch_console_callback_match_t *matches = switch_core_session_findall_matching_var("callpark_parked", "true");
+	switch_console_callback_match_node_t *m;
+
+	if (!matches) {
+		return;
+	}
+	for (m = matches->head; m; m = m->next) {
+		switch_core_session_t *session = switch_core_session_locate(m->val);
+		switch_channel_t *channel;
+		switch_caller_profile_t *cp;
+		struct cp_adopt a = { 0 };
+		const char *epoch;
+		cp_result r;
+
+		if (!session) {
+			continue;
+		}
+		channel = switch_core_session_get_channel(session);
+		cp = switch_channel_get_caller_profile(channel);
+		epoch = switch_channel_get_variable(channel, "callpark_parked_epoch");
+		a.tenant = switch_channel_get_variable(channel, "callpark_slot_tenant");
+		a.uuid = m->val;
+		a.extension = switch_channel_get_variable(channel, "callpark_slot");
+		a.parking_user = switch_channel_get_variable(channel, "callpark_parking_user");
+		a.caller_number = cp ? cp->caller_id_number : NULL;
+		a.caller_name = cp ? cp->caller_id_name : NULL;
+		a.parked_secs_ago = epoch ? (uint64_t) (switch_epoch_time_now(NULL) - atoll(epoch)) : 0;
+		r = cp_engine_adopt(globals.engine, &a);
+		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), r == CP_RESULT_OK ? SWITCH_LOG_NOTICE : SWITCH_LOG_WARNING,
+						  "callpark: %s parked at %s@%s %s (%u)\n", m->val, switch_str_nil(a.extension), switch_str_nil(a.tenant),
+						  r == CP_RESULT_OK ? "adopted after a load" : "could not be adopted", (unsigned) r);
+		switch_core_session_rwunlock(session);
+	}
+	switch_console_free_matches(&matches);
 }
 
 static void reload_handler(switch_event_t *event)
@@ -747,6 +825,8 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
 	if (switch_event_bind_removable(modname, SWITCH_EVENT_PRESENCE_PROBE, SWITCH_EVENT_SUBCLASS_ANY, probe_handler, NULL,
 									&globals.probe_node) != SWITCH_STATUS_SUCCESS ||
 		switch_event_bind_removable(modname, SWITCH_EVENT_RELOADXML, NULL, reload_handler, NULL, &globals.reload_node) !=
+			SWITCH_STATUS_SUCCESS ||
+		switch_event_bind_removable(modname, SWITCH_EVENT_CHANNEL_HANGUP_COMPLETE, NULL, hangup_handler, NULL, &globals.hangup_node) !=
 			SWITCH_STATUS_SUCCESS) {
 		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_ERROR, "Couldn't bind events!\n");
 		goto fail;
@@ -770,10 +850,12 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
 	switch_console_set_complete("add callpark list json");
 	switch_console_set_complete("add callpark reload");
 	switch_console_set_complete("add callpark status");
+	adopt_parked();
 	switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_NOTICE, "callpark %s loaded\n", cp_version());
 	return SWITCH_STATUS_SUCCESS;
 
   fail:
+	switch_event_unbind(&globals.hangup_node);
 	switch_event_unbind(&globals.reload_node);
 	switch_event_unbind(&globals.probe_node);
 	switch_event_free_subclass(CALLPARK_EVENT);
@@ -785,14 +867,16 @@ SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_callpark_shutdown)
 	int waited = 0, busy;
 
 	switch_console_set_complete("del callpark");
+	switch_event_unbind(&globals.hangup_node);
 	switch_event_unbind(&globals.reload_node);
 	switch_event_unbind(&globals.probe_node);
 
 	switch_mutex_lock(globals.mutex);
 	globals.running = 0;
 	switch_mutex_unlock(globals.mutex);
-	/* Stop ringing recalls, let parked channels leave their hold loop, and wait for
-	   every thread still inside this module before the library goes away. */
+	/* Stop ringing recalls and wait for every thread still inside this module before the
+	   library goes away. Parked channels stay on hold (endless_playback, not this module)
+	   and are adopted by the next load. */
 	switch_core_session_hupall_matching_var_ans("callpark_recall", "true", SWITCH_CAUSE_ORIGINATOR_CANCEL, SHT_UNANSWERED);
 	for (;;) {
 		switch_mutex_lock(globals.mutex);

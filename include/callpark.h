@@ -283,6 +283,22 @@ typedef struct cp_dial {
   const char *caller_name;
 } cp_dial;
 
+// A call the switch still holds parked, handed back to a new engine (after a module
+// reload): see `cp_engine_adopt`.
+typedef struct cp_adopt {
+  // The tenant, the channel's uuid, the extension it is parked at and its parking user
+  // (all required).
+  const char *tenant;
+  const char *uuid;
+  const char *extension;
+  const char *parking_user;
+  // The caller's number and name, or NULL.
+  const char *caller_number;
+  const char *caller_name;
+  // How long ago it was parked.
+  uint64_t parked_secs_ago;
+} cp_adopt;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -345,6 +361,15 @@ cp_result cp_engine_reload(const struct cp_engine *engine, const struct cp_confi
 cp_result cp_engine_dial(const struct cp_engine *engine,
                          const struct cp_dial *req,
                          cp_action *action_out);
+
+// Takes back a call the switch still holds parked (after a module reload): it is parked
+// again where it was, keeps its park time, lights its lamps, and is recalled when its
+// recall time (counted from the original park) lapses, at once if that has passed.
+// Nobody is put on hold and nobody is messaged. `CP_RESULT_ALREADY_PARKED` if it is.
+//
+// # Safety
+// `adopt` is NULL or valid, its strings NULL or NUL-terminated.
+cp_result cp_engine_adopt(const struct cp_engine *engine, const struct cp_adopt *adopt);
 
 // The parked channel `uuid` hung up. `CP_RESULT_NOT_FOUND` if it is not parked,
 // `CP_RESULT_ALREADY_TAKEN` if it is being retrieved (the retrieve cleans up).

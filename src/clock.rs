@@ -4,6 +4,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+/// Where both clocks start: far enough from zero that a time before the engine started
+/// (a call parked before a module reload, adopted afterwards) is still representable.
+pub const ORIGIN_MS: u64 = 1 << 40;
+
 /// Milliseconds since some fixed start.
 pub trait Clock: Send + Sync {
     fn now_ms(&self) -> u64;
@@ -22,19 +26,26 @@ impl Default for SystemClock {
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
+        ORIGIN_MS + self.start.elapsed().as_millis() as u64
     }
 }
 
 /// A clock that moves only when told to.
-#[derive(Default)]
 pub struct ManualClock {
     now: AtomicU64,
 }
 
+impl Default for ManualClock {
+    fn default() -> Self {
+        ManualClock { now: AtomicU64::new(ORIGIN_MS) }
+    }
+}
+
 impl ManualClock {
+    /// Moves the clock `ms` forward (stopping at the end of time) and returns the new time.
     pub fn advance(&self, ms: u64) -> u64 {
-        self.now.fetch_add(ms, Ordering::SeqCst) + ms
+        let prev = self.now.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| Some(t.saturating_add(ms)));
+        prev.unwrap_or_else(|t| t).saturating_add(ms)
     }
 }
 

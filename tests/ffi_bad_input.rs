@@ -211,6 +211,16 @@ fn engine_calls_on_unknown_and_freed_handles() {
                 cp_result::InvalidHandle
             );
             assert_eq!(cp_engine_status(h, buf.as_mut_ptr(), buf.len(), &mut n), cp_result::InvalidHandle);
+            let a = cp_adopt {
+                tenant: u.as_ptr(),
+                uuid: u.as_ptr(),
+                extension: u.as_ptr(),
+                parking_user: u.as_ptr(),
+                caller_number: null(),
+                caller_name: null(),
+                parked_secs_ago: 0,
+            };
+            assert_eq!(cp_engine_adopt(h, &a), cp_result::InvalidHandle);
         }
         assert_eq!(cp_engine_advance(h, 1), cp_result::InvalidHandle);
     }
@@ -299,6 +309,28 @@ fn engine_calls_with_null_bad_utf8_and_over_long_strings() {
         assert_eq!(cp_engine_status(e, buf.as_mut_ptr(), 4, &mut n), cp_result::BufferTooSmall);
         assert!(n > 4, "the size needed is reported");
         assert_eq!(cp_engine_reload(e, null()), cp_result::NullParameter);
+        let adopt = |tenant: *const c_char, uuid: *const c_char, ext: *const c_char, pu: *const c_char| cp_adopt {
+            tenant,
+            uuid,
+            extension: ext,
+            parking_user: pu,
+            caller_number: null(),
+            caller_name: null(),
+            parked_secs_ago: u64::MAX,
+        };
+        assert_eq!(cp_engine_adopt(e, null()), cp_result::NullParameter);
+        for (a, want) in [
+            (adopt(null(), user.as_ptr(), user.as_ptr(), user.as_ptr()), cp_result::NullParameter),
+            (adopt(ok.as_ptr(), null(), user.as_ptr(), user.as_ptr()), cp_result::NullParameter),
+            (adopt(ok.as_ptr(), user.as_ptr(), null(), user.as_ptr()), cp_result::NullParameter),
+            (adopt(ok.as_ptr(), user.as_ptr(), user.as_ptr(), null()), cp_result::NullParameter),
+            (adopt(bad.as_ptr(), user.as_ptr(), user.as_ptr(), user.as_ptr()), cp_result::InvalidUtf8),
+            (adopt(ok.as_ptr(), long.as_ptr(), user.as_ptr(), user.as_ptr()), cp_result::InvalidArgument),
+            (adopt(ok.as_ptr(), user.as_ptr(), long.as_ptr(), user.as_ptr()), cp_result::InvalidArgument),
+            (adopt(ok.as_ptr(), user.as_ptr(), user.as_ptr(), bad.as_ptr()), cp_result::InvalidUtf8),
+        ] {
+            assert_eq!(cp_engine_adopt(e, &a), want);
+        }
         assert_eq!(cp_engine_reload(e, 0x8880 as *const cp_config), cp_result::InvalidHandle);
     }
     // After all that, the engine still works.

@@ -84,10 +84,9 @@ fn retrieve_vs_recall_answer() {
         let (a, b) =
             race(|| retrieve(&rig, "ra", "*88101", "102"), || rig.engine.recall_answered("c1", 1, "recall-leg"));
         assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1, "iteration {i}: {a:?} / {b:?}");
-        if a.is_ok() {
-            assert!(matches!(b, Err(CallError::AlreadyTaken) | Err(CallError::NotFound)), "{b:?}");
-        } else {
-            assert!(matches!(a.unwrap_err().error, DialError::Empty { .. }));
+        match a {
+            Ok(_) => assert!(matches!(b, Err(CallError::AlreadyTaken) | Err(CallError::NotFound)), "{b:?}"),
+            Err(f) => assert!(matches!(f.error, DialError::Empty { .. })),
         }
         assert_eq!(bridges_of(&rig, "c1"), 1);
         assert_eq!(rig.engine.parked_count(), 0);

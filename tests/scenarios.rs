@@ -431,3 +431,59 @@ fn failed_retriever_leg_leaves_the_call_parked() {
     assert_eq!(rig.host.rings().len(), 2);
     assert_eq!(rig.dial(ACME, "good", "*88101", Some("102"), None), retrieved("c1", "101"));
 }
+
+/// After a module reload the switch hands back the calls it still holds parked: they come
+/// back where they were, keep their park time, and are recalled on the original schedule.
+#[test]
+fn adopted_calls_keep_their_park_time() {
+    use callpark::engine::AdoptRequest;
+    let rig = Rig::new(&group_conf(r#"recall="parking-user" recall-time="60""#));
+    let req = AdoptRequest {
+        tenant: ACME,
+        uuid: "c1",
+        extension: "102",
+        parking_user: "101",
+        caller_number: "5551234",
+        caller_name: "Jane",
+        parked_secs_ago: 50,
+    };
+    rig.engine.adopt(&req).unwrap();
+    assert_eq!(rig.host.lamp_count(ACME, "102"), Some(1));
+    assert_eq!(rig.host.events()[0].detail.as_deref(), Some("adopted"));
+    assert!(rig.host.all().iter().all(|d| !matches!(d, Did::Hold { .. })), "it is on hold already");
+    assert!(rig.host.messages().is_empty(), "nobody is told again");
+    assert_eq!(rig.engine.list(None).unwrap()[0].parked_secs, 50);
+    assert_eq!(rig.engine.adopt(&req), Err(DialError::AlreadyParked));
+    rig.secs(9);
+    assert!(rig.host.rings().is_empty());
+    rig.secs(1);
+    assert_eq!(rig.host.rings()[0].extension, "101", "recalled 60 s after the original park");
+    // One parked longer ago than its recall time is recalled at once.
+    rig.engine.adopt(&AdoptRequest { uuid: "c2", parked_secs_ago: 500, ..req.clone() }).unwrap();
+    rig.secs(0);
+    assert_eq!(rig.host.rings().len(), 2);
+    assert_eq!(rig.dial(ACME, "r", "*88102", Some("103"), None), retrieved("c1", "102"));
+    // Bad requests are refused, never adopted.
+    for bad in [
+        AdoptRequest { uuid: "c3", extension: "1x2", ..req.clone() },
+        AdoptRequest { uuid: "c3", tenant: "bad domain", ..req.clone() },
+        AdoptRequest { uuid: "c3", parking_user: "", ..req.clone() },
+    ] {
+        assert!(rig.engine.adopt(&bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(rig.engine.parked_count(), 1);
+}
+
+/// Found by fuzzing: moving the manual clock to the end of time, then parking, must not
+/// overflow (a panic there left a call parked without a timer).
+#[test]
+fn the_clock_at_the_end_of_time() {
+    let rig = Rig::new("<configuration name=\"callpark.conf\"/>");
+    assert!(rig.engine.advance(1));
+    assert!(rig.engine.advance(u64::MAX));
+    assert!(rig.engine.advance(u64::MAX));
+    assert_eq!(rig.dial(ACME, "c1", "*68102", None, Some("101")), parked("102"));
+    assert!(rig.engine.advance(u64::MAX));
+    assert_eq!(rig.engine.parked_count(), 1);
+    assert_eq!(rig.dial(ACME, "r", "*88102", Some("103"), None), retrieved("c1", "102"));
+}

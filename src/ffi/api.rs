@@ -17,7 +17,7 @@ use super::host::{cp_host, CHost};
 use super::{boundary, cp_result, opt_str_arg, str_arg, write_out, write_truncated};
 use crate::clock::ManualClock;
 use crate::config::{self, Config};
-use crate::engine::{DialOutcome, DialRequest, Engine, Timing};
+use crate::engine::{AdoptRequest, DialOutcome, DialRequest, Engine, Timing};
 use crate::host::{Host, LogLevel};
 use crate::listing;
 
@@ -73,6 +73,23 @@ pub struct cp_dial {
     /// The caller's number and name, or NULL.
     pub caller_number: *const c_char,
     pub caller_name: *const c_char,
+}
+
+/// A call the switch still holds parked, handed back to a new engine (after a module
+/// reload): see `cp_engine_adopt`.
+#[repr(C)]
+pub struct cp_adopt {
+    /// The tenant, the channel's uuid, the extension it is parked at and its parking user
+    /// (all required).
+    pub tenant: *const c_char,
+    pub uuid: *const c_char,
+    pub extension: *const c_char,
+    pub parking_user: *const c_char,
+    /// The caller's number and name, or NULL.
+    pub caller_number: *const c_char,
+    pub caller_name: *const c_char,
+    /// How long ago it was parked.
+    pub parked_secs_ago: u64,
 }
 
 struct Registry<T> {
@@ -362,6 +379,36 @@ pub unsafe extern "C" fn cp_engine_dial(
                 );
                 out(if f.sent_back { cp_action::SentBack } else { cp_action::None }, cp_result::from(&f.error))
             }
+        }
+    })
+}
+
+/// Takes back a call the switch still holds parked (after a module reload): it is parked
+/// again where it was, keeps its park time, lights its lamps, and is recalled when its
+/// recall time (counted from the original park) lapses, at once if that has passed.
+/// Nobody is put on hold and nobody is messaged. `CP_RESULT_ALREADY_PARKED` if it is.
+///
+/// # Safety
+/// `adopt` is NULL or valid, its strings NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn cp_engine_adopt(engine: *const cp_engine, adopt: *const cp_adopt) -> cp_result {
+    with_engine("cp_engine_adopt", engine, |e| {
+        if adopt.is_null() {
+            return cp_result::NullParameter;
+        }
+        let a = &*adopt;
+        let req = AdoptRequest {
+            tenant: try_ffi!(str_arg(a.tenant)),
+            uuid: try_ffi!(str_arg(a.uuid)),
+            extension: try_ffi!(str_arg(a.extension)),
+            parking_user: try_ffi!(str_arg(a.parking_user)),
+            caller_number: try_ffi!(opt_str_arg(a.caller_number)).unwrap_or(""),
+            caller_name: try_ffi!(opt_str_arg(a.caller_name)).unwrap_or(""),
+            parked_secs_ago: a.parked_secs_ago,
+        };
+        match e.engine.adopt(&req) {
+            Ok(()) => cp_result::Ok,
+            Err(err) => cp_result::from(&err),
         }
     })
 }

@@ -253,6 +253,26 @@ int main(void)
 	CHECK(action == CP_ACTION_SENT_BACK);
 	CHECK(seen(sw, "send_back caller-4 101@acme.example 201 extension 999 does not exist in this tenant"));
 
+	/* Adopting a call the switch still holds parked (after a module reload). */
+	{
+		struct cp_adopt a;
+		memset(&a, 0, sizeof(a));
+		a.tenant = "acme.example";
+		a.uuid = "caller-7";
+		a.extension = "103";
+		a.parking_user = "101";
+		a.caller_number = "5551234";
+		a.parked_secs_ago = 30;
+		CHECK(cp_engine_adopt(engine, &a) == CP_RESULT_OK);
+		CHECK(seen(sw, "event parked caller-7 ext=103 by=101 other=-"));
+		CHECK(seen(sw, "presence park+103@acme.example lamp=1 count=1 caller=5551234"));
+		CHECK(cp_engine_adopt(engine, &a) == CP_RESULT_ALREADY_PARKED);
+		CHECK(cp_engine_adopt(engine, NULL) == CP_RESULT_NULL_PARAMETER);
+		a.extension = NULL;
+		CHECK(cp_engine_adopt(engine, &a) == CP_RESULT_NULL_PARAMETER);
+		CHECK(cp_engine_hangup(engine, "caller-7") == CP_RESULT_OK);
+	}
+
 	/* Probes. */
 	CHECK(cp_engine_probe(engine, "acme.example", "park+102", "sip:103@acme.example") == CP_RESULT_OK);
 	CHECK(cp_engine_probe(engine, "acme.example", "park+nobody", NULL) == CP_RESULT_NOT_FOUND);

@@ -1,0 +1,85 @@
+//! Adopting calls the switch still holds parked when an engine starts (after a module
+//! reload): each comes back where it was, with its park time, so that it is picked up
+//! and recalled as if nothing had happened.
+
+use super::*;
+
+/// A call the switch still holds parked.
+#[derive(Clone, Debug, Default)]
+pub struct AdoptRequest<'a> {
+    pub tenant: &'a str,
+    pub uuid: &'a str,
+    /// The extension it is parked at.
+    pub extension: &'a str,
+    pub parking_user: &'a str,
+    pub caller_number: &'a str,
+    pub caller_name: &'a str,
+    /// How long ago it was parked.
+    pub parked_secs_ago: u64,
+}
+
+impl Engine {
+    /// Takes back a call the switch still holds parked. It is parked again where it was,
+    /// keeps its park time, lights its lamps (an event `parked` with detail `adopted`),
+    /// and is recalled when its recall time, counted from the original park, lapses (at
+    /// once if that has passed). Nobody is put on hold or messaged; slot limits are not
+    /// applied (the call is already there).
+    pub fn adopt(&self, req: &AdoptRequest) -> Result<(), DialError> {
+        self.shared.adopt(req)
+    }
+}
+
+impl Shared {
+    fn adopt(&self, req: &AdoptRequest) -> Result<(), DialError> {
+        let bad = DialError::BadRequest;
+        let tenant = clean_tenant(req.tenant).map_err(bad)?;
+        let uuid = clean_id("uuid", req.uuid).map_err(bad)?;
+        let extension = clean_ext("extension", Some(req.extension))
+            .map_err(bad)?
+            .ok_or_else(|| bad("extension is empty".into()))?;
+        let parking_user =
+            clean_ext("parking user", Some(req.parking_user)).map_err(bad)?.ok_or(DialError::NoParkingUser)?;
+        let config = self.config.read().clone();
+        let t = config.tenant(&tenant);
+        let group_of_parker = t.group_of(parking_user);
+        let plan = group_of_parker.map_or(&t.recall, |g| &g.recall);
+        let music = group_of_parker.map(|g| g.music.as_str()).filter(|m| !m.is_empty()).unwrap_or(&t.music).to_string();
+        let now = self.clock.now_ms();
+        let parked_at = now.saturating_sub(req.parked_secs_ago.saturating_mul(1000));
+        let due = parked_at.saturating_add(u64::from(plan.recall_time) * 1000).max(now);
+        {
+            let mut inner = self.inner.lock();
+            if inner.store.get(uuid).is_some() {
+                return Err(DialError::AlreadyParked);
+            }
+            inner.seq += 1;
+            inner.gen += 1;
+            let call = ParkedCall {
+                uuid: uuid.into(),
+                tenant: tenant.as_ref().into(),
+                extension: extension.into(),
+                group: t.group_of(extension).map(|g| g.name.clone()),
+                parking_user: parking_user.into(),
+                caller_number: clean_number(req.caller_number),
+                caller_name: clean_name(req.caller_name),
+                music,
+                seq: inner.seq,
+                parked_at_ms: parked_at,
+                plan: Self::shared_plan(&mut inner, plan),
+                recall: RecallState::Waiting,
+                due_ms: Some(due),
+                timer_gen: inner.gen,
+                claim: None,
+            };
+            let ev = Self::event(Action::Parked, &call, None, 0, Some("adopted".to_string()));
+            let group = call.group.clone();
+            let gen = call.timer_gen;
+            inner.store.insert(call);
+            self.push_timer(None, due, gen, uuid);
+            Self::queue_lamps(&mut inner, &tenant, extension, group.as_deref());
+            inner.outbox.push_back(ev);
+        }
+        self.deliver();
+        Ok(())
+    }
+}
