@@ -50,6 +50,7 @@ suite "cargo test (unit, scenarios, concurrency)" cargo test --quiet
 suite "C ABI test (ASan/UBSan, valgrind)" tests/c/run.sh
 suite "concurrency test under valgrind" tests/valgrind_concurrency.sh
 suite "callpark check on the sample and a broken configuration" sample_config
+suite "fuzz targets (FUZZ_SECONDS per target, default 30 s; needs nightly)" scripts/fuzz.sh
 demo_check() {
 	if ! pkg-config --exists freeswitch; then
 		echo "SKIPPED: the demo needs FreeSWITCH (pkg-config freeswitch fails)" >&2
@@ -60,6 +61,7 @@ demo_check() {
 
 suite "real FreeSWITCH tests" tests/fs/run.sh
 suite "make demo starts and stops (check mode)" demo_check
+suite "soak on the real switch (SOAK_SECONDS, default 45 s)" env SOAK_SECONDS="${SOAK_SECONDS:-45}" tests/fs/run.sh --soak
 
 echo
 if [ ${#failed_names[@]} -gt 0 ]; then

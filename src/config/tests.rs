@@ -191,3 +191,10 @@ fn whole_document_form() {
         </section></document>";
     assert_eq!(from_xml("t", xml).unwrap().tenant("x").recall.recall_time, 30);
 }
+
+#[test]
+fn error_messages_hold_no_nul() {
+    // Found by the ffi fuzz target: the XML parser quotes a NUL as is.
+    let e = from_xml("x", "<a\0").unwrap_err().to_string();
+    assert!(!e.contains('\0') && e.contains("\\u{0}"), "{e:?}");
+}

@@ -20,7 +20,8 @@ pub fn from_xml(source: &str, text: &str) -> Result<Config, ConfigErrors> {
             return Err(fail(vec![ConfigError {
                 line: Some(pos.row),
                 place: String::new(),
-                message: format!("not well-formed XML: {e}"),
+                // The parser quotes the offending character as is, NUL and all.
+                message: format!("not well-formed XML: {}", escape_controls(&e.to_string())),
             }]));
         }
     };
@@ -96,6 +97,11 @@ pub fn from_xml(source: &str, text: &str) -> Result<Config, ConfigErrors> {
         errors.sort_by_key(|e| e.line.unwrap_or(u32::MAX));
         Err(fail(errors))
     }
+}
+
+/// `s` with control characters (a NUL among them) written as escapes.
+fn escape_controls(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 /// Line numbers of byte offsets, found by binary search (roxmltree's own look-up scans

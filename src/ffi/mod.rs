@@ -179,7 +179,8 @@ pub(crate) unsafe fn write_out(s: &str, buf: *mut c_char, len: usize, out_n: *mu
     if buf.is_null() || out_n.is_null() {
         return cp_result::NullParameter;
     }
-    let bytes = s.as_bytes();
+    // A C string ends at its first NUL: never write one inside (the length would lie).
+    let bytes = &s.as_bytes()[..s.find('\0').unwrap_or(s.len())];
     if bytes.len() + 1 > len {
         *out_n = bytes.len() + 1;
         return cp_result::BufferTooSmall;
@@ -198,6 +199,7 @@ pub(crate) unsafe fn write_truncated(s: &str, buf: *mut c_char, len: usize, out_
     if buf.is_null() || len == 0 {
         return;
     }
+    let s = &s[..s.find('\0').unwrap_or(s.len())];
     let mut end = s.len().min(len - 1);
     while !s.is_char_boundary(end) {
         end -= 1;
