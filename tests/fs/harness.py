@@ -273,7 +273,11 @@ def s5_failures(ctx):
     # *88 on an empty slot: answered with a prompt, then hung up; nothing parked.
     r = p102.dial("*88")
     ctx.wait(lambda: r.ended, 10, "*88 on an empty slot ends")
+    check(r.code == 480, f"rejected with 480 after the announcement, never answered (got {r.code})")
     check(ctx.parked(ACME) == [], "nothing parked")
+    r = p102.dial("*88abc")
+    ctx.wait(lambda: r.ended, 10, "a mistyped code is refused")
+    check(r.code == 404, f"rejected with 404 (got {r.code})")
     # *68 to an unknown extension: the call comes back to 101.
     n = len(p101.incoming)
     c = ctx.park_by_transfer(client, p101, "*68999")
@@ -289,6 +293,7 @@ def s5_failures(ctx):
     ctx.wait_parked(1)
     r = g101.dial("*88102")
     ctx.wait(lambda: r.ended, 10, "globex 101's *88102 is refused")
+    check(r.code == 480, f"as nothing parked there (got {r.code})")
     check(len(ctx.parked(ACME)) == 1, "acme's call is still parked")
     check(ctx.parked(GLOBEX) == [], "globex sees no call")
     # The parked caller hangs up: slot and lamp cleared.
@@ -302,18 +307,8 @@ def s5_failures(ctx):
 
 
 def s6_unload_and_load(ctx):
-    """unload with a call parked is refused (it stays parked and retrievable); without
-    calls unload leaves no thread behind, and load works again."""
-    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
-    c = ctx.park_by_transfer(client, p101, "*68102")
-    ctx.wait_parked(1)
-    out = ctx.sw.api("unload mod_callpark")
-    check("in use" in out, f"plain unload with a parked call is refused: {out.strip()}")
-    check(len(ctx.parked(ACME)) == 1 and c.confirmed, "the call is still parked")
-    r = p102.dial("*88")
-    ctx.wait(lambda: r.confirmed, 8, "and can still be retrieved")
-    ctx.wait_parked(0)
-    ctx.ua.hangup_all()
+    """Without calls, unload leaves no callpark thread behind, and load works again."""
+    client, p101 = ctx.phone("client", "104"), ctx.phone("101a", "101")
     out = ctx.sw.api("unload mod_callpark")
     check("+OK" in out, f"unload with nothing parked: {out.strip()}")
     check(ctx.sw.api("module_exists mod_callpark").strip() == "false", "the module is gone")
@@ -336,6 +331,80 @@ def s6_unload_and_load(ctx):
     ctx.wait_parked(1)
     ctx.ua.hangup_all()
     ctx.wait_parked(0)
+
+
+def s9_reload_with_calls_parked(ctx):
+    """A module reload with calls parked: the callers stay on hold, the calls are adopted,
+    picked up and recalled afterwards."""
+    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+    w = blf(ctx, "103", "park+102")
+    c = ctx.park_by_transfer(client, p101, "*68102")
+    before = ctx.wait_parked(1)
+    out = ctx.sw.api("unload mod_callpark")
+    check("+OK" in out, f"unload with a call parked: {out.strip()}")
+    rx, _ = ctx.rtp_flows(c)
+    check(c.confirmed and rx > 25, f"while unloaded the caller stays on hold with music ({rx} packets)")
+    out = ctx.sw.api("load mod_callpark")
+    check("+OK" in out, f"load mod_callpark: {out.strip()}")
+    after = ctx.wait_parked(1)
+    check((after[0]["uuid"], after[0]["extension"], after[0]["parking_user"]) ==
+          (before[0]["uuid"], "102", "101"), f"the call is adopted where it was: {after}")
+    blf_wait(ctx, w, "confirmed")
+    r = p102.dial("*88")
+    ctx.wait(lambda: r.confirmed, 8, "the adopted call is picked up")
+    ctx.wait_parked(0)
+    rx_c, _ = ctx.rtp_flows(c)
+    check(rx_c > 25, f"and talks ({rx_c} packets)")
+    blf_wait(ctx, w, "off")
+    w.unsubscribe()
+    ctx.ua.hangup_all()
+    # Recalled after a reload, as its park time says.
+    ctx.sw.set_callpark_conf(RECALL_CONF)
+    check("+OK" in ctx.sw.api("callpark reload"), "short recall timers")
+    n = len(p101.incoming) + 1
+    c = ctx.park_by_transfer(client, p101, "*68")
+    ctx.wait_parked(1)
+    check("+OK" in ctx.sw.api("reload mod_callpark"), "reload mod_callpark with the call parked")
+    ctx.wait(lambda: len(p101.incoming) > n, 12, "101 is recalled after the reload")
+    ring = p101.incoming[n]
+    p101.answer(ring)
+    ctx.wait(lambda: ring.confirmed, 5, "the recall is answered")
+    ctx.wait_parked(0)
+    check(c.confirmed, "the client talks to 101")
+    ctx.ua.hangup_all()
+    ctx.sw.set_callpark_conf(BASIC_CONF)
+    check("+OK" in ctx.sw.api("callpark reload"), "back to the basic configuration")
+
+
+def s10_races_on_the_wire(ctx, rounds=20):
+    """Two phones dial *88101 at the same instant: one 200 OK, one clean 480, every round;
+    a caller hanging up while it is being picked up leaves nothing behind."""
+    client, p101 = ctx.phone("client", "104"), ctx.phone("101a", "101")
+    p102, p103 = ctx.phone("102", "102"), ctx.phone("103", "103")
+    wins = {"102": 0, "103": 0}
+    for i in range(rounds):
+        c = ctx.park_by_transfer(client, p101, "*68")
+        ctx.wait_parked(1)
+        a, b = p102.dial("*88101"), p103.dial("*88101")
+        ctx.wait(lambda: (a.confirmed or a.ended) and (b.confirmed or b.ended), 10, f"round {i}: both retrievers get an answer")
+        ctx.ua.pump(0.3)
+        outcome = sorted([("200" if x.confirmed else str(x.code)) for x in (a, b)])
+        check(outcome == ["200", "480"], f"round {i}: one 200 OK and one 480, got {outcome}")
+        wins["102" if a.confirmed else "103"] += 1
+        ctx.wait_parked(0)
+        ctx.ua.hangup_all()
+    # The caller hangs up at the moment 102 picks it up.
+    for i in range(5):
+        c = ctx.park_by_transfer(client, p101, "*68")
+        ctx.wait_parked(1)
+        r = p102.dial("*88101")
+        c.hangup(__import__("pjsua2").CallOpParam(True))
+        ctx.wait(lambda: r.ended or r.confirmed, 10, f"hang-up round {i}: the retriever gets an answer")
+        ctx.ua.hangup_all()
+        ctx.wait_parked(0)
+        ctx.wait(lambda: ctx.sw.api("show channels count").strip().startswith("0 total"), 10,
+                 f"hang-up round {i}: no channel is left")
+    print(f"    races: 102 won {wins['102']}, 103 won {wins['103']} of {rounds}")
 
 
 BROKEN_CONF = """<configuration name="callpark.conf">
@@ -408,7 +477,7 @@ def s8_tenant_isolation(ctx):
 
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
-             s8_tenant_isolation]
+             s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire]
 
 
 def main(argv):

@@ -103,9 +103,9 @@ class Phone(pj.Account):
 
     def dial(self, number):
         c = Call(self.ua, self)
-        self.calls.append(c)
         op = pj.CallOpParam(True)
-        c.makeCall(f"sip:{number}@{self.domain}", op)
+        c.makeCall(f"sip:{number}@{self.domain}", op)  # raises pj.Error: never listed
+        self.calls.append(c)
         return c
 
     def answer(self, call):
@@ -306,7 +306,12 @@ class BlfWatcher:
         or 'idle' (no dialog), and the display name/identity shown."""
         if not self.notifies:
             return None, ""
-        body = self.notifies[-1]
+        # NOTIFYs over UDP may arrive out of order: like a phone (RFC 4235), keep the
+        # highest dialog-info version, the last one received among equals.
+        def version(b):
+            m = re.search(r'<dialog-info[^>]*\sversion="(\d+)"', b)
+            return int(m.group(1)) if m else -1
+        body = max(reversed(self.notifies), key=version)
         m = re.search(r"<state[^>]*>\s*(\w+)\s*</state>", body)
         ident = re.search(r"<remote>.*?<identity[^>]*?(?:display=\"([^\"]*)\")?[^>]*>([^<]*)</identity>", body, re.S)
         who = ""

@@ -24,6 +24,11 @@ kill_left_over() {
 }
 kill_left_over
 rc=0
-python3 tests/fs/harness.py "$@" || rc=$?
+if [ "${1:-}" = --soak ]; then
+	shift
+	python3 tests/fs/soak.py "$@" || rc=$?
+else
+	python3 tests/fs/harness.py "$@" || rc=$?
+fi
 kill_left_over
 exit "$rc"

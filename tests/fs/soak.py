@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Soak: parks, retrieves, recalls and abandons calls at random on the real switch for a
+bounded time (SOAK_SECONDS, default 60), then checks that no call is left parked, no lamp
+is left lit, the switch's session count is back to zero, and the engine holds nothing;
+prints the numbers (operations, outcomes, FreeSWITCH's resident memory before and after).
+
+Run: tests/fs/run.sh --soak   (or SOAK_SECONDS=600 tests/fs/run.sh --soak)"""
+
+import os
+import random
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import pjsua2 as pj  # noqa: E402
+
+import harness  # noqa: E402
+from harness import ACME, Ctx, Failure, blf, check  # noqa: E402
+
+SOAK_CONF = """<configuration name="callpark.conf">
+  <settings><param name="max-calls-per-extension" value="3"/></settings>
+  <tenants><tenant domain="acme.example"><groups>
+    <group name="sales" recall="parking-user" recall-time="6" ring-time="5" retry-interval="2"
+           recall-attempts="2" final-destination="6001">
+      <member extension="101"/><member extension="102"/><member extension="103"/>
+    </group>
+  </groups></tenant></tenants>
+</configuration>"""
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def soak(ctx, seconds, rng):
+    sw, ua = ctx.sw, ctx.ua
+    client, p101 = ctx.phone("client", "104"), ctx.phone("101a", "101")
+    p102, p103, p106 = ctx.phone("102", "102"), ctx.phone("103", "103"), ctx.phone("106", "106")
+    sw.set_callpark_conf(SOAK_CONF)
+    check("+OK" in sw.api("callpark reload"), "soak configuration")
+    lamps = [blf(ctx, "105", f"park+{e}") for e in ("101", "102", "103")]
+    counts = {"park": 0, "retrieve-ok": 0, "retrieve-refused": 0, "abandon": 0, "recall-answered": 0,
+              "recall-ignored": 0, "sent-back": 0, "final": 0, "incomplete": 0}
+    parked = []  # the client's calls believed parked
+    seen_incoming = {p: 0 for p in (p101, p102, p103, p106)}
+    rss_start = None
+    start = time.time()
+    while time.time() - start < seconds:
+        if rss_start is None and time.time() - start > min(10, seconds / 4):
+            rss_start = rss_kb(sw.proc.pid)
+        # Answer (or ignore) whatever rang meanwhile: recalls on 101, sent-back calls, finals on 106.
+        for p in (p101, p106):
+            for call in p.incoming[seen_incoming[p]:]:
+                if call.ended:
+                    continue
+                if call.state == pj.PJSIP_INV_STATE_INCOMING or call.state == pj.PJSIP_INV_STATE_EARLY:
+                    if rng.random() < 0.5:
+                        p.answer(call)
+                        counts["final" if p is p106 else "recall-answered"] += 1
+                    else:
+                        counts["recall-ignored"] += 1
+            seen_incoming[p] = len(p.incoming)
+        for p in (p101, p106):
+            for call in p.calls:
+                if call.confirmed and rng.random() < 0.3:
+                    call.hangup(pj.CallOpParam(True))
+        parked = [c for c in parked if not c.ended]
+        op = rng.random()
+        try:
+            # pjsua2 as packaged allows 4 calls at once per process: at most 2 parked.
+            if op < 0.35 and len(parked) < 2:
+                code = rng.choice(["*68", "*68102", "*68103", "*58", "*68999"])
+                before = len(p101.incoming)
+                c = ctx.park_by_transfer(client, p101, code)
+                seen_incoming[p101] = max(seen_incoming[p101], before + 1)
+                counts["park" if code != "*68999" else "sent-back"] += 1
+                parked.append(c)
+            elif op < 0.65:
+                who = rng.choice([p102, p103])
+                r = who.dial(rng.choice(["*88", "*88101", "*88102", "*88103"]))
+                ua.pump(6, lambda: r.confirmed or r.ended)
+                if r.confirmed:
+                    counts["retrieve-ok"] += 1
+                    ua.pump(0.3)
+                    r.hangup(pj.CallOpParam(True))
+                else:
+                    counts["retrieve-refused"] += 1
+            elif op < 0.8 and parked:
+                c = rng.choice(parked)
+                c.hangup(pj.CallOpParam(True))
+                counts["abandon"] += 1
+            else:
+                ua.pump(rng.uniform(0.5, 2.0))
+        except (Failure, pj.Error) as e:
+            counts["incomplete"] += 1
+            print(f"    soak: an operation did not complete ({e or 'the client has 4 calls'}); going on")
+        ua.pump(0.1)
+    # Wind down: everybody hangs up; the switch and callpark must come back to nothing.
+    ua.hangup_all()
+    ctx.wait_parked(0, seconds=20)
+    ctx.wait(lambda: sw.api("show channels count").strip().startswith("0 total"), 20, "no channel is left")
+    for w in lamps:
+        try:
+            harness.blf_wait(ctx, w, "off")
+        except Failure:
+            print(f"    last NOTIFYs of {w.target}:\n" + "\n----\n".join(w.notifies[-2:]))
+            raise
+        w.unsubscribe()
+    status = sw.api("callpark status").strip()
+    check(" 0 parked calls, 0 pending timers" in status, f"the engine holds nothing: {status}")
+    ua.pump(2)
+    rss_end = rss_kb(sw.proc.pid)
+    sw.set_callpark_conf(harness.BASIC_CONF)
+    sw.api("callpark reload")
+    return counts, rss_start or rss_end, rss_end
+
+
+def main():
+    seconds = float(os.environ.get("SOAK_SECONDS", "60"))
+    seed = int(os.environ.get("SOAK_SEED", str(int(time.time()))))
+    rng = random.Random(seed)
+    from switch import Switch
+    from phones import UA
+    import subprocess
+    subprocess.run(["make", "-s", "install"], cwd=harness.ROOT, check=True)
+    sw = Switch(os.path.join(HERE, "run"), harness.BASIC_CONF)
+    sw.start()
+    ua = None
+    rc = 1
+    try:
+        ua = UA()
+        ctx = Ctx(sw, ua)
+        t0 = time.time()
+        counts, rss0, rss1 = soak(ctx, seconds, rng)
+        ops = sum(counts.values())
+        print(f"soak: {seconds:.0f} s (seed {seed}), {ops} operations in {time.time() - t0:.0f} s: " +
+              ", ".join(f"{k} {v}" for k, v in counts.items()))
+        print(f"soak: FreeSWITCH resident memory {rss0} kB after warm-up, {rss1} kB at the end "
+              f"({(rss1 - rss0) / 1024:+.1f} MB); no call parked, no lamp lit, 0 channels")
+        print("soak: 1 passed, 0 failed")
+        rc = 0
+    except Exception as e:
+        print(f"soak FAILED: {e}")
+        print("soak: 0 passed, 1 failed")
+    finally:
+        if ua:
+            ua.close()
+        sw.stop()
+    return rc
+
+
+if __name__ == "__main__":
+    rc = main()
+    sys.stdout.flush()
+    os._exit(rc)
