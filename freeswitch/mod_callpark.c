@@ -498,11 +498,10 @@ static void transferor(switch_core_session_t *session, const char **user, const 
 	}
 }
 
-static switch_call_cause_t refusal_cause(cp_result r)
+/* A code or extension that does not exist: what the user dialed is wrong. */
+static switch_bool_t is_bad_number(cp_result r)
 {
 	switch (r) {
-	case CP_RESULT_SLOT_EMPTY:
-		return SWITCH_CAUSE_SUBSCRIBER_ABSENT;
 	case CP_RESULT_CODE_EMPTY:
 	case CP_RESULT_CODE_BAD_CHARACTER:
 	case CP_RESULT_CODE_UNKNOWN:
@@ -511,34 +510,34 @@ static switch_call_cause_t refusal_cause(cp_result r)
 	case CP_RESULT_CODE_TOO_LONG:
 	case CP_RESULT_CODE_UNEXPECTED_EXTENSION:
 	case CP_RESULT_UNKNOWN_EXTENSION:
-		return SWITCH_CAUSE_UNALLOCATED_NUMBER;
+		return SWITCH_TRUE;
 	default:
-		return SWITCH_CAUSE_NORMAL_TEMPORARY_FAILURE;
+		return SWITCH_FALSE;
 	}
+}
+
+static switch_call_cause_t refusal_cause(cp_result r)
+{
+	if (r == CP_RESULT_SLOT_EMPTY) {
+		return SWITCH_CAUSE_SUBSCRIBER_ABSENT;
+	}
+	return is_bad_number(r) ? SWITCH_CAUSE_UNALLOCATED_NUMBER : SWITCH_CAUSE_NORMAL_TEMPORARY_FAILURE;
 }
 
 static const char *sound_for(switch_channel_t *channel, cp_result r)
 {
 	const char *v;
 
-	switch (r) {
-	case CP_RESULT_SLOT_EMPTY:
+	if (r == CP_RESULT_SLOT_EMPTY) {
 		v = switch_channel_get_variable(channel, "callpark_sound_empty");
 		return v ? v : "ivr/ivr-not_available.wav";
-	case CP_RESULT_CODE_EMPTY:
-	case CP_RESULT_CODE_BAD_CHARACTER:
-	case CP_RESULT_CODE_UNKNOWN:
-	case CP_RESULT_CODE_NOT_DIGITS:
-	case CP_RESULT_CODE_TOO_SHORT:
-	case CP_RESULT_CODE_TOO_LONG:
-	case CP_RESULT_CODE_UNEXPECTED_EXTENSION:
-	case CP_RESULT_UNKNOWN_EXTENSION:
+	}
+	if (is_bad_number(r)) {
 		v = switch_channel_get_variable(channel, "callpark_sound_invalid");
 		return v ? v : "ivr/ivr-that_was_an_invalid_entry.wav";
-	default:
-		v = switch_channel_get_variable(channel, "callpark_sound_failed");
-		return v ? v : "ivr/ivr-call_cannot_be_completed_as_dialed.wav";
 	}
+	v = switch_channel_get_variable(channel, "callpark_sound_failed");
+	return v ? v : "ivr/ivr-call_cannot_be_completed_as_dialed.wav";
 }
 
 /* Hands a parked channel to the switch's own endless_playback, so that no thread of
