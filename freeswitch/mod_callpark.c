@@ -613,9 +613,6 @@ SWITCH_STANDARD_APP(callpark_app)
 	if (user && (zstr(user_domain) || zstr(tenant) || strcasecmp(user_domain, tenant))) {
 		user = NULL;
 	}
-	if (by || user) {
-		switch_channel_set_variable(channel, "callpark_parking_user", by ? by : user);
-	}
 	d.tenant = switch_str_nil(tenant);
 	d.uuid = switch_core_session_get_uuid(session);
 	d.dialed = data;
