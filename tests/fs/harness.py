@@ -102,7 +102,9 @@ class Ctx:
         self.wait(lambda: len(callee.incoming) > before, 8, f"{callee.name} rings")
         inc = callee.incoming[-1]
         callee.answer(inc)
-        self.wait(lambda: c.confirmed and inc.confirmed and c.media_active, 8, f"{caller.name} talks to {callee.name}")
+        ok = self.ua.pump(15, lambda: c.confirmed and inc.confirmed and c.media_active)
+        check(ok, f"{caller.name} talks to {callee.name} (caller: state {c.state} code {c.code} media "
+              f"{c.media_active}; callee: state {inc.state} code {inc.code}; live calls {len(self.ua.live_calls())})")
         return c, inc
 
     def park_by_transfer(self, caller, parker, code):
@@ -515,6 +517,9 @@ def main(argv):
                 print(f"FAIL {s.__name__} ({time.time() - t0:.1f} s): {e}")
                 if not isinstance(e, Failure):
                     traceback.print_exc()
+                # CI keeps only what is printed: the switch's last words go with the failure.
+                tail = sw.log_text().splitlines()[-40:]
+                print("    last lines of the FreeSWITCH log:\n" + "\n".join("    | " + ln for ln in tail))
                 try:
                     ua.hangup_all()
                     ctx.wait_parked(0, seconds=5)

@@ -177,15 +177,19 @@ class UA:
                 return True
         return until is None or bool(until())
 
-    def hangup_all(self):
-        for p in self.phones:
-            for c in p.calls:
-                if not c.ended:
-                    try:
-                        c.hangup(pj.CallOpParam(True))
-                    except pj.Error:
-                        pass
-        self.pump(1.0)
+    def live_calls(self):
+        return [c for p in self.phones for c in p.calls if not c.ended]
+
+    def hangup_all(self, seconds=6.0):
+        """Hangs up every call and waits until pjsua has let go of each one: the wheel
+        has room for 4 calls only, so a call still ending would refuse the next one."""
+        for c in self.live_calls():
+            try:
+                c.hangup(pj.CallOpParam(True))
+            except pj.Error:
+                pass
+        self.pump(seconds, lambda: not self.live_calls())
+        self.pump(0.2)
 
     def close(self):
         self.hangup_all()
