@@ -7,7 +7,8 @@
  *   - the dialplan application "callpark" hands what was dialed to cp_engine_dial;
  *   - the cp_host callbacks below carry out what the library decides (hold, bridge,
  *     ring, transfer, send back, presence, chat, events, directory look-ups, logs);
- *   - PRESENCE_PROBE and RELOADXML events and the "callpark" API command call in.
+ *   - PRESENCE_PROBE and RELOADXML events and the "callpark" API command call in
+ *     (the library parses the command: cp_command_parse).
  *
  * The content of this file is subject to the Mozilla Public License Version 1.1.
  */
@@ -22,7 +23,6 @@
 #define CALLPARK_CONF "callpark.conf"
 #define CALLPARK_RECALL_VAR "callpark_recall_for"
 #define CALLPARK_SYNTAX "<dialed digits>, e.g. ${destination_number}"
-#define CALLPARK_API_SYNTAX "list [<domain>] [json] | reload | status"
 #define CALLPARK_SILENCE "silence_stream://-1"
 
 SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load);
@@ -756,45 +756,39 @@ static void write_buffered(switch_stream_handle_t *stream, const char *tenant, c
 	free(buf);
 }
 
+/* The library parses the command (list [<domain>] [json] | reload | status); this only
+   carries it out. Everything typed reaches the console through "%s". */
 SWITCH_STANDARD_API(callpark_api)
 {
-	char *argv[4] = { 0 };
-	char *mydata = NULL;
-	int argc = 0;
+	struct cp_command command;
+	char err[CP_COMMAND_MESSAGE_SIZE] = "";
+	cp_result r;
 	(void) session;
 
-	if (!zstr(cmd) && (mydata = strdup(cmd))) {
-		argc = switch_separate_string(mydata, ' ', argv, (sizeof(argv) / sizeof(argv[0])));
-	}
-	if (argc < 1) {
-		stream->write_function(stream, "-USAGE: %s\n", CALLPARK_API_SYNTAX);
-	} else if (!strcasecmp(argv[0], "list")) {
-		const char *tenant = NULL;
-		cp_format format = CP_FORMAT_TEXT;
-		int i;
-		for (i = 1; i < argc; i++) {
-			if (!strcasecmp(argv[i], "json")) {
-				format = CP_FORMAT_JSON;
-			} else {
-				tenant = argv[i];
-			}
+	r = cp_command_parse(switch_str_nil(cmd), &command, err, sizeof(err), NULL);
+	if (r == CP_RESULT_COMMAND_EMPTY) {
+		stream->write_function(stream, "-USAGE: %s\n", cp_command_usage());
+	} else if (r != CP_RESULT_OK) {
+		if (!*err) {
+			cp_result_message(r, err, sizeof(err), NULL);
 		}
-		write_buffered(stream, tenant, format, SWITCH_FALSE);
-	} else if (!strcasecmp(argv[0], "reload")) {
-		const char *err = NULL;
+		stream->write_function(stream, "-ERR %s\n", err);
+	} else if (command.kind == CP_COMMAND_KIND_LIST) {
+		write_buffered(stream, *command.tenant ? command.tenant : NULL, command.format, SWITCH_FALSE);
+	} else if (command.kind == CP_COMMAND_KIND_RELOAD) {
+		const char *xml_err = NULL;
 		/* Re-read the files first, as an admin who just edited callpark.conf.xml expects;
 		   the RELOADXML handler then applies it too, which is harmless. */
-		if (switch_xml_reload(&err) != SWITCH_STATUS_SUCCESS) {
-			stream->write_function(stream, "-ERR reloadxml failed: %s\n", switch_str_nil(err));
+		if (switch_xml_reload(&xml_err) != SWITCH_STATUS_SUCCESS) {
+			stream->write_function(stream, "-ERR reloadxml failed: %s\n", switch_str_nil(xml_err));
 		} else {
 			do_reload(stream);
 		}
-	} else if (!strcasecmp(argv[0], "status")) {
+	} else if (command.kind == CP_COMMAND_KIND_STATUS) {
 		write_buffered(stream, NULL, CP_FORMAT_TEXT, SWITCH_TRUE);
 	} else {
-		stream->write_function(stream, "-USAGE: %s\n", CALLPARK_API_SYNTAX);
+		stream->write_function(stream, "-ERR sub-command %u is not supported by this module\n", (unsigned) command.kind);
 	}
-	switch_safe_free(mydata);
 	return SWITCH_STATUS_SUCCESS;
 }
 
@@ -841,7 +835,7 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
 	*module_interface = switch_loadable_module_create_module_interface(pool, modname);
 	SWITCH_ADD_APP(app_interface, "callpark", "Call park", "Park or retrieve a call from what was dialed", callpark_app, CALLPARK_SYNTAX,
 				   SAF_NONE);
-	SWITCH_ADD_API(api_interface, "callpark", "Call park", callpark_api, CALLPARK_API_SYNTAX);
+	SWITCH_ADD_API(api_interface, "callpark", "Call park", callpark_api, cp_command_usage());
 	switch_console_set_complete("add callpark list");
 	switch_console_set_complete("add callpark list json");
 	switch_console_set_complete("add callpark reload");

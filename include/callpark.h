@@ -9,6 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The size of `cp_command.tenant`: the longest domain (253 bytes) and its NUL.
+#define CP_COMMAND_TENANT_SIZE 254
+
+// A buffer of this many bytes always holds a message of `cp_command_parse` whole.
+#define CP_COMMAND_MESSAGE_SIZE 512
+
 // `cp_engine_new` flag: time moves only through `cp_engine_advance`, and timers fire
 // on the thread that calls it (tests, or a host that drives timers itself).
 #define CP_ENGINE_MANUAL_CLOCK 1
@@ -47,12 +53,58 @@ enum cp_result
   CP_RESULT_NO_RETRIEVER = 300,
   CP_RESULT_SLOT_EMPTY = 301,
   CP_RESULT_CONFIG_INVALID = 400,
+  CP_RESULT_COMMAND_EMPTY = 500,
+  CP_RESULT_COMMAND_UNKNOWN = 501,
+  CP_RESULT_COMMAND_EXTRA_ARGUMENT = 502,
+  CP_RESULT_COMMAND_TWO_DOMAINS = 503,
+  CP_RESULT_COMMAND_JSON_TWICE = 504,
+  CP_RESULT_COMMAND_BAD_CHARACTER = 505,
+  CP_RESULT_COMMAND_NOT_A_DOMAIN = 506,
+  CP_RESULT_COMMAND_DOMAIN_TOO_LONG = 507,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
 typedef enum cp_result cp_result;
 #else
 typedef uint32_t cp_result;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// What a `callpark` API command asks for (see `cp_command_parse`).
+enum cp_command_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // `list [<domain>] [json]`.
+  CP_COMMAND_KIND_LIST = 1,
+  // `reload`.
+  CP_COMMAND_KIND_RELOAD = 2,
+  // `status`.
+  CP_COMMAND_KIND_STATUS = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum cp_command_kind cp_command_kind;
+#else
+typedef uint32_t cp_command_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// Listing formats.
+enum cp_format
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  CP_FORMAT_TEXT = 0,
+  CP_FORMAT_JSON = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum cp_format cp_format;
+#else
+typedef uint32_t cp_format;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -163,28 +215,21 @@ typedef uint32_t cp_action;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
-// Listing formats.
-enum cp_format
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-  CP_FORMAT_TEXT = 0,
-  CP_FORMAT_JSON = 1,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum cp_format cp_format;
-#else
-typedef uint32_t cp_format;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
 // A validated configuration (opaque; a shared read-only snapshot).
 typedef struct cp_config cp_config;
 
 // A call-park engine (opaque; owned by the host).
 typedef struct cp_engine cp_engine;
+
+// A parsed `callpark` API command, written by `cp_command_parse`.
+typedef struct cp_command {
+  cp_command_kind kind;
+  // `list`: `CP_FORMAT_JSON` when `json` was given, else `CP_FORMAT_TEXT`.
+  cp_format format;
+  // `list <domain>`: the domain, lower-case, NUL-terminated. Empty (`tenant[0] == 0`)
+  // for every tenant, and for the other commands.
+  char tenant[CP_COMMAND_TENANT_SIZE];
+} cp_command;
 
 // One recall attempt to start: ring `extension`@`tenant` for `seconds`, showing the
 // parked caller; report it with `cp_engine_recall_answered`/`_failed` and `attempt`.
@@ -312,6 +357,32 @@ const char *cp_version(void);
 // # Safety
 // `buf` is NULL or valid for `len` bytes; `out_n` is NULL or valid.
 cp_result cp_result_message(uint32_t code, char *buf, size_t len, size_t *out_n);
+
+// The syntax of the `callpark` API command, a static NUL-terminated string:
+// `list [<domain>] [json] | reload | status`.
+const char *cp_command_usage(void);
+
+// Parses the arguments of the `callpark` API command (the text after `callpark`):
+// `list [<domain>] [json] | reload | status`. Words are split on ASCII whitespace; the
+// sub-command and `json` are case-insensitive; `list` takes at most one domain (letters,
+// digits, `.`, `-`, `_`, at most 253 bytes) and one `json`, in either order.
+//
+// On `CP_RESULT_OK`, `*command_out` is written; on any other result it is left as it
+// was. `CP_RESULT_COMMAND_EMPTY`: nothing but whitespace (print the usage,
+// `cp_command_usage`). The other refusals (`CP_RESULT_COMMAND_*`, and
+// `CP_RESULT_INVALID_UTF8` for text that is not UTF-8) write a message that says what
+// was wrong into `err_buf` (`err_len` bytes, NUL-terminated, cut to fit; a message is
+// shorter than `CP_COMMAND_MESSAGE_SIZE` bytes whatever the input) and its length without
+// the NUL into `*err_n`; `err_buf` and `err_n` may be NULL.
+//
+// # Safety
+// `line` is NULL or a NUL-terminated string; `command_out` is NULL or valid; `err_buf`
+// is NULL or valid for `err_len` bytes; `err_n` is NULL or valid.
+cp_result cp_command_parse(const char *line,
+                           struct cp_command *command_out,
+                           char *err_buf,
+                           size_t err_len,
+                           size_t *err_n);
 
 // Parses and validates `xml` (`xml_len` bytes, UTF-8, no NUL needed). `source` names
 // it in error messages. On success `*config_out` gets a new handle (free it with

@@ -1,11 +1,13 @@
 //! callpark: call parking for FreeSWITCH.
 //!
 //! The core (every module but [`ffi`]) knows nothing of C or FreeSWITCH: it parses
-//! feature codes, validates configuration, keeps parked calls, runs recall timers and
-//! decides who is told what. [`ffi`] is the C ABI that `mod_callpark` links against.
+//! feature codes and the `callpark` API command, validates configuration, keeps parked
+//! calls, runs recall timers and decides who is told what. [`ffi`] is the C ABI that
+//! `mod_callpark` links against.
 
 pub mod clock;
 pub mod codes;
+pub mod command;
 pub mod config;
 pub mod engine;
 pub mod ffi;

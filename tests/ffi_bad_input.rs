@@ -341,3 +341,72 @@ fn engine_calls_with_null_bad_utf8_and_over_long_strings() {
     assert_eq!(action, cp_action::Parked);
     cp_engine_free(e);
 }
+
+#[test]
+fn command_parse_bad_input() {
+    let untouched =
+        cp_command { kind: cp_command_kind::Reload, format: cp_format::Json, tenant: [7; CP_COMMAND_TENANT_SIZE] };
+    let mut c = untouched;
+    let mut err = [0 as c_char; 64];
+    let mut n = usize::MAX;
+    let list = cs(b"list");
+    let msg = |err: &[c_char]| unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) }.to_str().unwrap().to_string();
+    unsafe {
+        // NULL: the line, the command; the message buffer and its length may be NULL.
+        assert_eq!(cp_command_parse(null(), &mut c, err.as_mut_ptr(), err.len(), &mut n), cp_result::NullParameter);
+        assert_eq!(
+            cp_command_parse(list.as_ptr(), null_mut(), err.as_mut_ptr(), err.len(), &mut n),
+            cp_result::NullParameter
+        );
+        assert_eq!(n, usize::MAX, "nothing written");
+        let lst = cs(b"lst");
+        assert_eq!(cp_command_parse(lst.as_ptr(), &mut c, null_mut(), 0, null_mut()), cp_result::CommandUnknown);
+        assert_eq!(cp_command_parse(lst.as_ptr(), &mut c, err.as_mut_ptr(), 0, &mut n), cp_result::CommandUnknown);
+        assert_eq!(n, usize::MAX, "a zero-length buffer is left alone");
+        assert_eq!(
+            cp_command_parse(lst.as_ptr(), &mut c, err.as_mut_ptr(), err.len(), null_mut()),
+            cp_result::CommandUnknown
+        );
+        assert!(msg(&err).starts_with("unknown sub-command \"lst\""));
+
+        // Non-UTF-8, in the verb and in the domain.
+        for bad in [&b"\xc3\x28"[..], b"list \xff", b"list acme.example \xed\xa0\x80"] {
+            let bad = cs(bad);
+            assert_eq!(
+                cp_command_parse(bad.as_ptr(), &mut c, err.as_mut_ptr(), err.len(), &mut n),
+                cp_result::InvalidUtf8
+            );
+            assert!(msg(&err).starts_with("the command is not UTF-8"), "{}", msg(&err));
+            assert_eq!(n, msg(&err).len());
+        }
+
+        // 100 kB as a domain, a verb, an extra argument, whitespace (and a short non-ASCII
+        // domain): the message stays short, and is cut to a smaller buffer.
+        let a = "a".repeat(100_000);
+        for (line, want) in [
+            (format!("list {a}"), cp_result::CommandDomainTooLong),
+            (a.clone(), cp_result::CommandUnknown),
+            (format!("status {a}"), cp_result::CommandExtraArgument),
+            (format!("list x.example {a}"), cp_result::CommandTwoDomains),
+            (format!("list {}", "é".repeat(100)), cp_result::CommandNotADomain),
+            (format!("list {}\u{1}", " ".repeat(100_000)), cp_result::CommandBadCharacter),
+            (" ".repeat(100_000), cp_result::CommandEmpty),
+        ] {
+            let line = CString::new(line).unwrap();
+            let mut big = [0 as c_char; CP_COMMAND_MESSAGE_SIZE];
+            assert_eq!(cp_command_parse(line.as_ptr(), &mut c, big.as_mut_ptr(), big.len(), &mut n), want);
+            assert!(n < CP_COMMAND_MESSAGE_SIZE - 1 && n == msg(&big).len(), "whole: {}", msg(&big));
+            assert_eq!(cp_command_parse(line.as_ptr(), &mut c, err.as_mut_ptr(), err.len(), &mut n), want);
+            assert!(n < err.len() && n == msg(&err).len());
+        }
+        assert_eq!(c, untouched, "a refused command writes nothing");
+
+        // The longest domain is accepted, NUL-terminated inside the struct.
+        let longest = CString::new(format!("list {}", "A".repeat(CP_COMMAND_TENANT_SIZE - 1))).unwrap();
+        assert_eq!(cp_command_parse(longest.as_ptr(), &mut c, null_mut(), 0, null_mut()), cp_result::Ok);
+        assert_eq!(c.kind, cp_command_kind::List);
+        assert_eq!(c.tenant[CP_COMMAND_TENANT_SIZE - 1], 0);
+        assert!(c.tenant[..CP_COMMAND_TENANT_SIZE - 1].iter().all(|&b| b == b'a' as c_char));
+    }
+    assert!(!cp_command_usage().is_null());
+}

@@ -22,6 +22,7 @@
 //! probe <tenant> <target> [<subscriber>]      list [<tenant>] [json] [<len>]
 //! status [<len>]    advance <ms>    message <code> [<len>]    reload [cur|fixed|stale|null]
 //! faults <bits>     free-engine     free-config
+//! command <line> [<err-len>|-]                (`~` for a space: the line is one field)
 //! ```
 //! A number may be `max` (`u64::MAX`).
 #![no_main]
@@ -480,6 +481,32 @@ fuzz_target!(|data: &[u8]| {
             b"reload" => {
                 let cfg = st.config_handle(f.next());
                 ok("cp_engine_reload", api::cp_engine_reload(st.handle, cfg));
+            }
+            b"command" => {
+                let text = field(f.next()).map(|t| {
+                    CString::new(t.as_bytes().iter().map(|&b| if b == b'~' { b' ' } else { b }).collect::<Vec<u8>>())
+                        .expect("no NUL in a field")
+                });
+                let err_len = match f.next() {
+                    Some(b"-") => None,
+                    b => Some(num(b).unwrap_or(64).min(1 << 12) as usize),
+                };
+                let mut err = vec![0xffu8; err_len.unwrap_or(0)];
+                let errp = if err_len.is_some() { err.as_mut_ptr().cast() } else { ptr::null_mut() };
+                let mut out = api::cp_command {
+                    kind: api::cp_command_kind::Status,
+                    format: cp_format::Text,
+                    tenant: [0; api::CP_COMMAND_TENANT_SIZE],
+                };
+                let mut n = usize::MAX;
+                let r = ok("cp_command_parse", unsafe {
+                    api::cp_command_parse(p(&text), &mut out, errp, err.len(), &mut n)
+                });
+                if r == cp_result::Ok {
+                    assert!(out.tenant.contains(&0), "cp_command_parse: tenant not NUL-terminated");
+                } else if n != usize::MAX {
+                    check_truncated("cp_command_parse", &err, n, true);
+                }
             }
             b"faults" => st.ctx.faults = num(f.next()).unwrap_or(0) as u8,
             b"free-engine" => {

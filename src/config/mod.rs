@@ -532,10 +532,13 @@ pub(crate) fn resolve_tenant(
     }
 }
 
+/// The longest domain name, in bytes (DNS's limit).
+pub const MAX_DOMAIN_LEN: usize = 253;
+
 /// Checks a domain name as FreeSWITCH users write it.
 pub fn valid_domain(d: &str) -> bool {
     !d.is_empty()
-        && d.len() <= 253
+        && d.len() <= MAX_DOMAIN_LEN
         && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
 }
 

@@ -17,6 +17,7 @@ use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::codes::CodeError;
+use crate::command::CommandError;
 use crate::engine::{CallError, DialError};
 
 /// Every result of the C ABI. The numbers never change; new codes get new numbers.
@@ -51,6 +52,14 @@ pub enum cp_result {
     NoRetriever = 300,
     SlotEmpty = 301,
     ConfigInvalid = 400,
+    CommandEmpty = 500,
+    CommandUnknown = 501,
+    CommandExtraArgument = 502,
+    CommandTwoDomains = 503,
+    CommandJsonTwice = 504,
+    CommandBadCharacter = 505,
+    CommandNotADomain = 506,
+    CommandDomainTooLong = 507,
 }
 
 impl cp_result {
@@ -85,6 +94,14 @@ impl cp_result {
             NoRetriever => "retrieving needs an authenticated user",
             SlotEmpty => "no call is parked there",
             ConfigInvalid => "the configuration has errors",
+            CommandEmpty => "no sub-command was given",
+            CommandUnknown => "unknown sub-command",
+            CommandExtraArgument => "the sub-command takes no arguments",
+            CommandTwoDomains => "list takes one domain",
+            CommandJsonTwice => "json was given twice",
+            CommandBadCharacter => "the command has a control character",
+            CommandNotADomain => "not a domain (letters, digits, '.', '-', '_')",
+            CommandDomainTooLong => "the domain is longer than 253 bytes",
         }
     }
 }
@@ -122,6 +139,22 @@ impl From<&CallError> for cp_result {
             CallError::NotFound => cp_result::NotFound,
             CallError::AlreadyTaken => cp_result::AlreadyTaken,
             CallError::BridgeFailed(_) => cp_result::BridgeFailed,
+        }
+    }
+}
+
+impl From<&CommandError> for cp_result {
+    fn from(e: &CommandError) -> Self {
+        match e {
+            CommandError::Empty => cp_result::CommandEmpty,
+            CommandError::NotUtf8 { .. } => cp_result::InvalidUtf8,
+            CommandError::BadCharacter { .. } => cp_result::CommandBadCharacter,
+            CommandError::UnknownVerb(_) => cp_result::CommandUnknown,
+            CommandError::ExtraArgument { .. } => cp_result::CommandExtraArgument,
+            CommandError::TwoDomains { .. } => cp_result::CommandTwoDomains,
+            CommandError::JsonTwice => cp_result::CommandJsonTwice,
+            CommandError::NotADomain(_) => cp_result::CommandNotADomain,
+            CommandError::DomainTooLong { .. } => cp_result::CommandDomainTooLong,
         }
     }
 }

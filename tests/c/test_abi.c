@@ -155,6 +155,86 @@ static struct cp_dial dial(const char *uuid, const char *dialed, const char *use
 	return d;
 }
 
+/* The "callpark" API command, parsed by the library the way mod_callpark calls it. */
+static void test_command(void)
+{
+	struct cp_command c;
+	char err[CP_COMMAND_MESSAGE_SIZE], small[8];
+	char *line;
+	size_t n = 0, len;
+
+	CHECK(!strcmp(cp_command_usage(), "list [<domain>] [json] | reload | status"));
+	CHECK(sizeof(c.tenant) == CP_COMMAND_TENANT_SIZE);
+
+	/* Every command, in any case, whatever the whitespace. */
+	CHECK(cp_command_parse("list", &c, err, sizeof(err), &n) == CP_RESULT_OK);
+	CHECK(c.kind == CP_COMMAND_KIND_LIST && c.format == CP_FORMAT_TEXT && c.tenant[0] == '\0');
+	CHECK(cp_command_parse("  LIST\tAcme.Example  Json \n", &c, NULL, 0, NULL) == CP_RESULT_OK);
+	CHECK(c.kind == CP_COMMAND_KIND_LIST && c.format == CP_FORMAT_JSON && !strcmp(c.tenant, "acme.example"));
+	CHECK(cp_command_parse("list json globex.example", &c, NULL, 0, NULL) == CP_RESULT_OK);
+	CHECK(c.format == CP_FORMAT_JSON && !strcmp(c.tenant, "globex.example"));
+	CHECK(cp_command_parse("Reload", &c, NULL, 0, NULL) == CP_RESULT_OK && c.kind == CP_COMMAND_KIND_RELOAD);
+	CHECK(c.tenant[0] == '\0');
+	CHECK(cp_command_parse("status", &c, NULL, 0, NULL) == CP_RESULT_OK && c.kind == CP_COMMAND_KIND_STATUS);
+
+	/* Each refusal has its code and a message naming what was wrong; the command is left
+	   as it was. */
+	c.kind = CP_COMMAND_KIND_STATUS;
+	strcpy(c.tenant, "untouched");
+	CHECK(cp_command_parse("", &c, err, sizeof(err), &n) == CP_RESULT_COMMAND_EMPTY);
+	CHECK(cp_command_parse(" \t ", &c, err, sizeof(err), &n) == CP_RESULT_COMMAND_EMPTY);
+	CHECK(cp_command_parse("lst", &c, err, sizeof(err), &n) == CP_RESULT_COMMAND_UNKNOWN);
+	CHECK(strstr(err, "unknown sub-command \"lst\"") != NULL && n == strlen(err));
+	CHECK(cp_command_parse("reload now", &c, err, sizeof(err), &n) == CP_RESULT_COMMAND_EXTRA_ARGUMENT);
+	CHECK(!strcmp(err, "reload takes no arguments, \"now\" was given"));
+	CHECK(cp_command_parse("status json", &c, err, sizeof(err), &n) == CP_RESULT_COMMAND_EXTRA_ARGUMENT);
+	CHECK(cp_command_parse("list a.example b.example", &c, err, sizeof(err), &n) == CP_RESULT_COMMAND_TWO_DOMAINS);
+	CHECK(!strcmp(err, "list takes one domain, \"a.example\" and \"b.example\" were given"));
+	CHECK(cp_command_parse("list json JSON", &c, err, sizeof(err), &n) == CP_RESULT_COMMAND_JSON_TWICE);
+	CHECK(cp_command_parse("list a\x01" "b", &c, err, sizeof(err), &n) == CP_RESULT_COMMAND_BAD_CHARACTER);
+	CHECK(!strcmp(err, "the command has a control character at byte 6"));
+	CHECK(cp_command_parse("list a%sb", &c, err, sizeof(err), &n) == CP_RESULT_COMMAND_NOT_A_DOMAIN);
+	CHECK(!strcmp(err, "\"a%sb\" is not a domain (letters, digits, '.', '-', '_')"));
+	CHECK(cp_command_parse("list \xff", &c, err, sizeof(err), &n) == CP_RESULT_INVALID_UTF8);
+	CHECK(!strcmp(err, "the command is not UTF-8 (byte 5)"));
+	CHECK(cp_command_parse(NULL, &c, err, sizeof(err), &n) == CP_RESULT_NULL_PARAMETER);
+	CHECK(cp_command_parse("list", NULL, err, sizeof(err), &n) == CP_RESULT_NULL_PARAMETER);
+	CHECK(c.kind == CP_COMMAND_KIND_STATUS && !strcmp(c.tenant, "untouched"));
+
+	/* Without a message buffer, and with one too small: cut, NUL-terminated. */
+	CHECK(cp_command_parse("lst", &c, NULL, 0, NULL) == CP_RESULT_COMMAND_UNKNOWN);
+	CHECK(cp_command_parse("lst", &c, small, sizeof(small), &n) == CP_RESULT_COMMAND_UNKNOWN);
+	CHECK(n == sizeof(small) - 1 && !strcmp(small, "unknown"));
+
+	/* The longest domain fits the struct; one byte more is refused; a 100 kB line is
+	   refused with a short message. */
+	len = 100 * 1000;
+	line = malloc(len + 1);
+	if (!line) {
+		CHECK(line != NULL);
+		return;
+	}
+	memcpy(line, "list ", 5);
+	memset(line + 5, 'a', CP_COMMAND_TENANT_SIZE - 1);
+	line[5 + CP_COMMAND_TENANT_SIZE - 1] = '\0';
+	CHECK(cp_command_parse(line, &c, err, sizeof(err), &n) == CP_RESULT_OK);
+	CHECK(strlen(c.tenant) == CP_COMMAND_TENANT_SIZE - 1);
+	line[5 + CP_COMMAND_TENANT_SIZE - 1] = 'a';
+	line[5 + CP_COMMAND_TENANT_SIZE] = '\0';
+	CHECK(cp_command_parse(line, &c, err, sizeof(err), &n) == CP_RESULT_COMMAND_DOMAIN_TOO_LONG);
+	CHECK(!strcmp(err, "the domain is 254 bytes long, more than 253"));
+	memset(line + 5, 'a', len - 5);
+	line[len] = '\0';
+	CHECK(cp_command_parse(line, &c, err, sizeof(err), &n) == CP_RESULT_COMMAND_DOMAIN_TOO_LONG);
+	memset(line, 'x', len);
+	CHECK(cp_command_parse(line, &c, err, sizeof(err), &n) == CP_RESULT_COMMAND_UNKNOWN);
+	CHECK(n < CP_COMMAND_MESSAGE_SIZE && n == strlen(err));
+	free(line);
+
+	CHECK(cp_result_message(CP_RESULT_COMMAND_TWO_DOMAINS, err, sizeof(err), &n) == CP_RESULT_OK);
+	CHECK(!strcmp(err, "list takes one domain"));
+}
+
 int main(void)
 {
 	struct fake_switch *sw = calloc(1, sizeof(*sw));
@@ -296,6 +376,8 @@ int main(void)
 	CHECK(cp_result_message(CP_RESULT_SLOT_EMPTY, buf, sizeof(buf), &n) == CP_RESULT_OK);
 	CHECK(!strcmp(buf, "no call is parked there"));
 	CHECK(cp_result_message(12345, small, sizeof(small), &n) == CP_RESULT_OK && n == sizeof(small) - 1);
+
+	test_command();
 
 	/* Reload keeps the engine going. */
 	CHECK(cp_engine_reload(engine, config) == CP_RESULT_OK);

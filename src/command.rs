@@ -1,0 +1,280 @@
+//! The `callpark` API command of `fs_cli` and ESL: `list [<domain>] [json] | reload |
+//! status`, parsed into a [`Command`] or a [`CommandError`] that says what was wrong.
+//!
+//! The grammar, as the switch hands over the text after `callpark`:
+//! - words are split on ASCII whitespace (space, tab, CR, LF, form feed), any number;
+//! - the sub-command and the word `json` are case-insensitive (`LIST`, `Json`);
+//! - `list` takes at most one domain and at most one `json`, in either order; `json`
+//!   given twice is an error, like any other repeated or extra word (a typo must not
+//!   pass silently); a domain is a configuration domain ([`config::valid_domain`]:
+//!   letters, digits, `.`, `-`, `_`, at most [`config::MAX_DOMAIN_LEN`] bytes) and is
+//!   returned lower-case;
+//! - `reload` and `status` take nothing;
+//! - a control character anywhere (other than the whitespace above) refuses the whole
+//!   line, and so does text that is not UTF-8.
+//!
+//! Messages quote what was typed escaped and cut to a few dozen characters, so that they
+//! are safe to print and short whatever was sent.
+
+use std::fmt;
+
+use crate::config::{self, MAX_DOMAIN_LEN};
+
+/// The syntax, as `fs_cli` shows it after `-USAGE:`.
+pub const USAGE: &str = "list [<domain>] [json] | reload | status";
+
+/// What the command asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `list [<domain>] [json]`: the parked calls of one tenant (lower-case domain) or of
+    /// every tenant, as text or JSON.
+    List { tenant: Option<String>, json: bool },
+    /// `reload`: re-read the XML and swap in the configuration if it is valid.
+    Reload,
+    /// `status`: counts of parked calls, timers, tenants and groups.
+    Status,
+}
+
+/// Why a command line was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandError {
+    /// Nothing, or only whitespace: the caller prints the usage.
+    Empty,
+    /// The bytes are not UTF-8 from byte `at` on.
+    NotUtf8 { at: usize },
+    /// A control character (not a separator) at byte `at`.
+    BadCharacter { at: usize },
+    /// The first word is not `list`, `reload` or `status`.
+    UnknownVerb(String),
+    /// `reload` or `status` followed by something.
+    ExtraArgument { verb: &'static str, arg: String },
+    /// `list` with two words that are not `json`.
+    TwoDomains { first: String, second: String },
+    /// `list ... json ... json`.
+    JsonTwice,
+    /// A domain with a character a domain may not have.
+    NotADomain(String),
+    /// A domain longer than [`MAX_DOMAIN_LEN`] bytes (`len` bytes).
+    DomainTooLong { len: usize },
+}
+
+/// At most this many characters of what was typed are quoted in a message.
+const QUOTE_CHARS: usize = 40;
+
+/// `s` escaped (control and non-ASCII characters as `\u{..}`) and cut to
+/// [`QUOTE_CHARS`] characters, with `...` when cut.
+fn quoted(s: &str) -> String {
+    let mut out: String = s.chars().take(QUOTE_CHARS).flat_map(char::escape_default).collect();
+    if s.chars().nth(QUOTE_CHARS).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::Empty => write!(f, "no sub-command; usage: {USAGE}"),
+            CommandError::NotUtf8 { at } => write!(f, "the command is not UTF-8 (byte {at})"),
+            CommandError::BadCharacter { at } => write!(f, "the command has a control character at byte {at}"),
+            CommandError::UnknownVerb(v) => {
+                write!(f, "unknown sub-command \"{}\"; usage: {USAGE}", quoted(v))
+            }
+            CommandError::ExtraArgument { verb, arg } => {
+                write!(f, "{verb} takes no arguments, \"{}\" was given", quoted(arg))
+            }
+            CommandError::TwoDomains { first, second } => {
+                write!(f, "list takes one domain, \"{}\" and \"{}\" were given", quoted(first), quoted(second))
+            }
+            CommandError::JsonTwice => write!(f, "json was given twice"),
+            CommandError::NotADomain(d) => {
+                write!(f, "\"{}\" is not a domain (letters, digits, '.', '-', '_')", quoted(d))
+            }
+            CommandError::DomainTooLong { len } => {
+                write!(f, "the domain is {len} bytes long, more than {MAX_DOMAIN_LEN}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+/// Parses a command line given as bytes (what C hands over): not UTF-8 is
+/// [`CommandError::NotUtf8`].
+pub fn parse_bytes(line: &[u8]) -> Result<Command, CommandError> {
+    match std::str::from_utf8(line) {
+        Ok(s) => parse(s),
+        Err(e) => Err(CommandError::NotUtf8 { at: e.valid_up_to() }),
+    }
+}
+
+/// Parses a command line (the text after `callpark`).
+pub fn parse(line: &str) -> Result<Command, CommandError> {
+    let bad = |c: char| c.is_control() && !c.is_ascii_whitespace();
+    if let Some((at, _)) = line.char_indices().find(|&(_, c)| bad(c)) {
+        return Err(CommandError::BadCharacter { at });
+    }
+    let mut words = line.split_ascii_whitespace();
+    let Some(verb) = words.next() else {
+        return Err(CommandError::Empty);
+    };
+    if verb.eq_ignore_ascii_case("list") {
+        return parse_list(words);
+    }
+    let (verb, command) = if verb.eq_ignore_ascii_case("reload") {
+        ("reload", Command::Reload)
+    } else if verb.eq_ignore_ascii_case("status") {
+        ("status", Command::Status)
+    } else {
+        return Err(CommandError::UnknownVerb(verb.into()));
+    };
+    match words.next() {
+        Some(arg) => Err(CommandError::ExtraArgument { verb, arg: arg.into() }),
+        None => Ok(command),
+    }
+}
+
+fn parse_list<'a>(words: impl Iterator<Item = &'a str>) -> Result<Command, CommandError> {
+    let mut tenant: Option<&str> = None;
+    let mut json = false;
+    for w in words {
+        if w.eq_ignore_ascii_case("json") {
+            if json {
+                return Err(CommandError::JsonTwice);
+            }
+            json = true;
+            continue;
+        }
+        if let Some(first) = tenant {
+            return Err(CommandError::TwoDomains { first: first.into(), second: w.into() });
+        }
+        if w.len() > MAX_DOMAIN_LEN {
+            return Err(CommandError::DomainTooLong { len: w.len() });
+        }
+        if !config::valid_domain(w) {
+            return Err(CommandError::NotADomain(w.into()));
+        }
+        tenant = Some(w);
+    }
+    Ok(Command::List { tenant: tenant.map(str::to_ascii_lowercase), json })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(tenant: Option<&str>, json: bool) -> Result<Command, CommandError> {
+        Ok(Command::List { tenant: tenant.map(String::from), json })
+    }
+
+    #[test]
+    fn every_command() {
+        assert_eq!(parse("list"), list(None, false));
+        assert_eq!(parse("list json"), list(None, true));
+        assert_eq!(parse("list acme.example"), list(Some("acme.example"), false));
+        assert_eq!(parse("list acme.example json"), list(Some("acme.example"), true));
+        assert_eq!(parse("list json acme.example"), list(Some("acme.example"), true), "either order");
+        assert_eq!(parse("reload"), Ok(Command::Reload));
+        assert_eq!(parse("status"), Ok(Command::Status));
+    }
+
+    #[test]
+    fn case_and_whitespace() {
+        assert_eq!(parse("LIST Acme.EXAMPLE JSON"), list(Some("acme.example"), true), "domain lower-cased");
+        assert_eq!(parse("Reload"), Ok(Command::Reload));
+        assert_eq!(parse("sTaTuS"), Ok(Command::Status));
+        assert_eq!(parse("  list \t acme.example\r\n"), list(Some("acme.example"), false));
+        assert_eq!(parse("\x0clist\x0cjson\x0c"), list(None, true), "form feed is whitespace");
+    }
+
+    #[test]
+    fn domains_follow_the_configuration_rules() {
+        assert_eq!(parse("list a-b_c.example"), list(Some("a-b_c.example"), false));
+        assert_eq!(parse("list 10.0.0.1"), list(Some("10.0.0.1"), false));
+        let longest = "a".repeat(MAX_DOMAIN_LEN);
+        assert_eq!(parse(&format!("list {longest}")), list(Some(&longest), false));
+        let long = "a".repeat(MAX_DOMAIN_LEN + 1);
+        assert_eq!(parse(&format!("list {long}")), Err(CommandError::DomainTooLong { len: MAX_DOMAIN_LEN + 1 }));
+        for d in ["acme.example;x", "102@acme.example", "acme/example", "ex'ample", "ex%sample", "exämple"] {
+            assert_eq!(parse(&format!("list {d}")), Err(CommandError::NotADomain(d.into())), "{d}");
+        }
+    }
+
+    #[test]
+    fn every_error() {
+        assert_eq!(parse(""), Err(CommandError::Empty));
+        assert_eq!(parse(" \t\r\n"), Err(CommandError::Empty));
+        assert_eq!(parse("lst"), Err(CommandError::UnknownVerb("lst".into())));
+        assert_eq!(parse("json"), Err(CommandError::UnknownVerb("json".into())));
+        assert_eq!(parse("list-json"), Err(CommandError::UnknownVerb("list-json".into())));
+        assert_eq!(parse("reload now"), Err(CommandError::ExtraArgument { verb: "reload", arg: "now".into() }));
+        assert_eq!(parse("STATUS json"), Err(CommandError::ExtraArgument { verb: "status", arg: "json".into() }));
+        assert_eq!(
+            parse("list a.example b.example"),
+            Err(CommandError::TwoDomains { first: "a.example".into(), second: "b.example".into() })
+        );
+        assert_eq!(
+            parse("list a.example json b$d"),
+            Err(CommandError::TwoDomains { first: "a.example".into(), second: "b$d".into() }),
+            "a second domain is refused as such, whatever it is"
+        );
+        assert_eq!(parse("list json json"), Err(CommandError::JsonTwice));
+        assert_eq!(parse("list json a.example JSON"), Err(CommandError::JsonTwice));
+        assert_eq!(parse("list a\x01b"), Err(CommandError::BadCharacter { at: 6 }));
+        assert_eq!(parse("list\0"), Err(CommandError::BadCharacter { at: 4 }));
+        assert_eq!(parse("status\x7f"), Err(CommandError::BadCharacter { at: 6 }));
+        assert_eq!(parse("list \x0bacme"), Err(CommandError::BadCharacter { at: 5 }), "vertical tab");
+        assert_eq!(parse("list é\u{85}"), Err(CommandError::BadCharacter { at: 7 }), "C1 control, byte offset");
+        assert_eq!(parse("lst \x1b[2J"), Err(CommandError::BadCharacter { at: 4 }), "before the verb is looked at");
+        assert_eq!(
+            parse("list\u{a0}acme"),
+            Err(CommandError::UnknownVerb("list\u{a0}acme".into())),
+            "NBSP splits nothing"
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8() {
+        assert_eq!(parse_bytes(b"list"), list(None, false));
+        assert_eq!(parse_bytes(b"list \xff"), Err(CommandError::NotUtf8 { at: 5 }));
+        assert_eq!(parse_bytes(b"\xc3"), Err(CommandError::NotUtf8 { at: 0 }));
+        assert_eq!(parse_bytes(b""), Err(CommandError::Empty));
+    }
+
+    #[test]
+    fn messages_say_what_was_wrong_and_stay_short() {
+        let m = |s: &str| parse(s).unwrap_err().to_string();
+        assert_eq!(m(""), format!("no sub-command; usage: {USAGE}"));
+        assert_eq!(m("lst"), format!("unknown sub-command \"lst\"; usage: {USAGE}"));
+        assert_eq!(m("reload now"), "reload takes no arguments, \"now\" was given");
+        assert_eq!(m("list a b"), "list takes one domain, \"a\" and \"b\" were given");
+        assert_eq!(m("list json json"), "json was given twice");
+        assert_eq!(m("list a$b"), "\"a$b\" is not a domain (letters, digits, '.', '-', '_')");
+        assert_eq!(m(&format!("list {}", "a".repeat(300))), "the domain is 300 bytes long, more than 253");
+        assert_eq!(m("list a\x01"), "the command has a control character at byte 6");
+        assert_eq!(parse_bytes(b"list \xff").unwrap_err().to_string(), "the command is not UTF-8 (byte 5)");
+        // Quoted text is escaped and cut: nothing a terminal would interpret, whatever length.
+        assert_eq!(m("list a\"é"), "\"a\\\"\\u{e9}\" is not a domain (letters, digits, '.', '-', '_')");
+        let huge = m(&"x".repeat(100_000));
+        assert!(huge.len() < 200 && huge.contains(&format!("\"{}...\"", "x".repeat(QUOTE_CHARS))), "{huge}");
+        let unicode = m(&"é".repeat(50));
+        assert!(unicode.is_ascii(), "{unicode}");
+    }
+
+    #[test]
+    fn the_longest_messages_fit_in_512_bytes() {
+        // The C ABI promises that CP_COMMAND_MESSAGE_SIZE (512) bytes hold any message.
+        let wide = "\u{10ffff}".repeat(100); // escaped as 10 bytes each
+        let domain = "a".repeat(253);
+        for line in [
+            wide.clone(),
+            format!("status {wide}"),
+            format!("list {domain} {wide}"),
+            format!("list {wide}"),
+            format!("list {}", "a".repeat(100_000)),
+        ] {
+            let msg = parse(&line).unwrap_err().to_string();
+            assert!(msg.len() < 512, "{} bytes: {msg}", msg.len());
+        }
+    }
+}
