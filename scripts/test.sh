@@ -49,6 +49,7 @@ suite "rustfmt and clippy" fmt_and_lint
 suite "cargo test (unit, scenarios, concurrency)" cargo test --quiet
 suite "C ABI test (ASan/UBSan, valgrind)" tests/c/run.sh
 suite "concurrency test under valgrind" tests/valgrind_concurrency.sh
+suite "concurrency tests under AddressSanitizer/LeakSanitizer (needs nightly)" tests/asan_concurrency.sh
 suite "callpark check on the sample and a broken configuration" sample_config
 suite "fuzz targets (FUZZ_SECONDS per target, default 30 s; needs nightly)" scripts/fuzz.sh
 demo_check() {
