@@ -14,7 +14,7 @@ all: module
 
 lib:
 	@scripts/deps.sh build
-	cargo build --release
+	cargo build --release --features heap-count
 	@echo "built target/release/libcallpark.so, include/callpark.h and target/release/callpark"
 
 module: lib

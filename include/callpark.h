@@ -491,7 +491,8 @@ cp_result cp_engine_list(const struct cp_engine *engine,
                          size_t len,
                          size_t *out_n);
 
-// A short status text: parked calls, pending timers, configured tenants and groups.
+// A short status text: parked calls, pending timers, configured tenants and groups,
+// and, where the library counts it (the `heap-count` feature), its heap use.
 //
 // # Safety
 // `buf` valid for `len` bytes; `out_n` valid.

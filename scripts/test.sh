@@ -46,7 +46,13 @@ sample_config() {
 suite "cargo build (and header generation)" cargo build --all-targets --quiet
 suite "header is committed as generated" header_unchanged
 suite "rustfmt and clippy" fmt_and_lint
-suite "cargo test (unit, scenarios, concurrency)" cargo test --quiet
+cargo_tests() {
+	# The library's unit tests once more with the module build's heap counter on
+	# (src/heap.rs; not with --all-targets: benches/memory.rs has its own allocator).
+	cargo test --quiet && cargo test --quiet --features heap-count --lib
+}
+
+suite "cargo test (unit, scenarios, concurrency)" cargo_tests
 suite "C ABI test (ASan/UBSan, valgrind)" tests/c/run.sh
 suite "concurrency test under valgrind" tests/valgrind_concurrency.sh
 suite "concurrency tests under AddressSanitizer/LeakSanitizer (needs nightly)" tests/asan_concurrency.sh

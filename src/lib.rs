@@ -11,6 +11,7 @@ pub mod command;
 pub mod config;
 pub mod engine;
 pub mod ffi;
+pub mod heap;
 pub mod host;
 pub mod listing;
 pub mod recall;

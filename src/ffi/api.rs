@@ -621,7 +621,8 @@ pub unsafe extern "C" fn cp_engine_list(
     })
 }
 
-/// A short status text: parked calls, pending timers, configured tenants and groups.
+/// A short status text: parked calls, pending timers, configured tenants and groups,
+/// and, where the library counts it (the `heap-count` feature), its heap use.
 ///
 /// # Safety
 /// `buf` valid for `len` bytes; `out_n` valid.
@@ -634,14 +635,18 @@ pub unsafe extern "C" fn cp_engine_status(
 ) -> cp_result {
     with_engine("cp_engine_status", engine, |e| {
         let c = e.engine.config();
-        let text = format!(
-            "callpark {}: {} parked calls, {} pending timers, {} configured tenants, {} groups\n",
+        let mut text = format!(
+            "callpark {}: {} parked calls, {} pending timers, {} configured tenants, {} groups",
             env!("CARGO_PKG_VERSION"),
             e.engine.parked_count(),
             e.engine.pending_timers(),
             c.tenants().count(),
             c.group_count()
         );
+        if let Some(bytes) = crate::heap::bytes_in_use() {
+            text.push_str(&format!("; heap {bytes} bytes"));
+        }
+        text.push('\n');
         write_out(&text, buf, len, out_n)
     })
 }

@@ -8,6 +8,7 @@ Run: tests/fs/run.sh --soak   (or SOAK_SECONDS=600 tests/fs/run.sh --soak)"""
 
 import os
 import random
+import re
 import sys
 import time
 
@@ -30,12 +31,22 @@ SOAK_CONF = """<configuration name="callpark.conf">
 </configuration>"""
 
 
+def heap_bytes(sw):
+    """The library's own heap use, from `callpark status` (the module's build counts it)."""
+    m = re.search(r"heap (\d+) bytes", sw.api("callpark status"))
+    check(m is not None, "callpark status shows the library's heap use")
+    return int(m.group(1))
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+HEAP_SLACK = 16 * 1024
 
 
 def soak(ctx, seconds, rng):
@@ -49,11 +60,13 @@ def soak(ctx, seconds, rng):
               "recall-ignored": 0, "sent-back": 0, "final": 0, "incomplete": 0}
     parked = []  # the client's calls believed parked
     seen_incoming = {p: 0 for p in (p101, p102, p103, p106)}
-    rss_start = None
+    rss_start = heap_warm = None
+    heap_start = heap_bytes(sw)
     start = time.time()
     while time.time() - start < seconds:
         if rss_start is None and time.time() - start > min(10, seconds / 4):
             rss_start = rss_kb(sw.proc.pid)
+            heap_warm = heap_bytes(sw)
         # Answer (or ignore) whatever rang meanwhile: recalls on 101, sent-back calls, finals on 106.
         for p in (p101, p106):
             for call in p.incoming[seen_incoming[p]:]:
@@ -116,9 +129,15 @@ def soak(ctx, seconds, rng):
     check(" 0 parked calls, 0 pending timers" in status, f"the engine holds nothing: {status}")
     ua.pump(2)
     rss_end = rss_kb(sw.proc.pid)
+    heap_end = heap_bytes(sw)
+    # Back to the starting level: what the engine keeps once every call is gone is the
+    # capacity its maps grew to, a few kB, not a share of every call it has seen.
+    check(heap_end <= heap_start + HEAP_SLACK,
+          f"the library's heap is back to its starting level: {heap_start} bytes at the start, "
+          f"{heap_warm} after warm-up, {heap_end} at the end")
     sw.set_callpark_conf(harness.BASIC_CONF)
     sw.api("callpark reload")
-    return counts, rss_start or rss_end, rss_end
+    return counts, rss_start or rss_end, rss_end, (heap_start, heap_warm, heap_end)
 
 
 def main():
@@ -137,12 +156,14 @@ def main():
         ua = UA()
         ctx = Ctx(sw, ua)
         t0 = time.time()
-        counts, rss0, rss1 = soak(ctx, seconds, rng)
+        counts, rss0, rss1, heap = soak(ctx, seconds, rng)
         ops = sum(counts.values())
         print(f"soak: {seconds:.0f} s (seed {seed}), {ops} operations in {time.time() - t0:.0f} s: " +
               ", ".join(f"{k} {v}" for k, v in counts.items()))
         print(f"soak: FreeSWITCH resident memory {rss0} kB after warm-up, {rss1} kB at the end "
               f"({(rss1 - rss0) / 1024:+.1f} MB); no call parked, no lamp lit, 0 channels")
+        print(f"soak: the library's heap {heap[0]} bytes at the start, {heap[1]} after warm-up, "
+              f"{heap[2]} at the end ({heap[2] - heap[0]:+d} bytes)")
         print("soak: 1 passed, 0 failed")
         rc = 0
     except Exception as e:
