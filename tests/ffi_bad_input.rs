@@ -410,3 +410,23 @@ fn command_parse_bad_input() {
     }
     assert!(!cp_command_usage().is_null());
 }
+
+/// A panic inside an export never unwinds into C: the boundary every export goes
+/// through turns it into `CP_RESULT_PANIC` and a log line naming the export.
+#[test]
+fn a_forced_panic_becomes_a_result_code_and_a_log_line() {
+    let lines = std::cell::RefCell::new(Vec::<String>::new());
+    let log = |l: &str| lines.borrow_mut().push(l.to_string());
+    let r = callpark::ffi::boundary("cp_forced", Some(&log), || panic!("forced for the test"));
+    assert_eq!(r, cp_result::Panic);
+    let lines = lines.into_inner();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("cp_forced") && lines[0].contains("forced for the test"), "{lines:?}");
+    // A panicking logger is caught too: still a result code.
+    let bad_log = |_: &str| panic!("the logger panics as well");
+    let r = callpark::ffi::boundary("cp_forced", Some(&bad_log), || panic!("again"));
+    assert_eq!(r, cp_result::Panic);
+    // And a panic carrying a String payload is named as well.
+    let r = callpark::ffi::boundary("cp_forced", None, || panic!("{}", String::from("owned")));
+    assert_eq!(r, cp_result::Panic);
+}
