@@ -330,7 +330,7 @@ def s6_unload_and_load(ctx):
     check(not callpark_threads(), f"no callpark thread is left after unload: {callpark_threads()}")
     check("+OK" in ctx.sw.api("load mod_callpark"), "load again")
     # fs_cli: mistyped commands get a one-line -ERR from the core's parser, and nothing else.
-    for cmd, want in (("callpark list acme.example globex.example", "two domains"),
+    for cmd, want in (("callpark list acme.example globex.example", "one domain"),
                       ("callpark lsit", "unknown"), ("callpark status now", "now")):
         out = ctx.sw.api(cmd).strip()
         check(out.startswith("-ERR") and want in out.lower() and "\n" not in out, f"{cmd!r} is refused: {out!r}")
