@@ -70,18 +70,11 @@ def directory():
 
 
 class BenchSwitch(switch.Switch):
-    def render(self):
-        if os.path.exists(self.run):
-            shutil.rmtree(self.run)
-        for d in ("conf", "log", "db", "run", "tmp", "storage", "recordings", "sounds"):
-            os.makedirs(os.path.join(self.run, d))
-        with open(os.path.join(HERE, "fs", "freeswitch.xml")) as f:
-            text = f.read()
-        for k, v in {"@RUN@": self.run, "@SIP_PORT@": str(SIP_PORT), "@ESL_PORT@": str(ESL_PORT),
-                     "@RTP_START@": str(RTP_START), "@RTP_END@": str(RTP_END), "@DIRECTORY@": directory()}.items():
-            text = text.replace(k, v)
-        with open(os.path.join(self.run, "conf", "freeswitch.xml"), "w") as f:
-            f.write(text)
+    template = os.path.join(HERE, "fs", "freeswitch.xml")
+    rtp_range = (RTP_START, RTP_END)
+
+    def substitutions(self):
+        return {"@DIRECTORY@": directory()}
 
     def cpu_seconds(self):
         with open(f"/proc/{self.proc.pid}/stat") as f:
@@ -209,7 +202,7 @@ def wait_parked(sw, module, n, seconds=60):
 def clear(sw, module):
     sw.api(f"hupall NORMAL_CLEARING bench_park {module}")
     end = time.time() + 30
-    while time.time() < end and not sw.api("show channels count").strip().startswith("0 total"):
+    while time.time() < end and channels(sw) != 0:
         time.sleep(0.2)
 
 

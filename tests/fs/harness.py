@@ -103,7 +103,7 @@ class Ctx:
             try:
                 return self._call_and_answer(caller, callee)
             except Failure:
-                if attempt + 1 == attempts or not self.ua.live_calls() == []:
+                if attempt + 1 == attempts or self.ua.live_calls():
                     raise
                 print(f"    (the call from {caller.name} to {callee.name} ended at once; dialing again)")
                 self.ua.pump(0.5)

@@ -138,23 +138,33 @@ class Switch:
         self.proc = None
         self.esl = None
 
+    # The configuration template and what fills its @NAME@ placeholders; the benchmark's
+    # switch (bench/park_vs_valet.py) brings its own of both.
+    template = os.path.join(HERE, "conf", "freeswitch.xml")
+    rtp_range = (RTP_START, RTP_END)
+
+    def substitutions(self):
+        return {
+            "@EXTRA_MODULES@": self.extra_modules,
+            "@EXTRA_DIALPLAN@": self.extra_dialplan,
+            "@CALLPARK_CONF@": self.callpark_conf,
+            "@DIRECTORY@": directory(),
+        }
+
     def render(self):
         if os.path.exists(self.run):
             shutil.rmtree(self.run)
         for d in ("conf", "log", "db", "run", "tmp", "storage", "recordings", "sounds"):
             os.makedirs(os.path.join(self.run, d))
-        with open(os.path.join(HERE, "conf", "freeswitch.xml")) as f:
+        with open(self.template) as f:
             text = f.read()
         for k, v in {
             "@RUN@": self.run,
             "@SIP_PORT@": str(self.sip_port),
             "@ESL_PORT@": str(self.esl_port),
-            "@RTP_START@": str(RTP_START),
-            "@RTP_END@": str(RTP_END),
-            "@EXTRA_MODULES@": self.extra_modules,
-            "@EXTRA_DIALPLAN@": self.extra_dialplan,
-            "@CALLPARK_CONF@": self.callpark_conf,
-            "@DIRECTORY@": directory(),
+            "@RTP_START@": str(self.rtp_range[0]),
+            "@RTP_END@": str(self.rtp_range[1]),
+            **self.substitutions(),
         }.items():
             text = text.replace(k, v)
         with open(os.path.join(self.run, "conf", "freeswitch.xml"), "w") as f:
