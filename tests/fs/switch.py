@@ -8,8 +8,23 @@ import socket
 import subprocess
 import time
 
-FS_BIN = "/usr/local/freeswitch/bin/freeswitch"
-FS_MOD = "/usr/local/freeswitch/mod"
+
+
+def _pkg_var(name, default):
+    """A directory of the installed FreeSWITCH, as `pkg-config freeswitch` names it (the
+    same place `make install` put the module), so that any install layout works."""
+    env = dict(os.environ)
+    env["PKG_CONFIG_PATH"] = "/usr/local/freeswitch/lib/pkgconfig:" + env.get("PKG_CONFIG_PATH", "")
+    try:
+        out = subprocess.run(["pkg-config", f"--variable={name}", "freeswitch"], env=env,
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    return out or default
+
+
+FS_BIN = os.path.join(_pkg_var("bindir", "/usr/local/freeswitch/bin"), "freeswitch")
+FS_MOD = _pkg_var("modulesdir", "/usr/local/freeswitch/mod")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 SIP_PORT = 25060
@@ -197,8 +212,8 @@ class Switch:
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                self.proc = None
-                raise RuntimeError(f"FreeSWITCH exited with {self.proc.returncode}; see {self.run}/log")
+                code, self.proc = self.proc.returncode, None
+                raise RuntimeError(f"FreeSWITCH exited with {code}; see {self.run}/log")
             try:
                 self.esl = Esl(self.esl_port)
                 break
