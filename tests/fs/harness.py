@@ -467,6 +467,59 @@ def s11_recall_answer_races_retrieve(ctx, rounds=5):
     print(f"    recall vs retrieve: recall won {wins['recall']}, retrieve won {wins['retrieve']} of {rounds}")
 
 
+def s12_recall_target_rejects_or_unregistered(ctx):
+    """A recall target that rejects (486) or is not registered counts as no answer: the
+    policy goes on to the next attempt, then to the final destination; the caller stays."""
+    ctx.sw.set_callpark_conf(RECALL_CONF)
+    check("+OK" in ctx.sw.api("callpark reload"), "the recall configuration (sales: 2 attempts, then 6001)")
+    client, p101, p106 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("106", "106")
+    pj = __import__("pjsua2")
+    try:
+        def logged(cause):
+            return ctx.sw.log_text().count(f"not answered: {cause}")
+        # 101 rejects both recall attempts with 486 Busy Here: then the final destination (106).
+        n, n6, busy0 = len(p101.incoming), len(p106.incoming), logged("USER_BUSY")
+        c = ctx.park_by_transfer(client, p101, "*68")
+        ctx.wait_parked(1)
+        for attempt in (1, 2):
+            ctx.wait(lambda: len(p101.incoming) > n + attempt, 14, f"101 is recalled (attempt {attempt})")
+            op = pj.CallOpParam()
+            op.statusCode = 486
+            p101.incoming[-1].hangup(op)
+            ctx.ua.pump(0.2)
+        ctx.wait(lambda: len(p106.incoming) > n6, 10, "after two rejected attempts, the final destination (106) rings")
+        check(len(p101.incoming) == n + 3, f"101 was rung exactly twice ({len(p101.incoming) - n - 1} recalls)")
+        check(c.confirmed, "the caller is still there after two rejected recalls")
+        final = p106.incoming[-1]
+        check(final.caller_number() == "104", f"106 sees the parked caller ({final.remote})")
+        p106.answer(final)
+        ctx.wait(lambda: final.confirmed, 5, "106 answers")
+        ctx.wait_parked(0)
+        check(logged("USER_BUSY") - busy0 == 2, "the switch logged both rejections as no answer")
+        ctx.ua.hangup_all()
+        # 103 parks and unregisters: each attempt fails at once (not registered); the policy
+        # goes on to the final destination as well.
+        p103 = ctx.phone("103", "103")
+        n6, unreg0 = len(p106.incoming), logged("USER_NOT_REGISTERED")
+        c = ctx.park_by_transfer(client, p103, "*68")
+        ctx.wait_parked(1)
+        ctx.p.pop("103")
+        ctx.ua.drop(p103)  # unregisters, without touching the client's parked call
+        ctx.wait(lambda: "103@" not in ctx.sw.api("sofia status profile internal reg 103"), 5, "103 is unregistered")
+        ctx.wait(lambda: len(p106.incoming) > n6, 16, "with 103 unregistered, the final destination (106) rings")
+        check(c.confirmed, "the caller is still there after the recalls to an unregistered user")
+        check(logged("USER_NOT_REGISTERED") - unreg0 == 2,
+              "the switch logged both attempts to the unregistered user as no answer")
+        p106.answer(p106.incoming[-1])
+        ctx.wait(lambda: p106.incoming[-1].confirmed, 5, "106 answers")
+        ctx.wait_parked(0)
+        ctx.ua.hangup_all()
+    finally:
+        ctx.drop_phone("106")
+        ctx.sw.set_callpark_conf(BASIC_CONF)
+        ctx.sw.api("callpark reload")
+
+
 BROKEN_CONF = """<configuration name="callpark.conf">
   <settings><param name="recall-time" value="2"/></settings>
   <tenants><tenant domain="acme.example"><groups>
@@ -539,7 +592,7 @@ def s8_tenant_isolation(ctx):
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
-             s11_recall_answer_races_retrieve]
+             s11_recall_answer_races_retrieve, s12_recall_target_rejects_or_unregistered]
 
 
 def main(argv):
