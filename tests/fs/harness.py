@@ -7,6 +7,7 @@ Run: tests/fs/run.sh [scenario-name ...]   (all scenarios when none is named)"""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -520,6 +521,57 @@ def s12_recall_target_rejects_or_unregistered(ctx):
         ctx.sw.api("callpark reload")
 
 
+def sipp_retrievers(ctx, users, target, domain=ACME):
+    """Starts one SIPp retriever per user (tests/fs/sipp/retrieve_race.xml), all at once,
+    each dialing `target` with its own digest credentials; returns, per user, the final
+    answer the switch gave its authenticated INVITE ("200", "480", or what else came)."""
+    from switch import SIP_PORT, password
+    work = os.path.join(ctx.sw.run, "sipp")
+    os.makedirs(work, exist_ok=True)
+    procs = {}
+    for i, user in enumerate(users):
+        log = os.path.join(work, f"race-{user}.log")
+        if os.path.exists(log):
+            os.remove(log)
+        args = ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", os.path.join(HERE, "sipp", "retrieve_race.xml"),
+                "-i", "127.0.0.1", "-p", str(25160 + i), "-mp", str(26000 + 100 * i), "-m", "1", "-l", "1",
+                "-s", target, "-key", "domain", domain, "-key", "user", user,
+                "-au", user, "-ap", password(user, domain), "-timeout", "20", "-timeout_error",
+                "-trace_msg", "-message_file", log, "-nostdin"]
+        procs[user] = (subprocess.Popen(args, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True), log)
+    out = {}
+    for user, (proc, log) in procs.items():
+        # pjsua2 keeps its own SIP stack: its events must go on while SIPp runs.
+        while proc.poll() is None:
+            ctx.ua.pump(0.1)
+        text = open(log, errors="replace").read() if os.path.exists(log) else ""
+        finals = re.findall(r"^SIP/2\.0 ([2-6]\d\d) .*?^CSeq: 2 INVITE", text, re.M | re.S)
+        answer = [c for c in finals if c != "407"]
+        out[user] = answer[-1] if answer else f"none (sipp exit {proc.returncode}: {proc.stdout.read()[-300:]})"
+        if proc.returncode != 0:
+            out[user] += f" (sipp exit {proc.returncode})"
+    return out
+
+
+def s13_sipp_retrievers_race(ctx, rounds=10):
+    """Two SIPp retrievers dial *88101 at the same moment, authenticated as 102 and 103:
+    one 200 OK and one clean 480, every round; the slot is empty after each round."""
+    client, p101 = ctx.phone("client", "104"), ctx.phone("101a", "101")
+    wins = {"102": 0, "103": 0}
+    for i in range(rounds):
+        ctx.park_by_transfer(client, p101, "*68")
+        ctx.wait_parked(1)
+        got = sipp_retrievers(ctx, ["102", "103"], "*88101")
+        check(sorted(got.values()) == ["200", "480"], f"round {i}: one 200 OK and one 480, got {got}")
+        wins[[u for u, c in got.items() if c == "200"][0]] += 1
+        ctx.wait_parked(0)
+        ctx.ua.hangup_all()
+        ctx.wait(lambda: ctx.sw.api("show channels count").strip().startswith("0 total"), 10,
+                 f"round {i}: no channel is left")
+    print(f"    SIPp races: 102 won {wins['102']}, 103 won {wins['103']} of {rounds}")
+
+
 BROKEN_CONF = """<configuration name="callpark.conf">
   <settings><param name="recall-time" value="2"/></settings>
   <tenants><tenant domain="acme.example"><groups>
@@ -592,7 +644,8 @@ def s8_tenant_isolation(ctx):
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
-             s11_recall_answer_races_retrieve, s12_recall_target_rejects_or_unregistered]
+             s11_recall_answer_races_retrieve, s12_recall_target_rejects_or_unregistered,
+             s13_sipp_retrievers_race]
 
 
 def main(argv):
