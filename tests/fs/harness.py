@@ -428,7 +428,7 @@ def s10_races_on_the_wire(ctx, rounds=20):
     print(f"    races: 102 won {wins['102']}, 103 won {wins['103']} of {rounds}")
 
 
-def s11_recall_answer_races_retrieve(ctx, rounds=5):
+def s11_recall_answer_races_retrieve(ctx, rounds=6):
     """A recall answered at the instant a retrieve arrives: exactly one of them gets the
     caller, the other is refused or hung up; the caller is never dropped."""
     ctx.sw.set_callpark_conf(RECALL_CONF)
@@ -443,8 +443,19 @@ def s11_recall_answer_races_retrieve(ctx, rounds=5):
             ctx.wait(lambda: len(p101.incoming) > n, 12, f"round {i}: 101 is recalled")
             ring = p101.incoming[-1]
             ctx.ua.pump(0.3)  # ringing, the way a user answers it
-            p101.answer(ring)
-            r = p102.dial("*88101")
+            # Even rounds answer the recall first; odd rounds dial first and answer a few
+            # tens of ms later, about when the switch has the retrieve (after the digest
+            # challenge), so that each side gets to win.
+            if i % 2 == 0:
+                p101.answer(ring)
+                r = p102.dial("*88101")
+            else:
+                r = p102.dial("*88101")
+                ctx.ua.pump(0.03 * (i + 1) / 2)
+                try:
+                    p101.answer(ring)
+                except __import__("pjsua2").Error:
+                    pass  # already cancelled: the retrieve won before the answer went out
             ctx.wait(lambda: (ring.confirmed or ring.ended) and (r.confirmed or r.ended), 10,
                      f"round {i}: the recall and the retrieve both get an answer")
             ctx.ua.pump(1.0)  # the loser, if its 200 went out first, is hung up by now
