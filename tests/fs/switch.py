@@ -9,7 +9,6 @@ import subprocess
 import time
 
 
-
 def _pkg_var(name, default):
     """A directory of the installed FreeSWITCH, as `pkg-config freeswitch` names it (the
     same place `make install` put the module), so that any install layout works."""
@@ -221,7 +220,8 @@ class Switch:
                 time.sleep(0.3)
         else:
             self.stop()
-            raise RuntimeError("FreeSWITCH did not open its event socket in 60 s")
+            raise RuntimeError(f"FreeSWITCH did not open its event socket in 60 s (modules from {FS_MOD}: "
+                               f"is mod_event_socket.so there? see {self.run}/log)")
         while time.time() < deadline:
             if "is ready" in self.esl.api("status") and "RUNNING" in self.esl.api("sofia status"):
                 return
