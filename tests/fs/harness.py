@@ -549,19 +549,21 @@ def sipp_retrievers(ctx, users, target, domain=ACME):
                 "-s", target, "-key", "domain", domain, "-key", "user", user,
                 "-au", user, "-ap", password(user, domain), "-timeout", "20", "-timeout_error",
                 "-trace_msg", "-message_file", log, "-nostdin"]
-        procs[user] = (subprocess.Popen(args, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True), log)
+        with open(os.path.join(work, f"race-{user}.out"), "w") as screen:
+            procs[user] = (subprocess.Popen(args, cwd=work, stdout=screen, stderr=subprocess.STDOUT), log)
     out = {}
     for user, (proc, log) in procs.items():
         # pjsua2 keeps its own SIP stack: its events must go on while SIPp runs.
         while proc.poll() is None:
             ctx.ua.pump(0.1)
         text = open(log, errors="replace").read() if os.path.exists(log) else ""
-        finals = re.findall(r"^SIP/2\.0 ([2-6]\d\d) .*?^CSeq: 2 INVITE", text, re.M | re.S)
-        answer = [c for c in finals if c != "407"]
-        out[user] = answer[-1] if answer else f"none (sipp exit {proc.returncode}: {proc.stdout.read()[-300:]})"
+        # One message per start line; the final answers to the authenticated INVITE.
+        messages = re.split(r"^(?=SIP/2\.0 |[A-Z]+ sip:)", text, flags=re.M)
+        finals = [m[8:11] for m in messages
+                  if m.startswith("SIP/2.0 ") and m[8] != "1" and re.search(r"^CSeq: 2 INVITE", m, re.M)]
+        out[user] = finals[-1] if finals else "none"
         if proc.returncode != 0:
-            out[user] += f" (sipp exit {proc.returncode})"
+            out[user] += f" (sipp exit {proc.returncode}; see {work}/race-{user}.out and .log)"
     return out
 
 
