@@ -96,6 +96,10 @@ class Ctx:
             self.ua.pump(0.2)
         raise Failure(f"expected {n} parked calls in {domain}, `callpark list` shows {self.parked(domain)}")
 
+    def wait_no_channels(self, what, seconds=10):
+        """Waits until the switch has no channel left."""
+        self.wait(lambda: self.sw.api("show channels count").strip().startswith("0 total"), seconds, what)
+
     def call_and_answer(self, caller, callee, attempts=2):
         """caller dials callee's extension; callee answers; both confirmed with media.
         A call the switch ends right after the answer (seen on loaded CI machines as
@@ -423,8 +427,7 @@ def s10_races_on_the_wire(ctx, rounds=20):
         ctx.wait(lambda: r.ended or r.confirmed, 10, f"hang-up round {i}: the retriever gets an answer")
         ctx.ua.hangup_all()
         ctx.wait_parked(0)
-        ctx.wait(lambda: ctx.sw.api("show channels count").strip().startswith("0 total"), 10,
-                 f"hang-up round {i}: no channel is left")
+        ctx.wait_no_channels(f"hang-up round {i}: no channel is left")
     print(f"    races: 102 won {wins['102']}, 103 won {wins['103']} of {rounds}")
 
 
@@ -580,8 +583,7 @@ def s13_sipp_retrievers_race(ctx, rounds=10):
         wins[[u for u, c in got.items() if c == "200"][0]] += 1
         ctx.wait_parked(0)
         ctx.ua.hangup_all()
-        ctx.wait(lambda: ctx.sw.api("show channels count").strip().startswith("0 total"), 10,
-                 f"round {i}: no channel is left")
+        ctx.wait_no_channels(f"round {i}: no channel is left")
     print(f"    SIPp races: 102 won {wins['102']}, 103 won {wins['103']} of {rounds}")
 
 

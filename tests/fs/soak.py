@@ -123,7 +123,7 @@ def soak(ctx, seconds, rng):
     # Wind down: everybody hangs up; the switch and callpark must come back to nothing.
     ua.hangup_all()
     ctx.wait_parked(0, seconds=20)
-    ctx.wait(lambda: sw.api("show channels count").strip().startswith("0 total"), 20, "no channel is left")
+    ctx.wait_no_channels("no channel is left", 20)
     for w in lamps:
         try:
             harness.blf_wait(ctx, w, "off")
