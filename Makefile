@@ -1,14 +1,22 @@
 # callpark: the two commands of the README.
-#   make demo   builds the library, header and (where FreeSWITCH is installed) the
-#               module, installs it and starts a demo switch on loopback
-#   make test   installs what the tests need, then runs every test
-# Other targets: all (build only), install, check-config, clean.
+#   make demo   builds FreeSWITCH where it is missing (scripts/freeswitch.sh), the library,
+#               header and module, installs them and plays the first scenario on a switch
+#               of its own, then stays up for softphones
+#   make test   installs what the tests need (FreeSWITCH 1.10.12 and master included), then
+#               runs every test
+# Other targets: all (build only), freeswitch, install, check-config, clean.
+#
+# FREESWITCH_VERSION (1.10.12, the default, or master) picks the switch; FREESWITCH_PREFIX
+# is where it is (default: what scripts/freeswitch.sh --print-prefix says for the version).
+# FREESWITCH_SOURCES names a folder of source archives (see README, "Installing").
 
-FS_PKG := /usr/local/freeswitch/lib/pkgconfig
-export PKG_CONFIG_PATH := $(FS_PKG):$(PKG_CONFIG_PATH)
-HAVE_FS := $(shell PKG_CONFIG_PATH=$(PKG_CONFIG_PATH) pkg-config --exists freeswitch 2>/dev/null && echo yes)
+FREESWITCH_VERSION ?= 1.10.12
+FREESWITCH_PREFIX ?= $(shell scripts/freeswitch.sh $(FREESWITCH_VERSION) --print-prefix)
+export FREESWITCH_VERSION FREESWITCH_PREFIX
+export PKG_CONFIG_PATH := $(FREESWITCH_PREFIX)/lib/pkgconfig:$(PKG_CONFIG_PATH)
+have_fs = $(shell PKG_CONFIG_PATH=$(PKG_CONFIG_PATH) pkg-config --exists freeswitch 2>/dev/null && echo yes)
 
-.PHONY: all lib module install demo test check-config clean
+.PHONY: all lib module freeswitch install demo test check-config clean
 
 all: module
 
@@ -17,31 +25,26 @@ lib:
 	cargo build --release --features heap-count
 	@echo "built target/release/libcallpark.so, include/callpark.h and target/release/callpark"
 
+# The module where FreeSWITCH is installed; the library and header alone where it is not.
 module: lib
-ifeq ($(HAVE_FS),yes)
-	$(MAKE) -C freeswitch
-else
-	@echo "*** FreeSWITCH is not installed (pkg-config freeswitch fails): built the library and header only."
-endif
+	@if [ "$(have_fs)" = yes ]; then $(MAKE) -C freeswitch; \
+	else echo "*** FreeSWITCH is not in $(FREESWITCH_PREFIX) (make freeswitch builds it): built the library and header only."; fi
 
-install: module
-ifeq ($(HAVE_FS),yes)
+# Builds and installs FreeSWITCH $(FREESWITCH_VERSION) into $(FREESWITCH_PREFIX) unless it is there.
+freeswitch:
+	scripts/freeswitch.sh $(FREESWITCH_VERSION) --prefix $(FREESWITCH_PREFIX)
+
+install: lib
+	@[ "$(have_fs)" = yes ] || { echo "*** FreeSWITCH is not in $(FREESWITCH_PREFIX): make freeswitch first"; exit 1; }
 	$(MAKE) -C freeswitch install
-else
-	@echo "*** FreeSWITCH is not installed: nothing to install into." ; exit 1
-endif
 
 check-config: lib
 	target/release/callpark check freeswitch/conf/autoload_configs/callpark.conf.xml
 
-demo: module
-ifeq ($(HAVE_FS),yes)
+demo: freeswitch lib
+	@scripts/deps.sh demo
 	$(MAKE) -C freeswitch install
 	demo/run.sh
-else
-	@echo "*** FreeSWITCH is not installed: the demo needs it. Checking the sample configuration instead."
-	target/release/callpark check freeswitch/conf/autoload_configs/callpark.conf.xml
-endif
 
 test:
 	@scripts/deps.sh test
@@ -49,5 +52,4 @@ test:
 
 clean:
 	cargo clean
-	rm -rf tests/c/build
-	-$(MAKE) -C freeswitch clean
+	rm -rf tests/c/build freeswitch/build

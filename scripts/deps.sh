@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what callpark needs, from Debian's packages and PyPI, only when missing.
 #   deps.sh build   a C compiler, make and pkg-config
+#   deps.sh demo    the above and pjsua2 (PyPI), the demo's scripted phones
 #   deps.sh test    the above, valgrind, the SIP peers of the real-switch tests (SIPp from
 #                   Debian, pjsua2 from PyPI) and, where a nightly toolchain exists,
 #                   cargo-fuzz (from crates.io) for the fuzz targets
-# FreeSWITCH itself is not installed here (it is in no package registry; see README).
+# FreeSWITCH itself is built by scripts/freeswitch.sh (it is in no package registry).
 set -euo pipefail
 what=${1:-test}
 need=()
@@ -25,11 +26,13 @@ if [ ${#need[@]} -gt 0 ]; then
 	$sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-if [ "$what" = test ]; then
+if [ "$what" = test ] || [ "$what" = demo ]; then
 	if ! python3 -c 'import pjsua2' 2>/dev/null; then
-		echo "deps: installing pjsua2-python (PyPI) for the real-switch tests' phones"
-		python3 -m pip install --quiet pjsua2-python
+		echo "deps: installing pjsua2-python (PyPI) for the scripted phones"
+		python3 -m pip install --quiet --root-user-action=ignore pjsua2-python
 	fi
+fi
+if [ "$what" = test ]; then
 	if rustup toolchain list 2>/dev/null | grep -q '^nightly' && ! cargo fuzz --version >/dev/null 2>&1; then
 		echo "deps: installing cargo-fuzz (crates.io) for the fuzz targets; takes a few minutes once"
 		cargo install --quiet --locked cargo-fuzz

@@ -17,7 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from switch import Switch  # noqa: E402
+from switch import FS_PREFIX, Switch  # noqa: E402
 
 ACME, GLOBEX = "acme.example", "globex.example"
 
@@ -671,6 +671,7 @@ def main(argv):
     passed = failed = 0
     sw.start()
     ua = None
+    fs_version = sw.api("version short").strip() + f" ({sw.api('version').strip()}, {FS_PREFIX})"
     try:
         from phones import UA
         ua = UA()
@@ -679,6 +680,7 @@ def main(argv):
             print(f"mod_callpark did not load: {out}\n{sw.log_text()[-3000:]}")
             print("fs: 0 passed, 1 failed")
             return 1
+        print(f"FreeSWITCH under test: {fs_version}")
         print(sw.api("callpark status").strip())
         ctx = Ctx(sw, ua)
         for s in SCENARIOS:
@@ -714,7 +716,7 @@ def main(argv):
         sw.stop()
     if failed:
         print(f"FreeSWITCH log: {run_dir}/log/freeswitch.log")
-    print(f"fs: {passed} passed, {failed} failed")
+    print(f"fs on FreeSWITCH {fs_version}: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
 

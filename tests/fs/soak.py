@@ -159,6 +159,7 @@ def main():
     ua = None
     rc = 1
     try:
+        print(f"soak on FreeSWITCH {sw.api('version').strip()}")
         ua = UA()
         ctx = Ctx(sw, ua)
         t0 = time.time()

@@ -9,11 +9,16 @@ import subprocess
 import time
 
 
+# The FreeSWITCH under test: the prefix scripts/freeswitch.sh installed it into (1.10.12 in
+# /usr/local/freeswitch by default; tests/fs/run.sh and the Makefile pass FREESWITCH_PREFIX).
+FS_PREFIX = os.environ.get("FREESWITCH_PREFIX") or "/usr/local/freeswitch"
+
+
 def _pkg_var(name, default):
     """A directory of the installed FreeSWITCH, as `pkg-config freeswitch` names it (the
     same place `make install` put the module), so that any install layout works."""
     env = dict(os.environ)
-    env["PKG_CONFIG_PATH"] = "/usr/local/freeswitch/lib/pkgconfig:" + env.get("PKG_CONFIG_PATH", "")
+    env["PKG_CONFIG_PATH"] = f"{FS_PREFIX}/lib/pkgconfig:" + env.get("PKG_CONFIG_PATH", "")
     try:
         out = subprocess.run(["pkg-config", f"--variable={name}", "freeswitch"], env=env,
                              capture_output=True, text=True, timeout=10).stdout.strip()
@@ -22,8 +27,8 @@ def _pkg_var(name, default):
     return out or default
 
 
-FS_BIN = os.path.join(_pkg_var("bindir", "/usr/local/freeswitch/bin"), "freeswitch")
-FS_MOD = _pkg_var("modulesdir", "/usr/local/freeswitch/mod")
+FS_BIN = os.path.join(_pkg_var("bindir", f"{FS_PREFIX}/bin"), "freeswitch")
+FS_MOD = _pkg_var("modulesdir", f"{FS_PREFIX}/lib/freeswitch/mod")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 SIP_PORT = 25060
