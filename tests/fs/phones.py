@@ -10,9 +10,11 @@ import time
 
 import pjsua2 as pj
 
-from switch import SIP_PORT, password
+from switch import SIP_PORT, password  # a caller on other ports (the demo, the bench) sets SIP_PORT
 
-PROXY = f"sip:127.0.0.1:{SIP_PORT};lr"
+
+def proxy():
+    return f"sip:127.0.0.1:{SIP_PORT};lr"
 
 
 class Call(pj.Call):
@@ -78,7 +80,7 @@ class Phone(pj.Account):
         cfg.idUri = f"sip:{user}@{domain}"
         cfg.regConfig.registrarUri = f"sip:{domain}"
         cfg.regConfig.timeoutSec = 600
-        cfg.sipConfig.proxies.append(PROXY)
+        cfg.sipConfig.proxies.append(proxy())
         cfg.sipConfig.transportId = ua.transport_for(user, domain)
         cfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, password(user, domain)))
         cfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
