@@ -17,10 +17,12 @@ pass=0 fail=0 skip=0 failed_names=()
 suite() {
 	local name=$1
 	shift
+	local t0=$SECONDS
 	echo
 	echo "===== $name"
 	if "$@"; then
 		pass=$((pass + 1))
+		echo "===== $name: passed in $((SECONDS - t0)) s"
 	else
 		local rc=$?
 		if [ "$rc" = 77 ]; then
@@ -29,7 +31,7 @@ suite() {
 		else
 			fail=$((fail + 1))
 			failed_names+=("$name")
-			echo "===== $name: FAILED (exit $rc)"
+			echo "===== $name: FAILED (exit $rc) after $((SECONDS - t0)) s"
 		fi
 	fi
 }
@@ -90,5 +92,5 @@ echo
 if [ ${#failed_names[@]} -gt 0 ]; then
 	echo "failed suites: ${failed_names[*]}"
 fi
-echo "suites: $pass passed, $fail failed, $skip skipped"
+echo "suites: $pass passed, $fail failed, $skip skipped (in $((SECONDS / 60)) min $((SECONDS % 60)) s)"
 [ "$fail" = 0 ]
