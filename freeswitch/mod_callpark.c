@@ -285,6 +285,28 @@ static cp_result cb_send_back(void *ctx, const char *uuid, const char *tenant, c
 	return CP_RESULT_OK;
 }
 
+/* mod_sofia writes the caller's name and number into the lamp's dialog-info XML as they
+   are: escaped here, so that a name such as "AT&T" leaves the XML valid. Allocated in
+   the event (freed with it) by switch_event_add_header_string. */
+static char *xml_escaped(const char *s)
+{
+	switch_stream_handle_t stream = { 0 };
+	const char *c;
+
+	SWITCH_STANDARD_STREAM(stream);
+	for (c = switch_str_nil(s); *c; c++) {
+		switch (*c) {
+		case '&': stream.write_function(&stream, "&amp;"); break;
+		case '<': stream.write_function(&stream, "&lt;"); break;
+		case '>': stream.write_function(&stream, "&gt;"); break;
+		case '"': stream.write_function(&stream, "&quot;"); break;
+		case '\'': stream.write_function(&stream, "&apos;"); break;
+		default: stream.write_function(&stream, "%c", *c); break;
+		}
+	}
+	return stream.data ? (char *) stream.data : strdup("");
+}
+
 static void cb_presence(void *ctx, const struct cp_presence *p)
 {
 	switch_event_t *event;
@@ -311,9 +333,9 @@ static void cb_presence(void *ctx, const struct cp_presence *p)
 								p->lamp == CP_LAMP_RECALLING ? "Recalling" : "Parked", (unsigned) p->count, p->count == 1 ? "" : "s");
 		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "rpid", "active");
 		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "channel-state", "CS_EXECUTE");
-		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Caller-Caller-ID-Number", p->caller_number);
-		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Caller-Caller-ID-Name",
-									   zstr(p->caller_name) ? p->caller_number : p->caller_name);
+		switch_event_add_header_string_nodup(event, SWITCH_STACK_BOTTOM, "Caller-Caller-ID-Number", xml_escaped(p->caller_number));
+		switch_event_add_header_string_nodup(event, SWITCH_STACK_BOTTOM, "Caller-Caller-ID-Name",
+											 xml_escaped(zstr(p->caller_name) ? p->caller_number : p->caller_name));
 	}
 	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "event_type", "presence");
 	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "alt_event_type", "dialog");
@@ -329,14 +351,50 @@ static void cb_presence(void *ctx, const struct cp_presence *p)
 	switch_event_deliver(&event);
 }
 
+/* A text message to every SIP profile where the extension is registered. Addressed as
+   "<profile>/<user>@<domain>", so that sofia finds the profile by name: by the domain
+   alone it finds one only where the profile aliases the domain, and admins with one
+   profile per network often have <domain name="all" alias="false"/>. */
 static void cb_message(void *ctx, const char *tenant, const char *extension, const char *text)
 {
-	char from[512], to[512];
+	switch_stream_handle_t contacts = { 0 };
+	char from[512], to[768], query[512], seen[1024] = ",";
+	const char *c;
+	int sent = 0;
 	(void) ctx;
 
 	switch_snprintf(from, sizeof(from), "park+%s@%s", extension, tenant);
-	switch_snprintf(to, sizeof(to), "%s@%s", extension, tenant);
-	switch_core_chat_send_args("sip", CALLPARK_PROTO, from, to, "Call parked", text, "text/plain", NULL, SWITCH_FALSE);
+	switch_snprintf(query, sizeof(query), "*/%s@%s", extension, tenant);
+	SWITCH_STANDARD_STREAM(contacts);
+	if (switch_api_execute("sofia_contact", query, NULL, &contacts) != SWITCH_STATUS_SUCCESS) {
+		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_WARNING, "park notice to %s@%s not delivered: sofia_contact failed\n",
+						  extension, tenant);
+		switch_safe_free(contacts.data);
+		return;
+	}
+	/* "sofia/<profile>/<contact>,sofia/<profile>/<contact>,...", or "error/user_not_registered". */
+	for (c = (const char *) contacts.data; c && (c = strstr(c, "sofia/")); c++) {
+		const char *name = c + 6, *end = strchr(name, '/');
+		char profile[256], key[260];
+
+		if ((c != contacts.data && c[-1] != ',') || !end || end == name || (size_t) (end - name) >= sizeof(profile)) {
+			continue;
+		}
+		switch_copy_string(profile, name, (end - name) + 1);
+		switch_snprintf(key, sizeof(key), ",%s,", profile);
+		if (strstr(seen, key)) {
+			continue;
+		}
+		switch_snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), "%s,", profile);
+		switch_snprintf(to, sizeof(to), "%s/%s@%s", profile, extension, tenant);
+		switch_core_chat_send_args("sip", CALLPARK_PROTO, from, to, "Call parked", text, "text/plain", NULL, SWITCH_FALSE);
+		sent++;
+	}
+	if (!sent) {
+		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_INFO, "park notice to %s@%s not delivered: %s\n", extension, tenant,
+						  zstr((char *) contacts.data) ? "no registration" : (char *) contacts.data);
+	}
+	switch_safe_free(contacts.data);
 }
 
 /* The channel itself remembers that it is parked, where and by whom: the hang-up
@@ -628,6 +686,11 @@ SWITCH_STANDARD_APP(callpark_app)
 		hold(session);
 		break;
 	case CP_ACTION_BRIDGED:
+		/* The switch's own bridge holds the channel from here, not this application; but
+		   the switch leaves current_application=callpark on it, and unloading a module
+		   hangs up every channel whose current application is one of the module's: a
+		   `reload mod_callpark` would end the conversation that began with this pick-up. */
+		switch_channel_set_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE, NULL);
 		break;
 	case CP_ACTION_SENT_BACK:
 		send_back(session, switch_channel_get_variable(channel, "callpark_send_back_user"),
@@ -678,6 +741,25 @@ static void hangup_handler(switch_event_t *event)
 	}
 }
 
+/* How long ago a channel was parked, from the epoch it remembers. A park time in the
+   future (the clock was stepped back since) or one that is no number counts as "just
+   now": the call waits a whole recall time instead of being recalled at once. */
+static uint64_t parked_secs_ago(const char *epoch)
+{
+	switch_time_t now = switch_epoch_time_now(NULL);
+	char *end = NULL;
+	long long then;
+
+	if (zstr(epoch)) {
+		return 0;
+	}
+	then = strtoll(epoch, &end, 10);
+	if (!end || *end || then <= 0 || then > (long long) now) {
+		return 0;
+	}
+	return (uint64_t) (now - then);
+}
+
 /* After a load: channels still parked (held by endless_playback since before an unload)
    are handed back to the library, which recalls them as their park time says. */
 static void adopt_parked(void)
@@ -708,7 +790,7 @@ static void adopt_parked(void)
 		a.parking_user = switch_channel_get_variable(channel, "callpark_parking_user");
 		a.caller_number = cp ? cp->caller_id_number : NULL;
 		a.caller_name = cp ? cp->caller_id_name : NULL;
-		a.parked_secs_ago = epoch ? (uint64_t) (switch_epoch_time_now(NULL) - atoll(epoch)) : 0;
+		a.parked_secs_ago = parked_secs_ago(epoch);
 		r = cp_engine_adopt(globals.engine, &a);
 		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), r == CP_RESULT_OK ? SWITCH_LOG_NOTICE : SWITCH_LOG_WARNING,
 						  "callpark: %s parked at %s@%s %s (%u)\n", m->val, switch_str_nil(a.extension), switch_str_nil(a.tenant),
@@ -735,16 +817,21 @@ static void write_buffered(switch_stream_handle_t *stream, const char *tenant, c
 	if (!buf) {
 		return;
 	}
-	r = status ? cp_engine_status(globals.engine, buf, len, &n) : cp_engine_list(globals.engine, tenant, format, buf, len, &n);
-	if (r == CP_RESULT_BUFFER_TOO_SMALL) {
-		char *bigger = realloc(buf, n);
-		if (!bigger) {
+	/* The list may grow between a call that says how much room it needs and the next: ask
+	   again with room to spare until it fits. */
+	for (;;) {
+		char *bigger;
+		r = status ? cp_engine_status(globals.engine, buf, len, &n) : cp_engine_list(globals.engine, tenant, format, buf, len, &n);
+		if (r != CP_RESULT_BUFFER_TOO_SMALL || n < len) {
+			break;
+		}
+		len = n + n / 2 + 1024;
+		if (!(bigger = realloc(buf, len))) {
+			stream->write_function(stream, "-ERR out of memory for %u bytes\n", (unsigned) len);
 			free(buf);
 			return;
 		}
 		buf = bigger;
-		len = n;
-		r = status ? cp_engine_status(globals.engine, buf, len, &n) : cp_engine_list(globals.engine, tenant, format, buf, len, &n);
 	}
 	if (r == CP_RESULT_OK) {
 		stream->write_function(stream, "%s", buf);

@@ -66,9 +66,9 @@ class Ctx:
         self.sw, self.ua = sw, ua
         self.p = {}
 
-    def phone(self, key, user, domain=ACME):
+    def phone(self, key, user, domain=ACME, display=None):
         if key not in self.p:
-            ph = self.ua.phone(user, domain, key)
+            ph = self.ua.phone(user, domain, key, display)
             check(self.ua.pump(10, lambda: ph.registered), f"{key} registers (last code {ph.reg_code})")
             self.p[key] = ph
         return self.p[key]
@@ -656,11 +656,122 @@ def s8_tenant_isolation(ctx):
     ctx.drop_phone("g102")
 
 
+def s14_module_reload_keeps_conversations(ctx):
+    """reload and unload of mod_callpark leave conversations alone: one that began with
+    *88 and one that began with an answered recall keep talking (issue 10, item 1)."""
+    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+
+    def still_talking(a, b, what):
+        ctx.ua.pump(1.0)
+        rx_a, _ = ctx.rtp_flows(a)
+        rx_b, _ = ctx.rtp_flows(b)
+        check(a.confirmed and b.confirmed and rx_a > 25 and rx_b > 25,
+              f"{what}: both still talk (caller confirmed {a.confirmed}, {rx_a} packets; "
+              f"picker confirmed {b.confirmed}, {rx_b} packets)")
+
+    for op in ("reload mod_callpark", "unload mod_callpark"):
+        c = ctx.park_by_transfer(client, p101, "*68102")
+        ctx.wait_parked(1)
+        r = p102.dial("*88")
+        ctx.wait(lambda: r.confirmed and r.media_active, 8, "102's *88 is answered")
+        ctx.wait_parked(0)
+        out = ctx.sw.api(op)
+        check("+OK" in out, f"{op} during a conversation picked up with *88: {out.strip()}")
+        still_talking(c, r, f"after `{op}` in a conversation picked up with *88")
+        if op.startswith("unload"):
+            check("+OK" in ctx.sw.api("load mod_callpark"), "load mod_callpark again")
+        ctx.ua.hangup_all()
+        ctx.wait_no_channels(f"after `{op}`: every call hung up by the test ends")
+    ctx.sw.set_callpark_conf(RECALL_CONF)
+    check("+OK" in ctx.sw.api("callpark reload"), "short recall timers")
+    for op in ("reload mod_callpark", "unload mod_callpark"):
+        n = len(p101.incoming) + 1
+        c = ctx.park_by_transfer(client, p101, "*68")
+        ctx.wait(lambda: len(p101.incoming) > n, 12, "101 is recalled")
+        ring = p101.incoming[n]
+        p101.answer(ring)
+        ctx.wait(lambda: ring.confirmed and ring.media_active, 5, "the recall is answered")
+        ctx.wait_parked(0)
+        out = ctx.sw.api(op)
+        check("+OK" in out, f"{op} during a conversation from an answered recall: {out.strip()}")
+        still_talking(c, ring, f"after `{op}` in a conversation from an answered recall")
+        if op.startswith("unload"):
+            check("+OK" in ctx.sw.api("load mod_callpark"), "load mod_callpark again")
+        ctx.ua.hangup_all()
+        ctx.wait_no_channels(f"after `{op}`: every call hung up by the test ends")
+    ctx.sw.set_callpark_conf(BASIC_CONF)
+    check("+OK" in ctx.sw.api("callpark reload"), "back to the basic configuration")
+
+
+def s15_lamp_xml_with_ampersand(ctx):
+    """A caller named AT&T Sales parked at 108 (registered nowhere) lights the lamp with
+    valid dialog-info XML that shows its name (issue 10, item 7: the name went into the
+    XML unescaped); the park notice that cannot reach 108 is logged once, with why."""
+    import xml.etree.ElementTree as ET
+    name = "AT&T Sales"
+    caller, p101 = ctx.phone("att", "104", display=name), ctx.phone("101a", "101")
+    w = blf(ctx, "103", "park+108")
+    blf_wait(ctx, w, "off")
+    log_before = len(ctx.sw.log_text())
+    c = ctx.park_by_transfer(caller, p101, "*68108")
+    calls = ctx.wait_parked(1)
+    check(calls[0]["caller_name"] == name, f"the parked caller's name is {name!r}: {calls[0]}")
+    blf_wait(ctx, w, "confirmed")
+    ns = "{urn:ietf:params:xml:ns:dialog-info}"
+    shown = None
+    for body in w.notifies:
+        try:
+            root = ET.fromstring(body[body.index("<?xml"):] if "<?xml" in body else body)
+        except ET.ParseError as e:
+            raise Failure(f"a NOTIFY of park+108 is not valid XML ({e}):\n{body}")
+        for ident in root.iter(f"{ns}identity"):
+            if ident.get("display") == name:
+                shown = ident.text
+    check(shown and "104" in shown, f"the lamp shows the caller as {name!r} (identity {shown!r})")
+    check(c.confirmed, "the caller is still on hold")
+    log = ctx.sw.log_text()[log_before:]
+    undelivered = [ln for ln in log.splitlines() if "park notice to 108@acme.example not delivered" in ln]
+    check(len(undelivered) == 1 and "not_registered" in undelivered[0],
+          f"the undeliverable notice is logged once, with its reason: {undelivered}")
+    w.unsubscribe()
+    ctx.ua.hangup_all()
+    ctx.wait_parked(0)
+    ctx.drop_phone("att")
+
+
+def s16_adopted_park_time_in_the_future(ctx):
+    """A parked call whose remembered park time lies in the future (the clock was stepped
+    back while the module was unloaded) is adopted and waits its recall time; it is not
+    recalled at once (issue 10, item 7: the time went negative and wrapped)."""
+    client, p101 = ctx.phone("client", "104"), ctx.phone("101a", "101")
+    ctx.sw.set_callpark_conf(RECALL_CONF)  # sales: recall-time 5 s
+    check("+OK" in ctx.sw.api("callpark reload"), "short recall timers")
+    for epoch in (str(int(time.time()) + 86400), "not-a-number"):
+        c = ctx.park_by_transfer(client, p101, "*68")
+        uuid = ctx.wait_parked(1)[0]["uuid"]
+        check("+OK" in ctx.sw.api("unload mod_callpark"), "unload with the call parked")
+        ctx.sw.api(f"uuid_setvar {uuid} callpark_parked_epoch {epoch}")
+        n = len(p101.incoming)
+        t0 = time.time()
+        check("+OK" in ctx.sw.api("load mod_callpark"), "load mod_callpark")
+        check(ctx.wait_parked(1)[0]["uuid"] == uuid, "the call is adopted")
+        rang = ctx.ua.pump(3.0, lambda: len(p101.incoming) > n)
+        check(not rang, f"park time {epoch!r}: 101 is not recalled at once (rang after {time.time() - t0:.1f} s)")
+        ctx.wait(lambda: len(p101.incoming) > n, 10, f"park time {epoch!r}: 101 is recalled after the recall time")
+        check(time.time() - t0 >= 4.0, f"the recall came after the 5 s recall time ({time.time() - t0:.1f} s)")
+        check(c.confirmed, "the caller stayed on hold")
+        ctx.ua.hangup_all()
+        ctx.wait_parked(0)
+    ctx.sw.set_callpark_conf(BASIC_CONF)
+    check("+OK" in ctx.sw.api("callpark reload"), "back to the basic configuration")
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
              s11_recall_answer_races_retrieve, s12_recall_target_rejects_or_unregistered,
-             s13_sipp_retrievers_race]
+             s13_sipp_retrievers_race, s14_module_reload_keeps_conversations, s15_lamp_xml_with_ampersand,
+             s16_adopted_park_time_in_the_future]
 
 
 def main(argv):

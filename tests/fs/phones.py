@@ -68,7 +68,7 @@ class Call(pj.Call):
 class Phone(pj.Account):
     """One registered device of `user`@`domain`."""
 
-    def __init__(self, ua, user, domain, name):
+    def __init__(self, ua, user, domain, name, display=None):
         super().__init__()
         self.ua, self.user, self.domain, self.name = ua, user, domain, name
         self.calls = []
@@ -77,7 +77,7 @@ class Phone(pj.Account):
         self.registered = False
         self.reg_code = 0
         cfg = pj.AccountConfig()
-        cfg.idUri = f"sip:{user}@{domain}"
+        cfg.idUri = f'"{display}" <sip:{user}@{domain}>' if display else f"sip:{user}@{domain}"
         cfg.regConfig.registrarUri = f"sip:{domain}"
         cfg.regConfig.timeoutSec = 600
         cfg.sipConfig.proxies.append(proxy())
@@ -156,8 +156,8 @@ class UA:
         tc.port = 0
         return self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
 
-    def phone(self, user, domain, name=None):
-        p = Phone(self, user, domain, name or f"{user}@{domain}")
+    def phone(self, user, domain, name=None, display=None):
+        p = Phone(self, user, domain, name or f"{user}@{domain}", display)
         self.phones.append(p)
         return p
 
