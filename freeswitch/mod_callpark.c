@@ -683,6 +683,14 @@ SWITCH_STANDARD_APP(callpark_app)
 	switch_channel_set_variable_printf(channel, "callpark_result", "%u", (unsigned) r);
 	switch (action) {
 	case CP_ACTION_PARKED:
+		/* The hang-up handler keys on callpark_parked. The parked event sets it too, but
+		   it may come later, from the thread delivering the lamps; a caller who hung up
+		   before this line was missed by the handler, so it is told here. */
+		switch_channel_set_variable(channel, "callpark_parked", "true");
+		if (switch_channel_down_nosig(channel)) {
+			cp_engine_hangup(globals.engine, switch_core_session_get_uuid(session));
+			break;
+		}
 		hold(session);
 		break;
 	case CP_ACTION_BRIDGED:
@@ -792,6 +800,10 @@ static void adopt_parked(void)
 		a.caller_name = cp ? cp->caller_id_name : NULL;
 		a.parked_secs_ago = parked_secs_ago(epoch);
 		r = cp_engine_adopt(globals.engine, &a);
+		/* Hung up between the search and the adoption: the handler did not know it yet. */
+		if (r == CP_RESULT_OK && switch_channel_down_nosig(channel)) {
+			cp_engine_hangup(globals.engine, a.uuid);
+		}
 		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), r == CP_RESULT_OK ? SWITCH_LOG_NOTICE : SWITCH_LOG_WARNING,
 						  "callpark: %s parked at %s@%s %s (%u)\n", m->val, switch_str_nil(a.extension), switch_str_nil(a.tenant),
 						  r == CP_RESULT_OK ? "adopted after a load" : "could not be adopted", (unsigned) r);

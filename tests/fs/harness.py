@@ -766,12 +766,40 @@ def s16_adopted_park_time_in_the_future(ctx):
     check("+OK" in ctx.sw.api("callpark reload"), "back to the basic configuration")
 
 
+def s17_caller_leaves_while_being_parked(ctx, rounds=40):
+    """A caller who hangs up while its park is being set up (lamps, notices, the parked
+    event still on their way) leaves no ghost in the park: 104 dials *68102 itself and
+    cancels after 0-78 ms, 40 rounds; afterwards nothing is parked, the lamp is off and
+    the switch has no channel (issue 10, item 3)."""
+    import pjsua2 as pj
+    client = ctx.phone("client", "104")
+    w = blf(ctx, "103", "park+102")
+    parked_rounds = 0
+    for i in range(rounds):
+        c = client.dial("*68102")
+        ctx.ua.pump(0.002 * i)
+        try:
+            c.hangup(pj.CallOpParam(True))
+        except pj.Error:
+            pass
+        ctx.ua.pump(3, lambda: c.ended)
+        ctx.wait_no_channels(f"round {i}: the caller's channel is gone")
+        if c.code == 200 or c.confirmed:
+            parked_rounds += 1
+        ctx.ua.pump(0.2)
+        calls = ctx.parked()
+        check(not calls, f"round {i} (hung up after {2 * i} ms): no ghost is left in the park: {calls}")
+    blf_wait(ctx, w, "off")
+    w.unsubscribe()
+    print(f"    {rounds} rounds; the caller was answered (parked) before it hung up in {parked_rounds}")
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
              s11_recall_answer_races_retrieve, s12_recall_target_rejects_or_unregistered,
              s13_sipp_retrievers_race, s14_module_reload_keeps_conversations, s15_lamp_xml_with_ampersand,
-             s16_adopted_park_time_in_the_future]
+             s16_adopted_park_time_in_the_future, s17_caller_leaves_while_being_parked]
 
 
 def main(argv):
