@@ -36,6 +36,8 @@ static struct {
 	switch_event_node_t *probe_node;
 	switch_event_node_t *reload_node;
 	switch_event_node_t *hangup_node;
+	switch_event_node_t *execute_node;
+	switch_event_node_t *bridge_node;
 	int running;
 	int busy;	/* threads inside this module's code: parked loops, recalls */
 	uint32_t event_count;
@@ -749,6 +751,49 @@ static void hangup_handler(switch_event_t *event)
 	}
 }
 
+/* Whether what a parked channel runs is the park's hold: hold() sends it to an inline
+   dialplan of endless_playback of its hold music, then of silence. */
+static switch_bool_t is_hold(const char *dialplan, const char *app, const char *data, const char *music)
+{
+	return !zstr(dialplan) && !strcasecmp(dialplan, "inline") && !zstr(app) && !strcmp(app, "endless_playback") && !zstr(data) &&
+		((!zstr(music) && !strcmp(data, music)) || !strcmp(data, CALLPARK_SILENCE)) ? SWITCH_TRUE : SWITCH_FALSE;
+}
+
+/* Whether a parked channel is still in the park's hold and bridged to nobody. */
+static switch_bool_t in_hold(switch_channel_t *channel)
+{
+	switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
+
+	return !switch_channel_test_flag(channel, CF_BRIDGED) && cp &&
+		is_hold(cp->dialplan, switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE),
+				switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_DATA_VARIABLE),
+				switch_channel_get_variable(channel, "callpark_hold_music"));
+}
+
+/* A parked channel that runs anything but the park's hold, or is bridged, was taken out
+   of the park by other means (uuid_transfer, uuid_bridge, intercept from an operator
+   console): it leaves the park, so that no recall or hand-off pulls it out of its new
+   conversation. callpark's own bridges and transfers claim the call first; for them the
+   library answers "already taken" or "not found", and nothing happens. */
+static void left_hold_handler(switch_event_t *event)
+{
+	const char *uuid = switch_event_get_header(event, "Unique-ID");
+	const char *app = switch_event_get_header(event, "Application");
+
+	if (!globals.running || zstr(uuid) || !switch_true(switch_event_get_header(event, "variable_callpark_parked"))) {
+		return;
+	}
+	if (event->event_id == SWITCH_EVENT_CHANNEL_EXECUTE &&
+		is_hold(switch_event_get_header(event, "Caller-Dialplan"), app, switch_event_get_header(event, "Application-Data"),
+				switch_event_get_header(event, "variable_callpark_hold_music"))) {
+		return;
+	}
+	if (cp_engine_hangup(globals.engine, uuid) == CP_RESULT_OK) {
+		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_NOTICE, "callpark: %s left the park by other means (%s%s)\n", uuid,
+						  event->event_id == SWITCH_EVENT_CHANNEL_BRIDGE ? "bridged" : "runs ", switch_str_nil(app));
+	}
+}
+
 /* How long ago a channel was parked, from the epoch it remembers. A park time in the
    future (the clock was stepped back since) or one that is no number counts as "just
    now": the call waits a whole recall time instead of being recalled at once. */
@@ -790,6 +835,20 @@ static void adopt_parked(void)
 			continue;
 		}
 		channel = switch_core_session_get_channel(session);
+		if (!in_hold(channel)) {
+			/* Taken out of the hold while the module was unloaded: no longer parked. */
+			switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE,
+							  "callpark: %s left the park while the module was unloaded; not adopted\n", m->val);
+			switch_channel_set_variable(channel, "callpark_parked", NULL);
+			/* Its lamp was lit before the unload: publish the slot as it is now. */
+			if (!zstr(switch_channel_get_variable(channel, "callpark_slot"))) {
+				char target[128];
+				switch_snprintf(target, sizeof(target), "park+%s", switch_channel_get_variable(channel, "callpark_slot"));
+				cp_engine_probe(globals.engine, switch_str_nil(switch_channel_get_variable(channel, "callpark_slot_tenant")), target, NULL);
+			}
+			switch_core_session_rwunlock(session);
+			continue;
+		}
 		cp = switch_channel_get_caller_profile(channel);
 		epoch = switch_channel_get_variable(channel, "callpark_parked_epoch");
 		a.tenant = switch_channel_get_variable(channel, "callpark_slot_tenant");
@@ -916,6 +975,10 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
 		switch_event_bind_removable(modname, SWITCH_EVENT_RELOADXML, NULL, reload_handler, NULL, &globals.reload_node) !=
 			SWITCH_STATUS_SUCCESS ||
 		switch_event_bind_removable(modname, SWITCH_EVENT_CHANNEL_HANGUP_COMPLETE, NULL, hangup_handler, NULL, &globals.hangup_node) !=
+			SWITCH_STATUS_SUCCESS ||
+		switch_event_bind_removable(modname, SWITCH_EVENT_CHANNEL_EXECUTE, NULL, left_hold_handler, NULL, &globals.execute_node) !=
+			SWITCH_STATUS_SUCCESS ||
+		switch_event_bind_removable(modname, SWITCH_EVENT_CHANNEL_BRIDGE, NULL, left_hold_handler, NULL, &globals.bridge_node) !=
 			SWITCH_STATUS_SUCCESS) {
 		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_ERROR, "Couldn't bind events!\n");
 		goto fail;
@@ -944,6 +1007,8 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
 	return SWITCH_STATUS_SUCCESS;
 
   fail:
+	switch_event_unbind(&globals.bridge_node);
+	switch_event_unbind(&globals.execute_node);
 	switch_event_unbind(&globals.hangup_node);
 	switch_event_unbind(&globals.reload_node);
 	switch_event_unbind(&globals.probe_node);
@@ -956,6 +1021,8 @@ SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_callpark_shutdown)
 	int waited = 0, busy;
 
 	switch_console_set_complete("del callpark");
+	switch_event_unbind(&globals.bridge_node);
+	switch_event_unbind(&globals.execute_node);
 	switch_event_unbind(&globals.hangup_node);
 	switch_event_unbind(&globals.reload_node);
 	switch_event_unbind(&globals.probe_node);

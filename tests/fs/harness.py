@@ -794,12 +794,47 @@ def s17_caller_leaves_while_being_parked(ctx, rounds=40):
     print(f"    {rounds} rounds; the caller was answered (parked) before it hung up in {parked_rounds}")
 
 
+def s18_taken_out_of_the_park_by_other_means(ctx):
+    """A parked call moved elsewhere by the switch itself (uuid_transfer from an operator
+    console), while the module is loaded or while it is unloaded, leaves the park: not
+    listed, lamp off, never recalled, the caller still in its new call (issue 10, item 4)."""
+    client, p101 = ctx.phone("client", "104"), ctx.phone("101a", "101")
+    ctx.sw.set_callpark_conf(RECALL_CONF)  # sales: recall-time 5 s
+    check("+OK" in ctx.sw.api("callpark reload"), "short recall timers")
+    w = blf(ctx, "103", "park+101")
+    for unloaded in (False, True):
+        when = "while unloaded" if unloaded else "while loaded"
+        c = ctx.park_by_transfer(client, p101, "*68")
+        uuid = ctx.wait_parked(1)[0]["uuid"]
+        blf_wait(ctx, w, "confirmed")
+        n = len(p101.incoming)
+        if unloaded:
+            check("+OK" in ctx.sw.api("unload mod_callpark"), "unload with the call parked")
+        out = ctx.sw.api(f"uuid_transfer {uuid} 7000 XML default")
+        check("+OK" in out, f"uuid_transfer of the parked call {when}: {out.strip()}")
+        if unloaded:
+            ctx.ua.pump(0.5)
+            check("+OK" in ctx.sw.api("load mod_callpark"), "load mod_callpark")
+        ctx.wait_parked(0, domain=ACME, seconds=5)
+        blf_wait(ctx, w, "off")
+        rang = ctx.ua.pump(8.0, lambda: len(p101.incoming) > n)
+        check(not rang, f"{when}: the call moved elsewhere is never recalled")
+        rx, _ = ctx.rtp_flows(c)
+        check(c.confirmed and rx > 25, f"{when}: the caller is still in its new call ({rx} packets)")
+        ctx.ua.hangup_all()
+        ctx.wait_no_channels(f"{when}: no channel is left")
+    w.unsubscribe()
+    ctx.sw.set_callpark_conf(BASIC_CONF)
+    check("+OK" in ctx.sw.api("callpark reload"), "back to the basic configuration")
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
              s11_recall_answer_races_retrieve, s12_recall_target_rejects_or_unregistered,
              s13_sipp_retrievers_race, s14_module_reload_keeps_conversations, s15_lamp_xml_with_ampersand,
-             s16_adopted_park_time_in_the_future, s17_caller_leaves_while_being_parked]
+             s16_adopted_park_time_in_the_future, s17_caller_leaves_while_being_parked,
+             s18_taken_out_of_the_park_by_other_means]
 
 
 def main(argv):
