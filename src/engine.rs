@@ -7,7 +7,6 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,8 +17,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::{Mutex, RwLock};
 
 use crate::clock::{Clock, ManualClock, SystemClock};
-use crate::codes::{self, CodeError, Intent, BLF_PREFIX};
+use crate::codes::{self, Intent, BLF_PREFIX};
 use crate::config::{valid_domain, Config, RecallPlan, Tenant};
+pub use crate::error::{CallError, DialError, DialFailure};
 use crate::host::{Action, BridgeError, Event, Host, LogLevel, Message, Notice, Presence, Ring, Target};
 use crate::listing::CallInfo;
 use crate::recall::{self, HandOff, Trigger};
@@ -57,78 +57,6 @@ pub enum DialOutcome {
     /// The channel is bridged to the parked call `parked_uuid`.
     Retrieved { parked_uuid: String, extension: String },
 }
-
-/// Why a dial did not park or retrieve.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DialError {
-    BadRequest(String),
-    Code(CodeError),
-    NoParkingUser,
-    UnknownExtension(String),
-    SlotFull { extension: String, max: usize },
-    NoGroup { user: String },
-    NoFreeMember { group: String },
-    AlreadyParked,
-    NoRetriever,
-    Empty { place: String },
-    HostFailed(String),
-}
-
-impl fmt::Display for DialError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DialError::BadRequest(s) => write!(f, "bad request: {s}"),
-            DialError::Code(e) => e.fmt(f),
-            DialError::NoParkingUser => {
-                f.write_str("no parking user: the channel has no user and was not transferred by one")
-            }
-            DialError::UnknownExtension(e) => write!(f, "extension {e} does not exist in this tenant"),
-            DialError::SlotFull { extension, max } => {
-                write!(f, "extension {extension} already holds {max} parked calls")
-            }
-            DialError::NoGroup { user } => write!(f, "user {user} is in no call-park group"),
-            DialError::NoFreeMember { group } => {
-                write!(f, "every member of group \"{group}\" already has a parked call")
-            }
-            DialError::AlreadyParked => f.write_str("this call is already parked"),
-            DialError::NoRetriever => f.write_str("retrieving needs an authenticated user"),
-            DialError::Empty { place } => write!(f, "no call is parked at {place}"),
-            DialError::HostFailed(s) => write!(f, "the switch could not carry it out: {s}"),
-        }
-    }
-}
-
-impl std::error::Error for DialError {}
-
-/// A failed dial, and whether the call was sent back to its parking user.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DialFailure {
-    pub error: DialError,
-    pub sent_back: bool,
-}
-
-/// Why an operation on a known call did not happen.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CallError {
-    BadRequest(String),
-    NotFound,
-    /// Someone else claimed the call first.
-    AlreadyTaken,
-    BridgeFailed(String),
-}
-
-impl fmt::Display for CallError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CallError::BadRequest(s) => write!(f, "bad request: {s}"),
-            CallError::NotFound => f.write_str("no such parked call"),
-            CallError::AlreadyTaken => f.write_str("the call was already taken"),
-            CallError::BridgeFailed(s) => write!(f, "bridge failed: {s}"),
-        }
-    }
-}
-
-impl std::error::Error for CallError {}
 
 /// How the engine keeps time.
 pub enum Timing {

@@ -5,7 +5,8 @@
 //! engine's timer thread.
 
 use crate::config::Destination;
-use crate::engine::DialError;
+use crate::error::DialError;
+use crate::store::SlotState;
 
 /// A failure the host reports for an action it could not carry out.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,16 +41,6 @@ pub enum LogLevel {
     Notice,
     Info,
     Debug,
-}
-
-/// The state of a slot (one extension) or of a group, for lamps.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SlotState {
-    pub count: usize,
-    /// A call here is being recalled (its recall is ringing).
-    pub recalling: bool,
-    /// The oldest parked call: (uuid, caller number, caller name).
-    pub oldest: Option<(String, String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::config::RecallPlan;
-use crate::host::SlotState;
 
 /// Who took a call out of the park. Exactly one claim per call, ever.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +31,16 @@ pub enum RecallState {
     Retrying(u32),
     /// Every attempt failed and there is no final destination: parked until retrieved.
     Exhausted,
+}
+
+/// The state of a slot (one extension) or of a group, for lamps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlotState {
+    pub count: usize,
+    /// A call here is being recalled (its recall is ringing).
+    pub recalling: bool,
+    /// The oldest parked call: (uuid, caller number, caller name).
+    pub oldest: Option<(String, String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use std::ptr;
 
 use super::cp_result;
 use crate::config::Destination;
-use crate::engine::DialError;
+use crate::error::DialError;
 use crate::host::{Action, BridgeError, Host, HostError, LogLevel, Notice, Ring, Target};
 
 /// Log levels, as FreeSWITCH names them.

@@ -18,7 +18,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::codes::CodeError;
 use crate::command::CommandError;
-use crate::engine::{CallError, DialError};
+use crate::error::{CallError, DialError};
 
 /// Every result of the C ABI. The numbers never change; new codes get new numbers.
 #[repr(u32)]
