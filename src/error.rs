@@ -5,6 +5,16 @@ use std::fmt;
 
 use crate::codes::CodeError;
 
+/// The texts of the errors that carry no detail. The C ABI's message for each one's
+/// result code (src/lists/result_codes.rs) is the same text.
+pub mod text {
+    pub const NOT_FOUND: &str = "no such parked call or target";
+    pub const ALREADY_TAKEN: &str = "the call was already taken by someone else";
+    pub const NO_PARKING_USER: &str = "no parking user: the channel has no user and was not transferred by one";
+    pub const ALREADY_PARKED: &str = "this call is already parked";
+    pub const NO_RETRIEVER: &str = "retrieving needs an authenticated user";
+}
+
 /// Why a dial did not park or retrieve.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DialError {
@@ -26,9 +36,7 @@ impl fmt::Display for DialError {
         match self {
             DialError::BadRequest(s) => write!(f, "bad request: {s}"),
             DialError::Code(e) => e.fmt(f),
-            DialError::NoParkingUser => {
-                f.write_str("no parking user: the channel has no user and was not transferred by one")
-            }
+            DialError::NoParkingUser => f.write_str(text::NO_PARKING_USER),
             DialError::UnknownExtension(e) => write!(f, "extension {e} does not exist in this tenant"),
             DialError::SlotFull { extension, max } => {
                 write!(f, "extension {extension} already holds {max} parked calls")
@@ -37,8 +45,8 @@ impl fmt::Display for DialError {
             DialError::NoFreeMember { group } => {
                 write!(f, "every member of group \"{group}\" already has a parked call")
             }
-            DialError::AlreadyParked => f.write_str("this call is already parked"),
-            DialError::NoRetriever => f.write_str("retrieving needs an authenticated user"),
+            DialError::AlreadyParked => f.write_str(text::ALREADY_PARKED),
+            DialError::NoRetriever => f.write_str(text::NO_RETRIEVER),
             DialError::Empty { place } => write!(f, "no call is parked at {place}"),
             DialError::HostFailed(s) => write!(f, "the switch could not carry it out: {s}"),
         }
@@ -68,8 +76,8 @@ impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CallError::BadRequest(s) => write!(f, "bad request: {s}"),
-            CallError::NotFound => f.write_str("no such parked call"),
-            CallError::AlreadyTaken => f.write_str("the call was already taken"),
+            CallError::NotFound => f.write_str(text::NOT_FOUND),
+            CallError::AlreadyTaken => f.write_str(text::ALREADY_TAKEN),
             CallError::BridgeFailed(s) => write!(f, "bridge failed: {s}"),
         }
     }
