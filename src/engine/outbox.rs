@@ -49,21 +49,13 @@ impl Shared {
 
     /// Queues the lamps of `call`'s slot and group. Under the lock.
     pub(super) fn queue_lamps(inner: &mut Inner, tenant: &str, extension: &str, group: Option<&str>) {
+        let lamp =
+            |target, state| Notice::Presence(Presence { tenant: tenant.into(), target, state, subscriber: None });
         let state = inner.store.slot_state(tenant, extension);
-        inner.outbox.push_back(Notice::Presence(Presence {
-            tenant: tenant.into(),
-            target: Target::Extension(extension.into()),
-            state,
-            subscriber: None,
-        }));
+        inner.outbox.push_back(lamp(Target::Extension(extension.into()), state));
         if let Some(g) = group {
             let state = inner.store.group_state(tenant, g);
-            inner.outbox.push_back(Notice::Presence(Presence {
-                tenant: tenant.into(),
-                target: Target::Group(g.into()),
-                state,
-                subscriber: None,
-            }));
+            inner.outbox.push_back(lamp(Target::Group(g.into()), state));
         }
     }
 
