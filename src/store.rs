@@ -310,7 +310,7 @@ mod tests {
             music: String::new(),
             seq,
             parked_at_ms: 0,
-            plan: Arc::new(Config::default().tenant(tenant).recall.clone()),
+            plan: Config::default().tenant(tenant).recall.clone(),
             recall: RecallState::Waiting,
             due_ms: None,
             timer_gen: 0,

@@ -4,18 +4,17 @@
 //! store and queues its notices under that lock, then releases it and only then asks
 //! the host to act. Notices are delivered in the order their changes happened, by
 //! whichever thread finds the outbox non-empty and nobody else delivering.
-
-//! The parts, each in its own file: request cleaning (`clean`), the recall-plan cache
-//! (`plans`), the timer index and its thread (`timers`), the outbox (`outbox`), and
-//! the rules: parking and retrieving (`park`), claims (`claims`), recalling
-//! (`recalling`), adopting calls after a reload (`adopt`).
+//!
+//! The parts, each in its own file: request cleaning (`clean`), the timer index and its
+//! thread (`timers`), the outbox (`outbox`), and the rules: parking and retrieving
+//! (`park`), claims (`claims`), recalling (`recalling`), adopting calls after a reload
+//! (`adopt`).
 
 mod adopt;
 mod claims;
 mod clean;
 mod outbox;
 mod park;
-mod plans;
 mod recalling;
 mod timers;
 
@@ -33,7 +32,6 @@ use crate::host::{Host, LogLevel, Notice};
 use crate::listing::CallInfo;
 use crate::store::{MemoryStore, ParkStore};
 use clean::clean_tenant;
-use plans::Plans;
 use timers::{timer_thread, Timers};
 
 pub use crate::error::{CallError, DialError, DialFailure};
@@ -80,8 +78,6 @@ struct Inner {
     spare: VecDeque<Notice>,
     seq: u64,
     gen: u64,
-    /// One shared copy of each recall plan in use: parked calls point to it.
-    plans: Plans,
 }
 
 struct Shared {
@@ -119,14 +115,7 @@ impl Engine {
             host,
             clock,
             config: RwLock::new(Arc::new(config)),
-            inner: Mutex::new(Inner {
-                store,
-                outbox: VecDeque::new(),
-                spare: VecDeque::new(),
-                seq: 0,
-                gen: 0,
-                plans: Plans::default(),
-            }),
+            inner: Mutex::new(Inner { store, outbox: VecDeque::new(), spare: VecDeque::new(), seq: 0, gen: 0 }),
             timers: Mutex::new(Timers::new()),
             delivering: AtomicBool::new(false),
             stop: AtomicBool::new(false),

@@ -2,6 +2,8 @@
 //! extension, at another, or at the first free member of a group) or retrieves one;
 //! a park that fails sends the call back to whoever transferred it.
 
+use std::sync::Arc;
+
 use super::clean::{clean_ext, clean_id, clean_name, clean_number, clean_tenant};
 use super::{DialOutcome, DialRequest, Inner, Shared};
 use crate::codes::{self, Intent};
@@ -23,12 +25,12 @@ pub(super) struct NewCall<'a> {
     pub parked_at_ms: u64,
     /// When the recall timer lapses.
     pub due_ms: u64,
-    pub plan: &'a RecallPlan,
+    pub plan: &'a Arc<RecallPlan>,
 }
 
 /// The recall plan and hold music of a call parked by `parking_user`: its group's,
 /// else the tenant's.
-pub(super) fn terms<'t>(t: &'t Tenant, parking_user: &str) -> (&'t RecallPlan, String) {
+pub(super) fn terms<'t>(t: &'t Tenant, parking_user: &str) -> (&'t Arc<RecallPlan>, String) {
     let group = t.group_of(parking_user);
     let plan = group.map_or(&t.recall, |g| &g.recall);
     let music = group.map(|g| g.music.as_str()).filter(|m| !m.is_empty()).unwrap_or(&t.music);
@@ -216,7 +218,7 @@ impl Shared {
             music: call.music,
             seq: inner.seq,
             parked_at_ms: call.parked_at_ms,
-            plan: inner.plans.share(call.plan),
+            plan: call.plan.clone(),
             recall: RecallState::Waiting,
             due_ms: Some(due),
             timer_gen: gen,
