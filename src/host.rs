@@ -5,7 +5,8 @@
 //! engine's timer thread.
 
 use crate::config::Destination;
-use crate::engine::DialError;
+use crate::error::DialError;
+use crate::store::SlotState;
 
 /// A failure the host reports for an action it could not carry out.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,16 +43,6 @@ pub enum LogLevel {
     Debug,
 }
 
-/// The state of a slot (one extension) or of a group, for lamps.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SlotState {
-    pub count: usize,
-    /// A call here is being recalled (its recall is ringing).
-    pub recalling: bool,
-    /// The oldest parked call: (uuid, caller number, caller name).
-    pub oldest: Option<(String, String, String)>,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
     Extension(String),
@@ -85,37 +76,30 @@ pub struct Message {
     pub text: String,
 }
 
-/// A lifecycle change, for ESL clients.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    Parked,
-    Retrieved,
-    RecallStarted,
-    RecallNoAnswer,
-    RecallAnswered,
-    SentToRingGroup,
-    SentToFinalDestination,
-    RecallExhausted,
-    SentBack,
-    Abandoned,
+macro_rules! event_actions {
+    ($($name:ident = $number:literal => $text:literal,)*) => {
+        /// A lifecycle change, for ESL clients.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Action {
+            $($name,)*
+        }
+
+        impl Action {
+            /// Every action, in the order of the list.
+            pub const ALL: &[Action] = &[$(Action::$name,)*];
+
+            /// The name in the `callpark-action` header.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Action::$name => $text,)*
+                }
+            }
+        }
+    };
 }
 
-impl Action {
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::Parked => "parked",
-            Action::Retrieved => "retrieved",
-            Action::RecallStarted => "recall-started",
-            Action::RecallNoAnswer => "recall-no-answer",
-            Action::RecallAnswered => "recall-answered",
-            Action::SentToRingGroup => "ring-group",
-            Action::SentToFinalDestination => "final-destination",
-            Action::RecallExhausted => "recall-exhausted",
-            Action::SentBack => "sent-back",
-            Action::Abandoned => "abandoned",
-        }
-    }
-}
+// Action and its names, from the one list (the C ABI's numbers are in it too).
+include!("lists/event_actions.rs");
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {

@@ -10,6 +10,7 @@ pub mod codes;
 pub mod command;
 pub mod config;
 pub mod engine;
+pub mod error;
 pub mod ffi;
 pub mod heap;
 pub mod host;

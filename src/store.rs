@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::config::RecallPlan;
-use crate::host::SlotState;
 
 /// Who took a call out of the park. Exactly one claim per call, ever.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +31,16 @@ pub enum RecallState {
     Retrying(u32),
     /// Every attempt failed and there is no final destination: parked until retrieved.
     Exhausted,
+}
+
+/// The state of a slot (one extension) or of a group, for lamps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlotState {
+    pub count: usize,
+    /// A call here is being recalled (its recall is ringing).
+    pub recalling: bool,
+    /// The oldest parked call: (uuid, caller number, caller name).
+    pub oldest: Option<(String, String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,58 +96,10 @@ pub trait ParkStore: Send {
 /// A parked call's uuid, one copy shared by the indexes of [`MemoryStore`].
 type Id = Arc<str>;
 
-/// A key of the tenant and slot maps: a domain or an extension, kept in the map's own
-/// table when short (most are), so that a lookup has no pointer to follow.
-#[derive(Clone)]
-enum Key {
-    Inline { len: u8, bytes: [u8; KEY_INLINE] },
-    Heap(Box<str>),
-}
-
-const KEY_INLINE: usize = 30;
-
-impl Key {
-    fn new(s: &str) -> Key {
-        match s.len() {
-            len if len <= KEY_INLINE => {
-                let mut bytes = [0; KEY_INLINE];
-                bytes[..len].copy_from_slice(s.as_bytes());
-                Key::Inline { len: len as u8, bytes }
-            }
-            _ => Key::Heap(s.into()),
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        match self {
-            Key::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)]).expect("copied from a str"),
-            Key::Heap(s) => s,
-        }
-    }
-}
-
-impl std::borrow::Borrow<str> for Key {
-    fn borrow(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl std::hash::Hash for Key {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // As the str it holds: lookups are by &str.
-        self.as_str().hash(state)
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Key) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for Key {}
-
 /// The calls of one slot, in park order. Most slots hold one call: no queue for it.
+/// Worth its code: with a `VecDeque` for every slot, park at 100,000 parked calls took
+/// 2.29 µs against 1.41 µs (medians of `cargo bench --bench core`, run side by side),
+/// and a call one more heap block.
 enum Slot {
     One(Id),
     Many(VecDeque<Id>),
@@ -186,7 +147,7 @@ impl Slot {
 
 #[derive(Default)]
 struct TenantCalls {
-    slots: HashMap<Key, Slot>,
+    slots: HashMap<String, Slot>,
     groups: HashMap<String, BTreeMap<u64, Id>>,
 }
 
@@ -195,7 +156,7 @@ impl TenantCalls {
         match self.slots.get_mut(call.extension.as_str()) {
             Some(q) => q.push(id.clone()),
             None => {
-                self.slots.insert(Key::new(&call.extension), Slot::One(id.clone()));
+                self.slots.insert(call.extension.clone(), Slot::One(id.clone()));
             }
         }
         if let Some(g) = &call.group {
@@ -212,7 +173,7 @@ impl TenantCalls {
 pub struct MemoryStore {
     /// Boxed: the table stays small (and cache-friendly) however large a call is.
     calls: HashMap<Id, Box<ParkedCall>>,
-    tenants: HashMap<Key, TenantCalls>,
+    tenants: HashMap<String, TenantCalls>,
 }
 
 impl MemoryStore {
@@ -243,7 +204,7 @@ impl ParkStore for MemoryStore {
             None => {
                 let mut t = TenantCalls::default();
                 t.add(&call, &id);
-                self.tenants.insert(Key::new(&call.tenant), t);
+                self.tenants.insert(call.tenant.clone(), t);
             }
         }
         self.calls.insert(id, Box::new(call));
@@ -349,7 +310,7 @@ mod tests {
             music: String::new(),
             seq,
             parked_at_ms: 0,
-            plan: Arc::new(Config::default().tenant(tenant).recall.clone()),
+            plan: Config::default().tenant(tenant).recall.clone(),
             recall: RecallState::Waiting,
             due_ms: None,
             timer_gen: 0,
@@ -357,7 +318,7 @@ mod tests {
         }
     }
 
-    /// Slots holding one call, then several, under a short and an over-long domain.
+    /// Slots holding one call, then several, under a short and a long domain.
     #[test]
     fn slots_grow_shrink_and_vanish() {
         let long = "a-tenant-domain-longer-than-thirty-bytes.example";

@@ -8,6 +8,7 @@ mod xml;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::codes::{self, ExtensionRules, FeatureCodes};
 
@@ -109,7 +110,8 @@ pub struct Group {
     pub name: String,
     /// In configured order: `*58` takes the first free one.
     pub members: Vec<String>,
-    pub recall: RecallPlan,
+    /// Shared by every call parked under it, which keeps it across reloads.
+    pub recall: Arc<RecallPlan>,
     pub music: String,
 }
 
@@ -121,7 +123,8 @@ pub struct Tenant {
     pub extensions: ExtensionRules,
     pub max_calls_per_extension: usize,
     /// The plan of calls parked by a user outside any group.
-    pub recall: RecallPlan,
+    /// Shared by every call parked under it, which keeps it across reloads.
+    pub recall: Arc<RecallPlan>,
     /// Hold music; empty: the channel's own hold music.
     pub music: String,
     pub groups: Vec<Group>,
@@ -518,14 +521,14 @@ pub(crate) fn resolve_tenant(
             }
         }
         let music = pick(&glayers, |l| &l.music).map(|a| a.value).unwrap_or_default();
-        out_groups.push(Group { name: g.name.value.clone(), members, recall: plan, music });
+        out_groups.push(Group { name: g.name.value.clone(), members, recall: Arc::new(plan), music });
     }
     Tenant {
         domain: domain.to_string(),
         codes,
         extensions,
         max_calls_per_extension: pick(layers, |l| &l.max_calls).map(|a| a.value as usize).unwrap_or(5),
-        recall,
+        recall: Arc::new(recall),
         music,
         groups: out_groups,
         member_of,

@@ -2,7 +2,10 @@
 //! reload): each comes back where it was, with its park time, so that it is picked up
 //! and recalled as if nothing had happened.
 
-use super::*;
+use super::clean::{clean_ext, clean_id, clean_name, clean_number, clean_tenant};
+use super::park::{terms, NewCall};
+use super::{Engine, Shared};
+use crate::error::DialError;
 
 /// A call the switch still holds parked.
 #[derive(Clone, Debug, Default)]
@@ -41,42 +44,27 @@ impl Shared {
             clean_ext("parking user", Some(req.parking_user)).map_err(bad)?.ok_or(DialError::NoParkingUser)?;
         let config = self.config.read().clone();
         let t = config.tenant(&tenant);
-        let group_of_parker = t.group_of(parking_user);
-        let plan = group_of_parker.map_or(&t.recall, |g| &g.recall);
-        let music = group_of_parker.map(|g| g.music.as_str()).filter(|m| !m.is_empty()).unwrap_or(&t.music).to_string();
+        let (plan, music) = terms(t, parking_user);
         let now = self.clock.now_ms();
         let parked_at = now.saturating_sub(req.parked_secs_ago.saturating_mul(1000));
-        let due = parked_at.saturating_add(u64::from(plan.recall_time) * 1000).max(now);
+        let call = NewCall {
+            tenant: &tenant,
+            uuid,
+            extension,
+            parking_user,
+            caller_number: clean_number(req.caller_number),
+            caller_name: clean_name(req.caller_name),
+            music,
+            parked_at_ms: parked_at,
+            due_ms: parked_at.saturating_add(u64::from(plan.recall_time) * 1000).max(now),
+            plan,
+        };
         {
             let mut inner = self.inner.lock();
             if inner.store.get(uuid).is_some() {
                 return Err(DialError::AlreadyParked);
             }
-            inner.seq += 1;
-            inner.gen += 1;
-            let call = ParkedCall {
-                uuid: uuid.into(),
-                tenant: tenant.as_ref().into(),
-                extension: extension.into(),
-                group: t.group_of(extension).map(|g| g.name.clone()),
-                parking_user: parking_user.into(),
-                caller_number: clean_number(req.caller_number),
-                caller_name: clean_name(req.caller_name),
-                music,
-                seq: inner.seq,
-                parked_at_ms: parked_at,
-                plan: Self::shared_plan(&mut inner, plan),
-                recall: RecallState::Waiting,
-                due_ms: Some(due),
-                timer_gen: inner.gen,
-                claim: None,
-            };
-            let ev = Self::event(Action::Parked, &call, None, 0, Some("adopted".to_string()));
-            let group = call.group.clone();
-            let gen = call.timer_gen;
-            inner.store.insert(call);
-            self.push_timer(None, due, gen, uuid);
-            Self::queue_lamps(&mut inner, &tenant, extension, group.as_deref());
+            let ev = self.place(&mut inner, t, call, Some("adopted".to_string()));
             inner.outbox.push_back(ev);
         }
         self.deliver();

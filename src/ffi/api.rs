@@ -202,53 +202,10 @@ pub unsafe extern "C" fn cp_result_message(code: u32, buf: *mut c_char, len: usi
         if buf.is_null() {
             return cp_result::NullParameter;
         }
-        let text = result_from_u32(code).map_or("unknown result code", |r| r.message());
+        let text = cp_result::from_u32(code).map_or("unknown result code", |r| r.message());
         write_truncated(text, buf, len, out_n);
         cp_result::Ok
     })
-}
-
-fn result_from_u32(code: u32) -> Option<cp_result> {
-    use cp_result::*;
-    const ALL: [cp_result; 36] = [
-        Ok,
-        NullParameter,
-        InvalidUtf8,
-        InvalidArgument,
-        Panic,
-        BufferTooSmall,
-        InvalidHandle,
-        NotFound,
-        AlreadyTaken,
-        BridgeFailed,
-        HostFailed,
-        NotSupported,
-        CodeEmpty,
-        CodeBadCharacter,
-        CodeUnknown,
-        CodeNotDigits,
-        CodeTooShort,
-        CodeTooLong,
-        CodeUnexpectedExtension,
-        NoParkingUser,
-        UnknownExtension,
-        SlotFull,
-        NoGroup,
-        NoFreeMember,
-        AlreadyParked,
-        NoRetriever,
-        SlotEmpty,
-        ConfigInvalid,
-        CommandEmpty,
-        CommandUnknown,
-        CommandExtraArgument,
-        CommandTwoDomains,
-        CommandJsonTwice,
-        CommandBadCharacter,
-        CommandNotADomain,
-        CommandDomainTooLong,
-    ];
-    ALL.into_iter().find(|r| *r as u32 == code)
 }
 
 /// The syntax of the `callpark` API command, a static NUL-terminated string:
@@ -668,13 +625,17 @@ mod tests {
 
     #[test]
     fn every_result_code_round_trips() {
+        let mut found = 0;
         for code in 0..1000u32 {
-            if let Some(r) = result_from_u32(code) {
+            if let Some(r) = cp_result::from_u32(code) {
                 assert_eq!(r as u32, code);
                 assert!(!r.message().is_empty());
+                found += 1;
             }
         }
-        assert_eq!(result_from_u32(999), None);
+        assert_eq!(found, cp_result::ALL.len());
+        assert!(cp_result::ALL.iter().all(|r| cp_result::from_u32(*r as u32) == Some(*r)));
+        assert_eq!(cp_result::from_u32(999), None);
     }
 
     #[test]

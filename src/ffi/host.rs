@@ -10,7 +10,7 @@ use std::ptr;
 
 use super::cp_result;
 use crate::config::Destination;
-use crate::engine::DialError;
+use crate::error::DialError;
 use crate::host::{Action, BridgeError, Host, HostError, LogLevel, Notice, Ring, Target};
 
 /// Log levels, as FreeSWITCH names them.
@@ -45,21 +45,27 @@ pub enum cp_target_kind {
     Group = 1,
 }
 
-/// A lifecycle event, for the `callpark::info` event subclass.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum cp_event_action {
-    Parked = 0,
-    Retrieved = 1,
-    RecallStarted = 2,
-    RecallNoAnswer = 3,
-    RecallAnswered = 4,
-    SentToRingGroup = 5,
-    SentToFinalDestination = 6,
-    RecallExhausted = 7,
-    SentBack = 8,
-    Abandoned = 9,
+macro_rules! event_actions {
+    ($($name:ident = $number:literal => $text:literal,)*) => {
+        /// A lifecycle event, for the `callpark::info` event subclass.
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum cp_event_action {
+            $($name = $number,)*
+        }
+
+        impl From<Action> for cp_event_action {
+            fn from(a: Action) -> Self {
+                match a {
+                    $(Action::$name => cp_event_action::$name,)*
+                }
+            }
+        }
+    };
 }
+
+// cp_event_action, numbered, from the one list of actions (build.rs puts it in the header).
+include!("../lists/event_actions.rs");
 
 /// One recall attempt to start: ring `extension`@`tenant` for `seconds`, showing the
 /// parked caller; report it with `cp_engine_recall_answered`/`_failed` and `attempt`.
@@ -226,21 +232,6 @@ fn checked(what: &str, r: cp_result) -> Result<(), HostError> {
     }
 }
 
-fn action(a: Action) -> cp_event_action {
-    match a {
-        Action::Parked => cp_event_action::Parked,
-        Action::Retrieved => cp_event_action::Retrieved,
-        Action::RecallStarted => cp_event_action::RecallStarted,
-        Action::RecallNoAnswer => cp_event_action::RecallNoAnswer,
-        Action::RecallAnswered => cp_event_action::RecallAnswered,
-        Action::SentToRingGroup => cp_event_action::SentToRingGroup,
-        Action::SentToFinalDestination => cp_event_action::SentToFinalDestination,
-        Action::RecallExhausted => cp_event_action::RecallExhausted,
-        Action::SentBack => cp_event_action::SentBack,
-        Action::Abandoned => cp_event_action::Abandoned,
-    }
-}
-
 impl Host for CHost {
     fn hold(&self, uuid: &str, music: &str) -> Result<(), HostError> {
         let (u, m) = (c(uuid), c(music));
@@ -336,7 +327,7 @@ impl Host for CHost {
                 let other = e.other_uuid.as_deref().map(c);
                 let detail = e.detail.as_deref().map(c);
                 let ce = cp_event {
-                    action: action(e.action),
+                    action: e.action.into(),
                     action_name: s[0].as_ptr(),
                     tenant: s[1].as_ptr(),
                     extension: s[2].as_ptr(),
@@ -371,5 +362,21 @@ impl Host for CHost {
             let m = c(message);
             unsafe { log(self.ctx, lvl, m.as_ptr()) }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_has_its_own_number_and_name() {
+        let mut numbers: Vec<u32> = Action::ALL.iter().map(|a| cp_event_action::from(*a) as u32).collect();
+        let mut names: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!((numbers.len(), names.len()), (Action::ALL.len(), Action::ALL.len()));
     }
 }

@@ -12,99 +12,16 @@
 
 pub mod api;
 pub mod host;
+mod result;
+
+pub use result::cp_result;
 
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::codes::CodeError;
 use crate::command::CommandError;
-use crate::engine::{CallError, DialError};
-
-/// Every result of the C ABI. The numbers never change; new codes get new numbers.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum cp_result {
-    Ok = 0,
-    NullParameter = 1,
-    InvalidUtf8 = 2,
-    InvalidArgument = 3,
-    Panic = 4,
-    BufferTooSmall = 5,
-    InvalidHandle = 6,
-    NotFound = 7,
-    AlreadyTaken = 8,
-    BridgeFailed = 9,
-    HostFailed = 10,
-    NotSupported = 11,
-    CodeEmpty = 100,
-    CodeBadCharacter = 101,
-    CodeUnknown = 102,
-    CodeNotDigits = 103,
-    CodeTooShort = 104,
-    CodeTooLong = 105,
-    CodeUnexpectedExtension = 106,
-    NoParkingUser = 200,
-    UnknownExtension = 201,
-    SlotFull = 202,
-    NoGroup = 203,
-    NoFreeMember = 204,
-    AlreadyParked = 205,
-    NoRetriever = 300,
-    SlotEmpty = 301,
-    ConfigInvalid = 400,
-    CommandEmpty = 500,
-    CommandUnknown = 501,
-    CommandExtraArgument = 502,
-    CommandTwoDomains = 503,
-    CommandJsonTwice = 504,
-    CommandBadCharacter = 505,
-    CommandNotADomain = 506,
-    CommandDomainTooLong = 507,
-}
-
-impl cp_result {
-    pub fn message(self) -> &'static str {
-        use cp_result::*;
-        match self {
-            Ok => "ok",
-            NullParameter => "a required pointer was NULL",
-            InvalidUtf8 => "a string was not valid UTF-8",
-            InvalidArgument => "an argument was out of range or malformed",
-            Panic => "internal error (a panic was caught at the C boundary)",
-            BufferTooSmall => "the output buffer is too small",
-            InvalidHandle => "unknown or freed handle",
-            NotFound => "no such parked call or target",
-            AlreadyTaken => "the call was already taken by someone else",
-            BridgeFailed => "the bridge to the parked call failed",
-            HostFailed => "the switch could not carry out an action",
-            NotSupported => "not supported by this engine",
-            CodeEmpty => "nothing was dialed",
-            CodeBadCharacter => "the dialed string has a control or non-ASCII character",
-            CodeUnknown => "not a call park code",
-            CodeNotDigits => "an extension must be digits only",
-            CodeTooShort => "the extension is too short",
-            CodeTooLong => "the extension is too long",
-            CodeUnexpectedExtension => "the group park code takes no extension",
-            NoParkingUser => "no parking user: the call was not transferred by a user",
-            UnknownExtension => "the extension does not exist",
-            SlotFull => "the extension already holds as many parked calls as allowed",
-            NoGroup => "the parking user is in no call-park group",
-            NoFreeMember => "every member of the group already has a parked call",
-            AlreadyParked => "the call is already parked",
-            NoRetriever => "retrieving needs an authenticated user",
-            SlotEmpty => "no call is parked there",
-            ConfigInvalid => "the configuration has errors",
-            CommandEmpty => "no sub-command was given",
-            CommandUnknown => "unknown sub-command",
-            CommandExtraArgument => "the sub-command takes no arguments",
-            CommandTwoDomains => "list takes one domain",
-            CommandJsonTwice => "json was given twice",
-            CommandBadCharacter => "the command has a control character",
-            CommandNotADomain => "not a domain (letters, digits, '.', '-', '_')",
-            CommandDomainTooLong => "the domain is longer than 253 bytes",
-        }
-    }
-}
+use crate::error::{CallError, DialError};
 
 impl From<&DialError> for cp_result {
     fn from(e: &DialError) -> Self {

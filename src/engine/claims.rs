@@ -1,0 +1,68 @@
+//! Claims: a call leaves the park through exactly one claim (retrieve, recall answer,
+//! hand-off, abandon); a claim whose taker failed is put back with its timer.
+
+use super::clean::clean_id;
+use super::{Inner, Shared};
+use crate::error::CallError;
+use crate::host::Action;
+use crate::store::{Claim, RecallState};
+
+impl Shared {
+    /// Removes a claimed call and queues its lamps and event. Under the lock.
+    pub(super) fn finish(inner: &mut Inner, uuid: &str, action: Action, other: Option<&str>, detail: Option<String>) {
+        if let Some(c) = inner.store.remove(uuid) {
+            Self::queue_lamps(inner, &c.tenant, &c.extension, c.group.as_deref());
+            let ev = Self::event(action, &c, other, Self::attempt_of(&c), detail);
+            inner.outbox.push_back(ev);
+        }
+    }
+
+    /// Claims `uuid` for `claim` if nobody has. Returns whether a recall was ringing.
+    /// The pending timer is ignored from now on, but its deadline is kept for
+    /// [`Shared::unclaim`].
+    pub(super) fn claim(&self, inner: &mut Inner, uuid: &str, claim: Claim) -> Result<bool, CallError> {
+        inner.gen += 1;
+        let gen = inner.gen;
+        let c = inner.store.get_mut(uuid).ok_or(CallError::NotFound)?;
+        if c.claim.is_some() {
+            return Err(CallError::AlreadyTaken);
+        }
+        c.claim = Some(claim);
+        let old = c.due_ms.map(|d| (d, c.timer_gen));
+        c.timer_gen = gen;
+        let ringing = matches!(c.recall, RecallState::Ringing(_));
+        self.forget_timer(old);
+        Ok(ringing)
+    }
+
+    /// Puts a claimed call back in the park (its taker failed), with its timer. Under the lock.
+    pub(super) fn unclaim(&self, inner: &mut Inner, uuid: &str) {
+        let Some(c) = inner.store.get_mut(uuid) else { return };
+        c.claim = None;
+        // A recall that was ringing was cancelled when the call was claimed.
+        if let RecallState::Ringing(n) = c.recall {
+            c.recall = RecallState::Retrying(n);
+        }
+        let (state, due, retry) = (c.recall, c.due_ms, c.plan.retry_interval);
+        match (state, due) {
+            (RecallState::Retrying(_), _) => self.arm(inner, uuid, retry),
+            (_, Some(d)) => self.arm_at(inner, uuid, d.max(self.clock.now_ms())),
+            (_, None) => {}
+        }
+    }
+
+    pub(super) fn hangup(&self, uuid: &str) -> Result<(), CallError> {
+        let uuid = clean_id("uuid", uuid).map_err(CallError::BadRequest)?;
+        let ringing = {
+            let mut inner = self.inner.lock();
+            let ringing = self.claim(&mut inner, uuid, Claim::Abandon)?;
+            Self::finish(&mut inner, uuid, Action::Abandoned, None, Some("caller hung up".into()));
+            ringing
+        };
+        if ringing {
+            self.host.cancel_ring(uuid);
+        }
+        self.deliver();
+        Ok(())
+    }
+}

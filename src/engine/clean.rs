@@ -1,0 +1,74 @@
+//! Request cleaning: what the host passes in (uuids, extensions, domains, caller
+//! numbers and names) checked or cut to what the rules and a dial string may carry.
+
+use std::borrow::Cow;
+
+use crate::config::valid_domain;
+
+/// Longest identifier (uuid, user, caller number) accepted from the host.
+pub const MAX_ID_LEN: usize = 256;
+/// Caller names are cut to this many characters.
+pub const MAX_NAME_CHARS: usize = 64;
+
+pub(super) fn clean_id<'a>(what: &str, s: &'a str) -> Result<&'a str, String> {
+    if s.is_empty() {
+        return Err(format!("{what} is empty"));
+    }
+    if s.len() > MAX_ID_LEN {
+        return Err(format!("{what} is longer than {MAX_ID_LEN} bytes"));
+    }
+    let bad = |c: char| c.is_control() || c.is_whitespace();
+    // ASCII: control characters and whitespace are the bytes up to the space, and DEL.
+    if if s.is_ascii() { s.bytes().any(|b| b <= b' ' || b == 0x7f) } else { s.chars().any(bad) } {
+        return Err(format!("{what} has a space or control character"));
+    }
+    Ok(s)
+}
+
+pub(super) fn clean_ext<'a>(what: &str, s: Option<&'a str>) -> Result<Option<&'a str>, String> {
+    match s.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(e) if e.len() <= 20 && e.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(e)),
+        Some(e) => Err(format!("{what} \"{}\" is not an extension (digits only)", e.escape_default())),
+    }
+}
+
+/// Keeps what a caller number may hold: digits, `+`, `*`, `#`.
+pub fn clean_number(s: &str) -> String {
+    // Every character kept is ASCII: bytes will do.
+    let mut kept = Vec::with_capacity(s.len().min(32));
+    kept.extend(s.bytes().filter(|b| b.is_ascii_digit() || b"+*#".contains(b)).take(32));
+    String::from_utf8(kept).expect("only ASCII is kept")
+}
+
+/// Keeps what a caller name may safely carry into a dial string or a SIP header.
+pub fn clean_name(s: &str) -> String {
+    let keep = |c: char| c.is_alphanumeric() || " .-_+()&/".contains(c);
+    let mut kept = String::with_capacity(s.len().min(MAX_NAME_CHARS * 4));
+    if s.is_ascii() {
+        let keep = |b: &u8| b.is_ascii_alphanumeric() || b" .-_+()&/".contains(b);
+        kept.extend(s.bytes().filter(keep).take(MAX_NAME_CHARS).map(char::from));
+    } else {
+        kept.extend(s.chars().filter(|c| keep(*c)).take(MAX_NAME_CHARS));
+    }
+    // Trimmed in place, without a second string.
+    kept.truncate(kept.trim_end().len());
+    let lead = kept.len() - kept.trim_start().len();
+    kept.drain(..lead);
+    kept
+}
+
+/// The domain, lower-case: borrowed when it already is.
+pub(super) fn clean_tenant(s: &str) -> Result<Cow<'_, str>, String> {
+    let trimmed = s.trim();
+    let t = if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(trimmed.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(trimmed)
+    };
+    if valid_domain(&t) {
+        Ok(t)
+    } else {
+        Err(format!("tenant \"{}\" is not a domain", s.escape_default()))
+    }
+}

@@ -1,0 +1,201 @@
+//! The engine: the rules of parking, retrieving and recalling, applied to a store.
+//!
+//! One lock guards the store and the outbox of notices. Every operation changes the
+//! store and queues its notices under that lock, then releases it and only then asks
+//! the host to act. Notices are delivered in the order their changes happened, by
+//! whichever thread finds the outbox non-empty and nobody else delivering.
+//!
+//! The parts, each in its own file: request cleaning (`clean`), the timer index and its
+//! thread (`timers`), the outbox (`outbox`), and the rules: parking and retrieving
+//! (`park`), claims (`claims`), recalling (`recalling`), adopting calls after a reload
+//! (`adopt`).
+
+mod adopt;
+mod claims;
+mod clean;
+mod outbox;
+mod park;
+mod recalling;
+mod timers;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+use parking_lot::{Mutex, RwLock};
+
+use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::config::Config;
+use crate::host::{Host, LogLevel, Notice};
+use crate::listing::CallInfo;
+use crate::store::{MemoryStore, ParkStore};
+use clean::clean_tenant;
+use timers::{timer_thread, Timers};
+
+pub use crate::error::{CallError, DialError, DialFailure};
+pub use adopt::AdoptRequest;
+pub use clean::{clean_name, clean_number, MAX_ID_LEN, MAX_NAME_CHARS};
+
+/// A request from a channel that dialed a feature code.
+#[derive(Clone, Debug, Default)]
+pub struct DialRequest<'a> {
+    /// The channel's domain.
+    pub tenant: &'a str,
+    /// The channel running the code: the call to park (park codes) or the retriever.
+    pub uuid: &'a str,
+    pub dialed: &'a str,
+    /// The extension of the channel's own authenticated user, if any.
+    pub user: Option<&'a str>,
+    /// The extension of the user who transferred this channel here, if any.
+    pub transferor: Option<&'a str>,
+    pub caller_number: &'a str,
+    pub caller_name: &'a str,
+}
+
+/// What the engine did with the channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DialOutcome {
+    /// The channel is parked at `extension` and on hold.
+    Parked { extension: String },
+    /// The channel is bridged to the parked call `parked_uuid`.
+    Retrieved { parked_uuid: String, extension: String },
+}
+
+/// How the engine keeps time.
+pub enum Timing {
+    /// The system clock and a timer thread of the engine.
+    Thread,
+    /// A clock moved by [`Engine::advance`]; timers fire on the caller's thread.
+    Manual(Arc<ManualClock>),
+}
+
+struct Inner {
+    store: Box<dyn ParkStore>,
+    outbox: VecDeque<Notice>,
+    /// An empty buffer with capacity, swapped with the outbox by the delivering thread.
+    spare: VecDeque<Notice>,
+    seq: u64,
+    gen: u64,
+}
+
+struct Shared {
+    host: Arc<dyn Host>,
+    clock: Arc<dyn Clock>,
+    config: RwLock<Arc<Config>>,
+    inner: Mutex<Inner>,
+    timers: Mutex<Timers>,
+    delivering: AtomicBool,
+    stop: AtomicBool,
+    wake: Option<Sender<()>>,
+}
+
+/// The call-park engine of one switch.
+pub struct Engine {
+    shared: Arc<Shared>,
+    manual: Option<Arc<ManualClock>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Engine {
+    pub fn new(config: Config, host: Arc<dyn Host>, timing: Timing) -> Engine {
+        Self::with_store(config, host, timing, Box::<MemoryStore>::default())
+    }
+
+    pub fn with_store(config: Config, host: Arc<dyn Host>, timing: Timing, store: Box<dyn ParkStore>) -> Engine {
+        let (clock, manual, wake): (Arc<dyn Clock>, _, _) = match timing {
+            Timing::Thread => {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                (Arc::new(SystemClock::default()), None, Some((tx, rx)))
+            }
+            Timing::Manual(c) => (c.clone(), Some(c), None),
+        };
+        let shared = Arc::new(Shared {
+            host,
+            clock,
+            config: RwLock::new(Arc::new(config)),
+            inner: Mutex::new(Inner { store, outbox: VecDeque::new(), spare: VecDeque::new(), seq: 0, gen: 0 }),
+            timers: Mutex::new(Timers::new()),
+            delivering: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            wake: wake.as_ref().map(|(tx, _)| tx.clone()),
+        });
+        let thread = wake.map(|(_, rx)| {
+            let s = shared.clone();
+            std::thread::Builder::new()
+                .name("callpark-timers".into())
+                .spawn(move || timer_thread(&s, rx))
+                .expect("spawn the callpark timer thread")
+        });
+        Engine { shared, manual, thread }
+    }
+
+    /// Replaces the configuration. Parked calls keep their recall plans and timers.
+    pub fn reload(&self, config: Config) {
+        *self.shared.config.write() = Arc::new(config);
+        self.shared.host.log(LogLevel::Notice, "callpark: configuration reloaded");
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.shared.config.read().clone()
+    }
+
+    pub fn dial(&self, req: &DialRequest) -> Result<DialOutcome, DialFailure> {
+        self.shared.dial(req)
+    }
+
+    /// The parked caller `uuid` hung up.
+    pub fn hangup(&self, uuid: &str) -> Result<(), CallError> {
+        self.shared.hangup(uuid)
+    }
+
+    /// Recall attempt `attempt` of `parked_uuid` was answered on `leg_uuid`.
+    pub fn recall_answered(&self, parked_uuid: &str, attempt: u32, leg_uuid: &str) -> Result<(), CallError> {
+        self.shared.recall_answered(parked_uuid, attempt, leg_uuid)
+    }
+
+    /// Recall attempt `attempt` of `parked_uuid` ended unanswered (or could not start).
+    pub fn recall_failed(&self, parked_uuid: &str, attempt: u32) -> Result<(), CallError> {
+        self.shared.recall_failed(parked_uuid, attempt)
+    }
+
+    /// Publishes the state of `target` (`park+102`, `102`, `park+sales`) of `tenant`
+    /// to `subscriber`. Unknown targets are `NotFound`.
+    pub fn probe(&self, tenant: &str, target: &str, subscriber: Option<&str>) -> Result<(), CallError> {
+        self.shared.probe(tenant, target, subscriber)
+    }
+
+    /// Parked calls of `tenant` (all when `None`), oldest first.
+    pub fn list(&self, tenant: Option<&str>) -> Result<Vec<CallInfo>, CallError> {
+        let tenant = tenant.map(clean_tenant).transpose().map_err(CallError::BadRequest)?;
+        let now = self.shared.clock.now_ms();
+        let inner = self.shared.inner.lock();
+        Ok(inner.store.calls(tenant.as_deref()).into_iter().map(|c| CallInfo::of(c, now)).collect())
+    }
+
+    pub fn parked_count(&self) -> usize {
+        self.shared.inner.lock().store.len()
+    }
+
+    pub fn pending_timers(&self) -> usize {
+        self.shared.timers.lock().len()
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.shared.clock.now_ms()
+    }
+}
+
+impl Drop for Engine {
+    /// Stops the timer thread and waits for it: nothing of the engine runs afterwards.
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.shared.stop.store(true, Ordering::SeqCst);
+            if let Some(w) = &self.shared.wake {
+                let _ = w.try_send(());
+            }
+            let _ = t.join();
+        }
+    }
+}

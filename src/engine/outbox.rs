@@ -1,0 +1,128 @@
+//! The outbox: notices (lamps, messages, events) queued under the engine's lock in the
+//! order their changes happened, and delivered to the host after it, by one thread at
+//! a time. A probe is answered through it too.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+
+use super::clean::{clean_id, clean_tenant};
+use super::{Inner, Shared};
+use crate::codes::BLF_PREFIX;
+use crate::error::CallError;
+use crate::host::{Action, Event, Notice, Presence, Target};
+use crate::store::{ParkedCall, RecallState};
+
+impl Shared {
+    /// Delivers queued notices in order; returns at once if another thread delivers.
+    pub(super) fn deliver(&self) {
+        loop {
+            if self.delivering.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                return;
+            }
+            // The outbox is swapped with an empty buffer (kept between deliveries in
+            // `spare`), so that neither side allocates once both have grown.
+            let mut batch = VecDeque::new();
+            loop {
+                {
+                    let mut inner = self.inner.lock();
+                    if inner.outbox.is_empty() {
+                        if batch.capacity() > inner.spare.capacity() {
+                            inner.spare = batch;
+                        }
+                        break;
+                    }
+                    if batch.capacity() == 0 {
+                        batch = std::mem::take(&mut inner.spare);
+                    }
+                    std::mem::swap(&mut batch, &mut inner.outbox);
+                }
+                for n in batch.drain(..) {
+                    self.host.notify(&n);
+                }
+            }
+            self.delivering.store(false, Ordering::Release);
+            if self.inner.lock().outbox.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Queues the lamps of `call`'s slot and group. Under the lock.
+    pub(super) fn queue_lamps(inner: &mut Inner, tenant: &str, extension: &str, group: Option<&str>) {
+        let lamp =
+            |target, state| Notice::Presence(Presence { tenant: tenant.into(), target, state, subscriber: None });
+        let state = inner.store.slot_state(tenant, extension);
+        inner.outbox.push_back(lamp(Target::Extension(extension.into()), state));
+        if let Some(g) = group {
+            let state = inner.store.group_state(tenant, g);
+            inner.outbox.push_back(lamp(Target::Group(g.into()), state));
+        }
+    }
+
+    pub(super) fn event(
+        action: Action,
+        c: &ParkedCall,
+        other: Option<&str>,
+        attempt: u32,
+        detail: Option<String>,
+    ) -> Notice {
+        Notice::Event(Event {
+            action,
+            tenant: c.tenant.clone(),
+            extension: c.extension.clone(),
+            group: c.group.clone(),
+            uuid: c.uuid.clone(),
+            other_uuid: other.map(str::to_string),
+            parking_user: c.parking_user.clone(),
+            caller_number: c.caller_number.clone(),
+            caller_name: c.caller_name.clone(),
+            attempt,
+            detail,
+        })
+    }
+
+    pub(super) fn attempt_of(c: &ParkedCall) -> u32 {
+        match c.recall {
+            RecallState::Ringing(n) | RecallState::Retrying(n) => n,
+            _ => 0,
+        }
+    }
+
+    pub(super) fn probe(&self, tenant: &str, target: &str, subscriber: Option<&str>) -> Result<(), CallError> {
+        let tenant = clean_tenant(tenant).map_err(CallError::BadRequest)?;
+        let bare = target.strip_prefix(BLF_PREFIX).unwrap_or(target);
+        let bare = match bare.split_once('@') {
+            Some((name, domain)) if domain.eq_ignore_ascii_case(&tenant) => name,
+            Some(_) => return Err(CallError::NotFound),
+            None => bare,
+        };
+        let subscriber = match subscriber {
+            Some(s) if !s.is_empty() => Some(clean_id("subscriber", s).map_err(CallError::BadRequest)?),
+            _ => None,
+        };
+        let config = self.config.read().clone();
+        let t = config.tenant(&tenant);
+        let target = if !bare.is_empty() && bare.len() <= 20 && bare.bytes().all(|b| b.is_ascii_digit()) {
+            Target::Extension(bare.into())
+        } else if t.group(bare).is_some() {
+            Target::Group(bare.into())
+        } else {
+            return Err(CallError::NotFound);
+        };
+        {
+            let mut inner = self.inner.lock();
+            let state = match &target {
+                Target::Extension(e) => inner.store.slot_state(&tenant, e),
+                Target::Group(g) => inner.store.group_state(&tenant, g),
+            };
+            inner.outbox.push_back(Notice::Presence(Presence {
+                tenant: tenant.into_owned(),
+                target,
+                state,
+                subscriber: subscriber.map(str::to_string),
+            }));
+        }
+        self.deliver();
+        Ok(())
+    }
+}

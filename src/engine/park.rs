@@ -1,0 +1,306 @@
+//! The parking rules: a dialed code parks the call (at the parking user's own
+//! extension, at another, or at the first free member of a group) or retrieves one;
+//! a park that fails sends the call back to whoever transferred it.
+
+use std::sync::Arc;
+
+use super::clean::{clean_ext, clean_id, clean_name, clean_number, clean_tenant};
+use super::{DialOutcome, DialRequest, Inner, Shared};
+use crate::codes::{self, Intent};
+use crate::config::{RecallPlan, Tenant};
+use crate::error::{DialError, DialFailure};
+use crate::host::{Action, BridgeError, Event, LogLevel, Message, Notice};
+use crate::store::{Claim, ParkedCall, RecallState};
+
+/// A call about to be parked: what park and adopt each know of it.
+pub(super) struct NewCall<'a> {
+    pub tenant: &'a str,
+    pub uuid: &'a str,
+    pub extension: &'a str,
+    pub parking_user: &'a str,
+    /// Cleaned ([`clean_number`], [`clean_name`]).
+    pub caller_number: String,
+    pub caller_name: String,
+    pub music: String,
+    pub parked_at_ms: u64,
+    /// When the recall timer lapses.
+    pub due_ms: u64,
+    pub plan: &'a Arc<RecallPlan>,
+}
+
+/// The recall plan and hold music of a call parked by `parking_user`: its group's,
+/// else the tenant's.
+pub(super) fn terms<'t>(t: &'t Tenant, parking_user: &str) -> (&'t Arc<RecallPlan>, String) {
+    let group = t.group_of(parking_user);
+    let plan = group.map_or(&t.recall, |g| &g.recall);
+    let music = group.map(|g| g.music.as_str()).filter(|m| !m.is_empty()).unwrap_or(&t.music);
+    (plan, music.to_string())
+}
+
+impl Shared {
+    pub(super) fn dial(&self, req: &DialRequest) -> Result<DialOutcome, DialFailure> {
+        let bad = |e: String| DialFailure { error: DialError::BadRequest(e), sent_back: false };
+        let tenant = clean_tenant(req.tenant).map_err(bad)?;
+        let uuid = clean_id("uuid", req.uuid).map_err(bad)?;
+        let user = clean_ext("user", req.user).map_err(bad)?;
+        let transferor = clean_ext("transferor", req.transferor).map_err(bad)?;
+        let config = self.config.read().clone();
+        let t = config.tenant(&tenant);
+        let intent = codes::parse(req.dialed, &t.codes, t.extensions);
+        let result = match intent {
+            Err(e) => Err(DialError::Code(e)),
+            Ok(Intent::Retrieve) | Ok(Intent::RetrieveFrom(_)) => {
+                let from = match intent {
+                    Ok(Intent::RetrieveFrom(e)) => Some(e),
+                    _ => None,
+                };
+                return self
+                    .retrieve(t, &tenant, uuid, user, from)
+                    .map_err(|error| DialFailure { error, sent_back: false });
+            }
+            Ok(i) => self.park(t, &tenant, uuid, i, transferor.or(user), req),
+        };
+        result.map_err(|error| {
+            let sent_back = match &transferor {
+                Some(to) => self.send_back(&tenant, uuid, to, req, &error),
+                None => false,
+            };
+            DialFailure { error, sent_back }
+        })
+    }
+
+    fn send_back(&self, tenant: &str, uuid: &str, to: &str, req: &DialRequest, why: &DialError) -> bool {
+        let ok = match self.host.send_back(uuid, tenant, to, why) {
+            Ok(()) => true,
+            Err(e) => {
+                self.host
+                    .log(LogLevel::Error, &format!("callpark: could not send {uuid} back to {to}@{tenant}: {}", e.0));
+                false
+            }
+        };
+        self.inner.lock().outbox.push_back(Notice::Event(Event {
+            action: Action::SentBack,
+            tenant: tenant.into(),
+            extension: String::new(),
+            group: None,
+            uuid: uuid.into(),
+            other_uuid: None,
+            parking_user: to.into(),
+            caller_number: clean_number(req.caller_number),
+            caller_name: clean_name(req.caller_name),
+            attempt: 0,
+            detail: Some(why.to_string()),
+        }));
+        self.deliver();
+        ok
+    }
+
+    fn park(
+        &self,
+        t: &Tenant,
+        tenant: &str,
+        uuid: &str,
+        intent: Intent,
+        parking_user: Option<&str>,
+        req: &DialRequest,
+    ) -> Result<DialOutcome, DialError> {
+        let parking_user = parking_user.ok_or(DialError::NoParkingUser)?;
+        let group_of_parker = t.group_of(parking_user);
+        let own: [String; 1];
+        let (candidates, limit, group_park): (&[String], usize, bool) = match intent {
+            Intent::ParkOwn => {
+                own = [parking_user.to_string()];
+                (&own, t.max_calls_per_extension, false)
+            }
+            Intent::ParkAt(ext) => {
+                if ext != parking_user && t.group_of(&ext).is_none() && !self.host.user_exists(tenant, &ext) {
+                    return Err(DialError::UnknownExtension(ext));
+                }
+                own = [ext];
+                (&own, t.max_calls_per_extension, false)
+            }
+            Intent::GroupPark => {
+                let g = group_of_parker.ok_or_else(|| DialError::NoGroup { user: parking_user.into() })?;
+                (&g.members, 1, true)
+            }
+            Intent::Retrieve | Intent::RetrieveFrom(_) => unreachable!("retrieve intents are handled apart"),
+        };
+        let (plan, music) = terms(t, parking_user);
+        let caller_number = clean_number(req.caller_number);
+        let caller_name = clean_name(req.caller_name);
+        // The message: "<who> parked on <ext>, dial <retrieve code><ext>"; <ext> added below.
+        let mut text = String::with_capacity(caller_number.len() + caller_name.len() + 64);
+        if caller_name.is_empty() || caller_name == caller_number {
+            text.push_str(&caller_number);
+        } else if caller_number.is_empty() {
+            text.push_str(&caller_name);
+        } else {
+            for part in [caller_number.as_str(), " (", caller_name.as_str(), ")"] {
+                text.push_str(part);
+            }
+        }
+        if text.is_empty() {
+            text.push_str("A call");
+        }
+
+        let extension = {
+            let mut inner = self.inner.lock();
+            if inner.store.get(uuid).is_some() {
+                return Err(DialError::AlreadyParked);
+            }
+            let Some(ext) = inner.store.first_with_room(tenant, candidates, limit) else {
+                return Err(if group_park {
+                    DialError::NoFreeMember { group: group_of_parker.map(|g| g.name.clone()).unwrap_or_default() }
+                } else {
+                    DialError::SlotFull { extension: candidates[0].clone(), max: limit }
+                });
+            };
+            let now = self.clock.now_ms();
+            let call = NewCall {
+                tenant,
+                uuid,
+                extension: ext,
+                parking_user,
+                caller_number,
+                caller_name,
+                music: music.clone(),
+                parked_at_ms: now,
+                due_ms: now.saturating_add(u64::from(plan.recall_time) * 1000),
+                plan,
+            };
+            let ev = self.place(&mut inner, t, call, group_park.then(|| "group-park".to_string()));
+            for part in [" parked on ", ext, ", dial ", &t.codes.retrieve, ext] {
+                text.push_str(part);
+            }
+            let recipients: &[String] = if group_park { candidates } else { std::slice::from_ref(ext) };
+            let message = |r: &String, text: String| {
+                Notice::Message(Message { tenant: tenant.into(), extension: r.clone(), text })
+            };
+            if let Some((last, rest)) = recipients.split_last() {
+                for r in rest {
+                    inner.outbox.push_back(message(r, text.clone()));
+                }
+                inner.outbox.push_back(message(last, text));
+            }
+            inner.outbox.push_back(ev);
+            ext.clone()
+        };
+        if let Err(e) = self.host.hold(uuid, &music) {
+            let mut inner = self.inner.lock();
+            if self.claim(&mut inner, uuid, Claim::Abandon).is_ok() {
+                Self::finish(&mut inner, uuid, Action::Abandoned, None, Some(format!("hold failed: {}", e.0)));
+            }
+            drop(inner);
+            self.deliver();
+            return Err(DialError::HostFailed(e.0));
+        }
+        self.deliver();
+        Ok(DialOutcome::Parked { extension })
+    }
+
+    /// Parks `call` (under the lock): stores it, arms its recall timer and queues its
+    /// lamps. Returns its `parked` event (with `detail`), for the caller to queue after
+    /// anything that must come first.
+    pub(super) fn place(&self, inner: &mut Inner, t: &Tenant, call: NewCall, detail: Option<String>) -> Notice {
+        let (tenant, uuid, extension, due) = (call.tenant, call.uuid, call.extension, call.due_ms);
+        let group = t.group_of(extension).map(|g| g.name.clone());
+        inner.seq += 1;
+        inner.gen += 1;
+        let gen = inner.gen;
+        let parked = ParkedCall {
+            uuid: uuid.into(),
+            tenant: tenant.into(),
+            extension: extension.into(),
+            group: group.clone(),
+            parking_user: call.parking_user.into(),
+            caller_number: call.caller_number,
+            caller_name: call.caller_name,
+            music: call.music,
+            seq: inner.seq,
+            parked_at_ms: call.parked_at_ms,
+            plan: call.plan.clone(),
+            recall: RecallState::Waiting,
+            due_ms: Some(due),
+            timer_gen: gen,
+            claim: None,
+        };
+        let ev = Self::event(Action::Parked, &parked, None, 0, detail);
+        inner.store.insert(parked);
+        self.push_timer(None, due, gen, uuid);
+        Self::queue_lamps(inner, tenant, extension, group.as_deref());
+        ev
+    }
+
+    fn retrieve(
+        &self,
+        t: &Tenant,
+        tenant: &str,
+        uuid: &str,
+        user: Option<&str>,
+        from: Option<String>,
+    ) -> Result<DialOutcome, DialError> {
+        let user = user.ok_or(DialError::NoRetriever)?;
+        let group = t.group_of(user).map(|g| g.name.as_str());
+        loop {
+            let (parked, extension, was_ringing) = {
+                let mut inner = self.inner.lock();
+                let found = match &from {
+                    Some(ext) => inner.store.oldest_in_slot(tenant, ext),
+                    None => inner
+                        .store
+                        .oldest_in_slot(tenant, user)
+                        .or_else(|| group.and_then(|g| inner.store.oldest_in_group(tenant, g))),
+                }
+                .filter(|c| c.uuid != uuid)
+                .map(|c| (c.uuid.clone(), c.extension.clone()));
+                let Some((parked, extension)) = found else {
+                    let place = match (&from, &group) {
+                        (Some(e), _) => e.clone(),
+                        (None, Some(g)) => format!("{user} or in group \"{g}\""),
+                        (None, None) => user.to_string(),
+                    };
+                    return Err(DialError::Empty { place });
+                };
+                let ringing = self
+                    .claim(&mut inner, &parked, Claim::Retrieve { by: uuid.into() })
+                    .expect("an unclaimed call found under the same lock");
+                (parked, extension, ringing)
+            };
+            if was_ringing {
+                self.host.cancel_ring(&parked);
+            }
+            let bridged = self.host.bridge(uuid, &parked);
+            let mut inner = self.inner.lock();
+            match bridged {
+                Ok(()) => {
+                    Self::finish(&mut inner, &parked, Action::Retrieved, Some(uuid), None);
+                    drop(inner);
+                    self.deliver();
+                    return Ok(DialOutcome::Retrieved { parked_uuid: parked, extension });
+                }
+                Err(BridgeError::ParkedGone(e)) => {
+                    Self::finish(
+                        &mut inner,
+                        &parked,
+                        Action::Abandoned,
+                        Some(uuid),
+                        Some(format!("bridge failed: {e}")),
+                    );
+                    drop(inner);
+                    self.deliver();
+                    self.host
+                        .log(LogLevel::Warning, &format!("callpark: {parked} is gone ({e}), offering the next call"));
+                }
+                Err(BridgeError::Failed(e)) => {
+                    self.unclaim(&mut inner, &parked);
+                    drop(inner);
+                    self.host.log(
+                        LogLevel::Warning,
+                        &format!("callpark: bridge of {uuid} to {parked} failed ({e}), it stays parked"),
+                    );
+                    return Err(DialError::HostFailed(e));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Recalling: a parked call's recall moved on by its timer or by the host's report of
+//! an attempt (answered, unanswered), as the plan says (`crate::recall`).
+
+use super::clean::clean_id;
+use super::Shared;
+use crate::config::Destination;
+use crate::error::CallError;
+use crate::host::{Action, BridgeError, LogLevel, Ring};
+use crate::recall::{self, HandOff, Trigger};
+use crate::store::{Claim, RecallState};
+
+/// Host work decided under the lock, done after it.
+enum Act {
+    CancelRing(String),
+    Ring(Ring),
+    Transfer { uuid: String, hand_off: HandOff, dest: Destination },
+}
+
+impl Shared {
+    pub(super) fn recall_answered(&self, parked: &str, attempt: u32, leg: &str) -> Result<(), CallError> {
+        let parked = clean_id("uuid", parked).map_err(CallError::BadRequest)?;
+        let leg = clean_id("leg uuid", leg).map_err(CallError::BadRequest)?;
+        {
+            let mut inner = self.inner.lock();
+            self.claim(&mut inner, parked, Claim::RecallAnswer { leg: leg.to_string() })?;
+        }
+        let bridged = self.host.bridge(leg, parked);
+        let mut inner = self.inner.lock();
+        let result = match bridged {
+            Ok(()) => {
+                if let Some(c) = inner.store.get(parked).cloned() {
+                    inner.outbox.push_back(Self::event(Action::RecallAnswered, &c, Some(leg), attempt, None));
+                }
+                Self::finish(&mut inner, parked, Action::Retrieved, Some(leg), Some("recall".into()));
+                Ok(())
+            }
+            Err(BridgeError::ParkedGone(e)) => {
+                Self::finish(&mut inner, parked, Action::Abandoned, Some(leg), Some(format!("bridge failed: {e}")));
+                Err(CallError::BridgeFailed(e))
+            }
+            Err(BridgeError::Failed(e)) => {
+                self.unclaim(&mut inner, parked);
+                Err(CallError::BridgeFailed(e))
+            }
+        };
+        drop(inner);
+        self.deliver();
+        result
+    }
+
+    pub(super) fn recall_failed(&self, parked: &str, attempt: u32) -> Result<(), CallError> {
+        let parked = clean_id("uuid", parked).map_err(CallError::BadRequest)?;
+        if !self.advance_recall(parked, Trigger::NoAnswer(attempt), None) {
+            let inner = self.inner.lock();
+            return match inner.store.get(parked) {
+                None => Err(CallError::NotFound),
+                Some(c) if c.claim.is_some() => Err(CallError::AlreadyTaken),
+                Some(_) => Ok(()), // a late report of an earlier attempt: nothing to do
+            };
+        }
+        Ok(())
+    }
+
+    /// Moves a call's recall on. `gen`: the timer that lapsed (ignored if replaced).
+    /// Returns whether the call was found unclaimed.
+    pub(super) fn advance_recall(&self, uuid: &str, trigger: Trigger, gen: Option<u64>) -> bool {
+        let mut acts = Vec::new();
+        {
+            let mut inner = self.inner.lock();
+            let Some(c) = inner.store.get(uuid) else { return false };
+            if c.claim.is_some() || gen.is_some_and(|g| g != c.timer_gen) {
+                return false;
+            }
+            let steps = recall::step(&c.plan, c.recall, trigger);
+            if steps.is_nothing(c.recall) {
+                // Leave the pending timer alone: the report is late or the timer stale.
+                return true;
+            }
+            let c = c.clone();
+            let target = c.plan.alternate_user.clone().unwrap_or_else(|| c.parking_user.clone());
+            if steps.cancel_ring {
+                acts.push(Act::CancelRing(uuid.into()));
+            }
+            if let Some(n) = steps.unanswered {
+                inner.outbox.push_back(Self::event(Action::RecallNoAnswer, &c, None, n, Some(target.clone())));
+            }
+            if let Some(h) = steps.hand_off {
+                let claim = match h {
+                    HandOff::RingGroup => Claim::RingGroup,
+                    HandOff::FinalDestination => Claim::FinalDestination,
+                };
+                let dest = match h {
+                    HandOff::RingGroup => c.plan.ring_group.clone(),
+                    HandOff::FinalDestination => c.plan.final_destination.clone(),
+                };
+                let ringing = self.claim(&mut inner, uuid, claim).unwrap_or(false);
+                if ringing && !steps.cancel_ring && steps.unanswered.is_none() {
+                    acts.push(Act::CancelRing(uuid.into()));
+                }
+                match dest {
+                    Some(dest) => acts.push(Act::Transfer { uuid: uuid.into(), hand_off: h, dest }),
+                    None => unreachable!("configuration validation requires the destination of a policy"),
+                }
+            } else {
+                let lamp_changed =
+                    matches!(steps.next, RecallState::Ringing(_)) != matches!(c.recall, RecallState::Ringing(_));
+                if let Some(cm) = inner.store.get_mut(uuid) {
+                    cm.recall = steps.next;
+                }
+                match steps.timer_secs {
+                    Some(s) => self.arm(&mut inner, uuid, s),
+                    None => self.disarm(&mut inner, uuid),
+                }
+                if let Some((n, secs)) = steps.ring {
+                    inner.outbox.push_back(Self::event(Action::RecallStarted, &c, None, n, Some(target.clone())));
+                    acts.push(Act::Ring(Ring {
+                        parked_uuid: uuid.into(),
+                        tenant: c.tenant.clone(),
+                        extension: target.clone(),
+                        seconds: secs,
+                        attempt: n,
+                        caller_number: c.caller_number.clone(),
+                        caller_name: c.caller_name.clone(),
+                    }));
+                }
+                if steps.next == RecallState::Exhausted && c.recall != RecallState::Exhausted {
+                    inner.outbox.push_back(Self::event(Action::RecallExhausted, &c, None, Self::attempt_of(&c), None));
+                }
+                if lamp_changed {
+                    Self::queue_lamps(&mut inner, &c.tenant, &c.extension, c.group.as_deref());
+                }
+            }
+        }
+        self.deliver();
+        for act in acts {
+            match act {
+                Act::CancelRing(u) => self.host.cancel_ring(&u),
+                Act::Ring(r) => {
+                    if let Err(e) = self.host.ring(&r) {
+                        self.host.log(
+                            LogLevel::Info,
+                            &format!(
+                                "callpark: recall of {} to {}@{} failed at once: {}",
+                                r.parked_uuid, r.extension, r.tenant, e.0
+                            ),
+                        );
+                        self.advance_recall(&r.parked_uuid, Trigger::NoAnswer(r.attempt), None);
+                    }
+                }
+                Act::Transfer { uuid, hand_off, dest } => {
+                    let (action, what) = match hand_off {
+                        HandOff::RingGroup => (Action::SentToRingGroup, "ring group"),
+                        HandOff::FinalDestination => (Action::SentToFinalDestination, "final destination"),
+                    };
+                    let r = self.host.transfer(&uuid, &dest);
+                    {
+                        let mut inner = self.inner.lock();
+                        match &r {
+                            Ok(()) => Self::finish(&mut inner, &uuid, action, None, Some(dest.to_string())),
+                            Err(e) => {
+                                let why = format!("{what} transfer failed: {}", e.0);
+                                Self::finish(&mut inner, &uuid, Action::Abandoned, None, Some(why));
+                            }
+                        }
+                    }
+                    if let Err(e) = r {
+                        self.host.log(
+                            LogLevel::Error,
+                            &format!("callpark: transfer of {uuid} to {what} {dest} failed: {}", e.0),
+                        );
+                    }
+                    self.deliver();
+                }
+            }
+        }
+        true
+    }
+}

@@ -1,0 +1,43 @@
+// Not a module: the one list of the C ABI's result codes, `Name = number => message`.
+// Read with `include!` by src/ffi/result.rs (the `cp_result` enum, `message`, the table
+// of all codes) and by build.rs (the enum in include/callpark.h). A number is never
+// changed or reused: a new code gets a new number. `text::*` are the texts the core's
+// errors (src/error.rs) show too.
+cp_results! {
+    Ok = 0 => "ok",
+    NullParameter = 1 => "a required pointer was NULL",
+    InvalidUtf8 = 2 => "a string was not valid UTF-8",
+    InvalidArgument = 3 => "an argument was out of range or malformed",
+    Panic = 4 => "internal error (a panic was caught at the C boundary)",
+    BufferTooSmall = 5 => "the output buffer is too small",
+    InvalidHandle = 6 => "unknown or freed handle",
+    NotFound = 7 => text::NOT_FOUND,
+    AlreadyTaken = 8 => text::ALREADY_TAKEN,
+    BridgeFailed = 9 => "the bridge to the parked call failed",
+    HostFailed = 10 => "the switch could not carry out an action",
+    NotSupported = 11 => "not supported by this engine",
+    CodeEmpty = 100 => "nothing was dialed",
+    CodeBadCharacter = 101 => "the dialed string has a control or non-ASCII character",
+    CodeUnknown = 102 => "not a call park code",
+    CodeNotDigits = 103 => "an extension must be digits only",
+    CodeTooShort = 104 => "the extension is too short",
+    CodeTooLong = 105 => "the extension is too long",
+    CodeUnexpectedExtension = 106 => "the group park code takes no extension",
+    NoParkingUser = 200 => text::NO_PARKING_USER,
+    UnknownExtension = 201 => "the extension does not exist",
+    SlotFull = 202 => "the extension already holds as many parked calls as allowed",
+    NoGroup = 203 => "the parking user is in no call-park group",
+    NoFreeMember = 204 => "every member of the group already has a parked call",
+    AlreadyParked = 205 => text::ALREADY_PARKED,
+    NoRetriever = 300 => text::NO_RETRIEVER,
+    SlotEmpty = 301 => "no call is parked there",
+    ConfigInvalid = 400 => "the configuration has errors",
+    CommandEmpty = 500 => "no sub-command was given",
+    CommandUnknown = 501 => "unknown sub-command",
+    CommandExtraArgument = 502 => "the sub-command takes no arguments",
+    CommandTwoDomains = 503 => "list takes one domain",
+    CommandJsonTwice = 504 => "json was given twice",
+    CommandBadCharacter = 505 => "the command has a control character",
+    CommandNotADomain = 506 => "not a domain (letters, digits, '.', '-', '_')",
+    CommandDomainTooLong = 507 => "the domain is longer than 253 bytes",
+}
