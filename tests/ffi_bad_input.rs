@@ -430,3 +430,39 @@ fn a_forced_panic_becomes_a_result_code_and_a_log_line() {
     let r = callpark::ffi::boundary("cp_forced", None, || panic!("{}", String::from("owned")));
     assert_eq!(r, cp_result::Panic);
 }
+
+/// Threads calling into an engine while another frees it: every call answers `Ok` (it
+/// got the engine before the free) or `InvalidHandle` (after), never a panic outside the
+/// boundary (which aborted the process in the first round when the handle was looked up
+/// twice).
+#[test]
+fn engine_freed_while_other_threads_call_it() {
+    for round in 0..200 {
+        let e = engine() as usize;
+        let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let callers: Vec<_> = (0..3)
+            .map(|_| {
+                let start = start.clone();
+                std::thread::spawn(move || {
+                    start.wait();
+                    // Calls until the free is seen, so that calls overlap the free.
+                    for calls in 1..=10_000_000u64 {
+                        match cp_engine_advance(e as *const cp_engine, 1) {
+                            cp_result::Ok => {}
+                            cp_result::InvalidHandle => return calls,
+                            other => panic!("cp_engine_advance on an engine being freed: {other:?}"),
+                        }
+                    }
+                    panic!("the engine was never freed");
+                })
+            })
+            .collect();
+        start.wait();
+        std::thread::yield_now();
+        cp_engine_free(e as *const cp_engine);
+        for c in callers {
+            let calls = c.join().expect("a caller thread answered every call with Ok or InvalidHandle");
+            assert!(calls >= 1, "round {round}");
+        }
+    }
+}

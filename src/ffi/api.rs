@@ -172,14 +172,18 @@ fn engine(e: *const cp_engine) -> Result<Arc<EngineEntry>, cp_result> {
 }
 
 /// Runs an engine call inside the panic boundary, logging a panic through the host.
+/// The handle is looked up once: the entry found is held for the whole call, so an
+/// engine freed meanwhile by another thread stays alive until the call returns.
 fn with_engine(name: &str, e: *const cp_engine, f: impl FnOnce(&EngineEntry) -> cp_result) -> cp_result {
-    let entry = match boundary(name, None, || match engine(e) {
-        Ok(_) => cp_result::Ok,
+    let mut found = None;
+    let code = boundary(name, None, || match engine(e) {
+        Ok(entry) => {
+            found = Some(entry);
+            cp_result::Ok
+        }
         Err(code) => code,
-    }) {
-        cp_result::Ok => engine(e).expect("checked just before"),
-        code => return code,
-    };
+    });
+    let Some(entry) = found else { return code };
     let host = entry.host.clone();
     let log = move |line: &str| host.log(LogLevel::Error, line);
     boundary(name, Some(&log), || f(&entry))
