@@ -1030,9 +1030,12 @@ SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_callpark_shutdown)
 	switch_mutex_lock(globals.mutex);
 	globals.running = 0;
 	switch_mutex_unlock(globals.mutex);
-	/* Stop ringing recalls and wait for every thread still inside this module before the
-	   library goes away. Parked channels stay on hold (endless_playback, not this module)
-	   and are adopted by the next load. */
+	/* From here the engine moves no call on by itself: the recall legs hung up below are
+	   no "no answer" (which would hand calls to a ring group or final destination), and
+	   no timer fires. Then stop ringing recalls and wait for every thread still inside
+	   this module before the library goes away. Parked channels stay on hold
+	   (endless_playback, not this module) and are adopted by the next load. */
+	cp_engine_quiesce(globals.engine);
 	switch_core_session_hupall_matching_var_ans("callpark_recall", "true", SWITCH_CAUSE_ORIGINATOR_CANCEL, SHT_UNANSWERED);
 	for (;;) {
 		switch_mutex_lock(globals.mutex);
@@ -1045,7 +1048,12 @@ SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_callpark_shutdown)
 		waited += 10;
 	}
 	if (busy) {
-		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_CRIT, "%d callpark threads still busy after 10 s\n", busy);
+		/* Freeing the engine (or letting the switch unmap the library) under a thread that
+		   still runs in it would crash the switch: keep both, and say so. */
+		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_CRIT,
+						  "%d callpark threads still busy after 10 s: the library stays loaded (not unloadable now)\n", busy);
+		switch_event_free_subclass(CALLPARK_EVENT);
+		return SWITCH_STATUS_NOUNLOAD;
 	}
 	cp_engine_free(globals.engine);
 	globals.engine = NULL;

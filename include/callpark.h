@@ -502,6 +502,12 @@ cp_result cp_engine_status(const struct cp_engine *engine, char *buf, size_t len
 // timers on this thread. Otherwise `CP_RESULT_NOT_SUPPORTED`.
 cp_result cp_engine_advance(const struct cp_engine *engine, uint64_t ms);
 
+// The host is about to unload: no timer moves a call on and no recall outcome counts
+// from now on (recall legs the unload hangs up are no "no answer"), so that every parked
+// call stays as it is for the next load to adopt. Call it before stopping the recalls;
+// `cp_engine_free` follows.
+cp_result cp_engine_quiesce(const struct cp_engine *engine);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -487,3 +487,30 @@ fn the_clock_at_the_end_of_time() {
     assert_eq!(rig.engine.parked_count(), 1);
     assert_eq!(rig.dial(ACME, "r", "*88102", Some("103"), None), retrieved("c1", "102"));
 }
+
+/// Quiesced for an unload, the engine keeps every call as it is: a recall leg that the
+/// unload hangs up is no "no answer" (which sent the call to the final destination), and
+/// no timer fires. Retrieves still work.
+#[test]
+fn quiesced_engine_keeps_calls_parked_for_the_next_load() {
+    let rig = Rig::new(&group_conf(
+        r#"recall="parking-user" recall-time="45" ring-time="20" recall-attempts="1" final-destination="operator XML acme.example""#,
+    ));
+    assert_eq!(rig.dial(ACME, "caller-1", "*68102", None, Some("101")), parked("102"));
+    assert_eq!(rig.dial(ACME, "caller-2", "*68103", None, Some("101")), parked("103"));
+    rig.secs(45);
+    assert_eq!(rig.host.rings().len(), 2, "both recalls ring, each its last attempt");
+    rig.engine.quiesce();
+    // The unload hangs up both recall legs; the switch reports them unanswered.
+    rig.engine.recall_failed("caller-1", 1).unwrap();
+    rig.engine.recall_failed("caller-2", 1).unwrap();
+    rig.secs(3600);
+    assert!(
+        !rig.host.all().iter().any(|d| matches!(d, Did::Transfer { .. })),
+        "no call leaves for the final destination"
+    );
+    assert_eq!(rig.host.rings().len(), 2, "no timer fires");
+    assert_eq!(rig.engine.parked_count(), 2, "both calls stay parked");
+    assert!(!rig.host.actions().contains(&"recall-no-answer"));
+    assert_eq!(rig.dial(ACME, "picker", "*88103", Some("103"), None), retrieved("caller-2", "103"));
+}

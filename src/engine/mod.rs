@@ -88,6 +88,8 @@ struct Shared {
     timers: Mutex<Timers>,
     delivering: AtomicBool,
     stop: AtomicBool,
+    /// Set by [`Engine::quiesce`]: the engine changes nothing on its own any more.
+    quiet: AtomicBool,
     wake: Option<Sender<()>>,
 }
 
@@ -119,6 +121,7 @@ impl Engine {
             timers: Mutex::new(Timers::new()),
             delivering: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            quiet: AtomicBool::new(false),
             wake: wake.as_ref().map(|(tx, _)| tx.clone()),
         });
         let thread = wake.map(|(_, rx)| {
@@ -172,6 +175,14 @@ impl Engine {
         let now = self.shared.clock.now_ms();
         let inner = self.shared.inner.lock();
         Ok(inner.store.calls(tenant.as_deref()).into_iter().map(|c| CallInfo::of(c, now)).collect())
+    }
+
+    /// The host is going away (a module unload): from now on no timer moves a call on and
+    /// no recall outcome counts (a recall leg hung up by the unload is no "no answer"), so
+    /// that every call stays parked as it is, for the next load to adopt. Retrieves,
+    /// hang-ups and answers still work. There is no way back: a new engine adopts.
+    pub fn quiesce(&self) {
+        self.shared.quiet.store(true, Ordering::SeqCst);
     }
 
     pub fn parked_count(&self) -> usize {

@@ -1,6 +1,8 @@
 //! Recalling: a parked call's recall moved on by its timer or by the host's report of
 //! an attempt (answered, unanswered), as the plan says (`crate::recall`).
 
+use std::sync::atomic::Ordering;
+
 use super::clean::clean_id;
 use super::Shared;
 use crate::config::Destination;
@@ -70,6 +72,10 @@ impl Shared {
             let Some(c) = inner.store.get(uuid) else { return false };
             if c.claim.is_some() || gen.is_some_and(|g| g != c.timer_gen) {
                 return false;
+            }
+            if self.quiet.load(Ordering::SeqCst) {
+                // Quiesced for an unload: the call stays as it is, for the next load.
+                return true;
             }
             let steps = recall::step(&c.plan, c.recall, trigger);
             if steps.is_nothing(c.recall) {

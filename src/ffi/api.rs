@@ -623,6 +623,18 @@ pub extern "C" fn cp_engine_advance(engine: *const cp_engine, ms: u64) -> cp_res
     )
 }
 
+/// The host is about to unload: no timer moves a call on and no recall outcome counts
+/// from now on (recall legs the unload hangs up are no "no answer"), so that every parked
+/// call stays as it is for the next load to adopt. Call it before stopping the recalls;
+/// `cp_engine_free` follows.
+#[no_mangle]
+pub extern "C" fn cp_engine_quiesce(engine: *const cp_engine) -> cp_result {
+    with_engine("cp_engine_quiesce", engine, |e| {
+        e.engine.quiesce();
+        cp_result::Ok
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

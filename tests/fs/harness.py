@@ -828,13 +828,53 @@ def s18_taken_out_of_the_park_by_other_means(ctx):
     check("+OK" in ctx.sw.api("callpark reload"), "back to the basic configuration")
 
 
+LAST_RECALL_CONF = """<configuration name="callpark.conf">
+  <tenants><tenant domain="acme.example"><groups>
+    <group name="sales" recall="parking-user" recall-time="5" ring-time="20" recall-attempts="1"
+           final-destination="6001">
+      <member extension="101"/><member extension="102"/><member extension="103"/>
+    </group>
+  </groups></tenant></tenants>
+</configuration>"""
+
+
+def s19_unload_while_the_last_recall_rings(ctx):
+    """unload mod_callpark while a call's last recall attempt rings: the unload hangs the
+    recall leg up, which is no "no answer": the call is not sent to the final destination
+    (issue 10, item 6), stays on hold and is adopted and picked up after the load."""
+    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+    ctx.sw.set_callpark_conf(LAST_RECALL_CONF)
+    check("+OK" in ctx.sw.api("callpark reload"), "one recall attempt, then the final destination")
+    n = len(p101.incoming)
+    c = ctx.park_by_transfer(client, p101, "*68")
+    uuid = ctx.wait_parked(1)[0]["uuid"]
+    ctx.wait(lambda: any(not i.ended for i in p101.incoming[n + 1:]), 12,
+             "101 is recalled (its only attempt)")
+    out = ctx.sw.api("unload mod_callpark")
+    check("+OK" in out, f"unload while the recall rings: {out.strip()}")
+    ctx.wait(lambda: all(i.ended for i in p101.incoming[n:]), 5, "the unload stops the recall ringing")
+    ctx.ua.pump(2.0)
+    rx, _ = ctx.rtp_flows(c)
+    check(c.confirmed and rx > 25, f"the caller stays on hold while unloaded ({rx} packets), not sent to 6001")
+    check("+OK" in ctx.sw.api("load mod_callpark"), "load mod_callpark")
+    calls = ctx.wait_parked(1)
+    check(calls[0]["uuid"] == uuid, f"the call is adopted: {calls}")
+    r = p102.dial("*88101")
+    ctx.wait(lambda: r.confirmed, 8, "and picked up")
+    ctx.wait_parked(0)
+    ctx.ua.hangup_all()
+    ctx.wait_no_channels("no channel is left")
+    ctx.sw.set_callpark_conf(BASIC_CONF)
+    check("+OK" in ctx.sw.api("callpark reload"), "back to the basic configuration")
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
              s11_recall_answer_races_retrieve, s12_recall_target_rejects_or_unregistered,
              s13_sipp_retrievers_race, s14_module_reload_keeps_conversations, s15_lamp_xml_with_ampersand,
              s16_adopted_park_time_in_the_future, s17_caller_leaves_while_being_parked,
-             s18_taken_out_of_the_park_by_other_means]
+             s18_taken_out_of_the_park_by_other_means, s19_unload_while_the_last_recall_rings]
 
 
 def main(argv):
