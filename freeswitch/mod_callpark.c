@@ -65,15 +65,29 @@ static void leave_module(void)
 
 /* ---- configuration ---------------------------------------------------------------- */
 
-/* Reads callpark.conf.xml through the switch (pre-processed) and validates it. */
-static const struct cp_config *load_config(switch_stream_handle_t *stream)
+/* The text of the configuration running now, kept in a global variable of the switch:
+   it outlives the module, so that a load after an unload (`reload mod_callpark`) that
+   finds a broken callpark.conf.xml goes on with it instead of leaving every parked call
+   without a module (music, no recall, no pick-up). */
+#define CALLPARK_RUNNING_CONF_VAR "callpark_running_configuration"
+
+static const struct cp_config *parse_config(const char *text, char *errors, size_t len)
+{
+	const struct cp_config *config = NULL;
+	size_t n = 0;
+
+	return cp_config_parse("callpark.conf.xml", text, strlen(text), &config, errors, len, &n) == CP_RESULT_OK ? config : NULL;
+}
+
+/* Reads callpark.conf.xml through the switch (pre-processed) and validates it. At load
+   (`at_load`), a refused file falls back to the configuration that ran before the last
+   unload, if any. */
+static const struct cp_config *load_config(switch_stream_handle_t *stream, switch_bool_t at_load)
 {
 	switch_xml_t xml = NULL, cfg = NULL;
 	const struct cp_config *config = NULL;
-	char *text = NULL;
+	char *text = NULL, *running;
 	char errors[8192] = "";
-	size_t n = 0;
-	cp_result r;
 
 	if (!(xml = switch_xml_open_cfg(CALLPARK_CONF, &cfg, NULL))) {
 		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_WARNING, "%s not found: using the defaults\n", CALLPARK_CONF);
@@ -85,21 +99,30 @@ static const struct cp_config *load_config(switch_stream_handle_t *stream)
 	if (!text) {
 		return NULL;
 	}
-	r = cp_config_parse("callpark.conf.xml", text, strlen(text), &config, errors, sizeof(errors), &n);
-	free(text);
-	if (r != CP_RESULT_OK) {
-		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_ERROR, "callpark.conf.xml refused, the running configuration stays:\n%s\n", errors);
-		if (stream) {
-			stream->write_function(stream, "-ERR callpark.conf.xml refused, the running configuration stays:\n%s\n", errors);
-		}
-		return NULL;
+	if ((config = parse_config(text, errors, sizeof(errors)))) {
+		switch_core_set_variable(CALLPARK_RUNNING_CONF_VAR, text);
+		free(text);
+		return config;
 	}
-	return config;
+	free(text);
+	running = at_load ? switch_core_get_variable_dup(CALLPARK_RUNNING_CONF_VAR) : NULL;
+	if (running && (config = parse_config(running, NULL, 0))) {
+		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_CRIT,
+						  "callpark.conf.xml refused; loading with the configuration that ran before the unload:\n%s\n", errors);
+		free(running);
+		return config;
+	}
+	switch_safe_free(running);
+	switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_ERROR, "callpark.conf.xml refused, the running configuration stays:\n%s\n", errors);
+	if (stream) {
+		stream->write_function(stream, "-ERR callpark.conf.xml refused, the running configuration stays:\n%s\n", errors);
+	}
+	return NULL;
 }
 
 static switch_status_t do_reload(switch_stream_handle_t *stream)
 {
-	const struct cp_config *config = load_config(stream);
+	const struct cp_config *config = load_config(stream, SWITCH_FALSE);
 	cp_result r;
 
 	if (!config) {
@@ -983,7 +1006,7 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
 		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_ERROR, "Couldn't bind events!\n");
 		goto fail;
 	}
-	if (!(config = load_config(NULL))) {
+	if (!(config = load_config(NULL, SWITCH_TRUE))) {
 		goto fail;
 	}
 	if (cp_engine_new(&HOST, config, 0, &globals.engine) != CP_RESULT_OK) {

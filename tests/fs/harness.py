@@ -868,13 +868,48 @@ def s19_unload_while_the_last_recall_rings(ctx):
     check("+OK" in ctx.sw.api("callpark reload"), "back to the basic configuration")
 
 
+def s20_module_reload_with_a_broken_configuration(ctx):
+    """`reload mod_callpark` after callpark.conf.xml was broken (and `reloadxml` read it):
+    the module comes back with the configuration that ran before, logs why, and adopts
+    the parked call, which is still recalled and picked up (issue 10, item 7: the load
+    failed and every parked call was left without a module)."""
+    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+    ctx.sw.set_callpark_conf(RECALL_CONF)  # sales: recall-time 5 s
+    check("+OK" in ctx.sw.api("callpark reload"), "short recall timers")
+    n = len(p101.incoming)
+    c = ctx.park_by_transfer(client, p101, "*68")
+    uuid = ctx.wait_parked(1)[0]["uuid"]
+    ctx.sw.set_callpark_conf(BROKEN_CONF)
+    ctx.sw.api("reloadxml")
+    try:
+        out = ctx.sw.api("reload mod_callpark")
+        check(ctx.sw.api("module_exists mod_callpark").strip() == "true",
+              f"mod_callpark is loaded after a reload with a broken file: {out.strip()}")
+        check("configuration that ran before the unload" in ctx.sw.log_text(), "the switch's log says why")
+        calls = ctx.wait_parked(1)
+        check(calls[0]["uuid"] == uuid and calls[0]["parking_user"] == "101", f"the parked call is adopted: {calls}")
+        ctx.wait(lambda: len(p101.incoming) > n + 1, 12, "101 is recalled, by the running configuration's 5 s")
+        check(c.confirmed, "the caller stayed on hold")
+        r = p102.dial("*88101")
+        ctx.wait(lambda: r.confirmed, 8, "and the call is picked up")
+        ctx.wait_parked(0)
+    finally:
+        ctx.ua.hangup_all()
+        ctx.sw.set_callpark_conf(BASIC_CONF)
+        ctx.sw.api("reloadxml")
+        if ctx.sw.api("module_exists mod_callpark").strip() != "true":
+            ctx.sw.api("load mod_callpark")
+    check("+OK" in ctx.sw.api("callpark reload"), "back to the basic configuration")
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
              s11_recall_answer_races_retrieve, s12_recall_target_rejects_or_unregistered,
              s13_sipp_retrievers_race, s14_module_reload_keeps_conversations, s15_lamp_xml_with_ampersand,
              s16_adopted_park_time_in_the_future, s17_caller_leaves_while_being_parked,
-             s18_taken_out_of_the_park_by_other_means, s19_unload_while_the_last_recall_rings]
+             s18_taken_out_of_the_park_by_other_means, s19_unload_while_the_last_recall_rings,
+             s20_module_reload_with_a_broken_configuration]
 
 
 def main(argv):
