@@ -745,23 +745,21 @@ SWITCH_STANDARD_APP(callpark_app)
 
 /* ---- events and the API command ------------------------------------------------------ */
 
+/* A new subscriber to park+<x>@<domain>: the library answers it with the lamp's state.
+   The tenant passed is the subscriber's own domain ("from", which sofia authenticated
+   with auth-subscriptions) and the target keeps its domain: the library answers only a
+   subscriber of the lamp's own tenant, so nobody learns another tenant's callers. */
 static void probe_handler(switch_event_t *event)
 {
 	const char *to = switch_event_get_header(event, "to");
+	const char *from = switch_event_get_header(event, "from");
 	const char *call_id = switch_event_get_header(event, "sub-call-id");
-	char *dup, *domain;
+	const char *from_domain = from ? strchr(from, '@') : NULL;
 
-	if (zstr(to) || strncasecmp(to, "park+", 5) || !strchr(to, '@') || !globals.running) {
+	if (zstr(to) || strncasecmp(to, "park+", 5) || !strchr(to, '@') || zstr(from_domain) || !globals.running) {
 		return;
 	}
-	dup = strdup(to);
-	if (!dup) {
-		return;
-	}
-	domain = strchr(dup, '@');
-	*domain++ = '\0';
-	cp_engine_probe(globals.engine, domain, dup, call_id);
-	free(dup);
+	cp_engine_probe(globals.engine, from_domain + 1, to, call_id);
 }
 
 /* A parked channel hung up (its caller left, or it was hung up by the switch). */

@@ -142,9 +142,9 @@ class Ctx:
         return rx1 - rx0, tx1 - tx0
 
 
-def blf(ctx, user, target, domain=ACME):
+def blf(ctx, user, target, domain=ACME, target_domain=None):
     from phones import BlfWatcher
-    w = BlfWatcher(user, domain, target)
+    w = BlfWatcher(user, domain, target, target_domain)
     ok = w.subscribe(ctx.ua.pump)
     check(ok and 200 <= w.sub_code < 300, f"BLF SUBSCRIBE to {target}@{domain} as {user} accepted (got {w.sub_code})")
     return w
@@ -902,6 +902,31 @@ def s20_module_reload_with_a_broken_configuration(ctx):
     check("+OK" in ctx.sw.api("callpark reload"), "back to the basic configuration")
 
 
+def s21_no_lamp_answer_across_tenants(ctx):
+    """A user of globex.example who subscribes to acme's park+102@acme.example while a call
+    is parked there is not answered with acme's lamp (its caller's number and name); an
+    acme subscriber is (issue 10, item 5)."""
+    client, p101 = ctx.phone("client", "104"), ctx.phone("101a", "101")
+    c = ctx.park_by_transfer(client, p101, "*68102")
+    ctx.wait_parked(1)
+    own = blf(ctx, "103", "park+102")
+    blf_wait(ctx, own, "confirmed")
+    check("104" in own.state()[1], f"acme's subscriber sees acme's caller: {own.state()}")
+    from phones import BlfWatcher
+    other = BlfWatcher("101", GLOBEX, "park+102", ACME)
+    other.subscribe(ctx.ua.pump)
+    ctx.ua.pump(2.0, lambda: other.pump() and False)
+    other.pump()
+    leaked = [n for n in other.notifies if "104" in n or "confirmed" in n]
+    check(not leaked, f"globex's subscriber (answered {other.sub_code}) learns nothing of acme's call: {leaked[:1]}")
+    check(c.confirmed, "the caller is still parked")
+    own.unsubscribe()
+    if other.sub_code and 200 <= other.sub_code < 300:
+        other.unsubscribe()
+    ctx.ua.hangup_all()
+    ctx.wait_parked(0)
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
@@ -909,7 +934,7 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s13_sipp_retrievers_race, s14_module_reload_keeps_conversations, s15_lamp_xml_with_ampersand,
              s16_adopted_park_time_in_the_future, s17_caller_leaves_while_being_parked,
              s18_taken_out_of_the_park_by_other_means, s19_unload_while_the_last_recall_rings,
-             s20_module_reload_with_a_broken_configuration]
+             s20_module_reload_with_a_broken_configuration, s21_no_lamp_answer_across_tenants]
 
 
 def main(argv):

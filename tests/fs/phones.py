@@ -211,8 +211,9 @@ class BlfWatcher:
     """A BLF key: SUBSCRIBE to park+<target>@<domain> with Event: dialog, authenticated
     as `user`, answering every NOTIFY and keeping what each said."""
 
-    def __init__(self, user, domain, target):
+    def __init__(self, user, domain, target, target_domain=None):
         self.user, self.domain, self.target = user, domain, target
+        self.target_domain = target_domain or domain
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.setblocking(False)
@@ -228,7 +229,7 @@ class BlfWatcher:
 
     def _subscribe(self, auth=None, expires=600):
         self.cseq += 1
-        uri = f"sip:{self.target}@{self.domain}"
+        uri = f"sip:{self.target}@{self.target_domain}"
         lines = [
             f"SUBSCRIBE {uri} SIP/2.0",
             f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{random.getrandbits(40):x};rport",
@@ -271,7 +272,7 @@ class BlfWatcher:
         m = re.search(rf"^{hdr}:\s*Digest\s+(.*)$", msg, re.M | re.I)
         params = dict(re.findall(r'(\w+)="?([^",]*)"?', m.group(1)))
         realm, nonce = params["realm"], params["nonce"]
-        uri = f"sip:{self.target}@{self.domain}"
+        uri = f"sip:{self.target}@{self.target_domain}"
         ha1 = _md5(f"{self.user}:{realm}:{password(self.user, self.domain)}")
         ha2 = _md5(f"SUBSCRIBE:{uri}")
         name = "Proxy-Authorization" if proxy else "Authorization"
