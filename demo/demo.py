@@ -86,9 +86,7 @@ def first_scenario(sw):
         for _, body in p102.messages:
             say(f"  102's phone gets a message: {body!r}")
         say("102 dials *88")
-        r = p102.dial("*88")
-        ctx.wait(lambda: r.confirmed and r.media_active, 8, "102's *88 is answered")
-        ctx.wait_parked(0)
+        r = ctx.pick_up(p102, "*88")
         rx_c, _ = ctx.rtp_flows(c)
         rx_r, _ = ctx.rtp_flows(r)
         check(rx_c > 25 and rx_r > 25, f"RTP flows both ways after *88 (104 {rx_c}, 102 {rx_r} packets)")

@@ -900,39 +900,102 @@ static void reload_handler(switch_event_t *event)
 	}
 }
 
-static void write_buffered(switch_stream_handle_t *stream, const char *tenant, cp_format format, switch_bool_t status)
+/* The engine's status or list, in a malloc'd buffer (NULL with *r set on failure). The
+   list may grow between a call that says how much room it needs and the next: ask again
+   with room to spare until it fits. */
+static char *engine_text(const char *tenant, cp_format format, switch_bool_t status, cp_result *r)
 {
 	size_t len = 4096, n = 0;
-	char *buf = malloc(len);
-	cp_result r;
+	char *buf = malloc(len), *bigger;
 
-	if (!buf) {
-		return;
-	}
-	/* The list may grow between a call that says how much room it needs and the next: ask
-	   again with room to spare until it fits. */
-	for (;;) {
-		char *bigger;
-		r = status ? cp_engine_status(globals.engine, buf, len, &n) : cp_engine_list(globals.engine, tenant, format, buf, len, &n);
-		if (r != CP_RESULT_BUFFER_TOO_SMALL || n < len) {
+	*r = CP_RESULT_HOST_FAILED;
+	while (buf) {
+		*r = status ? cp_engine_status(globals.engine, buf, len, &n) : cp_engine_list(globals.engine, tenant, format, buf, len, &n);
+		if (*r != CP_RESULT_BUFFER_TOO_SMALL || n < len) {
 			break;
 		}
 		len = n + n / 2 + 1024;
 		if (!(bigger = realloc(buf, len))) {
-			stream->write_function(stream, "-ERR out of memory for %u bytes\n", (unsigned) len);
 			free(buf);
-			return;
+			buf = NULL;
+			*r = CP_RESULT_HOST_FAILED;
+			break;
 		}
 		buf = bigger;
 	}
-	if (r == CP_RESULT_OK) {
+	if (*r != CP_RESULT_OK) {
+		switch_safe_free(buf);
+	}
+	return buf;
+}
+
+static void write_buffered(switch_stream_handle_t *stream, const char *tenant, cp_format format, switch_bool_t status)
+{
+	cp_result r;
+	char *buf = engine_text(tenant, format, status, &r);
+
+	if (buf) {
 		stream->write_function(stream, "%s", buf);
+		free(buf);
 	} else {
 		char msg[256];
 		cp_result_message(r, msg, sizeof(msg), NULL);
 		stream->write_function(stream, "-ERR %s\n", msg);
 	}
-	free(buf);
+}
+
+/* The lamps lit at an unload (a slot and its group for every parked call), kept in a
+   global variable of the switch: the next load publishes each as it is then, so that a
+   lamp of a call that hung up while the module was unloaded goes out. */
+#define CALLPARK_LIT_LAMPS_VAR "callpark_lit_lamps"
+
+static void remember_lit_lamps(void)
+{
+	switch_stream_handle_t lamps = { 0 };
+	cJSON *list, *calls, *call;
+	cp_result r;
+	char *text = engine_text(NULL, CP_FORMAT_JSON, SWITCH_FALSE, &r);
+
+	if (!text) {
+		return;
+	}
+	list = cJSON_Parse(text);
+	free(text);
+	calls = list ? cJSON_GetObjectItem(list, "calls") : NULL;
+	SWITCH_STANDARD_STREAM(lamps);
+	for (call = calls ? calls->child : NULL; call; call = call->next) {
+		const char *tenant = cJSON_GetObjectCstr(call, "tenant"), *ext = cJSON_GetObjectCstr(call, "extension");
+		const char *group = cJSON_GetObjectCstr(call, "group");
+		if (!zstr(tenant) && !zstr(ext)) {
+			lamps.write_function(&lamps, "%s park+%s\n", tenant, ext);
+		}
+		if (!zstr(tenant) && !zstr(group)) {
+			lamps.write_function(&lamps, "%s park+%s\n", tenant, group);
+		}
+	}
+	if (list) {
+		cJSON_Delete(list);
+	}
+	switch_core_set_variable(CALLPARK_LIT_LAMPS_VAR, zstr((char *) lamps.data) ? NULL : (char *) lamps.data);
+	switch_safe_free(lamps.data);
+}
+
+static void refresh_lit_lamps(void)
+{
+	char *lamps = switch_core_get_variable_dup(CALLPARK_LIT_LAMPS_VAR), *line, *next;
+
+	for (line = lamps; line && *line; line = next) {
+		char *target;
+		if ((next = strchr(line, '\n'))) {
+			*next++ = '\0';
+		}
+		if ((target = strchr(line, ' '))) {
+			*target++ = '\0';
+			cp_engine_probe(globals.engine, line, target, NULL);
+		}
+	}
+	switch_safe_free(lamps);
+	switch_core_set_variable(CALLPARK_LIT_LAMPS_VAR, NULL);
 }
 
 /* The library parses the command (list [<domain>] [json] | reload | status); this only
@@ -1024,6 +1087,7 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
 	switch_console_set_complete("add callpark reload");
 	switch_console_set_complete("add callpark status");
 	adopt_parked();
+	refresh_lit_lamps();
 	switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_NOTICE, "callpark %s loaded\n", cp_version());
 	return SWITCH_STATUS_SUCCESS;
 
@@ -1057,6 +1121,7 @@ SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_callpark_shutdown)
 	   this module before the library goes away. Parked channels stay on hold
 	   (endless_playback, not this module) and are adopted by the next load. */
 	cp_engine_quiesce(globals.engine);
+	remember_lit_lamps();
 	switch_core_session_hupall_matching_var_ans("callpark_recall", "true", SWITCH_CAUSE_ORIGINATOR_CANCEL, SHT_UNANSWERED);
 	for (;;) {
 		switch_mutex_lock(globals.mutex);

@@ -135,6 +135,13 @@ class Ctx:
             self.ua.pump(0.5, lambda: leg.ended)
         return c
 
+    def pick_up(self, phone, code):
+        """`phone` dials `code` (a retrieve) and is connected: the park empties."""
+        r = phone.dial(code)
+        self.wait(lambda: r.confirmed and r.media_active, 8, f"{phone.name}'s {code} is answered")
+        self.wait_parked(0)
+        return r
+
     def rtp_flows(self, call, seconds=1.5):
         rx0, tx0 = call.rtp()
         self.ua.pump(seconds)
@@ -176,9 +183,7 @@ def s1_blind_transfer_park_and_star88(ctx):
     check(c.confirmed and rx > 25, f"the parked client keeps its call and hears music ({rx} RTP packets in 1.5 s)")
     state, who = blf_wait(ctx, w, "confirmed")
     check("104" in who, f"the lamp shows the parked caller 104 ({who!r})")
-    r = p102.dial("*88")
-    ctx.wait(lambda: r.confirmed and r.media_active, 8, "102's *88 is answered")
-    ctx.wait_parked(0)
+    r = ctx.pick_up(p102, "*88")
     rx_c, _ = ctx.rtp_flows(c)
     rx_r, _ = ctx.rtp_flows(r)
     check(rx_c > 25 and rx_r > 25, f"RTP flows both ways after *88 (client {rx_c}, 102 {rx_r})")
@@ -669,22 +674,12 @@ def s14_module_reload_keeps_conversations(ctx):
               f"{what}: both still talk (caller confirmed {a.confirmed}, {rx_a} packets; "
               f"picker confirmed {b.confirmed}, {rx_b} packets)")
 
-    for op in ("reload mod_callpark", "unload mod_callpark"):
+    def picked_up_with_star88():
         c = ctx.park_by_transfer(client, p101, "*68102")
         ctx.wait_parked(1)
-        r = p102.dial("*88")
-        ctx.wait(lambda: r.confirmed and r.media_active, 8, "102's *88 is answered")
-        ctx.wait_parked(0)
-        out = ctx.sw.api(op)
-        check("+OK" in out, f"{op} during a conversation picked up with *88: {out.strip()}")
-        still_talking(c, r, f"after `{op}` in a conversation picked up with *88")
-        if op.startswith("unload"):
-            check("+OK" in ctx.sw.api("load mod_callpark"), "load mod_callpark again")
-        ctx.ua.hangup_all()
-        ctx.wait_no_channels(f"after `{op}`: every call hung up by the test ends")
-    ctx.sw.set_callpark_conf(RECALL_CONF)
-    check("+OK" in ctx.sw.api("callpark reload"), "short recall timers")
-    for op in ("reload mod_callpark", "unload mod_callpark"):
+        return c, ctx.pick_up(p102, "*88")
+
+    def answered_recall():
         n = len(p101.incoming) + 1
         c = ctx.park_by_transfer(client, p101, "*68")
         ctx.wait(lambda: len(p101.incoming) > n, 12, "101 is recalled")
@@ -692,13 +687,21 @@ def s14_module_reload_keeps_conversations(ctx):
         p101.answer(ring)
         ctx.wait(lambda: ring.confirmed and ring.media_active, 5, "the recall is answered")
         ctx.wait_parked(0)
-        out = ctx.sw.api(op)
-        check("+OK" in out, f"{op} during a conversation from an answered recall: {out.strip()}")
-        still_talking(c, ring, f"after `{op}` in a conversation from an answered recall")
-        if op.startswith("unload"):
-            check("+OK" in ctx.sw.api("load mod_callpark"), "load mod_callpark again")
-        ctx.ua.hangup_all()
-        ctx.wait_no_channels(f"after `{op}`: every call hung up by the test ends")
+        return c, ring
+
+    for conf, start, what in ((BASIC_CONF, picked_up_with_star88, "a conversation picked up with *88"),
+                              (RECALL_CONF, answered_recall, "a conversation from an answered recall")):
+        ctx.sw.set_callpark_conf(conf)
+        check("+OK" in ctx.sw.api("callpark reload"), "the scenario's configuration")
+        for op in ("reload mod_callpark", "unload mod_callpark"):
+            c, other = start()
+            out = ctx.sw.api(op)
+            check("+OK" in out, f"{op} during {what}: {out.strip()}")
+            still_talking(c, other, f"after `{op}` in {what}")
+            if op.startswith("unload"):
+                check("+OK" in ctx.sw.api("load mod_callpark"), "load mod_callpark again")
+            ctx.ua.hangup_all()
+            ctx.wait_no_channels(f"after `{op}`: every call hung up by the test ends")
     ctx.sw.set_callpark_conf(BASIC_CONF)
     check("+OK" in ctx.sw.api("callpark reload"), "back to the basic configuration")
 
@@ -927,6 +930,26 @@ def s21_no_lamp_answer_across_tenants(ctx):
     ctx.wait_parked(0)
 
 
+def s22_lamp_of_a_call_gone_while_unloaded(ctx):
+    """A parked caller who hangs up while the module is unloaded: the lamp that was lit
+    goes out at the next load, for the slot and for its group (issue 10, item 7)."""
+    client, p101 = ctx.phone("client", "104"), ctx.phone("101a", "101")
+    slot, group = blf(ctx, "103", "park+102"), blf(ctx, "103", "park+sales")
+    c = ctx.park_by_transfer(client, p101, "*68102")
+    ctx.wait_parked(1)
+    blf_wait(ctx, slot, "confirmed")
+    blf_wait(ctx, group, "confirmed")
+    check("+OK" in ctx.sw.api("unload mod_callpark"), "unload with the call parked")
+    c.hangup(__import__("pjsua2").CallOpParam(True))
+    ctx.wait_no_channels("the caller hung up while the module was unloaded")
+    check("+OK" in ctx.sw.api("load mod_callpark"), "load mod_callpark")
+    ctx.wait_parked(0)
+    blf_wait(ctx, slot, "off")
+    blf_wait(ctx, group, "off")
+    slot.unsubscribe()
+    group.unsubscribe()
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
@@ -934,7 +957,8 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s13_sipp_retrievers_race, s14_module_reload_keeps_conversations, s15_lamp_xml_with_ampersand,
              s16_adopted_park_time_in_the_future, s17_caller_leaves_while_being_parked,
              s18_taken_out_of_the_park_by_other_means, s19_unload_while_the_last_recall_rings,
-             s20_module_reload_with_a_broken_configuration, s21_no_lamp_answer_across_tenants]
+             s20_module_reload_with_a_broken_configuration, s21_no_lamp_answer_across_tenants,
+             s22_lamp_of_a_call_gone_while_unloaded]
 
 
 def main(argv):

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Soak: parks, retrieves, recalls and abandons calls at random on the real switch for a
-bounded time (SOAK_SECONDS, default 60), then checks that no call is left parked, no lamp
-is left lit, the switch's session count is back to zero, and the engine holds nothing;
+bounded time (SOAK_SECONDS, default 60), and reloads (or unloads and loads) the module at
+random moments; checks that no call that was up ended with a reload, and afterwards that
+no call is left parked, no lamp is left lit, the switch's session count is back to zero,
+and the engine holds nothing;
 prints the numbers (operations, outcomes, FreeSWITCH's resident memory before and after).
 
 Run: tests/fs/run.sh --soak   (or SOAK_SECONDS=600 tests/fs/run.sh --soak)"""
@@ -57,7 +59,9 @@ def soak(ctx, seconds, rng):
     check("+OK" in sw.api("callpark reload"), "soak configuration")
     lamps = [blf(ctx, "105", f"park+{e}") for e in ("101", "102", "103")]
     counts = {"park": 0, "retrieve-ok": 0, "retrieve-refused": 0, "abandon": 0, "recall-answered": 0,
-              "recall-ignored": 0, "sent-back": 0, "final": 0, "waited": 0, "incomplete": 0}
+              "recall-ignored": 0, "sent-back": 0, "final": 0, "reload": 0, "unload-load": 0, "dropped": 0,
+              "waited": 0, "incomplete": 0}
+    sent_back = set()
     parked = []  # the client's calls believed parked
     seen_incoming = {p: 0 for p in (p101, p102, p103, p106)}
     rss_start = heap_warm = None
@@ -98,6 +102,8 @@ def soak(ctx, seconds, rng):
                 c = ctx.park_by_transfer(client, p101, code)
                 seen_incoming[p101] = max(seen_incoming[p101], before + 1)
                 counts["park" if code != "*68999" else "sent-back"] += 1
+                if code == "*68999":
+                    sent_back.add(id(c))  # rings 101 back; unanswered, the switch ends it
                 parked.append(c)
             elif op < 0.65:
                 who = rng.choice([p102, p103])
@@ -113,6 +119,24 @@ def soak(ctx, seconds, rng):
                 c = rng.choice(parked)
                 c.hangup(pj.CallOpParam(True))
                 counts["abandon"] += 1
+            elif op < 0.87:
+                # The module reloaded (or unloaded, then loaded) under whatever goes on:
+                # no call that is up may end for it (the test hangs nothing up meanwhile).
+                up = [c for c in ua.live_calls() if c.confirmed and id(c) not in sent_back]
+                if rng.random() < 0.5:
+                    out = sw.api("reload mod_callpark")
+                    counts["reload"] += 1
+                else:
+                    out = sw.api("unload mod_callpark")
+                    ua.pump(rng.uniform(0.1, 1.0))
+                    out += sw.api("load mod_callpark")
+                    counts["unload-load"] += 1
+                check(sw.api("module_exists mod_callpark").strip() == "true", f"the module is back: {out.strip()}")
+                ua.pump(1.5)
+                gone = [c for c in up if c.ended]
+                counts["dropped"] += len(gone)
+                if gone:
+                    print(f"    soak: {len(gone)} call(s) up before `{out.strip()[:60]}` ended with it")
             else:
                 ua.pump(rng.uniform(0.5, 2.0))
         except (Failure, pj.Error) as e:
@@ -133,6 +157,7 @@ def soak(ctx, seconds, rng):
         w.unsubscribe()
     status = sw.api("callpark status").strip()
     check(" 0 parked calls, 0 pending timers" in status, f"the engine holds nothing: {status}")
+    check(counts["dropped"] == 0, f"no call was dropped by a module reload: {counts['dropped']} were")
     ua.pump(2)
     rss_end = rss_kb(sw.proc.pid)
     heap_end = heap_bytes(sw)
