@@ -32,6 +32,7 @@ fn retrieve(engine: &Engine, tenant: &str, retriever: &str, dialed: &str) -> boo
         transferor: None,
         caller_number: "555",
         caller_name: "",
+        back_to_park: false,
     };
     matches!(engine.dial(&req), Ok(DialOutcome::Retrieved { .. }))
 }
@@ -64,6 +65,7 @@ fn bench_park(c: &mut Criterion, engines: &[(usize, Engine)]) {
                             transferor: Some("100"),
                             caller_number: "0033123456789",
                             caller_name: "Bench Caller",
+                            back_to_park: false,
                         };
                         assert!(matches!(black_box(engine.dial(&req)), Ok(DialOutcome::Parked { .. })));
                     }
@@ -153,6 +155,7 @@ fn group_dial(engine: &Engine, uuid: &str, dialed: &str, user: Option<&str>, by:
         transferor: by,
         caller_number: "0033123456789",
         caller_name: "Bench Caller",
+        back_to_park: false,
     };
     engine.dial(&req).unwrap_or_else(|e| panic!("{dialed}: {e:?}"))
 }

@@ -24,6 +24,8 @@
 #define CALLPARK_RECALL_VAR "callpark_recall_for"
 #define CALLPARK_SYNTAX "<dialed digits>, e.g. ${destination_number}"
 #define CALLPARK_SILENCE "silence_stream://-1"
+/* What a sent-back call runs when its parking user did not take it (see send_back()). */
+#define CALLPARK_BACK_TO_PARK "back-to-park"
 
 SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load);
 SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_callpark_shutdown);
@@ -651,13 +653,18 @@ static void hold(switch_core_session_t *session)
 	switch_ivr_session_transfer(session, "endless_playback:${callpark_hold_music},endless_playback:" CALLPARK_SILENCE, "inline", NULL);
 }
 
-/* Sends a channel back to a user of a tenant, announcing why first. */
+/* Sends a channel back to a user of a tenant, announcing why first. If the user does
+   not take it (busy, no answer, not registered), the bridge fails and the channel goes on
+   to the callpark application once more, which asks the library for the way back into
+   the park; a conversation that did happen ends the call when it ends. */
 static void send_back(switch_core_session_t *session, const char *user, const char *domain, cp_result why)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
 	char *dest;
 
-	dest = switch_core_session_sprintf(session, "playback:%s,bridge:user/%s@%s", sound_for(channel, why), user, domain);
+	dest = switch_core_session_sprintf(session,
+									   "set:continue_on_fail=true,set:hangup_after_bridge=true,playback:%s,bridge:user/%s@%s,callpark:" CALLPARK_BACK_TO_PARK,
+									   sound_for(channel, why), user, domain);
 	switch_ivr_session_transfer(session, dest, "inline", NULL);
 }
 
@@ -672,6 +679,12 @@ SWITCH_STANDARD_APP(callpark_app)
 
 	if (zstr(data)) {
 		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_ERROR, "usage: callpark %s\n", CALLPARK_SYNTAX);
+		return;
+	}
+	if (!strcmp(data, CALLPARK_BACK_TO_PARK) && !zstr(switch_channel_get_variable(channel, "originate_disposition")) &&
+		!strcasecmp(switch_channel_get_variable(channel, "originate_disposition"), "SUCCESS")) {
+		/* The user it was sent back to took it and the conversation is over. */
+		switch_channel_hangup(channel, SWITCH_CAUSE_NORMAL_CLEARING);
 		return;
 	}
 	if (!enter_module()) {
@@ -703,6 +716,7 @@ SWITCH_STANDARD_APP(callpark_app)
 	d.transferor = by;
 	d.caller_number = cp ? cp->caller_id_number : NULL;
 	d.caller_name = cp ? cp->caller_id_name : NULL;
+	d.back_to_park = !strcmp(data, CALLPARK_BACK_TO_PARK);
 
 	r = cp_engine_dial(globals.engine, &d, &action);
 	switch_channel_set_variable_printf(channel, "callpark_result", "%u", (unsigned) r);

@@ -326,6 +326,9 @@ typedef struct cp_dial {
   // The caller's number and name, or NULL.
   const char *caller_number;
   const char *caller_name;
+  // The channel was sent back (`CP_ACTION_SENT_BACK`) and nobody took it: park it at
+  // the parking user's own extension; `dialed` is not read then. Never sent back again.
+  bool back_to_park;
 } cp_dial;
 
 // A call the switch still holds parked, handed back to a new engine (after a module

@@ -197,6 +197,7 @@ fn engine_calls_on_unknown_and_freed_handles() {
         transferor: null(),
         caller_number: null(),
         caller_name: null(),
+        back_to_park: false,
     };
     for h in [e, bogus] {
         unsafe {
@@ -241,7 +242,16 @@ fn engine_calls_with_null_bad_utf8_and_over_long_strings() {
     let mut buf = [0 as c_char; 16];
     let dial =
         |tenant: *const c_char, uuid: *const c_char, dialed: *const c_char, u: *const c_char, t: *const c_char| {
-            cp_dial { tenant, uuid, dialed, user: u, transferor: t, caller_number: null(), caller_name: null() }
+            cp_dial {
+                tenant,
+                uuid,
+                dialed,
+                user: u,
+                transferor: t,
+                caller_number: null(),
+                caller_name: null(),
+                back_to_park: false,
+            }
         };
     unsafe {
         // dial: each required field NULL, each field non-UTF-8, over-long strings.

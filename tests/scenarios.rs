@@ -4,7 +4,7 @@
 mod common;
 
 use callpark::host::{Action, Target};
-use callpark::{DialError, DialOutcome};
+use callpark::{DialError, DialOutcome, DialRequest};
 use common::*;
 
 fn retrieved(parked: &str, ext: &str) -> Result<DialOutcome, callpark::DialFailure> {
@@ -513,4 +513,39 @@ fn quiesced_engine_keeps_calls_parked_for_the_next_load() {
     assert_eq!(rig.engine.parked_count(), 2, "both calls stay parked");
     assert!(!rig.host.actions().contains(&"recall-no-answer"));
     assert_eq!(rig.dial(ACME, "picker", "*88103", Some("103"), None), retrieved("caller-2", "103"));
+}
+
+/// A call sent back that its parking user does not take (busy, no answer) comes back to
+/// the park: at the parking user's own extension, with the usual recall. Where even that
+/// cannot be, it is refused without being sent back again (no loop).
+#[test]
+fn a_sent_back_call_nobody_takes_is_parked_at_the_parking_user() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user" recall-time="45""#));
+    let e = rig.dial(ACME, "caller-1", "*68999", None, Some("101")).unwrap_err();
+    assert!(e.sent_back);
+    let back = |uuid: &str| {
+        rig.engine.dial(&DialRequest {
+            tenant: ACME,
+            uuid,
+            dialed: "back-to-park",
+            transferor: Some("101"),
+            caller_number: "003386002678",
+            back_to_park: true,
+            ..Default::default()
+        })
+    };
+    assert_eq!(back("caller-1"), parked("101"));
+    let calls = rig.engine.list(Some(ACME)).unwrap();
+    assert_eq!((calls[0].extension.as_str(), calls[0].parking_user.as_str()), ("101", "101"));
+    rig.secs(45);
+    assert_eq!(rig.host.rings().len(), 1, "recalled like any parked call");
+    assert_eq!(rig.host.rings()[0].extension, "101");
+    // 101's own slot full (max 5): refused, and not sent back once more.
+    for i in 2..=5 {
+        assert_eq!(rig.dial(ACME, &format!("c{i}"), "*68", None, Some("101")), parked("101"));
+    }
+    let sends = rig.host.all().iter().filter(|d| matches!(d, Did::SendBack { .. })).count();
+    let e = back("caller-6").unwrap_err();
+    assert!(matches!(e.error, DialError::SlotFull { .. }) && !e.sent_back, "{e:?}");
+    assert_eq!(rig.host.all().iter().filter(|d| matches!(d, Did::SendBack { .. })).count(), sends);
 }

@@ -237,7 +237,8 @@ fuzz_target!(|data: &[u8]| {
                 let caller_number = f.req();
                 let caller_name = f.req();
                 let before = engine.parked_count();
-                let req = DialRequest { tenant, uuid, dialed, user, transferor, caller_number, caller_name };
+                let back_to_park = f.opt() == Some("back");
+                let req = DialRequest { tenant, uuid, dialed, user, transferor, caller_number, caller_name, back_to_park };
                 match engine.dial(&req) {
                     Ok(DialOutcome::Parked { extension }) => {
                         assert!(!extension.is_empty() && extension.bytes().all(|b| b.is_ascii_digit()));

@@ -426,6 +426,7 @@ fuzz_target!(|data: &[u8]| {
                     transferor: p(&s[4]),
                     caller_number: p(&s[5]),
                     caller_name: p(&s[6]),
+                    back_to_park: f.next() == Some(b"back"),
                 };
                 let mut action = cp_action::None;
                 let reqp = if op == b"dial" { &req as *const cp_dial } else { ptr::null() };

@@ -52,6 +52,10 @@ pub struct DialRequest<'a> {
     pub transferor: Option<&'a str>,
     pub caller_number: &'a str,
     pub caller_name: &'a str,
+    /// The call was sent back to its parking user (a park that could not happen) and
+    /// nobody took it: park it at the parking user's own extension (`dialed` is not read).
+    /// Never sent back again.
+    pub back_to_park: bool,
 }
 
 /// What the engine did with the channel.

@@ -1,6 +1,7 @@
 //! The parking rules: a dialed code parks the call (at the parking user's own
 //! extension, at another, or at the first free member of a group) or retrieves one;
-//! a park that fails sends the call back to whoever transferred it.
+//! a park that fails sends the call back to whoever transferred it, and a call sent back
+//! that nobody takes is parked at that user's own extension.
 
 use std::sync::Arc;
 
@@ -46,7 +47,8 @@ impl Shared {
         let transferor = clean_ext("transferor", req.transferor).map_err(bad)?;
         let config = self.config.read().clone();
         let t = config.tenant(&tenant);
-        let intent = codes::parse(req.dialed, &t.codes, t.extensions);
+        let intent =
+            if req.back_to_park { Ok(Intent::ParkOwn) } else { codes::parse(req.dialed, &t.codes, t.extensions) };
         let result = match intent {
             Err(e) => Err(DialError::Code(e)),
             Ok(Intent::Retrieve) | Ok(Intent::RetrieveFrom(_)) => {
@@ -62,8 +64,8 @@ impl Shared {
         };
         result.map_err(|error| {
             let sent_back = match &transferor {
-                Some(to) => self.send_back(&tenant, uuid, to, req, &error),
-                None => false,
+                Some(to) if !req.back_to_park => self.send_back(&tenant, uuid, to, req, &error),
+                _ => false,
             };
             DialFailure { error, sent_back }
         })

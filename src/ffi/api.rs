@@ -105,6 +105,9 @@ pub struct cp_dial {
     /// The caller's number and name, or NULL.
     pub caller_number: *const c_char,
     pub caller_name: *const c_char,
+    /// The channel was sent back (`CP_ACTION_SENT_BACK`) and nobody took it: park it at
+    /// the parking user's own extension; `dialed` is not read then. Never sent back again.
+    pub back_to_park: bool,
 }
 
 /// A call the switch still holds parked, handed back to a new engine (after a module
@@ -427,6 +430,7 @@ pub unsafe extern "C" fn cp_engine_dial(
                 transferor: opt_str_arg(r.transferor)?,
                 caller_number: opt_str_arg(r.caller_number)?.unwrap_or(""),
                 caller_name: opt_str_arg(r.caller_name)?.unwrap_or(""),
+                back_to_park: r.back_to_park,
             })
         })();
         let req = match fields {

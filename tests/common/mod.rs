@@ -164,6 +164,7 @@ impl Rig {
             transferor: by,
             caller_number: "003386002678",
             caller_name: "",
+            back_to_park: false,
         })
     }
 

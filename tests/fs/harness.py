@@ -950,6 +950,41 @@ def s22_lamp_of_a_call_gone_while_unloaded(ctx):
     group.unsubscribe()
 
 
+def s23_sent_back_and_not_taken(ctx):
+    """*68999 (no such extension) sends the caller back to 101, who is busy (486): the
+    caller is not dropped but parked at 101's own extension (issue 10, item 7), and 102
+    picks it up with *88101. A sent-back call that 101 answers still ends with its
+    conversation (nothing parks it afterwards)."""
+    import pjsua2 as pj
+    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+    n = len(p101.incoming)
+    c = ctx.park_by_transfer(client, p101, "*68999")
+    ctx.wait(lambda: len(p101.incoming) > n + 1, 10, "the call is sent back: 101 rings")
+    op = pj.CallOpParam()
+    op.statusCode = 486
+    p101.incoming[-1].hangup(op)
+    calls = ctx.wait_parked(1)
+    check((calls[0]["extension"], calls[0]["parking_user"]) == ("101", "101"),
+          f"back in the park at 101's own extension: {calls}")
+    check(c.confirmed, "the caller was never dropped")
+    r = ctx.pick_up(p102, "*88101")
+    rx, _ = ctx.rtp_flows(c)
+    check(rx > 25 and r.confirmed, f"102 talks to the caller ({rx} packets)")
+    ctx.ua.hangup_all()
+    ctx.wait_no_channels("no channel is left")
+    # Taken by 101: the conversation ends the call, nothing parks it afterwards.
+    n = len(p101.incoming)
+    c = ctx.park_by_transfer(client, p101, "*68999")
+    ctx.wait(lambda: len(p101.incoming) > n + 1, 10, "sent back again: 101 rings")
+    back = p101.incoming[-1]
+    p101.answer(back)
+    ctx.wait(lambda: back.confirmed and c.confirmed, 5, "101 takes the sent-back call")
+    back.hangup(pj.CallOpParam(True))
+    ctx.wait(lambda: c.ended, 5, "when 101 hangs up, the caller's call ends")
+    check(not ctx.parked(ACME), "and nothing parks it afterwards")
+    ctx.wait_no_channels("no channel is left")
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
@@ -958,7 +993,7 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s16_adopted_park_time_in_the_future, s17_caller_leaves_while_being_parked,
              s18_taken_out_of_the_park_by_other_means, s19_unload_while_the_last_recall_rings,
              s20_module_reload_with_a_broken_configuration, s21_no_lamp_answer_across_tenants,
-             s22_lamp_of_a_call_gone_while_unloaded]
+             s22_lamp_of_a_call_gone_while_unloaded, s23_sent_back_and_not_taken]
 
 
 def main(argv):
