@@ -180,6 +180,9 @@ static void show_parked_caller(const char *uuid, const char *parked_uuid)
 
 static cp_result cb_bridge(void *ctx, const char *uuid, const char *parked_uuid)
 {
+	switch_core_session_t *session;
+	switch_bool_t recall_leg = SWITCH_FALSE;
+	switch_status_t status;
 	(void) ctx;
 
 	if (!switch_ivr_uuid_exists(parked_uuid)) {
@@ -188,7 +191,25 @@ static cp_result cb_bridge(void *ctx, const char *uuid, const char *parked_uuid)
 	if (!switch_ivr_uuid_exists(uuid)) {
 		return CP_RESULT_BRIDGE_FAILED;
 	}
-	if (switch_ivr_uuid_bridge(parked_uuid, uuid) != SWITCH_STATUS_SUCCESS) {
+	/* The originator of a uuid_bridge drives it on its own thread. A retriever (a channel
+	   running the callpark application) drives its own pick-up: if the parked caller hangs
+	   up meanwhile, the retriever is hung up, instead of waiting forever in CS_RESET for
+	   an originator that is gone. A recall leg has no dialplan: the parked channel
+	   drives that bridge. */
+	if ((session = switch_core_session_locate(uuid))) {
+		switch_channel_t *channel = switch_core_session_get_channel(session);
+		recall_leg = switch_true(switch_channel_get_variable(channel, "callpark_recall"));
+		/* A retriever whose parked caller hangs up during the bridge is refused with its
+		   own cause (487), not answered with the 200 of the caller's BYE and left. */
+		switch_channel_set_variable(channel, "sip_ignore_remote_cause", "true");
+		switch_core_session_rwunlock(session);
+	}
+	if (recall_leg) {
+		status = switch_ivr_uuid_bridge(parked_uuid, uuid);
+	} else {
+		status = switch_ivr_uuid_bridge(uuid, parked_uuid);
+	}
+	if (status != SWITCH_STATUS_SUCCESS) {
 		return switch_ivr_uuid_exists(parked_uuid) ? CP_RESULT_BRIDGE_FAILED : CP_RESULT_NOT_FOUND;
 	}
 	show_parked_caller(uuid, parked_uuid);

@@ -408,7 +408,8 @@ def s9_reload_with_calls_parked(ctx):
 
 def s10_races_on_the_wire(ctx, rounds=20):
     """Two phones dial *88101 at the same instant: one 200 OK, one clean 480, every round;
-    a caller hanging up while it is being picked up leaves nothing behind."""
+    a caller hanging up while it is being picked up (SIPp on both sides, 20 rounds at
+    offsets from -40 to +40 ms) leaves nothing behind."""
     client, p101 = ctx.phone("client", "104"), ctx.phone("101a", "101")
     p102, p103 = ctx.phone("102", "102"), ctx.phone("103", "103")
     wins = {"102": 0, "103": 0}
@@ -423,17 +424,12 @@ def s10_races_on_the_wire(ctx, rounds=20):
         wins["102" if a.confirmed else "103"] += 1
         ctx.wait_parked(0)
         ctx.ua.hangup_all()
-    # The caller hangs up at the moment 102 picks it up.
-    for i in range(5):
-        c = ctx.park_by_transfer(client, p101, "*68")
-        ctx.wait_parked(1)
-        r = p102.dial("*88101")
-        c.hangup(__import__("pjsua2").CallOpParam(True))
-        ctx.wait(lambda: r.ended or r.confirmed, 10, f"hang-up round {i}: the retriever gets an answer")
-        ctx.ua.hangup_all()
-        ctx.wait_parked(0)
-        ctx.wait_no_channels(f"hang-up round {i}: no channel is left")
-    print(f"    races: 102 won {wins['102']}, 103 won {wins['103']} of {rounds}")
+    # The caller hangs up at the moment it is picked up: SIPp on both sides, for timing.
+    ctx.ua.hangup_all()
+    seen = sipp_hangup_while_retrieved(ctx)
+    print(f"    races: 102 won {wins['102']}, 103 won {wins['103']} of {rounds}; caller hung up while "
+          f"retrieved: retriever connected {seen.get('200', 0)}, refused {seen.get('480', 0)}, cancelled during "
+          f"the bridge {seen.get('487', 0)} of 20")
 
 
 def s11_recall_answer_races_retrieve(ctx, rounds=6):
@@ -540,39 +536,76 @@ def s12_recall_target_rejects_or_unregistered(ctx):
         ctx.sw.api("callpark reload")
 
 
-def sipp_retrievers(ctx, users, target, domain=ACME):
-    """Starts one SIPp retriever per user (tests/fs/sipp/retrieve_race.xml), all at once,
-    each dialing `target` with its own digest credentials; returns, per user, the final
-    answer the switch gave its authenticated INVITE ("200", "480", or what else came)."""
+def start_sipp(ctx, scenario, user, service, port, media_port, name, delay_ms=0, domain=ACME):
+    """Starts SIPp on `scenario` (tests/fs/sipp/) as `user` of `domain` with its digest
+    credentials, dialing `service`; its default pause is `delay_ms`. Returns the process
+    and the path of its message log."""
     from switch import SIP_PORT, password
     work = os.path.join(ctx.sw.run, "sipp")
     os.makedirs(work, exist_ok=True)
-    procs = {}
-    for i, user in enumerate(users):
-        log = os.path.join(work, f"race-{user}.log")
-        if os.path.exists(log):
-            os.remove(log)
-        args = ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", os.path.join(HERE, "sipp", "retrieve_race.xml"),
-                "-i", "127.0.0.1", "-p", str(25160 + i), "-mp", str(26000 + 100 * i), "-m", "1", "-l", "1",
-                "-s", target, "-key", "domain", domain, "-key", "user", user,
-                "-au", user, "-ap", password(user, domain), "-timeout", "20", "-timeout_error",
-                "-trace_msg", "-message_file", log, "-nostdin"]
-        with open(os.path.join(work, f"race-{user}.out"), "w") as screen:
-            procs[user] = (subprocess.Popen(args, cwd=work, stdout=screen, stderr=subprocess.STDOUT), log)
-    out = {}
-    for user, (proc, log) in procs.items():
-        # pjsua2 keeps its own SIP stack: its events must go on while SIPp runs.
-        while proc.poll() is None:
-            ctx.ua.pump(0.1)
-        text = open(log, errors="replace").read() if os.path.exists(log) else ""
-        # One message per start line; the final answers to the authenticated INVITE.
-        messages = re.split(r"^(?=SIP/2\.0 |[A-Z]+ sip:)", text, flags=re.M)
-        finals = [m[8:11] for m in messages
-                  if m.startswith("SIP/2.0 ") and m[8] != "1" and re.search(r"^CSeq: 2 INVITE", m, re.M)]
-        out[user] = finals[-1] if finals else "none"
-        if proc.returncode != 0:
-            out[user] += f" (sipp exit {proc.returncode}; see {work}/race-{user}.out and .log)"
+    log = os.path.join(work, f"{name}.log")
+    if os.path.exists(log):
+        os.remove(log)
+    args = ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", os.path.join(HERE, "sipp", scenario),
+            "-i", "127.0.0.1", "-p", str(port), "-mp", str(media_port), "-m", "1", "-l", "1",
+            "-s", service, "-key", "domain", domain, "-key", "user", user, "-d", str(delay_ms),
+            "-au", user, "-ap", password(user, domain), "-timeout", "20", "-timeout_error",
+            "-trace_msg", "-message_file", log, "-nostdin"]
+    with open(os.path.join(work, f"{name}.out"), "w") as screen:
+        return subprocess.Popen(args, cwd=work, stdout=screen, stderr=subprocess.STDOUT), log
+
+
+def sipp_final(ctx, proc, log, name):
+    """Waits for a SIPp started by start_sipp; returns the switch's final answer to its
+    authenticated INVITE ("200", "480", or what else came), with SIPp's exit code when it
+    failed."""
+    # pjsua2 keeps its own SIP stack: its events must go on while SIPp runs.
+    while proc.poll() is None:
+        ctx.ua.pump(0.05)
+    text = open(log, errors="replace").read() if os.path.exists(log) else ""
+    # One message per start line; the final answers to the authenticated INVITE.
+    messages = re.split(r"^(?=SIP/2\.0 |[A-Z]+ sip:)", text, flags=re.M)
+    finals = [m[8:11] for m in messages
+              if m.startswith("SIP/2.0 ") and m[8] != "1" and re.search(r"^CSeq: 2 INVITE", m, re.M)]
+    out = finals[-1] if finals else "none"
+    if proc.returncode != 0:
+        out += f" (sipp exit {proc.returncode}; see {ctx.sw.run}/sipp/{name}.out and .log)"
     return out
+
+
+def sipp_retrievers(ctx, users, target, domain=ACME, delay_ms=0):
+    """Starts one SIPp retriever per user (tests/fs/sipp/retrieve_race.xml), all at once,
+    each dialing `target` with its own digest credentials after `delay_ms`; returns, per
+    user, the final answer the switch gave its authenticated INVITE."""
+    procs = {user: start_sipp(ctx, "retrieve_race.xml", user, target, 25160 + i, 26000 + 100 * i,
+                              f"race-{user}", delay_ms, domain)
+             for i, user in enumerate(users)}
+    return {user: sipp_final(ctx, proc, log, f"race-{user}") for user, (proc, log) in procs.items()}
+
+
+def sipp_hangup_while_retrieved(ctx, rounds=20):
+    """The parked caller (SIPp, 104 parking itself at 101) hangs up about when a SIPp
+    retriever (102) dials *88101. Both start together: the caller parks, holds for
+    `hold_ms` and hangs up; the retriever waits `delay` ms and dials. The delay walks
+    towards the moment of the BYE (10 ms earlier after a 480, later after a 200), so
+    that the rounds straddle it. Every round the retriever is connected (then hung up by
+    the switch), refused with 480 (the caller had left) or with 487 (it left during the
+    bridge), the caller's BYE is answered, nothing stays parked and no channel is left.
+    Returns the counts of the retriever's answers."""
+    hold_ms, delay = 1000, 1100
+    seen = {}
+    for i in range(rounds):
+        caller, log = start_sipp(ctx, "park_then_bye.xml", "104", "*68101", 25170, 26300, "caller", hold_ms)
+        got = sipp_retrievers(ctx, ["102"], "*88101", delay_ms=delay)["102"]
+        bye = sipp_final(ctx, caller, log, "caller")
+        check(got in ("200", "480", "487"),
+              f"hang-up round {i} (retrieve after {delay} ms): 200, 480 or 487, got {got}")
+        check(bye == "200", f"hang-up round {i}: the caller parked and hung up cleanly ({bye})")
+        ctx.wait_parked(0)
+        ctx.wait_no_channels(f"hang-up round {i}: no channel is left")
+        seen[got] = seen.get(got, 0) + 1
+        delay += 10 if got != "480" else -10
+    return seen
 
 
 def s13_sipp_retrievers_race(ctx, rounds=10):
@@ -978,7 +1011,9 @@ def s23_sent_back_and_not_taken(ctx):
     ctx.wait(lambda: len(p101.incoming) > n + 1, 10, "sent back again: 101 rings")
     back = p101.incoming[-1]
     p101.answer(back)
-    ctx.wait(lambda: back.confirmed and c.confirmed, 5, "101 takes the sent-back call")
+    ctx.wait(lambda: back.confirmed and back.media_active, 5, "101 takes the sent-back call")
+    rx, _ = ctx.rtp_flows(back)
+    check(rx > 25 and c.confirmed, f"101 talks to the caller ({rx} packets)")
     back.hangup(pj.CallOpParam(True))
     ctx.wait(lambda: c.ended, 5, "when 101 hangs up, the caller's call ends")
     check(not ctx.parked(ACME), "and nothing parks it afterwards")
