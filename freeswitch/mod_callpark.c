@@ -895,13 +895,8 @@ static void adopt_parked(void)
 			/* Taken out of the hold while the module was unloaded: no longer parked. */
 			switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE,
 							  "callpark: %s left the park while the module was unloaded; not adopted\n", m->val);
+			/* Its lamp, lit at the unload, is published as it is now by refresh_lit_lamps(). */
 			switch_channel_set_variable(channel, "callpark_parked", NULL);
-			/* Its lamp was lit before the unload: publish the slot as it is now. */
-			if (!zstr(switch_channel_get_variable(channel, "callpark_slot"))) {
-				char target[128];
-				switch_snprintf(target, sizeof(target), "park+%s", switch_channel_get_variable(channel, "callpark_slot"));
-				cp_engine_probe(globals.engine, switch_str_nil(switch_channel_get_variable(channel, "callpark_slot_tenant")), target, NULL);
-			}
 			switch_core_session_rwunlock(session);
 			continue;
 		}
