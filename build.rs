@@ -14,7 +14,7 @@ macro_rules! cp_results {
 }
 
 macro_rules! event_actions {
-    ($($name:ident = $number:literal => $text:literal,)*) => {
+    ($($name:ident = $number:literal => $text:literal, $ends:literal,)*) => {
         const ACTIONS: &[(&str, u32)] = &[$((stringify!($name), $number),)*];
     };
 }

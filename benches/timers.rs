@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use callpark::config::{self, Destination};
 use callpark::host::{BridgeError, Host, HostError, LogLevel, Notice, Ring};
-use callpark::{DialError, DialRequest, Engine, Timing};
+use callpark::{DialRequest, Engine, Timing};
 
 use common::{fill, uuid};
 
@@ -30,9 +30,6 @@ struct RingClock {
 }
 
 impl Host for RingClock {
-    fn hold(&self, _uuid: &str, _music: &str) -> Result<(), HostError> {
-        Ok(())
-    }
     fn bridge(&self, _uuid: &str, _parked: &str) -> Result<(), BridgeError> {
         Ok(())
     }
@@ -46,9 +43,6 @@ impl Host for RingClock {
     }
     fn cancel_ring(&self, _parked: &str) {}
     fn transfer(&self, _uuid: &str, _to: &Destination) -> Result<(), HostError> {
-        Ok(())
-    }
-    fn send_back(&self, _uuid: &str, _tenant: &str, _ext: &str, _why: &DialError) -> Result<(), HostError> {
         Ok(())
     }
     fn notify(&self, _n: &Notice) {}

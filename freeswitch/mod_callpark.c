@@ -140,20 +140,6 @@ static switch_status_t do_reload(switch_stream_handle_t *stream)
 
 /* ---- host callbacks: what the library asks of the switch ----------------------------- */
 
-static cp_result cb_hold(void *ctx, const char *uuid, const char *music)
-{
-	switch_core_session_t *session;
-	(void) ctx;
-
-	if (!(session = switch_core_session_locate(uuid))) {
-		return CP_RESULT_NOT_FOUND;
-	}
-	/* The parked channel's own thread plays it once cp_engine_dial returns. */
-	switch_channel_set_variable(switch_core_session_get_channel(session), "callpark_hold_music", music);
-	switch_core_session_rwunlock(session);
-	return CP_RESULT_OK;
-}
-
 /* Shows the parked caller on the phone that picked it up. */
 static void show_parked_caller(const char *uuid, const char *parked_uuid)
 {
@@ -313,26 +299,6 @@ static cp_result cb_transfer(void *ctx, const char *uuid, const char *extension,
 	return status == SWITCH_STATUS_SUCCESS ? CP_RESULT_OK : CP_RESULT_HOST_FAILED;
 }
 
-static cp_result cb_send_back(void *ctx, const char *uuid, const char *tenant, const char *extension, cp_result reason, const char *text)
-{
-	switch_core_session_t *session;
-	switch_channel_t *channel;
-	(void) ctx;
-
-	if (!(session = switch_core_session_locate(uuid))) {
-		return CP_RESULT_NOT_FOUND;
-	}
-	/* Called on the channel's own thread from inside cp_engine_dial: the application
-	   carries it out when the library returns CP_ACTION_SENT_BACK. */
-	channel = switch_core_session_get_channel(session);
-	switch_channel_set_variable(channel, "callpark_send_back_user", extension);
-	switch_channel_set_variable(channel, "callpark_send_back_domain", tenant);
-	switch_channel_set_variable_printf(channel, "callpark_result", "%u", (unsigned) reason);
-	switch_channel_set_variable(channel, "callpark_result_text", text);
-	switch_core_session_rwunlock(session);
-	return CP_RESULT_OK;
-}
-
 /* mod_sofia writes the caller's name and number into the lamp's dialog-info XML as they
    are: escaped here, so that a name such as "AT&T" leaves the XML valid. Allocated in
    the event (freed with it) by switch_event_add_header_string. */
@@ -455,7 +421,7 @@ static void remember_park(switch_core_session_t *session, const struct cp_event 
 	switch_channel_set_variable(channel, "callpark_slot", e->extension);
 	switch_channel_set_variable(channel, "callpark_parking_user", e->parking_user);
 	/* An adopted call keeps the park time it already had. */
-	if (zstr(e->detail) || strcmp(e->detail, "adopted") || zstr(switch_channel_get_variable(channel, "callpark_parked_epoch"))) {
+	if (!e->adopted || zstr(switch_channel_get_variable(channel, "callpark_parked_epoch"))) {
 		switch_channel_set_variable_printf(channel, "callpark_parked_epoch", "%" SWITCH_TIME_T_FMT, switch_epoch_time_now(NULL));
 	}
 	switch_channel_set_variable(channel, "callpark_parked", "true");
@@ -491,9 +457,7 @@ static void cb_event(void *ctx, const struct cp_event *e)
 		switch_channel_t *channel = switch_core_session_get_channel(session);
 		if (e->action == CP_EVENT_ACTION_PARKED) {
 			remember_park(session, e);
-		} else if (e->action != CP_EVENT_ACTION_RECALL_STARTED && e->action != CP_EVENT_ACTION_RECALL_NO_ANSWER &&
-				   e->action != CP_EVENT_ACTION_RECALL_EXHAUSTED && e->action != CP_EVENT_ACTION_SENT_BACK) {
-			/* It left the park (retrieved, handed off, abandoned). */
+		} else if (e->ends_park) {
 			switch_channel_set_variable(channel, "callpark_parked", NULL);
 		}
 		switch_channel_event_set_data(channel, event);
@@ -522,148 +486,63 @@ static void cb_log(void *ctx, cp_log_level level, const char *message)
 
 /* ---- the dialplan application ----------------------------------------------------------- */
 
-/* The authenticated user of a channel: an override from the dialplan, a registered
-   phone that authenticated, or the user/ endpoint an outbound leg was sent to. */
-static void channel_user(switch_channel_t *channel, const char **user, const char **domain)
+/* What the switch knows of a leg, as it has it: the library decides who is who. */
+static void read_leg(switch_channel_t *channel, struct cp_leg *leg)
 {
-	*user = NULL;
-	*domain = NULL;
-	if (!zstr(switch_channel_get_variable(channel, "callpark_user"))) {
-		*user = switch_channel_get_variable(channel, "callpark_user");
-		*domain = switch_channel_get_variable(channel, "callpark_domain");
-	} else if (switch_true(switch_channel_get_variable(channel, "sip_authorized")) &&
-			   !zstr(switch_channel_get_variable(channel, "user_name"))) {
-		*user = switch_channel_get_variable(channel, "user_name");
-		*domain = switch_channel_get_variable(channel, "domain_name");
-	} else if (switch_channel_direction(channel) == SWITCH_CALL_DIRECTION_OUTBOUND &&
-			   !zstr(switch_channel_get_variable(channel, "dialed_user"))) {
-		*user = switch_channel_get_variable(channel, "dialed_user");
-		*domain = switch_channel_get_variable(channel, "dialed_domain");
-	}
+	leg->authorized = switch_true(switch_channel_get_variable(channel, "sip_authorized"));
+	leg->user_name = switch_channel_get_variable(channel, "user_name");
+	leg->domain_name = switch_channel_get_variable(channel, "domain_name");
+	leg->outbound = switch_channel_direction(channel) == SWITCH_CALL_DIRECTION_OUTBOUND;
+	leg->dialed_user = switch_channel_get_variable(channel, "dialed_user");
+	leg->dialed_domain = switch_channel_get_variable(channel, "dialed_domain");
 }
 
-/* The user of another channel, copied into this session's pool. */
-static switch_bool_t user_of_uuid(switch_core_session_t *session, const char *uuid, const char **user, const char **domain)
+/* The facts of another channel, copied into this session's pool. */
+static switch_bool_t read_other_leg(switch_core_session_t *session, const char *uuid, struct cp_leg *leg)
 {
 	switch_core_session_t *other;
-	const char *u, *d;
+	struct cp_leg l;
 
 	if (zstr(uuid) || !(other = switch_core_session_locate(uuid))) {
 		return SWITCH_FALSE;
 	}
-	channel_user(switch_core_session_get_channel(other), &u, &d);
-	if (u) {
-		*user = switch_core_session_strdup(session, u);
-		*domain = d ? switch_core_session_strdup(session, d) : NULL;
-	}
+	read_leg(switch_core_session_get_channel(other), &l);
+	leg->authorized = l.authorized;
+	leg->outbound = l.outbound;
+	leg->user_name = l.user_name ? switch_core_session_strdup(session, l.user_name) : NULL;
+	leg->domain_name = l.domain_name ? switch_core_session_strdup(session, l.domain_name) : NULL;
+	leg->dialed_user = l.dialed_user ? switch_core_session_strdup(session, l.dialed_user) : NULL;
+	leg->dialed_domain = l.dialed_domain ? switch_core_session_strdup(session, l.dialed_domain) : NULL;
 	switch_core_session_rwunlock(other);
-	return u ? SWITCH_TRUE : SWITCH_FALSE;
+	return SWITCH_TRUE;
 }
 
-/* Who transferred this channel here (a REFER or an attended transfer), in this order:
-   the dialplan's callpark_transferor; the transferring leg (blind_transfer_uuid, or the
-   last bridge partner) if it is still up; for a channel that called a user and was then
-   transferred, that user; last, the Referred-By the phone sent (trusted only when its
-   host is the tenant's domain). Written into the session's pool. */
-static void transferor(switch_core_session_t *session, const char **user, const char **domain)
+/* The facts of the last bridge partner as they were recorded on this channel at the
+   bridge (record_partner), for a partner that has hung up since. */
+static switch_bool_t recorded_partner(switch_channel_t *channel, const char *uuid, struct cp_leg *leg)
 {
-	switch_channel_t *channel = switch_core_session_get_channel(session);
-	const char *ref = switch_channel_get_variable(channel, "sip_h_Referred-By");
-	const char *sip;
-	char *s, *at, *end;
+	const char *rec = switch_channel_get_variable(channel, "callpark_partner_uuid");
 
-	*user = NULL;
-	*domain = NULL;
-	if (!zstr(switch_channel_get_variable(channel, "callpark_transferor"))) {
-		*user = switch_channel_get_variable(channel, "callpark_transferor");
-		*domain = switch_channel_get_variable(channel, "callpark_domain");
-		return;
-	}
-	if (zstr(switch_channel_get_variable(channel, "sip_refer_to")) && zstr(switch_channel_get_variable(channel, "blind_transfer_uuid")) &&
-		zstr(ref)) {
-		return; /* not transferred here */
-	}
-	if (user_of_uuid(session, switch_channel_get_variable(channel, "blind_transfer_uuid"), user, domain) ||
-		user_of_uuid(session, switch_channel_get_variable(channel, SWITCH_LAST_BRIDGE_VARIABLE), user, domain)) {
-		return;
-	}
-	if (switch_channel_direction(channel) == SWITCH_CALL_DIRECTION_INBOUND && !zstr(switch_channel_get_variable(channel, "dialed_user"))) {
-		*user = switch_channel_get_variable(channel, "dialed_user");
-		*domain = switch_channel_get_variable(channel, "dialed_domain");
-		return;
-	}
-	if (!zstr(ref) && (sip = switch_stristr("sip:", ref))) {
-		s = switch_core_session_strdup(session, sip + 4);
-		if ((at = strchr(s, '@'))) {
-			*at++ = '\0';
-			for (end = at; *end && *end != '>' && *end != ';' && *end != ':'; end++);
-			*end = '\0';
-			*user = s;
-			*domain = at;
-		}
-	}
-}
-
-/* A code or extension that does not exist: what the user dialed is wrong. */
-static switch_bool_t is_bad_number(cp_result r)
-{
-	switch (r) {
-	case CP_RESULT_CODE_EMPTY:
-	case CP_RESULT_CODE_BAD_CHARACTER:
-	case CP_RESULT_CODE_UNKNOWN:
-	case CP_RESULT_CODE_NOT_DIGITS:
-	case CP_RESULT_CODE_TOO_SHORT:
-	case CP_RESULT_CODE_TOO_LONG:
-	case CP_RESULT_CODE_UNEXPECTED_EXTENSION:
-	case CP_RESULT_UNKNOWN_EXTENSION:
-		return SWITCH_TRUE;
-	default:
+	if (zstr(uuid) || zstr(rec) || strcmp(uuid, rec)) {
 		return SWITCH_FALSE;
 	}
-}
-
-static switch_call_cause_t refusal_cause(cp_result r)
-{
-	if (r == CP_RESULT_SLOT_EMPTY) {
-		return SWITCH_CAUSE_SUBSCRIBER_ABSENT;
-	}
-	return is_bad_number(r) ? SWITCH_CAUSE_UNALLOCATED_NUMBER : SWITCH_CAUSE_NORMAL_TEMPORARY_FAILURE;
-}
-
-static const char *sound_for(switch_channel_t *channel, cp_result r)
-{
-	const char *v;
-
-	if (r == CP_RESULT_SLOT_EMPTY) {
-		v = switch_channel_get_variable(channel, "callpark_sound_empty");
-		return v ? v : "ivr/ivr-not_available.wav";
-	}
-	if (is_bad_number(r)) {
-		v = switch_channel_get_variable(channel, "callpark_sound_invalid");
-		return v ? v : "ivr/ivr-that_was_an_invalid_entry.wav";
-	}
-	v = switch_channel_get_variable(channel, "callpark_sound_failed");
-	return v ? v : "ivr/ivr-call_cannot_be_completed_as_dialed.wav";
+	leg->authorized = switch_true(switch_channel_get_variable(channel, "callpark_partner_authorized"));
+	leg->user_name = switch_channel_get_variable(channel, "callpark_partner_user_name");
+	leg->domain_name = switch_channel_get_variable(channel, "callpark_partner_domain_name");
+	leg->outbound = switch_true(switch_channel_get_variable(channel, "callpark_partner_outbound"));
+	leg->dialed_user = switch_channel_get_variable(channel, "callpark_partner_dialed_user");
+	leg->dialed_domain = switch_channel_get_variable(channel, "callpark_partner_dialed_domain");
+	return SWITCH_TRUE;
 }
 
 /* Hands a parked channel to the switch's own endless_playback, so that no thread of
    this module holds it: parked calls outlive an unload and are adopted on the next load.
    A music that cannot be played falls back to silence, never to a dropped call. */
-static void hold(switch_core_session_t *session)
+static void hold(switch_core_session_t *session, const char *music)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
-	const char *music = switch_channel_get_variable(channel, "callpark_hold_music");
 
-	if (zstr(music)) {
-		music = switch_channel_get_variable(channel, "callpark_music");
-	}
-	if (zstr(music)) {
-		music = switch_channel_get_hold_music(channel);
-	}
-	if (zstr(music) || !strcasecmp(music, "silence")) {
-		music = CALLPARK_SILENCE;
-	}
-	switch_channel_set_variable(channel, "callpark_hold_music", music);
+	switch_channel_set_variable(channel, "callpark_hold_music", zstr(music) ? CALLPARK_SILENCE : music);
 	/* Picked up later, the call ends when the one who picked it up hangs up, instead of
 	   going on with the rest of the hold dialplan. */
 	switch_channel_set_variable(channel, SWITCH_HANGUP_AFTER_BRIDGE_VARIABLE, "true");
@@ -678,14 +557,13 @@ static void hold(switch_core_session_t *session)
    not take it (busy, no answer, not registered), the bridge fails and the channel goes on
    to the callpark application once more, which asks the library for the way back into
    the park; a conversation that did happen ends the call when it ends. */
-static void send_back(switch_core_session_t *session, const char *user, const char *domain, cp_result why)
+static void send_back(switch_core_session_t *session, const char *user, const char *domain, const char *prompt)
 {
-	switch_channel_t *channel = switch_core_session_get_channel(session);
 	char *dest;
 
 	dest = switch_core_session_sprintf(session,
 									   "set:continue_on_fail=true,set:hangup_after_bridge=true,playback:%s,bridge:user/%s@%s,callpark:" CALLPARK_BACK_TO_PARK,
-									   sound_for(channel, why), user, domain);
+									   prompt, user, domain);
 	switch_ivr_session_transfer(session, dest, "inline", NULL);
 }
 
@@ -694,9 +572,9 @@ SWITCH_STANDARD_APP(callpark_app)
 	switch_channel_t *channel = switch_core_session_get_channel(session);
 	switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
 	struct cp_dial d = { 0 };
-	cp_action action = CP_ACTION_NONE;
-	const char *user, *user_domain, *by, *by_domain, *tenant;
-	cp_result r;
+	struct cp_leg transferring = { 0 }, partner = { 0 };
+	struct cp_dial_result *res = switch_core_session_alloc(session, sizeof(*res));
+	const char *last_partner = switch_channel_get_variable(channel, SWITCH_LAST_BRIDGE_VARIABLE);
 
 	if (zstr(data)) {
 		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_ERROR, "usage: callpark %s\n", CALLPARK_SYNTAX);
@@ -711,37 +589,40 @@ SWITCH_STANDARD_APP(callpark_app)
 	if (!enter_module()) {
 		return;
 	}
-	channel_user(channel, &user, &user_domain);
-	transferor(session, &by, &by_domain);
-	tenant = switch_channel_get_variable(channel, "callpark_tenant");
-	if (zstr(tenant)) {
-		tenant = user_domain;
-	}
-	if (zstr(tenant)) {
-		tenant = by_domain;
-	}
-	if (zstr(tenant)) {
-		tenant = switch_channel_get_variable(channel, "domain_name");
-	}
-	/* A transferor or user of another tenant is nobody here. */
-	if (by && (zstr(by_domain) || zstr(tenant) || strcasecmp(by_domain, tenant))) {
-		by = NULL;
-	}
-	if (user && (zstr(user_domain) || zstr(tenant) || strcasecmp(user_domain, tenant))) {
-		user = NULL;
-	}
-	d.tenant = switch_str_nil(tenant);
+	/* The facts, as the switch has them; the library decides who is who. */
 	d.uuid = switch_core_session_get_uuid(session);
 	d.dialed = data;
-	d.user = user;
-	d.transferor = by;
+	read_leg(channel, &d.channel);
+	if (read_other_leg(session, switch_channel_get_variable(channel, "blind_transfer_uuid"), &transferring)) {
+		d.transferring_leg = &transferring;
+	}
+	if (read_other_leg(session, last_partner, &partner) || recorded_partner(channel, last_partner, &partner)) {
+		d.bridge_partner = &partner;
+	}
+	d.transferred = !zstr(switch_channel_get_variable(channel, "sip_refer_to")) ||
+		!zstr(switch_channel_get_variable(channel, "blind_transfer_uuid"));
+	d.referred_by = switch_channel_get_variable(channel, "sip_h_Referred-By");
+	d.tenant_override = switch_channel_get_variable(channel, "callpark_tenant");
+	d.user_override = switch_channel_get_variable(channel, "callpark_user");
+	d.domain_override = switch_channel_get_variable(channel, "callpark_domain");
+	d.transferor_override = switch_channel_get_variable(channel, "callpark_transferor");
 	d.caller_number = cp ? cp->caller_id_number : NULL;
 	d.caller_name = cp ? cp->caller_id_name : NULL;
+	d.music = switch_channel_get_variable(channel, "callpark_music");
+	d.hold_music = switch_channel_get_hold_music(channel);
+	d.sound_empty = switch_channel_get_variable(channel, "callpark_sound_empty");
+	d.sound_invalid = switch_channel_get_variable(channel, "callpark_sound_invalid");
+	d.sound_failed = switch_channel_get_variable(channel, "callpark_sound_failed");
 	d.back_to_park = !strcmp(data, CALLPARK_BACK_TO_PARK);
 
-	r = cp_engine_dial(globals.engine, &d, &action);
-	switch_channel_set_variable_printf(channel, "callpark_result", "%u", (unsigned) r);
-	switch (action) {
+	/* What a library that cannot answer (a panic, a freed engine) leaves: refused. */
+	res->action = CP_ACTION_NONE;
+	res->code = CP_RESULT_PANIC;
+	res->hangup_cause = SWITCH_CAUSE_NORMAL_TEMPORARY_FAILURE;
+	switch_snprintf(res->prompt, sizeof(res->prompt), "%s", "ivr/ivr-call_cannot_be_completed_as_dialed.wav");
+	cp_engine_dial(globals.engine, &d, res);
+	switch_channel_set_variable_printf(channel, "callpark_result", "%u", (unsigned) res->code);
+	switch (res->action) {
 	case CP_ACTION_PARKED:
 		/* The hang-up handler keys on callpark_parked. The parked event sets it too, but
 		   it may come later, from the thread delivering the lamps; a caller who hung up
@@ -751,7 +632,7 @@ SWITCH_STANDARD_APP(callpark_app)
 			cp_engine_hangup(globals.engine, switch_core_session_get_uuid(session));
 			break;
 		}
-		hold(session);
+		hold(session, res->music);
 		break;
 	case CP_ACTION_BRIDGED:
 		/* The switch's own bridge holds the channel from here, not this application; but
@@ -761,18 +642,16 @@ SWITCH_STANDARD_APP(callpark_app)
 		switch_channel_set_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE, NULL);
 		break;
 	case CP_ACTION_SENT_BACK:
-		send_back(session, switch_channel_get_variable(channel, "callpark_send_back_user"),
-				  switch_channel_get_variable(channel, "callpark_send_back_domain"), r);
+		send_back(session, res->user, res->tenant, res->prompt);
 		break;
 	default:
-		/* Refused: announced in early media, then rejected with a SIP code that says why
-		   (480 nothing parked there, 404 no such code or extension, 503 otherwise). */
-		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE, "callpark %s refused (%u)\n", data, (unsigned) r);
+		/* Refused: the prompt in early media, then the cause the library chose. */
+		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE, "callpark %s refused (%u)\n", data, (unsigned) res->code);
 		if (!switch_channel_test_flag(channel, CF_ANSWERED)) {
 			switch_channel_pre_answer(channel);
 		}
-		switch_ivr_play_file(session, NULL, sound_for(channel, r), NULL);
-		switch_channel_hangup(channel, refusal_cause(r));
+		switch_ivr_play_file(session, NULL, res->prompt, NULL);
+		switch_channel_hangup(channel, (switch_call_cause_t) res->hangup_cause);
 		break;
 	}
 	leave_module();
@@ -848,6 +727,45 @@ static void left_hold_handler(switch_event_t *event)
 		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_NOTICE, "callpark: %s left the park by other means (%s%s)\n", uuid,
 						  event->event_id == SWITCH_EVENT_CHANNEL_BRIDGE ? "bridged" : "runs ", switch_str_nil(app));
 	}
+}
+
+/* Records on `uuid` the facts of the partner it was just bridged to, for the library to
+   know who that was after the partner hung up (a blind transfer's transferring leg is
+   often gone by the time the transferred channel dials the code). */
+static void record_partner(const char *uuid, const char *partner_uuid)
+{
+	switch_core_session_t *session, *partner;
+	switch_channel_t *channel;
+	struct cp_leg l;
+
+	if (!(session = switch_core_session_locate(uuid))) {
+		return;
+	}
+	if ((partner = switch_core_session_locate(partner_uuid))) {
+		channel = switch_core_session_get_channel(session);
+		read_leg(switch_core_session_get_channel(partner), &l);
+		switch_channel_set_variable(channel, "callpark_partner_authorized", l.authorized ? "true" : "false");
+		switch_channel_set_variable(channel, "callpark_partner_user_name", l.user_name);
+		switch_channel_set_variable(channel, "callpark_partner_domain_name", l.domain_name);
+		switch_channel_set_variable(channel, "callpark_partner_outbound", l.outbound ? "true" : "false");
+		switch_channel_set_variable(channel, "callpark_partner_dialed_user", l.dialed_user);
+		switch_channel_set_variable(channel, "callpark_partner_dialed_domain", l.dialed_domain);
+		switch_channel_set_variable(channel, "callpark_partner_uuid", partner_uuid);
+		switch_core_session_rwunlock(partner);
+	}
+	switch_core_session_rwunlock(session);
+}
+
+static void bridge_handler(switch_event_t *event)
+{
+	const char *a = switch_event_get_header(event, "Bridge-A-Unique-ID");
+	const char *b = switch_event_get_header(event, "Bridge-B-Unique-ID");
+
+	if (globals.running && !zstr(a) && !zstr(b)) {
+		record_partner(a, b);
+		record_partner(b, a);
+	}
+	left_hold_handler(event);
 }
 
 /* How long ago a channel was parked, from the epoch it remembers. A park time in the
@@ -1067,7 +985,7 @@ SWITCH_STANDARD_API(callpark_api)
 /* ---- load and shutdown ------------------------------------------------------------------ */
 
 static const struct cp_host HOST = {
-	NULL, cb_hold, cb_bridge, cb_ring, cb_cancel_ring, cb_transfer, cb_send_back, cb_presence, cb_message, cb_event, cb_user_exists, cb_log,
+	NULL, cb_bridge, cb_ring, cb_cancel_ring, cb_transfer, cb_presence, cb_message, cb_event, cb_user_exists, cb_log,
 };
 
 SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
@@ -1092,7 +1010,7 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
 			SWITCH_STATUS_SUCCESS ||
 		switch_event_bind_removable(modname, SWITCH_EVENT_CHANNEL_EXECUTE, NULL, left_hold_handler, NULL, &globals.execute_node) !=
 			SWITCH_STATUS_SUCCESS ||
-		switch_event_bind_removable(modname, SWITCH_EVENT_CHANNEL_BRIDGE, NULL, left_hold_handler, NULL, &globals.bridge_node) !=
+		switch_event_bind_removable(modname, SWITCH_EVENT_CHANNEL_BRIDGE, NULL, bridge_handler, NULL, &globals.bridge_node) !=
 			SWITCH_STATUS_SUCCESS) {
 		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_ERROR, "Couldn't bind events!\n");
 		goto fail;

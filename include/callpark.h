@@ -19,6 +19,15 @@
 // on the thread that calls it (tests, or a host that drives timers itself).
 #define CP_ENGINE_MANUAL_CLOCK 1
 
+// The size of the text fields of `cp_dial_result` (music, prompt), NUL included.
+#define CP_DIAL_TEXT_SIZE 1024
+
+// The size of `cp_dial_result.user` and `.tenant`, NUL included.
+#define CP_DIAL_NAME_SIZE 256
+
+// The longest user id kept.
+#define MAX_USER_LEN 64
+
 // Every result of the C ABI. The numbers never change; new codes get new numbers.
 enum cp_result
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -50,6 +59,7 @@ enum cp_result
   CP_RESULT_NO_GROUP = 203,
   CP_RESULT_NO_FREE_MEMBER = 204,
   CP_RESULT_ALREADY_PARKED = 205,
+  CP_RESULT_NO_TENANT = 206,
   CP_RESULT_NO_RETRIEVER = 300,
   CP_RESULT_SLOT_EMPTY = 301,
   CP_RESULT_CONFIG_INVALID = 400,
@@ -192,19 +202,19 @@ typedef uint32_t cp_log_level;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
-// What `cp_engine_dial` did with the channel.
+// What `cp_engine_dial` asks the switch to do.
 enum cp_action
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
-  // Nothing: the request was refused; announce the result code.
+  // Refused: play `prompt` (early media), then hang up with `hangup_cause`.
   CP_ACTION_NONE = 0,
-  // The channel is parked: `hold` was called for it.
+  // Parked: answer and hold with `music` (empty: silence).
   CP_ACTION_PARKED = 1,
-  // The channel was bridged to a parked call: `bridge` was called for it.
+  // Bridged to a parked call (`bridge` was called for it): nothing more to do.
   CP_ACTION_BRIDGED = 2,
-  // A park failed and the channel was sent back to its parking user (`send_back`).
+  // The park failed: play `prompt`, then ring `user`@`tenant`, who transferred it.
   CP_ACTION_SENT_BACK = 3,
 };
 #ifndef __cplusplus
@@ -273,14 +283,16 @@ typedef struct cp_event {
   const char *caller_name;
   uint32_t attempt;
   const char *detail;
+  // The call is out of the park after this (retrieved, answered, handed off, gone).
+  bool ends_park;
+  // `parked` of a call taken back after a module reload (it keeps its park time).
+  bool adopted;
 } cp_event;
 
 // The host's callbacks. Every one is required but `log`. `host_ctx` is passed back as
 // each callback's first argument; the host keeps it valid until `cp_engine_free`.
 typedef struct cp_host {
   void *host_ctx;
-  // Keep `uuid` parked on hold with `music` (empty: the channel's hold music).
-  cp_result (*hold)(void *ctx, const char *uuid, const char *music);
   // Bridge `uuid` (a retriever or an answered recall leg) to `parked_uuid`. Return
   // `CP_RESULT_NOT_FOUND` when the parked channel is gone (the call then leaves the
   // park), any other error when `uuid` failed (the call stays parked).
@@ -295,13 +307,6 @@ typedef struct cp_host {
                         const char *extension,
                         const char *dialplan,
                         const char *context);
-  // A park failed: announce `reason` and send `uuid` back to `extension`@`tenant`.
-  cp_result (*send_back)(void *ctx,
-                         const char *uuid,
-                         const char *tenant,
-                         const char *extension,
-                         cp_result reason,
-                         const char *text);
   void (*presence)(void *ctx, const struct cp_presence *presence);
   // Send `text` to the devices of `extension`@`tenant`.
   void (*message)(void *ctx, const char *tenant, const char *extension, const char *text);
@@ -310,26 +315,6 @@ typedef struct cp_host {
   bool (*user_exists)(void *ctx, const char *tenant, const char *extension);
   void (*log)(void *ctx, cp_log_level level, const char *message);
 } cp_host;
-
-// A channel that dialed something the dialplan sent to callpark.
-typedef struct cp_dial {
-  // The channel's domain (required).
-  const char *tenant;
-  // The channel's uuid (required): the call to park, or the retriever.
-  const char *uuid;
-  // What was dialed (required), e.g. `*68102`, `*88`, `park+102`.
-  const char *dialed;
-  // The channel's own authenticated user (extension), or NULL.
-  const char *user;
-  // The user (extension) who transferred this channel here, or NULL.
-  const char *transferor;
-  // The caller's number and name, or NULL.
-  const char *caller_number;
-  const char *caller_name;
-  // The channel was sent back (`CP_ACTION_SENT_BACK`) and nobody took it: park it at
-  // the parking user's own extension; `dialed` is not read then. Never sent back again.
-  bool back_to_park;
-} cp_dial;
 
 // A call the switch still holds parked, handed back to a new engine (after a module
 // reload): see `cp_engine_adopt`.
@@ -346,6 +331,72 @@ typedef struct cp_adopt {
   // How long ago it was parked.
   uint64_t parked_secs_ago;
 } cp_adopt;
+
+// What the switch knows of one leg, as it has it (NULL: unset).
+typedef struct cp_leg {
+  // `sip_authorized` is true: the switch authenticated the phone.
+  bool authorized;
+  // `user_name`, `domain_name`.
+  const char *user_name;
+  const char *domain_name;
+  // The switch placed the leg (an outbound call).
+  bool outbound;
+  // `dialed_user`, `dialed_domain`.
+  const char *dialed_user;
+  const char *dialed_domain;
+} cp_leg;
+
+// A channel that dialed something the dialplan sent to callpark, with what the switch
+// knows of it, raw. Only `uuid` and `dialed` are required; everything else may be NULL.
+typedef struct cp_dial {
+  // The channel's uuid: the call to park, or the retriever.
+  const char *uuid;
+  // What was dialed, e.g. `*68102`, `*88`, `park+102`.
+  const char *dialed;
+  // The channel itself.
+  struct cp_leg channel;
+  // The leg named by `blind_transfer_uuid`, when it could be found.
+  const struct cp_leg *transferring_leg;
+  // The last bridge partner, when it could be found (or was recorded at the bridge).
+  const struct cp_leg *bridge_partner;
+  // `sip_refer_to` or `blind_transfer_uuid` is set: the call was transferred here.
+  bool transferred;
+  // The `Referred-By` header as received (`sip_h_Referred-By`).
+  const char *referred_by;
+  // The dialplan's `callpark_tenant`, `callpark_user`, `callpark_domain`,
+  // `callpark_transferor`.
+  const char *tenant_override;
+  const char *user_override;
+  const char *domain_override;
+  const char *transferor_override;
+  // The caller's number and name.
+  const char *caller_number;
+  const char *caller_name;
+  // The dialplan's `callpark_music`, and the channel's own hold music.
+  const char *music;
+  const char *hold_music;
+  // The dialplan's `callpark_sound_empty`, `_invalid`, `_failed`.
+  const char *sound_empty;
+  const char *sound_invalid;
+  const char *sound_failed;
+  // The channel was sent back (`CP_ACTION_SENT_BACK`) and nobody took it: park it at
+  // the parking user's own extension; `dialed` is not read then. Never sent back again.
+  bool back_to_park;
+} cp_dial;
+
+// The one answer of `cp_engine_dial`. Strings are NUL-terminated, empty when unused.
+typedef struct cp_dial_result {
+  cp_action action;
+  // Why it was refused or sent back (`CP_RESULT_OK` otherwise).
+  cp_result code;
+  // `CP_ACTION_NONE`: the Q.850 cause to hang up with (1 no such number: SIP 404,
+  // 20 nothing parked: 480, 41 anything else: 503).
+  uint32_t hangup_cause;
+  char music[CP_DIAL_TEXT_SIZE];
+  char prompt[CP_DIAL_TEXT_SIZE];
+  char user[CP_DIAL_NAME_SIZE];
+  char tenant[CP_DIAL_NAME_SIZE];
+} cp_dial_result;
 
 #ifdef __cplusplus
 extern "C" {
@@ -426,16 +477,6 @@ void cp_engine_free(const struct cp_engine *engine);
 // Swaps in `config`. Parked calls stay, with the recall timers they were given.
 cp_result cp_engine_reload(const struct cp_engine *engine, const struct cp_config *config);
 
-// Handles what a channel dialed: parks it, or bridges it to a parked call, or refuses.
-// `*action_out` is written on every return but `CP_RESULT_NULL_PARAMETER`,
-// `CP_RESULT_INVALID_HANDLE` and `CP_RESULT_PANIC` (then it is left as it was).
-//
-// # Safety
-// `req` is NULL or valid, its strings NULL or NUL-terminated; `action_out` NULL or valid.
-cp_result cp_engine_dial(const struct cp_engine *engine,
-                         const struct cp_dial *req,
-                         cp_action *action_out);
-
 // Takes back a call the switch still holds parked (after a module reload): it is parked
 // again where it was, keeps its park time, lights its lamps, and is recalled when its
 // recall time (counted from the original park) lapses, at once if that has passed.
@@ -510,6 +551,19 @@ cp_result cp_engine_advance(const struct cp_engine *engine, uint64_t ms);
 // call stays as it is for the next load to adopt. Call it before stopping the recalls;
 // `cp_engine_free` follows.
 cp_result cp_engine_quiesce(const struct cp_engine *engine);
+
+// Handles what a channel dialed: resolves who is who, parks it, bridges it to a parked
+// call, sends it back or refuses it, and writes what the switch must do into `*out`.
+// `*out` is written on every return but `CP_RESULT_NULL_PARAMETER`,
+// `CP_RESULT_INVALID_HANDLE` and `CP_RESULT_PANIC`; the return value is `out->code`.
+// A dialed string that is not UTF-8 is refused (`CP_RESULT_CODE_BAD_CHARACTER`); any
+// other fact that is not UTF-8 counts as unknown.
+//
+// # Safety
+// `req` is NULL or valid, its strings and legs NULL or valid; `out` NULL or valid.
+cp_result cp_engine_dial(const struct cp_engine *engine,
+                         const struct cp_dial *req,
+                         struct cp_dial_result *out);
 
 #ifdef __cplusplus
 }  // extern "C"

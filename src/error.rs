@@ -12,6 +12,7 @@ pub mod text {
     pub const ALREADY_TAKEN: &str = "the call was already taken by someone else";
     pub const NO_PARKING_USER: &str = "no parking user: the channel has no user and was not transferred by one";
     pub const ALREADY_PARKED: &str = "this call is already parked";
+    pub const NO_TENANT: &str = "the call belongs to no tenant the switch knows of";
     pub const NO_RETRIEVER: &str = "retrieving needs an authenticated user";
 }
 
@@ -20,14 +21,25 @@ pub mod text {
 pub enum DialError {
     BadRequest(String),
     Code(CodeError),
+    /// Nothing the switch knows of the channel names its tenant (src/identity.rs).
+    NoTenant,
     NoParkingUser,
     UnknownExtension(String),
-    SlotFull { extension: String, max: usize },
-    NoGroup { user: String },
-    NoFreeMember { group: String },
+    SlotFull {
+        extension: String,
+        max: usize,
+    },
+    NoGroup {
+        user: String,
+    },
+    NoFreeMember {
+        group: String,
+    },
     AlreadyParked,
     NoRetriever,
-    Empty { place: String },
+    Empty {
+        place: String,
+    },
     HostFailed(String),
 }
 
@@ -36,6 +48,7 @@ impl fmt::Display for DialError {
         match self {
             DialError::BadRequest(s) => write!(f, "bad request: {s}"),
             DialError::Code(e) => e.fmt(f),
+            DialError::NoTenant => f.write_str(text::NO_TENANT),
             DialError::NoParkingUser => f.write_str(text::NO_PARKING_USER),
             DialError::UnknownExtension(e) => write!(f, "extension {e} does not exist in this tenant"),
             DialError::SlotFull { extension, max } => {

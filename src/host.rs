@@ -5,7 +5,6 @@
 //! engine's timer thread.
 
 use crate::config::Destination;
-use crate::error::DialError;
 use crate::store::SlotState;
 
 /// A failure the host reports for an action it could not carry out.
@@ -77,7 +76,7 @@ pub struct Message {
 }
 
 macro_rules! event_actions {
-    ($($name:ident = $number:literal => $text:literal,)*) => {
+    ($($name:ident = $number:literal => $text:literal, $ends:literal,)*) => {
         /// A lifecycle change, for ESL clients.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub enum Action {
@@ -87,6 +86,14 @@ macro_rules! event_actions {
         impl Action {
             /// Every action, in the order of the list.
             pub const ALL: &[Action] = &[$(Action::$name,)*];
+
+            /// Whether the call is out of the park after this (retrieved, answered,
+            /// handed off, gone); a call sent back never entered it.
+            pub fn ends_park(self) -> bool {
+                match self {
+                    $(Action::$name => $ends,)*
+                }
+            }
 
             /// The name in the `callpark-action` header.
             pub fn name(self) -> &'static str {
@@ -119,6 +126,8 @@ pub struct Event {
     pub attempt: u32,
     /// Why (sent back), or where to (ring group, final destination).
     pub detail: Option<String>,
+    /// A `parked` event of a call taken back after a reload (`Engine::adopt`).
+    pub adopted: bool,
 }
 
 /// Everything the core publishes, in the order its changes happened.
@@ -131,8 +140,6 @@ pub enum Notice {
 
 /// The switch, as the core sees it.
 pub trait Host: Send + Sync {
-    /// Keep `uuid` parked: music on hold (`music` empty: the channel's own hold music).
-    fn hold(&self, uuid: &str, music: &str) -> Result<(), HostError>;
     /// Connect `uuid` (a retriever or an answered recall leg) to the parked call.
     fn bridge(&self, uuid: &str, parked_uuid: &str) -> Result<(), BridgeError>;
     /// Start a recall attempt; report it with `Engine::recall_answered` / `recall_failed`.
@@ -141,8 +148,6 @@ pub trait Host: Send + Sync {
     fn cancel_ring(&self, parked_uuid: &str);
     /// Send `uuid` to a dialplan destination; it leaves the park.
     fn transfer(&self, uuid: &str, to: &Destination) -> Result<(), HostError>;
-    /// A park failed: send `uuid` back to `extension` of `tenant`, announcing `why`.
-    fn send_back(&self, uuid: &str, tenant: &str, extension: &str, why: &DialError) -> Result<(), HostError>;
     /// Publish a lamp state, a text message or an event.
     fn notify(&self, notice: &Notice);
     /// Whether `extension` is a user of `tenant` in the switch's directory.

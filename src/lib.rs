@@ -14,8 +14,10 @@ pub mod error;
 pub mod ffi;
 pub mod heap;
 pub mod host;
+pub mod identity;
 pub mod listing;
 pub mod recall;
+pub mod reply;
 pub mod store;
 
 pub use config::{Config, ConfigErrors};

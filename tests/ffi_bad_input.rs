@@ -6,6 +6,7 @@ use std::ptr::{null, null_mut};
 
 use callpark::ffi::api::*;
 use callpark::ffi::cp_result;
+use callpark::ffi::dial::*;
 use callpark::ffi::host::*;
 
 unsafe extern "C" fn ok2(_: *mut c_void, _: *const c_char, _: *const c_char) -> cp_result {
@@ -24,16 +25,6 @@ unsafe extern "C" fn transfer(
 ) -> cp_result {
     cp_result::Ok
 }
-unsafe extern "C" fn send_back(
-    _: *mut c_void,
-    _: *const c_char,
-    _: *const c_char,
-    _: *const c_char,
-    _: cp_result,
-    _: *const c_char,
-) -> cp_result {
-    cp_result::Ok
-}
 unsafe extern "C" fn presence(_: *mut c_void, _: *const cp_presence) {}
 unsafe extern "C" fn message(_: *mut c_void, _: *const c_char, _: *const c_char, _: *const c_char) {}
 unsafe extern "C" fn event(_: *mut c_void, _: *const cp_event) {}
@@ -41,15 +32,61 @@ unsafe extern "C" fn exists(_: *mut c_void, _: *const c_char, _: *const c_char) 
     true
 }
 
+/// A dial of `uuid`, which dialed `dialed`, by the authenticated `user`@`domain`.
+fn dial(uuid: *const c_char, dialed: *const c_char, user: *const c_char, domain: *const c_char) -> cp_dial {
+    cp_dial {
+        uuid,
+        dialed,
+        channel: cp_leg {
+            authorized: true,
+            user_name: user,
+            domain_name: domain,
+            outbound: false,
+            dialed_user: null(),
+            dialed_domain: null(),
+        },
+        transferring_leg: null(),
+        bridge_partner: null(),
+        transferred: false,
+        referred_by: null(),
+        tenant_override: null(),
+        user_override: null(),
+        domain_override: null(),
+        transferor_override: null(),
+        caller_number: null(),
+        caller_name: null(),
+        music: null(),
+        hold_music: null(),
+        sound_empty: null(),
+        sound_invalid: null(),
+        sound_failed: null(),
+        back_to_park: false,
+    }
+}
+
+fn result() -> Box<cp_dial_result> {
+    Box::new(cp_dial_result {
+        action: cp_action::Bridged,
+        code: cp_result::Panic,
+        hangup_cause: 99,
+        music: [7; CP_DIAL_TEXT_SIZE],
+        prompt: [7; CP_DIAL_TEXT_SIZE],
+        user: [7; CP_DIAL_NAME_SIZE],
+        tenant: [7; CP_DIAL_NAME_SIZE],
+    })
+}
+
+fn text(b: &[c_char]) -> String {
+    unsafe { std::ffi::CStr::from_ptr(b.as_ptr()) }.to_str().unwrap().to_string()
+}
+
 fn host() -> cp_host {
     cp_host {
         host_ctx: null_mut(),
-        hold: Some(ok2),
         bridge: Some(ok2),
         ring: Some(ring),
         cancel_ring: Some(cancel),
         transfer: Some(transfer),
-        send_back: Some(send_back),
         presence: Some(presence),
         message: Some(message),
         event: Some(event),
@@ -188,21 +225,13 @@ fn engine_calls_on_unknown_and_freed_handles() {
     let u = cs(b"x");
     let mut n = 0usize;
     let mut buf = [0 as c_char; 16];
-    let mut action = cp_action::None;
-    let d = cp_dial {
-        tenant: u.as_ptr(),
-        uuid: u.as_ptr(),
-        dialed: u.as_ptr(),
-        user: null(),
-        transferor: null(),
-        caller_number: null(),
-        caller_name: null(),
-        back_to_park: false,
-    };
+    let mut out = result();
+    let d = dial(u.as_ptr(), u.as_ptr(), u.as_ptr(), u.as_ptr());
     for h in [e, bogus] {
         unsafe {
             assert_eq!(cp_engine_reload(h, null()), cp_result::InvalidHandle);
-            assert_eq!(cp_engine_dial(h, &d, &mut action), cp_result::InvalidHandle);
+            assert_eq!(cp_engine_dial(h, &d, &mut *out), cp_result::InvalidHandle);
+            assert_eq!(out.action, cp_action::Bridged, "not written");
             assert_eq!(cp_engine_hangup(h, u.as_ptr()), cp_result::InvalidHandle);
             assert_eq!(cp_engine_recall_answered(h, u.as_ptr(), 1, u.as_ptr()), cp_result::InvalidHandle);
             assert_eq!(cp_engine_recall_failed(h, u.as_ptr(), 1), cp_result::InvalidHandle);
@@ -237,54 +266,44 @@ fn engine_calls_with_null_bad_utf8_and_over_long_strings() {
     let bad = cs(b"\xc3\x28");
     let long = CString::new("a".repeat(100_000)).unwrap();
     let long_digits = CString::new(format!("*88{}", "1".repeat(100_000))).unwrap();
-    let mut action = cp_action::Parked;
     let mut n = 0usize;
     let mut buf = [0 as c_char; 16];
-    let dial =
-        |tenant: *const c_char, uuid: *const c_char, dialed: *const c_char, u: *const c_char, t: *const c_char| {
-            cp_dial {
-                tenant,
-                uuid,
-                dialed,
-                user: u,
-                transferor: t,
-                caller_number: null(),
-                caller_name: null(),
-                back_to_park: false,
-            }
-        };
     unsafe {
-        // dial: each required field NULL, each field non-UTF-8, over-long strings.
-        let mut a = cp_action::Parked;
-        assert_eq!(cp_engine_dial(e, null(), &mut a), cp_result::NullParameter);
+        // dial: NULL request or result, each required field NULL: nothing written.
+        let mut out = result();
+        let d = dial(user.as_ptr(), code.as_ptr(), user.as_ptr(), ok.as_ptr());
+        assert_eq!(cp_engine_dial(e, null(), &mut *out), cp_result::NullParameter);
+        assert_eq!(cp_engine_dial(e, &d, null_mut()), cp_result::NullParameter);
         for d in [
-            dial(null(), user.as_ptr(), code.as_ptr(), null(), user.as_ptr()),
-            dial(ok.as_ptr(), null(), code.as_ptr(), null(), user.as_ptr()),
-            dial(ok.as_ptr(), user.as_ptr(), null(), null(), user.as_ptr()),
+            dial(null(), code.as_ptr(), user.as_ptr(), ok.as_ptr()),
+            dial(user.as_ptr(), null(), user.as_ptr(), ok.as_ptr()),
         ] {
-            assert_eq!(cp_engine_dial(e, &d, &mut action), cp_result::NullParameter);
+            assert_eq!(cp_engine_dial(e, &d, &mut *out), cp_result::NullParameter);
+            assert_eq!(out.action, cp_action::Bridged, "not written");
         }
-        for d in [
-            dial(bad.as_ptr(), user.as_ptr(), code.as_ptr(), null(), user.as_ptr()),
-            dial(ok.as_ptr(), bad.as_ptr(), code.as_ptr(), null(), user.as_ptr()),
-            dial(ok.as_ptr(), user.as_ptr(), bad.as_ptr(), null(), user.as_ptr()),
-            dial(ok.as_ptr(), user.as_ptr(), code.as_ptr(), bad.as_ptr(), user.as_ptr()),
-            dial(ok.as_ptr(), user.as_ptr(), code.as_ptr(), null(), bad.as_ptr()),
+        // Refused, each with its prompt and cause: a uuid or dialed string that is no
+        // UTF-8, an over-long uuid or code; a user or domain that is no UTF-8 or too long
+        // is nobody (no parking user, no tenant).
+        for (d, want, cause) in [
+            (dial(bad.as_ptr(), code.as_ptr(), user.as_ptr(), ok.as_ptr()), cp_result::InvalidUtf8, 41),
+            (dial(user.as_ptr(), bad.as_ptr(), user.as_ptr(), ok.as_ptr()), cp_result::CodeBadCharacter, 1),
+            (dial(long.as_ptr(), code.as_ptr(), user.as_ptr(), ok.as_ptr()), cp_result::InvalidArgument, 41),
+            (dial(user.as_ptr(), long_digits.as_ptr(), user.as_ptr(), ok.as_ptr()), cp_result::CodeTooLong, 1),
+            (dial(user.as_ptr(), long.as_ptr(), user.as_ptr(), ok.as_ptr()), cp_result::CodeUnknown, 1),
+            (dial(user.as_ptr(), code.as_ptr(), bad.as_ptr(), ok.as_ptr()), cp_result::NoParkingUser, 41),
+            (dial(user.as_ptr(), code.as_ptr(), long.as_ptr(), ok.as_ptr()), cp_result::NoParkingUser, 41),
+            (dial(user.as_ptr(), code.as_ptr(), user.as_ptr(), bad.as_ptr()), cp_result::NoTenant, 41),
+            (dial(user.as_ptr(), code.as_ptr(), user.as_ptr(), long.as_ptr()), cp_result::NoTenant, 41),
         ] {
-            assert_eq!(cp_engine_dial(e, &d, &mut action), cp_result::CodeBadCharacter);
-            assert_eq!(action, cp_action::None);
+            let mut out = result();
+            assert_eq!(cp_engine_dial(e, &d, &mut *out), want);
+            assert_eq!((out.action, out.code, out.hangup_cause), (cp_action::None, want, cause));
+            assert!(text(&out.prompt).starts_with("ivr/"), "a prompt: {}", text(&out.prompt));
+            assert_eq!(
+                (text(&out.music), text(&out.user), text(&out.tenant)),
+                (String::new(), String::new(), String::new())
+            );
         }
-        for d in [
-            dial(long.as_ptr(), user.as_ptr(), code.as_ptr(), null(), user.as_ptr()),
-            dial(ok.as_ptr(), long.as_ptr(), code.as_ptr(), null(), user.as_ptr()),
-            dial(ok.as_ptr(), user.as_ptr(), code.as_ptr(), long.as_ptr(), user.as_ptr()),
-        ] {
-            assert_eq!(cp_engine_dial(e, &d, &mut action), cp_result::InvalidArgument);
-        }
-        let d = dial(ok.as_ptr(), user.as_ptr(), long_digits.as_ptr(), user.as_ptr(), null());
-        assert_eq!(cp_engine_dial(e, &d, &mut action), cp_result::CodeTooLong);
-        let d = dial(ok.as_ptr(), user.as_ptr(), long.as_ptr(), user.as_ptr(), null());
-        assert_eq!(cp_engine_dial(e, &d, &mut action), cp_result::CodeUnknown);
 
         // The other calls.
         assert_eq!(cp_engine_hangup(e, null()), cp_result::NullParameter);
@@ -344,11 +363,11 @@ fn engine_calls_with_null_bad_utf8_and_over_long_strings() {
         assert_eq!(cp_engine_reload(e, 0x8880 as *const cp_config), cp_result::InvalidHandle);
     }
     // After all that, the engine still works.
-    let d = dial(ok.as_ptr(), cs(b"c1").as_ptr(), code.as_ptr(), null(), user.as_ptr());
     let c1 = cs(b"c1");
-    let d = cp_dial { uuid: c1.as_ptr(), ..d };
-    assert_eq!(unsafe { cp_engine_dial(e, &d, &mut action) }, cp_result::Ok);
-    assert_eq!(action, cp_action::Parked);
+    let d = dial(c1.as_ptr(), code.as_ptr(), user.as_ptr(), ok.as_ptr());
+    let mut out = result();
+    assert_eq!(unsafe { cp_engine_dial(e, &d, &mut *out) }, cp_result::Ok);
+    assert_eq!((out.action, out.hangup_cause, text(&out.music)), (cp_action::Parked, 0, String::new()));
     cp_engine_free(e);
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use callpark::clock::ManualClock;
 use callpark::config::{self, Destination};
 use callpark::host::{BridgeError, Host, HostError, LogLevel, Notice, Ring};
-use callpark::{Config, DialError, DialOutcome, DialRequest, Engine, Timing};
+use callpark::{Config, DialOutcome, DialRequest, Engine, Timing};
 
 /// Tenants the parked calls are spread across: `t0.example` .. `t9999.example`.
 pub const TENANTS: usize = 10_000;
@@ -19,9 +19,6 @@ pub const EXTENSIONS: usize = 900;
 pub struct NoopHost;
 
 impl Host for NoopHost {
-    fn hold(&self, _uuid: &str, _music: &str) -> Result<(), HostError> {
-        Ok(())
-    }
     fn bridge(&self, _uuid: &str, _parked: &str) -> Result<(), BridgeError> {
         Ok(())
     }
@@ -30,9 +27,6 @@ impl Host for NoopHost {
     }
     fn cancel_ring(&self, _parked: &str) {}
     fn transfer(&self, _uuid: &str, _to: &Destination) -> Result<(), HostError> {
-        Ok(())
-    }
-    fn send_back(&self, _uuid: &str, _tenant: &str, _ext: &str, _why: &DialError) -> Result<(), HostError> {
         Ok(())
     }
     fn notify(&self, _n: &Notice) {}

@@ -18,7 +18,7 @@
 //! Lines that are none of these are ignored. At most 100 lines are run.
 //!
 //! The host does what it is asked (every action Ok, every user exists) unless the input
-//! switches on some of its failures (bridge, ring, hold, transfer, send back, unknown
+//! switches on some of its failures (bridge, ring, transfer, unknown
 //! users), to reach the engine's recovery paths.
 //!
 //! Invariants after every operation: `parked_count() == list(None).len()`; no call is
@@ -104,9 +104,7 @@ static CONFIGS: LazyLock<[Config; 3]> = LazyLock::new(|| {
 const F_BRIDGE_GONE: u8 = 1;
 const F_BRIDGE_FAIL: u8 = 2;
 const F_RING: u8 = 4;
-const F_HOLD: u8 = 8;
 const F_TRANSFER: u8 = 16;
-const F_SEND_BACK: u8 = 32;
 const F_NO_USERS: u8 = 64;
 
 #[derive(Default)]
@@ -121,13 +119,6 @@ impl FuzzHost {
 }
 
 impl Host for FuzzHost {
-    fn hold(&self, _: &str, _: &str) -> Result<(), HostError> {
-        if self.on(F_HOLD) {
-            Err(HostError("hold".into()))
-        } else {
-            Ok(())
-        }
-    }
     fn bridge(&self, _: &str, _: &str) -> Result<(), BridgeError> {
         if self.on(F_BRIDGE_GONE) {
             Err(BridgeError::ParkedGone("gone".into()))
@@ -148,13 +139,6 @@ impl Host for FuzzHost {
     fn transfer(&self, _: &str, _: &Destination) -> Result<(), HostError> {
         if self.on(F_TRANSFER) {
             Err(HostError("transfer".into()))
-        } else {
-            Ok(())
-        }
-    }
-    fn send_back(&self, _: &str, _: &str, _: &str, _: &DialError) -> Result<(), HostError> {
-        if self.on(F_SEND_BACK) {
-            Err(HostError("send_back".into()))
         } else {
             Ok(())
         }
@@ -240,8 +224,8 @@ fuzz_target!(|data: &[u8]| {
                 let back_to_park = f.opt() == Some("back");
                 let req = DialRequest { tenant, uuid, dialed, user, transferor, caller_number, caller_name, back_to_park };
                 match engine.dial(&req) {
-                    Ok(DialOutcome::Parked { extension }) => {
-                        assert!(!extension.is_empty() && extension.bytes().all(|b| b.is_ascii_digit()));
+                    Ok(DialOutcome::Parked { extension, .. }) => {
+                        assert!(callpark::identity::valid_user(&extension), "parked at {extension:?}");
                         assert_eq!(engine.parked_count(), before + 1, "parked but not counted: {line:?}");
                         assert!(listed(&engine, uuid), "parked {uuid} is not listed");
                     }

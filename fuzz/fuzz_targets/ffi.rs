@@ -31,7 +31,8 @@ use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr;
 use std::sync::LazyLock;
 
-use callpark::ffi::api::{self, cp_action, cp_config, cp_dial, cp_engine, cp_format, CP_ENGINE_MANUAL_CLOCK};
+use callpark::ffi::api::{self, cp_config, cp_engine, cp_format, CP_ENGINE_MANUAL_CLOCK};
+use callpark::ffi::dial::{self, cp_action, cp_dial, cp_dial_result, cp_leg, CP_DIAL_NAME_SIZE, CP_DIAL_TEXT_SIZE};
 use callpark::ffi::cp_result;
 use callpark::ffi::host::{cp_event, cp_host, cp_log_level, cp_presence, cp_ring};
 use libfuzzer_sys::fuzz_target;
@@ -79,11 +80,6 @@ fn fail_if(on: bool, code: cp_result) -> cp_result {
     }
 }
 
-unsafe extern "C" fn hold(ctx: *mut c_void, uuid: *const c_char, music: *const c_char) -> cp_result {
-    req_str("hold uuid", uuid);
-    req_str("hold music", music);
-    fail_if(faults(ctx) & 8 != 0, cp_result::HostFailed)
-}
 unsafe extern "C" fn bridge(ctx: *mut c_void, uuid: *const c_char, parked: *const c_char) -> cp_result {
     req_str("bridge uuid", uuid);
     req_str("bridge parked_uuid", parked);
@@ -123,20 +119,6 @@ unsafe extern "C" fn transfer(
         req_str(w, p);
     }
     fail_if(faults(ctx) & 16 != 0, cp_result::HostFailed)
-}
-unsafe extern "C" fn send_back(
-    ctx: *mut c_void,
-    uuid: *const c_char,
-    tenant: *const c_char,
-    ext: *const c_char,
-    reason: cp_result,
-    text: *const c_char,
-) -> cp_result {
-    for (w, p) in [("uuid", uuid), ("tenant", tenant), ("extension", ext), ("text", text)] {
-        req_str(w, p);
-    }
-    assert_ne!(reason, cp_result::Ok, "send_back with reason OK");
-    fail_if(faults(ctx) & 32 != 0, cp_result::HostFailed)
 }
 unsafe extern "C" fn presence(ctx: *mut c_void, p: *const cp_presence) {
     faults(ctx);
@@ -191,12 +173,10 @@ unsafe extern "C" fn log(ctx: *mut c_void, _level: cp_log_level, m: *const c_cha
 fn host_table(ctx: *mut c_void, null_cb: Option<u64>) -> cp_host {
     let mut h = cp_host {
         host_ctx: ctx,
-        hold: Some(hold),
         bridge: Some(bridge),
         ring: Some(ring),
         cancel_ring: Some(cancel_ring),
         transfer: Some(transfer),
-        send_back: Some(send_back),
         presence: Some(presence),
         message: Some(message),
         event: Some(event),
@@ -204,12 +184,10 @@ fn host_table(ctx: *mut c_void, null_cb: Option<u64>) -> cp_host {
         log: Some(log),
     };
     match null_cb {
-        Some(0) => h.hold = None,
         Some(1) => h.bridge = None,
         Some(2) => h.ring = None,
         Some(3) => h.cancel_ring = None,
         Some(4) => h.transfer = None,
-        Some(5) => h.send_back = None,
         Some(6) => h.presence = None,
         Some(7) => h.message = None,
         Some(8) => h.event = None,
@@ -418,19 +396,66 @@ fuzz_target!(|data: &[u8]| {
             }
             b"dial" | b"dial-null" => {
                 let s: Vec<Option<CString>> = (0..7).map(|_| field(f.next())).collect();
+                // The channel is `user`@`tenant`, authenticated; `transferor` the
+                // outbound leg it was bridged to (a directory user of `tenant`).
+                let partner = cp_leg {
+                    authorized: false,
+                    user_name: ptr::null(),
+                    domain_name: ptr::null(),
+                    outbound: true,
+                    dialed_user: p(&s[4]),
+                    dialed_domain: p(&s[0]),
+                };
                 let req = cp_dial {
-                    tenant: p(&s[0]),
                     uuid: p(&s[1]),
                     dialed: p(&s[2]),
-                    user: p(&s[3]),
-                    transferor: p(&s[4]),
+                    channel: cp_leg {
+                        authorized: true,
+                        user_name: p(&s[3]),
+                        domain_name: p(&s[0]),
+                        outbound: false,
+                        dialed_user: ptr::null(),
+                        dialed_domain: ptr::null(),
+                    },
+                    transferring_leg: ptr::null(),
+                    bridge_partner: if s[4].is_some() { &partner } else { ptr::null() },
+                    transferred: s[4].is_some(),
+                    referred_by: p(&s[4]),
+                    tenant_override: ptr::null(),
+                    user_override: ptr::null(),
+                    domain_override: ptr::null(),
+                    transferor_override: ptr::null(),
                     caller_number: p(&s[5]),
                     caller_name: p(&s[6]),
+                    music: p(&s[5]),
+                    hold_music: ptr::null(),
+                    sound_empty: p(&s[6]),
+                    sound_invalid: ptr::null(),
+                    sound_failed: ptr::null(),
                     back_to_park: f.next() == Some(b"back"),
                 };
-                let mut action = cp_action::None;
+                let mut out = Box::new(cp_dial_result {
+                    action: cp_action::Bridged,
+                    code: cp_result::Panic,
+                    hangup_cause: 7,
+                    music: [1; CP_DIAL_TEXT_SIZE],
+                    prompt: [1; CP_DIAL_TEXT_SIZE],
+                    user: [1; CP_DIAL_NAME_SIZE],
+                    tenant: [1; CP_DIAL_NAME_SIZE],
+                });
                 let reqp = if op == b"dial" { &req as *const cp_dial } else { ptr::null() };
-                ok("cp_engine_dial", unsafe { api::cp_engine_dial(st.handle, reqp, &mut action) });
+                let r = ok("cp_engine_dial", unsafe { dial::cp_engine_dial(st.handle, reqp, &mut *out) });
+                if !matches!(r, cp_result::NullParameter | cp_result::InvalidHandle) {
+                    assert_eq!(out.code, r, "the result's code is the return value");
+                    for b in [&out.music[..], &out.prompt[..], &out.user[..], &out.tenant[..]] {
+                        assert!(b.contains(&0), "a result string is NUL-terminated");
+                    }
+                    match out.action {
+                        cp_action::None => assert!([1, 20, 41].contains(&out.hangup_cause) && out.prompt[0] != 0),
+                        cp_action::SentBack => assert!(out.user[0] != 0 && out.tenant[0] != 0 && out.prompt[0] != 0),
+                        cp_action::Parked | cp_action::Bridged => assert_eq!(r, cp_result::Ok),
+                    }
+                }
             }
             b"hangup" => {
                 let u = field(f.next());

@@ -2,10 +2,11 @@
 //! reload): each comes back where it was, with its park time, so that it is picked up
 //! and recalled as if nothing had happened.
 
-use super::clean::{clean_ext, clean_id, clean_name, clean_number, clean_tenant};
+use super::clean::{clean_id, clean_name, clean_number, clean_tenant, clean_user};
 use super::park::{terms, NewCall};
 use super::{Engine, Shared};
 use crate::error::DialError;
+use crate::host::Notice;
 
 /// A call the switch still holds parked.
 #[derive(Clone, Debug, Default)]
@@ -37,11 +38,11 @@ impl Shared {
         let bad = DialError::BadRequest;
         let tenant = clean_tenant(req.tenant).map_err(bad)?;
         let uuid = clean_id("uuid", req.uuid).map_err(bad)?;
-        let extension = clean_ext("extension", Some(req.extension))
+        let extension = clean_user("extension", Some(req.extension))
             .map_err(bad)?
             .ok_or_else(|| bad("extension is empty".into()))?;
         let parking_user =
-            clean_ext("parking user", Some(req.parking_user)).map_err(bad)?.ok_or(DialError::NoParkingUser)?;
+            clean_user("parking user", Some(req.parking_user)).map_err(bad)?.ok_or(DialError::NoParkingUser)?;
         let config = self.config.read().clone();
         let t = config.tenant(&tenant);
         let (plan, music) = terms(t, parking_user);
@@ -64,7 +65,10 @@ impl Shared {
             if inner.store.get(uuid).is_some() {
                 return Err(DialError::AlreadyParked);
             }
-            let ev = self.place(&mut inner, t, call, Some("adopted".to_string()));
+            let mut ev = self.place(&mut inner, t, call, Some("adopted".to_string()));
+            if let Notice::Event(e) = &mut ev {
+                e.adopted = true;
+            }
             inner.outbox.push_back(ev);
         }
         self.deliver();

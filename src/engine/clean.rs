@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use crate::config::valid_domain;
+use crate::identity;
 
 /// Longest identifier (uuid, user, caller number) accepted from the host.
 pub const MAX_ID_LEN: usize = 256;
@@ -25,11 +26,12 @@ pub(super) fn clean_id<'a>(what: &str, s: &'a str) -> Result<&'a str, String> {
     Ok(s)
 }
 
-pub(super) fn clean_ext<'a>(what: &str, s: Option<&'a str>) -> Result<Option<&'a str>, String> {
+/// A user id: see [`identity::valid_user`].
+pub(super) fn clean_user<'a>(what: &str, s: Option<&'a str>) -> Result<Option<&'a str>, String> {
     match s.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(e) if e.len() <= 20 && e.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(e)),
-        Some(e) => Err(format!("{what} \"{}\" is not an extension (digits only)", e.escape_default())),
+        Some(u) if identity::valid_user(u) => Ok(Some(u)),
+        Some(u) => Err(format!("{what} \"{}\" is not a user id", u.escape_default())),
     }
 }
 

@@ -11,6 +11,7 @@
 //! (`adopt`).
 
 mod adopt;
+mod answer;
 mod claims;
 mod clean;
 mod outbox;
@@ -46,9 +47,9 @@ pub struct DialRequest<'a> {
     /// The channel running the code: the call to park (park codes) or the retriever.
     pub uuid: &'a str,
     pub dialed: &'a str,
-    /// The extension of the channel's own authenticated user, if any.
+    /// The channel's own authenticated user, if any (see [`crate::identity`]).
     pub user: Option<&'a str>,
-    /// The extension of the user who transferred this channel here, if any.
+    /// The user who transferred this channel here, if any.
     pub transferor: Option<&'a str>,
     pub caller_number: &'a str,
     pub caller_name: &'a str,
@@ -61,8 +62,9 @@ pub struct DialRequest<'a> {
 /// What the engine did with the channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DialOutcome {
-    /// The channel is parked at `extension` and on hold.
-    Parked { extension: String },
+    /// The channel is parked at `extension`: the host puts it on hold with `music` (its
+    /// group's or tenant's; empty: none configured).
+    Parked { extension: String, music: String },
     /// The channel is bridged to the parked call `parked_uuid`.
     Retrieved { parked_uuid: String, extension: String },
 }

@@ -78,6 +78,7 @@ impl Shared {
             caller_name: c.caller_name.clone(),
             attempt,
             detail,
+            adopted: false,
         })
     }
 

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::clean::{clean_ext, clean_id, clean_name, clean_number, clean_tenant};
+use super::clean::{clean_id, clean_name, clean_number, clean_tenant, clean_user};
 use super::{DialOutcome, DialRequest, Inner, Shared};
 use crate::codes::{self, Intent};
 use crate::config::{RecallPlan, Tenant};
@@ -43,8 +43,8 @@ impl Shared {
         let bad = |e: String| DialFailure { error: DialError::BadRequest(e), sent_back: false };
         let tenant = clean_tenant(req.tenant).map_err(bad)?;
         let uuid = clean_id("uuid", req.uuid).map_err(bad)?;
-        let user = clean_ext("user", req.user).map_err(bad)?;
-        let transferor = clean_ext("transferor", req.transferor).map_err(bad)?;
+        let user = clean_user("user", req.user).map_err(bad)?;
+        let transferor = clean_user("transferor", req.transferor).map_err(bad)?;
         let config = self.config.read().clone();
         let t = config.tenant(&tenant);
         let intent =
@@ -71,15 +71,9 @@ impl Shared {
         })
     }
 
+    /// The call goes back to `to`, who transferred it (the host carries it out with the
+    /// dial's answer): its `sent-back` event.
     fn send_back(&self, tenant: &str, uuid: &str, to: &str, req: &DialRequest, why: &DialError) -> bool {
-        let ok = match self.host.send_back(uuid, tenant, to, why) {
-            Ok(()) => true,
-            Err(e) => {
-                self.host
-                    .log(LogLevel::Error, &format!("callpark: could not send {uuid} back to {to}@{tenant}: {}", e.0));
-                false
-            }
-        };
         self.inner.lock().outbox.push_back(Notice::Event(Event {
             action: Action::SentBack,
             tenant: tenant.into(),
@@ -92,9 +86,10 @@ impl Shared {
             caller_name: clean_name(req.caller_name),
             attempt: 0,
             detail: Some(why.to_string()),
+            adopted: false,
         }));
         self.deliver();
-        ok
+        true
     }
 
     fn park(
@@ -106,7 +101,18 @@ impl Shared {
         parking_user: Option<&str>,
         req: &DialRequest,
     ) -> Result<DialOutcome, DialError> {
-        let parking_user = parking_user.ok_or(DialError::NoParkingUser)?;
+        // A call parked at an extension by nobody the switch knows (the one who transferred
+        // it is of no record, or of another tenant) is parked for that extension's user.
+        let fallback: String;
+        let parking_user = match (parking_user, &intent) {
+            (Some(p), _) => p,
+            (None, Intent::ParkAt(ext)) if t.group_of(ext).is_some() || self.host.user_exists(tenant, ext) => {
+                fallback = ext.clone();
+                &fallback
+            }
+            (None, Intent::ParkAt(ext)) => return Err(DialError::UnknownExtension(ext.clone())),
+            (None, _) => return Err(DialError::NoParkingUser),
+        };
         let group_of_parker = t.group_of(parking_user);
         let own: [String; 1];
         let (candidates, limit, group_park): (&[String], usize, bool) = match intent {
@@ -187,17 +193,8 @@ impl Shared {
             inner.outbox.push_back(ev);
             ext.clone()
         };
-        if let Err(e) = self.host.hold(uuid, &music) {
-            let mut inner = self.inner.lock();
-            if self.claim(&mut inner, uuid, Claim::Abandon).is_ok() {
-                Self::finish(&mut inner, uuid, Action::Abandoned, None, Some(format!("hold failed: {}", e.0)));
-            }
-            drop(inner);
-            self.deliver();
-            return Err(DialError::HostFailed(e.0));
-        }
         self.deliver();
-        Ok(DialOutcome::Parked { extension })
+        Ok(DialOutcome::Parked { extension, music })
     }
 
     /// Parks `call` (under the lock): stores it, arms its recall timer and queues its

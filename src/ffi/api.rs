@@ -18,7 +18,7 @@ use super::{boundary, cp_result, opt_str_arg, str_arg, write_out, write_truncate
 use crate::clock::ManualClock;
 use crate::command::{self, Command};
 use crate::config::{self, Config};
-use crate::engine::{AdoptRequest, DialOutcome, DialRequest, Engine, Timing};
+use crate::engine::{AdoptRequest, Engine, Timing};
 use crate::host::{Host, LogLevel};
 use crate::listing;
 
@@ -30,20 +30,6 @@ pub struct cp_config {
 /// A call-park engine (opaque; owned by the host).
 pub struct cp_engine {
     _private: [u8; 0],
-}
-
-/// What `cp_engine_dial` did with the channel.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum cp_action {
-    /// Nothing: the request was refused; announce the result code.
-    None = 0,
-    /// The channel is parked: `hold` was called for it.
-    Parked = 1,
-    /// The channel was bridged to a parked call: `bridge` was called for it.
-    Bridged = 2,
-    /// A park failed and the channel was sent back to its parking user (`send_back`).
-    SentBack = 3,
 }
 
 /// Listing formats.
@@ -88,27 +74,6 @@ pub struct cp_command {
 /// `cp_engine_new` flag: time moves only through `cp_engine_advance`, and timers fire
 /// on the thread that calls it (tests, or a host that drives timers itself).
 pub const CP_ENGINE_MANUAL_CLOCK: u32 = 1;
-
-/// A channel that dialed something the dialplan sent to callpark.
-#[repr(C)]
-pub struct cp_dial {
-    /// The channel's domain (required).
-    pub tenant: *const c_char,
-    /// The channel's uuid (required): the call to park, or the retriever.
-    pub uuid: *const c_char,
-    /// What was dialed (required), e.g. `*68102`, `*88`, `park+102`.
-    pub dialed: *const c_char,
-    /// The channel's own authenticated user (extension), or NULL.
-    pub user: *const c_char,
-    /// The user (extension) who transferred this channel here, or NULL.
-    pub transferor: *const c_char,
-    /// The caller's number and name, or NULL.
-    pub caller_number: *const c_char,
-    pub caller_name: *const c_char,
-    /// The channel was sent back (`CP_ACTION_SENT_BACK`) and nobody took it: park it at
-    /// the parking user's own extension; `dialed` is not read then. Never sent back again.
-    pub back_to_park: bool,
-}
 
 /// A call the switch still holds parked, handed back to a new engine (after a module
 /// reload): see `cp_engine_adopt`.
@@ -156,9 +121,9 @@ impl<T> Registry<T> {
 static CONFIGS: LazyLock<Registry<Config>> = LazyLock::new(Registry::new);
 static ENGINES: LazyLock<Registry<EngineEntry>> = LazyLock::new(Registry::new);
 
-struct EngineEntry {
-    engine: Engine,
-    host: Arc<CHost>,
+pub(super) struct EngineEntry {
+    pub(super) engine: Engine,
+    pub(super) host: Arc<CHost>,
 }
 
 macro_rules! try_ffi {
@@ -177,7 +142,7 @@ fn engine(e: *const cp_engine) -> Result<Arc<EngineEntry>, cp_result> {
 /// Runs an engine call inside the panic boundary, logging a panic through the host.
 /// The handle is looked up once: the entry found is held for the whole call, so an
 /// engine freed meanwhile by another thread stays alive until the call returns.
-fn with_engine(name: &str, e: *const cp_engine, f: impl FnOnce(&EngineEntry) -> cp_result) -> cp_result {
+pub(super) fn with_engine(name: &str, e: *const cp_engine, f: impl FnOnce(&EngineEntry) -> cp_result) -> cp_result {
     let mut found = None;
     let code = boundary(name, None, || match engine(e) {
         Ok(entry) => {
@@ -397,64 +362,6 @@ pub extern "C" fn cp_engine_reload(engine: *const cp_engine, config: *const cp_c
         let config = try_ffi!(CONFIGS.get(config as usize));
         e.engine.reload((*config).clone());
         cp_result::Ok
-    })
-}
-
-/// Handles what a channel dialed: parks it, or bridges it to a parked call, or refuses.
-/// `*action_out` is written on every return but `CP_RESULT_NULL_PARAMETER`,
-/// `CP_RESULT_INVALID_HANDLE` and `CP_RESULT_PANIC` (then it is left as it was).
-///
-/// # Safety
-/// `req` is NULL or valid, its strings NULL or NUL-terminated; `action_out` NULL or valid.
-#[no_mangle]
-pub unsafe extern "C" fn cp_engine_dial(
-    engine: *const cp_engine,
-    req: *const cp_dial,
-    action_out: *mut cp_action,
-) -> cp_result {
-    with_engine("cp_engine_dial", engine, |e| {
-        if req.is_null() || action_out.is_null() {
-            return cp_result::NullParameter;
-        }
-        let r = &*req;
-        let out = |a: cp_action, code: cp_result| {
-            *action_out = a;
-            code
-        };
-        let fields = (|| {
-            Ok::<_, cp_result>(DialRequest {
-                tenant: str_arg(r.tenant)?,
-                uuid: str_arg(r.uuid)?,
-                dialed: str_arg(r.dialed)?,
-                user: opt_str_arg(r.user)?,
-                transferor: opt_str_arg(r.transferor)?,
-                caller_number: opt_str_arg(r.caller_number)?.unwrap_or(""),
-                caller_name: opt_str_arg(r.caller_name)?.unwrap_or(""),
-                back_to_park: r.back_to_park,
-            })
-        })();
-        let req = match fields {
-            Ok(f) => f,
-            Err(cp_result::InvalidUtf8) => return out(cp_action::None, cp_result::CodeBadCharacter),
-            Err(code) => return code,
-        };
-        match e.engine.dial(&req) {
-            Ok(DialOutcome::Parked { .. }) => out(cp_action::Parked, cp_result::Ok),
-            Ok(DialOutcome::Retrieved { .. }) => out(cp_action::Bridged, cp_result::Ok),
-            Err(f) => {
-                e.host.log(
-                    LogLevel::Notice,
-                    &format!(
-                        "callpark: {} dialed \"{}\" in {}: {}",
-                        req.uuid,
-                        req.dialed.escape_default(),
-                        req.tenant,
-                        f.error
-                    ),
-                );
-                out(if f.sent_back { cp_action::SentBack } else { cp_action::None }, cp_result::from(&f.error))
-            }
-        }
     })
 }
 

@@ -10,7 +10,6 @@ use std::ptr;
 
 use super::cp_result;
 use crate::config::Destination;
-use crate::error::DialError;
 use crate::host::{Action, BridgeError, Host, HostError, LogLevel, Notice, Ring, Target};
 
 /// Log levels, as FreeSWITCH names them.
@@ -46,7 +45,7 @@ pub enum cp_target_kind {
 }
 
 macro_rules! event_actions {
-    ($($name:ident = $number:literal => $text:literal,)*) => {
+    ($($name:ident = $number:literal => $text:literal, $ends:literal,)*) => {
         /// A lifecycle event, for the `callpark::info` event subclass.
         #[repr(u32)]
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +111,10 @@ pub struct cp_event {
     pub caller_name: *const c_char,
     pub attempt: u32,
     pub detail: *const c_char,
+    /// The call is out of the park after this (retrieved, answered, handed off, gone).
+    pub ends_park: bool,
+    /// `parked` of a call taken back after a module reload (it keeps its park time).
+    pub adopted: bool,
 }
 
 /// The host's callbacks. Every one is required but `log`. `host_ctx` is passed back as
@@ -119,8 +122,6 @@ pub struct cp_event {
 #[repr(C)]
 pub struct cp_host {
     pub host_ctx: *mut c_void,
-    /// Keep `uuid` parked on hold with `music` (empty: the channel's hold music).
-    pub hold: Option<unsafe extern "C" fn(ctx: *mut c_void, uuid: *const c_char, music: *const c_char) -> cp_result>,
     /// Bridge `uuid` (a retriever or an answered recall leg) to `parked_uuid`. Return
     /// `CP_RESULT_NOT_FOUND` when the parked channel is gone (the call then leaves the
     /// park), any other error when `uuid` failed (the call stays parked).
@@ -140,17 +141,6 @@ pub struct cp_host {
             context: *const c_char,
         ) -> cp_result,
     >,
-    /// A park failed: announce `reason` and send `uuid` back to `extension`@`tenant`.
-    pub send_back: Option<
-        unsafe extern "C" fn(
-            ctx: *mut c_void,
-            uuid: *const c_char,
-            tenant: *const c_char,
-            extension: *const c_char,
-            reason: cp_result,
-            text: *const c_char,
-        ) -> cp_result,
-    >,
     pub presence: Option<unsafe extern "C" fn(ctx: *mut c_void, presence: *const cp_presence)>,
     /// Send `text` to the devices of `extension`@`tenant`.
     pub message: Option<
@@ -168,20 +158,11 @@ type Fn2<R> = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char) ->
 /// A checked copy of a `cp_host`: every required callback is present.
 pub(crate) struct CHost {
     ctx: *mut c_void,
-    hold: Fn2<cp_result>,
     bridge: Fn2<cp_result>,
     ring: unsafe extern "C" fn(*mut c_void, *const cp_ring) -> cp_result,
     cancel_ring: unsafe extern "C" fn(*mut c_void, *const c_char),
     transfer:
         unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char, *const c_char) -> cp_result,
-    send_back: unsafe extern "C" fn(
-        *mut c_void,
-        *const c_char,
-        *const c_char,
-        *const c_char,
-        cp_result,
-        *const c_char,
-    ) -> cp_result,
     presence: unsafe extern "C" fn(*mut c_void, *const cp_presence),
     message: unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char),
     event: unsafe extern "C" fn(*mut c_void, *const cp_event),
@@ -200,12 +181,10 @@ impl CHost {
     pub(crate) fn new(h: &cp_host) -> Result<CHost, &'static str> {
         Ok(CHost {
             ctx: h.host_ctx,
-            hold: h.hold.ok_or("hold")?,
             bridge: h.bridge.ok_or("bridge")?,
             ring: h.ring.ok_or("ring")?,
             cancel_ring: h.cancel_ring.ok_or("cancel_ring")?,
             transfer: h.transfer.ok_or("transfer")?,
-            send_back: h.send_back.ok_or("send_back")?,
             presence: h.presence.ok_or("presence")?,
             message: h.message.ok_or("message")?,
             event: h.event.ok_or("event")?,
@@ -233,11 +212,6 @@ fn checked(what: &str, r: cp_result) -> Result<(), HostError> {
 }
 
 impl Host for CHost {
-    fn hold(&self, uuid: &str, music: &str) -> Result<(), HostError> {
-        let (u, m) = (c(uuid), c(music));
-        checked("hold", unsafe { (self.hold)(self.ctx, u.as_ptr(), m.as_ptr()) })
-    }
-
     fn bridge(&self, uuid: &str, parked_uuid: &str) -> Result<(), BridgeError> {
         let (u, p) = (c(uuid), c(parked_uuid));
         match unsafe { (self.bridge)(self.ctx, u.as_ptr(), p.as_ptr()) } {
@@ -270,15 +244,6 @@ impl Host for CHost {
         let s = [uuid, &to.extension, &to.dialplan, &to.context].map(c);
         checked("transfer", unsafe {
             (self.transfer)(self.ctx, s[0].as_ptr(), s[1].as_ptr(), s[2].as_ptr(), s[3].as_ptr())
-        })
-    }
-
-    fn send_back(&self, uuid: &str, tenant: &str, extension: &str, why: &DialError) -> Result<(), HostError> {
-        let text = why.to_string();
-        let s = [uuid, tenant, extension, &text].map(c);
-        let code = cp_result::from(why);
-        checked("send_back", unsafe {
-            (self.send_back)(self.ctx, s[0].as_ptr(), s[1].as_ptr(), s[2].as_ptr(), code, s[3].as_ptr())
         })
     }
 
@@ -339,6 +304,8 @@ impl Host for CHost {
                     caller_name: s[6].as_ptr(),
                     attempt: e.attempt,
                     detail: opt(&detail),
+                    ends_park: e.action.ends_park(),
+                    adopted: e.adopted,
                 };
                 unsafe { (self.event)(self.ctx, &ce) }
             }

@@ -1,6 +1,7 @@
 //! The C ABI: every `extern "C"` item of callpark lives under this module.
 //!
 //! - `api.rs`: what C calls (C to Rust): the `cp_*` functions.
+//! - `dial.rs`: a channel's dial (C to Rust): `cp_dial` in, one `cp_dial_result` out.
 //! - `host.rs`: what Rust calls (Rust to C): the `cp_host` callback table.
 //!
 //! Conventions (after rustls-ffi): one `cp_` prefix; results are [`cp_result`] codes
@@ -11,6 +12,7 @@
 #![allow(non_camel_case_types)]
 
 pub mod api;
+pub mod dial;
 pub mod host;
 mod result;
 
@@ -36,6 +38,7 @@ impl From<&DialError> for cp_result {
                 CodeError::TooLong { .. } => cp_result::CodeTooLong,
                 CodeError::UnexpectedExtension { .. } => cp_result::CodeUnexpectedExtension,
             },
+            DialError::NoTenant => cp_result::NoTenant,
             DialError::NoParkingUser => cp_result::NoParkingUser,
             DialError::UnknownExtension(_) => cp_result::UnknownExtension,
             DialError::SlotFull { .. } => cp_result::SlotFull,

@@ -29,6 +29,7 @@ cp_results! {
     NoGroup = 203 => "the parking user is in no call-park group",
     NoFreeMember = 204 => "every member of the group already has a parked call",
     AlreadyParked = 205 => text::ALREADY_PARKED,
+    NoTenant = 206 => text::NO_TENANT,
     NoRetriever = 300 => text::NO_RETRIEVER,
     SlotEmpty = 301 => "no call is parked there",
     ConfigInvalid = 400 => "the configuration has errors",

@@ -50,14 +50,6 @@ static int seen(const struct fake_switch *sw, const char *line)
 	return 0;
 }
 
-static cp_result on_hold(void *ctx, const char *uuid, const char *music)
-{
-	char b[LINE];
-	snprintf(b, sizeof(b), "hold %s [%s]", uuid, music);
-	record(ctx, b);
-	return CP_RESULT_OK;
-}
-
 static cp_result on_bridge(void *ctx, const char *uuid, const char *parked)
 {
 	char b[LINE];
@@ -90,15 +82,6 @@ static cp_result on_transfer(void *ctx, const char *uuid, const char *ext, const
 	return CP_RESULT_OK;
 }
 
-static cp_result on_send_back(void *ctx, const char *uuid, const char *tenant, const char *ext, cp_result reason,
-							  const char *text)
-{
-	char b[LINE];
-	snprintf(b, sizeof(b), "send_back %s %s@%s %u %s", uuid, ext, tenant, (unsigned) reason, text);
-	record(ctx, b);
-	return CP_RESULT_OK;
-}
-
 static void on_presence(void *ctx, const struct cp_presence *p)
 {
 	char b[LINE];
@@ -120,6 +103,10 @@ static void on_event(void *ctx, const struct cp_event *e)
 	snprintf(b, sizeof(b), "event %s %s ext=%s by=%s other=%s", e->action_name, e->uuid, e->extension,
 			 e->parking_user, e->other_uuid ? e->other_uuid : "-");
 	record(ctx, b);
+	if (e->ends_park || e->adopted) {
+		snprintf(b, sizeof(b), "%s%s %s", e->ends_park ? "ends" : "", e->adopted ? "adopted" : "", e->uuid);
+		record(ctx, b);
+	}
 }
 
 static bool on_user_exists(void *ctx, const char *tenant, const char *ext)
@@ -141,15 +128,28 @@ static const char *CONF = "<configuration name=\"callpark.conf\">"
 						  "<group name=\"sales\" recall=\"parking-user\"><member extension=\"101\"/>"
 						  "<member extension=\"102\"/></group></groups></tenant></tenants></configuration>";
 
+/* The leg that transferred the call: the outbound leg to a directory user. */
+static struct cp_leg partner;
+
+/* `uuid` dials `dialed` in acme: `user` is the channel's authenticated user, `by` the
+   user of the outbound leg it was bridged to before it was transferred here. */
 static struct cp_dial dial(const char *uuid, const char *dialed, const char *user, const char *by)
 {
 	struct cp_dial d;
 	memset(&d, 0, sizeof(d));
-	d.tenant = "acme.example";
 	d.uuid = uuid;
 	d.dialed = dialed;
-	d.user = user;
-	d.transferor = by;
+	d.channel.authorized = user != NULL;
+	d.channel.user_name = user;
+	d.channel.domain_name = "acme.example";
+	if (by) {
+		memset(&partner, 0, sizeof(partner));
+		partner.outbound = true;
+		partner.dialed_user = by;
+		partner.dialed_domain = "acme.example";
+		d.bridge_partner = &partner;
+		d.transferred = true;
+	}
 	d.caller_number = "003386002678";
 	d.caller_name = "Jane Doe";
 	return d;
@@ -243,7 +243,7 @@ int main(void)
 	const struct cp_engine *engine = NULL;
 	const struct cp_engine *threaded = NULL;
 	struct cp_dial d;
-	cp_action action = CP_ACTION_NONE;
+	struct cp_dial_result res;
 	char buf[4096], small[8], err[512];
 	size_t n = 0;
 
@@ -264,12 +264,10 @@ int main(void)
 	memset(&host, 0, sizeof(host));
 	host.host_ctx = sw;
 	CHECK(cp_engine_new(&host, config, CP_ENGINE_MANUAL_CLOCK, &engine) == CP_RESULT_NULL_PARAMETER);
-	host.hold = on_hold;
 	host.bridge = on_bridge;
 	host.ring = on_ring;
 	host.cancel_ring = on_cancel_ring;
 	host.transfer = on_transfer;
-	host.send_back = on_send_back;
 	host.presence = on_presence;
 	host.message = on_message;
 	host.event = on_event;
@@ -281,9 +279,9 @@ int main(void)
 
 	/* Park: Bob (101) transfers a caller to *68102. */
 	d = dial("caller-1", "*68102", NULL, "101");
-	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_OK);
-	CHECK(action == CP_ACTION_PARKED);
-	CHECK(seen(sw, "hold caller-1 []"));
+	CHECK(cp_engine_dial(engine, &d, &res) == CP_RESULT_OK);
+	CHECK(res.action == CP_ACTION_PARKED);
+	CHECK(!strcmp(res.music, "") && res.code == CP_RESULT_OK); /* no music configured: silence */
 	CHECK(seen(sw, "presence park+102@acme.example lamp=1 count=1 caller=003386002678"));
 	CHECK(seen(sw, "presence park+sales@acme.example lamp=1 count=1 caller=003386002678"));
 	CHECK(seen(sw, "message 102@acme.example: 003386002678 (Jane Doe) parked on 102, dial *88102"));
@@ -300,17 +298,17 @@ int main(void)
 
 	/* Retrieve: Alice (102) dials *88. */
 	d = dial("alice-1", "*88", "102", NULL);
-	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_OK);
-	CHECK(action == CP_ACTION_BRIDGED);
+	CHECK(cp_engine_dial(engine, &d, &res) == CP_RESULT_OK);
+	CHECK(res.action == CP_ACTION_BRIDGED);
 	CHECK(seen(sw, "bridge alice-1 caller-1"));
 	CHECK(seen(sw, "presence park+102@acme.example lamp=0 count=0 caller="));
 	d = dial("alice-2", "*88", "102", NULL);
-	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_SLOT_EMPTY);
-	CHECK(action == CP_ACTION_NONE);
+	CHECK(cp_engine_dial(engine, &d, &res) == CP_RESULT_SLOT_EMPTY);
+	CHECK(res.action == CP_ACTION_NONE);
 
 	/* Recall: parked at 101 by 101, nobody picks up for 60 s, Bob's phone rings. */
 	d = dial("caller-2", "*68", NULL, "101");
-	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_OK);
+	CHECK(cp_engine_dial(engine, &d, &res) == CP_RESULT_OK);
 	CHECK(cp_engine_advance(engine, 59999) == CP_RESULT_OK);
 	CHECK(!seen(sw, "ring caller-2 101@acme.example 20s #1 from 003386002678"));
 	CHECK(cp_engine_advance(engine, 1) == CP_RESULT_OK);
@@ -322,16 +320,30 @@ int main(void)
 
 	/* Hangup: the parked caller hangs up, the slot and lamp clear. */
 	d = dial("caller-3", "*68102", NULL, "101");
-	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_OK);
+	CHECK(cp_engine_dial(engine, &d, &res) == CP_RESULT_OK);
 	CHECK(cp_engine_hangup(engine, "caller-3") == CP_RESULT_OK);
 	CHECK(seen(sw, "event abandoned caller-3 ext=102 by=101 other=-"));
+	CHECK(seen(sw, "ends caller-3"));
 	CHECK(cp_engine_hangup(engine, "caller-3") == CP_RESULT_NOT_FOUND);
 
 	/* A park that cannot happen goes back to the parking user. */
 	d = dial("caller-4", "*68999", NULL, "101");
-	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_UNKNOWN_EXTENSION);
-	CHECK(action == CP_ACTION_SENT_BACK);
-	CHECK(seen(sw, "send_back caller-4 101@acme.example 201 extension 999 does not exist in this tenant"));
+	CHECK(cp_engine_dial(engine, &d, &res) == CP_RESULT_UNKNOWN_EXTENSION);
+	CHECK(res.action == CP_ACTION_SENT_BACK);
+	CHECK(!strcmp(res.user, "101") && !strcmp(res.tenant, "acme.example"));
+	CHECK(!strcmp(res.prompt, "ivr/ivr-that_was_an_invalid_entry.wav"));
+	CHECK(seen(sw, "event sent-back caller-4 ext= by=101 other=-"));
+	/* Refused: a prompt and a cause (480 for an empty slot, 404 for a mistyped code). */
+	d = dial("alice-3", "*88101", "102", NULL);
+	CHECK(cp_engine_dial(engine, &d, &res) == CP_RESULT_SLOT_EMPTY);
+	CHECK(res.action == CP_ACTION_NONE && res.hangup_cause == 20 && !strcmp(res.prompt, "ivr/ivr-not_available.wav"));
+	d = dial("alice-3", "*77", "102", NULL);
+	CHECK(cp_engine_dial(engine, &d, &res) == CP_RESULT_CODE_UNKNOWN && res.hangup_cause == 1);
+	/* A user id that is not digits is a user like any other. */
+	d = dial("caller-8", "*68", "alice", NULL);
+	CHECK(cp_engine_dial(engine, &d, &res) == CP_RESULT_OK && res.action == CP_ACTION_PARKED);
+	CHECK(seen(sw, "event parked caller-8 ext=alice by=alice other=-"));
+	CHECK(cp_engine_hangup(engine, "caller-8") == CP_RESULT_OK);
 
 	/* Adopting a call the switch still holds parked (after a module reload). */
 	{
@@ -345,6 +357,7 @@ int main(void)
 		a.parked_secs_ago = 30;
 		CHECK(cp_engine_adopt(engine, &a) == CP_RESULT_OK);
 		CHECK(seen(sw, "event parked caller-7 ext=103 by=101 other=-"));
+		CHECK(seen(sw, "adopted caller-7"));
 		CHECK(seen(sw, "presence park+103@acme.example lamp=1 count=1 caller=5551234"));
 		CHECK(cp_engine_adopt(engine, &a) == CP_RESULT_ALREADY_PARKED);
 		CHECK(cp_engine_adopt(engine, NULL) == CP_RESULT_NULL_PARAMETER);
@@ -358,17 +371,17 @@ int main(void)
 	CHECK(cp_engine_probe(engine, "acme.example", "park+nobody", NULL) == CP_RESULT_NOT_FOUND);
 
 	/* Bad input: NULLs, bad UTF-8, mistyped codes, unknown handles. */
-	CHECK(cp_engine_dial(engine, NULL, &action) == CP_RESULT_NULL_PARAMETER);
+	CHECK(cp_engine_dial(engine, NULL, &res) == CP_RESULT_NULL_PARAMETER);
 	d = dial("caller-5", "*68102", NULL, "101");
 	CHECK(cp_engine_dial(engine, &d, NULL) == CP_RESULT_NULL_PARAMETER);
-	d.tenant = NULL;
-	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_NULL_PARAMETER);
+	d.uuid = NULL;
+	CHECK(cp_engine_dial(engine, &d, &res) == CP_RESULT_NULL_PARAMETER);
 	d = dial("caller-5", "*68\xff", NULL, NULL);
-	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_CODE_BAD_CHARACTER);
+	CHECK(cp_engine_dial(engine, &d, &res) == CP_RESULT_CODE_BAD_CHARACTER);
 	d = dial("caller-5", "*88102,hangup", "103", NULL);
-	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_CODE_NOT_DIGITS);
+	CHECK(cp_engine_dial(engine, &d, &res) == CP_RESULT_CODE_NOT_DIGITS);
 	d = dial("caller 5", "*68", NULL, "101");
-	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_INVALID_ARGUMENT);
+	CHECK(cp_engine_dial(engine, &d, &res) == CP_RESULT_INVALID_ARGUMENT);
 	CHECK(cp_engine_hangup(engine, NULL) == CP_RESULT_NULL_PARAMETER);
 	CHECK(cp_engine_hangup(engine, "\xc3\x28") == CP_RESULT_INVALID_UTF8);
 	CHECK(cp_engine_hangup((const struct cp_engine *) (void *) 0x1230, "x") == CP_RESULT_INVALID_HANDLE);
@@ -385,14 +398,14 @@ int main(void)
 	/* An engine with its own timer thread starts and stops cleanly. */
 	CHECK(cp_engine_new(&host, config, 0, &threaded) == CP_RESULT_OK);
 	d = dial("caller-6", "*68", NULL, "102");
-	CHECK(cp_engine_dial(threaded, &d, &action) == CP_RESULT_OK);
+	CHECK(cp_engine_dial(threaded, &d, &res) == CP_RESULT_OK);
 	CHECK(cp_engine_advance(threaded, 1) == CP_RESULT_NOT_SUPPORTED);
 	cp_engine_free(threaded);
 	CHECK(cp_engine_hangup(threaded, "caller-6") == CP_RESULT_INVALID_HANDLE);
 
 	cp_engine_free(engine);
 	cp_config_free(config);
-	CHECK(cp_engine_dial(engine, &d, &action) == CP_RESULT_INVALID_HANDLE);
+	CHECK(cp_engine_dial(engine, &d, &res) == CP_RESULT_INVALID_HANDLE);
 	free(sw);
 
 	printf("c abi: %d passed, %d failed\n", passed, failed);

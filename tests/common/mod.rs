@@ -7,18 +7,16 @@ use std::sync::Arc;
 use callpark::clock::ManualClock;
 use callpark::config::{self, Destination};
 use callpark::host::{BridgeError, Host, HostError, LogLevel, Notice, Presence, Ring, Target};
-use callpark::{DialError, DialFailure, DialOutcome, DialRequest, Engine, Timing};
+use callpark::{DialFailure, DialOutcome, DialRequest, Engine, Timing};
 use parking_lot::Mutex;
 
 /// What the engine asked the host to do, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Did {
-    Hold { uuid: String, music: String },
     Bridge { uuid: String, parked: String },
     Ring(Ring),
     CancelRing(String),
     Transfer { uuid: String, to: String },
-    SendBack { uuid: String, tenant: String, extension: String, why: String },
     Notice(Notice),
 }
 
@@ -57,6 +55,14 @@ impl FakeHost {
             .filter_map(|d| if let Did::Notice(Notice::Event(e)) = d { Some(e) } else { None })
             .collect()
     }
+    /// The `sent-back` events: (uuid, tenant, parking user, why).
+    pub fn sent_back(&self) -> Vec<(String, String, String, String)> {
+        self.events()
+            .into_iter()
+            .filter(|e| e.action == callpark::host::Action::SentBack)
+            .map(|e| (e.uuid, e.tenant, e.parking_user, e.detail.unwrap_or_default()))
+            .collect()
+    }
     pub fn actions(&self) -> Vec<&'static str> {
         self.events().iter().map(|e| e.action.name()).collect()
     }
@@ -79,10 +85,6 @@ impl FakeHost {
 }
 
 impl Host for FakeHost {
-    fn hold(&self, uuid: &str, music: &str) -> Result<(), HostError> {
-        self.did.lock().push(Did::Hold { uuid: uuid.into(), music: music.into() });
-        Ok(())
-    }
     fn bridge(&self, uuid: &str, parked: &str) -> Result<(), BridgeError> {
         self.did.lock().push(Did::Bridge { uuid: uuid.into(), parked: parked.into() });
         if self.bridge_fails.lock().contains(parked) {
@@ -105,15 +107,6 @@ impl Host for FakeHost {
     }
     fn transfer(&self, uuid: &str, to: &Destination) -> Result<(), HostError> {
         self.did.lock().push(Did::Transfer { uuid: uuid.into(), to: to.to_string() });
-        Ok(())
-    }
-    fn send_back(&self, uuid: &str, tenant: &str, extension: &str, why: &DialError) -> Result<(), HostError> {
-        self.did.lock().push(Did::SendBack {
-            uuid: uuid.into(),
-            tenant: tenant.into(),
-            extension: extension.into(),
-            why: why.to_string(),
-        });
         Ok(())
     }
     fn notify(&self, n: &Notice) {
@@ -197,5 +190,5 @@ pub fn group_conf(attrs: &str) -> String {
 }
 
 pub fn parked(ext: &str) -> Result<DialOutcome, DialFailure> {
-    Ok(DialOutcome::Parked { extension: ext.into() })
+    Ok(DialOutcome::Parked { extension: ext.into(), music: String::new() })
 }

@@ -1,0 +1,223 @@
+//! C to Rust: a channel's dial. `mod_callpark` reads what the switch knows of the
+//! channel into a [`cp_dial`] and does what the one [`cp_dial_result`] says; every rule
+//! in between (who is who, where it parks, what the caller hears) is the core's.
+
+use std::ffi::c_char;
+
+use super::api::{cp_engine, with_engine};
+use super::{cp_result, opt_str_arg, str_arg, write_truncated};
+use crate::host::{Host, LogLevel};
+use crate::identity::{Facts, Leg, Overrides};
+use crate::reply::{ChannelDial, Media, Reply};
+
+/// The size of the text fields of `cp_dial_result` (music, prompt), NUL included.
+pub const CP_DIAL_TEXT_SIZE: usize = 1024;
+/// The size of `cp_dial_result.user` and `.tenant`, NUL included.
+pub const CP_DIAL_NAME_SIZE: usize = 256;
+
+/// What the switch knows of one leg, as it has it (NULL: unset).
+#[repr(C)]
+pub struct cp_leg {
+    /// `sip_authorized` is true: the switch authenticated the phone.
+    pub authorized: bool,
+    /// `user_name`, `domain_name`.
+    pub user_name: *const c_char,
+    pub domain_name: *const c_char,
+    /// The switch placed the leg (an outbound call).
+    pub outbound: bool,
+    /// `dialed_user`, `dialed_domain`.
+    pub dialed_user: *const c_char,
+    pub dialed_domain: *const c_char,
+}
+
+/// A channel that dialed something the dialplan sent to callpark, with what the switch
+/// knows of it, raw. Only `uuid` and `dialed` are required; everything else may be NULL.
+#[repr(C)]
+pub struct cp_dial {
+    /// The channel's uuid: the call to park, or the retriever.
+    pub uuid: *const c_char,
+    /// What was dialed, e.g. `*68102`, `*88`, `park+102`.
+    pub dialed: *const c_char,
+    /// The channel itself.
+    pub channel: cp_leg,
+    /// The leg named by `blind_transfer_uuid`, when it could be found.
+    pub transferring_leg: *const cp_leg,
+    /// The last bridge partner, when it could be found (or was recorded at the bridge).
+    pub bridge_partner: *const cp_leg,
+    /// `sip_refer_to` or `blind_transfer_uuid` is set: the call was transferred here.
+    pub transferred: bool,
+    /// The `Referred-By` header as received (`sip_h_Referred-By`).
+    pub referred_by: *const c_char,
+    /// The dialplan's `callpark_tenant`, `callpark_user`, `callpark_domain`,
+    /// `callpark_transferor`.
+    pub tenant_override: *const c_char,
+    pub user_override: *const c_char,
+    pub domain_override: *const c_char,
+    pub transferor_override: *const c_char,
+    /// The caller's number and name.
+    pub caller_number: *const c_char,
+    pub caller_name: *const c_char,
+    /// The dialplan's `callpark_music`, and the channel's own hold music.
+    pub music: *const c_char,
+    pub hold_music: *const c_char,
+    /// The dialplan's `callpark_sound_empty`, `_invalid`, `_failed`.
+    pub sound_empty: *const c_char,
+    pub sound_invalid: *const c_char,
+    pub sound_failed: *const c_char,
+    /// The channel was sent back (`CP_ACTION_SENT_BACK`) and nobody took it: park it at
+    /// the parking user's own extension; `dialed` is not read then. Never sent back again.
+    pub back_to_park: bool,
+}
+
+/// What `cp_engine_dial` asks the switch to do.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum cp_action {
+    /// Refused: play `prompt` (early media), then hang up with `hangup_cause`.
+    None = 0,
+    /// Parked: answer and hold with `music` (empty: silence).
+    Parked = 1,
+    /// Bridged to a parked call (`bridge` was called for it): nothing more to do.
+    Bridged = 2,
+    /// The park failed: play `prompt`, then ring `user`@`tenant`, who transferred it.
+    SentBack = 3,
+}
+
+/// The one answer of `cp_engine_dial`. Strings are NUL-terminated, empty when unused.
+#[repr(C)]
+pub struct cp_dial_result {
+    pub action: cp_action,
+    /// Why it was refused or sent back (`CP_RESULT_OK` otherwise).
+    pub code: cp_result,
+    /// `CP_ACTION_NONE`: the Q.850 cause to hang up with (1 no such number: SIP 404,
+    /// 20 nothing parked: 480, 41 anything else: 503).
+    pub hangup_cause: u32,
+    pub music: [c_char; CP_DIAL_TEXT_SIZE],
+    pub prompt: [c_char; CP_DIAL_TEXT_SIZE],
+    pub user: [c_char; CP_DIAL_NAME_SIZE],
+    pub tenant: [c_char; CP_DIAL_NAME_SIZE],
+}
+
+/// A string fact: NULL, bad UTF-8 and blank are all "not known".
+unsafe fn fact<'a>(p: *const c_char) -> Option<&'a str> {
+    opt_str_arg(p).ok().flatten().filter(|s| !s.trim().is_empty())
+}
+
+unsafe fn leg<'a>(l: &cp_leg) -> Leg<'a> {
+    Leg {
+        authorized: l.authorized,
+        user_name: fact(l.user_name),
+        domain_name: fact(l.domain_name),
+        outbound: l.outbound,
+        dialed_user: fact(l.dialed_user),
+        dialed_domain: fact(l.dialed_domain),
+    }
+}
+
+unsafe fn put(s: &str, buf: &mut [c_char]) {
+    write_truncated(s, buf.as_mut_ptr(), buf.len(), std::ptr::null_mut());
+}
+
+fn clear(out: &mut cp_dial_result) {
+    for b in [&mut out.music[..], &mut out.prompt[..], &mut out.user[..], &mut out.tenant[..]] {
+        b[0] = 0;
+    }
+    out.hangup_cause = 0;
+}
+
+/// Handles what a channel dialed: resolves who is who, parks it, bridges it to a parked
+/// call, sends it back or refuses it, and writes what the switch must do into `*out`.
+/// `*out` is written on every return but `CP_RESULT_NULL_PARAMETER`,
+/// `CP_RESULT_INVALID_HANDLE` and `CP_RESULT_PANIC`; the return value is `out->code`.
+/// A dialed string that is not UTF-8 is refused (`CP_RESULT_CODE_BAD_CHARACTER`); any
+/// other fact that is not UTF-8 counts as unknown.
+///
+/// # Safety
+/// `req` is NULL or valid, its strings and legs NULL or valid; `out` NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn cp_engine_dial(
+    engine: *const cp_engine,
+    req: *const cp_dial,
+    out: *mut cp_dial_result,
+) -> cp_result {
+    with_engine("cp_engine_dial", engine, |e| {
+        if req.is_null() || out.is_null() {
+            return cp_result::NullParameter;
+        }
+        let (r, out) = (&*req, &mut *out);
+        let uuid = match str_arg(r.uuid) {
+            Ok(u) => u,
+            Err(cp_result::InvalidUtf8) => {
+                clear(out);
+                put(crate::reply::SOUND_FAILED, &mut out.prompt);
+                out.hangup_cause = crate::reply::Cause::NormalTemporaryFailure as u32;
+                out.action = cp_action::None;
+                out.code = cp_result::InvalidUtf8;
+                return out.code;
+            }
+            Err(code) => return code,
+        };
+        let dialed = match str_arg(r.dialed) {
+            Ok(d) => Some(d),
+            Err(cp_result::InvalidUtf8) => None,
+            Err(code) => return code,
+        };
+        let transferring = r.transferring_leg.as_ref().map(|l| leg(l));
+        let partner = r.bridge_partner.as_ref().map(|l| leg(l));
+        let d = ChannelDial {
+            uuid,
+            dialed: dialed.unwrap_or("\u{fffd}"),
+            facts: Facts {
+                channel: leg(&r.channel),
+                transferring_leg: transferring,
+                bridge_partner: partner,
+                transferred: r.transferred,
+                referred_by: fact(r.referred_by),
+                overrides: Overrides {
+                    tenant: fact(r.tenant_override),
+                    user: fact(r.user_override),
+                    domain: fact(r.domain_override),
+                    transferor: fact(r.transferor_override),
+                },
+            },
+            caller_number: fact(r.caller_number).unwrap_or(""),
+            caller_name: fact(r.caller_name).unwrap_or(""),
+            back_to_park: r.back_to_park,
+            media: Media {
+                music: fact(r.music),
+                hold_music: fact(r.hold_music),
+                sound_empty: fact(r.sound_empty),
+                sound_invalid: fact(r.sound_invalid),
+                sound_failed: fact(r.sound_failed),
+            },
+        };
+        let reply = e.engine.answer(&d);
+        clear(out);
+        let (action, code) = match reply {
+            Reply::Hold { music, .. } => {
+                if music.len() < CP_DIAL_TEXT_SIZE {
+                    put(&music, &mut out.music);
+                } else {
+                    e.host.log(LogLevel::Warning, "callpark: the hold music is too long a string, holding in silence");
+                }
+                (cp_action::Parked, cp_result::Ok)
+            }
+            Reply::Bridged => (cp_action::Bridged, cp_result::Ok),
+            Reply::SendBack { tenant, user, prompt, error } => {
+                put(&tenant, &mut out.tenant);
+                put(&user, &mut out.user);
+                put(&prompt, &mut out.prompt);
+                (cp_action::SentBack, cp_result::from(&error))
+            }
+            Reply::Refuse { cause, prompt, error } => {
+                put(&prompt, &mut out.prompt);
+                out.hangup_cause = cause as u32;
+                let code = if dialed.is_none() { cp_result::CodeBadCharacter } else { cp_result::from(&error) };
+                (cp_action::None, code)
+            }
+        };
+        out.action = action;
+        out.code = code;
+        code
+    })
+}

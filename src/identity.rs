@@ -1,0 +1,185 @@
+//! Who is who: the tenant of a channel that dialed a code, its own user (the one who
+//! may retrieve) and its parking user (the one who parked it), resolved from what the
+//! switch knows of the channel and of the legs it was connected to.
+//!
+//! The rules (README, "Who is who"):
+//! 1. The tenant comes only from the switch's own records: the dialplan's
+//!    `callpark_tenant` (or `callpark_domain`), else the domain of an authenticated user (this channel's, the
+//!    transferring leg's, the last bridge partner's), else the domain of a directory user
+//!    the call was sent to (`dialed_domain`), else the channel's `domain_name`. Never from
+//!    a header a party can write (`Referred-By`).
+//! 2. A user is someone the switch authenticated (`sip_authorized` with `user_name`) or a
+//!    directory user the switch itself sent an outbound leg to (`dialed_user`), or the
+//!    dialplan's override. A user of another domain than the tenant is nobody here.
+//! 3. Only the channel's own authenticated user (or the dialplan's `callpark_user`)
+//!    retrieves: an outbound leg's `dialed_user` is where the switch sent the call, not
+//!    who asks, so a far end that transfers that leg to `*88` retrieves nothing.
+//! 4. The parking user of a transferred call is the transferring leg's user, else the
+//!    last bridge partner's, else the `Referred-By` user when its host is the tenant and
+//!    the directory has that user (a header picks at most a user inside a tenant already
+//!    known), else the directory user this channel called. A call that was not
+//!    transferred is parked by its own user.
+//! 5. User ids need not be digits (`alice`, `+4930123`): any id of letters, digits and
+//!    `+ - _ .` up to [`MAX_USER_LEN`] bytes. Anything else is no user, not an error.
+
+use crate::config::valid_domain;
+
+/// The longest user id kept.
+pub const MAX_USER_LEN: usize = 64;
+
+/// What the switch knows of one leg.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Leg<'a> {
+    /// `sip_authorized`: the switch authenticated this leg's phone.
+    pub authorized: bool,
+    /// `user_name`, `domain_name`.
+    pub user_name: Option<&'a str>,
+    pub domain_name: Option<&'a str>,
+    /// The switch placed this leg (an outbound call).
+    pub outbound: bool,
+    /// `dialed_user`, `dialed_domain`: the directory user the switch sent a call to
+    /// (on an outbound leg, itself; on an inbound one, the last user it called).
+    pub dialed_user: Option<&'a str>,
+    pub dialed_domain: Option<&'a str>,
+}
+
+/// The dialplan's `callpark_*` overrides: the admin's word, trusted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overrides<'a> {
+    pub tenant: Option<&'a str>,
+    pub user: Option<&'a str>,
+    pub domain: Option<&'a str>,
+    pub transferor: Option<&'a str>,
+}
+
+/// Everything the identity rules read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Facts<'a> {
+    /// The channel that dialed the code.
+    pub channel: Leg<'a>,
+    /// The leg that transferred it (`blind_transfer_uuid`), when the switch could find it.
+    pub transferring_leg: Option<Leg<'a>>,
+    /// Its last bridge partner, when the switch could find it (or recorded it).
+    pub bridge_partner: Option<Leg<'a>>,
+    /// It was transferred here (a REFER, `blind_transfer_uuid`, a `Referred-By`).
+    pub transferred: bool,
+    /// The `Referred-By` header as received.
+    pub referred_by: Option<&'a str>,
+    pub overrides: Overrides<'a>,
+}
+
+/// Who is who, by the rules above. `user` and `parking_user` are users of `tenant`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub tenant: Option<String>,
+    /// The channel's own authenticated user: the one who may retrieve.
+    pub user: Option<String>,
+    /// Who parks it: whoever transferred it here, or its own user.
+    pub parking_user: Option<String>,
+    /// It was transferred here by `parking_user` (a park that fails sends it back).
+    pub by_transfer: bool,
+}
+
+/// A user id as the rules accept it (rule 5).
+pub fn valid_user(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_USER_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-_.".contains(&b))
+}
+
+fn present(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn domain(s: Option<&str>) -> Option<String> {
+    present(s).map(str::to_ascii_lowercase).filter(|d| valid_domain(d))
+}
+
+/// A user and its domain, both valid.
+fn user_at(user: Option<&str>, dom: Option<&str>) -> Option<(String, String)> {
+    let u = present(user).filter(|u| valid_user(u))?;
+    Some((u.to_string(), domain(dom)?))
+}
+
+impl Leg<'_> {
+    /// The user the switch authenticated on this leg (rule 2).
+    fn authenticated(&self) -> Option<(String, String)> {
+        if self.authorized {
+            user_at(self.user_name, self.domain_name)
+        } else {
+            None
+        }
+    }
+
+    /// The directory user the switch sent this outbound leg to (rule 2).
+    fn sent_to(&self) -> Option<(String, String)> {
+        if self.outbound {
+            user_at(self.dialed_user, self.dialed_domain)
+        } else {
+            None
+        }
+    }
+
+    /// Whoever this leg belongs to, by the switch's records.
+    fn user(&self) -> Option<(String, String)> {
+        self.authenticated().or_else(|| self.sent_to())
+    }
+}
+
+/// The user and host of a `Referred-By` value (`"Bob" <sip:102@acme.example;x=y>`).
+pub fn referred_by_user(v: &str) -> Option<(&str, &str)> {
+    let lower = v.to_ascii_lowercase();
+    let start = lower.find("sips:").map(|i| i + 5).or_else(|| lower.find("sip:").map(|i| i + 4))?;
+    let rest = &v[start..];
+    let end = rest.find(['>', ';', '?', ' ', ',']).unwrap_or(rest.len());
+    let (user, host) = rest[..end].split_once('@')?;
+    let host = host.split(':').next().unwrap_or(host);
+    Some((user, host))
+}
+
+/// Resolves who is who. `user_exists(tenant, user)` asks the directory.
+pub fn resolve(f: &Facts, user_exists: impl Fn(&str, &str) -> bool) -> Identity {
+    let o = &f.overrides;
+    let in_tenant = |t: &Option<String>, u: Option<(String, String)>| match (t, u) {
+        (Some(t), Some((u, d))) if &d == t => Some(u),
+        _ => None,
+    };
+    let own_override = present(o.user).filter(|u| valid_user(u));
+    let tenant = domain(o.tenant)
+        .or_else(|| domain(o.domain))
+        .or_else(|| f.channel.user().map(|(_, d)| d))
+        .or_else(|| f.transferring_leg.and_then(|l| l.user()).map(|(_, d)| d))
+        .or_else(|| f.bridge_partner.and_then(|l| l.user()).map(|(_, d)| d))
+        .or_else(|| domain(f.channel.dialed_domain))
+        .or_else(|| domain(f.channel.domain_name));
+    // An override user is in the override domain, or in the tenant when none is given.
+    let user = match own_override {
+        Some(u) => match domain(o.domain) {
+            Some(d) if Some(&d) != tenant.as_ref() => None,
+            _ => tenant.as_ref().map(|_| u.to_string()),
+        },
+        None => in_tenant(&tenant, f.channel.authenticated()),
+    };
+    let by = if let Some(u) = present(o.transferor).filter(|u| valid_user(u)) {
+        tenant.as_ref().map(|_| u.to_string())
+    } else if f.transferred {
+        in_tenant(&tenant, f.transferring_leg.and_then(|l| l.user()))
+            .or_else(|| in_tenant(&tenant, f.bridge_partner.and_then(|l| l.user())))
+            .or_else(|| {
+                let (u, h) = referred_by_user(present(f.referred_by)?)?;
+                let t = tenant.as_deref()?;
+                (valid_user(u) && h.eq_ignore_ascii_case(t) && user_exists(t, u)).then(|| u.to_string())
+            })
+            .or_else(|| {
+                let sent =
+                    (!f.channel.outbound).then_some(()).and(user_at(f.channel.dialed_user, f.channel.dialed_domain));
+                in_tenant(&tenant, sent)
+            })
+    } else {
+        None
+    };
+    let by_transfer = by.is_some();
+    let parking_user = by.or_else(|| user.clone());
+    Identity { tenant, user, parking_user, by_transfer }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,161 @@
+//! A channel's dial as the module hands it over (`Engine::answer`): the facts the switch
+//! has, the identity rules of src/identity.rs, and the one reply. One test per defect of
+//! the identity code that once lived in mod_callpark.c.
+
+mod common;
+
+use callpark::host::Target;
+use callpark::identity::{Facts, Leg, Overrides};
+use callpark::reply::{Cause, ChannelDial, Media, Reply, SOUND_FAILED, SOUND_INVALID};
+use callpark::DialError;
+use common::*;
+
+fn phone<'a>(user: &'a str, dom: &'a str) -> Leg<'a> {
+    Leg { authorized: true, user_name: Some(user), domain_name: Some(dom), ..Leg::default() }
+}
+
+fn sent_to<'a>(user: &'a str, dom: &'a str) -> Leg<'a> {
+    Leg { outbound: true, dialed_user: Some(user), dialed_domain: Some(dom), ..Leg::default() }
+}
+
+/// A carrier's call: no user; the dialplan set its domain; maybe a user it called.
+fn trunk<'a>(dom: &'a str, called: Option<&'a str>) -> Leg<'a> {
+    Leg { domain_name: Some(dom), dialed_user: called, dialed_domain: called.map(|_| dom), ..Leg::default() }
+}
+
+fn dial<'a>(uuid: &'a str, dialed: &'a str, facts: Facts<'a>) -> ChannelDial<'a> {
+    ChannelDial { uuid, dialed, facts, caller_number: "5551234", caller_name: "Jane", ..ChannelDial::default() }
+}
+
+fn hold(ext: &str) -> Reply {
+    Reply::Hold { extension: ext.into(), music: String::new() }
+}
+
+/// Defect 1: a forged Referred-By of another tenant on a call that reached 101 by its
+/// contact (no directory user anywhere) parks in the tenant the switch knows, never in
+/// the header's.
+#[test]
+fn a_forged_referred_by_of_another_tenant_parks_nothing_there() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
+    let facts = Facts {
+        channel: trunk(ACME, None),
+        bridge_partner: Some(Leg { outbound: true, ..Leg::default() }),
+        transferred: true,
+        referred_by: Some("<sip:102@globex.example>"),
+        ..Facts::default()
+    };
+    assert_eq!(rig.engine.answer(&dial("c1", "*68102", facts)), hold("102"));
+    assert!(rig.engine.list(Some(GLOBEX)).unwrap().is_empty(), "nothing in globex");
+    let calls = rig.engine.list(Some(ACME)).unwrap();
+    assert_eq!((calls[0].extension.as_str(), calls[0].parking_user.as_str()), ("102", "102"));
+    assert_eq!(rig.host.lamp(GLOBEX, &Target::Extension("102".into())), None, "no globex lamp");
+    assert!(rig.host.messages().iter().all(|(ext, _)| ext == "102"));
+    // *68 (its own extension) needs a parking user: there is none, and nobody to send
+    // it back to: refused, with the failure prompt.
+    let r = rig.engine.answer(&dial("c2", "*68", facts));
+    assert_eq!(
+        r,
+        Reply::Refuse {
+            cause: Cause::NormalTemporaryFailure,
+            prompt: SOUND_FAILED.into(),
+            error: DialError::NoParkingUser
+        }
+    );
+}
+
+/// Defect 1 with an IP host: the header is nobody, the tenant is the switch's.
+#[test]
+fn a_referred_by_with_an_ip_host_parks_in_the_known_tenant() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
+    let facts = Facts {
+        channel: trunk(ACME, None),
+        transferred: true,
+        referred_by: Some("<sip:101@127.0.0.1:5060>"),
+        ..Facts::default()
+    };
+    assert_eq!(rig.engine.answer(&dial("c1", "*68103", facts)), hold("103"));
+    assert_eq!(rig.engine.list(Some(ACME)).unwrap()[0].parking_user, "103");
+    // With no record of any tenant, the header makes none.
+    let facts = Facts { channel: Leg::default(), ..facts };
+    let r = rig.engine.answer(&dial("c2", "*68103", facts));
+    assert!(matches!(r, Reply::Refuse { error: DialError::NoTenant, .. }), "{r:?}");
+}
+
+/// Defect 2: alice parks, is recalled, and picks up, like any user.
+#[test]
+fn a_user_called_alice_parks_is_recalled_and_retrieves() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
+    rig.host.add_users(ACME, &["alice"]);
+    let facts = Facts {
+        channel: trunk(ACME, Some("alice")),
+        bridge_partner: Some(sent_to("alice", ACME)),
+        transferred: true,
+        ..Facts::default()
+    };
+    assert_eq!(rig.engine.answer(&dial("c1", "*68", facts)), hold("alice"));
+    assert_eq!(rig.host.lamp_count(ACME, "alice"), Some(1));
+    rig.secs(60); // the tenant's recall time: alice is in no group
+    assert_eq!(rig.host.rings().last().map(|r| r.extension.as_str()), Some("alice"), "the recall rings alice");
+    // A mistyped code on alice's transfer goes back to alice.
+    let r = rig.engine.answer(&dial("c2", "*6x", facts));
+    assert!(matches!(&r, Reply::SendBack { user, prompt, .. } if user == "alice" && prompt == SOUND_INVALID), "{r:?}");
+    // alice's own phone picks up with *88.
+    let me = Facts { channel: phone("alice", ACME), ..Facts::default() };
+    assert_eq!(rig.engine.answer(&dial("r1", "*88", me)), Reply::Bridged);
+    assert_eq!(rig.engine.parked_count(), 0);
+}
+
+/// Defect 3: after a simultaneous ring (109 dialed last), 102 answered and parks: the
+/// partner recorded at the bridge is the parking user, not the last user dialed.
+#[test]
+fn after_a_simultaneous_ring_the_member_who_answered_is_the_parking_user() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user" recall-time="30""#));
+    let facts = Facts {
+        channel: trunk(ACME, Some("105")),
+        bridge_partner: Some(sent_to("102", ACME)),
+        transferred: true,
+        ..Facts::default()
+    };
+    assert_eq!(rig.engine.answer(&dial("c1", "*68", facts)), hold("102"));
+    rig.secs(30);
+    assert_eq!(rig.host.rings()[0].extension, "102");
+}
+
+/// Defect 4: the far end of an outbound leg to 101 transfers it to *88102: 101's leg is
+/// no authenticated retriever, and nothing is bridged.
+#[test]
+fn the_far_end_of_an_outbound_leg_retrieves_nothing() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
+    assert_eq!(rig.dial(ACME, "parked", "*68102", None, Some("101")), parked("102"));
+    let facts = Facts {
+        channel: sent_to("101", ACME),
+        bridge_partner: Some(trunk(ACME, None)),
+        transferred: true,
+        ..Facts::default()
+    };
+    let r = rig.engine.answer(&dial("leg", "*88102", facts));
+    assert!(matches!(r, Reply::Refuse { error: DialError::NoRetriever, .. }), "{r:?}");
+    assert_eq!(rig.engine.parked_count(), 1, "still parked");
+}
+
+#[test]
+fn the_reply_carries_music_prompts_and_causes() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
+    let media = Media { music: Some("local_stream://moh"), sound_empty: Some("empty.wav"), ..Media::default() };
+    let me = Facts { channel: phone("101", ACME), ..Facts::default() };
+    let d = ChannelDial { media, ..dial("c1", "*68", me) };
+    assert_eq!(rig.engine.answer(&d), Reply::Hold { extension: "101".into(), music: "local_stream://moh".into() });
+    let d = ChannelDial { media, ..dial("r", "*88103", me) };
+    let r = rig.engine.answer(&d);
+    assert!(
+        matches!(&r, Reply::Refuse { cause: Cause::SubscriberAbsent, prompt, .. } if prompt == "empty.wav"),
+        "{r:?}"
+    );
+    let r = rig.engine.answer(&dial("r", "*99", me));
+    assert!(matches!(&r, Reply::Refuse { cause: Cause::UnallocatedNumber, .. }), "{r:?}");
+    // The admin's overrides: another tenant, user and parking user.
+    let o = Overrides { tenant: Some(GLOBEX), transferor: Some("103"), ..Overrides::default() };
+    let d = dial("c9", "*68", Facts { overrides: o, ..me });
+    assert_eq!(rig.engine.answer(&d), hold("103"));
+    assert_eq!(rig.engine.list(Some(GLOBEX)).unwrap()[0].parking_user, "103");
+}
