@@ -73,6 +73,13 @@ class Ctx:
             self.p[key] = ph
         return self.p[key]
 
+    def trunk(self, key, number="5551234"):
+        """A carrier's caller: unregistered, unauthenticated, on the carrier profile."""
+        from switch import CARRIER_PORT
+        if key not in self.p:
+            self.p[key] = self.ua.phone(number, "carrier.example", key, trunk_port=CARRIER_PORT)
+        return self.p[key]
+
     def drop_phone(self, key):
         """Unregisters a phone only one scenario needs (pjsua2 has 8 account slots)."""
         ph = self.p.pop(key, None)
@@ -100,22 +107,22 @@ class Ctx:
         """Waits until the switch has no channel left."""
         self.wait(lambda: self.sw.api("show channels count").strip().startswith("0 total"), seconds, what)
 
-    def call_and_answer(self, caller, callee, attempts=2):
+    def call_and_answer(self, caller, callee, attempts=2, number=None):
         """caller dials callee's extension; callee answers; both confirmed with media.
         A call the switch ends right after the answer (seen on loaded CI machines as
         INCOMPATIBLE_DESTINATION when pjsua's media port setup raced) is dialed again once."""
         for attempt in range(attempts):
             try:
-                return self._call_and_answer(caller, callee)
+                return self._call_and_answer(caller, callee, number)
             except Failure:
                 if attempt + 1 == attempts or self.ua.live_calls():
                     raise
                 print(f"    (the call from {caller.name} to {callee.name} ended at once; dialing again)")
                 self.ua.pump(0.5)
 
-    def _call_and_answer(self, caller, callee):
+    def _call_and_answer(self, caller, callee, number=None):
         before = len(callee.incoming)
-        c = caller.dial(callee.user)
+        c = caller.dial(number or callee.user)
         self.wait(lambda: len(callee.incoming) > before, 8, f"{callee.name} rings")
         inc = callee.incoming[-1]
         callee.answer(inc)
@@ -124,16 +131,31 @@ class Ctx:
               f"{c.media_active}; callee: state {inc.state} code {inc.code}; live calls {len(self.ua.live_calls())})")
         return c, inc
 
-    def park_by_transfer(self, caller, parker, code):
-        """caller calls parker; parker blind-transfers (REFER) the call to `code`."""
-        c, leg = self.call_and_answer(caller, parker)
-        leg.xfer(f"sip:{code}@{parker.domain}", __import__("pjsua2").CallOpParam(True))
+    def park_by_transfer(self, caller, parker, code, number=None, referred_by=None, hang_up_at_once=False):
+        """caller calls parker (at `number`, else its extension); parker blind-transfers
+        (REFER) the call to `code`, with a `Referred-By` of its own making if given, and
+        with `hang_up_at_once` sends its BYE right behind the REFER, as some phones do."""
+        c, leg = self.call_and_answer(caller, parker, number=number)
+        self.xfer(leg, f"sip:{code}@{parker.domain}", referred_by)
+        if hang_up_at_once:
+            leg.hangup(__import__("pjsua2").CallOpParam(True))
         self.wait(lambda: 202 in leg.xfer_codes or leg.ended, 8, f"{parker.name}'s REFER to {code} is accepted")
         self.ua.pump(1.0, lambda: leg.ended)
         if not leg.ended:
             leg.hangup(__import__("pjsua2").CallOpParam(True))
             self.ua.pump(0.5, lambda: leg.ended)
         return c
+
+    def xfer(self, leg, uri, referred_by=None):
+        """A blind transfer of `leg` to `uri`; pjsua2 writes its own Referred-By (its
+        dialog's local URI) unless `referred_by` replaces it."""
+        pj = __import__("pjsua2")
+        op = pj.CallOpParam(True)
+        if referred_by:
+            h = pj.SipHeader()
+            h.hName, h.hValue = "Referred-By", referred_by
+            op.txOption.headers.append(h)
+        leg.xfer(uri, op)
 
     def pick_up(self, phone, code):
         """`phone` dials `code` (a retrieve) and is connected: the park empties."""
@@ -540,17 +562,24 @@ def start_sipp(ctx, scenario, user, service, port, media_port, name, delay_ms=0,
     """Starts SIPp on `scenario` (tests/fs/sipp/) as `user` of `domain` with its digest
     credentials, dialing `service`; its default pause is `delay_ms`. Returns the process
     and the path of its message log."""
-    from switch import SIP_PORT, password
+    from switch import password
+    return run_sipp(ctx, scenario, name, port, media_port,
+                    ["-l", "1", "-s", service, "-key", "domain", domain, "-key", "user", user, "-d", str(delay_ms),
+                     "-au", user, "-ap", password(user, domain)])
+
+
+def run_sipp(ctx, scenario, name, port, media_port, extra):
+    """Starts one SIPp call of `scenario` on `port`, logging its messages; `extra` are
+    further arguments. Returns the process and the path of its message log."""
+    from switch import SIP_PORT
     work = os.path.join(ctx.sw.run, "sipp")
     os.makedirs(work, exist_ok=True)
     log = os.path.join(work, f"{name}.log")
     if os.path.exists(log):
         os.remove(log)
     args = ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", os.path.join(HERE, "sipp", scenario),
-            "-i", "127.0.0.1", "-p", str(port), "-mp", str(media_port), "-m", "1", "-l", "1",
-            "-s", service, "-key", "domain", domain, "-key", "user", user, "-d", str(delay_ms),
-            "-au", user, "-ap", password(user, domain), "-timeout", "20", "-timeout_error",
-            "-trace_msg", "-message_file", log, "-nostdin"]
+            "-i", "127.0.0.1", "-p", str(port), "-mp", str(media_port), "-m", "1",
+            "-timeout", "20", "-timeout_error", "-trace_msg", "-message_file", log, "-nostdin"] + extra
     with open(os.path.join(work, f"{name}.out"), "w") as screen:
         return subprocess.Popen(args, cwd=work, stdout=screen, stderr=subprocess.STDOUT), log
 
@@ -1020,6 +1049,137 @@ def s23_sent_back_and_not_taken(ctx):
     ctx.wait_no_channels("no channel is left")
 
 
+def use_conf(ctx, xml):
+    ctx.sw.set_callpark_conf(xml)
+    out = ctx.sw.api("callpark reload")
+    check("+OK" in out, f"callpark reload takes the configuration: {out}")
+
+
+def s24_forged_referred_by_never_picks_the_tenant(ctx):
+    """A carrier's caller reaches 101 at a contact, not as a directory user: a SIPp phone
+    at a static contact that blind-transfers it to *68102 with `Referred-By:
+    <sip:102@globex.example>`; then pjsua2's 101 at its registered contact,
+    whose own Referred-By names the contact's IP address. Each time the call parks in
+    acme, the tenant the dialplan named, at 102 for 102; globex's lamp stays dark."""
+    from switch import STATIC_PHONE_PORT
+    trunk, p101, p102 = ctx.trunk("trunk"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+    w_globex = blf(ctx, "103", "park+102", domain=GLOBEX)
+    w_acme = blf(ctx, "103", "park+102")
+    blf_wait(ctx, w_globex, "off")
+    for host in ("globex.example", "127.0.0.1"):
+        if host == "globex.example":
+            sipp, log = run_sipp(ctx, "refer_forged.xml", "forged-referred-by", STATIC_PHONE_PORT,
+                                 STATIC_PHONE_PORT + 2, ["-key", "refer_to", "sip:*68102@acme.example",
+                                                         "-key", "referred_by", "<sip:102@globex.example>", "-aa"])
+            ctx.ua.pump(0.5)
+            c = trunk.dial("s101")
+            ctx.wait(lambda: c.confirmed, 8, "the SIPp phone at the static contact answers the carrier's call")
+        else:
+            c = ctx.park_by_transfer(trunk, p101, "*68102", number="c101")
+        ctx.wait(lambda: len(ctx.parked(None)) == 1, 8, "the call is parked somewhere")
+        everywhere = ctx.parked(None)
+        ctx.ua.pump(0.5)
+        check(len(ctx.parked(None)) == 1, f"one call parked, in one tenant: {ctx.parked(None)}")
+        ref = ctx.sw.api(f"uuid_getvar {everywhere[0]['uuid']} sip_h_Referred-By").strip()
+        check(host in ref, f"the switch got a Referred-By naming {host} ({ref!r})")
+        calls = ctx.wait_parked(1)
+        check(calls[0]["extension"] == "102" and calls[0]["parking_user"] == "102",
+              f"parked in acme at 102 for 102, whatever the header said: {calls[0]}")
+        check(ctx.parked(GLOBEX) == [], f"nothing parked in globex: {ctx.parked(GLOBEX)}")
+        check(c.confirmed, "the carrier's caller is kept, on hold")
+        blf_wait(ctx, w_acme, "confirmed")
+        w_globex.pump()
+        check(w_globex.state()[0] in ("idle", "terminated", None), f"globex's lamp is dark: {w_globex.state()}")
+        ctx.pick_up(p102, "*88")
+        ctx.ua.hangup_all()
+        ctx.wait_no_channels("every call of the round is over")
+        if host == "globex.example":
+            while sipp.poll() is None:
+                ctx.ua.pump(0.1)
+            check(sipp.returncode == 0, f"the SIPp phone's call went as written (exit {sipp.returncode}, {log})")
+    w_globex.unsubscribe()
+    w_acme.unsubscribe()
+
+
+ALICE_CONF = BASIC_CONF.replace('<tenant domain="acme.example">',
+                                '<tenant domain="acme.example"><settings><param name="recall-time" value="5"/>'
+                                '<param name="ring-time" value="10"/></settings>')
+
+
+def s25_user_alice_parks_and_is_recalled(ctx):
+    """Directory user `alice` (an id that is not digits): a caller she blind-transfers to
+    *68 parks at alice (park+alice lights), rings her phone with the caller's number when
+    the recall time lapses, and talks to her when she answers."""
+    use_conf(ctx, ALICE_CONF)
+    try:
+        client, alice = ctx.phone("client", "104"), ctx.phone("alice", "alice")
+        w = blf(ctx, "103", "park+alice")
+        n = len(alice.incoming)
+        c = ctx.park_by_transfer(client, alice, "*68")
+        calls = ctx.wait_parked(1)
+        check(calls[0]["extension"] == "alice" and calls[0]["parking_user"] == "alice",
+              f"parked at alice by alice: {calls[0]}")
+        blf_wait(ctx, w, "confirmed")
+        ctx.wait(lambda: len(alice.incoming) > n + 1, 12, "the recall rings alice")
+        rec = alice.incoming[-1]
+        check(rec.caller_number() == "104", f"the recall shows the parked caller ({rec.remote})")
+        alice.answer(rec)
+        ctx.wait(lambda: rec.confirmed and c.confirmed, 8, "alice answers the recall")
+        ctx.wait_parked(0)
+        rx, _ = ctx.rtp_flows(rec)
+        check(rx > 25, f"alice hears the caller ({rx} RTP packets in 1.5 s)")
+        blf_wait(ctx, w, "off")
+        w.unsubscribe()
+        ctx.ua.hangup_all()
+    finally:
+        ctx.drop_phone("alice")
+        use_conf(ctx, BASIC_CONF)
+
+
+def s26_simultaneous_ring_answered_then_parked(ctx):
+    """A carrier's call to 5200 rings 102 and 101 at once (101 dialed last); 102 answers,
+    blind-transfers it to *68 and hangs up right behind its REFER: the call is parked at
+    102 by 102 (not at 101, the last user dialed), and the recall rings 102."""
+    use_conf(ctx, RECALL_CONF)  # sales (101-103): recall-time 5, parking user
+    try:
+        trunk, p101, p102 = ctx.trunk("trunk"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+        n1, n2 = len(p101.incoming), len(p102.incoming)
+        c = trunk.dial("5200")
+        ctx.wait(lambda: len(p101.incoming) > n1 and len(p102.incoming) > n2, 8, "102 and 101 ring at once")
+        leg, other = p102.incoming[-1], p101.incoming[-1]
+        p102.answer(leg)
+        ctx.wait(lambda: c.confirmed and leg.confirmed and other.ended, 8, "102 answers; 101 stops ringing")
+        ctx.xfer(leg, "sip:*68@acme.example")
+        leg.hangup(__import__("pjsua2").CallOpParam(True))
+        calls = ctx.wait_parked(1)
+        check(calls[0]["extension"] == "102" and calls[0]["parking_user"] == "102",
+              f"parked at 102 by 102, who answered: {calls[0]}")
+        n2 = len(p102.incoming)
+        ctx.wait(lambda: len(p102.incoming) > n2, 10, "the recall rings 102")
+        check(len(p101.incoming) == n1 + 1, "101 is not rung")
+        ctx.ua.hangup_all()
+        ctx.wait_parked(0)
+    finally:
+        use_conf(ctx, BASIC_CONF)
+
+
+def s27_far_end_cannot_retrieve(ctx):
+    """A carrier's caller reaches 101 as a directory user; the carrier's side sends a REFER
+    to *88102, so that 101's leg runs the code: nobody authenticated asked, so the call
+    parked at 102 stays parked and 101's phone is not connected to it."""
+    client, p103, p101, p102 = ctx.phone("client", "104"), ctx.phone("103", "103"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+    trunk = ctx.trunk("trunk")
+    ctx.park_by_transfer(client, p103, "*68102")
+    parked = ctx.wait_parked(1)
+    c, leg = ctx.call_and_answer(trunk, p101, number="d101")
+    ctx.xfer(c, "sip:*88102@acme.example")
+    ctx.wait(lambda: leg.ended, 10, "101's leg, sent to *88102 by the far end, is refused")
+    calls = ctx.wait_parked(1)
+    check(calls[0]["uuid"] == parked[0]["uuid"], f"the parked call stays parked: {calls}")
+    ctx.pick_up(p102, "*88")
+    ctx.ua.hangup_all()
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
@@ -1028,7 +1188,9 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s16_adopted_park_time_in_the_future, s17_caller_leaves_while_being_parked,
              s18_taken_out_of_the_park_by_other_means, s19_unload_while_the_last_recall_rings,
              s20_module_reload_with_a_broken_configuration, s21_no_lamp_answer_across_tenants,
-             s22_lamp_of_a_call_gone_while_unloaded, s23_sent_back_and_not_taken]
+             s22_lamp_of_a_call_gone_while_unloaded, s23_sent_back_and_not_taken,
+             s24_forged_referred_by_never_picks_the_tenant, s25_user_alice_parks_and_is_recalled,
+             s26_simultaneous_ring_answered_then_parked, s27_far_end_cannot_retrieve]
 
 
 def main(argv):

@@ -13,8 +13,8 @@ import pjsua2 as pj
 from switch import SIP_PORT, password  # a caller on other ports (the demo, the bench) sets SIP_PORT
 
 
-def proxy():
-    return f"sip:127.0.0.1:{SIP_PORT};lr"
+def proxy(port=None):
+    return f"sip:127.0.0.1:{port or SIP_PORT};lr"
 
 
 class Call(pj.Call):
@@ -68,7 +68,9 @@ class Call(pj.Call):
 class Phone(pj.Account):
     """One registered device of `user`@`domain`."""
 
-    def __init__(self, ua, user, domain, name, display=None):
+    def __init__(self, ua, user, domain, name, display=None, trunk_port=None):
+        """With `trunk_port`, a carrier's line instead: no registration, no credentials,
+        every call through the switch's unauthenticated profile on that port."""
         super().__init__()
         self.ua, self.user, self.domain, self.name = ua, user, domain, name
         self.calls = []
@@ -78,11 +80,12 @@ class Phone(pj.Account):
         self.reg_code = 0
         cfg = pj.AccountConfig()
         cfg.idUri = f'"{display}" <sip:{user}@{domain}>' if display else f"sip:{user}@{domain}"
-        cfg.regConfig.registrarUri = f"sip:{domain}"
-        cfg.regConfig.timeoutSec = 600
-        cfg.sipConfig.proxies.append(proxy())
+        cfg.sipConfig.proxies.append(proxy(trunk_port))
         cfg.sipConfig.transportId = ua.transport_for(user, domain)
-        cfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, password(user, domain)))
+        if not trunk_port:
+            cfg.regConfig.registrarUri = f"sip:{domain}"
+            cfg.regConfig.timeoutSec = 600
+            cfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, password(user, domain)))
         cfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
         cfg.natConfig.iceEnabled = False
         self.create(cfg)
@@ -156,8 +159,8 @@ class UA:
         tc.port = 0
         return self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
 
-    def phone(self, user, domain, name=None, display=None):
-        p = Phone(self, user, domain, name or f"{user}@{domain}", display)
+    def phone(self, user, domain, name=None, display=None, trunk_port=None):
+        p = Phone(self, user, domain, name or f"{user}@{domain}", display, trunk_port)
         self.phones.append(p)
         return p
 

@@ -32,11 +32,13 @@ FS_MOD = _pkg_var("modulesdir", f"{FS_PREFIX}/lib/freeswitch/mod")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 SIP_PORT = 25060
+CARRIER_PORT = 25080  # the unauthenticated "carrier" profile
+STATIC_PHONE_PORT = 25090  # a phone (SIPp) the dialplan reaches at a fixed contact
 ESL_PORT = 28021
 RTP_START, RTP_END = 32000, 33999
 
 USERS = {
-    "acme.example": [str(n) for n in range(101, 110)],
+    "acme.example": [str(n) for n in range(101, 110)] + ["alice"],
     "globex.example": ["101", "102", "103"],
 }
 
@@ -180,6 +182,8 @@ class Switch:
         for k, v in {
             "@RUN@": self.run,
             "@SIP_PORT@": str(self.sip_port),
+            "@CARRIER_PORT@": str(self.sip_port + CARRIER_PORT - SIP_PORT),
+            "@STATIC_PHONE_PORT@": str(self.sip_port + STATIC_PHONE_PORT - SIP_PORT),
             "@ESL_PORT@": str(self.esl_port),
             "@RTP_START@": str(self.rtp_range[0]),
             "@RTP_END@": str(self.rtp_range[1]),
