@@ -580,12 +580,6 @@ SWITCH_STANDARD_APP(callpark_app)
 		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_ERROR, "usage: callpark %s\n", CALLPARK_SYNTAX);
 		return;
 	}
-	if (!strcmp(data, CALLPARK_BACK_TO_PARK) && !zstr(switch_channel_get_variable(channel, "originate_disposition")) &&
-		!strcasecmp(switch_channel_get_variable(channel, "originate_disposition"), "SUCCESS")) {
-		/* The user it was sent back to took it and the conversation is over. */
-		switch_channel_hangup(channel, SWITCH_CAUSE_NORMAL_CLEARING);
-		return;
-	}
 	if (!enter_module()) {
 		return;
 	}
@@ -614,6 +608,8 @@ SWITCH_STANDARD_APP(callpark_app)
 	d.sound_invalid = switch_channel_get_variable(channel, "callpark_sound_invalid");
 	d.sound_failed = switch_channel_get_variable(channel, "callpark_sound_failed");
 	d.back_to_park = !strcmp(data, CALLPARK_BACK_TO_PARK);
+	d.sent_back_answered = !zstr(switch_channel_get_variable(channel, "originate_disposition")) &&
+		!strcasecmp(switch_channel_get_variable(channel, "originate_disposition"), "SUCCESS");
 
 	/* What a library that cannot answer (a panic, a freed engine) leaves: refused. */
 	res->action = CP_ACTION_NONE;
@@ -643,6 +639,9 @@ SWITCH_STANDARD_APP(callpark_app)
 		break;
 	case CP_ACTION_SENT_BACK:
 		send_back(session, res->user, res->tenant, res->prompt);
+		break;
+	case CP_ACTION_END:
+		switch_channel_hangup(channel, SWITCH_CAUSE_NORMAL_CLEARING);
 		break;
 	default:
 		/* Refused: the prompt in early media, then the cause the library chose. */

@@ -9,15 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// `cp_engine_new` flag: time moves only through `cp_engine_advance`, and timers fire
+// on the thread that calls it (tests, or a host that drives timers itself).
+#define CP_ENGINE_MANUAL_CLOCK 1
+
 // The size of `cp_command.tenant`: the longest domain (253 bytes) and its NUL.
 #define CP_COMMAND_TENANT_SIZE 254
 
 // A buffer of this many bytes always holds a message of `cp_command_parse` whole.
 #define CP_COMMAND_MESSAGE_SIZE 512
-
-// `cp_engine_new` flag: time moves only through `cp_engine_advance`, and timers fire
-// on the thread that calls it (tests, or a host that drives timers itself).
-#define CP_ENGINE_MANUAL_CLOCK 1
 
 // The size of the text fields of `cp_dial_result` (music, prompt), NUL included.
 #define CP_DIAL_TEXT_SIZE 1024
@@ -77,44 +77,6 @@ enum cp_result
 typedef enum cp_result cp_result;
 #else
 typedef uint32_t cp_result;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
-// What a `callpark` API command asks for (see `cp_command_parse`).
-enum cp_command_kind
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-  // `list [<domain>] [json]`.
-  CP_COMMAND_KIND_LIST = 1,
-  // `reload`.
-  CP_COMMAND_KIND_RELOAD = 2,
-  // `status`.
-  CP_COMMAND_KIND_STATUS = 3,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum cp_command_kind cp_command_kind;
-#else
-typedef uint32_t cp_command_kind;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
-// Listing formats.
-enum cp_format
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-  CP_FORMAT_TEXT = 0,
-  CP_FORMAT_JSON = 1,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum cp_format cp_format;
-#else
-typedef uint32_t cp_format;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -202,6 +164,44 @@ typedef uint32_t cp_log_level;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// Listing formats.
+enum cp_format
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  CP_FORMAT_TEXT = 0,
+  CP_FORMAT_JSON = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum cp_format cp_format;
+#else
+typedef uint32_t cp_format;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// What a `callpark` API command asks for (see `cp_command_parse`).
+enum cp_command_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // `list [<domain>] [json]`.
+  CP_COMMAND_KIND_LIST = 1,
+  // `reload`.
+  CP_COMMAND_KIND_RELOAD = 2,
+  // `status`.
+  CP_COMMAND_KIND_STATUS = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum cp_command_kind cp_command_kind;
+#else
+typedef uint32_t cp_command_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // What `cp_engine_dial` asks the switch to do.
 enum cp_action
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -216,6 +216,8 @@ enum cp_action
   CP_ACTION_BRIDGED = 2,
   // The park failed: play `prompt`, then ring `user`@`tenant`, who transferred it.
   CP_ACTION_SENT_BACK = 3,
+  // It was sent back, taken, and that conversation is over: hang up (normal clearing).
+  CP_ACTION_END = 4,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -230,16 +232,6 @@ typedef struct cp_config cp_config;
 
 // A call-park engine (opaque; owned by the host).
 typedef struct cp_engine cp_engine;
-
-// A parsed `callpark` API command, written by `cp_command_parse`.
-typedef struct cp_command {
-  cp_command_kind kind;
-  // `list`: `CP_FORMAT_JSON` when `json` was given, else `CP_FORMAT_TEXT`.
-  cp_format format;
-  // `list <domain>`: the domain, lower-case, NUL-terminated. Empty (`tenant[0] == 0`)
-  // for every tenant, and for the other commands.
-  char tenant[CP_COMMAND_TENANT_SIZE];
-} cp_command;
 
 // One recall attempt to start: ring `extension`@`tenant` for `seconds`, showing the
 // parked caller; report it with `cp_engine_recall_answered`/`_failed` and `attempt`.
@@ -332,6 +324,16 @@ typedef struct cp_adopt {
   uint64_t parked_secs_ago;
 } cp_adopt;
 
+// A parsed `callpark` API command, written by `cp_command_parse`.
+typedef struct cp_command {
+  cp_command_kind kind;
+  // `list`: `CP_FORMAT_JSON` when `json` was given, else `CP_FORMAT_TEXT`.
+  cp_format format;
+  // `list <domain>`: the domain, lower-case, NUL-terminated. Empty (`tenant[0] == 0`)
+  // for every tenant, and for the other commands.
+  char tenant[CP_COMMAND_TENANT_SIZE];
+} cp_command;
+
 // What the switch knows of one leg, as it has it (NULL: unset).
 typedef struct cp_leg {
   // `sip_authorized` is true: the switch authenticated the phone.
@@ -382,6 +384,9 @@ typedef struct cp_dial {
   // The channel was sent back (`CP_ACTION_SENT_BACK`) and nobody took it: park it at
   // the parking user's own extension; `dialed` is not read then. Never sent back again.
   bool back_to_park;
+  // With `back_to_park`: the bridge to the user it was sent back to succeeded
+  // (`originate_disposition` is `SUCCESS`), and that conversation is over.
+  bool sent_back_answered;
 } cp_dial;
 
 // The one answer of `cp_engine_dial`. Strings are NUL-terminated, empty when unused.
@@ -411,32 +416,6 @@ const char *cp_version(void);
 // # Safety
 // `buf` is NULL or valid for `len` bytes; `out_n` is NULL or valid.
 cp_result cp_result_message(uint32_t code, char *buf, size_t len, size_t *out_n);
-
-// The syntax of the `callpark` API command, a static NUL-terminated string:
-// `list [<domain>] [json] | reload | status`.
-const char *cp_command_usage(void);
-
-// Parses the arguments of the `callpark` API command (the text after `callpark`):
-// `list [<domain>] [json] | reload | status`. Words are split on ASCII whitespace; the
-// sub-command and `json` are case-insensitive; `list` takes at most one domain (letters,
-// digits, `.`, `-`, `_`, at most 253 bytes) and one `json`, in either order.
-//
-// On `CP_RESULT_OK`, `*command_out` is written; on any other result it is left as it
-// was. `CP_RESULT_COMMAND_EMPTY`: nothing but whitespace (print the usage,
-// `cp_command_usage`). The other refusals (`CP_RESULT_COMMAND_*`, and
-// `CP_RESULT_INVALID_UTF8` for text that is not UTF-8) write a message that says what
-// was wrong into `err_buf` (`err_len` bytes, NUL-terminated, cut to fit; a message is
-// shorter than `CP_COMMAND_MESSAGE_SIZE` bytes whatever the input) and its length without
-// the NUL into `*err_n`; `err_buf` and `err_n` may be NULL.
-//
-// # Safety
-// `line` is NULL or a NUL-terminated string; `command_out` is NULL or valid; `err_buf`
-// is NULL or valid for `err_len` bytes; `err_n` is NULL or valid.
-cp_result cp_command_parse(const char *line,
-                           struct cp_command *command_out,
-                           char *err_buf,
-                           size_t err_len,
-                           size_t *err_n);
 
 // Parses and validates `xml` (`xml_len` bytes, UTF-8, no NUL needed). `source` names
 // it in error messages. On success `*config_out` gets a new handle (free it with
@@ -551,6 +530,32 @@ cp_result cp_engine_advance(const struct cp_engine *engine, uint64_t ms);
 // call stays as it is for the next load to adopt. Call it before stopping the recalls;
 // `cp_engine_free` follows.
 cp_result cp_engine_quiesce(const struct cp_engine *engine);
+
+// The syntax of the `callpark` API command, a static NUL-terminated string:
+// `list [<domain>] [json] | reload | status`.
+const char *cp_command_usage(void);
+
+// Parses the arguments of the `callpark` API command (the text after `callpark`):
+// `list [<domain>] [json] | reload | status`. Words are split on ASCII whitespace; the
+// sub-command and `json` are case-insensitive; `list` takes at most one domain (letters,
+// digits, `.`, `-`, `_`, at most 253 bytes) and one `json`, in either order.
+//
+// On `CP_RESULT_OK`, `*command_out` is written; on any other result it is left as it
+// was. `CP_RESULT_COMMAND_EMPTY`: nothing but whitespace (print the usage,
+// `cp_command_usage`). The other refusals (`CP_RESULT_COMMAND_*`, and
+// `CP_RESULT_INVALID_UTF8` for text that is not UTF-8) write a message that says what
+// was wrong into `err_buf` (`err_len` bytes, NUL-terminated, cut to fit; a message is
+// shorter than `CP_COMMAND_MESSAGE_SIZE` bytes whatever the input) and its length without
+// the NUL into `*err_n`; `err_buf` and `err_n` may be NULL.
+//
+// # Safety
+// `line` is NULL or a NUL-terminated string; `command_out` is NULL or valid; `err_buf`
+// is NULL or valid for `err_len` bytes; `err_n` is NULL or valid.
+cp_result cp_command_parse(const char *line,
+                           struct cp_command *command_out,
+                           char *err_buf,
+                           size_t err_len,
+                           size_t *err_n);
 
 // Handles what a channel dialed: resolves who is who, parks it, bridges it to a parked
 // call, sends it back or refuses it, and writes what the switch must do into `*out`.

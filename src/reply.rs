@@ -35,6 +35,9 @@ pub struct ChannelDial<'a> {
     pub caller_name: &'a str,
     /// It was sent back and nobody took it: park it at its parking user's extension.
     pub back_to_park: bool,
+    /// With `back_to_park`: the user it was sent back to did take it (the bridge
+    /// succeeded) and that conversation is over.
+    pub sent_back_answered: bool,
     pub media: Media<'a>,
 }
 
@@ -60,6 +63,8 @@ pub enum Reply {
     SendBack { tenant: String, user: String, prompt: String, error: DialError },
     /// Refused: play `prompt` (in early media), then hang up with `cause`.
     Refuse { cause: Cause, prompt: String, error: DialError },
+    /// The call was sent back, taken, and that conversation is over: hang up, normally.
+    End,
 }
 
 /// A code or extension that does not exist: what was dialed is wrong.

@@ -138,6 +138,19 @@ fn the_far_end_of_an_outbound_leg_retrieves_nothing() {
     assert_eq!(rig.engine.parked_count(), 1, "still parked");
 }
 
+/// A sent-back call its parking user took comes back only when that conversation is
+/// over: it ends, and is not parked again.
+#[test]
+fn a_sent_back_call_that_was_taken_ends() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
+    let facts = Facts { channel: trunk(ACME, Some("101")), transferred: true, ..Facts::default() };
+    let d = ChannelDial { back_to_park: true, sent_back_answered: true, ..dial("c1", "back-to-park", facts) };
+    assert_eq!(rig.engine.answer(&d), Reply::End);
+    assert_eq!(rig.engine.parked_count(), 0);
+    let d = ChannelDial { sent_back_answered: false, ..d };
+    assert_eq!(rig.engine.answer(&d), hold("101"), "not taken: parked at the parking user's");
+}
+
 #[test]
 fn the_reply_carries_music_prompts_and_causes() {
     let rig = Rig::new(&group_conf(r#"recall="parking-user""#));

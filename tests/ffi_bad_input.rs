@@ -5,6 +5,7 @@ use std::ffi::{c_char, c_void, CString};
 use std::ptr::{null, null_mut};
 
 use callpark::ffi::api::*;
+use callpark::ffi::command::*;
 use callpark::ffi::cp_result;
 use callpark::ffi::dial::*;
 use callpark::ffi::host::*;
@@ -61,6 +62,7 @@ fn dial(uuid: *const c_char, dialed: *const c_char, user: *const c_char, domain:
         sound_invalid: null(),
         sound_failed: null(),
         back_to_park: false,
+        sent_back_answered: false,
     }
 }
 

@@ -23,7 +23,8 @@ use std::mem::discriminant;
 
 use callpark::command::{self, Command, CommandError};
 use callpark::config::{valid_domain, MAX_DOMAIN_LEN};
-use callpark::ffi::api::{self, cp_command, cp_command_kind, cp_format, CP_COMMAND_MESSAGE_SIZE, CP_COMMAND_TENANT_SIZE};
+use callpark::ffi::api::cp_format;
+use callpark::ffi::command::{self as ffi_command, cp_command, cp_command_kind, CP_COMMAND_MESSAGE_SIZE, CP_COMMAND_TENANT_SIZE};
 use callpark::ffi::cp_result;
 use libfuzzer_sys::fuzz_target;
 
@@ -111,7 +112,7 @@ fn check_ffi(data: &[u8]) {
     let mut c = untouched;
     let mut whole = [0x55 as c_char; CP_COMMAND_MESSAGE_SIZE];
     let mut n = usize::MAX;
-    let r = unsafe { api::cp_command_parse(line.as_ptr(), &mut c, whole.as_mut_ptr(), whole.len(), &mut n) };
+    let r = unsafe { ffi_command::cp_command_parse(line.as_ptr(), &mut c, whole.as_mut_ptr(), whole.len(), &mut n) };
     assert_eq!(r, want, "{cut:?}");
     match (want_cmd, &core) {
         (Some(w), _) => {
@@ -132,7 +133,7 @@ fn check_ffi(data: &[u8]) {
     let mut small = vec![0x55 as c_char; small_len];
     let mut m = usize::MAX;
     let mut c2 = untouched;
-    let r2 = unsafe { api::cp_command_parse(line.as_ptr(), &mut c2, small.as_mut_ptr(), small_len, &mut m) };
+    let r2 = unsafe { ffi_command::cp_command_parse(line.as_ptr(), &mut c2, small.as_mut_ptr(), small_len, &mut m) };
     assert_eq!(r2, want);
     if let (Err(e), true) = (&core, small_len > 0) {
         let msg = e.to_string();

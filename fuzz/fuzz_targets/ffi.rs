@@ -433,6 +433,7 @@ fuzz_target!(|data: &[u8]| {
                     sound_invalid: ptr::null(),
                     sound_failed: ptr::null(),
                     back_to_park: f.next() == Some(b"back"),
+                    sent_back_answered: f.next() == Some(b"answered"),
                 };
                 let mut out = Box::new(cp_dial_result {
                     action: cp_action::Bridged,
@@ -453,7 +454,7 @@ fuzz_target!(|data: &[u8]| {
                     match out.action {
                         cp_action::None => assert!([1, 20, 41].contains(&out.hangup_cause) && out.prompt[0] != 0),
                         cp_action::SentBack => assert!(out.user[0] != 0 && out.tenant[0] != 0 && out.prompt[0] != 0),
-                        cp_action::Parked | cp_action::Bridged => assert_eq!(r, cp_result::Ok),
+                        cp_action::Parked | cp_action::Bridged | cp_action::End => assert_eq!(r, cp_result::Ok),
                     }
                 }
             }

@@ -12,6 +12,9 @@ impl Engine {
     /// must do. A park that fails goes back to whoever transferred the call.
     pub fn answer(&self, d: &ChannelDial) -> Reply {
         let host = &self.shared.host;
+        if d.back_to_park && d.sent_back_answered {
+            return Reply::End;
+        }
         let who = identity::resolve(&d.facts, |t, u| host.user_exists(t, u));
         let refuse = |error: DialError, tenant: &str| {
             host.log(

@@ -67,6 +67,9 @@ pub struct cp_dial {
     /// The channel was sent back (`CP_ACTION_SENT_BACK`) and nobody took it: park it at
     /// the parking user's own extension; `dialed` is not read then. Never sent back again.
     pub back_to_park: bool,
+    /// With `back_to_park`: the bridge to the user it was sent back to succeeded
+    /// (`originate_disposition` is `SUCCESS`), and that conversation is over.
+    pub sent_back_answered: bool,
 }
 
 /// What `cp_engine_dial` asks the switch to do.
@@ -81,6 +84,8 @@ pub enum cp_action {
     Bridged = 2,
     /// The park failed: play `prompt`, then ring `user`@`tenant`, who transferred it.
     SentBack = 3,
+    /// It was sent back, taken, and that conversation is over: hang up (normal clearing).
+    End = 4,
 }
 
 /// The one answer of `cp_engine_dial`. Strings are NUL-terminated, empty when unused.
@@ -183,6 +188,7 @@ pub unsafe extern "C" fn cp_engine_dial(
             caller_number: fact(r.caller_number).unwrap_or(""),
             caller_name: fact(r.caller_name).unwrap_or(""),
             back_to_park: r.back_to_park,
+            sent_back_answered: r.sent_back_answered,
             media: Media {
                 music: fact(r.music),
                 hold_music: fact(r.hold_music),
@@ -203,6 +209,7 @@ pub unsafe extern "C" fn cp_engine_dial(
                 (cp_action::Parked, cp_result::Ok)
             }
             Reply::Bridged => (cp_action::Bridged, cp_result::Ok),
+            Reply::End => (cp_action::End, cp_result::Ok),
             Reply::SendBack { tenant, user, prompt, error } => {
                 put(&tenant, &mut out.tenant);
                 put(&user, &mut out.user);

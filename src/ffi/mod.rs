@@ -1,6 +1,7 @@
 //! The C ABI: every `extern "C"` item of callpark lives under this module.
 //!
 //! - `api.rs`: what C calls (C to Rust): the `cp_*` functions.
+//! - `command.rs`: the `callpark` API command (C to Rust): `cp_command_parse`.
 //! - `dial.rs`: a channel's dial (C to Rust): `cp_dial` in, one `cp_dial_result` out.
 //! - `host.rs`: what Rust calls (Rust to C): the `cp_host` callback table.
 //!
@@ -12,6 +13,7 @@
 #![allow(non_camel_case_types)]
 
 pub mod api;
+pub mod command;
 pub mod dial;
 pub mod host;
 mod result;
