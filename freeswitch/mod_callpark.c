@@ -43,6 +43,7 @@ static struct {
 	int running;
 	int busy;	/* threads inside this module's code: parked loops, recalls */
 	uint32_t event_count;
+	struct recall *recalls;	/* recall attempts under way (under mutex) */
 } globals;
 
 /* Threads that run module code register, so that shutdown waits for them. */
@@ -204,6 +205,9 @@ static cp_result cb_bridge(void *ctx, const char *uuid, const char *parked_uuid)
 
 struct recall {
 	switch_memory_pool_t *pool;
+	struct recall *next;
+	/* Set by cb_cancel_ring: the originate gives up, even before its leg exists. */
+	switch_call_cause_t cancel_cause;
 	char *parked_uuid;
 	char *dialstr;
 	char *caller_number;
@@ -228,7 +232,7 @@ static void *SWITCH_THREAD_FUNC recall_thread(switch_thread_t *thread, void *obj
 	prctl(PR_SET_NAME, "cp-recall", 0, 0, 0);
 #endif
 	if (switch_ivr_originate(NULL, &peer, &cause, rc->dialstr, rc->seconds + 1, NULL, rc->caller_name, rc->caller_number, NULL,
-							 NULL, SOF_NONE, NULL, NULL) == SWITCH_STATUS_SUCCESS && peer) {
+							 NULL, SOF_NONE, &rc->cancel_cause, NULL) == SWITCH_STATUS_SUCCESS && peer) {
 		r = cp_engine_recall_answered(globals.engine, rc->parked_uuid, rc->attempt, switch_core_session_get_uuid(peer));
 		if (r != CP_RESULT_OK) {
 			switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(peer), SWITCH_LOG_INFO, "recall of %s answered too late (%u)\n",
@@ -241,6 +245,14 @@ static void *SWITCH_THREAD_FUNC recall_thread(switch_thread_t *thread, void *obj
 						  switch_channel_cause2str(cause));
 		cp_engine_recall_failed(globals.engine, rc->parked_uuid, rc->attempt);
 	}
+	switch_mutex_lock(globals.mutex);
+	for (struct recall **p = &globals.recalls; *p; p = &(*p)->next) {
+		if (*p == rc) {
+			*p = rc->next;
+			break;
+		}
+	}
+	switch_mutex_unlock(globals.mutex);
 	switch_core_destroy_memory_pool(&pool);
 	leave_module();
 	return NULL;
@@ -271,17 +283,34 @@ static cp_result cb_ring(void *ctx, const struct cp_ring *ring)
 	switch_threadattr_create(&attr, pool);
 	switch_threadattr_detach_set(attr, 1);
 	switch_threadattr_stacksize_set(attr, SWITCH_THREAD_STACKSIZE);
+	switch_mutex_lock(globals.mutex);
+	rc->next = globals.recalls;
+	globals.recalls = rc;
 	if (switch_thread_create(&thread, attr, recall_thread, rc, pool) != SWITCH_STATUS_SUCCESS) {
+		globals.recalls = rc->next;
+		switch_mutex_unlock(globals.mutex);
 		switch_core_destroy_memory_pool(&pool);
 		leave_module();
 		return CP_RESULT_HOST_FAILED;
 	}
+	switch_mutex_unlock(globals.mutex);
 	return CP_RESULT_OK;
 }
 
+/* Stops every recall attempt of a parked call: the originate of one whose leg the switch
+   is still creating gives up (its cancel cause), and the legs that ring are hung up. */
 static void cb_cancel_ring(void *ctx, const char *parked_uuid)
 {
+	struct recall *rc;
 	(void) ctx;
+
+	switch_mutex_lock(globals.mutex);
+	for (rc = globals.recalls; rc; rc = rc->next) {
+		if (!strcmp(rc->parked_uuid, parked_uuid)) {
+			rc->cancel_cause = SWITCH_CAUSE_ORIGINATOR_CANCEL;
+		}
+	}
+	switch_mutex_unlock(globals.mutex);
 	switch_core_session_hupall_matching_var_ans(CALLPARK_RECALL_VAR, parked_uuid, SWITCH_CAUSE_ORIGINATOR_CANCEL, SHT_UNANSWERED);
 }
 

@@ -1180,6 +1180,28 @@ def s27_far_end_cannot_retrieve(ctx):
     ctx.ua.hangup_all()
 
 
+def s28_picked_up_before_the_recall_leg_exists(ctx):
+    """110's phone is reached 2 s late (the switch waits before it creates the leg). A call
+    110 parked is recalled after 5 s; 102 picks it up with *88110 while the recall leg does
+    not exist yet: the recall is called off, and 110's phone never rings for a call that
+    was already taken."""
+    use_conf(ctx, ALICE_CONF)  # acme: recall-time 5
+    try:
+        client, p110, p102 = ctx.phone("client", "104"), ctx.phone("110", "110"), ctx.phone("102", "102")
+        ctx.park_by_transfer(client, p110, "*68")
+        calls = ctx.wait_parked(1)
+        check(calls[0]["extension"] == "110" and calls[0]["parking_user"] == "110", f"parked at 110: {calls[0]}")
+        n = len(p110.incoming)
+        ctx.wait(lambda: ctx.parked(ACME) and ctx.parked(ACME)[0]["state"] == "ringing", 10, "the recall starts")
+        ctx.pick_up(p102, "*88110")
+        ctx.ua.pump(4.0)
+        check(len(p110.incoming) == n, f"110's phone is not rung for a call 102 took ({len(p110.incoming) - n} INVITEs)")
+        ctx.ua.hangup_all()
+    finally:
+        ctx.drop_phone("110")
+        use_conf(ctx, BASIC_CONF)
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
@@ -1190,7 +1212,8 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s20_module_reload_with_a_broken_configuration, s21_no_lamp_answer_across_tenants,
              s22_lamp_of_a_call_gone_while_unloaded, s23_sent_back_and_not_taken,
              s24_forged_referred_by_never_picks_the_tenant, s25_user_alice_parks_and_is_recalled,
-             s26_simultaneous_ring_answered_then_parked, s27_far_end_cannot_retrieve]
+             s26_simultaneous_ring_answered_then_parked, s27_far_end_cannot_retrieve,
+             s28_picked_up_before_the_recall_leg_exists]
 
 
 def main(argv):

@@ -38,9 +38,18 @@ ESL_PORT = 28021
 RTP_START, RTP_END = 32000, 33999
 
 USERS = {
-    "acme.example": [str(n) for n in range(101, 110)] + ["alice"],
+    "acme.example": [str(n) for n in range(101, 111)] + ["alice"],
     "globex.example": ["101", "102", "103"],
 }
+
+
+# 110@acme's phone is reached 2 s late (the switch waits about 2000 ticks before it creates
+# the leg, originate_delay_start): the window in which a call can be picked up before its recall
+# leg exists.
+SLOW_USER = ("110", "acme.example")
+SLOW_USER_DIAL_STRING = ('<param name="dial-string" value="{^^:sip_invite_domain=${dialed_domain}:'
+                         'presence_id=${dialed_user}@${dialed_domain}:originate_delay_start=2000}'
+                         '${sofia_contact(*/${dialed_user}@${dialed_domain})}"/>')
 
 
 def password(user, domain):
@@ -57,7 +66,8 @@ def directory():
         out.append('<variables><variable name="user_context" value="default"/></variables>')
         out.append('<groups><group name="default"><users>')
         for u in users:
-            out.append(f'<user id="{u}"><params><param name="password" value="{password(u, domain)}"/></params>'
+            slow = SLOW_USER_DIAL_STRING if (u, domain) == SLOW_USER else ""
+            out.append(f'<user id="{u}"><params><param name="password" value="{password(u, domain)}"/>{slow}</params>'
                        f'<variables><variable name="effective_caller_id_number" value="{u}"/></variables></user>')
         out.append('</users></group></groups></domain>')
     return "\n".join(out)
