@@ -860,23 +860,39 @@ def s17_caller_leaves_while_being_parked(ctx, rounds=40):
 
 
 def s18_taken_out_of_the_park_by_other_means(ctx):
-    """A parked call moved elsewhere by the switch itself (uuid_transfer from an operator
-    console), while the module is loaded or while it is unloaded, leaves the park: not
-    listed, lamp off, never recalled, the caller still in its new call (issue 10, item 4)."""
-    client, p101 = ctx.phone("client", "104"), ctx.phone("101a", "101")
+    """A parked call moved elsewhere by the switch itself, as an operator console does it
+    (uuid_transfer, while the module is loaded and while it is unloaded; uuid_bridge to the
+    operator's phone; intercept from it), leaves the park: not listed, lamp off, never
+    recalled, the caller still in its new call (issue 10, item 4)."""
+    client, p101, p103 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("103", "103")
     ctx.sw.set_callpark_conf(RECALL_CONF)  # sales: recall-time 5 s
     check("+OK" in ctx.sw.api("callpark reload"), "short recall timers")
     w = blf(ctx, "103", "park+101")
-    for unloaded in (False, True):
-        when = "while unloaded" if unloaded else "while loaded"
+    for how, unloaded in (("uuid_transfer", False), ("uuid_transfer", True), ("uuid_bridge", False),
+                          ("intercept", False)):
+        when = f"{how} {'while unloaded' if unloaded else 'while loaded'}"
         c = ctx.park_by_transfer(client, p101, "*68")
         uuid = ctx.wait_parked(1)[0]["uuid"]
         blf_wait(ctx, w, "confirmed")
         n = len(p101.incoming)
         if unloaded:
             check("+OK" in ctx.sw.api("unload mod_callpark"), "unload with the call parked")
-        out = ctx.sw.api(f"uuid_transfer {uuid} 7000 XML default")
-        check("+OK" in out, f"uuid_transfer of the parked call {when}: {out.strip()}")
+        if how == "uuid_transfer":
+            out = ctx.sw.api(f"uuid_transfer {uuid} 7000 XML default")
+        else:
+            m = len(p103.incoming)
+            if how == "uuid_bridge":
+                op = f"operator-{uuid[:8]}"
+                ctx.sw.api(f"bgapi originate {{origination_uuid={op}}}user/103@acme.example &park()")
+                ctx.wait(lambda: len(p103.incoming) > m, 8, "the operator's phone rings")
+                p103.answer(p103.incoming[-1])
+                ctx.wait(lambda: p103.incoming[-1].confirmed, 8, "the operator answers")
+                out = ctx.sw.api(f"uuid_bridge {uuid} {op}")
+            else:
+                op_call = p103.dial(f"intercept-{uuid}")
+                ctx.wait(lambda: op_call.confirmed, 8, "the operator's intercept is answered")
+                out = "+OK"
+        check("+OK" in out, f"{when} of the parked call: {out.strip()}")
         if unloaded:
             ctx.ua.pump(0.5)
             check("+OK" in ctx.sw.api("load mod_callpark"), "load mod_callpark")
