@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use callpark::clock::ManualClock;
+use callpark::identity::{Facts, Leg};
+use callpark::reply::{ChannelDial, Reply};
 use callpark::{DialOutcome, DialRequest, Engine, Timing};
 use criterion::{BenchmarkId, Criterion};
 
@@ -33,13 +35,56 @@ fn retrieve(engine: &Engine, tenant: &str, retriever: &str, dialed: &str) -> boo
         caller_number: "555",
         caller_name: "",
         back_to_park: false,
+        transferred: false,
     };
     matches!(engine.dial(&req), Ok(DialOutcome::Retrieved { .. }))
 }
 
-/// Parks a new call in a random slot: timed. Then hangs it up: untimed.
-fn bench_park(c: &mut Criterion, engines: &[(usize, Engine)]) {
-    let mut g = c.benchmark_group("park");
+/// Parks `uuid` at `dialed` in `tenant` as the module hands it over: a carrier's call
+/// (no user of its own, the tenant from the dialplan) transferred by the outbound leg to
+/// directory user 100, through the identity rules and the reply (`Engine::answer`).
+fn park_by_answer(engine: &Engine, tenant: &str, uuid: &str, dialed: &str) -> bool {
+    let partner = Leg { outbound: true, dialed_user: Some("100"), dialed_domain: Some(tenant), ..Leg::default() };
+    let facts = Facts {
+        channel: Leg { domain_name: Some(tenant), ..Leg::default() },
+        bridge_partner: Some(partner),
+        transferred: true,
+        referred_by: Some("<sip:100@somewhere.example>"),
+        ..Facts::default()
+    };
+    let d = ChannelDial {
+        uuid,
+        dialed,
+        facts,
+        caller_number: "0033123456789",
+        caller_name: "Bench Caller",
+        ..ChannelDial::default()
+    };
+    matches!(engine.answer(&d), Reply::Hold { .. })
+}
+
+/// Parks `uuid` at `dialed` in `tenant` by the engine's own request (identity resolved).
+fn park_by_request(engine: &Engine, tenant: &str, uuid: &str, dialed: &str) -> bool {
+    let req = DialRequest {
+        tenant,
+        uuid,
+        dialed,
+        user: None,
+        transferor: Some("100"),
+        caller_number: "0033123456789",
+        caller_name: "Bench Caller",
+        back_to_park: false,
+        transferred: true,
+    };
+    matches!(engine.dial(&req), Ok(DialOutcome::Parked { .. }))
+}
+
+type ParkFn = fn(&Engine, &str, &str, &str) -> bool;
+
+/// Parks a new call in a random slot: timed. Then hangs it up: untimed. `park` is the
+/// engine's request; `park_answer` the whole dial as the module hands it over.
+fn bench_park(c: &mut Criterion, engines: &[(usize, Engine)], name: &str, park: ParkFn) {
+    let mut g = c.benchmark_group(name);
     let mut k = 0u64;
     for (n, engine) in engines {
         g.bench_with_input(BenchmarkId::from_parameter(n), engine, |b, engine| {
@@ -57,17 +102,7 @@ fn bench_park(c: &mut Criterion, engines: &[(usize, Engine)]) {
                         .collect();
                     let start = Instant::now();
                     for (t, u, d) in &reqs {
-                        let req = DialRequest {
-                            tenant: t,
-                            uuid: u,
-                            dialed: d,
-                            user: None,
-                            transferor: Some("100"),
-                            caller_number: "0033123456789",
-                            caller_name: "Bench Caller",
-                            back_to_park: false,
-                        };
-                        assert!(matches!(black_box(engine.dial(&req)), Ok(DialOutcome::Parked { .. })));
+                        assert!(black_box(park(engine, t, u, d)));
                     }
                     total += start.elapsed();
                     for (_, u, _) in &reqs {
@@ -156,6 +191,7 @@ fn group_dial(engine: &Engine, uuid: &str, dialed: &str, user: Option<&str>, by:
         caller_number: "0033123456789",
         caller_name: "Bench Caller",
         back_to_park: false,
+        transferred: by.is_some(),
     };
     engine.dial(&req).unwrap_or_else(|e| panic!("{dialed}: {e:?}"))
 }
@@ -216,7 +252,8 @@ fn main() {
         })
         .collect();
     eprintln!("set up {:?} parked calls in {:.2?}", SIZES, t0.elapsed());
-    bench_park(&mut c, &engines);
+    bench_park(&mut c, &engines, "park", park_by_request);
+    bench_park(&mut c, &engines, "park_answer", park_by_answer);
     bench_retrieve(&mut c, &engines);
     bench_probe(&mut c, &engines);
     bench_list(&mut c, &engines);

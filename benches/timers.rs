@@ -88,8 +88,14 @@ fn park(engine: &Engine, origin: u64, range: std::ops::Range<usize>, gap: Durati
             let dialed = format!("*68{}", 100 + i % 900);
             // The deadline the engine sets: its clock (ms) at the park, plus the recall time.
             let before = engine.now_ms();
-            let req =
-                DialRequest { tenant: FAST, uuid: &id, dialed: &dialed, transferor: Some("100"), ..Default::default() };
+            let req = DialRequest {
+                tenant: FAST,
+                uuid: &id,
+                dialed: &dialed,
+                transferor: Some("100"),
+                transferred: true,
+                ..Default::default()
+            };
             engine.dial(&req).expect("park a measured call");
             (i, (before - origin + RECALL_MS) * 1_000_000)
         })

@@ -277,7 +277,7 @@ static cp_result cb_ring(void *ctx, const struct cp_ring *ring)
 	rc->caller_name = switch_core_strdup(pool, ring->caller_name);
 	rc->seconds = ring->seconds;
 	rc->attempt = ring->attempt;
-	/* The library passes digits only as the extension and a checked domain. */
+	/* The library passes a user id (letters, digits, +-_.) and a checked domain. */
 	rc->dialstr = switch_core_sprintf(pool, "{%s=%s,callpark_recall=true,callpark_recall_attempt=%u,ignore_early_media=true}user/%s@%s", CALLPARK_RECALL_VAR,
 									  ring->parked_uuid, (unsigned) ring->attempt, ring->extension, ring->tenant);
 	switch_threadattr_create(&attr, pool);
@@ -526,22 +526,33 @@ static void read_leg(switch_channel_t *channel, struct cp_leg *leg)
 	leg->dialed_domain = switch_channel_get_variable(channel, "dialed_domain");
 }
 
-/* The facts of another channel, copied into this session's pool. */
+/* One variable of another channel, copied under that channel's lock into `into`'s pool
+   (the other channel's thread may set it meanwhile). */
+static const char *copy_var(switch_core_session_t *into, switch_channel_t *other, const char *name)
+{
+	const char *v = switch_channel_get_variable_dup(other, name, SWITCH_TRUE, -1);
+	return v ? switch_core_session_strdup(into, v) : NULL;
+}
+
+/* The facts of another channel, copied into `into`'s pool. */
+static void copy_leg(switch_core_session_t *into, switch_channel_t *other, struct cp_leg *leg)
+{
+	leg->authorized = switch_true(copy_var(into, other, "sip_authorized"));
+	leg->user_name = copy_var(into, other, "user_name");
+	leg->domain_name = copy_var(into, other, "domain_name");
+	leg->outbound = switch_channel_direction(other) == SWITCH_CALL_DIRECTION_OUTBOUND;
+	leg->dialed_user = copy_var(into, other, "dialed_user");
+	leg->dialed_domain = copy_var(into, other, "dialed_domain");
+}
+
 static switch_bool_t read_other_leg(switch_core_session_t *session, const char *uuid, struct cp_leg *leg)
 {
 	switch_core_session_t *other;
-	struct cp_leg l;
 
 	if (zstr(uuid) || !(other = switch_core_session_locate(uuid))) {
 		return SWITCH_FALSE;
 	}
-	read_leg(switch_core_session_get_channel(other), &l);
-	leg->authorized = l.authorized;
-	leg->outbound = l.outbound;
-	leg->user_name = l.user_name ? switch_core_session_strdup(session, l.user_name) : NULL;
-	leg->domain_name = l.domain_name ? switch_core_session_strdup(session, l.domain_name) : NULL;
-	leg->dialed_user = l.dialed_user ? switch_core_session_strdup(session, l.dialed_user) : NULL;
-	leg->dialed_domain = l.dialed_domain ? switch_core_session_strdup(session, l.dialed_domain) : NULL;
+	copy_leg(session, switch_core_session_get_channel(other), leg);
 	switch_core_session_rwunlock(other);
 	return SWITCH_TRUE;
 }
@@ -586,14 +597,24 @@ static void hold(switch_core_session_t *session, const char *music)
    not take it (busy, no answer, not registered), the bridge fails and the channel goes on
    to the callpark application once more, which asks the library for the way back into
    the park; a conversation that did happen ends the call when it ends. */
-static void send_back(switch_core_session_t *session, const char *user, const char *domain, const char *prompt)
+static void send_back(switch_core_session_t *session, const struct cp_dial_result *res)
 {
-	char *dest;
+	switch_channel_t *channel = switch_core_session_get_channel(session);
+	char text[256];
 
-	dest = switch_core_session_sprintf(session,
-									   "set:continue_on_fail=true,set:hangup_after_bridge=true,playback:%s,bridge:user/%s@%s,callpark:" CALLPARK_BACK_TO_PARK,
-									   prompt, user, domain);
-	switch_ivr_session_transfer(session, dest, "inline", NULL);
+	/* For the dialplan and ESL: where it goes and why. The prompt goes through a
+	   variable, which expands after the inline dialplan is split: it may hold commas. */
+	switch_channel_set_variable(channel, "callpark_send_back_user", res->user);
+	switch_channel_set_variable(channel, "callpark_send_back_domain", res->tenant);
+	cp_result_message(res->code, text, sizeof(text), NULL);
+	switch_channel_set_variable(channel, "callpark_result_text", text);
+	switch_channel_set_variable(channel, "callpark_send_back_prompt", res->prompt);
+	switch_ivr_session_transfer(session,
+								switch_core_session_sprintf(session,
+															"set:continue_on_fail=true,set:hangup_after_bridge=true,playback:${callpark_send_back_prompt},"
+															"bridge:user/%s@%s,callpark:" CALLPARK_BACK_TO_PARK,
+															res->user, res->tenant),
+								"inline", NULL);
 }
 
 SWITCH_STANDARD_APP(callpark_app)
@@ -622,9 +643,9 @@ SWITCH_STANDARD_APP(callpark_app)
 	if (read_other_leg(session, last_partner, &partner) || recorded_partner(channel, last_partner, &partner)) {
 		d.bridge_partner = &partner;
 	}
-	d.transferred = !zstr(switch_channel_get_variable(channel, "sip_refer_to")) ||
-		!zstr(switch_channel_get_variable(channel, "blind_transfer_uuid"));
 	d.referred_by = switch_channel_get_variable(channel, "sip_h_Referred-By");
+	d.refer_to = switch_channel_get_variable(channel, "sip_refer_to");
+	d.blind_transfer_uuid = switch_channel_get_variable(channel, "blind_transfer_uuid");
 	d.tenant_override = switch_channel_get_variable(channel, "callpark_tenant");
 	d.user_override = switch_channel_get_variable(channel, "callpark_user");
 	d.domain_override = switch_channel_get_variable(channel, "callpark_domain");
@@ -667,7 +688,7 @@ SWITCH_STANDARD_APP(callpark_app)
 		switch_channel_set_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE, NULL);
 		break;
 	case CP_ACTION_SENT_BACK:
-		send_back(session, res->user, res->tenant, res->prompt);
+		send_back(session, res);
 		break;
 	case CP_ACTION_END:
 		switch_channel_hangup(channel, SWITCH_CAUSE_NORMAL_CLEARING);
@@ -771,7 +792,7 @@ static void record_partner(const char *uuid, const char *partner_uuid)
 	}
 	if ((partner = switch_core_session_locate(partner_uuid))) {
 		channel = switch_core_session_get_channel(session);
-		read_leg(switch_core_session_get_channel(partner), &l);
+		copy_leg(session, switch_core_session_get_channel(partner), &l);
 		switch_channel_set_variable(channel, "callpark_partner_authorized", l.authorized ? "true" : "false");
 		switch_channel_set_variable(channel, "callpark_partner_user_name", l.user_name);
 		switch_channel_set_variable(channel, "callpark_partner_domain_name", l.domain_name);
@@ -794,25 +815,6 @@ static void bridge_handler(switch_event_t *event)
 		record_partner(b, a);
 	}
 	left_hold_handler(event);
-}
-
-/* How long ago a channel was parked, from the epoch it remembers. A park time in the
-   future (the clock was stepped back since) or one that is no number counts as "just
-   now": the call waits a whole recall time instead of being recalled at once. */
-static uint64_t parked_secs_ago(const char *epoch)
-{
-	switch_time_t now = switch_epoch_time_now(NULL);
-	char *end = NULL;
-	long long then;
-
-	if (zstr(epoch)) {
-		return 0;
-	}
-	then = strtoll(epoch, &end, 10);
-	if (!end || *end || then <= 0 || then > (long long) now) {
-		return 0;
-	}
-	return (uint64_t) (now - then);
 }
 
 /* After a load: channels still parked (held by endless_playback since before an unload)
@@ -854,7 +856,8 @@ static void adopt_parked(void)
 		a.parking_user = switch_channel_get_variable(channel, "callpark_parking_user");
 		a.caller_number = cp ? cp->caller_id_number : NULL;
 		a.caller_name = cp ? cp->caller_id_name : NULL;
-		a.parked_secs_ago = parked_secs_ago(epoch);
+		a.parked_epoch = epoch;
+		a.now_epoch = (uint64_t) switch_epoch_time_now(NULL);
 		r = cp_engine_adopt(globals.engine, &a);
 		/* Hung up between the search and the adoption: the handler did not know it yet. */
 		if (r == CP_RESULT_OK && switch_channel_down_nosig(channel)) {
@@ -1097,6 +1100,12 @@ SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_callpark_shutdown)
 	   this module before the library goes away. Parked channels stay on hold
 	   (endless_playback, not this module) and are adopted by the next load. */
 	cp_engine_quiesce(globals.engine);
+	/* Recalls whose leg does not exist yet give up too (their originate's cancel cause). */
+	switch_mutex_lock(globals.mutex);
+	for (struct recall *rc = globals.recalls; rc; rc = rc->next) {
+		rc->cancel_cause = SWITCH_CAUSE_ORIGINATOR_CANCEL;
+	}
+	switch_mutex_unlock(globals.mutex);
 	remember_lit_lamps();
 	switch_core_session_hupall_matching_var_ans("callpark_recall", "true", SWITCH_CAUSE_ORIGINATOR_CANCEL, SHT_UNANSWERED);
 	for (;;) {

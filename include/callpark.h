@@ -320,8 +320,10 @@ typedef struct cp_adopt {
   // The caller's number and name, or NULL.
   const char *caller_number;
   const char *caller_name;
-  // How long ago it was parked.
-  uint64_t parked_secs_ago;
+  // When it was parked, as the channel remembers it (seconds since 1970, a decimal
+  // string; NULL or anything else: just now), and the switch's clock now.
+  const char *parked_epoch;
+  uint64_t now_epoch;
 } cp_adopt;
 
 // A parsed `callpark` API command, written by `cp_command_parse`.
@@ -361,8 +363,10 @@ typedef struct cp_dial {
   const struct cp_leg *transferring_leg;
   // The last bridge partner, when it could be found (or was recorded at the bridge).
   const struct cp_leg *bridge_partner;
-  // `sip_refer_to` or `blind_transfer_uuid` is set: the call was transferred here.
-  bool transferred;
+  // `sip_refer_to` and `blind_transfer_uuid` as the channel has them: either set means
+  // the call was transferred here.
+  const char *refer_to;
+  const char *blind_transfer_uuid;
   // The `Referred-By` header as received (`sip_h_Referred-By`).
   const char *referred_by;
   // The dialplan's `callpark_tenant`, `callpark_user`, `callpark_domain`,

@@ -4,7 +4,8 @@
 //!
 //! The rules (README, "Who is who"):
 //! 1. The tenant comes only from the switch's own records: the dialplan's
-//!    `callpark_tenant` (or `callpark_domain`), else the domain of an authenticated user (this channel's, the
+//!    `callpark_tenant` (or the `callpark_domain` of its `callpark_user` or
+//!    `callpark_transferor`), else the domain of an authenticated user (this channel's, the
 //!    transferring leg's, the last bridge partner's), else the domain of a directory user
 //!    the call was sent to (`dialed_domain`), else the channel's `domain_name`. Never from
 //!    a header a party can write (`Referred-By`).
@@ -13,12 +14,16 @@
 //!    dialplan's override. A user of another domain than the tenant is nobody here.
 //! 3. Only the channel's own authenticated user (or the dialplan's `callpark_user`)
 //!    retrieves: an outbound leg's `dialed_user` is where the switch sent the call, not
-//!    who asks, so a far end that transfers that leg to `*88` retrieves nothing.
+//!    who asks, so a far end that transfers that leg to `*88` retrieves nothing; nor does
+//!    a channel transferred here by nobody the switch knows (rule 4 finds no one).
 //! 4. The parking user of a transferred call is the transferring leg's user, else the
 //!    last bridge partner's, else the `Referred-By` user when its host is the tenant and
 //!    the directory has that user (a header picks at most a user inside a tenant already
 //!    known), else the directory user this channel called. A call that was not
-//!    transferred is parked by its own user.
+//!    transferred is parked by its own user; one transferred by nobody known has no
+//!    parking user (and no user, rule 3).
+//! 6. The dialplan's overrides are the admin's word: `callpark_user` and
+//!    `callpark_transferor` count only with `callpark_domain`, and only in the tenant.
 //! 5. User ids need not be digits (`alice`, `+4930123`): any id of letters, digits and
 //!    `+ - _ .` up to [`MAX_USER_LEN`] bytes. Anything else is no user, not an error.
 
@@ -142,24 +147,21 @@ pub fn resolve(f: &Facts, user_exists: impl Fn(&str, &str) -> bool) -> Identity 
         (Some(t), Some((u, d))) if &d == t => Some(u),
         _ => None,
     };
-    let own_override = present(o.user).filter(|u| valid_user(u));
+    // The admin's users, each in `callpark_domain` (without it, nobody).
+    let o_user = user_at(o.user, o.domain);
+    let o_by = user_at(o.transferor, o.domain);
+    // An authenticated channel belongs to its domain, whatever its user id looks like.
+    let own_domain = if f.channel.authorized { domain(f.channel.domain_name) } else { None };
     let tenant = domain(o.tenant)
-        .or_else(|| domain(o.domain))
-        .or_else(|| f.channel.user().map(|(_, d)| d))
+        .or_else(|| o_user.as_ref().or(o_by.as_ref()).map(|(_, d)| d.clone()))
+        .or(own_domain)
+        .or_else(|| f.channel.sent_to().map(|(_, d)| d))
         .or_else(|| f.transferring_leg.and_then(|l| l.user()).map(|(_, d)| d))
         .or_else(|| f.bridge_partner.and_then(|l| l.user()).map(|(_, d)| d))
         .or_else(|| domain(f.channel.dialed_domain))
         .or_else(|| domain(f.channel.domain_name));
-    // An override user is in the override domain, or in the tenant when none is given.
-    let user = match own_override {
-        Some(u) => match domain(o.domain) {
-            Some(d) if Some(&d) != tenant.as_ref() => None,
-            _ => tenant.as_ref().map(|_| u.to_string()),
-        },
-        None => in_tenant(&tenant, f.channel.authenticated()),
-    };
-    let by = if let Some(u) = present(o.transferor).filter(|u| valid_user(u)) {
-        tenant.as_ref().map(|_| u.to_string())
+    let by = if o_by.is_some() {
+        in_tenant(&tenant, o_by)
     } else if f.transferred {
         in_tenant(&tenant, f.transferring_leg.and_then(|l| l.user()))
             .or_else(|| in_tenant(&tenant, f.bridge_partner.and_then(|l| l.user())))
@@ -175,6 +177,15 @@ pub fn resolve(f: &Facts, user_exists: impl Fn(&str, &str) -> bool) -> Identity 
             })
     } else {
         None
+    };
+    let user = if o_user.is_some() {
+        in_tenant(&tenant, o_user)
+    } else if f.transferred && by.is_none() {
+        // Transferred here by nobody the switch knows (a far end that REFERs an
+        // authenticated user's own call to `*88`): that user asked for nothing.
+        None
+    } else {
+        in_tenant(&tenant, f.channel.authenticated())
     };
     let by_transfer = by.is_some();
     let parking_user = by.or_else(|| user.clone());

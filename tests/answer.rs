@@ -63,6 +63,17 @@ fn a_forged_referred_by_of_another_tenant_parks_nothing_there() {
     );
 }
 
+/// A call that was not transferred, with no user of its own (a carrier's caller dialing
+/// the code itself), parks nothing at anybody's extension.
+#[test]
+fn an_untransferred_call_without_a_user_parks_nowhere() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
+    let facts = Facts { channel: trunk(ACME, None), ..Facts::default() };
+    let r = rig.engine.answer(&dial("c1", "*68102", facts));
+    assert!(matches!(r, Reply::Refuse { error: DialError::NoParkingUser, .. }), "{r:?}");
+    assert_eq!(rig.engine.parked_count(), 0);
+}
+
 /// Defect 1 with an IP host: the header is nobody, the tenant is the switch's.
 #[test]
 fn a_referred_by_with_an_ip_host_parks_in_the_known_tenant() {
@@ -167,7 +178,7 @@ fn the_reply_carries_music_prompts_and_causes() {
     let r = rig.engine.answer(&dial("r", "*99", me));
     assert!(matches!(&r, Reply::Refuse { cause: Cause::UnallocatedNumber, .. }), "{r:?}");
     // The admin's overrides: another tenant, user and parking user.
-    let o = Overrides { tenant: Some(GLOBEX), transferor: Some("103"), ..Overrides::default() };
+    let o = Overrides { tenant: Some(GLOBEX), domain: Some(GLOBEX), transferor: Some("103"), ..Overrides::default() };
     let d = dial("c9", "*68", Facts { overrides: o, ..me });
     assert_eq!(rig.engine.answer(&d), hold("103"));
     assert_eq!(rig.engine.list(Some(GLOBEX)).unwrap()[0].parking_user, "103");

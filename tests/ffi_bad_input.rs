@@ -48,7 +48,8 @@ fn dial(uuid: *const c_char, dialed: *const c_char, user: *const c_char, domain:
         },
         transferring_leg: null(),
         bridge_partner: null(),
-        transferred: false,
+        refer_to: null(),
+        blind_transfer_uuid: null(),
         referred_by: null(),
         tenant_override: null(),
         user_override: null(),
@@ -250,7 +251,8 @@ fn engine_calls_on_unknown_and_freed_handles() {
                 parking_user: u.as_ptr(),
                 caller_number: null(),
                 caller_name: null(),
-                parked_secs_ago: 0,
+                parked_epoch: null(),
+                now_epoch: 0,
             };
             assert_eq!(cp_engine_adopt(h, &a), cp_result::InvalidHandle);
         }
@@ -347,7 +349,8 @@ fn engine_calls_with_null_bad_utf8_and_over_long_strings() {
             parking_user: pu,
             caller_number: null(),
             caller_name: null(),
-            parked_secs_ago: u64::MAX,
+            parked_epoch: c"99999999999999999999".as_ptr(),
+            now_epoch: u64::MAX,
         };
         assert_eq!(cp_engine_adopt(e, null()), cp_result::NullParameter);
         for (a, want) in [

@@ -114,6 +114,7 @@ pub fn park(engine: &Engine, tenant: &str, uuid: &str, ext: usize) -> Result<Dia
         caller_number: "0033123456789",
         caller_name: "Bench Caller",
         back_to_park: false,
+        transferred: true,
     })
 }
 

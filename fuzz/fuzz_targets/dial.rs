@@ -222,7 +222,18 @@ fuzz_target!(|data: &[u8]| {
                 let caller_name = f.req();
                 let before = engine.parked_count();
                 let back_to_park = f.opt() == Some("back");
-                let req = DialRequest { tenant, uuid, dialed, user, transferor, caller_number, caller_name, back_to_park };
+                let transferred = transferor.is_some();
+                let req = DialRequest {
+                    tenant,
+                    uuid,
+                    dialed,
+                    user,
+                    transferor,
+                    caller_number,
+                    caller_name,
+                    back_to_park,
+                    transferred,
+                };
                 match engine.dial(&req) {
                     Ok(DialOutcome::Parked { extension, .. }) => {
                         assert!(callpark::identity::valid_user(&extension), "parked at {extension:?}");

@@ -22,6 +22,18 @@ pub struct AdoptRequest<'a> {
     pub parked_secs_ago: u64,
 }
 
+/// How long ago a call was parked, from the park time the switch remembered for it
+/// (`parked_epoch`, seconds since 1970, as the channel has it) and the switch's clock now.
+/// A park time in the future (the clock was stepped back since), or one that is no
+/// number, counts as "just now": the call waits a whole recall time rather than being
+/// recalled at once.
+pub fn secs_since(parked_epoch: Option<&str>, now_epoch: u64) -> u64 {
+    match parked_epoch.map(str::trim).and_then(|e| e.parse::<u64>().ok()) {
+        Some(then) if then > 0 && then <= now_epoch => now_epoch - then,
+        _ => 0,
+    }
+}
+
 impl Engine {
     /// Takes back a call the switch still holds parked. It is parked again where it was,
     /// keeps its park time, lights its lamps (an event `parked` with detail `adopted`),
@@ -73,5 +85,20 @@ impl Shared {
         }
         self.deliver();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secs_since;
+
+    #[test]
+    fn park_times_in_the_future_or_malformed_count_as_now() {
+        assert_eq!(secs_since(Some("1000"), 1050), 50);
+        assert_eq!(secs_since(Some(" 1000 "), 1000), 0);
+        assert_eq!(secs_since(Some("2000"), 1050), 0, "the clock was stepped back");
+        for bad in [None, Some(""), Some("x"), Some("-5"), Some("0"), Some("12abc"), Some("99999999999999999999999")] {
+            assert_eq!(secs_since(bad, 1050), 0, "{bad:?}");
+        }
     }
 }

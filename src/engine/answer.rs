@@ -36,6 +36,7 @@ impl Engine {
             caller_number: d.caller_number,
             caller_name: d.caller_name,
             back_to_park: d.back_to_park,
+            transferred: d.facts.transferred,
         };
         match self.dial(&req) {
             Ok(DialOutcome::Parked { extension, music }) => {

@@ -36,7 +36,7 @@ use clean::clean_tenant;
 use timers::{timer_thread, Timers};
 
 pub use crate::error::{CallError, DialError, DialFailure};
-pub use adopt::AdoptRequest;
+pub use adopt::{secs_since, AdoptRequest};
 pub use clean::{clean_name, clean_number, MAX_ID_LEN, MAX_NAME_CHARS};
 
 /// A request from a channel that dialed a feature code.
@@ -57,6 +57,9 @@ pub struct DialRequest<'a> {
     /// nobody took it: park it at the parking user's own extension (`dialed` is not read).
     /// Never sent back again.
     pub back_to_park: bool,
+    /// It was transferred here: a park at an extension by nobody known (no user, no
+    /// transferor) is parked for that extension instead of refused.
+    pub transferred: bool,
 }
 
 /// What the engine did with the channel.

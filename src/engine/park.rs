@@ -106,11 +106,13 @@ impl Shared {
         let fallback: String;
         let parking_user = match (parking_user, &intent) {
             (Some(p), _) => p,
-            (None, Intent::ParkAt(ext)) if t.group_of(ext).is_some() || self.host.user_exists(tenant, ext) => {
+            (None, Intent::ParkAt(ext))
+                if req.transferred && (t.group_of(ext).is_some() || self.host.user_exists(tenant, ext)) =>
+            {
                 fallback = ext.clone();
                 &fallback
             }
-            (None, Intent::ParkAt(ext)) => return Err(DialError::UnknownExtension(ext.clone())),
+            (None, Intent::ParkAt(ext)) if req.transferred => return Err(DialError::UnknownExtension(ext.clone())),
             (None, _) => return Err(DialError::NoParkingUser),
         };
         let group_of_parker = t.group_of(parking_user);

@@ -17,7 +17,7 @@ use super::host::{cp_host, CHost};
 use super::{boundary, cp_result, opt_str_arg, str_arg, write_out, write_truncated};
 use crate::clock::ManualClock;
 use crate::config::{self, Config};
-use crate::engine::{AdoptRequest, Engine, Timing};
+use crate::engine::{secs_since, AdoptRequest, Engine, Timing};
 use crate::host::{Host, LogLevel};
 use crate::listing;
 
@@ -56,8 +56,10 @@ pub struct cp_adopt {
     /// The caller's number and name, or NULL.
     pub caller_number: *const c_char,
     pub caller_name: *const c_char,
-    /// How long ago it was parked.
-    pub parked_secs_ago: u64,
+    /// When it was parked, as the channel remembers it (seconds since 1970, a decimal
+    /// string; NULL or anything else: just now), and the switch's clock now.
+    pub parked_epoch: *const c_char,
+    pub now_epoch: u64,
 }
 
 struct Registry<T> {
@@ -284,7 +286,7 @@ pub unsafe extern "C" fn cp_engine_adopt(engine: *const cp_engine, adopt: *const
             parking_user: try_ffi!(str_arg(a.parking_user)),
             caller_number: try_ffi!(opt_str_arg(a.caller_number)).unwrap_or(""),
             caller_name: try_ffi!(opt_str_arg(a.caller_name)).unwrap_or(""),
-            parked_secs_ago: a.parked_secs_ago,
+            parked_secs_ago: secs_since(try_ffi!(opt_str_arg(a.parked_epoch)), a.now_epoch),
         };
         match e.engine.adopt(&req) {
             Ok(()) => cp_result::Ok,

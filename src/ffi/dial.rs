@@ -44,8 +44,10 @@ pub struct cp_dial {
     pub transferring_leg: *const cp_leg,
     /// The last bridge partner, when it could be found (or was recorded at the bridge).
     pub bridge_partner: *const cp_leg,
-    /// `sip_refer_to` or `blind_transfer_uuid` is set: the call was transferred here.
-    pub transferred: bool,
+    /// `sip_refer_to` and `blind_transfer_uuid` as the channel has them: either set means
+    /// the call was transferred here.
+    pub refer_to: *const c_char,
+    pub blind_transfer_uuid: *const c_char,
     /// The `Referred-By` header as received (`sip_h_Referred-By`).
     pub referred_by: *const c_char,
     /// The dialplan's `callpark_tenant`, `callpark_user`, `callpark_domain`,
@@ -123,6 +125,16 @@ unsafe fn put(s: &str, buf: &mut [c_char]) {
     write_truncated(s, buf.as_mut_ptr(), buf.len(), std::ptr::null_mut());
 }
 
+/// A prompt too long for the result is the default failure prompt, and a warning.
+fn prompt_that_fits<'a>(host: &dyn Host, prompt: &'a str) -> &'a str {
+    if prompt.len() < CP_DIAL_TEXT_SIZE {
+        prompt
+    } else {
+        host.log(LogLevel::Warning, "callpark: the prompt is too long a string, playing the default");
+        crate::reply::SOUND_FAILED
+    }
+}
+
 fn clear(out: &mut cp_dial_result) {
     for b in [&mut out.music[..], &mut out.prompt[..], &mut out.user[..], &mut out.tenant[..]] {
         b[0] = 0;
@@ -176,7 +188,7 @@ pub unsafe extern "C" fn cp_engine_dial(
                 channel: leg(&r.channel),
                 transferring_leg: transferring,
                 bridge_partner: partner,
-                transferred: r.transferred,
+                transferred: fact(r.refer_to).is_some() || fact(r.blind_transfer_uuid).is_some(),
                 referred_by: fact(r.referred_by),
                 overrides: Overrides {
                     tenant: fact(r.tenant_override),
@@ -213,11 +225,11 @@ pub unsafe extern "C" fn cp_engine_dial(
             Reply::SendBack { tenant, user, prompt, error } => {
                 put(&tenant, &mut out.tenant);
                 put(&user, &mut out.user);
-                put(&prompt, &mut out.prompt);
+                put(prompt_that_fits(&*e.host, &prompt), &mut out.prompt);
                 (cp_action::SentBack, cp_result::from(&error))
             }
             Reply::Refuse { cause, prompt, error } => {
-                put(&prompt, &mut out.prompt);
+                put(prompt_that_fits(&*e.host, &prompt), &mut out.prompt);
                 out.hangup_cause = cause as u32;
                 let code = if dialed.is_none() { cp_result::CodeBadCharacter } else { cp_result::from(&error) };
                 (cp_action::None, code)

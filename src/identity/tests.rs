@@ -134,7 +134,33 @@ fn a_transferring_leg_of_another_tenant_is_nobody() {
         ..Facts::default()
     };
     let i = resolve(&f, everybody_exists);
-    assert_eq!((i.tenant.as_deref(), i.parking_user.as_deref(), i.by_transfer), (Some(ACME), Some("104"), false));
+    assert_eq!((i.tenant.as_deref(), i.user, i.parking_user, i.by_transfer), (Some(ACME), None, None, false));
+}
+
+/// A far end (a carrier, a user of another tenant) REFERs an authenticated user's own
+/// inbound call to `*88102`: the user asked for nothing, nobody retrieves.
+#[test]
+fn a_far_end_transfer_of_an_authenticated_call_retrieves_nothing() {
+    let f = Facts {
+        channel: phone("101", ACME),
+        bridge_partner: Some(Leg { outbound: true, ..Leg::default() }),
+        transferred: true,
+        ..Facts::default()
+    };
+    assert_eq!(who(&f), (s(ACME), None, None));
+}
+
+/// An authenticated channel whose user id the rules do not take still belongs to its own
+/// domain: the legs it was connected to never name another tenant for it.
+#[test]
+fn an_authenticated_channel_with_an_odd_user_id_keeps_its_domain() {
+    let f = Facts {
+        channel: phone("a b", ACME),
+        transferring_leg: Some(sent_to("101", GLOBEX)),
+        transferred: true,
+        ..Facts::default()
+    };
+    assert_eq!(who(&f), (s(ACME), None, None));
 }
 
 /// Defect 2: user ids that are not digits are users.
@@ -197,7 +223,7 @@ fn an_unauthenticated_phone_is_no_user() {
 
 #[test]
 fn the_dialplan_overrides_win() {
-    let o = Overrides { tenant: Some(GLOBEX), user: Some("103"), domain: None, transferor: Some("102") };
+    let o = Overrides { tenant: Some(GLOBEX), user: Some("103"), domain: Some(GLOBEX), transferor: Some("102") };
     let f = Facts { channel: phone("101", ACME), overrides: o, ..Facts::default() };
     let i = resolve(&f, nobody_exists);
     assert_eq!((i.tenant, i.user, i.parking_user, i.by_transfer), (s(GLOBEX), s("103"), s("102"), true));
@@ -208,6 +234,16 @@ fn an_override_user_of_another_domain_than_the_tenant_is_nobody() {
     let o = Overrides { tenant: Some(GLOBEX), user: Some("103"), domain: Some(ACME), transferor: None };
     let f = Facts { overrides: o, ..Facts::default() };
     assert_eq!(who(&f), (s(GLOBEX), None, None));
+}
+
+#[test]
+fn callpark_user_or_transferor_without_callpark_domain_is_nobody() {
+    let o = Overrides { user: Some("103"), transferor: Some("102"), ..Overrides::default() };
+    let f = Facts { channel: phone("101", ACME), overrides: o, ..Facts::default() };
+    assert_eq!(who(&f), (s(ACME), s("101"), s("101")));
+    let o = Overrides { domain: Some(GLOBEX), ..Overrides::default() };
+    let f = Facts { channel: trunk(None, None), overrides: o, ..Facts::default() };
+    assert_eq!(who(&f), (None, None, None), "callpark_domain alone names no tenant");
 }
 
 #[test]

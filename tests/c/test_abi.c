@@ -148,7 +148,7 @@ static struct cp_dial dial(const char *uuid, const char *dialed, const char *use
 		partner.dialed_user = by;
 		partner.dialed_domain = "acme.example";
 		d.bridge_partner = &partner;
-		d.transferred = true;
+		d.refer_to = "<sip:*68@acme.example>";
 	}
 	d.caller_number = "003386002678";
 	d.caller_name = "Jane Doe";
@@ -354,7 +354,8 @@ int main(void)
 		a.extension = "103";
 		a.parking_user = "101";
 		a.caller_number = "5551234";
-		a.parked_secs_ago = 30;
+		a.parked_epoch = "1000";
+		a.now_epoch = 1030;
 		CHECK(cp_engine_adopt(engine, &a) == CP_RESULT_OK);
 		CHECK(seen(sw, "event parked caller-7 ext=103 by=101 other=-"));
 		CHECK(seen(sw, "adopted caller-7"));

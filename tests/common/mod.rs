@@ -158,6 +158,7 @@ impl Rig {
             caller_number: "003386002678",
             caller_name: "",
             back_to_park: false,
+            transferred: by.is_some(),
         })
     }
 
