@@ -24,7 +24,7 @@
 //! Invariants after every operation: `parked_count() == list(None).len()`; no call is
 //! left claimed ("leaving") once a synchronous operation has returned; a call waiting,
 //! ringing or retrying has a pending timer; no slot holds more than the tenant's limit;
-//! listed extensions are digits; the per-tenant listings add up to the whole. And the
+//! listed extensions are user ids (src/identity.rs); the per-tenant listings add up to the whole. And the
 //! outcomes agree with the listing (a parked uuid is listed, a retrieved or hung-up one
 //! is not). Any panic is a finding.
 #![no_main]
@@ -176,11 +176,8 @@ fn check(engine: &Engine, what: &str) {
     let mut per_slot: HashMap<(&str, &str), usize> = HashMap::new();
     let mut per_tenant: HashMap<&str, usize> = HashMap::new();
     for c in &all {
-        assert!(
-            !c.extension.is_empty() && c.extension.bytes().all(|b| b.is_ascii_digit()),
-            "listed extension {:?}",
-            c.extension
-        );
+        // Digits after a code; a user id (letters, digits, +-_.) for a user's own slot.
+        assert!(callpark::identity::valid_user(&c.extension), "listed extension {:?}", c.extension);
         assert!(config::valid_domain(&c.tenant), "listed tenant {:?}", c.tenant);
         assert_ne!(c.state, "leaving", "{} is still claimed after {what:?}", c.uuid);
         if matches!(c.state, "parked" | "ringing" | "retrying") {

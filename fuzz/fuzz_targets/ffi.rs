@@ -33,6 +33,7 @@ use std::sync::LazyLock;
 
 use callpark::ffi::api::{self, cp_config, cp_engine, cp_format, CP_ENGINE_MANUAL_CLOCK};
 use callpark::ffi::dial::{self, cp_action, cp_dial, cp_dial_result, cp_leg, CP_DIAL_NAME_SIZE, CP_DIAL_TEXT_SIZE};
+use callpark::ffi::command;
 use callpark::ffi::cp_result;
 use callpark::ffi::host::{cp_event, cp_host, cp_log_level, cp_presence, cp_ring};
 use libfuzzer_sys::fuzz_target;
@@ -521,14 +522,14 @@ fuzz_target!(|data: &[u8]| {
                 };
                 let mut err = vec![0xffu8; err_len.unwrap_or(0)];
                 let errp = if err_len.is_some() { err.as_mut_ptr().cast() } else { ptr::null_mut() };
-                let mut out = api::cp_command {
-                    kind: api::cp_command_kind::Status,
+                let mut out = command::cp_command {
+                    kind: command::cp_command_kind::Status,
                     format: cp_format::Text,
-                    tenant: [0; api::CP_COMMAND_TENANT_SIZE],
+                    tenant: [0; command::CP_COMMAND_TENANT_SIZE],
                 };
                 let mut n = usize::MAX;
                 let r = ok("cp_command_parse", unsafe {
-                    api::cp_command_parse(p(&text), &mut out, errp, err.len(), &mut n)
+                    command::cp_command_parse(p(&text), &mut out, errp, err.len(), &mut n)
                 });
                 if r == cp_result::Ok {
                     assert!(out.tenant.contains(&0), "cp_command_parse: tenant not NUL-terminated");
