@@ -1,9 +1,12 @@
 //! Feature codes: what a user dialed, turned into an [`Intent`].
 //!
-//! The codes are configurable per tenant (defaults `*68`, `*88`, `*58`). A BLF key
-//! press dials `park+<ext>` (or `park+*88<ext>` on phones that prepend the code); both
-//! retrieve from `<ext>`. Extensions are digits only, within configured length limits,
-//! so nothing but digits ever reaches a dial string built from a parsed code.
+//! The codes are configurable per tenant (defaults `*68`, `*88`, `*58`). A BLF park key
+//! dials `park+<ext>` or `park+<group>` (its [`Intent::Key`]): a call transferred there
+//! (the key pressed during a call) parks, a phone that dials it picks up; the engine
+//! tells them apart. `park+*88<ext>` (phones that prepend the code) always picks up.
+//! Extensions are digits only, within configured length limits; a group key names a
+//! group (letters, digits, `-_.`): nothing else ever reaches a dial string built from a
+//! parsed code.
 
 use std::fmt;
 
@@ -48,8 +51,21 @@ pub enum Intent {
     GroupPark,
     /// `*88`: retrieve from the own extension, else the own group.
     Retrieve,
-    /// `*88<ext>`, `park+<ext>`, `park+*88<ext>`: retrieve from `<ext>`.
+    /// `*88<ext>`, `park+*88<ext>`: retrieve from `<ext>`.
     RetrieveFrom(String),
+    /// `park+<ext>` (`group: false`) or `park+<group>`: a BLF park key. Parks there (at
+    /// `<ext>`, or at the first free member of `<group>`) when the call was transferred to
+    /// it, retrieves from there when a phone dialed it.
+    Key { target: String, group: bool },
+    /// A call transferred to the key `park+<group>`: park at its first free member.
+    GroupParkIn(String),
+    /// A phone dialed the key `park+<group>`: retrieve the group's oldest call.
+    RetrieveFromGroup(String),
+}
+
+/// A group name as a key may carry it.
+fn is_key_group(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 /// Why a dialed string is not a feature code.
@@ -139,9 +155,18 @@ pub fn parse(dialed: &str, codes: &FeatureCodes, rules: ExtensionRules) -> Resul
         return Err(CodeError::BadCharacter { position });
     }
     if let Some(rest) = dialed.strip_prefix(BLF_PREFIX) {
-        let ext = rest.strip_prefix(codes.retrieve.as_str()).unwrap_or(rest);
-        check_extension(ext, BLF_PREFIX, rules)?;
-        return Ok(Intent::RetrieveFrom(ext.into()));
+        if let Some(ext) = rest.strip_prefix(codes.retrieve.as_str()) {
+            check_extension(ext, BLF_PREFIX, rules)?;
+            return Ok(Intent::RetrieveFrom(ext.into()));
+        }
+        if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
+            check_extension(rest, BLF_PREFIX, rules)?;
+            return Ok(Intent::Key { target: rest.into(), group: false });
+        }
+        if is_key_group(rest) && !rest.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(Intent::Key { target: rest.into(), group: true });
+        }
+        return Err(CodeError::NotDigits { code: BLF_PREFIX.into(), rest: rest.into() });
     }
     // Longest code first, so that a code that extends another one wins.
     let mut table: [(&str, u8); 3] = [(&codes.park, 0), (&codes.retrieve, 1), (&codes.group_park, 2)];
@@ -178,7 +203,9 @@ mod tests {
         assert_eq!(p("*88"), Ok(Intent::Retrieve));
         assert_eq!(p("*88102"), Ok(Intent::RetrieveFrom("102".into())));
         assert_eq!(p("*58"), Ok(Intent::GroupPark));
-        assert_eq!(p("park+102"), Ok(Intent::RetrieveFrom("102".into())));
+        assert_eq!(p("park+102"), Ok(Intent::Key { target: "102".into(), group: false }));
+        assert_eq!(p("park+sales"), Ok(Intent::Key { target: "sales".into(), group: true }));
+        assert_eq!(p("park+front-desk_2"), Ok(Intent::Key { target: "front-desk_2".into(), group: true }));
         assert_eq!(p("park+*88102"), Ok(Intent::RetrieveFrom("102".into())));
     }
 
@@ -199,7 +226,8 @@ mod tests {
             Err(CodeError::NotDigits { code: "park+".into(), rest: "102@other.domain".into() })
         );
         assert_eq!(p("park+"), Err(CodeError::NotDigits { code: "park+".into(), rest: "".into() }));
-        assert_eq!(p("park+sales"), Err(CodeError::NotDigits { code: "park+".into(), rest: "sales".into() }));
+        assert_eq!(p("park+a,b"), Err(CodeError::NotDigits { code: "park+".into(), rest: "a,b".into() }));
+        assert_eq!(p("park+1"), Err(CodeError::TooShort { extension: "1".into(), min: 2 }));
         assert_eq!(p("*881"), Err(CodeError::TooShort { extension: "1".into(), min: 2 }));
         assert_eq!(p("*6812345678901"), Err(CodeError::TooLong { extension: "12345678901".into(), max: 10 }));
         assert_eq!(p("*58101"), Err(CodeError::UnexpectedExtension { code: "*58".into(), rest: "101".into() }));

@@ -544,3 +544,27 @@ fn a_sent_back_call_nobody_takes_is_parked_at_the_parking_user() {
     assert!(matches!(e.error, DialError::SlotFull { .. }) && !e.sent_back, "{e:?}");
     assert_eq!(rig.host.sent_back().len(), sends);
 }
+
+/// A BLF park key: pressed during a call (the call blind-transferred to `park+102`) it
+/// parks at 102; dialed by a phone it picks up from 102. The group key `park+sales` parks
+/// at the first free member of sales and picks up the group's oldest call.
+#[test]
+fn park_keys_park_when_transferred_and_pick_up_when_dialed() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
+    assert_eq!(rig.dial(ACME, "c1", "park+102", None, Some("101")), parked("102"));
+    assert_eq!(rig.engine.list(Some(ACME)).unwrap()[0].parking_user, "101");
+    assert_eq!(rig.dial(ACME, "r1", "park+102", Some("103"), None), retrieved("c1", "102"));
+    // sales is 101, 102, 103: the first free member, whoever presses the key.
+    assert_eq!(rig.dial(ACME, "c2", "park+sales", None, Some("105")), parked("101"));
+    assert_eq!(rig.dial(ACME, "c3", "park+sales", None, Some("101")), parked("102"));
+    assert_eq!(rig.dial(ACME, "r2", "park+sales", Some("104"), None), retrieved("c2", "101"));
+    assert_eq!(rig.dial(ACME, "r3", "park+sales", Some("104"), None), retrieved("c3", "102"));
+    let e = rig.dial(ACME, "r4", "park+sales", Some("104"), None).unwrap_err();
+    assert_eq!(e.error, DialError::Empty { place: "group \"sales\"".into() });
+    // A key of no group: a mistyped code, sent back when transferred.
+    let e = rig.dial(ACME, "c4", "park+nosuch", None, Some("101")).unwrap_err();
+    assert!(matches!(e.error, DialError::Code(_)) && e.sent_back, "{e:?}");
+    // Pressed by a phone with no user of its own: nobody to retrieve for.
+    let e = rig.dial(ACME, "r5", "park+102", None, None).unwrap_err();
+    assert_eq!(e.error, DialError::NoRetriever);
+}

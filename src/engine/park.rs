@@ -38,6 +38,13 @@ pub(super) fn terms<'t>(t: &'t Tenant, parking_user: &str) -> (&'t Arc<RecallPla
     (plan, music.to_string())
 }
 
+/// Where a retrieve looks: the retriever's own extension (then its group), a slot, a group.
+enum From {
+    Own,
+    Slot(String),
+    Group(String),
+}
+
 impl Shared {
     pub(super) fn dial(&self, req: &DialRequest) -> Result<DialOutcome, DialFailure> {
         let bad = |e: String| DialFailure { error: DialError::BadRequest(e), sent_back: false };
@@ -47,14 +54,26 @@ impl Shared {
         let transferor = clean_user("transferor", req.transferor).map_err(bad)?;
         let config = self.config.read().clone();
         let t = config.tenant(&tenant);
-        let intent =
-            if req.back_to_park { Ok(Intent::ParkOwn) } else { codes::parse(req.dialed, &t.codes, t.extensions) };
+        let intent = match codes::parse(req.dialed, &t.codes, t.extensions) {
+            _ if req.back_to_park => Ok(Intent::ParkOwn),
+            // A park key: pressed during a call (the call transferred to it) it parks there;
+            // dialed by a phone, it picks up from there.
+            Ok(Intent::Key { target, group: false }) if req.transferred => Ok(Intent::ParkAt(target)),
+            Ok(Intent::Key { target, group: false }) => Ok(Intent::RetrieveFrom(target)),
+            Ok(Intent::Key { target, group: true }) if t.group(&target).is_none() => {
+                Err(codes::CodeError::Unknown(req.dialed.into()))
+            }
+            Ok(Intent::Key { target, group: true }) if req.transferred => Ok(Intent::GroupParkIn(target)),
+            Ok(Intent::Key { target, group: true }) => Ok(Intent::RetrieveFromGroup(target)),
+            other => other,
+        };
         let result = match intent {
             Err(e) => Err(DialError::Code(e)),
-            Ok(Intent::Retrieve) | Ok(Intent::RetrieveFrom(_)) => {
+            Ok(Intent::Retrieve) | Ok(Intent::RetrieveFrom(_)) | Ok(Intent::RetrieveFromGroup(_)) => {
                 let from = match intent {
-                    Ok(Intent::RetrieveFrom(e)) => Some(e),
-                    _ => None,
+                    Ok(Intent::RetrieveFrom(e)) => From::Slot(e),
+                    Ok(Intent::RetrieveFromGroup(g)) => From::Group(g),
+                    _ => From::Own,
                 };
                 return self
                     .retrieve(t, &tenant, uuid, user, from)
@@ -116,6 +135,10 @@ impl Shared {
             (None, _) => return Err(DialError::NoParkingUser),
         };
         let group_of_parker = t.group_of(parking_user);
+        let park_group = match &intent {
+            Intent::GroupParkIn(name) => Some(name.clone()),
+            _ => group_of_parker.map(|g| g.name.clone()),
+        };
         let own: [String; 1];
         let (candidates, limit, group_park): (&[String], usize, bool) = match intent {
             Intent::ParkOwn => {
@@ -133,7 +156,13 @@ impl Shared {
                 let g = group_of_parker.ok_or_else(|| DialError::NoGroup { user: parking_user.into() })?;
                 (&g.members, 1, true)
             }
-            Intent::Retrieve | Intent::RetrieveFrom(_) => unreachable!("retrieve intents are handled apart"),
+            Intent::GroupParkIn(name) => {
+                let g = t.group(&name).ok_or_else(|| DialError::NoGroup { user: parking_user.into() })?;
+                (&g.members, 1, true)
+            }
+            Intent::Retrieve | Intent::RetrieveFrom(_) | Intent::RetrieveFromGroup(_) | Intent::Key { .. } => {
+                unreachable!("retrieve intents and keys are handled apart")
+            }
         };
         let (plan, music) = terms(t, parking_user);
         let caller_number = clean_number(req.caller_number);
@@ -160,7 +189,7 @@ impl Shared {
             }
             let Some(ext) = inner.store.first_with_room(tenant, candidates, limit) else {
                 return Err(if group_park {
-                    DialError::NoFreeMember { group: group_of_parker.map(|g| g.name.clone()).unwrap_or_default() }
+                    DialError::NoFreeMember { group: park_group.clone().unwrap_or_default() }
                 } else {
                     DialError::SlotFull { extension: candidates[0].clone(), max: limit }
                 });
@@ -238,7 +267,7 @@ impl Shared {
         tenant: &str,
         uuid: &str,
         user: Option<&str>,
-        from: Option<String>,
+        from: From,
     ) -> Result<DialOutcome, DialError> {
         let user = user.ok_or(DialError::NoRetriever)?;
         let group = t.group_of(user).map(|g| g.name.as_str());
@@ -246,8 +275,9 @@ impl Shared {
             let (parked, extension, was_ringing) = {
                 let mut inner = self.inner.lock();
                 let found = match &from {
-                    Some(ext) => inner.store.oldest_in_slot(tenant, ext),
-                    None => inner
+                    From::Slot(ext) => inner.store.oldest_in_slot(tenant, ext),
+                    From::Group(g) => inner.store.oldest_in_group(tenant, g),
+                    From::Own => inner
                         .store
                         .oldest_in_slot(tenant, user)
                         .or_else(|| group.and_then(|g| inner.store.oldest_in_group(tenant, g))),
@@ -256,9 +286,10 @@ impl Shared {
                 .map(|c| (c.uuid.clone(), c.extension.clone()));
                 let Some((parked, extension)) = found else {
                     let place = match (&from, &group) {
-                        (Some(e), _) => e.clone(),
-                        (None, Some(g)) => format!("{user} or in group \"{g}\""),
-                        (None, None) => user.to_string(),
+                        (From::Slot(e), _) => e.clone(),
+                        (From::Group(g), _) => format!("group \"{g}\""),
+                        (From::Own, Some(g)) => format!("{user} or in group \"{g}\""),
+                        (From::Own, None) => user.to_string(),
                     };
                     return Err(DialError::Empty { place });
                 };

@@ -1221,6 +1221,38 @@ def s28_picked_up_before_the_recall_leg_exists(ctx):
         use_conf(ctx, BASIC_CONF)
 
 
+def s29_park_keys(ctx):
+    """BLF park keys (issue 11, item 1): 101, in a call, presses its park+102 key (a blind
+    transfer to park+102): the caller is parked at 102 by 101 and the lamp lights; 102
+    presses its park+102 key (dials it) and picks up. The same with the group key
+    park+sales: parked at the first free member, picked up by 103 from the group lamp."""
+    client, p101, p102, p103 = (ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102"),
+                                ctx.phone("103", "103"))
+    w = blf(ctx, "103", "park+102")
+    c = ctx.park_by_transfer(client, p101, "park+102")
+    calls = ctx.wait_parked(1)
+    check(calls[0]["extension"] == "102" and calls[0]["parking_user"] == "101",
+          f"the key parked it at 102, by 101: {calls[0]}")
+    blf_wait(ctx, w, "confirmed")
+    check(c.confirmed, "the caller is kept, on hold")
+    r = ctx.pick_up(p102, "park+102")
+    rx, _ = ctx.rtp_flows(r)
+    check(rx > 25, f"102 hears the caller after pressing the key ({rx} packets)")
+    blf_wait(ctx, w, "off")
+    w.unsubscribe()
+    ctx.ua.hangup_all()
+    wg = blf(ctx, "103", "park+sales")
+    ctx.park_by_transfer(client, p101, "park+sales")
+    calls = ctx.wait_parked(1)
+    check(calls[0]["extension"] == "101" and calls[0]["group"] == "sales",
+          f"the group key parked it at the first free member of sales: {calls[0]}")
+    blf_wait(ctx, wg, "confirmed")
+    ctx.pick_up(p103, "park+sales")
+    blf_wait(ctx, wg, "off")
+    wg.unsubscribe()
+    ctx.ua.hangup_all()
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
@@ -1232,7 +1264,7 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s22_lamp_of_a_call_gone_while_unloaded, s23_sent_back_and_not_taken,
              s24_forged_referred_by_never_picks_the_tenant, s25_user_alice_parks_and_is_recalled,
              s26_simultaneous_ring_answered_then_parked, s27_far_end_cannot_retrieve,
-             s28_picked_up_before_the_recall_leg_exists]
+             s28_picked_up_before_the_recall_leg_exists, s29_park_keys]
 
 
 def main(argv):
