@@ -277,9 +277,12 @@ static cp_result cb_ring(void *ctx, const struct cp_ring *ring)
 	rc->caller_name = switch_core_strdup(pool, ring->caller_name);
 	rc->seconds = ring->seconds;
 	rc->attempt = ring->attempt;
-	/* The library passes a user id (letters, digits, +-_.) and a checked domain. */
-	rc->dialstr = switch_core_sprintf(pool, "{%s=%s,callpark_recall=true,callpark_recall_attempt=%u,ignore_early_media=true}user/%s@%s", CALLPARK_RECALL_VAR,
-									  ring->parked_uuid, (unsigned) ring->attempt, ring->extension, ring->tenant);
+	/* The library passes a user id (letters, digits, +-_.), a checked domain and an
+	   Alert-Info without commas or braces. */
+	rc->dialstr = switch_core_sprintf(pool, "{%s=%s,callpark_recall=true,callpark_recall_attempt=%u,ignore_early_media=true%s%s}user/%s@%s",
+									  CALLPARK_RECALL_VAR, ring->parked_uuid, (unsigned) ring->attempt,
+									  zstr(ring->alert_info) ? "" : ",alert_info=", switch_str_nil(ring->alert_info), ring->extension,
+									  ring->tenant);
 	switch_threadattr_create(&attr, pool);
 	switch_threadattr_detach_set(attr, 1);
 	switch_threadattr_stacksize_set(attr, SWITCH_THREAD_STACKSIZE);

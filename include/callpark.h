@@ -242,7 +242,10 @@ typedef struct cp_ring {
   uint32_t seconds;
   uint32_t attempt;
   const char *caller_number;
+  // What the recalled phone shows: `Recall 102 - Jane Doe`.
   const char *caller_name;
+  // The `Alert-Info` to ring with (letters, digits, `<>:;/=._-@+?&%~`); empty: none.
+  const char *alert_info;
 } cp_ring;
 
 // A lamp state for `park+<target>@<tenant>`.

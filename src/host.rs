@@ -30,7 +30,11 @@ pub struct Ring {
     pub seconds: u32,
     pub attempt: u32,
     pub caller_number: String,
+    /// What the recalled phone shows: `Recall 102 - Jane Doe` (the plan's name prefix,
+    /// the slot, the caller's name or number).
     pub caller_name: String,
+    /// The `Alert-Info` to ring with; empty: none.
+    pub alert_info: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

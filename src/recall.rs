@@ -103,6 +103,8 @@ mod tests {
             ring_group: Some(Destination::parse("6000 XML acme").unwrap()),
             final_destination: final_dest.then(|| Destination::parse("voicemail").unwrap()),
             alternate_user: None,
+            alert_info: String::new(),
+            name_prefix: "Recall".into(),
         }
     }
 

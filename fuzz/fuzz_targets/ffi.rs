@@ -100,9 +100,12 @@ unsafe extern "C" fn ring(ctx: *mut c_void, r: *const cp_ring) -> cp_result {
         ("extension", r.extension),
         ("caller_number", r.caller_number),
         ("caller_name", r.caller_name),
+        ("alert_info", r.alert_info),
     ] {
         req_str(w, p);
     }
+    let alert = CStr::from_ptr(r.alert_info).to_bytes();
+    assert!(!alert.iter().any(|b| b",{}".contains(b)), "an Alert-Info that would break the dial string");
     fail_if(faults(ctx) & 4 != 0, cp_result::HostFailed)
 }
 unsafe extern "C" fn cancel_ring(ctx: *mut c_void, parked: *const c_char) {

@@ -102,6 +102,11 @@ pub struct RecallPlan {
     pub final_destination: Option<Destination>,
     /// Rung instead of the parking user.
     pub alternate_user: Option<String>,
+    /// The recall's `Alert-Info` (a distinctive ring); empty: none.
+    pub alert_info: String,
+    /// What the recalled phone shows before the slot and the caller's name:
+    /// `Recall 102 - Jane Doe`; empty: the caller's name alone.
+    pub name_prefix: String,
 }
 
 /// A call-park group of one tenant.
@@ -248,6 +253,8 @@ pub(crate) struct Layer {
     pub final_destination: Option<At<Destination>>,
     pub alternate_user: Option<At<String>>,
     pub music: Option<At<String>>,
+    pub alert_info: Option<At<String>>,
+    pub name_prefix: Option<At<String>>,
 }
 
 /// Where a parameter may be set.
@@ -357,6 +364,28 @@ impl Layer {
                 }
                 self.music = at(value.trim().to_string(), line);
             }
+            "recall-alert-info" => {
+                let v = value.trim();
+                let ok = |b: u8| b.is_ascii_alphanumeric() || b" <>:;/=._-@+?&%~".contains(&b);
+                if v.len() > 200 || !v.bytes().all(ok) {
+                    return err(format!(
+                        "recall-alert-info \"{}\" may hold letters, digits and <>:;/=._-@+?&%~ (at most 200)",
+                        value.escape_default()
+                    ));
+                }
+                self.alert_info = at(v.to_string(), line);
+            }
+            "recall-name-prefix" => {
+                let v = value.trim();
+                let ok = |c: char| c.is_alphanumeric() || " .-_+()&/".contains(c);
+                if v.chars().count() > 32 || !v.chars().all(ok) {
+                    return err(format!(
+                        "recall-name-prefix \"{}\" may hold letters, digits, spaces and .-_+()&/ (at most 32)",
+                        value.escape_default()
+                    ));
+                }
+                self.name_prefix = at(v.to_string(), line);
+            }
             _ => match DURATIONS.iter().find(|(n, _, _)| *n == name) {
                 Some(&(_, min, max)) => match number(min, max) {
                     Ok(n) => {
@@ -408,6 +437,8 @@ fn resolve_plan(layers: &[&Layer], place: &str, errors: &mut Vec<ConfigError>) -
         ring_group: ring_group.map(|a| a.value),
         final_destination: pick(layers, |l| &l.final_destination).map(|a| a.value),
         alternate_user: pick(layers, |l| &l.alternate_user).map(|a| a.value),
+        alert_info: pick(layers, |l| &l.alert_info).map(|a| a.value).unwrap_or_default(),
+        name_prefix: pick(layers, |l| &l.name_prefix).map(|a| a.value).unwrap_or_else(|| "Recall".into()),
     }
 }
 

@@ -198,3 +198,22 @@ fn error_messages_hold_no_nul() {
     let e = from_xml("x", "<a\0").unwrap_err().to_string();
     assert!(!e.contains('\0') && e.contains("\\u{0}"), "{e:?}");
 }
+
+#[test]
+fn recalls_that_can_be_told_apart() {
+    let xml = tenant(
+        r#"<group name="sales" recall-alert-info="&lt;http://127.0.0.1/Bellcore-dr2&gt;" recall-name-prefix="Parked">
+  <member extension="101"/></group>
+<group name="support"><member extension="103"/></group>"#,
+    );
+    let c = from_xml("t.xml", &xml).unwrap();
+    let t = c.tenant("acme");
+    let sales = &t.group("sales").unwrap().recall;
+    assert_eq!((sales.alert_info.as_str(), sales.name_prefix.as_str()), ("<http://127.0.0.1/Bellcore-dr2>", "Parked"));
+    let support = &t.group("support").unwrap().recall;
+    assert_eq!((support.alert_info.as_str(), support.name_prefix.as_str()), ("", "Recall"), "the defaults");
+    let bad = tenant(r#"<group name="sales" recall-alert-info="a,b"><member extension="101"/></group>"#);
+    assert!(one(&bad).contains("recall-alert-info \"a,b\" may hold"), "{}", one(&bad));
+    let bad = tenant(r#"<group name="sales" recall-name-prefix="x{y}"><member extension="101"/></group>"#);
+    assert!(one(&bad).contains("recall-name-prefix \"x{y}\" may hold"), "{}", one(&bad));
+}

@@ -126,7 +126,8 @@ impl Shared {
                         seconds: secs,
                         attempt: n,
                         caller_number: c.caller_number.clone(),
-                        caller_name: c.caller_name.clone(),
+                        caller_name: recall_name(&c.plan.name_prefix, &c.extension, &c.caller_name, &c.caller_number),
+                        alert_info: c.plan.alert_info.clone(),
                     }));
                 }
                 if steps.next == RecallState::Exhausted && c.recall != RecallState::Exhausted {
@@ -180,5 +181,29 @@ impl Shared {
             }
         }
         true
+    }
+}
+
+/// What a recalled phone shows: `<prefix> <slot> - <caller's name, else number>`, so that
+/// the parking user tells a recall from a new call; with no prefix, the caller's name.
+pub(super) fn recall_name(prefix: &str, slot: &str, name: &str, number: &str) -> String {
+    let who = if name.is_empty() { number } else { name };
+    match (prefix.is_empty(), who.is_empty()) {
+        (true, _) => name.to_string(),
+        (false, true) => format!("{prefix} {slot}"),
+        (false, false) => format!("{prefix} {slot} - {who}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recall_name;
+
+    #[test]
+    fn a_recall_says_what_it_is() {
+        assert_eq!(recall_name("Recall", "102", "Jane Doe", "5551234"), "Recall 102 - Jane Doe");
+        assert_eq!(recall_name("Recall", "102", "", "5551234"), "Recall 102 - 5551234");
+        assert_eq!(recall_name("Park", "alice", "", ""), "Park alice");
+        assert_eq!(recall_name("", "102", "Jane Doe", "5551234"), "Jane Doe");
     }
 }

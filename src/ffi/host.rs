@@ -76,7 +76,10 @@ pub struct cp_ring {
     pub seconds: u32,
     pub attempt: u32,
     pub caller_number: *const c_char,
+    /// What the recalled phone shows: `Recall 102 - Jane Doe`.
     pub caller_name: *const c_char,
+    /// The `Alert-Info` to ring with (letters, digits, `<>:;/=._-@+?&%~`); empty: none.
+    pub alert_info: *const c_char,
 }
 
 /// A lamp state for `park+<target>@<tenant>`.
@@ -222,7 +225,8 @@ impl Host for CHost {
     }
 
     fn ring(&self, r: &Ring) -> Result<(), HostError> {
-        let s = [&r.parked_uuid, &r.tenant, &r.extension, &r.caller_number, &r.caller_name].map(|s| c(s));
+        let s =
+            [&r.parked_uuid, &r.tenant, &r.extension, &r.caller_number, &r.caller_name, &r.alert_info].map(|s| c(s));
         let cr = cp_ring {
             parked_uuid: s[0].as_ptr(),
             tenant: s[1].as_ptr(),
@@ -231,6 +235,7 @@ impl Host for CHost {
             attempt: r.attempt,
             caller_number: s[3].as_ptr(),
             caller_name: s[4].as_ptr(),
+            alert_info: s[5].as_ptr(),
         };
         checked("ring", unsafe { (self.ring)(self.ctx, &cr) })
     }

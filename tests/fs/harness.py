@@ -1253,6 +1253,37 @@ def s29_park_keys(ctx):
     ctx.ua.hangup_all()
 
 
+ALERT_CONF = RECALL_CONF.replace(
+    '<group name="sales" recall="parking-user"',
+    '<group name="sales" recall="parking-user" recall-alert-info="&lt;http://127.0.0.1/Bellcore-dr2&gt;"')
+
+
+def s30_recalls_you_can_tell_apart(ctx):
+    """A recall rings with its group's Alert-Info (a distinctive ring) and shows
+    "Recall 101 - <caller>", so that the parking user tells it from a new call; answered,
+    it is the parked caller (issue 11, item 5)."""
+    use_conf(ctx, ALERT_CONF)  # sales: recall-time 5 s, the Alert-Info; the default prefix
+    try:
+        client, p101 = ctx.phone("client", "104"), ctx.phone("101a", "101")
+        c = ctx.park_by_transfer(client, p101, "*68")
+        ctx.wait_parked(1)
+        n = len(p101.incoming)
+        ctx.wait(lambda: len(p101.incoming) > n, 10, "the recall rings 101")
+        rec = p101.incoming[-1]
+        alert = re.search(r"^Alert-Info:\s*(.*?)\s*$", rec.invite, re.M | re.I)
+        check(alert and alert.group(1) == "<http://127.0.0.1/Bellcore-dr2>",
+              f"the recall rings with the group's Alert-Info ({alert.group(1) if alert else None!r})")
+        frm = re.search(r"^(?:From|f):\s*(.*?)\s*$", rec.invite, re.M)
+        check(frm and '"Recall 101 - ' in frm.group(1) and "104" in frm.group(1),
+              f"the recall shows what it is ({frm.group(1) if frm else None!r})")
+        p101.answer(rec)
+        ctx.wait(lambda: rec.confirmed and c.confirmed, 8, "101 answers the recall")
+        ctx.wait_parked(0)
+        ctx.ua.hangup_all()
+    finally:
+        use_conf(ctx, BASIC_CONF)
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
@@ -1264,7 +1295,7 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s22_lamp_of_a_call_gone_while_unloaded, s23_sent_back_and_not_taken,
              s24_forged_referred_by_never_picks_the_tenant, s25_user_alice_parks_and_is_recalled,
              s26_simultaneous_ring_answered_then_parked, s27_far_end_cannot_retrieve,
-             s28_picked_up_before_the_recall_leg_exists, s29_park_keys]
+             s28_picked_up_before_the_recall_leg_exists, s29_park_keys, s30_recalls_you_can_tell_apart]
 
 
 def main(argv):

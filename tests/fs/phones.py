@@ -26,6 +26,7 @@ class Call(pj.Call):
         self.remote = ""
         self.media_active = False
         self.xfer_codes = []
+        self.invite = ""  # an incoming call's INVITE, as received
 
     def onCallState(self, prm):
         ci = self.getInfo()
@@ -96,6 +97,7 @@ class Phone(pj.Account):
 
     def onIncomingCall(self, prm):
         c = Call(self.ua, self, prm.callId)
+        c.invite = prm.rdata.wholeMsg
         self.calls.append(c)
         self.incoming.append(c)
         op = pj.CallOpParam()
