@@ -24,6 +24,9 @@ fn bob_parks_on_alice_and_alice_retrieves_with_star88() {
     });
     let msg = msg.expect("Alice is told");
     assert_eq!((msg.extension.as_str(), msg.text.as_str()), ("102", "003386002678 parked on 102, dial *88102"));
+    // Bob, who parked it elsewhere, learns where it went.
+    assert!(did.iter().any(|d| matches!(d, Did::Notice(callpark::host::Notice::Message(m))
+        if m.extension == "101" && m.text == "Parked 003386002678 at 102, dial *88102")));
     let ev = did
         .iter()
         .find_map(|d| match d {
@@ -567,4 +570,25 @@ fn park_keys_park_when_transferred_and_pick_up_when_dialed() {
     // Pressed by a phone with no user of its own: nobody to retrieve for.
     let e = rig.dial(ACME, "r5", "park+102", None, None).unwrap_err();
     assert_eq!(e.error, DialError::NoRetriever);
+}
+
+/// The parking user is told where the call went unless the park notice reached it (its
+/// own extension, its own group) or the tenant says `tell-parker` none.
+#[test]
+fn the_parking_user_is_told_where_the_call_went() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
+    assert_eq!(rig.dial(ACME, "c1", "*68103", None, Some("104")), parked("103"));
+    assert!(rig.host.messages().contains(&("104".into(), "Parked 003386002678 at 103, dial *88103".into())));
+    let n = rig.host.messages().len();
+    assert_eq!(rig.dial(ACME, "c2", "*58", None, Some("101")), parked("101"));
+    assert!(
+        rig.host.messages()[n..].iter().all(|(_, t)| !t.starts_with("Parked")),
+        "a member is told by the group notice"
+    );
+    let quiet = Rig::new(
+        &group_conf(r#"recall="parking-user""#)
+            .replace("<settings>", r#"<settings><param name="tell-parker" value="none"/>"#),
+    );
+    assert_eq!(quiet.dial(ACME, "c1", "*68103", None, Some("104")), parked("103"));
+    assert!(quiet.host.messages().iter().all(|(ext, _)| ext == "103"), "{:?}", quiet.host.messages());
 }

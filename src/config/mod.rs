@@ -132,6 +132,9 @@ pub struct Tenant {
     pub recall: Arc<RecallPlan>,
     /// Hold music; empty: the channel's own hold music.
     pub music: String,
+    /// `tell-parker`: the parking user gets a message saying where the call went, when
+    /// the park notice did not reach it already.
+    pub tell_parker: bool,
     pub groups: Vec<Group>,
     member_of: HashMap<String, usize>,
 }
@@ -255,6 +258,7 @@ pub(crate) struct Layer {
     pub music: Option<At<String>>,
     pub alert_info: Option<At<String>>,
     pub name_prefix: Option<At<String>>,
+    pub tell_parker: Option<At<bool>>,
 }
 
 /// Where a parameter may be set.
@@ -300,6 +304,7 @@ impl Layer {
                 | "min-extension-length"
                 | "max-extension-length"
                 | "max-calls-per-extension"
+                | "tell-parker"
         );
         if settings_only && level == Level::Group {
             return err(format!("{name} is a setting of the tenant or of the whole switch, not of a group"));
@@ -364,6 +369,11 @@ impl Layer {
                 }
                 self.music = at(value.trim().to_string(), line);
             }
+            "tell-parker" => match value.trim() {
+                "message" => self.tell_parker = at(true, line),
+                "none" => self.tell_parker = at(false, line),
+                _ => err(format!("tell-parker \"{}\" is message or none", value.escape_default())),
+            },
             "recall-alert-info" => {
                 let v = value.trim();
                 let ok = |b: u8| b.is_ascii_alphanumeric() || b" <>:;/=._-@+?&%~".contains(&b);
@@ -561,6 +571,7 @@ pub(crate) fn resolve_tenant(
         max_calls_per_extension: pick(layers, |l| &l.max_calls).map(|a| a.value as usize).unwrap_or(5),
         recall: Arc::new(recall),
         music,
+        tell_parker: pick(layers, |l| &l.tell_parker).map(|a| a.value).unwrap_or(true),
         groups: out_groups,
         member_of,
     }

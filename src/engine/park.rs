@@ -208,6 +208,7 @@ impl Shared {
                 plan,
             };
             let ev = self.place(&mut inner, t, call, group_park.then(|| "group-park".to_string()));
+            let who_len = text.len();
             for part in [" parked on ", ext, ", dial ", &t.codes.retrieve, ext] {
                 text.push_str(part);
             }
@@ -215,11 +216,24 @@ impl Shared {
             let message = |r: &String, text: String| {
                 Notice::Message(Message { tenant: tenant.into(), extension: r.clone(), text })
             };
+            // The parking user learns where the call went (above all after *58, where it did
+            // not choose), unless the park notice reaches it already:
+            // "Parked <who> at <ext>, dial <retrieve code><ext>".
+            let told = (t.tell_parker && !recipients.iter().any(|r| r == parking_user)).then(|| {
+                let mut told = String::with_capacity(who_len + 32);
+                for part in ["Parked ", &text[..who_len], " at ", ext, ", dial ", &t.codes.retrieve, ext] {
+                    told.push_str(part);
+                }
+                told
+            });
             if let Some((last, rest)) = recipients.split_last() {
                 for r in rest {
                     inner.outbox.push_back(message(r, text.clone()));
                 }
                 inner.outbox.push_back(message(last, text));
+            }
+            if let Some(told) = told {
+                inner.outbox.push_back(message(&parking_user.to_string(), told));
             }
             inner.outbox.push_back(ev);
             ext.clone()

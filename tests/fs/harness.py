@@ -201,6 +201,8 @@ def s1_blind_transfer_park_and_star88(ctx):
     check(calls[0]["extension"] == "102" and calls[0]["parking_user"] == "101",
           f"parked at 102 by 101, not by the caller's caller ID: {calls[0]}")
     check(calls[0]["caller_number"] == "104", f"the parked caller is 104: {calls[0]}")
+    ctx.wait(lambda: any("Parked 104 at 102, dial *88102" in m for _, m in p101.messages), 5,
+             f"101, who parked it, is told where it went ({p101.messages[-3:]})")
     rx, _ = ctx.rtp_flows(c)
     check(c.confirmed and rx > 25, f"the parked client keeps its call and hears music ({rx} RTP packets in 1.5 s)")
     state, who = blf_wait(ctx, w, "confirmed")
