@@ -1286,6 +1286,43 @@ def s30_recalls_you_can_tell_apart(ctx):
         use_conf(ctx, BASIC_CONF)
 
 
+def s31_attended_transfer_park(ctx):
+    """Attended-transfer park (issue 11, item 2): 101 talks to the client, calls *68102 (or
+    *68, or *58) on a second line, which parks that consult call, then completes the
+    attended transfer (REFER with Replaces): the client is parked where the code says, by
+    101, hears music; the recall rings 101 with the client's number; 102 picks up."""
+    import pjsua2 as pj
+    use_conf(ctx, RECALL_CONF)  # sales (101-103): recall-time 5
+    try:
+        client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+        for code, ext in (("*68102", "102"), ("*68", "101"), ("*58", "101")):
+            c, leg = ctx.call_and_answer(client, p101)
+            cons = p101.dial(code)
+            ctx.wait(lambda: cons.confirmed, 8, f"101's consult call to {code} is answered")
+            ctx.ua.pump(0.5)
+            n = len(p101.incoming)
+            leg.xferReplaces(cons, pj.CallOpParam(True))
+            ctx.wait(lambda: leg.ended and cons.ended, 8, f"{code}: 101's two calls end with the transfer")
+            ctx.wait(lambda: [x["caller_number"] for x in ctx.parked(ACME)] == ["104"], 8,
+                     f"{code}: the client takes the consult call's place in the park ({ctx.parked(ACME)})")
+            calls = ctx.parked(ACME)
+            check(calls[0]["extension"] == ext and calls[0]["parking_user"] == "101",
+                  f"{code}: parked at {ext} by 101: {calls[0]}")
+            rx, _ = ctx.rtp_flows(c)
+            check(c.confirmed and rx > 25, f"{code}: the client hears music ({rx} packets)")
+            if code == "*68102":
+                ctx.wait(lambda: len(p101.incoming) > n, 10, "the recall rings 101, who parked it")
+                check(p101.incoming[-1].caller_number() == "104", f"the recall shows the client ({p101.incoming[-1].remote})")
+                p101.incoming[-1].hangup(pj.CallOpParam(True))
+            r = ctx.pick_up(p102, "*88" + ext)
+            rx, _ = ctx.rtp_flows(r)
+            check(rx > 25, f"{code}: 102 talks to the client ({rx} packets)")
+            ctx.ua.hangup_all()
+            ctx.wait_no_channels(f"{code}: every call of the round is over")
+    finally:
+        use_conf(ctx, BASIC_CONF)
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
@@ -1297,7 +1334,8 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s22_lamp_of_a_call_gone_while_unloaded, s23_sent_back_and_not_taken,
              s24_forged_referred_by_never_picks_the_tenant, s25_user_alice_parks_and_is_recalled,
              s26_simultaneous_ring_answered_then_parked, s27_far_end_cannot_retrieve,
-             s28_picked_up_before_the_recall_leg_exists, s29_park_keys, s30_recalls_you_can_tell_apart]
+             s28_picked_up_before_the_recall_leg_exists, s29_park_keys, s30_recalls_you_can_tell_apart,
+             s31_attended_transfer_park]
 
 
 def main(argv):
