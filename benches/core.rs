@@ -65,18 +65,7 @@ fn park_by_answer(engine: &Engine, tenant: &str, uuid: &str, dialed: &str) -> bo
 
 /// Parks `uuid` at `dialed` in `tenant` by the engine's own request (identity resolved).
 fn park_by_request(engine: &Engine, tenant: &str, uuid: &str, dialed: &str) -> bool {
-    let req = DialRequest {
-        tenant,
-        uuid,
-        dialed,
-        user: None,
-        transferor: Some("100"),
-        caller_number: "0033123456789",
-        caller_name: "Bench Caller",
-        back_to_park: false,
-        transferred: true,
-    };
-    matches!(engine.dial(&req), Ok(DialOutcome::Parked { .. }))
+    matches!(park_dialed(engine, tenant, uuid, dialed), Ok(DialOutcome::Parked { .. }))
 }
 
 type ParkFn = fn(&Engine, &str, &str, &str) -> bool;

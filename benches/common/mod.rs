@@ -104,11 +104,20 @@ pub fn random_slot(k: u64) -> (usize, usize) {
 
 /// Parks `uuid` at `ext` of `tenant`, transferred there by 100 (a blind transfer to `*68<ext>`).
 pub fn park(engine: &Engine, tenant: &str, uuid: &str, ext: usize) -> Result<DialOutcome, callpark::DialFailure> {
-    let dialed = format!("*68{ext}");
+    park_dialed(engine, tenant, uuid, &format!("*68{ext}"))
+}
+
+/// `uuid`, blind-transferred by 100, dials `dialed` in `tenant`.
+pub fn park_dialed(
+    engine: &Engine,
+    tenant: &str,
+    uuid: &str,
+    dialed: &str,
+) -> Result<DialOutcome, callpark::DialFailure> {
     engine.dial(&DialRequest {
         tenant,
         uuid,
-        dialed: &dialed,
+        dialed,
         user: None,
         transferor: Some("100"),
         caller_number: "0033123456789",
