@@ -564,8 +564,15 @@ fn park_keys_park_when_transferred_and_pick_up_when_dialed() {
     assert_eq!(rig.dial(ACME, "r3", "park+sales", Some("104"), None), retrieved("c3", "102"));
     let e = rig.dial(ACME, "r4", "park+sales", Some("104"), None).unwrap_err();
     assert_eq!(e.error, DialError::Empty { place: "group \"sales\"".into() });
-    // A key of no group: a mistyped code, sent back when transferred.
+    // A key of no group names a user's own slot (park+alice); one of nobody is an
+    // unknown extension, sent back when transferred.
+    rig.host.add_users(ACME, &["alice"]);
+    assert_eq!(rig.dial(ACME, "c5", "park+alice", None, Some("101")), parked("alice"));
+    assert_eq!(rig.dial(ACME, "r6", "park+alice", Some("alice"), None), retrieved("c5", "alice"));
     let e = rig.dial(ACME, "c4", "park+nosuch", None, Some("101")).unwrap_err();
+    assert_eq!(e.error, DialError::UnknownExtension("nosuch".into()));
+    assert!(e.sent_back);
+    let e = rig.dial(ACME, "c6", "park+a,b", None, Some("101")).unwrap_err();
     assert!(matches!(e.error, DialError::Code(_)) && e.sent_back, "{e:?}");
     // Pressed by a phone with no user of its own: nobody to retrieve for.
     let e = rig.dial(ACME, "r5", "park+102", None, None).unwrap_err();
@@ -579,8 +586,12 @@ fn the_parking_user_is_told_where_the_call_went() {
     let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
     assert_eq!(rig.dial(ACME, "c1", "*68103", None, Some("104")), parked("103"));
     assert!(rig.host.messages().contains(&("104".into(), "Parked 003386002678 at 103, dial *88103".into())));
+    // The group key pressed by 105, no member of sales: every member is told, and 105.
+    assert_eq!(rig.dial(ACME, "c2", "park+sales", None, Some("105")), parked("101"));
+    assert!(rig.host.messages().contains(&("105".into(), "Parked 003386002678 at 101, dial *88101".into())));
+    // *58 by a member: the group notice reaches it, nothing more.
     let n = rig.host.messages().len();
-    assert_eq!(rig.dial(ACME, "c2", "*58", None, Some("101")), parked("101"));
+    assert_eq!(rig.dial(ACME, "c3", "*58", None, Some("101")), parked("102"));
     assert!(
         rig.host.messages()[n..].iter().all(|(_, t)| !t.starts_with("Parked")),
         "a member is told by the group notice"

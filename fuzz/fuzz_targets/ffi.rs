@@ -44,7 +44,7 @@ const FIXED: &str = r##"<configuration name="callpark.conf">
   <tenants>
     <tenant domain="acme.example">
       <groups>
-        <group name="sales" recall="parking-user-then-ring-group" alert-wait="5" ring-group="6000 XML acme.example">
+        <group name="sales" recall="parking-user-then-ring-group" alert-wait="5" ring-group="6000 XML acme.example" recall-alert-info="&lt;http://127.0.0.1/Bellcore-dr2&gt;">
           <member extension="101"/><member extension="102"/>
         </group>
         <group name="support" final-destination="6001"><member extension="103"/></group>

@@ -517,6 +517,9 @@ pub(crate) fn resolve_tenant(
             || !g.name.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             gerr(errors, g.name.line, "a group name is 1 to 64 letters, digits, '-' or '_'".into());
+        } else if g.name.value.bytes().all(|b| b.is_ascii_digit()) {
+            // park+<name> would be an extension's lamp and key.
+            gerr(errors, g.name.line, format!("group name \"{}\" is all digits, like an extension", g.name.value));
         }
         if out_groups.iter().any(|o| o.name == g.name.value) {
             gerr(errors, g.name.line, format!("group name \"{}\" is used twice in this tenant", g.name.value));

@@ -217,3 +217,9 @@ fn recalls_that_can_be_told_apart() {
     let bad = tenant(r#"<group name="sales" recall-name-prefix="x{y}"><member extension="101"/></group>"#);
     assert!(one(&bad).contains("recall-name-prefix \"x{y}\" may hold"), "{}", one(&bad));
 }
+
+#[test]
+fn a_group_name_of_digits_would_be_an_extension() {
+    let xml = tenant(r#"<group name="200"><member extension="101"/></group>"#);
+    assert!(one(&xml).contains("group name \"200\" is all digits, like an extension"), "{}", one(&xml));
+}

@@ -11,6 +11,7 @@ use crate::codes::{self, Intent};
 use crate::config::{RecallPlan, Tenant};
 use crate::error::{DialError, DialFailure};
 use crate::host::{Action, BridgeError, Event, LogLevel, Message, Notice};
+use crate::identity::valid_user;
 use crate::store::{Claim, ParkedCall, RecallState};
 
 /// A call about to be parked: what park and adopt each know of it.
@@ -60,6 +61,10 @@ impl Shared {
             // dialed by a phone, it picks up from there.
             Ok(Intent::Key { target, group: false }) if req.transferred => Ok(Intent::ParkAt(target)),
             Ok(Intent::Key { target, group: false }) => Ok(Intent::RetrieveFrom(target)),
+            // A key of no group is a user's own slot (park+alice), if it names a user id.
+            Ok(Intent::Key { target, group: true }) if t.group(&target).is_none() && valid_user(&target) => {
+                Ok(if req.transferred { Intent::ParkAt(target) } else { Intent::RetrieveFrom(target) })
+            }
             Ok(Intent::Key { target, group: true }) if t.group(&target).is_none() => {
                 Err(codes::CodeError::Unknown(req.dialed.into()))
             }
