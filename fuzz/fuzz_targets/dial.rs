@@ -36,7 +36,7 @@ use std::sync::{Arc, LazyLock};
 use callpark::clock::ManualClock;
 use callpark::config::{self, Config, Destination};
 use callpark::host::{BridgeError, Host, HostError, LogLevel, Notice, Ring};
-use callpark::{DialError, DialOutcome, DialRequest, Engine, Timing};
+use callpark::{DialOutcome, DialRequest, Engine, Timing};
 use libfuzzer_sys::fuzz_target;
 
 const CONFIG_A: &str = r##"<configuration name="callpark.conf">
