@@ -16,11 +16,14 @@ impl Engine {
             return Reply::End;
         }
         let who = identity::resolve(&d.facts, |t, u| host.user_exists(t, u));
-        let refuse = |error: DialError, tenant: &str| {
+        let failed = |error: &DialError, tenant: &str| {
             host.log(
                 LogLevel::Notice,
                 &format!("callpark: {} dialed \"{}\" in {tenant}: {error}", d.uuid, d.dialed.escape_default()),
             );
+        };
+        let refuse = |error: DialError, tenant: &str| {
+            failed(&error, tenant);
             Reply::Refuse { cause: reply::cause(&error), prompt: reply::prompt(&error, &d.media), error }
         };
         let Some(tenant) = who.tenant.as_deref() else {
@@ -44,10 +47,7 @@ impl Engine {
             }
             Ok(DialOutcome::Retrieved { .. }) => Reply::Bridged,
             Err(f) if f.sent_back => {
-                host.log(
-                    LogLevel::Notice,
-                    &format!("callpark: {} dialed \"{}\" in {tenant}: {}", d.uuid, d.dialed.escape_default(), f.error),
-                );
+                failed(&f.error, tenant);
                 Reply::SendBack {
                     tenant: tenant.to_string(),
                     user: transferor.unwrap_or_default().to_string(),

@@ -58,18 +58,20 @@ impl Shared {
         let intent = match codes::parse(req.dialed, &t.codes, t.extensions) {
             _ if req.back_to_park => Ok(Intent::ParkOwn),
             // A park key: pressed during a call (the call transferred to it) it parks there;
-            // dialed by a phone, it picks up from there.
-            Ok(Intent::Key { target, group: false }) if req.transferred => Ok(Intent::ParkAt(target)),
-            Ok(Intent::Key { target, group: false }) => Ok(Intent::RetrieveFrom(target)),
-            // A key of no group is a user's own slot (park+alice), if it names a user id.
-            Ok(Intent::Key { target, group: true }) if t.group(&target).is_none() && valid_user(&target) => {
-                Ok(if req.transferred { Intent::ParkAt(target) } else { Intent::RetrieveFrom(target) })
+            // dialed by a phone, it picks up from there. A key of no group is a user's own
+            // slot (park+alice), if it names a user id.
+            Ok(Intent::Key { target, group }) => {
+                let of_group = group && t.group(&target).is_some();
+                match (of_group, req.transferred) {
+                    _ if group && !of_group && !valid_user(&target) => {
+                        Err(codes::CodeError::Unknown(req.dialed.into()))
+                    }
+                    (true, true) => Ok(Intent::GroupParkIn(target)),
+                    (true, false) => Ok(Intent::RetrieveFromGroup(target)),
+                    (false, true) => Ok(Intent::ParkAt(target)),
+                    (false, false) => Ok(Intent::RetrieveFrom(target)),
+                }
             }
-            Ok(Intent::Key { target, group: true }) if t.group(&target).is_none() => {
-                Err(codes::CodeError::Unknown(req.dialed.into()))
-            }
-            Ok(Intent::Key { target, group: true }) if req.transferred => Ok(Intent::GroupParkIn(target)),
-            Ok(Intent::Key { target, group: true }) => Ok(Intent::RetrieveFromGroup(target)),
             other => other,
         };
         let result = match intent {
@@ -87,17 +89,17 @@ impl Shared {
             Ok(i) => self.park(t, &tenant, uuid, i, transferor.or(user), req),
         };
         result.map_err(|error| {
-            let sent_back = match &transferor {
-                Some(to) if !req.back_to_park => self.send_back(&tenant, uuid, to, req, &error),
-                _ => false,
-            };
-            DialFailure { error, sent_back }
+            let to = transferor.filter(|_| !req.back_to_park);
+            if let Some(to) = to {
+                self.send_back(&tenant, uuid, to, req, &error);
+            }
+            DialFailure { error, sent_back: to.is_some() }
         })
     }
 
     /// The call goes back to `to`, who transferred it (the host carries it out with the
     /// dial's answer): its `sent-back` event.
-    fn send_back(&self, tenant: &str, uuid: &str, to: &str, req: &DialRequest, why: &DialError) -> bool {
+    fn send_back(&self, tenant: &str, uuid: &str, to: &str, req: &DialRequest, why: &DialError) {
         self.inner.lock().outbox.push_back(Notice::Event(Event {
             action: Action::SentBack,
             tenant: tenant.into(),
@@ -113,7 +115,6 @@ impl Shared {
             adopted: false,
         }));
         self.deliver();
-        true
     }
 
     fn park(
@@ -140,30 +141,27 @@ impl Shared {
             (None, _) => return Err(DialError::NoParkingUser),
         };
         let group_of_parker = t.group_of(parking_user);
-        let park_group = match &intent {
-            Intent::GroupParkIn(name) => Some(name.clone()),
-            _ => group_of_parker.map(|g| g.name.clone()),
-        };
         let own: [String; 1];
-        let (candidates, limit, group_park): (&[String], usize, bool) = match intent {
+        // The slots to try, how many calls each may hold, and the group parked in.
+        let (candidates, limit, group) = match intent {
             Intent::ParkOwn => {
                 own = [parking_user.to_string()];
-                (&own, t.max_calls_per_extension, false)
+                (&own[..], t.max_calls_per_extension, None)
             }
             Intent::ParkAt(ext) => {
                 if ext != parking_user && t.group_of(&ext).is_none() && !self.host.user_exists(tenant, &ext) {
                     return Err(DialError::UnknownExtension(ext));
                 }
                 own = [ext];
-                (&own, t.max_calls_per_extension, false)
+                (&own[..], t.max_calls_per_extension, None)
             }
             Intent::GroupPark => {
                 let g = group_of_parker.ok_or_else(|| DialError::NoGroup { user: parking_user.into() })?;
-                (&g.members, 1, true)
+                (&g.members[..], 1, Some(g))
             }
             Intent::GroupParkIn(name) => {
                 let g = t.group(&name).ok_or_else(|| DialError::NoGroup { user: parking_user.into() })?;
-                (&g.members, 1, true)
+                (&g.members[..], 1, Some(g))
             }
             Intent::Retrieve | Intent::RetrieveFrom(_) | Intent::RetrieveFromGroup(_) | Intent::Key { .. } => {
                 unreachable!("retrieve intents and keys are handled apart")
@@ -193,8 +191,8 @@ impl Shared {
                 return Err(DialError::AlreadyParked);
             }
             let Some(ext) = inner.store.first_with_room(tenant, candidates, limit) else {
-                return Err(if group_park {
-                    DialError::NoFreeMember { group: park_group.clone().unwrap_or_default() }
+                return Err(if let Some(g) = group {
+                    DialError::NoFreeMember { group: g.name.clone() }
                 } else {
                     DialError::SlotFull { extension: candidates[0].clone(), max: limit }
                 });
@@ -212,15 +210,14 @@ impl Shared {
                 due_ms: now.saturating_add(u64::from(plan.recall_time) * 1000),
                 plan,
             };
-            let ev = self.place(&mut inner, t, call, group_park.then(|| "group-park".to_string()));
+            let ev = self.place(&mut inner, t, call, group.map(|_| "group-park".to_string()));
             let who_len = text.len();
             for part in [" parked on ", ext, ", dial ", &t.codes.retrieve, ext] {
                 text.push_str(part);
             }
-            let recipients: &[String] = if group_park { candidates } else { std::slice::from_ref(ext) };
-            let message = |r: &String, text: String| {
-                Notice::Message(Message { tenant: tenant.into(), extension: r.clone(), text })
-            };
+            let recipients: &[String] = if group.is_some() { candidates } else { std::slice::from_ref(ext) };
+            let message =
+                |r: &str, text: String| Notice::Message(Message { tenant: tenant.into(), extension: r.into(), text });
             // The parking user learns where the call went (above all after *58, where it did
             // not choose), unless the park notice reaches it already:
             // "Parked <who> at <ext>, dial <retrieve code><ext>".
@@ -238,7 +235,7 @@ impl Shared {
                 inner.outbox.push_back(message(last, text));
             }
             if let Some(told) = told {
-                inner.outbox.push_back(message(&parking_user.to_string(), told));
+                inner.outbox.push_back(message(parking_user, told));
             }
             inner.outbox.push_back(ev);
             ext.clone()

@@ -6,9 +6,10 @@ use std::ffi::c_char;
 
 use super::api::{cp_engine, with_engine};
 use super::{cp_result, opt_str_arg, str_arg, write_truncated};
+use crate::error::DialError;
 use crate::host::{Host, LogLevel};
 use crate::identity::{Facts, Leg, Overrides};
-use crate::reply::{ChannelDial, Media, Reply};
+use crate::reply::{self, ChannelDial, Media, Reply};
 
 /// The size of the text fields of `cp_dial_result` (music, prompt), NUL included.
 pub const CP_DIAL_TEXT_SIZE: usize = 1024;
@@ -162,27 +163,19 @@ pub unsafe extern "C" fn cp_engine_dial(
             return cp_result::NullParameter;
         }
         let (r, out) = (&*req, &mut *out);
-        let uuid = match str_arg(r.uuid) {
-            Ok(u) => u,
-            Err(cp_result::InvalidUtf8) => {
-                clear(out);
-                put(crate::reply::SOUND_FAILED, &mut out.prompt);
-                out.hangup_cause = crate::reply::Cause::NormalTemporaryFailure as u32;
-                out.action = cp_action::None;
-                out.code = cp_result::InvalidUtf8;
-                return out.code;
-            }
-            Err(code) => return code,
-        };
-        let dialed = match str_arg(r.dialed) {
-            Ok(d) => Some(d),
-            Err(cp_result::InvalidUtf8) => None,
-            Err(code) => return code,
+        // Not UTF-8: a uuid is a bad request the engine never sees; a dialed string goes
+        // on as one bad character. Either is refused with the code that says which.
+        let (uuid, dialed) = (str_arg(r.uuid), str_arg(r.dialed));
+        let not_utf8 = match (&uuid, &dialed) {
+            (Err(code), _) | (_, Err(code)) if *code != cp_result::InvalidUtf8 => return *code,
+            (Err(_), _) => Some(cp_result::InvalidUtf8),
+            (_, Err(_)) => Some(cp_result::CodeBadCharacter),
+            _ => None,
         };
         let transferring = r.transferring_leg.as_ref().map(|l| leg(l));
         let partner = r.bridge_partner.as_ref().map(|l| leg(l));
         let d = ChannelDial {
-            uuid,
+            uuid: uuid.unwrap_or(""),
             dialed: dialed.unwrap_or("\u{fffd}"),
             facts: Facts {
                 channel: leg(&r.channel),
@@ -209,7 +202,12 @@ pub unsafe extern "C" fn cp_engine_dial(
                 sound_failed: fact(r.sound_failed),
             },
         };
-        let reply = e.engine.answer(&d);
+        let reply = if uuid.is_err() {
+            let error = DialError::BadRequest("the uuid is not UTF-8".into());
+            Reply::Refuse { cause: reply::cause(&error), prompt: reply::prompt(&error, &d.media), error }
+        } else {
+            e.engine.answer(&d)
+        };
         clear(out);
         let (action, code) = match reply {
             Reply::Hold { music, .. } => {
@@ -231,8 +229,7 @@ pub unsafe extern "C" fn cp_engine_dial(
             Reply::Refuse { cause, prompt, error } => {
                 put(prompt_that_fits(&*e.host, &prompt), &mut out.prompt);
                 out.hangup_cause = cause as u32;
-                let code = if dialed.is_none() { cp_result::CodeBadCharacter } else { cp_result::from(&error) };
-                (cp_action::None, code)
+                (cp_action::None, not_utf8.unwrap_or_else(|| cp_result::from(&error)))
             }
         };
         out.action = action;
