@@ -300,20 +300,27 @@ static cp_result cb_ring(void *ctx, const struct cp_ring *ring)
 	return CP_RESULT_OK;
 }
 
-/* Stops every recall attempt of a parked call: the originate of one whose leg the switch
-   is still creating gives up (its cancel cause), and the legs that ring are hung up. */
-static void cb_cancel_ring(void *ctx, const char *parked_uuid)
+/* Sets the cancel cause of the recall attempts under way of `parked_uuid` (of all when
+   NULL): an originate whose leg the switch is still creating gives up. */
+static void cancel_recalls(const char *parked_uuid)
 {
 	struct recall *rc;
-	(void) ctx;
 
 	switch_mutex_lock(globals.mutex);
 	for (rc = globals.recalls; rc; rc = rc->next) {
-		if (!strcmp(rc->parked_uuid, parked_uuid)) {
+		if (!parked_uuid || !strcmp(rc->parked_uuid, parked_uuid)) {
 			rc->cancel_cause = SWITCH_CAUSE_ORIGINATOR_CANCEL;
 		}
 	}
 	switch_mutex_unlock(globals.mutex);
+}
+
+/* Stops every recall attempt of a parked call: the originate of one whose leg the switch
+   is still creating gives up (its cancel cause), and the legs that ring are hung up. */
+static void cb_cancel_ring(void *ctx, const char *parked_uuid)
+{
+	(void) ctx;
+	cancel_recalls(parked_uuid);
 	switch_core_session_hupall_matching_var_ans(CALLPARK_RECALL_VAR, parked_uuid, SWITCH_CAUSE_ORIGINATOR_CANCEL, SHT_UNANSWERED);
 }
 
@@ -518,34 +525,29 @@ static void cb_log(void *ctx, cp_log_level level, const char *message)
 
 /* ---- the dialplan application ----------------------------------------------------------- */
 
-/* What the switch knows of a leg, as it has it: the library decides who is who. */
-static void read_leg(switch_channel_t *channel, struct cp_leg *leg)
+/* A variable of `channel`: as it is when `into` is NULL (the calling thread's own
+   channel), else copied under the channel's lock into `into`'s pool (another channel,
+   whose thread may set it meanwhile). */
+static const char *leg_var(switch_core_session_t *into, switch_channel_t *channel, const char *name)
 {
-	leg->authorized = switch_true(switch_channel_get_variable(channel, "sip_authorized"));
-	leg->user_name = switch_channel_get_variable(channel, "user_name");
-	leg->domain_name = switch_channel_get_variable(channel, "domain_name");
-	leg->outbound = switch_channel_direction(channel) == SWITCH_CALL_DIRECTION_OUTBOUND;
-	leg->dialed_user = switch_channel_get_variable(channel, "dialed_user");
-	leg->dialed_domain = switch_channel_get_variable(channel, "dialed_domain");
-}
+	const char *v;
 
-/* One variable of another channel, copied under that channel's lock into `into`'s pool
-   (the other channel's thread may set it meanwhile). */
-static const char *copy_var(switch_core_session_t *into, switch_channel_t *other, const char *name)
-{
-	const char *v = switch_channel_get_variable_dup(other, name, SWITCH_TRUE, -1);
+	if (!into) {
+		return switch_channel_get_variable(channel, name);
+	}
+	v = switch_channel_get_variable_dup(channel, name, SWITCH_TRUE, -1);
 	return v ? switch_core_session_strdup(into, v) : NULL;
 }
 
-/* The facts of another channel, copied into `into`'s pool. */
-static void copy_leg(switch_core_session_t *into, switch_channel_t *other, struct cp_leg *leg)
+/* What the switch knows of a leg, as it has it: the library decides who is who. */
+static void read_leg(switch_core_session_t *into, switch_channel_t *channel, struct cp_leg *leg)
 {
-	leg->authorized = switch_true(copy_var(into, other, "sip_authorized"));
-	leg->user_name = copy_var(into, other, "user_name");
-	leg->domain_name = copy_var(into, other, "domain_name");
-	leg->outbound = switch_channel_direction(other) == SWITCH_CALL_DIRECTION_OUTBOUND;
-	leg->dialed_user = copy_var(into, other, "dialed_user");
-	leg->dialed_domain = copy_var(into, other, "dialed_domain");
+	leg->authorized = switch_true(leg_var(into, channel, "sip_authorized"));
+	leg->user_name = leg_var(into, channel, "user_name");
+	leg->domain_name = leg_var(into, channel, "domain_name");
+	leg->outbound = switch_channel_direction(channel) == SWITCH_CALL_DIRECTION_OUTBOUND;
+	leg->dialed_user = leg_var(into, channel, "dialed_user");
+	leg->dialed_domain = leg_var(into, channel, "dialed_domain");
 }
 
 static switch_bool_t read_other_leg(switch_core_session_t *session, const char *uuid, struct cp_leg *leg)
@@ -555,7 +557,7 @@ static switch_bool_t read_other_leg(switch_core_session_t *session, const char *
 	if (zstr(uuid) || !(other = switch_core_session_locate(uuid))) {
 		return SWITCH_FALSE;
 	}
-	copy_leg(session, switch_core_session_get_channel(other), leg);
+	read_leg(session, switch_core_session_get_channel(other), leg);
 	switch_core_session_rwunlock(other);
 	return SWITCH_TRUE;
 }
@@ -628,6 +630,7 @@ SWITCH_STANDARD_APP(callpark_app)
 	struct cp_leg transferring = { 0 }, partner = { 0 };
 	struct cp_dial_result *res = switch_core_session_alloc(session, sizeof(*res));
 	const char *last_partner = switch_channel_get_variable(channel, SWITCH_LAST_BRIDGE_VARIABLE);
+	const char *disposition;
 
 	if (zstr(data)) {
 		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_ERROR, "usage: callpark %s\n", CALLPARK_SYNTAX);
@@ -639,8 +642,9 @@ SWITCH_STANDARD_APP(callpark_app)
 	/* The facts, as the switch has them; the library decides who is who. */
 	d.uuid = switch_core_session_get_uuid(session);
 	d.dialed = data;
-	read_leg(channel, &d.channel);
-	if (read_other_leg(session, switch_channel_get_variable(channel, "blind_transfer_uuid"), &transferring)) {
+	read_leg(NULL, channel, &d.channel);
+	d.blind_transfer_uuid = switch_channel_get_variable(channel, "blind_transfer_uuid");
+	if (read_other_leg(session, d.blind_transfer_uuid, &transferring)) {
 		d.transferring_leg = &transferring;
 	}
 	if (read_other_leg(session, last_partner, &partner) || recorded_partner(channel, last_partner, &partner)) {
@@ -648,7 +652,6 @@ SWITCH_STANDARD_APP(callpark_app)
 	}
 	d.referred_by = switch_channel_get_variable(channel, "sip_h_Referred-By");
 	d.refer_to = switch_channel_get_variable(channel, "sip_refer_to");
-	d.blind_transfer_uuid = switch_channel_get_variable(channel, "blind_transfer_uuid");
 	d.tenant_override = switch_channel_get_variable(channel, "callpark_tenant");
 	d.user_override = switch_channel_get_variable(channel, "callpark_user");
 	d.domain_override = switch_channel_get_variable(channel, "callpark_domain");
@@ -661,8 +664,8 @@ SWITCH_STANDARD_APP(callpark_app)
 	d.sound_invalid = switch_channel_get_variable(channel, "callpark_sound_invalid");
 	d.sound_failed = switch_channel_get_variable(channel, "callpark_sound_failed");
 	d.back_to_park = !strcmp(data, CALLPARK_BACK_TO_PARK);
-	d.sent_back_answered = !zstr(switch_channel_get_variable(channel, "originate_disposition")) &&
-		!strcasecmp(switch_channel_get_variable(channel, "originate_disposition"), "SUCCESS");
+	disposition = switch_channel_get_variable(channel, "originate_disposition");
+	d.sent_back_answered = !zstr(disposition) && !strcasecmp(disposition, "SUCCESS");
 
 	/* What a library that cannot answer (a panic, a freed engine) leaves: refused. */
 	res->action = CP_ACTION_NONE;
@@ -781,41 +784,38 @@ static void left_hold_handler(switch_event_t *event)
 	}
 }
 
-/* Records on `uuid` the facts of the partner it was just bridged to, for the library to
-   know who that was after the partner hung up (a blind transfer's transferring leg is
-   often gone by the time the transferred channel dials the code). */
-static void record_partner(const char *uuid, const char *partner_uuid)
+/* Records on `session` the facts of `partner`, the leg it was just bridged to, for the
+   library to know who that was after the partner hung up (a blind transfer's
+   transferring leg is often gone by the time the transferred channel dials the code). */
+static void record_partner(switch_core_session_t *session, switch_core_session_t *partner)
 {
-	switch_core_session_t *session, *partner;
-	switch_channel_t *channel;
+	switch_channel_t *channel = switch_core_session_get_channel(session);
 	struct cp_leg l;
 
-	if (!(session = switch_core_session_locate(uuid))) {
-		return;
-	}
-	if ((partner = switch_core_session_locate(partner_uuid))) {
-		channel = switch_core_session_get_channel(session);
-		copy_leg(session, switch_core_session_get_channel(partner), &l);
-		switch_channel_set_variable(channel, "callpark_partner_authorized", l.authorized ? "true" : "false");
-		switch_channel_set_variable(channel, "callpark_partner_user_name", l.user_name);
-		switch_channel_set_variable(channel, "callpark_partner_domain_name", l.domain_name);
-		switch_channel_set_variable(channel, "callpark_partner_outbound", l.outbound ? "true" : "false");
-		switch_channel_set_variable(channel, "callpark_partner_dialed_user", l.dialed_user);
-		switch_channel_set_variable(channel, "callpark_partner_dialed_domain", l.dialed_domain);
-		switch_channel_set_variable(channel, "callpark_partner_uuid", partner_uuid);
-		switch_core_session_rwunlock(partner);
-	}
-	switch_core_session_rwunlock(session);
+	read_leg(session, switch_core_session_get_channel(partner), &l);
+	switch_channel_set_variable(channel, "callpark_partner_authorized", l.authorized ? "true" : "false");
+	switch_channel_set_variable(channel, "callpark_partner_user_name", l.user_name);
+	switch_channel_set_variable(channel, "callpark_partner_domain_name", l.domain_name);
+	switch_channel_set_variable(channel, "callpark_partner_outbound", l.outbound ? "true" : "false");
+	switch_channel_set_variable(channel, "callpark_partner_dialed_user", l.dialed_user);
+	switch_channel_set_variable(channel, "callpark_partner_dialed_domain", l.dialed_domain);
+	switch_channel_set_variable(channel, "callpark_partner_uuid", switch_core_session_get_uuid(partner));
 }
 
 static void bridge_handler(switch_event_t *event)
 {
 	const char *a = switch_event_get_header(event, "Bridge-A-Unique-ID");
 	const char *b = switch_event_get_header(event, "Bridge-B-Unique-ID");
+	switch_core_session_t *sa, *sb;
 
-	if (globals.running && !zstr(a) && !zstr(b)) {
-		record_partner(a, b);
-		record_partner(b, a);
+	/* Each leg is located once and records the other. */
+	if (globals.running && !zstr(a) && !zstr(b) && (sa = switch_core_session_locate(a))) {
+		if ((sb = switch_core_session_locate(b))) {
+			record_partner(sa, sb);
+			record_partner(sb, sa);
+			switch_core_session_rwunlock(sb);
+		}
+		switch_core_session_rwunlock(sa);
 	}
 	left_hold_handler(event);
 }
@@ -1104,11 +1104,7 @@ SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_callpark_shutdown)
 	   (endless_playback, not this module) and are adopted by the next load. */
 	cp_engine_quiesce(globals.engine);
 	/* Recalls whose leg does not exist yet give up too (their originate's cancel cause). */
-	switch_mutex_lock(globals.mutex);
-	for (struct recall *rc = globals.recalls; rc; rc = rc->next) {
-		rc->cancel_cause = SWITCH_CAUSE_ORIGINATOR_CANCEL;
-	}
-	switch_mutex_unlock(globals.mutex);
+	cancel_recalls(NULL);
 	remember_lit_lamps();
 	switch_core_session_hupall_matching_var_ans("callpark_recall", "true", SWITCH_CAUSE_ORIGINATOR_CANCEL, SHT_UNANSWERED);
 	for (;;) {
