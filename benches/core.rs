@@ -36,6 +36,7 @@ fn retrieve(engine: &Engine, tenant: &str, retriever: &str, dialed: &str) -> boo
         caller_name: "",
         back_to_park: false,
         transferred: false,
+        operator: false,
     };
     matches!(engine.dial(&req), Ok(DialOutcome::Retrieved { .. }))
 }
@@ -181,6 +182,7 @@ fn group_dial(engine: &Engine, uuid: &str, dialed: &str, user: Option<&str>, by:
         caller_name: "Bench Caller",
         back_to_park: false,
         transferred: by.is_some(),
+        operator: false,
     };
     engine.dial(&req).unwrap_or_else(|e| panic!("{dialed}: {e:?}"))
 }

@@ -94,6 +94,7 @@ fn park(engine: &Engine, origin: u64, range: std::ops::Range<usize>, gap: Durati
                 dialed: &dialed,
                 transferor: Some("100"),
                 transferred: true,
+                operator: false,
                 ..Default::default()
             };
             engine.dial(&req).expect("park a measured call");

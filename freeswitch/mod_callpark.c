@@ -26,6 +26,8 @@
 #define CALLPARK_SILENCE "silence_stream://-1"
 /* What a sent-back call runs when its parking user did not take it (see send_back()). */
 #define CALLPARK_BACK_TO_PARK "back-to-park"
+/* What the hold runs after its music stops: a key pressed, or music that cannot play. */
+#define CALLPARK_AFTER_MUSIC "after-music"
 
 SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load);
 SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_callpark_shutdown);
@@ -583,11 +585,13 @@ static switch_bool_t recorded_partner(switch_channel_t *channel, const char *uui
 /* Hands a parked channel to the switch's own endless_playback, so that no thread of
    this module holds it: parked calls outlive an unload and are adopted on the next load.
    A music that cannot be played falls back to silence, never to a dropped call. */
-static void hold(switch_core_session_t *session, const char *music)
+static void hold(switch_core_session_t *session, const char *music, const char *exit_key)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
 
 	switch_channel_set_variable(channel, "callpark_hold_music", zstr(music) ? CALLPARK_SILENCE : music);
+	switch_channel_set_variable(channel, "callpark_exit_key", zstr(exit_key) ? NULL : exit_key);
+	switch_channel_set_variable_printf(channel, "callpark_hold_since", "%" SWITCH_TIME_T_FMT, switch_epoch_time_now(NULL));
 	/* Picked up later, the call ends when the one who picked it up hangs up, instead of
 	   going on with the rest of the hold dialplan. */
 	switch_channel_set_variable(channel, SWITCH_HANGUP_AFTER_BRIDGE_VARIABLE, "true");
@@ -595,7 +599,18 @@ static void hold(switch_core_session_t *session, const char *music)
 	switch_channel_set_variable(channel, SWITCH_TRANSFER_AFTER_BRIDGE_VARIABLE, NULL);
 	switch_channel_answer(channel);
 	/* Variables expand after the inline dialplan is split, so the music may hold commas. */
-	switch_ivr_session_transfer(session, "endless_playback:${callpark_hold_music},endless_playback:" CALLPARK_SILENCE, "inline", NULL);
+	if (zstr(exit_key)) {
+		/* No key stops endless_playback. */
+		switch_ivr_session_transfer(session, "endless_playback:${callpark_hold_music},endless_playback:" CALLPARK_SILENCE, "inline", NULL);
+		return;
+	}
+	/* The exit key stops playback (and only it: playback_terminators), and
+	   callpark:after-music asks the library; music that ended plays again. */
+	switch_channel_set_variable(channel, SWITCH_PLAYBACK_TERMINATORS_VARIABLE, exit_key);
+	switch_ivr_session_transfer(session,
+								"playback:${callpark_hold_music},callpark:" CALLPARK_AFTER_MUSIC ",playback:" CALLPARK_SILENCE
+								",callpark:" CALLPARK_AFTER_MUSIC,
+								"inline", NULL);
 }
 
 /* Sends a channel back to a user of a tenant, announcing why first. If the user does
@@ -622,15 +637,50 @@ static void send_back(switch_core_session_t *session, const struct cp_dial_resul
 								"inline", NULL);
 }
 
-SWITCH_STANDARD_APP(callpark_app)
+/* What the switch knows of `session`'s channel, as it has it, into `d` (its legs into
+   `transferring` and `partner`): the library decides who is who. `into` is NULL on the
+   channel's own thread, else the session itself (read from another thread: each
+   variable is copied under the channel's lock). */
+static void read_facts(switch_core_session_t *session, switch_core_session_t *into, struct cp_dial *d, struct cp_leg *transferring,
+					   struct cp_leg *partner)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
 	switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
+	const char *last_partner = leg_var(into, channel, SWITCH_LAST_BRIDGE_VARIABLE);
+	const char *disposition;
+
+	d->uuid = switch_core_session_get_uuid(session);
+	read_leg(into, channel, &d->channel);
+	d->blind_transfer_uuid = leg_var(into, channel, "blind_transfer_uuid");
+	if (read_other_leg(session, d->blind_transfer_uuid, transferring)) {
+		d->transferring_leg = transferring;
+	}
+	if (read_other_leg(session, last_partner, partner) || recorded_partner(channel, last_partner, partner)) {
+		d->bridge_partner = partner;
+	}
+	d->referred_by = leg_var(into, channel, "sip_h_Referred-By");
+	d->refer_to = leg_var(into, channel, "sip_refer_to");
+	d->tenant_override = leg_var(into, channel, "callpark_tenant");
+	d->user_override = leg_var(into, channel, "callpark_user");
+	d->domain_override = leg_var(into, channel, "callpark_domain");
+	d->transferor_override = leg_var(into, channel, "callpark_transferor");
+	d->caller_number = cp ? switch_core_session_strdup(session, switch_str_nil(cp->caller_id_number)) : NULL;
+	d->caller_name = cp ? switch_core_session_strdup(session, switch_str_nil(cp->caller_id_name)) : NULL;
+	d->music = leg_var(into, channel, "callpark_music");
+	d->hold_music = switch_channel_get_hold_music(channel);
+	d->sound_empty = leg_var(into, channel, "callpark_sound_empty");
+	d->sound_invalid = leg_var(into, channel, "callpark_sound_invalid");
+	d->sound_failed = leg_var(into, channel, "callpark_sound_failed");
+	disposition = leg_var(into, channel, "originate_disposition");
+	d->sent_back_answered = !zstr(disposition) && !strcasecmp(disposition, "SUCCESS");
+}
+
+SWITCH_STANDARD_APP(callpark_app)
+{
+	switch_channel_t *channel = switch_core_session_get_channel(session);
 	struct cp_dial d = { 0 };
 	struct cp_leg transferring = { 0 }, partner = { 0 };
 	struct cp_dial_result *res = switch_core_session_alloc(session, sizeof(*res));
-	const char *last_partner = switch_channel_get_variable(channel, SWITCH_LAST_BRIDGE_VARIABLE);
-	const char *disposition;
 
 	if (zstr(data)) {
 		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_ERROR, "usage: callpark %s\n", CALLPARK_SYNTAX);
@@ -639,33 +689,34 @@ SWITCH_STANDARD_APP(callpark_app)
 	if (!enter_module()) {
 		return;
 	}
-	/* The facts, as the switch has them; the library decides who is who. */
-	d.uuid = switch_core_session_get_uuid(session);
+	if (!strcmp(data, CALLPARK_AFTER_MUSIC)) {
+		/* The hold's playback stopped. By the exit key: the library may send the caller
+		   to the exit destination, else (not its key, or the transfer failed) back to the
+		   music. Music that played to its end plays again (not more than once a second);
+		   music that could not play goes on to silence. */
+		const char *key = switch_channel_get_variable(channel, SWITCH_PLAYBACK_TERMINATOR_USED);
+		const char *played = switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_RESPONSE_VARIABLE);
+		const char *since = switch_channel_get_variable(channel, "callpark_hold_since");
+		switch_bool_t again = SWITCH_FALSE;
+		if (!zstr(key)) {
+			/* Already taken: whoever took it is bridging it now. */
+			cp_result r = cp_engine_exit(globals.engine, switch_core_session_get_uuid(session), key);
+			again = r != CP_RESULT_OK && r != CP_RESULT_ALREADY_TAKEN;
+		} else if (!zstr(played) && !strcmp(played, "FILE PLAYED")) {
+			again = !zstr(since) && switch_epoch_time_now(NULL) > (switch_time_t) atoll(since);
+		}
+		if (again && !switch_channel_test_flag(channel, CF_BRIDGED)) {
+			/* Copies: hold() sets these very variables again. */
+			hold(session, switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, "callpark_hold_music"))),
+				 switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, "callpark_exit_key"))));
+		}
+		switch_channel_set_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE, NULL);
+		leave_module();
+		return;
+	}
+	read_facts(session, NULL, &d, &transferring, &partner);
 	d.dialed = data;
-	read_leg(NULL, channel, &d.channel);
-	d.blind_transfer_uuid = switch_channel_get_variable(channel, "blind_transfer_uuid");
-	if (read_other_leg(session, d.blind_transfer_uuid, &transferring)) {
-		d.transferring_leg = &transferring;
-	}
-	if (read_other_leg(session, last_partner, &partner) || recorded_partner(channel, last_partner, &partner)) {
-		d.bridge_partner = &partner;
-	}
-	d.referred_by = switch_channel_get_variable(channel, "sip_h_Referred-By");
-	d.refer_to = switch_channel_get_variable(channel, "sip_refer_to");
-	d.tenant_override = switch_channel_get_variable(channel, "callpark_tenant");
-	d.user_override = switch_channel_get_variable(channel, "callpark_user");
-	d.domain_override = switch_channel_get_variable(channel, "callpark_domain");
-	d.transferor_override = switch_channel_get_variable(channel, "callpark_transferor");
-	d.caller_number = cp ? cp->caller_id_number : NULL;
-	d.caller_name = cp ? cp->caller_id_name : NULL;
-	d.music = switch_channel_get_variable(channel, "callpark_music");
-	d.hold_music = switch_channel_get_hold_music(channel);
-	d.sound_empty = switch_channel_get_variable(channel, "callpark_sound_empty");
-	d.sound_invalid = switch_channel_get_variable(channel, "callpark_sound_invalid");
-	d.sound_failed = switch_channel_get_variable(channel, "callpark_sound_failed");
 	d.back_to_park = !strcmp(data, CALLPARK_BACK_TO_PARK);
-	disposition = switch_channel_get_variable(channel, "originate_disposition");
-	d.sent_back_answered = !zstr(disposition) && !strcasecmp(disposition, "SUCCESS");
 
 	/* What a library that cannot answer (a panic, a freed engine) leaves: refused. */
 	res->action = CP_ACTION_NONE;
@@ -684,7 +735,7 @@ SWITCH_STANDARD_APP(callpark_app)
 			cp_engine_hangup(globals.engine, switch_core_session_get_uuid(session));
 			break;
 		}
-		hold(session, res->music);
+		hold(session, res->music, res->exit_key);
 		break;
 	case CP_ACTION_BRIDGED:
 		/* The switch's own bridge holds the channel from here, not this application; but
@@ -745,8 +796,16 @@ static void hangup_handler(switch_event_t *event)
    dialplan of endless_playback of its hold music, then of silence. */
 static switch_bool_t is_hold(const char *dialplan, const char *app, const char *data, const char *music)
 {
-	return !zstr(dialplan) && !strcasecmp(dialplan, "inline") && !zstr(app) && !strcmp(app, "endless_playback") && !zstr(data) &&
-		((!zstr(music) && !strcmp(data, music)) || !strcmp(data, CALLPARK_SILENCE)) ? SWITCH_TRUE : SWITCH_FALSE;
+	if (zstr(dialplan) || strcasecmp(dialplan, "inline") || zstr(app) || zstr(data)) {
+		return SWITCH_FALSE;
+	}
+	if (!strcmp(app, "callpark")) {
+		return !strcmp(data, CALLPARK_AFTER_MUSIC) ? SWITCH_TRUE : SWITCH_FALSE;
+	}
+	return (!strcmp(app, "endless_playback") || !strcmp(app, "playback")) &&
+				   ((!zstr(music) && !strcmp(data, music)) || !strcmp(data, CALLPARK_SILENCE))
+			   ? SWITCH_TRUE
+			   : SWITCH_FALSE;
 }
 
 /* Whether a parked channel is still in the park's hold and bridged to nobody. */
@@ -982,6 +1041,54 @@ static void refresh_lit_lamps(void)
 
 /* The library parses the command (list [<domain>] [json] | reload | status); this only
    carries it out. Everything typed reaches the console through "%s". */
+/* An operator's park, retrieve or hang-up: the library checks and decides; this carries
+   out what is left for the switch (hold the channel, hang it up) and prints its line. */
+static void operate(switch_stream_handle_t *stream, const struct cp_command *command)
+{
+	switch_core_session_t *session = NULL;
+	struct cp_operation *op;
+	struct cp_dial d = { 0 };
+	struct cp_leg transferring = { 0 }, partner = { 0 };
+
+	if (!enter_module()) {
+		stream->write_function(stream, "-ERR callpark is unloading\n");
+		return;
+	}
+	switch_zmalloc(op, sizeof(*op));
+	if (command->kind == CP_COMMAND_KIND_PARK && (session = switch_core_session_locate(command->uuid))) {
+		read_facts(session, session, &d, &transferring, &partner);
+	}
+	cp_engine_operate(globals.engine, command, session ? &d : NULL, op);
+	if (op->action == CP_ACTION_PARKED && session) {
+		switch_channel_t *channel = switch_core_session_get_channel(session);
+		/* As the application does: the hang-up handler keys on callpark_parked. */
+		switch_channel_set_variable(channel, "callpark_parked", "true");
+		if (switch_channel_down_nosig(channel)) {
+			cp_engine_hangup(globals.engine, command->uuid);
+		} else {
+			hold(session, op->music, op->exit_key);
+		}
+	} else if (op->action == CP_ACTION_HANG_UP) {
+		switch_core_session_t *parked = switch_core_session_locate(command->uuid);
+		if (parked) {
+			switch_channel_hangup(switch_core_session_get_channel(parked), SWITCH_CAUSE_NORMAL_CLEARING);
+			switch_core_session_rwunlock(parked);
+		}
+	}
+	if (session) {
+		switch_core_session_rwunlock(session);
+	}
+	if (*op->line) {
+		stream->write_function(stream, "%s", op->line);
+	} else {
+		char text[256];
+		cp_result_message(op->code, text, sizeof(text), NULL);
+		stream->write_function(stream, "-ERR %s\n", text);
+	}
+	free(op);
+	leave_module();
+}
+
 SWITCH_STANDARD_API(callpark_api)
 {
 	struct cp_command command;
@@ -1010,6 +1117,8 @@ SWITCH_STANDARD_API(callpark_api)
 		}
 	} else if (command.kind == CP_COMMAND_KIND_STATUS) {
 		write_buffered(stream, NULL, CP_FORMAT_TEXT, SWITCH_TRUE);
+	} else if (command.kind == CP_COMMAND_KIND_PARK || command.kind == CP_COMMAND_KIND_RETRIEVE || command.kind == CP_COMMAND_KIND_HANGUP) {
+		operate(stream, &command);
 	} else {
 		stream->write_function(stream, "-ERR sub-command %u is not supported by this module\n", (unsigned) command.kind);
 	}
@@ -1068,6 +1177,9 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
 	switch_console_set_complete("add callpark list json");
 	switch_console_set_complete("add callpark reload");
 	switch_console_set_complete("add callpark status");
+	switch_console_set_complete("add callpark park ::console::list_uuid");
+	switch_console_set_complete("add callpark retrieve");
+	switch_console_set_complete("add callpark hangup ::console::list_uuid");
 	adopt_parked();
 	refresh_lit_lamps();
 	switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_NOTICE, "callpark %s loaded\n", cp_version());

@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The recall attempt number of an operator's retrieve ring: real recall attempts count
+// from 1, so its answer and failure are told apart ([`Engine::recall_answered`]).
+#define OPERATOR_RING 0
+
 // `cp_engine_new` flag: time moves only through `cp_engine_advance`, and timers fire
 // on the thread that calls it (tests, or a host that drives timers itself).
 #define CP_ENGINE_MANUAL_CLOCK 1
@@ -16,8 +20,15 @@
 // The size of `cp_command.tenant`: the longest domain (253 bytes) and its NUL.
 #define CP_COMMAND_TENANT_SIZE 254
 
+// The size of `cp_command.uuid`, `.extension` and `.user`: the longest user id (64
+// bytes; a uuid is 36) and its NUL.
+#define CP_COMMAND_WORD_SIZE 65
+
 // A buffer of this many bytes always holds a message of `cp_command_parse` whole.
 #define CP_COMMAND_MESSAGE_SIZE 512
+
+// The size of `cp_operation.line`, NUL included.
+#define CP_OPERATION_LINE_SIZE 2048
 
 // The size of the text fields of `cp_dial_result` (music, prompt), NUL included.
 #define CP_DIAL_TEXT_SIZE 1024
@@ -60,8 +71,12 @@ enum cp_result
   CP_RESULT_NO_FREE_MEMBER = 204,
   CP_RESULT_ALREADY_PARKED = 205,
   CP_RESULT_NO_TENANT = 206,
+  CP_RESULT_OTHER_TENANT = 207,
+  CP_RESULT_UNKNOWN_USER = 208,
   CP_RESULT_NO_RETRIEVER = 300,
   CP_RESULT_SLOT_EMPTY = 301,
+  CP_RESULT_NOT_PARKED = 302,
+  CP_RESULT_LEAVING = 303,
   CP_RESULT_CONFIG_INVALID = 400,
   CP_RESULT_COMMAND_EMPTY = 500,
   CP_RESULT_COMMAND_UNKNOWN = 501,
@@ -71,6 +86,10 @@ enum cp_result
   CP_RESULT_COMMAND_BAD_CHARACTER = 505,
   CP_RESULT_COMMAND_NOT_A_DOMAIN = 506,
   CP_RESULT_COMMAND_DOMAIN_TOO_LONG = 507,
+  CP_RESULT_COMMAND_MISSING_ARGUMENT = 508,
+  CP_RESULT_COMMAND_NOT_A_UUID = 509,
+  CP_RESULT_COMMAND_NOT_AN_EXTENSION = 510,
+  CP_RESULT_COMMAND_TWO_TENANTS = 511,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -135,6 +154,7 @@ enum cp_event_action
   CP_EVENT_ACTION_RECALL_EXHAUSTED = 7,
   CP_EVENT_ACTION_SENT_BACK = 8,
   CP_EVENT_ACTION_ABANDONED = 9,
+  CP_EVENT_ACTION_EXITED = 10,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -193,6 +213,12 @@ enum cp_command_kind
   CP_COMMAND_KIND_RELOAD = 2,
   // `status`.
   CP_COMMAND_KIND_STATUS = 3,
+  // `park <uuid> <ext>[@<domain>] [json]`.
+  CP_COMMAND_KIND_PARK = 4,
+  // `retrieve <ext>[@<domain>]|<uuid> <user>[@<domain>] [json]`.
+  CP_COMMAND_KIND_RETRIEVE = 5,
+  // `hangup <uuid> [<domain>] [json]`.
+  CP_COMMAND_KIND_HANGUP = 6,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -218,6 +244,8 @@ enum cp_action
   CP_ACTION_SENT_BACK = 3,
   // It was sent back, taken, and that conversation is over: hang up (normal clearing).
   CP_ACTION_END = 4,
+  // `cp_engine_operate` only: hang the call up (normal clearing).
+  CP_ACTION_HANG_UP = 5,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -334,9 +362,16 @@ typedef struct cp_command {
   cp_command_kind kind;
   // `list`: `CP_FORMAT_JSON` when `json` was given, else `CP_FORMAT_TEXT`.
   cp_format format;
-  // `list <domain>`: the domain, lower-case, NUL-terminated. Empty (`tenant[0] == 0`)
-  // for every tenant, and for the other commands.
+  // `list <domain>`, and the domain an operator's command names: lower-case,
+  // NUL-terminated. Empty (`tenant[0] == 0`) when none was given.
   char tenant[CP_COMMAND_TENANT_SIZE];
+  // `park`, `hangup`: the call's uuid (lower-case); `retrieve`: the call's uuid, or
+  // empty when the target is an extension. Empty for the other commands.
+  char uuid[CP_COMMAND_WORD_SIZE];
+  // `park`: the extension or group; `retrieve`: the extension when the target is one.
+  char extension[CP_COMMAND_WORD_SIZE];
+  // `retrieve`: the user to ring.
+  char user[CP_COMMAND_WORD_SIZE];
 } cp_command;
 
 // What the switch knows of one leg, as it has it (NULL: unset).
@@ -396,6 +431,21 @@ typedef struct cp_dial {
   bool sent_back_answered;
 } cp_dial;
 
+// What `cp_engine_operate` asks the switch to do, and the line to answer with.
+typedef struct cp_operation {
+  // `CP_ACTION_PARKED`: hold the channel with `music` (empty: silence), as the
+  // callpark application does; `CP_ACTION_HANG_UP`: hang the call up (normal
+  // clearing); `CP_ACTION_NONE`: nothing (refused, or the library acts itself: a
+  // retrieve rings through `cp_host.ring`).
+  cp_action action;
+  cp_result code;
+  char music[CP_DIAL_TEXT_SIZE];
+  // `CP_ACTION_PARKED`: as `cp_dial_result.exit_key`.
+  char exit_key[2];
+  // `+OK ...` / `-ERR ...` or one JSON object, with its newline, NUL-terminated.
+  char line[CP_OPERATION_LINE_SIZE];
+} cp_operation;
+
 // The one answer of `cp_engine_dial`. Strings are NUL-terminated, empty when unused.
 typedef struct cp_dial_result {
   cp_action action;
@@ -405,6 +455,9 @@ typedef struct cp_dial_result {
   // 20 nothing parked: 480, 41 anything else: 503).
   uint32_t hangup_cause;
   char music[CP_DIAL_TEXT_SIZE];
+  // `CP_ACTION_PARKED`: the DTMF key that stops the music to leave the park (see
+  // `cp_engine_exit`), one character and its NUL; empty: no key stops it.
+  char exit_key[2];
   char prompt[CP_DIAL_TEXT_SIZE];
   char user[CP_DIAL_NAME_SIZE];
   char tenant[CP_DIAL_NAME_SIZE];
@@ -479,6 +532,17 @@ cp_result cp_engine_adopt(const struct cp_engine *engine, const struct cp_adopt 
 // `uuid` is NULL or NUL-terminated.
 cp_result cp_engine_hangup(const struct cp_engine *engine, const char *uuid);
 
+// The parked caller `uuid` pressed `key`, which stopped its hold music (the switch's
+// `playback_terminator_used`). `CP_RESULT_OK`: it was the call's exit key and the call
+// was transferred to the exit destination (`transfer` callback; `exit-key` event).
+// `CP_RESULT_INVALID_ARGUMENT`: not its exit key, the call stays parked (hold it again);
+// `CP_RESULT_NOT_FOUND`: not parked; `CP_RESULT_ALREADY_TAKEN`: already leaving;
+// `CP_RESULT_BRIDGE_FAILED`: the transfer failed and it stays parked.
+//
+// # Safety
+// Strings NULL or NUL-terminated.
+cp_result cp_engine_exit(const struct cp_engine *engine, const char *uuid, const char *key);
+
 // Recall attempt `attempt` of `parked_uuid` was answered on `leg_uuid`. On
 // `CP_RESULT_OK` the engine has bridged them (`bridge` callback); otherwise the call
 // was taken by someone else or is gone, and the host hangs up `leg_uuid`.
@@ -542,10 +606,13 @@ cp_result cp_engine_quiesce(const struct cp_engine *engine);
 // `list [<domain>] [json] | reload | status`.
 const char *cp_command_usage(void);
 
-// Parses the arguments of the `callpark` API command (the text after `callpark`):
-// `list [<domain>] [json] | reload | status`. Words are split on ASCII whitespace; the
+// Parses the arguments of the `callpark` API command (the text after `callpark`; the
+// grammar is `cp_command_usage`'s). Words are split on ASCII whitespace; the
 // sub-command and `json` are case-insensitive; `list` takes at most one domain (letters,
-// digits, `.`, `-`, `_`, at most 253 bytes) and one `json`, in either order.
+// digits, `.`, `-`, `_`, at most 253 bytes) and one `json`, in either order; the
+// operator's commands (`park`, `retrieve`, `hangup`) take a uuid (8-4-4-4-12 hex
+// digits), extensions and users (letters, digits, `+-_.`, at most 64 bytes), each
+// optionally `@<domain>`, and `json` anywhere.
 //
 // On `CP_RESULT_OK`, `*command_out` is written; on any other result it is left as it
 // was. `CP_RESULT_COMMAND_EMPTY`: nothing but whitespace (print the usage,
@@ -563,6 +630,23 @@ cp_result cp_command_parse(const char *line,
                            char *err_buf,
                            size_t err_len,
                            size_t *err_n);
+
+// Carries out an operator's command (`CP_COMMAND_KIND_PARK`, `_RETRIEVE`, `_HANGUP`,
+// as `cp_command_parse` wrote it): checks the tenant named, acts, fires the usual
+// events, and writes into `*out` what the switch must still do and the line to answer.
+// For `park`, `call` holds what the switch knows of the channel `command->uuid` (as for
+// `cp_engine_dial`; its `uuid` and `dialed` are not read), or is NULL when there is no
+// such channel; for the others it is not read. A park that fails leaves the channel as
+// it was. `*out` is written on every return but `CP_RESULT_NULL_PARAMETER`,
+// `CP_RESULT_INVALID_HANDLE` and `CP_RESULT_PANIC`; the return value is `out->code`.
+//
+// # Safety
+// `command` is NULL or valid; `call` NULL or valid (its strings and legs NULL or valid);
+// `out` NULL or valid.
+cp_result cp_engine_operate(const struct cp_engine *engine,
+                            const struct cp_command *command,
+                            const struct cp_dial *call,
+                            struct cp_operation *out);
 
 // Handles what a channel dialed: resolves who is who, parks it, bridges it to a parked
 // call, sends it back or refuses it, and writes what the switch must do into `*out`.

@@ -13,6 +13,9 @@ export PKG_CONFIG_PATH="$FS_STABLE_PREFIX/lib/pkgconfig:${PKG_CONFIG_PATH:-}"
 # In make test a FreeSWITCH that could not be built is a failure, never a skip.
 export CALLPARK_REQUIRE_FS=1
 pass=0 fail=0 skip=0 failed_names=()
+# The real-switch harness appends each failed scenario here, printed again at the end.
+export CALLPARK_FAILURE_SUMMARY=$PWD/target/failed-scenarios.txt
+mkdir -p target && rm -f "$CALLPARK_FAILURE_SUMMARY"
 
 suite() {
 	local name=$1
@@ -92,6 +95,7 @@ suite "real FreeSWITCH tests on master 0a54a48 (module build and load, s1, s6, s
 echo
 if [ ${#failed_names[@]} -gt 0 ]; then
 	echo "failed suites: ${failed_names[*]}"
+	[ -s "$CALLPARK_FAILURE_SUMMARY" ] && { echo "failed scenarios:"; cat "$CALLPARK_FAILURE_SUMMARY"; }
 fi
 echo "suites: $pass passed, $fail failed, $skip skipped (in $((SECONDS / 60)) min $((SECONDS % 60)) s)"
 [ "$fail" = 0 ]

@@ -1,5 +1,5 @@
-//! The `callpark` API command of `fs_cli` and ESL: `list [<domain>] [json] | reload |
-//! status`, parsed into a [`Command`] or a [`CommandError`] that says what was wrong.
+//! The `callpark` API command of `fs_cli` and ESL ([`USAGE`]), parsed into a [`Command`]
+//! or a [`CommandError`] that says what was wrong.
 //!
 //! The grammar, as the switch hands over the text after `callpark`:
 //! - words are split on ASCII whitespace (space, tab, CR, LF, form feed), any number;
@@ -10,6 +10,12 @@
 //!   letters, digits, `.`, `-`, `_`, at most [`config::MAX_DOMAIN_LEN`] bytes) and is
 //!   returned lower-case;
 //! - `reload` and `status` take nothing;
+//! - the operator's commands: `park <uuid> <ext>[@<domain>] [json]`,
+//!   `retrieve <ext>[@<domain>]|<uuid> <user>[@<domain>] [json]` and
+//!   `hangup <uuid> [<domain>] [json]`. A uuid is FreeSWITCH's form (8-4-4-4-12 hex
+//!   digits); an extension or user is a user id ([`identity::valid_user`]), a group name
+//!   for `park`; a domain names the tenant the operator acts in (the call must be of it),
+//!   and two domains given must be the same; `json` may stand anywhere after the verb;
 //! - a control character anywhere (other than the whitespace above) refuses the whole
 //!   line, and so does text that is not UTF-8.
 //!
@@ -19,9 +25,21 @@
 use std::fmt;
 
 use crate::config::{self, MAX_DOMAIN_LEN};
+use crate::identity;
 
 /// The syntax, as `fs_cli` shows it after `-USAGE:`.
-pub const USAGE: &str = "list [<domain>] [json] | reload | status";
+pub const USAGE: &str = "list [<domain>] [json] | reload | status | park <uuid> <ext>[@<domain>] [json] | \
+retrieve <ext>[@<domain>]|<uuid> <user>[@<domain>] [json] | hangup <uuid> [<domain>] [json]";
+
+/// The sub-commands, as an unknown one's message lists them.
+const VERBS: &str = "list, reload, status, park, retrieve, hangup";
+
+/// What `retrieve` picks up: the oldest call at an extension, or one call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Extension(String),
+    Call(String),
+}
 
 /// What the command asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +51,26 @@ pub enum Command {
     Reload,
     /// `status`: counts of parked calls, timers, tenants and groups.
     Status,
+    /// `park <uuid> <ext>[@<domain>]`: park the call `uuid` at `extension` (or in the
+    /// group of that name), in `tenant` if one is named.
+    Park { uuid: String, extension: String, tenant: Option<String>, json: bool },
+    /// `retrieve <ext|uuid> <user>`: ring `user` and connect it to the parked call.
+    Retrieve { target: Target, user: String, tenant: Option<String>, json: bool },
+    /// `hangup <uuid> [<domain>]`: hang up a parked call.
+    Hangup { uuid: String, tenant: Option<String>, json: bool },
+}
+
+impl Command {
+    /// The answer is JSON.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::List { json, .. }
+            | Command::Park { json, .. }
+            | Command::Retrieve { json, .. }
+            | Command::Hangup { json, .. } => *json,
+            Command::Reload | Command::Status => false,
+        }
+    }
 }
 
 /// Why a command line was refused.
@@ -56,6 +94,14 @@ pub enum CommandError {
     NotADomain(String),
     /// A domain longer than [`MAX_DOMAIN_LEN`] bytes (`len` bytes).
     DomainTooLong { len: usize },
+    /// An operator's command without one of its words (`what`).
+    MissingArgument { verb: &'static str, what: &'static str },
+    /// Not a uuid where one is needed.
+    NotAUuid(String),
+    /// Not an extension, group or user id where one is needed.
+    NotAnExtension(String),
+    /// Two different domains in one operator's command.
+    TwoTenants { first: String, second: String },
 }
 
 /// At most this many characters of what was typed are quoted in a message.
@@ -78,7 +124,7 @@ impl fmt::Display for CommandError {
             CommandError::NotUtf8 { at } => write!(f, "the command is not UTF-8 (byte {at})"),
             CommandError::BadCharacter { at } => write!(f, "the command has a control character at byte {at}"),
             CommandError::UnknownVerb(v) => {
-                write!(f, "unknown sub-command \"{}\"; usage: {USAGE}", quoted(v))
+                write!(f, "unknown sub-command \"{}\"; one of {VERBS}", quoted(v))
             }
             CommandError::ExtraArgument { verb, arg } => {
                 write!(f, "{verb} takes no arguments, \"{}\" was given", quoted(arg))
@@ -92,6 +138,14 @@ impl fmt::Display for CommandError {
             }
             CommandError::DomainTooLong { len } => {
                 write!(f, "the domain is {len} bytes long, more than {MAX_DOMAIN_LEN}")
+            }
+            CommandError::MissingArgument { verb, what } => write!(f, "{verb} needs {what}; usage: {}", usage_of(verb)),
+            CommandError::NotAUuid(u) => write!(f, "\"{}\" is not a call's uuid", quoted(u)),
+            CommandError::NotAnExtension(e) => {
+                write!(f, "\"{}\" is not an extension (letters, digits, '+', '-', '_', '.')", quoted(e))
+            }
+            CommandError::TwoTenants { first, second } => {
+                write!(f, "two tenants were named, \"{}\" and \"{}\"", quoted(first), quoted(second))
             }
         }
     }
@@ -121,6 +175,11 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
     if verb.eq_ignore_ascii_case("list") {
         return parse_list(words);
     }
+    for v in ["park", "retrieve", "hangup"] {
+        if verb.eq_ignore_ascii_case(v) {
+            return parse_operator(v, words);
+        }
+    }
     let (verb, command) = if verb.eq_ignore_ascii_case("reload") {
         ("reload", Command::Reload)
     } else if verb.eq_ignore_ascii_case("status") {
@@ -135,7 +194,7 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
 }
 
 fn parse_list<'a>(words: impl Iterator<Item = &'a str>) -> Result<Command, CommandError> {
-    let mut tenant: Option<&str> = None;
+    let mut tenant: Option<String> = None;
     let mut json = false;
     for w in words {
         if w.eq_ignore_ascii_case("json") {
@@ -146,17 +205,111 @@ fn parse_list<'a>(words: impl Iterator<Item = &'a str>) -> Result<Command, Comma
             continue;
         }
         if let Some(first) = tenant {
-            return Err(CommandError::TwoDomains { first: first.into(), second: w.into() });
+            return Err(CommandError::TwoDomains { first, second: w.into() });
         }
-        if w.len() > MAX_DOMAIN_LEN {
-            return Err(CommandError::DomainTooLong { len: w.len() });
-        }
-        if !config::valid_domain(w) {
-            return Err(CommandError::NotADomain(w.into()));
-        }
-        tenant = Some(w);
+        tenant = Some(a_domain(w)?);
     }
-    Ok(Command::List { tenant: tenant.map(str::to_ascii_lowercase), json })
+    Ok(Command::List { tenant, json })
+}
+
+/// The syntax of one operator's command, for its messages.
+fn usage_of(verb: &str) -> &'static str {
+    match verb {
+        "park" => "park <uuid> <ext>[@<domain>] [json]",
+        "retrieve" => "retrieve <ext>[@<domain>]|<uuid> <user>[@<domain>] [json]",
+        _ => "hangup <uuid> [<domain>] [json]",
+    }
+}
+
+/// FreeSWITCH's uuid form: 8-4-4-4-12 hex digits.
+pub fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { *c == b'-' } else { c.is_ascii_hexdigit() })
+}
+
+fn a_domain(w: &str) -> Result<String, CommandError> {
+    if w.len() > MAX_DOMAIN_LEN {
+        return Err(CommandError::DomainTooLong { len: w.len() });
+    }
+    if !config::valid_domain(w) {
+        return Err(CommandError::NotADomain(w.into()));
+    }
+    Ok(w.to_ascii_lowercase())
+}
+
+fn parse_operator<'a>(verb: &'static str, words: impl Iterator<Item = &'a str>) -> Result<Command, CommandError> {
+    let mut json = false;
+    let mut args = Vec::with_capacity(3);
+    for w in words {
+        if w.eq_ignore_ascii_case("json") {
+            if json {
+                return Err(CommandError::JsonTwice);
+            }
+            json = true;
+        } else {
+            args.push(w);
+        }
+    }
+    let mut tenant: Option<String> = None;
+    let mut name_tenant = |d: String| match &tenant {
+        Some(t) if *t != d => Err(CommandError::TwoTenants { first: t.clone(), second: d }),
+        _ => {
+            tenant = Some(d);
+            Ok(())
+        }
+    };
+    // `<id>[@<domain>]`: the id checked, the domain noted.
+    let mut id_at = |w: &str| -> Result<String, CommandError> {
+        let (id, dom) = match w.split_once('@') {
+            Some((id, d)) => (id, Some(d)),
+            None => (w, None),
+        };
+        if !identity::valid_user(id) {
+            return Err(CommandError::NotAnExtension(w.into()));
+        }
+        if let Some(d) = dom {
+            name_tenant(a_domain(d)?)?;
+        }
+        Ok(id.to_string())
+    };
+    let uuid = |w: &str| if is_uuid(w) { Ok(w.to_ascii_lowercase()) } else { Err(CommandError::NotAUuid(w.into())) };
+    let missing = |what| CommandError::MissingArgument { verb, what };
+    let extra = |args: &[&str], n: usize| match args.get(n) {
+        Some(a) => Err(CommandError::ExtraArgument { verb, arg: (*a).into() }),
+        None => Ok(()),
+    };
+    let command = match verb {
+        "park" => {
+            let u = uuid(args.first().ok_or_else(|| missing("a call's uuid"))?)?;
+            let extension = id_at(args.get(1).ok_or_else(|| missing("an extension"))?)?;
+            extra(&args, 2)?;
+            Command::Park { uuid: u, extension, tenant: None, json }
+        }
+        "retrieve" => {
+            let t = args.first().ok_or_else(|| missing("an extension or a call's uuid"))?;
+            let target = if is_uuid(t) { Target::Call(t.to_ascii_lowercase()) } else { Target::Extension(id_at(t)?) };
+            let user = id_at(args.get(1).ok_or_else(|| missing("the user to ring"))?)?;
+            extra(&args, 2)?;
+            Command::Retrieve { target, user, tenant: None, json }
+        }
+        _ => {
+            let u = uuid(args.first().ok_or_else(|| missing("a call's uuid"))?)?;
+            if let Some(d) = args.get(1) {
+                name_tenant(a_domain(d)?)?;
+            }
+            extra(&args, 2)?;
+            Command::Hangup { uuid: u, tenant: None, json }
+        }
+    };
+    Ok(match command {
+        Command::Park { uuid, extension, json, .. } => Command::Park { uuid, extension, tenant, json },
+        Command::Retrieve { target, user, json, .. } => Command::Retrieve { target, user, tenant, json },
+        Command::Hangup { uuid, json, .. } => Command::Hangup { uuid, tenant, json },
+        other => other,
+    })
 }
 
 #[cfg(test)]
@@ -233,6 +386,71 @@ mod tests {
         );
     }
 
+    const U: &str = "0b7a1c2e-3f4d-4e5f-8a9b-0c1d2e3f4a5b";
+
+    #[test]
+    fn the_operators_commands() {
+        let park = |ext: &str, tenant: Option<&str>, json| {
+            Ok(Command::Park { uuid: U.into(), extension: ext.into(), tenant: tenant.map(String::from), json })
+        };
+        assert_eq!(parse(&format!("park {U} 102")), park("102", None, false));
+        assert_eq!(
+            parse(&format!("PARK {} 102@Acme.Example json", U.to_uppercase())),
+            park("102", Some("acme.example"), true)
+        );
+        assert_eq!(parse(&format!("park json {U} sales")), park("sales", None, true), "a group, json first");
+        let retrieve = |target: Target, user: &str, tenant: Option<&str>| {
+            Ok(Command::Retrieve { target, user: user.into(), tenant: tenant.map(String::from), json: false })
+        };
+        assert_eq!(
+            parse("retrieve 102@acme.example 104"),
+            retrieve(Target::Extension("102".into()), "104", Some("acme.example"))
+        );
+        assert_eq!(
+            parse(&format!("retrieve {U} alice@acme.example")),
+            retrieve(Target::Call(U.into()), "alice", Some("acme.example"))
+        );
+        assert_eq!(
+            parse("retrieve 102@acme.example 104@ACME.example"),
+            retrieve(Target::Extension("102".into()), "104", Some("acme.example"))
+        );
+        assert_eq!(parse("retrieve 102 104"), retrieve(Target::Extension("102".into()), "104", None));
+        assert_eq!(parse(&format!("hangup {U}")), Ok(Command::Hangup { uuid: U.into(), tenant: None, json: false }));
+        assert_eq!(
+            parse(&format!("hangup {U} acme.example json")),
+            Ok(Command::Hangup { uuid: U.into(), tenant: Some("acme.example".into()), json: true })
+        );
+        assert!(parse(&format!("park {U} 102 json")).unwrap().json());
+        assert!(!parse("status").unwrap().json());
+    }
+
+    #[test]
+    fn the_operators_commands_refuse_what_is_wrong() {
+        let e = |s: &str| parse(s).unwrap_err();
+        assert_eq!(e("park"), CommandError::MissingArgument { verb: "park", what: "a call's uuid" });
+        assert_eq!(e(&format!("park {U}")), CommandError::MissingArgument { verb: "park", what: "an extension" });
+        assert_eq!(e("park 102 102"), CommandError::NotAUuid("102".into()));
+        assert_eq!(e(&format!("park {}x 102", &U[..35])), CommandError::NotAUuid(format!("{}x", &U[..35])));
+        assert_eq!(e(&format!("park {U} *88102")), CommandError::NotAnExtension("*88102".into()));
+        assert_eq!(e(&format!("park {U} 102@")), CommandError::NotADomain("".into()));
+        assert_eq!(e(&format!("park {U} 102 103")), CommandError::ExtraArgument { verb: "park", arg: "103".into() });
+        assert_eq!(e(&format!("park {U} 102 json json")), CommandError::JsonTwice);
+        assert_eq!(e("retrieve 102"), CommandError::MissingArgument { verb: "retrieve", what: "the user to ring" });
+        assert_eq!(
+            e("retrieve 102@acme.example 104@globex.example"),
+            CommandError::TwoTenants { first: "acme.example".into(), second: "globex.example".into() }
+        );
+        assert_eq!(e("retrieve 102 10 4"), CommandError::ExtraArgument { verb: "retrieve", arg: "4".into() });
+        assert_eq!(e("retrieve 102 <sip:104>"), CommandError::NotAnExtension("<sip:104>".into()));
+        assert_eq!(e("hangup 102"), CommandError::NotAUuid("102".into()));
+        assert_eq!(e(&format!("hangup {U} a$b")), CommandError::NotADomain("a$b".into()));
+        assert_eq!(
+            e(&format!("hangup {U} a.example b.example")),
+            CommandError::ExtraArgument { verb: "hangup", arg: "b.example".into() }
+        );
+        assert!(e("park").to_string().contains("usage: park <uuid> <ext>[@<domain>] [json]"), "{}", e("park"));
+    }
+
     #[test]
     fn bytes_that_are_not_utf8() {
         assert_eq!(parse_bytes(b"list"), list(None, false));
@@ -245,7 +463,7 @@ mod tests {
     fn messages_say_what_was_wrong_and_stay_short() {
         let m = |s: &str| parse(s).unwrap_err().to_string();
         assert_eq!(m(""), format!("no sub-command; usage: {USAGE}"));
-        assert_eq!(m("lst"), format!("unknown sub-command \"lst\"; usage: {USAGE}"));
+        assert_eq!(m("lst"), format!("unknown sub-command \"lst\"; one of {VERBS}"));
         assert_eq!(m("reload now"), "reload takes no arguments, \"now\" was given");
         assert_eq!(m("list a b"), "list takes one domain, \"a\" and \"b\" were given");
         assert_eq!(m("list json json"), "json was given twice");

@@ -41,6 +41,20 @@ pub enum DialError {
         place: String,
     },
     HostFailed(String),
+    /// An operator named a tenant the call (or user) is not of.
+    OtherTenant {
+        tenant: String,
+    },
+    /// An operator named a call that is not parked (in the tenant named, if one was).
+    NotParked {
+        uuid: String,
+    },
+    /// An operator named a user the directory does not have.
+    UnknownUser(String),
+    /// An operator's retrieve names a call that is already leaving the park.
+    Leaving {
+        uuid: String,
+    },
 }
 
 impl fmt::Display for DialError {
@@ -62,6 +76,10 @@ impl fmt::Display for DialError {
             DialError::NoRetriever => f.write_str(text::NO_RETRIEVER),
             DialError::Empty { place } => write!(f, "no call is parked at {place}"),
             DialError::HostFailed(s) => write!(f, "the switch could not carry it out: {s}"),
+            DialError::OtherTenant { tenant } => write!(f, "the call is not in tenant {tenant}"),
+            DialError::NotParked { uuid } => write!(f, "no call {uuid} is parked"),
+            DialError::UnknownUser(u) => write!(f, "user {u} does not exist in this tenant"),
+            DialError::Leaving { uuid } => write!(f, "call {uuid} is already leaving the park"),
         }
     }
 }

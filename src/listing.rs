@@ -84,24 +84,37 @@ pub fn text(calls: &[CallInfo]) -> String {
 
 /// `{"count": N, "calls": [...]}`.
 pub fn json(calls: &[CallInfo]) -> String {
-    let list: Vec<Value> = calls
-        .iter()
-        .map(|c| {
-            json!({
-                "tenant": c.tenant,
-                "extension": c.extension,
-                "group": c.group,
-                "uuid": c.uuid,
-                "caller_number": c.caller_number,
-                "caller_name": c.caller_name,
-                "parking_user": c.parking_user,
-                "parked_seconds": c.parked_secs,
-                "state": c.state,
-                "recall_attempt": c.attempt,
-                "next_step_seconds": c.next_in_secs,
-                "recall_policy": c.policy,
-            })
-        })
-        .collect();
+    let list: Vec<Value> = calls.iter().map(call_json).collect();
     json!({ "count": calls.len(), "calls": list }).to_string()
+}
+
+fn call_json(c: &CallInfo) -> Value {
+    json!({
+        "tenant": c.tenant,
+        "extension": c.extension,
+        "group": c.group,
+        "uuid": c.uuid,
+        "caller_number": c.caller_number,
+        "caller_name": c.caller_name,
+        "parking_user": c.parking_user,
+        "parked_seconds": c.parked_secs,
+        "state": c.state,
+        "recall_attempt": c.attempt,
+        "next_step_seconds": c.next_in_secs,
+        "recall_policy": c.policy,
+    })
+}
+
+/// The one line an operator's command (`park`, `retrieve`, `hangup`) answers with:
+/// `+OK <what was done>` or `-ERR <why not>`, or as JSON `{"ok":true,"command":..,
+/// "done":..,"call":{..}}` / `{"ok":false,"command":..,"error":..}`.
+pub fn operator_answer(verb: &str, outcome: Result<(&CallInfo, &str), &str>, json: bool) -> String {
+    match (outcome, json) {
+        (Ok((_, done)), false) => format!("+OK {done}\n"),
+        (Err(why), false) => format!("-ERR {why}\n"),
+        (Ok((c, done)), true) => {
+            json!({ "ok": true, "command": verb, "done": done, "call": call_json(c) }).to_string() + "\n"
+        }
+        (Err(why), true) => json!({ "ok": false, "command": verb, "error": why }).to_string() + "\n",
+    }
 }

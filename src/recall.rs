@@ -105,6 +105,8 @@ mod tests {
             alternate_user: None,
             alert_info: String::new(),
             name_prefix: "Recall".into(),
+            exit_key: None,
+            exit_destination: None,
         }
     }
 

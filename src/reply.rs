@@ -39,6 +39,18 @@ pub struct ChannelDial<'a> {
     /// succeeded) and that conversation is over.
     pub sent_back_answered: bool,
     pub media: Media<'a>,
+    /// An operator's `callpark park <uuid> <ext>`: `dialed` is the extension (or group)
+    /// to park at, and the call is parked as if transferred there by whoever it was
+    /// talking to; nothing is sent back or refused on the channel, which stays as it was
+    /// when the park fails.
+    pub operator: Option<OperatorPark<'a>>,
+}
+
+/// What an operator's park names besides the extension.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OperatorPark<'a> {
+    /// The tenant the operator acts in: the call must be of it.
+    pub tenant: Option<&'a str>,
 }
 
 /// Why a refused call is hung up: a Q.850 cause (the SIP code follows from it).
@@ -55,8 +67,9 @@ pub enum Cause {
 /// What the switch must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
-    /// Parked at `extension`: answer and hold with `music` (empty: silence).
-    Hold { extension: String, music: String },
+    /// Parked at `extension`: answer and hold with `music` (empty: silence); the key
+    /// `exit_key` (if any) stops the music and asks [`crate::Engine::exit`].
+    Hold { extension: String, music: String, exit_key: Option<char> },
     /// Bridged to the parked call (the bridge is done).
     Bridged,
     /// The park failed: play `prompt`, then ring `user` of `tenant`, who transferred it.

@@ -13,11 +13,17 @@ use crate::config::RecallPlan;
 /// Who took a call out of the park. Exactly one claim per call, ever.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
-    Retrieve { by: String },
-    RecallAnswer { leg: String },
+    Retrieve {
+        by: String,
+    },
+    RecallAnswer {
+        leg: String,
+    },
     RingGroup,
     FinalDestination,
     Abandon,
+    /// The caller pressed the exit key.
+    Exit,
 }
 
 /// Where a parked call's recall is.

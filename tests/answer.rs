@@ -28,7 +28,7 @@ fn dial<'a>(uuid: &'a str, dialed: &'a str, facts: Facts<'a>) -> ChannelDial<'a>
 }
 
 fn hold(ext: &str) -> Reply {
-    Reply::Hold { extension: ext.into(), music: String::new() }
+    Reply::Hold { extension: ext.into(), music: String::new(), exit_key: None }
 }
 
 /// Defect 1: a forged Referred-By of another tenant on a call that reached 101 by its
@@ -168,7 +168,10 @@ fn the_reply_carries_music_prompts_and_causes() {
     let media = Media { music: Some("local_stream://moh"), sound_empty: Some("empty.wav"), ..Media::default() };
     let me = Facts { channel: phone("101", ACME), ..Facts::default() };
     let d = ChannelDial { media, ..dial("c1", "*68", me) };
-    assert_eq!(rig.engine.answer(&d), Reply::Hold { extension: "101".into(), music: "local_stream://moh".into() });
+    assert_eq!(
+        rig.engine.answer(&d),
+        Reply::Hold { extension: "101".into(), music: "local_stream://moh".into(), exit_key: None }
+    );
     let d = ChannelDial { media, ..dial("r", "*88103", me) };
     let r = rig.engine.answer(&d);
     assert!(

@@ -73,6 +73,7 @@ fn result() -> Box<cp_dial_result> {
         code: cp_result::Panic,
         hangup_cause: 99,
         music: [7; CP_DIAL_TEXT_SIZE],
+        exit_key: [7; 2],
         prompt: [7; CP_DIAL_TEXT_SIZE],
         user: [7; CP_DIAL_NAME_SIZE],
         tenant: [7; CP_DIAL_NAME_SIZE],
@@ -378,8 +379,14 @@ fn engine_calls_with_null_bad_utf8_and_over_long_strings() {
 
 #[test]
 fn command_parse_bad_input() {
-    let untouched =
-        cp_command { kind: cp_command_kind::Reload, format: cp_format::Json, tenant: [7; CP_COMMAND_TENANT_SIZE] };
+    let untouched = cp_command {
+        kind: cp_command_kind::Reload,
+        format: cp_format::Json,
+        tenant: [7; CP_COMMAND_TENANT_SIZE],
+        uuid: [7; CP_COMMAND_WORD_SIZE],
+        extension: [7; CP_COMMAND_WORD_SIZE],
+        user: [7; CP_COMMAND_WORD_SIZE],
+    };
     let mut c = untouched;
     let mut err = [0 as c_char; 64];
     let mut n = usize::MAX;
@@ -447,6 +454,74 @@ fn command_parse_bad_input() {
 
 /// A panic inside an export never unwinds into C: the boundary every export goes
 /// through turns it into `CP_RESULT_PANIC` and a log line naming the export.
+fn parsed(line: &str) -> cp_command {
+    let mut c = cp_command {
+        kind: cp_command_kind::Status,
+        format: cp_format::Text,
+        tenant: [0; CP_COMMAND_TENANT_SIZE],
+        uuid: [0; CP_COMMAND_WORD_SIZE],
+        extension: [0; CP_COMMAND_WORD_SIZE],
+        user: [0; CP_COMMAND_WORD_SIZE],
+    };
+    let l = cs(line.as_bytes());
+    assert_eq!(unsafe { cp_command_parse(l.as_ptr(), &mut c, null_mut(), 0, null_mut()) }, cp_result::Ok, "{line}");
+    c
+}
+
+fn operation() -> Box<cp_operation> {
+    Box::new(cp_operation {
+        action: cp_action::Bridged,
+        code: cp_result::Panic,
+        music: [7; CP_DIAL_TEXT_SIZE],
+        exit_key: [7; 2],
+        line: [7; CP_OPERATION_LINE_SIZE],
+    })
+}
+
+#[test]
+fn operate_bad_input_and_each_command() {
+    const U: &str = "0b7a1c2e-3f4d-4e5f-8a9b-0c1d2e3f4a5b";
+    let e = engine();
+    let (user, dom, ignored) = (cs(b"101"), cs(b"acme.example"), cs(b"\xff"));
+    let d = dial(ignored.as_ptr(), ignored.as_ptr(), user.as_ptr(), dom.as_ptr());
+    let park = parsed(&format!("park {U} 105 json"));
+    let mut out = operation();
+    unsafe {
+        assert_eq!(cp_engine_operate(null(), &park, &d, &mut *out), cp_result::NullParameter);
+        assert_eq!(cp_engine_operate(e, null(), &d, &mut *out), cp_result::NullParameter);
+        assert_eq!(cp_engine_operate(e, &park, &d, null_mut()), cp_result::NullParameter);
+        assert_eq!(out.code, cp_result::Panic, "nothing written");
+        // No such channel: refused, in JSON as asked.
+        assert_eq!(cp_engine_operate(e, &park, null(), &mut *out), cp_result::InvalidArgument);
+        assert_eq!(out.action, cp_action::None);
+        let line = text(&out.line);
+        assert!(line.starts_with(r#"{"command":"park","error":"bad request: there is no call "#), "{line}");
+        // Not an operator's command.
+        assert_eq!(cp_engine_operate(e, &parsed("status"), null(), &mut *out), cp_result::InvalidArgument);
+        // Fields that are not UTF-8, or not NUL-terminated.
+        let mut bad = park;
+        bad.extension[0] = 0xff_u8 as c_char;
+        assert_eq!(cp_engine_operate(e, &bad, &d, &mut *out), cp_result::InvalidUtf8);
+        let mut long = parsed(&format!("retrieve {U} 104"));
+        long.user = [b'1' as c_char; CP_COMMAND_WORD_SIZE];
+        assert_eq!(cp_engine_operate(e, &long, null(), &mut *out), cp_result::NotParked);
+        // The channel (uuid from the command, not from `call`) parks at 105; then it is
+        // hung up by the operator.
+        assert_eq!(cp_engine_operate(e, &park, &d, &mut *out), cp_result::Ok);
+        assert_eq!(out.action, cp_action::Parked);
+        let line = text(&out.line);
+        assert!(line.contains(r#""ok":true"#) && line.contains(&format!(r#""uuid":"{U}""#)), "{line}");
+        let other = parsed(&format!("hangup {U} globex.example"));
+        assert_eq!(cp_engine_operate(e, &other, null(), &mut *out), cp_result::NotParked);
+        assert_eq!((out.action, text(&out.line)), (cp_action::None, format!("-ERR no call {U} is parked\n")));
+        let hangup = parsed(&format!("hangup {U} acme.example"));
+        assert_eq!(cp_engine_operate(e, &hangup, null(), &mut *out), cp_result::Ok);
+        assert_eq!(out.action, cp_action::HangUp);
+        assert_eq!(text(&out.line), format!("+OK hung up {U} parked at 105 in acme.example\n"));
+    }
+    cp_engine_free(e);
+}
+
 #[test]
 fn a_forced_panic_becomes_a_result_code_and_a_log_line() {
     let lines = std::cell::RefCell::new(Vec::<String>::new());

@@ -124,6 +124,7 @@ pub fn park_dialed(
         caller_name: "Bench Caller",
         back_to_park: false,
         transferred: true,
+        operator: false,
     })
 }
 

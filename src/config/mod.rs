@@ -107,6 +107,10 @@ pub struct RecallPlan {
     /// What the recalled phone shows before the slot and the caller's name:
     /// `Recall 102 - Jane Doe`; empty: the caller's name alone.
     pub name_prefix: String,
+    /// The DTMF key (`0`-`9`, `*`, `#`) that takes the parked caller out of the park to
+    /// `exit_destination`; none: keys do nothing.
+    pub exit_key: Option<char>,
+    pub exit_destination: Option<Destination>,
 }
 
 /// A call-park group of one tenant.
@@ -259,6 +263,9 @@ pub(crate) struct Layer {
     pub alert_info: Option<At<String>>,
     pub name_prefix: Option<At<String>>,
     pub tell_parker: Option<At<bool>>,
+    /// `exit-key`: `Some(None)` is `none`, set to switch an inherited key off.
+    pub exit_key: Option<At<Option<char>>>,
+    pub exit_destination: Option<At<Destination>>,
 }
 
 /// Where a parameter may be set.
@@ -346,14 +353,12 @@ impl Layer {
                     "recall \"{value}\" is not a policy (parking-user, parking-user-then-ring-group, ring-group)"
                 )),
             },
-            "ring-group" | "final-destination" => match Destination::parse(value) {
-                Ok(d) => {
-                    if name == "ring-group" {
-                        self.ring_group = at(d, line)
-                    } else {
-                        self.final_destination = at(d, line)
-                    }
-                }
+            "ring-group" | "final-destination" | "exit-destination" => match Destination::parse(value) {
+                Ok(d) => match name {
+                    "ring-group" => self.ring_group = at(d, line),
+                    "final-destination" => self.final_destination = at(d, line),
+                    _ => self.exit_destination = at(d, line),
+                },
                 Err(e) => err(format!("{name}: {e}")),
             },
             "alternate-recall-user" => {
@@ -369,6 +374,13 @@ impl Layer {
                 }
                 self.music = at(value.trim().to_string(), line);
             }
+            "exit-key" => match value.trim() {
+                "none" | "" => self.exit_key = at(None, line),
+                k if k.len() == 1 && k.bytes().all(|b| b.is_ascii_digit() || b == b'*' || b == b'#') => {
+                    self.exit_key = at(k.chars().next(), line)
+                }
+                _ => err(format!("exit-key \"{}\" is one of 0-9, *, # or none", value.escape_default())),
+            },
             "tell-parker" => match value.trim() {
                 "message" => self.tell_parker = at(true, line),
                 "none" => self.tell_parker = at(false, line),
@@ -437,6 +449,16 @@ fn resolve_plan(layers: &[&Layer], place: &str, errors: &mut Vec<ConfigError>) -
         }
     }
     let secs = |f: fn(&Layer) -> &Option<At<u32>>, default: u32| pick(layers, f).map(|a| a.value).unwrap_or(default);
+    let key = pick(layers, |l| &l.exit_key);
+    let exit_key = key.as_ref().and_then(|k| k.value);
+    let exit_destination = pick(layers, |l| &l.exit_destination).map(|a| a.value);
+    if exit_key.is_some() && exit_destination.is_none() {
+        let line = key.as_ref().and_then(|k| k.line);
+        let message = "exit-key needs an exit-destination".to_string();
+        if !errors.iter().any(|e| e.line == line && e.message == message && line.is_some()) {
+            errors.push(ConfigError { line, place: place.into(), message });
+        }
+    }
     RecallPlan {
         policy: p,
         recall_time: secs(|l| &l.recall_time, 60),
@@ -449,6 +471,8 @@ fn resolve_plan(layers: &[&Layer], place: &str, errors: &mut Vec<ConfigError>) -
         alternate_user: pick(layers, |l| &l.alternate_user).map(|a| a.value),
         alert_info: pick(layers, |l| &l.alert_info).map(|a| a.value).unwrap_or_default(),
         name_prefix: pick(layers, |l| &l.name_prefix).map(|a| a.value).unwrap_or_else(|| "Recall".into()),
+        exit_key,
+        exit_destination,
     }
 }
 

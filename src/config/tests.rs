@@ -223,3 +223,28 @@ fn a_group_name_of_digits_would_be_an_extension() {
     let xml = tenant(r#"<group name="200"><member extension="101"/></group>"#);
     assert!(one(&xml).contains("group name \"200\" is all digits, like an extension"), "{}", one(&xml));
 }
+
+#[test]
+fn an_exit_key_and_where_it_leads() {
+    let xml = wrap(
+        r##"<settings><param name="exit-key" value="#"/><param name="exit-destination" value="operator XML default"/></settings>
+<tenants><tenant domain="acme"><groups>
+<group name="sales"><member extension="101"/></group>
+<group name="support" exit-key="none"><member extension="103"/></group>
+<group name="desk" exit-key="0"><member extension="105"/></group>
+</groups></tenant></tenants>"##,
+    );
+    let c = from_xml("t.xml", &xml).unwrap();
+    let t = c.tenant("acme");
+    let plan = |g: &str| t.group(g).unwrap().recall.clone();
+    assert_eq!(plan("sales").exit_key, Some('#'), "inherited");
+    assert_eq!(plan("sales").exit_destination.as_ref().unwrap().to_string(), "operator XML default");
+    assert_eq!(plan("support").exit_key, None, "switched off");
+    assert_eq!(plan("desk").exit_key, Some('0'));
+    assert_eq!(c.tenant("other").recall.exit_key, Some('#'));
+    assert_eq!(from_xml("t.xml", &wrap("")).unwrap().tenant("x").recall.exit_key, None, "off by default");
+    let bad = wrap(r##"<settings><param name="exit-key" value="#"/></settings>"##);
+    assert!(one(&bad).contains("exit-key needs an exit-destination"), "{}", one(&bad));
+    let bad = wrap(r#"<settings><param name="exit-key" value="12"/></settings>"#);
+    assert!(one(&bad).contains("exit-key \"12\" is one of 0-9, *, # or none"), "{}", one(&bad));
+}

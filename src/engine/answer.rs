@@ -2,6 +2,7 @@
 //! one answer for the switch (src/reply.rs).
 
 use super::{DialOutcome, DialRequest, Engine};
+use crate::codes::BLF_PREFIX;
 use crate::error::DialError;
 use crate::host::LogLevel;
 use crate::identity;
@@ -12,10 +13,12 @@ impl Engine {
     /// must do. A park that fails goes back to whoever transferred the call.
     pub fn answer(&self, d: &ChannelDial) -> Reply {
         let host = &self.shared.host;
-        if d.back_to_park && d.sent_back_answered {
+        if d.back_to_park && d.sent_back_answered && d.operator.is_none() {
             return Reply::End;
         }
-        let who = identity::resolve(&d.facts, |t, u| host.user_exists(t, u));
+        let mut facts = d.facts;
+        facts.transferred |= d.operator.is_some();
+        let who = identity::resolve(&facts, |t, u| host.user_exists(t, u));
         let failed = |error: &DialError, tenant: &str| {
             host.log(
                 LogLevel::Notice,
@@ -29,21 +32,38 @@ impl Engine {
         let Some(tenant) = who.tenant.as_deref() else {
             return refuse(DialError::NoTenant, "no tenant");
         };
+        // An operator parks at an extension or group: as a park key the call was
+        // transferred to, by whoever it talked to (rule 4 of src/identity.rs).
+        let key: String;
+        let dialed = match d.operator {
+            Some(op) => {
+                if let Some(named) = op.tenant.filter(|n| !n.eq_ignore_ascii_case(tenant)) {
+                    return refuse(DialError::OtherTenant { tenant: named.to_ascii_lowercase() }, tenant);
+                }
+                if !identity::valid_user(d.dialed) {
+                    return refuse(DialError::UnknownExtension(d.dialed.escape_default().to_string()), tenant);
+                }
+                key = format!("{BLF_PREFIX}{}", d.dialed);
+                &key
+            }
+            None => d.dialed,
+        };
         let transferor = if who.by_transfer { who.parking_user.as_deref() } else { None };
         let req = DialRequest {
             tenant,
             uuid: d.uuid,
-            dialed: d.dialed,
+            dialed,
             user: who.user.as_deref(),
             transferor,
             caller_number: d.caller_number,
             caller_name: d.caller_name,
-            back_to_park: d.back_to_park,
-            transferred: d.facts.transferred,
+            back_to_park: d.back_to_park && d.operator.is_none(),
+            transferred: facts.transferred,
+            operator: d.operator.is_some(),
         };
         match self.dial(&req) {
-            Ok(DialOutcome::Parked { extension, music }) => {
-                Reply::Hold { extension, music: reply::hold_music(&music, &d.media) }
+            Ok(DialOutcome::Parked { extension, music, exit_key }) => {
+                Reply::Hold { extension, music: reply::hold_music(&music, &d.media), exit_key }
             }
             Ok(DialOutcome::Retrieved { .. }) => Reply::Bridged,
             Err(f) if f.sent_back => {

@@ -14,6 +14,7 @@ mod adopt;
 mod answer;
 mod claims;
 mod clean;
+mod operator;
 mod outbox;
 mod park;
 mod recalling;
@@ -38,6 +39,7 @@ use timers::{timer_thread, Timers};
 pub use crate::error::{CallError, DialError, DialFailure};
 pub use adopt::{secs_since, AdoptRequest};
 pub use clean::{clean_name, clean_number, MAX_ID_LEN, MAX_NAME_CHARS};
+pub use operator::OPERATOR_RING;
 
 /// A request from a channel that dialed a feature code.
 #[derive(Clone, Debug, Default)]
@@ -60,14 +62,16 @@ pub struct DialRequest<'a> {
     /// It was transferred here: a park at an extension by nobody known (no user, no
     /// transferor) is parked for that extension instead of refused.
     pub transferred: bool,
+    /// An operator's park (`callpark park`): a failure sends nothing back.
+    pub operator: bool,
 }
 
 /// What the engine did with the channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DialOutcome {
     /// The channel is parked at `extension`: the host puts it on hold with `music` (its
-    /// group's or tenant's; empty: none configured).
-    Parked { extension: String, music: String },
+    /// group's or tenant's; empty: none configured), `exit_key` (if any) stopping it.
+    Parked { extension: String, music: String, exit_key: Option<char> },
     /// The channel is bridged to the parked call `parked_uuid`.
     Retrieved { parked_uuid: String, extension: String },
 }

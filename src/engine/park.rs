@@ -89,7 +89,7 @@ impl Shared {
             Ok(i) => self.park(t, &tenant, uuid, i, transferor.or(user), req),
         };
         result.map_err(|error| {
-            let to = transferor.filter(|_| !req.back_to_park);
+            let to = transferor.filter(|_| !req.back_to_park && !req.operator);
             if let Some(to) = to {
                 self.send_back(&tenant, uuid, to, req, &error);
             }
@@ -241,7 +241,7 @@ impl Shared {
             ext.clone()
         };
         self.deliver();
-        Ok(DialOutcome::Parked { extension, music })
+        Ok(DialOutcome::Parked { extension, music, exit_key: plan.exit_key })
     }
 
     /// Parks `call` (under the lock): stores it, arms its recall timer and queues its

@@ -4,6 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use super::clean::clean_id;
+use super::operator::OPERATOR_RING;
 use super::Shared;
 use crate::config::Destination;
 use crate::error::CallError;
@@ -29,6 +30,10 @@ impl Shared {
         let bridged = self.host.bridge(leg, parked);
         let mut inner = self.inner.lock();
         let result = match bridged {
+            Ok(()) if attempt == OPERATOR_RING => {
+                Self::finish(&mut inner, parked, Action::Retrieved, Some(leg), Some("operator".into()));
+                Ok(())
+            }
             Ok(()) => {
                 if let Some(c) = inner.store.get(parked).cloned() {
                     inner.outbox.push_back(Self::event(Action::RecallAnswered, &c, Some(leg), attempt, None));
@@ -52,7 +57,8 @@ impl Shared {
 
     pub(super) fn recall_failed(&self, parked: &str, attempt: u32) -> Result<(), CallError> {
         let parked = clean_id("uuid", parked).map_err(CallError::BadRequest)?;
-        if !self.advance_recall(parked, Trigger::NoAnswer(attempt), None) {
+        // An operator's ring nobody took changes nothing: the call stays as it is.
+        if attempt != OPERATOR_RING && !self.advance_recall(parked, Trigger::NoAnswer(attempt), None) {
             let inner = self.inner.lock();
             return match inner.store.get(parked) {
                 None => Err(CallError::NotFound),

@@ -308,6 +308,28 @@ pub unsafe extern "C" fn cp_engine_hangup(engine: *const cp_engine, uuid: *const
     })
 }
 
+/// The parked caller `uuid` pressed `key`, which stopped its hold music (the switch's
+/// `playback_terminator_used`). `CP_RESULT_OK`: it was the call's exit key and the call
+/// was transferred to the exit destination (`transfer` callback; `exit-key` event).
+/// `CP_RESULT_INVALID_ARGUMENT`: not its exit key, the call stays parked (hold it again);
+/// `CP_RESULT_NOT_FOUND`: not parked; `CP_RESULT_ALREADY_TAKEN`: already leaving;
+/// `CP_RESULT_BRIDGE_FAILED`: the transfer failed and it stays parked.
+///
+/// # Safety
+/// Strings NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn cp_engine_exit(
+    engine: *const cp_engine,
+    uuid: *const c_char,
+    key: *const c_char,
+) -> cp_result {
+    with_engine("cp_engine_exit", engine, |e| {
+        let uuid = try_ffi!(str_arg(uuid));
+        let key = try_ffi!(str_arg(key));
+        e.engine.exit(uuid, key).map_or_else(|err| cp_result::from(&err), |()| cp_result::Ok)
+    })
+}
+
 /// Recall attempt `attempt` of `parked_uuid` was answered on `leg_uuid`. On
 /// `CP_RESULT_OK` the engine has bridged them (`bridge` callback); otherwise the call
 /// was taken by someone else or is gone, and the host hangs up `leg_uuid`.

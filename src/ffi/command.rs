@@ -3,9 +3,14 @@
 
 use std::ffi::{c_char, CStr};
 
-use super::api::cp_format;
+use super::api::{cp_engine, cp_format, with_engine};
+use super::dial::{channel_dial, cp_action, cp_dial, put, CP_DIAL_TEXT_SIZE};
 use super::{boundary, cp_result, write_truncated};
-use crate::command::{self, Command};
+use crate::command::{self, Command, Target};
+use crate::error::DialError;
+use crate::identity::MAX_USER_LEN;
+use crate::listing;
+use crate::reply::{OperatorPark, Reply};
 
 /// What a `callpark` API command asks for (see `cp_command_parse`).
 #[repr(u32)]
@@ -17,11 +22,22 @@ pub enum cp_command_kind {
     Reload = 2,
     /// `status`.
     Status = 3,
+    /// `park <uuid> <ext>[@<domain>] [json]`.
+    Park = 4,
+    /// `retrieve <ext>[@<domain>]|<uuid> <user>[@<domain>] [json]`.
+    Retrieve = 5,
+    /// `hangup <uuid> [<domain>] [json]`.
+    Hangup = 6,
 }
 
 /// The size of `cp_command.tenant`: the longest domain (253 bytes) and its NUL.
 pub const CP_COMMAND_TENANT_SIZE: usize = 254;
 const _: () = assert!(CP_COMMAND_TENANT_SIZE == crate::config::MAX_DOMAIN_LEN + 1);
+
+/// The size of `cp_command.uuid`, `.extension` and `.user`: the longest user id (64
+/// bytes; a uuid is 36) and its NUL.
+pub const CP_COMMAND_WORD_SIZE: usize = 65;
+const _: () = assert!(CP_COMMAND_WORD_SIZE == MAX_USER_LEN + 1);
 
 /// A buffer of this many bytes always holds a message of `cp_command_parse` whole.
 pub const CP_COMMAND_MESSAGE_SIZE: usize = 512;
@@ -33,9 +49,16 @@ pub struct cp_command {
     pub kind: cp_command_kind,
     /// `list`: `CP_FORMAT_JSON` when `json` was given, else `CP_FORMAT_TEXT`.
     pub format: cp_format,
-    /// `list <domain>`: the domain, lower-case, NUL-terminated. Empty (`tenant[0] == 0`)
-    /// for every tenant, and for the other commands.
+    /// `list <domain>`, and the domain an operator's command names: lower-case,
+    /// NUL-terminated. Empty (`tenant[0] == 0`) when none was given.
     pub tenant: [c_char; CP_COMMAND_TENANT_SIZE],
+    /// `park`, `hangup`: the call's uuid (lower-case); `retrieve`: the call's uuid, or
+    /// empty when the target is an extension. Empty for the other commands.
+    pub uuid: [c_char; CP_COMMAND_WORD_SIZE],
+    /// `park`: the extension or group; `retrieve`: the extension when the target is one.
+    pub extension: [c_char; CP_COMMAND_WORD_SIZE],
+    /// `retrieve`: the user to ring.
+    pub user: [c_char; CP_COMMAND_WORD_SIZE],
 }
 
 /// The syntax of the `callpark` API command, a static NUL-terminated string:
@@ -45,12 +68,16 @@ pub extern "C" fn cp_command_usage() -> *const c_char {
     USAGE.as_ptr()
 }
 
-const USAGE: &CStr = c"list [<domain>] [json] | reload | status";
+const USAGE: &CStr = c"list [<domain>] [json] | reload | status | park <uuid> <ext>[@<domain>] [json] | \
+retrieve <ext>[@<domain>]|<uuid> <user>[@<domain>] [json] | hangup <uuid> [<domain>] [json]";
 
-/// Parses the arguments of the `callpark` API command (the text after `callpark`):
-/// `list [<domain>] [json] | reload | status`. Words are split on ASCII whitespace; the
+/// Parses the arguments of the `callpark` API command (the text after `callpark`; the
+/// grammar is `cp_command_usage`'s). Words are split on ASCII whitespace; the
 /// sub-command and `json` are case-insensitive; `list` takes at most one domain (letters,
-/// digits, `.`, `-`, `_`, at most 253 bytes) and one `json`, in either order.
+/// digits, `.`, `-`, `_`, at most 253 bytes) and one `json`, in either order; the
+/// operator's commands (`park`, `retrieve`, `hangup`) take a uuid (8-4-4-4-12 hex
+/// digits), extensions and users (letters, digits, `+-_.`, at most 64 bytes), each
+/// optionally `@<domain>`, and `json` anywhere.
 ///
 /// On `CP_RESULT_OK`, `*command_out` is written; on any other result it is left as it
 /// was. `CP_RESULT_COMMAND_EMPTY`: nothing but whitespace (print the usage,
@@ -89,23 +116,185 @@ pub unsafe extern "C" fn cp_command_parse(
 }
 
 fn to_c_command(c: &Command) -> cp_command {
-    let mut out =
-        cp_command { kind: cp_command_kind::Status, format: cp_format::Text, tenant: [0; CP_COMMAND_TENANT_SIZE] };
-    match c {
-        Command::List { tenant, json } => {
-            out.kind = cp_command_kind::List;
-            out.format = if *json { cp_format::Json } else { cp_format::Text };
-            let t = tenant.as_deref().unwrap_or("").as_bytes();
-            // The parser keeps domains to MAX_DOMAIN_LEN bytes of ASCII, no NUL.
-            assert!(t.len() < CP_COMMAND_TENANT_SIZE, "a domain longer than the parser allows");
-            for (d, s) in out.tenant.iter_mut().zip(t) {
-                *d = *s as c_char;
-            }
+    let mut out = cp_command {
+        kind: cp_command_kind::Status,
+        format: if c.json() { cp_format::Json } else { cp_format::Text },
+        tenant: [0; CP_COMMAND_TENANT_SIZE],
+        uuid: [0; CP_COMMAND_WORD_SIZE],
+        extension: [0; CP_COMMAND_WORD_SIZE],
+        user: [0; CP_COMMAND_WORD_SIZE],
+    };
+    // The parser keeps domains to MAX_DOMAIN_LEN bytes and ids to MAX_USER_LEN, ASCII, no
+    // NUL: each fits its field whole.
+    let copy = |to: &mut [c_char], s: &str| {
+        assert!(s.len() < to.len(), "a word longer than the parser allows");
+        for (d, b) in to.iter_mut().zip(s.as_bytes()) {
+            *d = *b as c_char;
         }
-        Command::Reload => out.kind = cp_command_kind::Reload,
-        Command::Status => out.kind = cp_command_kind::Status,
-    }
+    };
+    let tenant = match c {
+        Command::List { tenant, .. } => {
+            out.kind = cp_command_kind::List;
+            tenant
+        }
+        Command::Park { uuid, extension, tenant, .. } => {
+            out.kind = cp_command_kind::Park;
+            copy(&mut out.uuid, uuid);
+            copy(&mut out.extension, extension);
+            tenant
+        }
+        Command::Retrieve { target, user, tenant, .. } => {
+            out.kind = cp_command_kind::Retrieve;
+            match target {
+                Target::Call(u) => copy(&mut out.uuid, u),
+                Target::Extension(e) => copy(&mut out.extension, e),
+            }
+            copy(&mut out.user, user);
+            tenant
+        }
+        Command::Hangup { uuid, tenant, .. } => {
+            out.kind = cp_command_kind::Hangup;
+            copy(&mut out.uuid, uuid);
+            tenant
+        }
+        Command::Reload => {
+            out.kind = cp_command_kind::Reload;
+            &None
+        }
+        Command::Status => &None,
+    };
+    copy(&mut out.tenant, tenant.as_deref().unwrap_or(""));
     out
+}
+
+/// The size of `cp_operation.line`, NUL included.
+pub const CP_OPERATION_LINE_SIZE: usize = 2048;
+
+/// What `cp_engine_operate` asks the switch to do, and the line to answer with.
+#[repr(C)]
+pub struct cp_operation {
+    /// `CP_ACTION_PARKED`: hold the channel with `music` (empty: silence), as the
+    /// callpark application does; `CP_ACTION_HANG_UP`: hang the call up (normal
+    /// clearing); `CP_ACTION_NONE`: nothing (refused, or the library acts itself: a
+    /// retrieve rings through `cp_host.ring`).
+    pub action: cp_action,
+    pub code: cp_result,
+    pub music: [c_char; CP_DIAL_TEXT_SIZE],
+    /// `CP_ACTION_PARKED`: as `cp_dial_result.exit_key`.
+    pub exit_key: [c_char; 2],
+    /// `+OK ...` / `-ERR ...` or one JSON object, with its newline, NUL-terminated.
+    pub line: [c_char; CP_OPERATION_LINE_SIZE],
+}
+
+/// A field of a `cp_command`: up to its first NUL (none: the whole field), UTF-8.
+fn word(field: &[c_char]) -> Result<&str, cp_result> {
+    // SAFETY: c_char and u8 have the same size and alignment.
+    let bytes = unsafe { std::slice::from_raw_parts(field.as_ptr().cast::<u8>(), field.len()) };
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    std::str::from_utf8(&bytes[..end]).map_err(|_| cp_result::InvalidUtf8)
+}
+
+/// Carries out an operator's command (`CP_COMMAND_KIND_PARK`, `_RETRIEVE`, `_HANGUP`,
+/// as `cp_command_parse` wrote it): checks the tenant named, acts, fires the usual
+/// events, and writes into `*out` what the switch must still do and the line to answer.
+/// For `park`, `call` holds what the switch knows of the channel `command->uuid` (as for
+/// `cp_engine_dial`; its `uuid` and `dialed` are not read), or is NULL when there is no
+/// such channel; for the others it is not read. A park that fails leaves the channel as
+/// it was. `*out` is written on every return but `CP_RESULT_NULL_PARAMETER`,
+/// `CP_RESULT_INVALID_HANDLE` and `CP_RESULT_PANIC`; the return value is `out->code`.
+///
+/// # Safety
+/// `command` is NULL or valid; `call` NULL or valid (its strings and legs NULL or valid);
+/// `out` NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn cp_engine_operate(
+    engine: *const cp_engine,
+    command: *const cp_command,
+    call: *const cp_dial,
+    out: *mut cp_operation,
+) -> cp_result {
+    with_engine("cp_engine_operate", engine, |e| {
+        if command.is_null() || out.is_null() {
+            return cp_result::NullParameter;
+        }
+        let (c, out) = (&*command, &mut *out);
+        out.music[0] = 0;
+        out.exit_key[0] = 0;
+        out.line[0] = 0;
+        out.action = cp_action::None;
+        let (uuid, ext, user, tenant) = match (word(&c.uuid), word(&c.extension), word(&c.user), word(&c.tenant)) {
+            (Ok(u), Ok(x), Ok(n), Ok(t)) => (u, x, n, Some(t).filter(|t| !t.is_empty())),
+            _ => {
+                out.code = cp_result::InvalidUtf8;
+                return out.code;
+            }
+        };
+        let json = c.format == cp_format::Json;
+        let engine = &e.engine;
+        let (verb, outcome): (&str, Result<(listing::CallInfo, String), DialError>) = match c.kind {
+            cp_command_kind::Park => ("park", {
+                match call.as_ref() {
+                    None => Err(DialError::BadRequest(format!("there is no call {uuid}"))),
+                    Some(r) => {
+                        let mut d = channel_dial(r, uuid, ext);
+                        d.operator = Some(OperatorPark { tenant });
+                        match engine.answer(&d) {
+                            Reply::Hold { extension, music, exit_key } => {
+                                if music.len() < CP_DIAL_TEXT_SIZE {
+                                    put(&music, &mut out.music);
+                                }
+                                if let Some(k) = exit_key.filter(char::is_ascii) {
+                                    out.exit_key[0] = k as u8 as c_char;
+                                }
+                                out.action = cp_action::Parked;
+                                match engine.parked(uuid) {
+                                    Some(info) => {
+                                        let done = format!("parked {uuid} at {extension} in {}", info.tenant);
+                                        Ok((info, done))
+                                    }
+                                    // Gone at once (hung up): nothing to hold.
+                                    None => {
+                                        out.action = cp_action::None;
+                                        Err(DialError::NotParked { uuid: uuid.into() })
+                                    }
+                                }
+                            }
+                            Reply::Refuse { error, .. } | Reply::SendBack { error, .. } => Err(error),
+                            Reply::Bridged | Reply::End => Err(DialError::BadRequest("not a park".into())),
+                        }
+                    }
+                }
+            }),
+            cp_command_kind::Retrieve => {
+                let target = if uuid.is_empty() { Target::Extension(ext.into()) } else { Target::Call(uuid.into()) };
+                ("retrieve", {
+                    engine.operator_retrieve(&target, user, tenant).map(|info| {
+                        let done =
+                            format!("ringing {user}@{} for {} parked at {}", info.tenant, info.uuid, info.extension);
+                        (info, done)
+                    })
+                })
+            }
+            cp_command_kind::Hangup => ("hangup", {
+                engine.operator_hangup(uuid, tenant).map(|info| {
+                    out.action = cp_action::HangUp;
+                    let done = format!("hung up {} parked at {} in {}", info.uuid, info.extension, info.tenant);
+                    (info, done)
+                })
+            }),
+            _ => {
+                out.code = cp_result::InvalidArgument;
+                return out.code;
+            }
+        };
+        let (line, code) = match &outcome {
+            Ok((info, done)) => (listing::operator_answer(verb, Ok((info, done)), json), cp_result::Ok),
+            Err(error) => (listing::operator_answer(verb, Err(&error.to_string()), json), cp_result::from(error)),
+        };
+        write_truncated(&line, out.line.as_mut_ptr(), CP_OPERATION_LINE_SIZE, std::ptr::null_mut());
+        out.code = code;
+        code
+    })
 }
 
 #[cfg(test)]
@@ -131,6 +320,10 @@ mod tests {
             (E::JsonTwice, cp_result::CommandJsonTwice),
             (E::NotADomain("a$".into()), cp_result::CommandNotADomain),
             (E::DomainTooLong { len: 254 }, cp_result::CommandDomainTooLong),
+            (E::MissingArgument { verb: "park", what: "x" }, cp_result::CommandMissingArgument),
+            (E::NotAUuid("x".into()), cp_result::CommandNotAUuid),
+            (E::NotAnExtension("*".into()), cp_result::CommandNotAnExtension),
+            (E::TwoTenants { first: "a".into(), second: "b".into() }, cp_result::CommandTwoTenants),
         ];
         for (e, code) in cases {
             assert_eq!(cp_result::from(&e), code, "{e:?}");
@@ -140,7 +333,14 @@ mod tests {
     #[test]
     fn commands_reach_c_as_written() {
         let parse = |s: &CStr| {
-            let mut out = cp_command { kind: cp_command_kind::Status, format: cp_format::Text, tenant: [1; 254] };
+            let mut out = cp_command {
+                kind: cp_command_kind::Status,
+                format: cp_format::Text,
+                tenant: [1; 254],
+                uuid: [1; CP_COMMAND_WORD_SIZE],
+                extension: [1; CP_COMMAND_WORD_SIZE],
+                user: [1; CP_COMMAND_WORD_SIZE],
+            };
             let mut err = [0 as c_char; 128];
             let mut n = 0usize;
             let r = unsafe { cp_command_parse(s.as_ptr(), &mut out, err.as_mut_ptr(), err.len(), &mut n) };
@@ -162,6 +362,21 @@ mod tests {
         assert_eq!(r, cp_result::CommandUnknown);
         assert_eq!(out.tenant[0], 1, "left as it was");
         assert!(msg.starts_with("unknown sub-command \"lst\"") && n == msg.len(), "{msg}");
+        let (r, out, _, _) = parse(c"retrieve 102@Acme.Example 104 JSON");
+        assert_eq!((r, out.kind, out.format), (cp_result::Ok, cp_command_kind::Retrieve, cp_format::Json));
+        let field = |f: &[c_char]| unsafe { CStr::from_ptr(f.as_ptr()) }.to_str().unwrap().to_string();
+        assert_eq!(
+            [field(&out.uuid), field(&out.extension), field(&out.user), field(&out.tenant)],
+            ["", "102", "104", "acme.example"]
+        );
+        let (_, out, _, _) = parse(c"park 0B7A1C2E-3F4D-4E5F-8A9B-0C1D2E3F4A5B sales");
+        assert_eq!(out.kind, cp_command_kind::Park);
+        assert_eq!(
+            [field(&out.uuid), field(&out.extension), field(&out.user), field(&out.tenant)],
+            ["0b7a1c2e-3f4d-4e5f-8a9b-0c1d2e3f4a5b", "sales", "", ""]
+        );
+        let (_, out, _, _) = parse(c"hangup 0b7a1c2e-3f4d-4e5f-8a9b-0c1d2e3f4a5b globex.example");
+        assert_eq!((out.kind, field(&out.tenant)), (cp_command_kind::Hangup, "globex.example".to_string()));
         let (r, _, msg, _) = parse(c"list \xff");
         assert_eq!((r, msg.as_str()), (cp_result::InvalidUtf8, "the command is not UTF-8 (byte 5)"));
     }

@@ -89,6 +89,8 @@ pub enum cp_action {
     SentBack = 3,
     /// It was sent back, taken, and that conversation is over: hang up (normal clearing).
     End = 4,
+    /// `cp_engine_operate` only: hang the call up (normal clearing).
+    HangUp = 5,
 }
 
 /// The one answer of `cp_engine_dial`. Strings are NUL-terminated, empty when unused.
@@ -101,6 +103,9 @@ pub struct cp_dial_result {
     /// 20 nothing parked: 480, 41 anything else: 503).
     pub hangup_cause: u32,
     pub music: [c_char; CP_DIAL_TEXT_SIZE],
+    /// `CP_ACTION_PARKED`: the DTMF key that stops the music to leave the park (see
+    /// `cp_engine_exit`), one character and its NUL; empty: no key stops it.
+    pub exit_key: [c_char; 2],
     pub prompt: [c_char; CP_DIAL_TEXT_SIZE],
     pub user: [c_char; CP_DIAL_NAME_SIZE],
     pub tenant: [c_char; CP_DIAL_NAME_SIZE],
@@ -122,7 +127,7 @@ unsafe fn leg<'a>(l: &cp_leg) -> Leg<'a> {
     }
 }
 
-unsafe fn put(s: &str, buf: &mut [c_char]) {
+pub(super) unsafe fn put(s: &str, buf: &mut [c_char]) {
     write_truncated(s, buf.as_mut_ptr(), buf.len(), std::ptr::null_mut());
 }
 
@@ -137,10 +142,48 @@ fn prompt_that_fits<'a>(host: &dyn Host, prompt: &'a str) -> &'a str {
 }
 
 fn clear(out: &mut cp_dial_result) {
-    for b in [&mut out.music[..], &mut out.prompt[..], &mut out.user[..], &mut out.tenant[..]] {
+    for b in [&mut out.music[..], &mut out.exit_key[..], &mut out.prompt[..], &mut out.user[..], &mut out.tenant[..]] {
         b[0] = 0;
     }
     out.hangup_cause = 0;
+}
+
+/// The facts of a [`cp_dial`] as the core reads them; `uuid` and `dialed` already read.
+///
+/// # Safety
+/// `r`'s strings and legs are NULL or valid for `'a`.
+pub(super) unsafe fn channel_dial<'a>(r: &'a cp_dial, uuid: &'a str, dialed: &'a str) -> ChannelDial<'a> {
+    let transferring = r.transferring_leg.as_ref().map(|l| leg(l));
+    let partner = r.bridge_partner.as_ref().map(|l| leg(l));
+    ChannelDial {
+        uuid,
+        dialed,
+        facts: Facts {
+            channel: leg(&r.channel),
+            transferring_leg: transferring,
+            bridge_partner: partner,
+            transferred: fact(r.refer_to).is_some() || fact(r.blind_transfer_uuid).is_some(),
+            referred_by: fact(r.referred_by),
+            overrides: Overrides {
+                tenant: fact(r.tenant_override),
+                user: fact(r.user_override),
+                domain: fact(r.domain_override),
+                transferor: fact(r.transferor_override),
+            },
+        },
+        caller_number: fact(r.caller_number).unwrap_or(""),
+        caller_name: fact(r.caller_name).unwrap_or(""),
+        back_to_park: r.back_to_park,
+        sent_back_answered: r.sent_back_answered,
+        media: Media {
+            music: fact(r.music),
+            hold_music: fact(r.hold_music),
+            sound_empty: fact(r.sound_empty),
+            sound_invalid: fact(r.sound_invalid),
+            sound_failed: fact(r.sound_failed),
+        },
+        operator: None,
+    }
 }
 
 /// Handles what a channel dialed: resolves who is who, parks it, bridges it to a parked
@@ -172,36 +215,7 @@ pub unsafe extern "C" fn cp_engine_dial(
             (_, Err(_)) => Some(cp_result::CodeBadCharacter),
             _ => None,
         };
-        let transferring = r.transferring_leg.as_ref().map(|l| leg(l));
-        let partner = r.bridge_partner.as_ref().map(|l| leg(l));
-        let d = ChannelDial {
-            uuid: uuid.unwrap_or(""),
-            dialed: dialed.unwrap_or("\u{fffd}"),
-            facts: Facts {
-                channel: leg(&r.channel),
-                transferring_leg: transferring,
-                bridge_partner: partner,
-                transferred: fact(r.refer_to).is_some() || fact(r.blind_transfer_uuid).is_some(),
-                referred_by: fact(r.referred_by),
-                overrides: Overrides {
-                    tenant: fact(r.tenant_override),
-                    user: fact(r.user_override),
-                    domain: fact(r.domain_override),
-                    transferor: fact(r.transferor_override),
-                },
-            },
-            caller_number: fact(r.caller_number).unwrap_or(""),
-            caller_name: fact(r.caller_name).unwrap_or(""),
-            back_to_park: r.back_to_park,
-            sent_back_answered: r.sent_back_answered,
-            media: Media {
-                music: fact(r.music),
-                hold_music: fact(r.hold_music),
-                sound_empty: fact(r.sound_empty),
-                sound_invalid: fact(r.sound_invalid),
-                sound_failed: fact(r.sound_failed),
-            },
-        };
+        let d = channel_dial(r, uuid.unwrap_or(""), dialed.unwrap_or("\u{fffd}"));
         let reply = if uuid.is_err() {
             let error = DialError::BadRequest("the uuid is not UTF-8".into());
             Reply::Refuse { cause: reply::cause(&error), prompt: reply::prompt(&error, &d.media), error }
@@ -210,7 +224,10 @@ pub unsafe extern "C" fn cp_engine_dial(
         };
         clear(out);
         let (action, code) = match reply {
-            Reply::Hold { music, .. } => {
+            Reply::Hold { music, exit_key, .. } => {
+                if let Some(k) = exit_key.filter(char::is_ascii) {
+                    out.exit_key[0] = k as u8 as c_char;
+                }
                 if music.len() < CP_DIAL_TEXT_SIZE {
                     put(&music, &mut out.music);
                 } else {

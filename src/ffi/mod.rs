@@ -50,6 +50,10 @@ impl From<&DialError> for cp_result {
             DialError::NoRetriever => cp_result::NoRetriever,
             DialError::Empty { .. } => cp_result::SlotEmpty,
             DialError::HostFailed(_) => cp_result::HostFailed,
+            DialError::OtherTenant { .. } => cp_result::OtherTenant,
+            DialError::NotParked { .. } => cp_result::NotParked,
+            DialError::UnknownUser(_) => cp_result::UnknownUser,
+            DialError::Leaving { .. } => cp_result::Leaving,
         }
     }
 }
@@ -77,6 +81,10 @@ impl From<&CommandError> for cp_result {
             CommandError::JsonTwice => cp_result::CommandJsonTwice,
             CommandError::NotADomain(_) => cp_result::CommandNotADomain,
             CommandError::DomainTooLong { .. } => cp_result::CommandDomainTooLong,
+            CommandError::MissingArgument { .. } => cp_result::CommandMissingArgument,
+            CommandError::NotAUuid(_) => cp_result::CommandNotAUuid,
+            CommandError::NotAnExtension(_) => cp_result::CommandNotAnExtension,
+            CommandError::TwoTenants { .. } => cp_result::CommandTwoTenants,
         }
     }
 }

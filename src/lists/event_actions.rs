@@ -14,4 +14,5 @@ event_actions! {
     RecallExhausted = 7 => "recall-exhausted", false,
     SentBack = 8 => "sent-back", false,
     Abandoned = 9 => "abandoned", true,
+    Exited = 10 => "exit-key", true,
 }

@@ -163,7 +163,7 @@ static void test_command(void)
 	char *line;
 	size_t n = 0, len;
 
-	CHECK(!strcmp(cp_command_usage(), "list [<domain>] [json] | reload | status"));
+	CHECK(!strncmp(cp_command_usage(), "list [<domain>] [json] | reload | status | park <uuid>", 53));
 	CHECK(sizeof(c.tenant) == CP_COMMAND_TENANT_SIZE);
 
 	/* Every command, in any case, whatever the whitespace. */
@@ -176,6 +176,17 @@ static void test_command(void)
 	CHECK(cp_command_parse("Reload", &c, NULL, 0, NULL) == CP_RESULT_OK && c.kind == CP_COMMAND_KIND_RELOAD);
 	CHECK(c.tenant[0] == '\0');
 	CHECK(cp_command_parse("status", &c, NULL, 0, NULL) == CP_RESULT_OK && c.kind == CP_COMMAND_KIND_STATUS);
+	/* The operator's commands: each word in its field, NUL-terminated. */
+	CHECK(cp_command_parse("park 0B7A1C2E-3F4D-4E5F-8A9B-0C1D2E3F4A5B 105@Acme.Example json", &c, NULL, 0, NULL) == CP_RESULT_OK);
+	CHECK(c.kind == CP_COMMAND_KIND_PARK && c.format == CP_FORMAT_JSON && !strcmp(c.uuid, "0b7a1c2e-3f4d-4e5f-8a9b-0c1d2e3f4a5b"));
+	CHECK(!strcmp(c.extension, "105") && !strcmp(c.tenant, "acme.example") && c.user[0] == '\0');
+	CHECK(cp_command_parse("retrieve 105@acme.example alice", &c, NULL, 0, NULL) == CP_RESULT_OK);
+	CHECK(c.kind == CP_COMMAND_KIND_RETRIEVE && c.uuid[0] == '\0' && !strcmp(c.extension, "105") && !strcmp(c.user, "alice"));
+	CHECK(cp_command_parse("hangup 0b7a1c2e-3f4d-4e5f-8a9b-0c1d2e3f4a5b", &c, NULL, 0, NULL) == CP_RESULT_OK);
+	CHECK(c.kind == CP_COMMAND_KIND_HANGUP && c.tenant[0] == '\0' && c.extension[0] == '\0');
+	CHECK(sizeof(c.uuid) == CP_COMMAND_WORD_SIZE && sizeof(c.user) == CP_COMMAND_WORD_SIZE);
+	CHECK(cp_command_parse("park 102 105", &c, err, sizeof(err), &n) == CP_RESULT_COMMAND_NOT_A_UUID);
+	CHECK(!strcmp(err, "\"102\" is not a call's uuid"));
 
 	/* Each refusal has its code and a message naming what was wrong; the command is left
 	   as it was. */

@@ -159,6 +159,7 @@ impl Rig {
             caller_name: "",
             back_to_park: false,
             transferred: by.is_some(),
+            operator: false,
         })
     }
 
@@ -191,5 +192,5 @@ pub fn group_conf(attrs: &str) -> String {
 }
 
 pub fn parked(ext: &str) -> Result<DialOutcome, DialFailure> {
-    Ok(DialOutcome::Parked { extension: ext.into(), music: String::new() })
+    Ok(DialOutcome::Parked { extension: ext.into(), music: String::new(), exit_key: None })
 }

@@ -1326,6 +1326,140 @@ def s31_attended_transfer_park(ctx):
         use_conf(ctx, BASIC_CONF)
 
 
+def channel_uuid(ctx, cid_num, direction="inbound"):
+    """The uuid of the one channel from `cid_num` in `direction`, as the switch lists it
+    (its channel table is written a moment after the call is up)."""
+    rows, found = [], []
+    end = time.time() + 5
+    while time.time() < end and len(found) != 1:
+        rows = json.loads(ctx.sw.api("show channels as json")).get("rows") or []
+        found = [r["uuid"] for r in rows if r.get("cid_num") == cid_num and r.get("direction") == direction]
+        ctx.ua.pump(0.2)
+    check(len(found) == 1, f"one {direction} channel from {cid_num}: {rows}")
+    return found[0]
+
+
+def callpark_events(ctx):
+    return [e for e in ctx.sw.esl.poll_events(0.5) if e.get("Event-Subclass") == "callpark::info"]
+
+
+def s32_operator_commands(ctx):
+    """Operators act on calls from fs_cli and ESL (issue 11, item 7): `callpark park
+    <uuid> <ext>` parks a call in conversation (the one it talked to is its parking user),
+    refused across tenants and for unknown extensions with the call left talking;
+    `callpark retrieve <ext>@<domain> <user>` rings that user, who is connected;
+    `callpark hangup <uuid>` ends a parked call; each answers one line or JSON, refuses
+    across tenants and fires the usual events."""
+    client, p101, p103 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("103", "103")
+    ctx.sw.esl.subscribe("CUSTOM callpark::info")
+    ctx.sw.esl.events.clear()
+    c, _ = ctx.call_and_answer(client, p101)
+    uuid = channel_uuid(ctx, "104")
+    api = lambda cmd: ctx.sw.api(f"callpark {cmd}").strip()
+    for cmd, want in ((f"park {uuid} 105@globex.example", "-ERR the call is not in tenant globex.example"),
+                      (f"park {uuid} 999", "-ERR extension 999 does not exist in this tenant"),
+                      (f"park {uuid} *88105", "-ERR \"*88105\" is not an extension"),
+                      ("park 00000000-0000-0000-0000-000000000000 105", "-ERR bad request: there is no call")):
+        out = api(cmd)
+        check(out.startswith(want), f"`callpark {cmd}` answers {want!r}: {out!r}")
+    ctx.ua.pump(0.5)
+    rx, _ = ctx.rtp_flows(c)
+    check(c.confirmed and rx > 25 and not ctx.parked(), f"refused parks leave the call talking ({rx} packets)")
+    out = json.loads(api(f"park {uuid} 105 json"))
+    check(out["ok"] and out["call"]["extension"] == "105" and out["call"]["parking_user"] == "101",
+          f"`callpark park {uuid} 105 json` parks it at 105 for 101: {out}")
+    ctx.wait_parked(1)
+    ctx.ua.pump(1.0)
+    rx, _ = ctx.rtp_flows(c)
+    check(c.confirmed and rx > 25, f"the caller hears the park's music ({rx} packets)")
+    for cmd, want in (("retrieve 105@globex.example 103", "-ERR no call is parked at 105"),
+                      (f"retrieve {uuid} 103@globex.example", f"-ERR no call {uuid} is parked"),
+                      ("retrieve 105@acme.example 999", "-ERR user 999 does not exist"),
+                      ("retrieve 105 103", "-ERR bad request: an extension needs its tenant")):
+        out = api(cmd)
+        check(out.startswith(want), f"`callpark {cmd}` answers {want!r}: {out!r}")
+    n = len(p103.incoming)
+    out = api("retrieve 105@acme.example 103")
+    check(out.startswith(f"+OK ringing 103@acme.example for {uuid} parked at 105"), f"retrieve: {out!r}")
+    ctx.wait(lambda: len(p103.incoming) > n, 8, "103 rings for the operator's retrieve")
+    p103.answer(p103.incoming[-1])
+    ctx.wait_parked(0)
+    r = p103.incoming[-1]
+    ctx.wait(lambda: r.confirmed, 8, "103 is connected")
+    rx_c, _ = ctx.rtp_flows(c)
+    rx_r, _ = ctx.rtp_flows(r)
+    check(rx_c > 25 and rx_r > 25, f"the caller and 103 talk (client {rx_c}, 103 {rx_r} packets)")
+    out = api(f"park {uuid} 105")
+    check(out.startswith(f"+OK parked {uuid} at 105 in acme.example"), f"parked again: {out!r}")
+    check(ctx.wait_parked(1)[0]["parking_user"] == "103", "by 103 this time, who talked to it")
+    out = api(f"hangup {uuid} globex.example")
+    check(out == f"-ERR no call {uuid} is parked", f"hangup from globex: {out!r}")
+    check(c.confirmed and len(ctx.parked()) == 1, "the call stays parked")
+    out = json.loads(api(f"hangup {uuid} json"))
+    check(out["ok"] and out["command"] == "hangup", f"hangup json: {out}")
+    ctx.wait(lambda: c.ended, 8, "the caller is hung up")
+    ctx.wait_parked(0)
+    actions = [(e.get("Callpark-Action"), e.get("Callpark-Detail")) for e in callpark_events(ctx)]
+    check([a for a, _ in actions] == ["parked", "retrieved", "parked", "abandoned"]
+          and actions[1][1] == "operator" and actions[3][1] == "operator hung up",
+          f"the usual events: {actions}")
+    ctx.ua.hangup_all()
+    ctx.wait_no_channels("no channel is left")
+
+
+EXIT_CONF = """<configuration name="callpark.conf">
+  <settings><param name="exit-key" value="#"/><param name="exit-destination" value="7000"/></settings>
+  <tenants><tenant domain="acme.example"><groups>
+    <group name="sales" recall="parking-user" recall-time="300">
+      <member extension="101"/><member extension="102"/><member extension="103"/>
+    </group>
+  </groups></tenant></tenants>
+</configuration>"""
+
+
+def s33_exit_key(ctx):
+    """A parked caller presses the exit key (issue 11, item 6): with `exit-key` "#" and
+    `exit-destination` 7000, the caller's "5" (RFC 2833) changes nothing and its "#"
+    takes it out of the park to 7000 (a tone): lamp off, `exit-key` event, never
+    recalled. Without an exit key (the basic configuration) "#" changes nothing."""
+    client, p101, p103 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("103", "103")
+    ctx.sw.set_callpark_conf(EXIT_CONF)
+    check("+OK" in ctx.sw.api("callpark reload"), "the exit-key configuration")
+    ctx.sw.esl.subscribe("CUSTOM callpark::info")
+    ctx.sw.esl.events.clear()
+    w = blf(ctx, "103", "park+102")
+    c = ctx.park_by_transfer(client, p101, "*68102")
+    uuid = ctx.wait_parked(1)[0]["uuid"]
+    blf_wait(ctx, w, "confirmed")
+    c.dialDtmf("5")
+    ctx.ua.pump(1.5)
+    rx, _ = ctx.rtp_flows(c)
+    check(len(ctx.parked()) == 1 and c.confirmed and rx > 25, f"\"5\" is no exit key: still parked ({rx} packets)")
+    c.dialDtmf("#")
+    ctx.wait_parked(0)
+    blf_wait(ctx, w, "off")
+    ctx.ua.pump(1.0)
+    rx, _ = ctx.rtp_flows(c)
+    check(c.confirmed and rx > 25, f"the caller is at the exit destination ({rx} packets)")
+    out = ctx.sw.api(f"uuid_getvar {uuid} current_application_data").strip()
+    check("tone_stream" in out, f"the caller hears 7000's tone: {out}")
+    actions = [(e.get("Callpark-Action"), e.get("Callpark-Detail")) for e in callpark_events(ctx)]
+    check(("exit-key", "7000") in actions and actions[-1][0] == "exit-key", f"the exit-key event: {actions}")
+    ctx.ua.hangup_all()
+    ctx.wait_no_channels("no channel is left")
+    ctx.sw.set_callpark_conf(BASIC_CONF)
+    check("+OK" in ctx.sw.api("callpark reload"), "back to the basic configuration")
+    c = ctx.park_by_transfer(client, p101, "*68102")
+    ctx.wait_parked(1)
+    c.dialDtmf("#")
+    ctx.ua.pump(1.5)
+    rx, _ = ctx.rtp_flows(c)
+    check(len(ctx.parked()) == 1 and c.confirmed and rx > 25, f"without an exit key \"#\" changes nothing ({rx} packets)")
+    w.unsubscribe()
+    ctx.ua.hangup_all()
+    ctx.wait_parked(0)
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
@@ -1338,7 +1472,8 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s24_forged_referred_by_never_picks_the_tenant, s25_user_alice_parks_and_is_recalled,
              s26_simultaneous_ring_answered_then_parked, s27_far_end_cannot_retrieve,
              s28_picked_up_before_the_recall_leg_exists, s29_park_keys, s30_recalls_you_can_tell_apart,
-             s31_attended_transfer_park]
+             s31_attended_transfer_park, s32_operator_commands,
+             s33_exit_key]
 
 
 def main(argv):
@@ -1347,6 +1482,7 @@ def main(argv):
     run_dir = os.path.join(HERE, "run")
     sw = Switch(run_dir, BASIC_CONF)
     passed = failed = 0
+    failures = []
     sw.start()
     ua = None
     fs_version = sw.api("version short").strip() + f" ({sw.api('version').strip()}, {FS_PREFIX})"
@@ -1376,6 +1512,7 @@ def main(argv):
             except Exception as e:  # a failed check or a crash of the scenario
                 failed += 1
                 print(f"FAIL {s.__name__} ({time.time() - t0:.1f} s): {e}")
+                failures.append(f"{s.__name__}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
                 if not isinstance(e, Failure):
                     traceback.print_exc()
                 # CI keeps only what is printed: the switch's last words go with the failure.
@@ -1394,6 +1531,13 @@ def main(argv):
         sw.stop()
     if failed:
         print(f"FreeSWITCH log: {run_dir}/log/freeswitch.log")
+        for f in failures:
+            print(f"FAILED {f}")
+    summary = os.environ.get("CALLPARK_FAILURE_SUMMARY")
+    if summary and failures:
+        # make test prints these last, where a log cut to its tail still shows them.
+        with open(summary, "a") as out:
+            out.writelines(f"  {fs_version.split()[0]} {f}\n" for f in failures)
     print(f"fs on FreeSWITCH {fs_version}: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
