@@ -1,4 +1,5 @@
-//! The `callpark` API command (`list [<domain>] [json] | reload | status`): arbitrary
+//! The `callpark` API command (`list [<domain>] [json] | reload | status` and the
+//! operator's `park`, `retrieve`, `hangup`): arbitrary
 //! bytes through `command::parse_bytes`, and the same bytes (cut at the first NUL, as C
 //! hands them over) through `cp_command_parse`.
 //!
@@ -6,13 +7,15 @@
 //!
 //! Invariants checked on every `Ok`: the words of the line are exactly what the command
 //! says (the verb, at most one domain and at most one `json` for `list`, nothing after
-//! `reload` or `status`); a domain is a valid configuration domain, lower-case; the
+//! `reload` or `status`; for the operator's commands a uuid of FreeSWITCH's form,
+//! lower-case, extensions and users that are user ids, at most three words besides
+//! `json`); a domain is a valid configuration domain, lower-case; the
 //! canonical spelling parses back to the same command. On every `Err`: the message is
 //! printable ASCII (what was typed is escaped), shorter than `CP_COMMAND_MESSAGE_SIZE`,
 //! and the error's details are right (`BadCharacter` points at the first control
 //! character that is not whitespace, `NotUtf8` at the first bad byte, `Empty` means only
 //! whitespace). The line upper-cased gives the same answer (the domain is lower-cased
-//! anyway). Through the C ABI: the result code and the command written agree with the
+//! anyway; an operator's extension or user keeps its case, so there only the kind). Through the C ABI: the result code and the command written agree with the
 //! core's, a refused command leaves `*command_out` alone, and the message is the core's,
 //! whole in a `CP_COMMAND_MESSAGE_SIZE` buffer and cut, NUL-terminated, with the right
 //! `*err_n`, in a small one.
@@ -21,10 +24,14 @@
 use std::ffi::{c_char, CStr, CString};
 use std::mem::discriminant;
 
-use callpark::command::{self, Command, CommandError};
+use callpark::command::{self, Command, CommandError, Target};
+use callpark::identity::valid_user;
 use callpark::config::{valid_domain, MAX_DOMAIN_LEN};
 use callpark::ffi::api::cp_format;
-use callpark::ffi::command::{self as ffi_command, cp_command, cp_command_kind, CP_COMMAND_MESSAGE_SIZE, CP_COMMAND_TENANT_SIZE};
+use callpark::ffi::command::{
+    self as ffi_command, cp_command, cp_command_kind, CP_COMMAND_MESSAGE_SIZE, CP_COMMAND_TENANT_SIZE,
+    CP_COMMAND_WORD_SIZE,
+};
 use callpark::ffi::cp_result;
 use libfuzzer_sys::fuzz_target;
 
@@ -53,6 +60,63 @@ fn check_ok(line: &str, c: &Command) {
             let verb = if *c == Command::Reload { "reload" } else { "status" };
             assert!(words[0].eq_ignore_ascii_case(verb), "{line:?} is not {verb}");
         }
+        // The operator's commands: below.
+        _ => {}
+    }
+    if let Some((verb, ids, uuid, tenant, json)) = operator_parts(c) {
+        assert!(words[0].eq_ignore_ascii_case(verb), "{line:?} is not {verb}");
+        let jsons = words[1..].iter().filter(|w| w.eq_ignore_ascii_case("json")).count();
+        assert_eq!(jsons, usize::from(json), "{line:?}: json words");
+        assert!(words.len() - 1 - jsons <= 2, "{line:?}: words ignored");
+        if let Some(u) = uuid {
+            assert!(command::is_uuid(u) && u == u.to_ascii_lowercase(), "{line:?}: uuid {u:?}");
+        }
+        for id in &ids {
+            assert!(valid_user(id), "{line:?}: id {id:?}");
+        }
+        if let Some(t) = tenant {
+            assert!(valid_domain(t) && *t == t.to_ascii_lowercase(), "{line:?}: tenant {t:?}");
+        }
+        let canonical = canonical(c);
+        assert_eq!(command::parse(&canonical).as_ref(), Ok(c), "{canonical:?} does not round-trip");
+    }
+}
+
+/// An operator's command's verb, ids (extension, user), uuid, tenant and json.
+fn operator_parts(c: &Command) -> Option<(&'static str, Vec<&str>, Option<&str>, Option<&str>, bool)> {
+    match c {
+        Command::Park { uuid, extension, tenant, json } => {
+            Some(("park", vec![extension.as_str()], Some(uuid.as_str()), tenant.as_deref(), *json))
+        }
+        Command::Retrieve { target, user, tenant, json } => {
+            let (ids, uuid) = match target {
+                Target::Call(u) => (vec![user.as_str()], Some(u.as_str())),
+                Target::Extension(e) => (vec![e.as_str(), user.as_str()], None),
+            };
+            Some(("retrieve", ids, uuid, tenant.as_deref(), *json))
+        }
+        Command::Hangup { uuid, tenant, json } => Some(("hangup", vec![], Some(uuid.as_str()), tenant.as_deref(), *json)),
+        _ => None,
+    }
+}
+
+/// An operator's command written out plainly.
+fn canonical(c: &Command) -> String {
+    let at = |t: &Option<String>| t.as_ref().map(|t| format!("@{t}")).unwrap_or_default();
+    let j = |json: bool| if json { " json" } else { "" };
+    match c {
+        Command::Park { uuid, extension, tenant, json } => format!("park {uuid} {extension}{}{}", at(tenant), j(*json)),
+        Command::Retrieve { target, user, tenant, json } => {
+            let t = match target {
+                Target::Call(u) => u.clone(),
+                Target::Extension(e) => e.clone(),
+            };
+            format!("retrieve {t} {user}{}{}", at(tenant), j(*json))
+        }
+        Command::Hangup { uuid, tenant, json } => {
+            format!("hangup {uuid} {}{}", tenant.as_deref().unwrap_or(""), j(*json))
+        }
+        _ => unreachable!("not an operator's command"),
     }
 }
 
@@ -83,8 +147,33 @@ fn expected(r: &Result<Command, CommandError>) -> (cp_result, Option<cp_command>
     match r {
         Err(e) => (cp_result::from(e), None),
         Ok(c) => {
-            let mut out =
-                cp_command { kind: cp_command_kind::Status, format: cp_format::Text, tenant: [0; CP_COMMAND_TENANT_SIZE] };
+            let mut out = blank(0);
+            let put = |to: &mut [c_char], s: &str| {
+                for (d, b) in to.iter_mut().zip(s.bytes()) {
+                    *d = b as c_char;
+                }
+            };
+            if let Some((verb, _, uuid, tenant, json)) = operator_parts(c) {
+                out.kind = match verb {
+                    "park" => cp_command_kind::Park,
+                    "retrieve" => cp_command_kind::Retrieve,
+                    _ => cp_command_kind::Hangup,
+                };
+                out.format = if json { cp_format::Json } else { cp_format::Text };
+                put(&mut out.uuid, uuid.unwrap_or(""));
+                put(&mut out.tenant, tenant.unwrap_or(""));
+                match c {
+                    Command::Park { extension, .. } => put(&mut out.extension, extension),
+                    Command::Retrieve { target, user, .. } => {
+                        if let Target::Extension(e) = target {
+                            put(&mut out.extension, e);
+                        }
+                        put(&mut out.user, user);
+                    }
+                    _ => {}
+                }
+                return (cp_result::Ok, Some(out));
+            }
             match c {
                 Command::List { tenant, json } => {
                     out.kind = cp_command_kind::List;
@@ -94,10 +183,22 @@ fn expected(r: &Result<Command, CommandError>) -> (cp_result, Option<cp_command>
                     }
                 }
                 Command::Reload => out.kind = cp_command_kind::Reload,
-                Command::Status => {}
+                _ => {}
             }
             (cp_result::Ok, Some(out))
         }
+    }
+}
+
+/// A command with every field `fill`.
+fn blank(fill: c_char) -> cp_command {
+    cp_command {
+        kind: cp_command_kind::Status,
+        format: cp_format::Text,
+        tenant: [fill; CP_COMMAND_TENANT_SIZE],
+        uuid: [fill; CP_COMMAND_WORD_SIZE],
+        extension: [fill; CP_COMMAND_WORD_SIZE],
+        user: [fill; CP_COMMAND_WORD_SIZE],
     }
 }
 
@@ -106,8 +207,7 @@ fn check_ffi(data: &[u8]) {
     let core = command::parse_bytes(cut);
     let (want, want_cmd) = expected(&core);
     let line = CString::new(cut).expect("cut at the first NUL");
-    let untouched =
-        cp_command { kind: cp_command_kind::Reload, format: cp_format::Json, tenant: [7; CP_COMMAND_TENANT_SIZE] };
+    let untouched = cp_command { kind: cp_command_kind::Reload, format: cp_format::Json, ..blank(7) };
 
     let mut c = untouched;
     let mut whole = [0x55 as c_char; CP_COMMAND_MESSAGE_SIZE];
@@ -157,6 +257,9 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(command::parse(line), r, "parse and parse_bytes disagree");
         let upper = command::parse(&line.to_ascii_uppercase());
         match (&r, &upper) {
+            (Ok(a), Ok(b)) if operator_parts(a).is_some() => {
+                assert_eq!(discriminant(a), discriminant(b), "{line:?}: case changes the command")
+            }
             (Ok(a), Ok(b)) => assert_eq!(a, b, "{line:?}: case changes the command"),
             (Err(a), Err(b)) => assert_eq!(discriminant(a), discriminant(b), "{line:?}: case changes the error"),
             _ => panic!("{line:?}: case changes the answer: {r:?} vs {upper:?}"),

@@ -230,6 +230,7 @@ fuzz_target!(|data: &[u8]| {
                     caller_name,
                     back_to_park,
                     transferred,
+                    operator: false,
                 };
                 match engine.dial(&req) {
                     Ok(DialOutcome::Parked { extension, .. }) => {

@@ -22,7 +22,9 @@
 //! probe <tenant> <target> [<subscriber>]      list [<tenant>] [json] [<len>]
 //! status [<len>]    advance <ms>    message <code> [<len>]    reload [cur|fixed|stale|null]
 //! faults <bits>     free-engine     free-config
-//! command <line> [<err-len>|-]                (`~` for a space: the line is one field)
+//! command <line> [<err-len>|-]                (`~` for a space: the line is one field;
+//!                                               an operator's command is carried out)
+//! exit <uuid> <key>
 //! ```
 //! A number may be `max` (`u64::MAX`).
 #![no_main]
@@ -445,6 +447,7 @@ fuzz_target!(|data: &[u8]| {
                     code: cp_result::Panic,
                     hangup_cause: 7,
                     music: [1; CP_DIAL_TEXT_SIZE],
+                    exit_key: [1; 2],
                     prompt: [1; CP_DIAL_TEXT_SIZE],
                     user: [1; CP_DIAL_NAME_SIZE],
                     tenant: [1; CP_DIAL_NAME_SIZE],
@@ -453,13 +456,14 @@ fuzz_target!(|data: &[u8]| {
                 let r = ok("cp_engine_dial", unsafe { dial::cp_engine_dial(st.handle, reqp, &mut *out) });
                 if !matches!(r, cp_result::NullParameter | cp_result::InvalidHandle) {
                     assert_eq!(out.code, r, "the result's code is the return value");
-                    for b in [&out.music[..], &out.prompt[..], &out.user[..], &out.tenant[..]] {
+                    for b in [&out.music[..], &out.exit_key[..], &out.prompt[..], &out.user[..], &out.tenant[..]] {
                         assert!(b.contains(&0), "a result string is NUL-terminated");
                     }
                     match out.action {
                         cp_action::None => assert!([1, 20, 41].contains(&out.hangup_cause) && out.prompt[0] != 0),
                         cp_action::SentBack => assert!(out.user[0] != 0 && out.tenant[0] != 0 && out.prompt[0] != 0),
                         cp_action::Parked | cp_action::Bridged | cp_action::End => assert_eq!(r, cp_result::Ok),
+                        cp_action::HangUp => panic!("cp_engine_dial answered HangUp, which only operations use"),
                     }
                 }
             }
@@ -529,6 +533,9 @@ fuzz_target!(|data: &[u8]| {
                     kind: command::cp_command_kind::Status,
                     format: cp_format::Text,
                     tenant: [0; command::CP_COMMAND_TENANT_SIZE],
+                    uuid: [0; command::CP_COMMAND_WORD_SIZE],
+                    extension: [0; command::CP_COMMAND_WORD_SIZE],
+                    user: [0; command::CP_COMMAND_WORD_SIZE],
                 };
                 let mut n = usize::MAX;
                 let r = ok("cp_command_parse", unsafe {
@@ -536,9 +543,37 @@ fuzz_target!(|data: &[u8]| {
                 });
                 if r == cp_result::Ok {
                     assert!(out.tenant.contains(&0), "cp_command_parse: tenant not NUL-terminated");
+                    for w in [&out.uuid[..], &out.extension[..], &out.user[..]] {
+                        assert!(w.contains(&0), "cp_command_parse: a word not NUL-terminated");
+                    }
+                    // An operator's command, carried out on the current engine (a park
+                    // with no channel: the C host found none).
+                    let mut op = Box::new(command::cp_operation {
+                        action: cp_action::Bridged,
+                        code: cp_result::Panic,
+                        music: [1; CP_DIAL_TEXT_SIZE],
+                        exit_key: [1; 2],
+                        line: [1; command::CP_OPERATION_LINE_SIZE],
+                    });
+                    let r = ok("cp_engine_operate", unsafe {
+                        command::cp_engine_operate(st.handle, &out, ptr::null(), &mut *op)
+                    });
+                    if !matches!(r, cp_result::NullParameter | cp_result::InvalidHandle) {
+                        assert_eq!(op.code, r, "cp_engine_operate: the code is the return value");
+                        assert!(op.line.contains(&0) && op.music.contains(&0) && op.exit_key.contains(&0));
+                        assert!(matches!(op.action, cp_action::None | cp_action::HangUp), "{:?}", op.action);
+                        if r != cp_result::InvalidArgument || op.line[0] != 0 {
+                            let line = unsafe { CStr::from_ptr(op.line.as_ptr()) }.to_bytes();
+                            assert!(line.is_empty() || line.ends_with(b"\n"), "one line, with its newline");
+                        }
+                    }
                 } else if n != usize::MAX {
                     check_truncated("cp_command_parse", &err, n, true);
                 }
+            }
+            b"exit" => {
+                let (uuid, key) = (field(f.next()), field(f.next()));
+                ok("cp_engine_exit", unsafe { api::cp_engine_exit(st.handle, p(&uuid), p(&key)) });
             }
             b"faults" => st.ctx.faults = num(f.next()).unwrap_or(0) as u8,
             b"free-engine" => {
