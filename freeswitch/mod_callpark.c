@@ -406,26 +406,26 @@ static void cb_presence(void *ctx, const struct cp_presence *p)
 	switch_event_deliver(&event);
 }
 
-/* A text message to every SIP profile where the extension is registered. Addressed as
-   "<profile>/<user>@<domain>", so that sofia finds the profile by name: by the domain
-   alone it finds one only where the profile aliases the domain, and admins with one
-   profile per network often have <domain name="all" alias="false"/>. */
-static void cb_message(void *ctx, const char *tenant, const char *extension, const char *text)
+/* Calls `send(profile, data)` once for every SIP profile where `extension`@`tenant` is
+   registered; returns how many, after logging why when none (`what` names the notice).
+   A notice is addressed through the profile by name: by the domain alone sofia finds a
+   profile only where it aliases the domain, and admins with one profile per network often
+   have <domain name="all" alias="false"/>. */
+static int for_each_profile(const char *tenant, const char *extension, const char *what, void (*send)(const char *profile, void *data),
+							void *data)
 {
 	switch_stream_handle_t contacts = { 0 };
-	char from[512], to[768], query[512], seen[1024] = ",";
+	char query[512], seen[1024] = ",";
 	const char *c;
 	int sent = 0;
-	(void) ctx;
 
-	switch_snprintf(from, sizeof(from), "park+%s@%s", extension, tenant);
 	switch_snprintf(query, sizeof(query), "*/%s@%s", extension, tenant);
 	SWITCH_STANDARD_STREAM(contacts);
 	if (switch_api_execute("sofia_contact", query, NULL, &contacts) != SWITCH_STATUS_SUCCESS) {
-		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_WARNING, "park notice to %s@%s not delivered: sofia_contact failed\n",
-						  extension, tenant);
+		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_WARNING, "%s to %s@%s not delivered: sofia_contact failed\n", what, extension,
+						  tenant);
 		switch_safe_free(contacts.data);
-		return;
+		return 0;
 	}
 	/* "sofia/<profile>/<contact>,sofia/<profile>/<contact>,...", or "error/user_not_registered". */
 	for (c = (const char *) contacts.data; c && (c = strstr(c, "sofia/")); c++) {
@@ -441,15 +441,65 @@ static void cb_message(void *ctx, const char *tenant, const char *extension, con
 			continue;
 		}
 		switch_snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), "%s,", profile);
-		switch_snprintf(to, sizeof(to), "%s/%s@%s", profile, extension, tenant);
-		switch_core_chat_send_args("sip", CALLPARK_PROTO, from, to, "Call parked", text, "text/plain", NULL, SWITCH_FALSE);
+		send(profile, data);
 		sent++;
 	}
 	if (!sent) {
-		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_INFO, "park notice to %s@%s not delivered: %s\n", extension, tenant,
+		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_INFO, "%s to %s@%s not delivered: %s\n", what, extension, tenant,
 						  zstr((char *) contacts.data) ? "no registration" : (char *) contacts.data);
 	}
 	switch_safe_free(contacts.data);
+	return sent;
+}
+
+struct notice {
+	const char *tenant, *extension, *text;
+	const char *event, *content_type;
+};
+
+static void send_message(const char *profile, void *data)
+{
+	struct notice *n = data;
+	char from[512], to[768];
+
+	switch_snprintf(from, sizeof(from), "park+%s@%s", n->extension, n->tenant);
+	switch_snprintf(to, sizeof(to), "%s/%s@%s", profile, n->extension, n->tenant);
+	switch_core_chat_send_args("sip", CALLPARK_PROTO, from, to, "Call parked", n->text, "text/plain", NULL, SWITCH_FALSE);
+}
+
+/* A text message to every SIP profile where the extension is registered. */
+static void cb_message(void *ctx, const char *tenant, const char *extension, const char *text)
+{
+	struct notice n = { tenant, extension, text, NULL, NULL };
+	(void) ctx;
+	for_each_profile(tenant, extension, "park notice", send_message, &n);
+}
+
+/* mod_sofia sends a NOTIFY event to every registration of user@host on the profile. */
+static void send_notify(const char *profile, void *data)
+{
+	struct notice *n = data;
+	switch_event_t *event;
+
+	if (switch_event_create(&event, SWITCH_EVENT_NOTIFY) != SWITCH_STATUS_SUCCESS) {
+		return;
+	}
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "profile", profile);
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "user", n->extension);
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "host", n->tenant);
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "event-string", n->event);
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "content-type", n->content_type);
+	switch_event_add_body(event, "%s", n->text);
+	switch_event_fire(&event);
+}
+
+/* A visual park notice (the library wrote the body) to every registered device. */
+static void cb_sip_notify(void *ctx, const char *tenant, const char *extension, const char *event, const char *content_type,
+						  const char *body)
+{
+	struct notice n = { tenant, extension, body, event, content_type };
+	(void) ctx;
+	for_each_profile(tenant, extension, "visual park notice", send_notify, &n);
 }
 
 /* The channel itself remembers that it is parked, where and by whom: the hang-up
@@ -1128,7 +1178,7 @@ SWITCH_STANDARD_API(callpark_api)
 /* ---- load and shutdown ------------------------------------------------------------------ */
 
 static const struct cp_host HOST = {
-	NULL, cb_bridge, cb_ring, cb_cancel_ring, cb_transfer, cb_presence, cb_message, cb_event, cb_user_exists, cb_log,
+	NULL, cb_bridge, cb_ring, cb_cancel_ring, cb_transfer, cb_presence, cb_message, cb_event, cb_user_exists, cb_log, cb_sip_notify,
 };
 
 SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)

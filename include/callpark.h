@@ -337,6 +337,15 @@ typedef struct cp_host {
   // Whether `extension` is a user of `tenant` in the directory.
   bool (*user_exists)(void *ctx, const char *tenant, const char *extension);
   void (*log)(void *ctx, cp_log_level level, const char *message);
+  // Optional (NULL: not sent): send a NOTIFY with `Event: <event>`, `Content-Type:
+  // <content_type>` and `body` to every registered device of `extension`@`tenant`
+  // (the visual park notices of tenants with `notices` `callpark-info` or `both`).
+  void (*sip_notify)(void *ctx,
+                     const char *tenant,
+                     const char *extension,
+                     const char *event,
+                     const char *content_type,
+                     const char *body);
 } cp_host;
 
 // A call the switch still holds parked, handed back to a new engine (after a module

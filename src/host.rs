@@ -140,6 +140,17 @@ pub enum Notice {
     Presence(Presence),
     Message(Message),
     Event(Event),
+    ParkInfo(ParkInfo),
+}
+
+/// A visual park notice for every registered phone of `extension` of `tenant`: a SIP
+/// NOTIFY with `Event:` [`crate::park_info::EVENT`], `Content-Type:`
+/// [`crate::park_info::CONTENT_TYPE`] and `body` ([`crate::park_info::body`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParkInfo {
+    pub tenant: String,
+    pub extension: String,
+    pub body: String,
 }
 
 /// The switch, as the core sees it.

@@ -16,6 +16,7 @@ pub mod heap;
 pub mod host;
 pub mod identity;
 pub mod listing;
+pub mod park_info;
 pub mod recall;
 pub mod reply;
 pub mod store;

@@ -96,6 +96,7 @@ fn host() -> cp_host {
         event: Some(event),
         user_exists: Some(exists),
         log: None,
+        sip_notify: None,
     }
 }
 

@@ -375,6 +375,7 @@ fn tenants_are_isolated() {
                 callpark::host::Notice::Presence(p) => (p.tenant.clone(), format!("{p:?}")),
                 callpark::host::Notice::Message(m) => (m.tenant.clone(), m.text.clone()),
                 callpark::host::Notice::Event(e) => (e.tenant.clone(), format!("{e:?}")),
+                callpark::host::Notice::ParkInfo(p) => (p.tenant.clone(), p.body.clone()),
             };
             let other = if tenant == ACME { "globex-call" } else { "acme-call" };
             assert!(!text.contains(other), "{tenant} notice carries the other tenant's call: {text}");

@@ -45,11 +45,12 @@ const FIXED: &str = r##"<configuration name="callpark.conf">
     <param name="retry-interval" value="1"/><param name="recall-attempts" value="2"/></settings>
   <tenants>
     <tenant domain="acme.example">
+      <settings><param name="notices" value="both"/></settings>
       <groups>
         <group name="sales" recall="parking-user-then-ring-group" alert-wait="5" ring-group="6000 XML acme.example" recall-alert-info="&lt;http://127.0.0.1/Bellcore-dr2&gt;">
           <member extension="101"/><member extension="102"/>
         </group>
-        <group name="support" final-destination="6001"><member extension="103"/></group>
+        <group name="support" final-destination="6001" exit-key="#" exit-destination="6002"><member extension="103"/></group>
       </groups>
     </tenant>
   </tenants>
@@ -171,6 +172,19 @@ unsafe extern "C" fn user_exists(ctx: *mut c_void, tenant: *const c_char, ext: *
     req_str("extension", ext);
     faults(ctx) & 64 == 0
 }
+unsafe extern "C" fn sip_notify(
+    ctx: *mut c_void,
+    tenant: *const c_char,
+    ext: *const c_char,
+    event: *const c_char,
+    content_type: *const c_char,
+    body: *const c_char,
+) {
+    faults(ctx);
+    for (w, p) in [("tenant", tenant), ("extension", ext), ("event", event), ("content_type", content_type), ("body", body)] {
+        req_str(w, p);
+    }
+}
 unsafe extern "C" fn log(ctx: *mut c_void, _level: cp_log_level, m: *const c_char) {
     faults(ctx);
     req_str("log message", m);
@@ -188,6 +202,7 @@ fn host_table(ctx: *mut c_void, null_cb: Option<u64>) -> cp_host {
         event: Some(event),
         user_exists: Some(user_exists),
         log: Some(log),
+        sip_notify: Some(sip_notify),
     };
     match null_cb {
         Some(1) => h.bridge = None,
@@ -199,6 +214,7 @@ fn host_table(ctx: *mut c_void, null_cb: Option<u64>) -> cp_host {
         Some(8) => h.event = None,
         Some(9) => h.user_exists = None,
         Some(10) => h.log = None,
+        Some(11) => h.sip_notify = None,
         _ => {}
     }
     h

@@ -124,6 +124,28 @@ pub struct Group {
     pub music: String,
 }
 
+/// How the phones of the extension a call is parked for (every member's, for a group
+/// park) are told: a text MESSAGE, an `x-broadworks-callpark-info` NOTIFY for phones'
+/// visual park, both or neither (`notices`: `message`, `callpark-info`, `both`, `none`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Notices {
+    pub message: bool,
+    pub callpark_info: bool,
+}
+
+impl Notices {
+    fn parse(s: &str) -> Option<Notices> {
+        let (message, callpark_info) = match s {
+            "message" => (true, false),
+            "callpark-info" => (false, true),
+            "both" => (true, true),
+            "none" => (false, false),
+            _ => return None,
+        };
+        Some(Notices { message, callpark_info })
+    }
+}
+
 /// One tenant (a FreeSWITCH domain), with every layer resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tenant {
@@ -139,6 +161,8 @@ pub struct Tenant {
     /// `tell-parker`: the parking user gets a message saying where the call went, when
     /// the park notice did not reach it already.
     pub tell_parker: bool,
+    /// `notices`: how the phones a call was parked for are told.
+    pub notices: Notices,
     pub groups: Vec<Group>,
     member_of: HashMap<String, usize>,
 }
@@ -263,6 +287,7 @@ pub(crate) struct Layer {
     pub alert_info: Option<At<String>>,
     pub name_prefix: Option<At<String>>,
     pub tell_parker: Option<At<bool>>,
+    pub notices: Option<At<Notices>>,
     /// `exit-key`: `Some(None)` is `none`, set to switch an inherited key off.
     pub exit_key: Option<At<Option<char>>>,
     pub exit_destination: Option<At<Destination>>,
@@ -312,6 +337,7 @@ impl Layer {
                 | "max-extension-length"
                 | "max-calls-per-extension"
                 | "tell-parker"
+                | "notices"
         );
         if settings_only && level == Level::Group {
             return err(format!("{name} is a setting of the tenant or of the whole switch, not of a group"));
@@ -374,6 +400,10 @@ impl Layer {
                 }
                 self.music = at(value.trim().to_string(), line);
             }
+            "notices" => match Notices::parse(value.trim()) {
+                Some(n) => self.notices = at(n, line),
+                None => err(format!("notices \"{}\" is message, callpark-info, both or none", value.escape_default())),
+            },
             "exit-key" => match value.trim() {
                 "none" | "" => self.exit_key = at(None, line),
                 k if k.len() == 1 && k.bytes().all(|b| b.is_ascii_digit() || b == b'*' || b == b'#') => {
@@ -599,6 +629,9 @@ pub(crate) fn resolve_tenant(
         recall: Arc::new(recall),
         music,
         tell_parker: pick(layers, |l| &l.tell_parker).map(|a| a.value).unwrap_or(true),
+        notices: pick(layers, |l| &l.notices)
+            .map(|a| a.value)
+            .unwrap_or(Notices { message: true, callpark_info: false }),
         groups: out_groups,
         member_of,
     }

@@ -9,9 +9,18 @@ use crate::store::{Claim, RecallState};
 
 impl Shared {
     /// Removes a claimed call and queues its lamps and event. Under the lock.
-    pub(super) fn finish(inner: &mut Inner, uuid: &str, action: Action, other: Option<&str>, detail: Option<String>) {
+    pub(super) fn finish(
+        &self,
+        inner: &mut Inner,
+        uuid: &str,
+        action: Action,
+        other: Option<&str>,
+        detail: Option<String>,
+    ) {
         if let Some(c) = inner.store.remove(uuid) {
             Self::queue_lamps(inner, &c.tenant, &c.extension, c.group.as_deref());
+            let config = self.config.read().clone();
+            Self::queue_park_info(inner, config.tenant(&c.tenant), &c.tenant, &c.extension);
             let ev = Self::event(action, &c, other, Self::attempt_of(&c), detail);
             inner.outbox.push_back(ev);
         }
@@ -56,7 +65,7 @@ impl Shared {
         let ringing = {
             let mut inner = self.inner.lock();
             let ringing = self.claim(&mut inner, uuid, Claim::Abandon)?;
-            Self::finish(&mut inner, uuid, Action::Abandoned, None, Some("caller hung up".into()));
+            self.finish(&mut inner, uuid, Action::Abandoned, None, Some("caller hung up".into()));
             ringing
         };
         if ringing {

@@ -92,7 +92,7 @@ impl Engine {
                 .shared
                 .claim(&mut inner, &c.uuid, Claim::Abandon)
                 .map_err(|_| DialError::Leaving { uuid: c.uuid.clone() })?;
-            super::Shared::finish(&mut inner, &c.uuid, Action::Abandoned, None, Some("operator hung up".into()));
+            self.shared.finish(&mut inner, &c.uuid, Action::Abandoned, None, Some("operator hung up".into()));
             ringing
         };
         if ringing {
@@ -132,7 +132,7 @@ impl Engine {
         {
             let mut inner = self.shared.inner.lock();
             match &r {
-                Ok(()) => super::Shared::finish(&mut inner, uuid, Action::Exited, None, Some(dest.to_string())),
+                Ok(()) => self.shared.finish(&mut inner, uuid, Action::Exited, None, Some(dest.to_string())),
                 Err(e) => {
                     let why = format!("exit transfer failed: {}", e.0);
                     self.shared.unclaim(&mut inner, uuid);

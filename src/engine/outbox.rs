@@ -8,8 +8,10 @@ use std::sync::atomic::Ordering;
 use super::clean::{clean_id, clean_tenant};
 use super::{Inner, Shared};
 use crate::codes::BLF_PREFIX;
+use crate::config::Tenant;
 use crate::error::CallError;
-use crate::host::{Action, Event, Notice, Presence, Target};
+use crate::host::{Action, Event, Notice, ParkInfo, Presence, Target};
+use crate::park_info::body as callpark_info_body;
 use crate::store::{ParkedCall, RecallState};
 
 impl Shared {
@@ -56,6 +58,28 @@ impl Shared {
         if let Some(g) = group {
             let state = inner.store.group_state(tenant, g);
             inner.outbox.push_back(lamp(Target::Group(g.into()), state));
+        }
+    }
+
+    /// Queues the visual park notices of a change at `extension` (tenants with
+    /// `notices` `callpark-info` or `both`): to it, and to every other member of its group
+    /// whose own slot is empty, each showing what `*88` would pick up there (the oldest
+    /// call at its extension, else in its group) or nothing. Under the lock.
+    pub(super) fn queue_park_info(inner: &mut Inner, t: &Tenant, tenant: &str, extension: &str) {
+        if !t.notices.callpark_info {
+            return;
+        }
+        let group = t.group_of(extension);
+        let others = group.map(|g| &g.members[..]).unwrap_or(&[]);
+        let own = std::iter::once(extension).chain(others.iter().map(String::as_str).filter(|m| *m != extension));
+        for to in own {
+            let mine = inner.store.oldest_in_slot(tenant, to);
+            if to != extension && mine.is_some() {
+                continue; // its notice shows its own call, which did not change
+            }
+            let shown = mine.or_else(|| group.and_then(|g| inner.store.oldest_in_group(tenant, &g.name)));
+            let body = callpark_info_body(tenant, shown.map(|c| (c.caller_number.as_str(), c.caller_name.as_str())));
+            inner.outbox.push_back(Notice::ParkInfo(ParkInfo { tenant: tenant.into(), extension: to.into(), body }));
         }
     }
 

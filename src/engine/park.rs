@@ -228,7 +228,7 @@ impl Shared {
                 }
                 told
             });
-            if let Some((last, rest)) = recipients.split_last() {
+            if let Some((last, rest)) = recipients.split_last().filter(|_| t.notices.message) {
                 for r in rest {
                     inner.outbox.push_back(message(r, text.clone()));
                 }
@@ -274,6 +274,7 @@ impl Shared {
         inner.store.insert(parked);
         self.push_timer(None, due, gen, uuid);
         Self::queue_lamps(inner, tenant, extension, group.as_deref());
+        Self::queue_park_info(inner, t, tenant, extension);
         ev
     }
 
@@ -321,13 +322,13 @@ impl Shared {
             let mut inner = self.inner.lock();
             match bridged {
                 Ok(()) => {
-                    Self::finish(&mut inner, &parked, Action::Retrieved, Some(uuid), None);
+                    self.finish(&mut inner, &parked, Action::Retrieved, Some(uuid), None);
                     drop(inner);
                     self.deliver();
                     return Ok(DialOutcome::Retrieved { parked_uuid: parked, extension });
                 }
                 Err(BridgeError::ParkedGone(e)) => {
-                    Self::finish(
+                    self.finish(
                         &mut inner,
                         &parked,
                         Action::Abandoned,

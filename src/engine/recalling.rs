@@ -31,18 +31,18 @@ impl Shared {
         let mut inner = self.inner.lock();
         let result = match bridged {
             Ok(()) if attempt == OPERATOR_RING => {
-                Self::finish(&mut inner, parked, Action::Retrieved, Some(leg), Some("operator".into()));
+                self.finish(&mut inner, parked, Action::Retrieved, Some(leg), Some("operator".into()));
                 Ok(())
             }
             Ok(()) => {
                 if let Some(c) = inner.store.get(parked).cloned() {
                     inner.outbox.push_back(Self::event(Action::RecallAnswered, &c, Some(leg), attempt, None));
                 }
-                Self::finish(&mut inner, parked, Action::Retrieved, Some(leg), Some("recall".into()));
+                self.finish(&mut inner, parked, Action::Retrieved, Some(leg), Some("recall".into()));
                 Ok(())
             }
             Err(BridgeError::ParkedGone(e)) => {
-                Self::finish(&mut inner, parked, Action::Abandoned, Some(leg), Some(format!("bridge failed: {e}")));
+                self.finish(&mut inner, parked, Action::Abandoned, Some(leg), Some(format!("bridge failed: {e}")));
                 Err(CallError::BridgeFailed(e))
             }
             Err(BridgeError::Failed(e)) => {
@@ -169,10 +169,10 @@ impl Shared {
                     {
                         let mut inner = self.inner.lock();
                         match &r {
-                            Ok(()) => Self::finish(&mut inner, &uuid, action, None, Some(dest.to_string())),
+                            Ok(()) => self.finish(&mut inner, &uuid, action, None, Some(dest.to_string())),
                             Err(e) => {
                                 let why = format!("{what} transfer failed: {}", e.0);
-                                Self::finish(&mut inner, &uuid, Action::Abandoned, None, Some(why));
+                                self.finish(&mut inner, &uuid, Action::Abandoned, None, Some(why));
                             }
                         }
                     }

@@ -11,6 +11,7 @@ use std::ptr;
 use super::cp_result;
 use crate::config::Destination;
 use crate::host::{Action, BridgeError, Host, HostError, LogLevel, Notice, Ring, Target};
+use crate::park_info;
 
 /// Log levels, as FreeSWITCH names them.
 #[repr(u32)]
@@ -154,6 +155,19 @@ pub struct cp_host {
     pub user_exists:
         Option<unsafe extern "C" fn(ctx: *mut c_void, tenant: *const c_char, extension: *const c_char) -> bool>,
     pub log: Option<unsafe extern "C" fn(ctx: *mut c_void, level: cp_log_level, message: *const c_char)>,
+    /// Optional (NULL: not sent): send a NOTIFY with `Event: <event>`, `Content-Type:
+    /// <content_type>` and `body` to every registered device of `extension`@`tenant`
+    /// (the visual park notices of tenants with `notices` `callpark-info` or `both`).
+    pub sip_notify: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            tenant: *const c_char,
+            extension: *const c_char,
+            event: *const c_char,
+            content_type: *const c_char,
+            body: *const c_char,
+        ),
+    >,
 }
 
 type Fn2<R> = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char) -> R;
@@ -171,6 +185,9 @@ pub(crate) struct CHost {
     event: unsafe extern "C" fn(*mut c_void, *const cp_event),
     user_exists: Fn2<bool>,
     log: Option<unsafe extern "C" fn(*mut c_void, cp_log_level, *const c_char)>,
+    sip_notify: Option<
+        unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char, *const c_char, *const c_char),
+    >,
 }
 
 // SAFETY: the header documents that the callbacks are called from any thread, and that
@@ -193,6 +210,7 @@ impl CHost {
             event: h.event.ok_or("event")?,
             user_exists: h.user_exists.ok_or("user_exists")?,
             log: h.log,
+            sip_notify: h.sip_notify,
         })
     }
 }
@@ -281,6 +299,12 @@ impl Host for CHost {
             Notice::Message(m) => {
                 let s = [&m.tenant, &m.extension, &m.text].map(|s| c(s));
                 unsafe { (self.message)(self.ctx, s[0].as_ptr(), s[1].as_ptr(), s[2].as_ptr()) }
+            }
+            Notice::ParkInfo(n) => {
+                if let Some(send) = self.sip_notify {
+                    let s = [&n.tenant, &n.extension, park_info::EVENT, park_info::CONTENT_TYPE, &n.body].map(c);
+                    unsafe { send(self.ctx, s[0].as_ptr(), s[1].as_ptr(), s[2].as_ptr(), s[3].as_ptr(), s[4].as_ptr()) }
+                }
             }
             Notice::Event(e) => {
                 let s = [

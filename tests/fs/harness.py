@@ -457,55 +457,74 @@ def s10_races_on_the_wire(ctx, rounds=20):
           f"the bridge {seen.get('487', 0)} of 20")
 
 
-def s11_recall_answer_races_retrieve(ctx, rounds=6):
-    """A recall answered at the instant a retrieve arrives: exactly one of them gets the
-    caller, the other is refused or hung up; the caller is never dropped."""
-    ctx.sw.set_callpark_conf(RECALL_CONF)
-    check("+OK" in ctx.sw.api("callpark reload"), "the recall configuration (sales: recall after 5 s)")
-    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+S11_CONF = """<configuration name="callpark.conf">
+  <tenants><tenant domain="acme.example"><groups>
+    <group name="desk" recall="parking-user" recall-time="5" ring-time="8" recall-attempts="1">
+      <member extension="111"/>
+    </group>
+  </groups></tenant></tenants>
+</configuration>"""
+
+
+def s11_recall_answer_races_retrieve(ctx, rounds=12):
+    """A recall answered at the instant a retrieve arrives, on the wire with SIPp: 111 (a
+    SIPp desk phone at a static contact) parks the client with a REFER to *68; its recall
+    rings a SIPp phone at that contact, which answers after a delay while a SIPp 102
+    dials *88111 as the recall rings. Exactly one of them gets the caller every round
+    (one `retrieved` event, from the recall or not; the retriever's 480 or 200; the
+    losing recall CANCELled, or hung up when its 200 crossed the claim), the caller is
+    never dropped, and nothing is left. The answer delay walks towards the moment the
+    retrieve lands (later after a recall win, earlier after a retrieve win), so that the
+    rounds straddle it."""
+    from switch import STATIC_PHONE_PORT
+    ctx.sw.set_callpark_conf(S11_CONF)
+    check("+OK" in ctx.sw.api("callpark reload"), "the recall configuration (desk 111: recall after 5 s)")
+    client = ctx.phone("client", "104")
+    ctx.sw.esl.subscribe("CUSTOM callpark::info")
+    template = open(os.path.join(HERE, "sipp", "recall_answer.xml.in")).read()
+    scenario = os.path.join(ctx.sw.run, "sipp", "recall_answer.xml")
+    os.makedirs(os.path.dirname(scenario), exist_ok=True)
     wins = {"recall": 0, "retrieve": 0}
+    answer_ms = 150
     try:
         for i in range(rounds):
-            c = ctx.park_by_transfer(client, p101, "*68")
-            ctx.wait_parked(1)
-            n = len(p101.incoming)
-            ctx.wait(lambda: len(p101.incoming) > n, 12, f"round {i}: 101 is recalled")
-            ring = p101.incoming[-1]
-            ctx.ua.pump(0.3)  # ringing, the way a user answers it
-            # Even rounds answer the recall first; odd rounds dial first and answer a few
-            # tens of ms later, about when the switch has the retrieve (after the digest
-            # challenge), so that each side gets to win.
-            if i % 2 == 0:
-                p101.answer(ring)
-                r = p102.dial("*88101")
-            else:
-                r = p102.dial("*88101")
-                ctx.ua.pump(0.03 * (i + 1) / 2)
-                try:
-                    p101.answer(ring)
-                except __import__("pjsua2").Error:
-                    pass  # already cancelled: the retrieve won before the answer went out
-            ctx.wait(lambda: (ring.confirmed or ring.ended) and (r.confirmed or r.ended), 10,
-                     f"round {i}: the recall and the retrieve both get an answer")
-            ctx.ua.pump(1.0)  # the loser, if its 200 went out first, is hung up by now
-            up = [x for x in (ring, r) if x.confirmed]
-            check(len(up) == 1, f"round {i}: exactly one of the recall ({ring.state}) and the retrieve "
-                                f"({r.state}, {r.code}) is connected")
-            check(c.confirmed, f"round {i}: the caller is still there")
-            rx, _ = ctx.rtp_flows(up[0], 1.0)
-            check(rx > 15, f"round {i}: the winner hears the caller ({rx} packets)")
-            if up[0] is r:
-                wins["retrieve"] += 1
-                check(ring.ended, f"round {i}: the answered recall is hung up")
-            else:
-                wins["recall"] += 1
-                check(r.ended and r.code == 480, f"round {i}: the retrieve is refused with 480 (got {r.code})")
+            parker, _ = run_sipp(ctx, "refer_forged.xml", "s11-parker", STATIC_PHONE_PORT, STATIC_PHONE_PORT + 2,
+                                 ["-key", "refer_to", "sip:*68@acme.example",
+                                  "-key", "referred_by", "<sip:111@acme.example>", "-aa"])
+            ctx.ua.pump(0.3)
+            c = client.dial("d111")
+            ctx.wait(lambda: c.confirmed, 8, f"round {i}: 111 answers the client")
+            calls = ctx.wait_parked(1)
+            check(calls[0]["extension"] == "111" and calls[0]["parking_user"] == "111",
+                  f"round {i}: 111's REFER parks the client at 111 for 111: {calls[0]}")
+            ctx.wait(lambda: parker.poll() is not None, 8, f"round {i}: 111's transferring leg is over")
+            with open(scenario, "w") as f:
+                f.write(template.replace("@ANSWER_MS@", str(answer_ms)))
+            recall, rlog = run_sipp(ctx, scenario, "s11-recall", STATIC_PHONE_PORT, STATIC_PHONE_PORT + 2, ["-aa"])
+            ctx.sw.esl.events.clear()
+            ctx.wait(lambda: any(x["state"] == "ringing" for x in ctx.parked()), 8, f"round {i}: 111 is recalled")
+            got = sipp_retrievers(ctx, ["102"], "*88111")["102"]
+            ctx.wait(lambda: recall.poll() is not None, 12, f"round {i}: the recalled phone's call is over")
+            check(recall.returncode == 0,
+                  f"round {i}: the recalled phone saw a call it knows (exit {recall.returncode}; {rlog})")
+            events = [(e.get("Callpark-Action"), e.get("Callpark-Detail")) for e in callpark_events(ctx)]
+            taken = [d for a, d in events if a == "retrieved"]
+            check(len(taken) == 1 and not any(a == "abandoned" for a, _ in events),
+                  f"round {i}: the caller is taken exactly once and never dropped: {events}")
+            by_recall = taken[0] == "recall"
+            check(got == ("480" if by_recall else "200"),
+                  f"round {i}: the retriever gets {'480' if by_recall else '200'} when the "
+                  f"{'recall' if by_recall else 'retrieve'} won, got {got}")
+            wins["recall" if by_recall else "retrieve"] += 1
+            answer_ms = answer_ms + 40 if by_recall else max(1, answer_ms - 40)
+            ctx.wait(lambda: c.ended, 8, f"round {i}: the caller's call ends with the winner's")
             ctx.wait_parked(0)
             ctx.ua.hangup_all()
+            ctx.wait_no_channels(f"round {i}: no channel is left")
     finally:
         ctx.sw.set_callpark_conf(BASIC_CONF)
         ctx.sw.api("callpark reload")
-    print(f"    recall vs retrieve: recall won {wins['recall']}, retrieve won {wins['retrieve']} of {rounds}")
+    print(f"    recall vs retrieve (SIPp): recall won {wins['recall']}, retrieve won {wins['retrieve']} of {rounds}")
 
 
 def s12_recall_target_rejects_or_unregistered(ctx):
@@ -1460,6 +1479,80 @@ def s33_exit_key(ctx):
     ctx.wait_parked(0)
 
 
+NOTICE_CONF = BASIC_CONF.replace('<param name="recall-time" value="300"/>',
+                                 '<param name="recall-time" value="300"/><param name="notices" value="callpark-info"/>')
+
+
+def s34_visual_park_notices(ctx):
+    """Park notices phones understand (issue 11, item 4), with `notices` `callpark-info`:
+    a phone registered from a plain UDP socket as 105 gets, for a call parked at 105, a
+    NOTIFY with `Event: call-info`, `Content-Type:
+    application/x-broadworks-callpark-info+xml` and the parked caller's identity, then an
+    empty `<callpark/>` when it is picked up; after `*58`, the members whose own slots are
+    empty (102, 103) get it, and the empty one when it leaves; no text MESSAGE is sent;
+    globex's 102 gets nothing."""
+    from phones import RawPhone
+    client, p101, p102, p103 = (ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102"),
+                                ctx.phone("103", "103"))
+    ctx.sw.set_callpark_conf(NOTICE_CONF)
+    check("+OK" in ctx.sw.api("callpark reload"), "notices: callpark-info")
+    raw = {u: RawPhone(u, ACME) for u in ("102", "103", "105")}
+    raw["g102"] = RawPhone("102", GLOBEX)
+    for k, r in raw.items():
+        check(r.register(ctx.ua.pump) == 200, f"the raw phone {k} registers (got {r.code})")
+
+    def notices(r):
+        r.pump()
+        return r.notifies
+
+    def last_body(r):
+        return notices(r)[-1][1] if notices(r) else ""
+
+    def well_formed(head, body, what):
+        check(re.search(r"^Event:\s*call-info\s*$", head, re.M | re.I), f"{what}: Event: call-info\n{head}")
+        check(re.search(r"^Content-Type:\s*application/x-broadworks-callpark-info\+xml\s*$", head, re.M | re.I),
+              f"{what}: the callpark-info content type\n{head}")
+        check(re.search(r"^Subscription-State:", head, re.M | re.I), f"{what}: a Subscription-State\n{head}")
+        check('<x-broadworks-callpark-info xmlns="http://schema.broadsoft.com/callpark">' in body,
+              f"{what}: the BroadWorks root element\n{body}")
+
+    try:
+        messages = len(p102.messages) + len(p103.messages)
+        ctx.park_by_transfer(client, p101, "*68105")
+        ctx.wait_parked(1)
+        ctx.wait(lambda: "<parked>" in last_body(raw["105"]), 5, "105 gets a visual park notice")
+        head, body = notices(raw["105"])[-1]
+        well_formed(head, body, "the notice of a call at 105")
+        check(re.search(r'<identity display="[^"]*">sip:104@acme\.example</identity>', body),
+              f"it names the parked caller: {body}")
+        ctx.ua.pump(0.5)
+        check(not notices(raw["102"]) and not notices(raw["103"]), "105 is in no group: nobody else is told")
+        ctx.pick_up(p102, "*88105")
+        ctx.wait(lambda: "<callpark/>" in last_body(raw["105"]), 5, "105's notice empties when the call leaves")
+        well_formed(*notices(raw["105"])[-1], "the empty notice")
+        ctx.ua.hangup_all()
+        ctx.wait_no_channels("the first call is over")
+        ctx.park_by_transfer(client, p101, "*58")
+        calls = ctx.wait_parked(1)
+        check(calls[0]["extension"] == "101", f"*58 parks at the first free member, 101: {calls}")
+        for m in ("102", "103"):
+            ctx.wait(lambda: "<parked>" in last_body(raw[m]), 5, f"member {m} gets the group's visual notice")
+            well_formed(*notices(raw[m])[-1], f"member {m}'s notice")
+        ctx.pick_up(p103, "*88101")
+        for m in ("102", "103"):
+            ctx.wait(lambda: "<callpark/>" in last_body(raw[m]), 5, f"member {m}'s notice empties")
+        ctx.ua.pump(0.5)
+        check(len(p102.messages) + len(p103.messages) == messages, "no text MESSAGE with notices callpark-info")
+        check(not notices(raw["g102"]), f"globex's 102 gets nothing: {notices(raw['g102'])}")
+        ctx.ua.hangup_all()
+        ctx.wait_no_channels("no channel is left")
+    finally:
+        for r in raw.values():
+            r.close(ctx.ua.pump)
+        ctx.sw.set_callpark_conf(BASIC_CONF)
+        ctx.sw.api("callpark reload")
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
@@ -1473,7 +1566,7 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s26_simultaneous_ring_answered_then_parked, s27_far_end_cannot_retrieve,
              s28_picked_up_before_the_recall_leg_exists, s29_park_keys, s30_recalls_you_can_tell_apart,
              s31_attended_transfer_park, s32_operator_commands,
-             s33_exit_key]
+             s33_exit_key, s34_visual_park_notices]
 
 
 def main(argv):

@@ -337,3 +337,105 @@ class BlfWatcher:
         except OSError:
             pass
         self.sock.close()
+
+
+def digest_authorization(msg, user, domain, method, uri):
+    """The Authorization (or Proxy-Authorization) header answering the challenge in `msg`."""
+    proxy = msg.startswith("SIP/2.0 407")
+    hdr = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
+    m = re.search(rf"^{hdr}:\s*Digest\s+(.*)$", msg, re.M | re.I)
+    params = dict(re.findall(r'(\w+)="?([^",]*)"?', m.group(1)))
+    realm, nonce = params["realm"], params["nonce"]
+    ha1 = _md5(f"{user}:{realm}:{password(user, domain)}")
+    ha2 = _md5(f"{method}:{uri}")
+    name = "Proxy-Authorization" if proxy else "Authorization"
+    if "auth" in params.get("qop", ""):
+        cnonce, nc = f"{random.getrandbits(32):x}", "00000001"
+        resp = _md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")
+        return (f'{name}: Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
+                f'response="{resp}", algorithm=MD5, qop=auth, nc={nc}, cnonce="{cnonce}"')
+    resp = _md5(f"{ha1}:{nonce}:{ha2}")
+    return (f'{name}: Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
+            f'response="{resp}", algorithm=MD5')
+
+
+class RawPhone:
+    """A phone registered from a plain UDP socket (digest-authenticated as `user`), that
+    answers every NOTIFY with 200 OK and keeps each (start line and headers, body), and
+    answers anything else it is sent with 200 OK too (a MESSAGE)."""
+
+    def __init__(self, user, domain):
+        self.user, self.domain = user, domain
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self.call_id = f"reg-{random.getrandbits(48):x}@127.0.0.1"
+        self.tag = f"{random.getrandbits(32):x}"
+        self.cseq = 0
+        self.notifies = []
+        self.code = 0
+
+    def _send(self, text):
+        self.sock.sendto(text.encode(), ("127.0.0.1", SIP_PORT))
+
+    def _register(self, expires, auth=None):
+        self.cseq += 1
+        uri = f"sip:{self.domain}"
+        lines = [
+            f"REGISTER {uri} SIP/2.0",
+            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{random.getrandbits(40):x};rport",
+            "Max-Forwards: 70",
+            f"From: <sip:{self.user}@{self.domain}>;tag={self.tag}",
+            f"To: <sip:{self.user}@{self.domain}>",
+            f"Call-ID: {self.call_id}",
+            f"CSeq: {self.cseq} REGISTER",
+            f"Contact: <sip:{self.user}@127.0.0.1:{self.port}>",
+            f"Expires: {expires}",
+            "User-Agent: callpark-raw-phone",
+        ]
+        if auth:
+            lines.append(auth)
+        lines += ["Content-Length: 0", "", ""]
+        self._send("\r\n".join(lines))
+
+    def register(self, pump, expires=600, timeout=5.0):
+        """Registers (or, with `expires` 0, unregisters); the final answer's code."""
+        self.code = 0
+        self._register(expires)
+        end = time.time() + timeout
+        while time.time() < end and not self.code:
+            for msg in self._recv_all():
+                first = msg.split("\r\n", 1)[0]
+                if first.startswith("SIP/2.0 401") or first.startswith("SIP/2.0 407"):
+                    self._register(expires, digest_authorization(msg, self.user, self.domain, "REGISTER",
+                                                                 f"sip:{self.domain}"))
+                elif first.startswith("SIP/2.0 ") and not first.startswith("SIP/2.0 1"):
+                    self.code = int(first.split()[1])
+            pump(0.02)
+        return self.code
+
+    def _recv_all(self):
+        out = []
+        while True:
+            try:
+                data, _ = self.sock.recvfrom(65535)
+            except BlockingIOError:
+                return out
+            msg = data.decode(errors="replace")
+            if msg.startswith("SIP/2.0 "):
+                out.append(msg)
+                continue
+            head = msg.split("\r\n\r\n", 1)[0].split("\r\n")
+            keep = [h for h in head[1:] if re.match(r"^(Via|From|To|Call-ID|CSeq)\s*:", h, re.I)]
+            self._send("\r\n".join(["SIP/2.0 200 OK"] + keep + ["Content-Length: 0", "", ""]))
+            if msg.startswith("NOTIFY "):
+                head, _, body = msg.partition("\r\n\r\n")
+                self.notifies.append((head, body))
+
+    def pump(self):
+        self._recv_all()
+
+    def close(self, pump):
+        self.register(pump, expires=0)
+        self.sock.close()

@@ -38,7 +38,7 @@ ESL_PORT = 28021
 RTP_START, RTP_END = 32000, 33999
 
 USERS = {
-    "acme.example": [str(n) for n in range(101, 111)] + ["alice"],
+    "acme.example": [str(n) for n in range(101, 112)] + ["alice"],
     "globex.example": ["101", "102", "103"],
 }
 
@@ -50,6 +50,14 @@ SLOW_USER = ("110", "acme.example")
 SLOW_USER_DIAL_STRING = ('<param name="dial-string" value="{^^:sip_invite_domain=${dialed_domain}:'
                          'presence_id=${dialed_user}@${dialed_domain}:originate_delay_start=2000}'
                          '${sofia_contact(*/${dialed_user}@${dialed_domain})}"/>')
+
+
+# 111@acme is a desk phone the admin wrote down at a fixed contact (a SIPp phone, s11): the
+# switch reaches it as a directory user without a registration.
+STATIC_USER = ("111", "acme.example")
+STATIC_USER_DIAL_STRING = ('<param name="dial-string" value="{^^:sip_invite_domain=${dialed_domain}:'
+                           'presence_id=${dialed_user}@${dialed_domain}}'
+                           f'sofia/internal/111@127.0.0.1:{STATIC_PHONE_PORT}"/>')
 
 
 def password(user, domain):
@@ -66,7 +74,7 @@ def directory():
         out.append('<variables><variable name="user_context" value="default"/></variables>')
         out.append('<groups><group name="default"><users>')
         for u in users:
-            slow = SLOW_USER_DIAL_STRING if (u, domain) == SLOW_USER else ""
+            slow = {SLOW_USER: SLOW_USER_DIAL_STRING, STATIC_USER: STATIC_USER_DIAL_STRING}.get((u, domain), "")
             out.append(f'<user id="{u}"><params><param name="password" value="{password(u, domain)}"/>{slow}</params>'
                        f'<variables><variable name="effective_caller_id_number" value="{u}"/></variables></user>')
         out.append('</users></group></groups></domain>')

@@ -1,0 +1,83 @@
+//! Which notices the phones of a park get (`notices`: `message`, `callpark-info`, `both`,
+//! `none`; issue 11, item 4): a visual park notice for every extension whose `*88` the
+//! change touches, showing what `*88` would pick up there, or nothing.
+
+mod common;
+
+use callpark::host::{Notice, ParkInfo};
+use common::*;
+
+fn conf(notices: &str) -> String {
+    group_conf(r#"recall="parking-user""#).replace(
+        "<param name=\"recall-time\" value=\"60\"/>",
+        &format!("<param name=\"recall-time\" value=\"60\"/><param name=\"notices\" value=\"{notices}\"/>"),
+    )
+}
+
+fn park_infos(rig: &Rig) -> Vec<ParkInfo> {
+    rig.host
+        .take()
+        .into_iter()
+        .filter_map(|d| match d {
+            Did::Notice(Notice::ParkInfo(p)) => Some(p),
+            _ => None,
+        })
+        .collect()
+}
+
+fn to(infos: &[ParkInfo]) -> Vec<(&str, bool)> {
+    infos.iter().map(|p| (p.extension.as_str(), p.body.contains("<parked>"))).collect()
+}
+
+#[test]
+fn a_park_and_its_end_at_an_extension_of_no_group() {
+    let rig = Rig::new(&conf("callpark-info"));
+    rig.dial(ACME, "c1", "*68105", None, Some("101")).unwrap();
+    let infos = park_infos(&rig);
+    assert_eq!(to(&infos), [("105", true)]);
+    assert_eq!(infos[0].tenant, ACME);
+    assert!(infos[0].body.contains("sip:003386002678@acme.example</identity>"), "{}", infos[0].body);
+    assert!(rig.host.messages().is_empty(), "no text message with callpark-info alone");
+    rig.dial(ACME, "r1", "*88105", Some("102"), None).unwrap();
+    assert_eq!(to(&park_infos(&rig)), [("105", false)], "empty once it left");
+}
+
+#[test]
+fn a_group_park_tells_the_members_whose_slots_are_empty() {
+    let rig = Rig::new(&conf("both"));
+    rig.dial(ACME, "own", "*68103", None, Some("103")).unwrap();
+    rig.host.take();
+    rig.dial(ACME, "c1", "*58", None, Some("102")).unwrap();
+    // Parked at 101 (the first free member); 102's slot is empty and shows the group's
+    // call; 103 shows its own call, unchanged, and is not told again.
+    assert_eq!(to(&park_infos(&rig)), [("101", true), ("102", true)]);
+    rig.engine.hangup("c1").unwrap();
+    assert_eq!(to(&park_infos(&rig)), [("101", true), ("102", true)], "both now show 103's call, the group's oldest");
+    rig.engine.hangup("own").unwrap();
+    assert_eq!(to(&park_infos(&rig)), [("103", false), ("101", false), ("102", false)]);
+}
+
+#[test]
+fn message_alone_and_none() {
+    let rig = Rig::new(&conf("message"));
+    rig.dial(ACME, "c1", "*68105", None, Some("101")).unwrap();
+    assert!(park_infos(&rig).is_empty(), "the default: no visual notice");
+    let rig = Rig::new(&conf("none"));
+    rig.dial(ACME, "c1", "*68105", None, Some("101")).unwrap();
+    let all = rig.host.all();
+    assert!(park_infos(&rig).is_empty());
+    let texts: Vec<_> = all
+        .iter()
+        .filter_map(|d| match d {
+            Did::Notice(Notice::Message(m)) => Some(m.extension.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, ["101"], "only the parker is told (tell-parker), not 105: {texts:?}");
+}
+
+#[test]
+fn a_bad_value_is_refused() {
+    let e = callpark::config::from_xml("t.xml", &conf("visual")).unwrap_err().to_string();
+    assert!(e.contains("notices \"visual\" is message, callpark-info, both or none"), "{e}");
+}
