@@ -635,12 +635,14 @@ static switch_bool_t recorded_partner(switch_channel_t *channel, const char *uui
 /* Hands a parked channel to the switch's own endless_playback, so that no thread of
    this module holds it: parked calls outlive an unload and are adopted on the next load.
    A music that cannot be played falls back to silence, never to a dropped call. */
-static void hold(switch_core_session_t *session, const char *music, const char *exit_key)
+static void hold(switch_core_session_t *session, const char *music, const char *exit_key, const char *announce)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
+	const char *say = zstr(announce) ? "" : "say:${callpark_announce},";
 
 	switch_channel_set_variable(channel, "callpark_hold_music", zstr(music) ? CALLPARK_SILENCE : music);
 	switch_channel_set_variable(channel, "callpark_exit_key", zstr(exit_key) ? NULL : exit_key);
+	switch_channel_set_variable(channel, "callpark_announce", zstr(announce) ? NULL : announce);
 	switch_channel_set_variable_printf(channel, "callpark_hold_since", "%" SWITCH_TIME_T_FMT, switch_epoch_time_now(NULL));
 	/* Picked up later, the call ends when the one who picked it up hangs up, instead of
 	   going on with the rest of the hold dialplan. */
@@ -648,18 +650,24 @@ static void hold(switch_core_session_t *session, const char *music, const char *
 	switch_channel_set_variable(channel, SWITCH_PARK_AFTER_BRIDGE_VARIABLE, NULL);
 	switch_channel_set_variable(channel, SWITCH_TRANSFER_AFTER_BRIDGE_VARIABLE, NULL);
 	switch_channel_answer(channel);
-	/* Variables expand after the inline dialplan is split, so the music may hold commas. */
+	/* Variables expand after the inline dialplan is split, so the music may hold commas;
+	   the announcement (say's arguments: "en number iterated 102") comes first. */
 	if (zstr(exit_key)) {
 		/* No key stops endless_playback. */
-		switch_ivr_session_transfer(session, "endless_playback:${callpark_hold_music},endless_playback:" CALLPARK_SILENCE, "inline", NULL);
+		switch_ivr_session_transfer(session,
+									switch_core_session_sprintf(session, "%sendless_playback:${callpark_hold_music},endless_playback:" CALLPARK_SILENCE,
+																say),
+									"inline", NULL);
 		return;
 	}
 	/* The exit key stops playback (and only it: playback_terminators), and
 	   callpark:after-music asks the library; music that ended plays again. */
 	switch_channel_set_variable(channel, SWITCH_PLAYBACK_TERMINATORS_VARIABLE, exit_key);
 	switch_ivr_session_transfer(session,
-								"playback:${callpark_hold_music},callpark:" CALLPARK_AFTER_MUSIC ",playback:" CALLPARK_SILENCE
-								",callpark:" CALLPARK_AFTER_MUSIC,
+								switch_core_session_sprintf(session,
+															"%splayback:${callpark_hold_music},callpark:" CALLPARK_AFTER_MUSIC
+															",playback:" CALLPARK_SILENCE ",callpark:" CALLPARK_AFTER_MUSIC,
+															say),
 								"inline", NULL);
 }
 
@@ -758,7 +766,7 @@ SWITCH_STANDARD_APP(callpark_app)
 		if (again && !switch_channel_test_flag(channel, CF_BRIDGED)) {
 			/* Copies: hold() sets these very variables again. */
 			hold(session, switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, "callpark_hold_music"))),
-				 switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, "callpark_exit_key"))));
+				 switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, "callpark_exit_key"))), NULL);
 		}
 		switch_channel_set_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE, NULL);
 		leave_module();
@@ -785,7 +793,7 @@ SWITCH_STANDARD_APP(callpark_app)
 			cp_engine_hangup(globals.engine, switch_core_session_get_uuid(session));
 			break;
 		}
-		hold(session, res->music, res->exit_key);
+		hold(session, res->music, res->exit_key, res->announce);
 		break;
 	case CP_ACTION_BRIDGED:
 		/* The switch's own bridge holds the channel from here, not this application; but
@@ -843,11 +851,15 @@ static void hangup_handler(switch_event_t *event)
 }
 
 /* Whether what a parked channel runs is the park's hold: hold() sends it to an inline
-   dialplan of endless_playback of its hold music, then of silence. */
-static switch_bool_t is_hold(const char *dialplan, const char *app, const char *data, const char *music)
+   dialplan of its announcement (say), then endless_playback (or playback and
+   callpark:after-music) of its hold music, then of silence. */
+static switch_bool_t is_hold(const char *dialplan, const char *app, const char *data, const char *music, const char *announce)
 {
 	if (zstr(dialplan) || strcasecmp(dialplan, "inline") || zstr(app) || zstr(data)) {
 		return SWITCH_FALSE;
+	}
+	if (!strcmp(app, "say")) {
+		return !zstr(announce) && !strcmp(data, announce) ? SWITCH_TRUE : SWITCH_FALSE;
 	}
 	if (!strcmp(app, "callpark")) {
 		return !strcmp(data, CALLPARK_AFTER_MUSIC) ? SWITCH_TRUE : SWITCH_FALSE;
@@ -866,7 +878,7 @@ static switch_bool_t in_hold(switch_channel_t *channel)
 	return !switch_channel_test_flag(channel, CF_BRIDGED) && cp &&
 		is_hold(cp->dialplan, switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE),
 				switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_DATA_VARIABLE),
-				switch_channel_get_variable(channel, "callpark_hold_music"));
+				switch_channel_get_variable(channel, "callpark_hold_music"), switch_channel_get_variable(channel, "callpark_announce"));
 }
 
 /* A parked channel that runs anything but the park's hold, or is bridged, was taken out
@@ -884,7 +896,7 @@ static void left_hold_handler(switch_event_t *event)
 	}
 	if (event->event_id == SWITCH_EVENT_CHANNEL_EXECUTE &&
 		is_hold(switch_event_get_header(event, "Caller-Dialplan"), app, switch_event_get_header(event, "Application-Data"),
-				switch_event_get_header(event, "variable_callpark_hold_music"))) {
+				switch_event_get_header(event, "variable_callpark_hold_music"), switch_event_get_header(event, "variable_callpark_announce"))) {
 		return;
 	}
 	if (cp_engine_hangup(globals.engine, uuid) == CP_RESULT_OK) {
@@ -1116,7 +1128,7 @@ static void operate(switch_stream_handle_t *stream, const struct cp_command *com
 		if (switch_channel_down_nosig(channel)) {
 			cp_engine_hangup(globals.engine, command->uuid);
 		} else {
-			hold(session, op->music, op->exit_key);
+			hold(session, op->music, op->exit_key, op->announce);
 		}
 	} else if (op->action == CP_ACTION_HANG_UP) {
 		switch_core_session_t *parked = switch_core_session_locate(command->uuid);

@@ -449,8 +449,9 @@ typedef struct cp_operation {
   cp_action action;
   cp_result code;
   char music[CP_DIAL_TEXT_SIZE];
-  // `CP_ACTION_PARKED`: as `cp_dial_result.exit_key`.
+  // `CP_ACTION_PARKED`: as `cp_dial_result.exit_key` and `.announce`.
   char exit_key[2];
+  char announce[CP_DIAL_NAME_SIZE];
   // `+OK ...` / `-ERR ...` or one JSON object, with its newline, NUL-terminated.
   char line[CP_OPERATION_LINE_SIZE];
 } cp_operation;
@@ -467,6 +468,9 @@ typedef struct cp_dial_result {
   // `CP_ACTION_PARKED`: the DTMF key that stops the music to leave the park (see
   // `cp_engine_exit`), one character and its NUL; empty: no key stops it.
   char exit_key[2];
+  // `CP_ACTION_PARKED`: what to say before the music, as the arguments of FreeSWITCH's
+  // `say` application (`en number iterated 102`); empty: nothing.
+  char announce[CP_DIAL_NAME_SIZE];
   char prompt[CP_DIAL_TEXT_SIZE];
   char user[CP_DIAL_NAME_SIZE];
   char tenant[CP_DIAL_NAME_SIZE];

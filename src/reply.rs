@@ -67,9 +67,11 @@ pub enum Cause {
 /// What the switch must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
-    /// Parked at `extension`: answer and hold with `music` (empty: silence); the key
-    /// `exit_key` (if any) stops the music and asks [`crate::Engine::exit`].
-    Hold { extension: String, music: String, exit_key: Option<char> },
+    /// Parked at `extension`: answer, say `announce` (the arguments of FreeSWITCH's `say`
+    /// application, e.g. `en number iterated 102`) if any, and hold with `music` (empty:
+    /// silence); the key `exit_key` (if any) stops the music and asks
+    /// [`crate::Engine::exit`].
+    Hold { extension: String, music: String, exit_key: Option<char>, announce: Option<String> },
     /// Bridged to the parked call (the bridge is done).
     Bridged,
     /// The park failed: play `prompt`, then ring `user` of `tenant`, who transferred it.
@@ -78,6 +80,15 @@ pub enum Reply {
     Refuse { cause: Cause, prompt: String, error: DialError },
     /// The call was sent back, taken, and that conversation is over: hang up, normally.
     End,
+}
+
+/// The `say` arguments that speak `extension`: digit by digit, or letter by letter.
+pub fn announcement(extension: &str) -> String {
+    if extension.bytes().all(|b| b.is_ascii_digit()) {
+        format!("en number iterated {extension}")
+    } else {
+        format!("en name_spelled iterated {extension}")
+    }
 }
 
 /// A code or extension that does not exist: what was dialed is wrong.

@@ -28,7 +28,7 @@ fn dial<'a>(uuid: &'a str, dialed: &'a str, facts: Facts<'a>) -> ChannelDial<'a>
 }
 
 fn hold(ext: &str) -> Reply {
-    Reply::Hold { extension: ext.into(), music: String::new(), exit_key: None }
+    Reply::Hold { extension: ext.into(), music: String::new(), exit_key: None, announce: None }
 }
 
 /// Defect 1: a forged Referred-By of another tenant on a call that reached 101 by its
@@ -170,7 +170,12 @@ fn the_reply_carries_music_prompts_and_causes() {
     let d = ChannelDial { media, ..dial("c1", "*68", me) };
     assert_eq!(
         rig.engine.answer(&d),
-        Reply::Hold { extension: "101".into(), music: "local_stream://moh".into(), exit_key: None }
+        Reply::Hold {
+            extension: "101".into(),
+            music: "local_stream://moh".into(),
+            exit_key: None,
+            announce: Some("en number iterated 101".into())
+        }
     );
     let d = ChannelDial { media, ..dial("r", "*88103", me) };
     let r = rig.engine.answer(&d);
@@ -185,4 +190,32 @@ fn the_reply_carries_music_prompts_and_causes() {
     let d = dial("c9", "*68", Facts { overrides: o, ..me });
     assert_eq!(rig.engine.answer(&d), hold("103"));
     assert_eq!(rig.engine.list(Some(GLOBEX)).unwrap()[0].parking_user, "103");
+}
+
+/// Who hears where the call was parked (`announce`, issue 11 item 3): by default the
+/// channel that dialed the code itself (an attended transfer's consult call), not a
+/// caller parked by a blind transfer.
+#[test]
+fn the_announcement_goes_to_the_channel_that_dialed() {
+    let said = |conf: &str, d: &ChannelDial| match Rig::new(conf).engine.answer(d) {
+        Reply::Hold { announce, .. } => announce,
+        other => panic!("not parked: {other:?}"),
+    };
+    let me = Facts { channel: phone("101", ACME), ..Facts::default() };
+    let blind = Facts { channel: trunk(ACME, Some("101")), transferred: true, ..Facts::default() };
+    let basic = group_conf(r#"recall="parking-user""#);
+    assert_eq!(said(&basic, &dial("c1", "*68102", me)), Some("en number iterated 102".into()));
+    assert_eq!(said(&basic, &dial("c1", "*68102", blind)), None, "off for blind transfers");
+    let with = |v: &str| {
+        basic.replace(
+            "<param name=\"recall-time\" value=\"60\"/>",
+            &format!("<param name=\"recall-time\" value=\"60\"/><param name=\"announce\" value=\"{v}\"/>"),
+        )
+    };
+    assert_eq!(said(&with("always"), &dial("c1", "*68102", blind)), Some("en number iterated 102".into()));
+    assert_eq!(said(&with("none"), &dial("c1", "*68102", me)), None);
+    let alice = Facts { channel: phone("alice", ACME), ..Facts::default() };
+    assert_eq!(said(&basic, &dial("c1", "*68", alice)), Some("en name_spelled iterated alice".into()));
+    let bad = callpark::config::from_xml("t.xml", &with("loud")).unwrap_err().to_string();
+    assert!(bad.contains("announce \"loud\" is none, dialed or always"), "{bad}");
 }

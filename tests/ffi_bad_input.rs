@@ -74,6 +74,7 @@ fn result() -> Box<cp_dial_result> {
         hangup_cause: 99,
         music: [7; CP_DIAL_TEXT_SIZE],
         exit_key: [7; 2],
+        announce: [7; CP_DIAL_NAME_SIZE],
         prompt: [7; CP_DIAL_TEXT_SIZE],
         user: [7; CP_DIAL_NAME_SIZE],
         tenant: [7; CP_DIAL_NAME_SIZE],
@@ -475,6 +476,7 @@ fn operation() -> Box<cp_operation> {
         code: cp_result::Panic,
         music: [7; CP_DIAL_TEXT_SIZE],
         exit_key: [7; 2],
+        announce: [7; CP_DIAL_NAME_SIZE],
         line: [7; CP_OPERATION_LINE_SIZE],
     })
 }

@@ -41,14 +41,14 @@ fn operator_park<'a>(uuid: &'a str, ext: &'a str, tenant: Option<&'a str>, facts
 fn an_operator_parks_a_call_for_whoever_it_talked_to() {
     let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
     let r = rig.engine.answer(&operator_park("c1", "105", Some("ACME.example"), talking_to_101()));
-    assert_eq!(r, Reply::Hold { extension: "105".into(), music: String::new(), exit_key: None });
+    assert_eq!(r, Reply::Hold { extension: "105".into(), music: String::new(), exit_key: None, announce: None });
     let c = rig.engine.parked("c1").expect("parked");
     assert_eq!((c.extension.as_str(), c.parking_user.as_str()), ("105", "101"), "recalls go to 101");
     assert_eq!(rig.host.actions(), ["parked"]);
     assert!(rig.host.messages().iter().any(|(ext, _)| ext == "105"), "105 is told");
     // At a group's name: like *58 into that group.
     let r = rig.engine.answer(&operator_park("c2", "sales", None, talking_to_101()));
-    assert_eq!(r, Reply::Hold { extension: "101".into(), music: String::new(), exit_key: None });
+    assert_eq!(r, Reply::Hold { extension: "101".into(), music: String::new(), exit_key: None, announce: None });
 }
 
 #[test]

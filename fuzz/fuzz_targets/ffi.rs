@@ -464,6 +464,7 @@ fuzz_target!(|data: &[u8]| {
                     hangup_cause: 7,
                     music: [1; CP_DIAL_TEXT_SIZE],
                     exit_key: [1; 2],
+                    announce: [1; CP_DIAL_NAME_SIZE],
                     prompt: [1; CP_DIAL_TEXT_SIZE],
                     user: [1; CP_DIAL_NAME_SIZE],
                     tenant: [1; CP_DIAL_NAME_SIZE],
@@ -472,7 +473,7 @@ fuzz_target!(|data: &[u8]| {
                 let r = ok("cp_engine_dial", unsafe { dial::cp_engine_dial(st.handle, reqp, &mut *out) });
                 if !matches!(r, cp_result::NullParameter | cp_result::InvalidHandle) {
                     assert_eq!(out.code, r, "the result's code is the return value");
-                    for b in [&out.music[..], &out.exit_key[..], &out.prompt[..], &out.user[..], &out.tenant[..]] {
+                    for b in [&out.music[..], &out.exit_key[..], &out.announce[..], &out.prompt[..], &out.user[..], &out.tenant[..]] {
                         assert!(b.contains(&0), "a result string is NUL-terminated");
                     }
                     match out.action {
@@ -569,6 +570,7 @@ fuzz_target!(|data: &[u8]| {
                         code: cp_result::Panic,
                         music: [1; CP_DIAL_TEXT_SIZE],
                         exit_key: [1; 2],
+                        announce: [1; CP_DIAL_NAME_SIZE],
                         line: [1; command::CP_OPERATION_LINE_SIZE],
                     });
                     let r = ok("cp_engine_operate", unsafe {

@@ -146,6 +146,17 @@ impl Notices {
     }
 }
 
+/// Who hears where a call was parked, spoken (FreeSWITCH's `say`) before the hold music:
+/// nobody, the channel that dialed the park code itself (the consult call of an attended
+/// transfer: the parker, before it completes the transfer), or also a caller parked by a
+/// blind transfer (`announce`: `none`, `dialed`, `always`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Announce {
+    None,
+    Dialed,
+    Always,
+}
+
 /// One tenant (a FreeSWITCH domain), with every layer resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tenant {
@@ -163,6 +174,8 @@ pub struct Tenant {
     pub tell_parker: bool,
     /// `notices`: how the phones a call was parked for are told.
     pub notices: Notices,
+    /// `announce`: who hears the extension a call was parked at.
+    pub announce: Announce,
     pub groups: Vec<Group>,
     member_of: HashMap<String, usize>,
 }
@@ -288,6 +301,7 @@ pub(crate) struct Layer {
     pub name_prefix: Option<At<String>>,
     pub tell_parker: Option<At<bool>>,
     pub notices: Option<At<Notices>>,
+    pub announce: Option<At<Announce>>,
     /// `exit-key`: `Some(None)` is `none`, set to switch an inherited key off.
     pub exit_key: Option<At<Option<char>>>,
     pub exit_destination: Option<At<Destination>>,
@@ -338,6 +352,7 @@ impl Layer {
                 | "max-calls-per-extension"
                 | "tell-parker"
                 | "notices"
+                | "announce"
         );
         if settings_only && level == Level::Group {
             return err(format!("{name} is a setting of the tenant or of the whole switch, not of a group"));
@@ -400,6 +415,12 @@ impl Layer {
                 }
                 self.music = at(value.trim().to_string(), line);
             }
+            "announce" => match value.trim() {
+                "none" => self.announce = at(Announce::None, line),
+                "dialed" => self.announce = at(Announce::Dialed, line),
+                "always" => self.announce = at(Announce::Always, line),
+                _ => err(format!("announce \"{}\" is none, dialed or always", value.escape_default())),
+            },
             "notices" => match Notices::parse(value.trim()) {
                 Some(n) => self.notices = at(n, line),
                 None => err(format!("notices \"{}\" is message, callpark-info, both or none", value.escape_default())),
@@ -629,6 +650,7 @@ pub(crate) fn resolve_tenant(
         recall: Arc::new(recall),
         music,
         tell_parker: pick(layers, |l| &l.tell_parker).map(|a| a.value).unwrap_or(true),
+        announce: pick(layers, |l| &l.announce).map(|a| a.value).unwrap_or(Announce::Dialed),
         notices: pick(layers, |l| &l.notices)
             .map(|a| a.value)
             .unwrap_or(Notices { message: true, callpark_info: false }),

@@ -3,6 +3,7 @@
 
 use super::{DialOutcome, DialRequest, Engine};
 use crate::codes::BLF_PREFIX;
+use crate::config::Announce;
 use crate::error::DialError;
 use crate::host::LogLevel;
 use crate::identity;
@@ -63,7 +64,15 @@ impl Engine {
         };
         match self.dial(&req) {
             Ok(DialOutcome::Parked { extension, music, exit_key }) => {
-                Reply::Hold { extension, music: reply::hold_music(&music, &d.media), exit_key }
+                // The consult call of an attended transfer dialed the code itself: the parker
+                // hears where the call will go before it completes the transfer.
+                let told = match self.config().tenant(tenant).announce {
+                    Announce::None => false,
+                    Announce::Dialed => !facts.transferred && !who.by_transfer,
+                    Announce::Always => true,
+                };
+                let announce = told.then(|| reply::announcement(&extension));
+                Reply::Hold { extension, music: reply::hold_music(&music, &d.media), exit_key, announce }
             }
             Ok(DialOutcome::Retrieved { .. }) => Reply::Bridged,
             Err(f) if f.sent_back => {

@@ -4,7 +4,7 @@
 use std::ffi::{c_char, CStr};
 
 use super::api::{cp_engine, cp_format, with_engine};
-use super::dial::{channel_dial, cp_action, cp_dial, put, CP_DIAL_TEXT_SIZE};
+use super::dial::{channel_dial, cp_action, cp_dial, put, CP_DIAL_NAME_SIZE, CP_DIAL_TEXT_SIZE};
 use super::{boundary, cp_result, write_truncated};
 use crate::command::{self, Command, Target};
 use crate::error::DialError;
@@ -180,8 +180,9 @@ pub struct cp_operation {
     pub action: cp_action,
     pub code: cp_result,
     pub music: [c_char; CP_DIAL_TEXT_SIZE],
-    /// `CP_ACTION_PARKED`: as `cp_dial_result.exit_key`.
+    /// `CP_ACTION_PARKED`: as `cp_dial_result.exit_key` and `.announce`.
     pub exit_key: [c_char; 2],
+    pub announce: [c_char; CP_DIAL_NAME_SIZE],
     /// `+OK ...` / `-ERR ...` or one JSON object, with its newline, NUL-terminated.
     pub line: [c_char; CP_OPERATION_LINE_SIZE],
 }
@@ -220,6 +221,7 @@ pub unsafe extern "C" fn cp_engine_operate(
         let (c, out) = (&*command, &mut *out);
         out.music[0] = 0;
         out.exit_key[0] = 0;
+        out.announce[0] = 0;
         out.line[0] = 0;
         out.action = cp_action::None;
         let (uuid, ext, user, tenant) = match (word(&c.uuid), word(&c.extension), word(&c.user), word(&c.tenant)) {
@@ -239,10 +241,11 @@ pub unsafe extern "C" fn cp_engine_operate(
                         let mut d = channel_dial(r, uuid, ext);
                         d.operator = Some(OperatorPark { tenant });
                         match engine.answer(&d) {
-                            Reply::Hold { extension, music, exit_key } => {
+                            Reply::Hold { extension, music, exit_key, announce } => {
                                 if music.len() < CP_DIAL_TEXT_SIZE {
                                     put(&music, &mut out.music);
                                 }
+                                put(announce.as_deref().unwrap_or(""), &mut out.announce);
                                 if let Some(k) = exit_key.filter(char::is_ascii) {
                                     out.exit_key[0] = k as u8 as c_char;
                                 }

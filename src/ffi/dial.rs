@@ -106,6 +106,9 @@ pub struct cp_dial_result {
     /// `CP_ACTION_PARKED`: the DTMF key that stops the music to leave the park (see
     /// `cp_engine_exit`), one character and its NUL; empty: no key stops it.
     pub exit_key: [c_char; 2],
+    /// `CP_ACTION_PARKED`: what to say before the music, as the arguments of FreeSWITCH's
+    /// `say` application (`en number iterated 102`); empty: nothing.
+    pub announce: [c_char; CP_DIAL_NAME_SIZE],
     pub prompt: [c_char; CP_DIAL_TEXT_SIZE],
     pub user: [c_char; CP_DIAL_NAME_SIZE],
     pub tenant: [c_char; CP_DIAL_NAME_SIZE],
@@ -142,7 +145,14 @@ fn prompt_that_fits<'a>(host: &dyn Host, prompt: &'a str) -> &'a str {
 }
 
 fn clear(out: &mut cp_dial_result) {
-    for b in [&mut out.music[..], &mut out.exit_key[..], &mut out.prompt[..], &mut out.user[..], &mut out.tenant[..]] {
+    for b in [
+        &mut out.music[..],
+        &mut out.exit_key[..],
+        &mut out.announce[..],
+        &mut out.prompt[..],
+        &mut out.user[..],
+        &mut out.tenant[..],
+    ] {
         b[0] = 0;
     }
     out.hangup_cause = 0;
@@ -224,7 +234,8 @@ pub unsafe extern "C" fn cp_engine_dial(
         };
         clear(out);
         let (action, code) = match reply {
-            Reply::Hold { music, exit_key, .. } => {
+            Reply::Hold { music, exit_key, announce, .. } => {
+                put(announce.as_deref().unwrap_or(""), &mut out.announce);
                 if let Some(k) = exit_key.filter(char::is_ascii) {
                     out.exit_key[0] = k as u8 as c_char;
                 }

@@ -473,9 +473,11 @@ def s11_recall_answer_races_retrieve(ctx, rounds=12):
     dials *88111 as the recall rings. Exactly one of them gets the caller every round
     (one `retrieved` event, from the recall or not; the retriever's 480 or 200; the
     losing recall CANCELled, or hung up when its 200 crossed the claim), the caller is
-    never dropped, and nothing is left. The answer delay walks towards the moment the
-    retrieve lands (later after a recall win, earlier after a retrieve win), so that the
-    rounds straddle it."""
+    never dropped, and nothing is left. One offset walks towards the moment the retrieve
+    lands, 60 ms a step (later after a recall win, earlier after a retrieve win): above
+    zero it is the answer's delay, below it the retriever's (the recall INVITE can reach
+    the phone after the retrieve whatever the answer delay), so that the rounds straddle
+    it."""
     from switch import STATIC_PHONE_PORT
     ctx.sw.set_callpark_conf(S11_CONF)
     check("+OK" in ctx.sw.api("callpark reload"), "the recall configuration (desk 111: recall after 5 s)")
@@ -485,7 +487,7 @@ def s11_recall_answer_races_retrieve(ctx, rounds=12):
     scenario = os.path.join(ctx.sw.run, "sipp", "recall_answer.xml")
     os.makedirs(os.path.dirname(scenario), exist_ok=True)
     wins = {"recall": 0, "retrieve": 0}
-    answer_ms = 150
+    offset = 150
     try:
         for i in range(rounds):
             parker, _ = run_sipp(ctx, "refer_forged.xml", "s11-parker", STATIC_PHONE_PORT, STATIC_PHONE_PORT + 2,
@@ -499,11 +501,11 @@ def s11_recall_answer_races_retrieve(ctx, rounds=12):
                   f"round {i}: 111's REFER parks the client at 111 for 111: {calls[0]}")
             ctx.wait(lambda: parker.poll() is not None, 8, f"round {i}: 111's transferring leg is over")
             with open(scenario, "w") as f:
-                f.write(template.replace("@ANSWER_MS@", str(answer_ms)))
+                f.write(template.replace("@ANSWER_MS@", str(max(1, offset))))
             recall, rlog = run_sipp(ctx, scenario, "s11-recall", STATIC_PHONE_PORT, STATIC_PHONE_PORT + 2, ["-aa"])
             ctx.sw.esl.events.clear()
             ctx.wait(lambda: any(x["state"] == "ringing" for x in ctx.parked()), 8, f"round {i}: 111 is recalled")
-            got = sipp_retrievers(ctx, ["102"], "*88111")["102"]
+            got = sipp_retrievers(ctx, ["102"], "*88111", delay_ms=max(0, -offset))["102"]
             ctx.wait(lambda: recall.poll() is not None, 12, f"round {i}: the recalled phone's call is over")
             check(recall.returncode == 0,
                   f"round {i}: the recalled phone saw a call it knows (exit {recall.returncode}; {rlog})")
@@ -516,7 +518,7 @@ def s11_recall_answer_races_retrieve(ctx, rounds=12):
                   f"round {i}: the retriever gets {'480' if by_recall else '200'} when the "
                   f"{'recall' if by_recall else 'retrieve'} won, got {got}")
             wins["recall" if by_recall else "retrieve"] += 1
-            answer_ms = answer_ms + 40 if by_recall else max(1, answer_ms - 40)
+            offset += 60 if by_recall else -60
             ctx.wait(lambda: c.ended, 8, f"round {i}: the caller's call ends with the winner's")
             ctx.wait_parked(0)
             ctx.ua.hangup_all()
@@ -1317,10 +1319,24 @@ def s31_attended_transfer_park(ctx):
     use_conf(ctx, RECALL_CONF)  # sales (101-103): recall-time 5
     try:
         client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+        ctx.sw.esl.subscribe("PLAYBACK_START")
         for code, ext in (("*68102", "102"), ("*68", "101"), ("*58", "101")):
             c, leg = ctx.call_and_answer(client, p101)
+            ctx.sw.esl.events.clear()
             cons = p101.dial(code)
             ctx.wait(lambda: cons.confirmed, 8, f"101's consult call to {code} is answered")
+            # Before the transfer, 101 hears where the call will go (item 3): the digits
+            # of the extension, spoken by `say` (stand-in prompts), then the music.
+            def played():
+                return [e.get("Playback-File-Path", "") for e in ctx.sw.esl.poll_events(0.1)
+                        if e.get("Event-Name") == "PLAYBACK_START"]
+            ctx.wait(lambda: any("digits/" in f for f in played()), 5, f"{code}: the consult call hears the extension")
+            files = " ".join(played())
+            digits = re.findall(r"digits/(\d)\.wav", files)
+            check("".join(digits).startswith(ext), f"{code}: the consult call hears {ext} digit by digit: {files}")
+            ctx.wait(lambda: cons.media_active, 5, f"{code}: the consult call has media")
+            rx, _ = ctx.rtp_flows(cons)
+            check(rx > 25, f"{code}: RTP reaches the consult call ({rx} packets)")
             ctx.ua.pump(0.5)
             n = len(p101.incoming)
             leg.xferReplaces(cons, pj.CallOpParam(True))

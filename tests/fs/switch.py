@@ -60,6 +60,23 @@ STATIC_USER_DIAL_STRING = ('<param name="dial-string" value="{^^:sip_invite_doma
                            f'sofia/internal/111@127.0.0.1:{STATIC_PHONE_PORT}"/>')
 
 
+def write_digit_prompts(sounds):
+    """A source install has no sound prompts: stand-ins for the ones `say` plays for
+    digits (digits/0.wav ... digits/9.wav, a short tone each, 8 kHz), for the
+    announcement of where a call was parked."""
+    import math
+    import struct
+    import wave
+    os.makedirs(os.path.join(sounds, "digits"), exist_ok=True)
+    for d in range(10):
+        with wave.open(os.path.join(sounds, "digits", f"{d}.wav"), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * (400 + 60 * d) * i / 8000)))
+                                   for i in range(2000)))
+
+
 def password(user, domain):
     return f"pw{user}{domain.split('.')[0]}"
 
@@ -195,6 +212,7 @@ class Switch:
             shutil.rmtree(self.run)
         for d in ("conf", "log", "db", "run", "tmp", "storage", "recordings", "sounds"):
             os.makedirs(os.path.join(self.run, d))
+        write_digit_prompts(os.path.join(self.run, "sounds"))
         with open(self.template) as f:
             text = f.read()
         for k, v in {
