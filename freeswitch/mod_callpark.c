@@ -549,7 +549,14 @@ static void cb_event(void *ctx, const struct cp_event *e)
 		if (e->action == CP_EVENT_ACTION_PARKED) {
 			remember_park(session, e);
 		} else if (e->ends_park) {
+			const char *was = switch_channel_get_variable(channel, "callpark_saved_terminators");
 			switch_channel_set_variable(channel, "callpark_parked", NULL);
+			if (was) {
+				/* The exit key was the channel's playback terminator only while parked. */
+				switch_channel_set_variable(channel, SWITCH_PLAYBACK_TERMINATORS_VARIABLE, switch_core_session_strdup(session, was));
+				switch_channel_set_variable(channel, "callpark_saved_terminators", NULL);
+				switch_channel_set_variable(channel, "callpark_exit_key", NULL);
+			}
 		}
 		switch_channel_event_set_data(channel, event);
 		switch_core_session_rwunlock(session);
@@ -616,26 +623,26 @@ static switch_bool_t read_other_leg(switch_core_session_t *session, const char *
 
 /* The facts of the last bridge partner as they were recorded on this channel at the
    bridge (record_partner), for a partner that has hung up since. */
-static switch_bool_t recorded_partner(switch_channel_t *channel, const char *uuid, struct cp_leg *leg)
+static switch_bool_t recorded_partner(switch_core_session_t *into, switch_channel_t *channel, const char *uuid, struct cp_leg *leg)
 {
-	const char *rec = switch_channel_get_variable(channel, "callpark_partner_uuid");
+	const char *rec = leg_var(into, channel, "callpark_partner_uuid");
 
 	if (zstr(uuid) || zstr(rec) || strcmp(uuid, rec)) {
 		return SWITCH_FALSE;
 	}
-	leg->authorized = switch_true(switch_channel_get_variable(channel, "callpark_partner_authorized"));
-	leg->user_name = switch_channel_get_variable(channel, "callpark_partner_user_name");
-	leg->domain_name = switch_channel_get_variable(channel, "callpark_partner_domain_name");
-	leg->outbound = switch_true(switch_channel_get_variable(channel, "callpark_partner_outbound"));
-	leg->dialed_user = switch_channel_get_variable(channel, "callpark_partner_dialed_user");
-	leg->dialed_domain = switch_channel_get_variable(channel, "callpark_partner_dialed_domain");
+	leg->authorized = switch_true(leg_var(into, channel, "callpark_partner_authorized"));
+	leg->user_name = leg_var(into, channel, "callpark_partner_user_name");
+	leg->domain_name = leg_var(into, channel, "callpark_partner_domain_name");
+	leg->outbound = switch_true(leg_var(into, channel, "callpark_partner_outbound"));
+	leg->dialed_user = leg_var(into, channel, "callpark_partner_dialed_user");
+	leg->dialed_domain = leg_var(into, channel, "callpark_partner_dialed_domain");
 	return SWITCH_TRUE;
 }
 
 /* Hands a parked channel to the switch's own endless_playback, so that no thread of
    this module holds it: parked calls outlive an unload and are adopted on the next load.
    A music that cannot be played falls back to silence, never to a dropped call. */
-static void hold(switch_core_session_t *session, const char *music, const char *exit_key, const char *announce)
+static switch_status_t hold(switch_core_session_t *session, const char *music, const char *exit_key, const char *announce)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
 	const char *say = zstr(announce) ? "" : "say:${callpark_announce},";
@@ -643,7 +650,8 @@ static void hold(switch_core_session_t *session, const char *music, const char *
 	switch_channel_set_variable(channel, "callpark_hold_music", zstr(music) ? CALLPARK_SILENCE : music);
 	switch_channel_set_variable(channel, "callpark_exit_key", zstr(exit_key) ? NULL : exit_key);
 	switch_channel_set_variable(channel, "callpark_announce", zstr(announce) ? NULL : announce);
-	switch_channel_set_variable_printf(channel, "callpark_hold_since", "%" SWITCH_TIME_T_FMT, switch_epoch_time_now(NULL));
+	/* playback sets it when it played a file: after-music reads how long the music ran. */
+	switch_channel_set_variable(channel, "playback_ms", NULL);
 	/* Picked up later, the call ends when the one who picked it up hangs up, instead of
 	   going on with the rest of the hold dialplan. */
 	switch_channel_set_variable(channel, SWITCH_HANGUP_AFTER_BRIDGE_VARIABLE, "true");
@@ -654,21 +662,25 @@ static void hold(switch_core_session_t *session, const char *music, const char *
 	   the announcement (say's arguments: "en number iterated 102") comes first. */
 	if (zstr(exit_key)) {
 		/* No key stops endless_playback. */
-		switch_ivr_session_transfer(session,
-									switch_core_session_sprintf(session, "%sendless_playback:${callpark_hold_music},endless_playback:" CALLPARK_SILENCE,
-																say),
-									"inline", NULL);
-		return;
+		return switch_ivr_session_transfer(session,
+										   switch_core_session_sprintf(session,
+																	   "%sendless_playback:${callpark_hold_music},endless_playback:" CALLPARK_SILENCE, say),
+										   "inline", NULL);
 	}
-	/* The exit key stops playback (and only it: playback_terminators), and
-	   callpark:after-music asks the library; music that ended plays again. */
+	/* The exit key stops playback (and only it: playback_terminators, put back as they
+	   were when the call leaves the park), and callpark:after-music asks the library;
+	   music that ended plays again. */
+	if (!switch_channel_get_variable(channel, "callpark_saved_terminators")) {
+		const char *was = switch_channel_get_variable(channel, SWITCH_PLAYBACK_TERMINATORS_VARIABLE);
+		switch_channel_set_variable(channel, "callpark_saved_terminators", zstr(was) ? "*" : was);
+	}
 	switch_channel_set_variable(channel, SWITCH_PLAYBACK_TERMINATORS_VARIABLE, exit_key);
-	switch_ivr_session_transfer(session,
-								switch_core_session_sprintf(session,
-															"%splayback:${callpark_hold_music},callpark:" CALLPARK_AFTER_MUSIC
-															",playback:" CALLPARK_SILENCE ",callpark:" CALLPARK_AFTER_MUSIC,
-															say),
-								"inline", NULL);
+	return switch_ivr_session_transfer(session,
+									   switch_core_session_sprintf(session,
+																   "%splayback:${callpark_hold_music},callpark:" CALLPARK_AFTER_MUSIC
+																   ",playback:" CALLPARK_SILENCE ",callpark:" CALLPARK_AFTER_MUSIC,
+																   say),
+									   "inline", NULL);
 }
 
 /* Sends a channel back to a user of a tenant, announcing why first. If the user does
@@ -713,7 +725,7 @@ static void read_facts(switch_core_session_t *session, switch_core_session_t *in
 	if (read_other_leg(session, d->blind_transfer_uuid, transferring)) {
 		d->transferring_leg = transferring;
 	}
-	if (read_other_leg(session, last_partner, partner) || recorded_partner(channel, last_partner, partner)) {
+	if (read_other_leg(session, last_partner, partner) || recorded_partner(into, channel, last_partner, partner)) {
 		d->bridge_partner = partner;
 	}
 	d->referred_by = leg_var(into, channel, "sip_h_Referred-By");
@@ -725,12 +737,73 @@ static void read_facts(switch_core_session_t *session, switch_core_session_t *in
 	d->caller_number = cp ? switch_core_session_strdup(session, switch_str_nil(cp->caller_id_number)) : NULL;
 	d->caller_name = cp ? switch_core_session_strdup(session, switch_str_nil(cp->caller_id_name)) : NULL;
 	d->music = leg_var(into, channel, "callpark_music");
-	d->hold_music = switch_channel_get_hold_music(channel);
+	if (into) {
+		/* switch_channel_get_hold_music hands out the variable as it is: copy it first. */
+		const char *music = leg_var(into, channel, SWITCH_TEMP_HOLD_MUSIC_VARIABLE);
+		d->hold_music = music ? music : leg_var(into, channel, SWITCH_HOLD_MUSIC_VARIABLE);
+	} else {
+		d->hold_music = switch_channel_get_hold_music(channel);
+	}
 	d->sound_empty = leg_var(into, channel, "callpark_sound_empty");
 	d->sound_invalid = leg_var(into, channel, "callpark_sound_invalid");
 	d->sound_failed = leg_var(into, channel, "callpark_sound_failed");
 	disposition = leg_var(into, channel, "originate_disposition");
 	d->sent_back_answered = !zstr(disposition) && !strcasecmp(disposition, "SUCCESS");
+}
+
+/* Puts a parked channel back on its hold (its music ended, or a key that was not the
+   exit key), without spending one of its transfers: FreeSWITCH counts each transfer
+   against max_session_transfers (else max_forwards) and hangs up at zero. */
+static void hold_again(switch_core_session_t *session, const char *exit_key)
+{
+	switch_channel_t *channel = switch_core_session_get_channel(session);
+	const char *name = SWITCH_MAX_SESSION_TRANSFERS_VARIABLE;
+	const char *left = switch_channel_get_variable(channel, name);
+
+	if (zstr(left)) {
+		name = SWITCH_MAX_FORWARDS_VARIABLE;
+		left = switch_channel_get_variable(channel, name);
+	}
+	if (!zstr(left)) {
+		switch_channel_set_variable_printf(channel, name, "%d", atoi(left) + 1);
+	}
+	/* Copies: hold() sets these very variables again. */
+	hold(session, switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, "callpark_hold_music"))),
+		 exit_key ? switch_core_session_strdup(session, exit_key) : NULL, NULL);
+}
+
+/* callpark:after-music, in the hold of a call with an exit key: its playback stopped.
+   By the exit key: the library may send the caller to the exit destination, else (not
+   its key, or the transfer failed) back to the music. Music that played to its end plays
+   again (when it played for a second at least) while the library still has it parked and nobody
+   is taking it (a pick-up under way is left alone); music that could not play goes on to
+   silence. While the module unloads, the hold becomes the plain endless_playback form,
+   which needs nothing of the module: the call waits for the next load. */
+static void after_music(switch_core_session_t *session)
+{
+	switch_channel_t *channel = switch_core_session_get_channel(session);
+	const char *uuid = switch_core_session_get_uuid(session);
+	const char *key = switch_channel_get_variable(channel, SWITCH_PLAYBACK_TERMINATOR_USED);
+	const char *played = switch_channel_get_variable(channel, "playback_ms");
+	const char *exit_key = switch_channel_get_variable(channel, "callpark_exit_key");
+	switch_bool_t again = SWITCH_FALSE;
+	cp_result r;
+
+	switch_channel_set_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE, NULL);
+	if (!enter_module()) {
+		hold_again(session, NULL);
+		return;
+	}
+	if (!zstr(key)) {
+		r = cp_engine_exit(globals.engine, uuid, key);
+		again = r != CP_RESULT_OK && r != CP_RESULT_ALREADY_TAKEN;
+	} else if (!zstr(played) && atoi(played) >= 1000) {
+		again = cp_engine_holding(globals.engine, uuid) != CP_RESULT_ALREADY_TAKEN;
+	}
+	if (again && !switch_channel_test_flag(channel, CF_BRIDGED)) {
+		hold_again(session, exit_key);
+	}
+	leave_module();
 }
 
 SWITCH_STANDARD_APP(callpark_app)
@@ -744,32 +817,11 @@ SWITCH_STANDARD_APP(callpark_app)
 		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_ERROR, "usage: callpark %s\n", CALLPARK_SYNTAX);
 		return;
 	}
-	if (!enter_module()) {
+	if (!strcmp(data, CALLPARK_AFTER_MUSIC)) {
+		after_music(session);
 		return;
 	}
-	if (!strcmp(data, CALLPARK_AFTER_MUSIC)) {
-		/* The hold's playback stopped. By the exit key: the library may send the caller
-		   to the exit destination, else (not its key, or the transfer failed) back to the
-		   music. Music that played to its end plays again (not more than once a second);
-		   music that could not play goes on to silence. */
-		const char *key = switch_channel_get_variable(channel, SWITCH_PLAYBACK_TERMINATOR_USED);
-		const char *played = switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_RESPONSE_VARIABLE);
-		const char *since = switch_channel_get_variable(channel, "callpark_hold_since");
-		switch_bool_t again = SWITCH_FALSE;
-		if (!zstr(key)) {
-			/* Already taken: whoever took it is bridging it now. */
-			cp_result r = cp_engine_exit(globals.engine, switch_core_session_get_uuid(session), key);
-			again = r != CP_RESULT_OK && r != CP_RESULT_ALREADY_TAKEN;
-		} else if (!zstr(played) && !strcmp(played, "FILE PLAYED")) {
-			again = !zstr(since) && switch_epoch_time_now(NULL) > (switch_time_t) atoll(since);
-		}
-		if (again && !switch_channel_test_flag(channel, CF_BRIDGED)) {
-			/* Copies: hold() sets these very variables again. */
-			hold(session, switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, "callpark_hold_music"))),
-				 switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, "callpark_exit_key"))), NULL);
-		}
-		switch_channel_set_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE, NULL);
-		leave_module();
+	if (!enter_module()) {
 		return;
 	}
 	read_facts(session, NULL, &d, &transferring, &partner);
@@ -941,6 +993,38 @@ static void bridge_handler(switch_event_t *event)
 	left_hold_handler(event);
 }
 
+/* Before an unload: a parked call with an exit key holds through callpark:after-music,
+   which would be missing once the module is gone (FreeSWITCH hangs up a channel that
+   runs an application no module has): it moves to the plain hold, endless_playback,
+   keeping its exit key for the next load (adopt_parked). */
+static void plain_holds(void)
+{
+	switch_console_callback_match_t *matches = switch_core_session_findall_matching_var("callpark_parked", "true");
+	switch_console_callback_match_node_t *m;
+
+	if (!matches) {
+		return;
+	}
+	for (m = matches->head; m; m = m->next) {
+		switch_core_session_t *session = switch_core_session_locate(m->val);
+		switch_channel_t *channel;
+		const char *key;
+
+		if (!session) {
+			continue;
+		}
+		channel = switch_core_session_get_channel(session);
+		key = switch_channel_get_variable(channel, "callpark_exit_key");
+		if (!zstr(key) && in_hold(channel)) {
+			key = switch_core_session_strdup(session, key);
+			hold_again(session, NULL);
+			switch_channel_set_variable(channel, "callpark_exit_key", key);
+		}
+		switch_core_session_rwunlock(session);
+	}
+	switch_console_free_matches(&matches);
+}
+
 /* After a load: channels still parked (held by endless_playback since before an unload)
    are handed back to the library, which recalls them as their park time says. */
 static void adopt_parked(void)
@@ -986,6 +1070,10 @@ static void adopt_parked(void)
 		/* Hung up between the search and the adoption: the handler did not know it yet. */
 		if (r == CP_RESULT_OK && switch_channel_down_nosig(channel)) {
 			cp_engine_hangup(globals.engine, a.uuid);
+		} else if (r == CP_RESULT_OK && !zstr(switch_channel_get_variable(channel, "callpark_exit_key"))) {
+			/* Put in the plain hold for the unload: its exit key works again. */
+			const char *key = switch_core_session_strdup(session, switch_channel_get_variable(channel, "callpark_exit_key"));
+			hold(session, switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, "callpark_hold_music"))), key, NULL);
 		}
 		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), r == CP_RESULT_OK ? SWITCH_LOG_NOTICE : SWITCH_LOG_WARNING,
 						  "callpark: %s parked at %s@%s %s (%u)\n", m->val, switch_str_nil(a.extension), switch_str_nil(a.tenant),
@@ -1118,6 +1206,17 @@ static void operate(switch_stream_handle_t *stream, const struct cp_command *com
 	}
 	switch_zmalloc(op, sizeof(*op));
 	if (command->kind == CP_COMMAND_KIND_PARK && (session = switch_core_session_locate(command->uuid))) {
+		switch_channel_t *channel = switch_core_session_get_channel(session);
+		/* The park holds the call with music: it needs the media here, and an outbound
+		   leg that is not answered yet is still ringing somebody. */
+		if (switch_channel_test_flag(channel, CF_PROXY_MODE) || switch_channel_test_flag(channel, CF_PROXY_MEDIA) ||
+			(switch_channel_direction(channel) == SWITCH_CALL_DIRECTION_OUTBOUND && !switch_channel_test_flag(channel, CF_ANSWERED))) {
+			stream->write_function(stream, "-ERR call %s cannot be held here (bypass media, or not answered yet)\n", command->uuid);
+			switch_core_session_rwunlock(session);
+			free(op);
+			leave_module();
+			return;
+		}
 		read_facts(session, session, &d, &transferring, &partner);
 	}
 	cp_engine_operate(globals.engine, command, session ? &d : NULL, op);
@@ -1127,8 +1226,11 @@ static void operate(switch_stream_handle_t *stream, const struct cp_command *com
 		switch_channel_set_variable(channel, "callpark_parked", "true");
 		if (switch_channel_down_nosig(channel)) {
 			cp_engine_hangup(globals.engine, command->uuid);
-		} else {
-			hold(session, op->music, op->exit_key, op->announce);
+		} else if (hold(session, op->music, op->exit_key, op->announce) != SWITCH_STATUS_SUCCESS) {
+			/* Not moved to the hold: it is not parked after all. */
+			cp_engine_hangup(globals.engine, command->uuid);
+			switch_channel_set_variable(channel, "callpark_parked", NULL);
+			switch_snprintf(op->line, sizeof(op->line), "-ERR the switch could not move %s to the park\n", command->uuid);
 		}
 	} else if (op->action == CP_ACTION_HANG_UP) {
 		switch_core_session_t *parked = switch_core_session_locate(command->uuid);
@@ -1277,6 +1379,7 @@ SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_callpark_shutdown)
 	   this module before the library goes away. Parked channels stay on hold
 	   (endless_playback, not this module) and are adopted by the next load. */
 	cp_engine_quiesce(globals.engine);
+	plain_holds();
 	/* Recalls whose leg does not exist yet give up too (their originate's cancel cause). */
 	cancel_recalls(NULL);
 	remember_lit_lamps();

@@ -549,12 +549,21 @@ cp_result cp_engine_hangup(const struct cp_engine *engine, const char *uuid);
 // `playback_terminator_used`). `CP_RESULT_OK`: it was the call's exit key and the call
 // was transferred to the exit destination (`transfer` callback; `exit-key` event).
 // `CP_RESULT_INVALID_ARGUMENT`: not its exit key, the call stays parked (hold it again);
-// `CP_RESULT_NOT_FOUND`: not parked; `CP_RESULT_ALREADY_TAKEN`: already leaving;
+// `CP_RESULT_NOT_FOUND`: not parked; `CP_RESULT_ALREADY_TAKEN`: already leaving (do not
+// hold it again: whoever took it is bridging it);
 // `CP_RESULT_BRIDGE_FAILED`: the transfer failed and it stays parked.
 //
 // # Safety
 // Strings NULL or NUL-terminated.
 cp_result cp_engine_exit(const struct cp_engine *engine, const char *uuid, const char *key);
+
+// Whether `uuid` is parked and nobody is taking it out of the park: `CP_RESULT_OK`, the
+// host may put it back on its hold music (its music ended); `CP_RESULT_ALREADY_TAKEN`:
+// it is leaving (a pick-up is under way); `CP_RESULT_NOT_FOUND`: not parked.
+//
+// # Safety
+// `uuid` is NULL or NUL-terminated.
+cp_result cp_engine_holding(const struct cp_engine *engine, const char *uuid);
 
 // Recall attempt `attempt` of `parked_uuid` was answered on `leg_uuid`. On
 // `CP_RESULT_OK` the engine has bridged them (`bridge` callback); otherwise the call

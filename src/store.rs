@@ -71,6 +71,12 @@ pub struct ParkedCall {
     /// Bumped whenever the pending timer is replaced: an older timer is ignored.
     pub timer_gen: u64,
     pub claim: Option<Claim>,
+    /// An operator's retrieve rings a user for it (`callpark retrieve`): a claim stops
+    /// that ring too.
+    pub operator_ring: bool,
+    /// Its tenant sent visual park notices when it was parked: its leaving is told too,
+    /// whatever a reload changed since.
+    pub park_info: bool,
 }
 
 /// The store's interface: what the rules need, nothing more.
@@ -321,6 +327,8 @@ mod tests {
             due_ms: None,
             timer_gen: 0,
             claim: None,
+            operator_ring: false,
+            park_info: false,
         }
     }
 

@@ -188,3 +188,47 @@ fn without_an_exit_key_no_key_leaves_the_park() {
     assert!(matches!(rig.engine.exit("c1", "#"), Err(callpark::CallError::BadRequest(_))));
     assert!(rig.engine.parked("c1").is_some());
 }
+
+#[test]
+fn an_operators_ring_stops_when_the_call_is_taken_otherwise() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
+    rig.dial(ACME, "c1", "*68102", None, Some("101")).unwrap();
+    rig.engine.operator_retrieve(&Target::Call("c1".into()), "104", None).unwrap();
+    rig.host.take();
+    // 103 picks it up with *88102 meanwhile: the operator's ring to 104 is stopped.
+    rig.dial(ACME, "r1", "*88102", Some("103"), None).unwrap();
+    assert!(rig.host.all().contains(&Did::CancelRing("c1".into())), "{:?}", rig.host.all());
+    // The same when the caller hangs up, and when the operator's ring is answered (any
+    // recall attempt ringing beside it stops).
+    rig.dial(ACME, "c2", "*68102", None, Some("101")).unwrap();
+    rig.engine.operator_retrieve(&Target::Call("c2".into()), "104", None).unwrap();
+    rig.host.take();
+    rig.engine.hangup("c2").unwrap();
+    assert!(rig.host.all().contains(&Did::CancelRing("c2".into())));
+    rig.dial(ACME, "c3", "*68102", None, Some("101")).unwrap();
+    rig.engine.operator_retrieve(&Target::Call("c3".into()), "104", None).unwrap();
+    rig.host.take();
+    rig.engine.recall_answered("c3", OPERATOR_RING, "leg-104").unwrap();
+    assert!(rig.host.all().contains(&Did::CancelRing("c3".into())));
+    // A ring nobody answers leaves nothing to stop later.
+    rig.dial(ACME, "c4", "*68102", None, Some("101")).unwrap();
+    rig.engine.operator_retrieve(&Target::Call("c4".into()), "104", None).unwrap();
+    rig.engine.recall_failed("c4", OPERATOR_RING).unwrap();
+    rig.host.take();
+    rig.engine.hangup("c4").unwrap();
+    assert!(!rig.host.all().contains(&Did::CancelRing("c4".into())), "{:?}", rig.host.all());
+}
+
+#[test]
+fn holding_says_whether_the_music_may_go_on() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
+    rig.dial(ACME, "c1", "*68102", None, Some("101")).unwrap();
+    assert_eq!(rig.engine.holding("c1"), Ok(()));
+    assert_eq!(rig.engine.holding("nope"), Err(callpark::CallError::NotFound));
+    rig.secs(60);
+    rig.host.leg_fails.lock().insert("leg".into());
+    // While a recall answer is being bridged the call is claimed: not put back on hold.
+    // (A failed bridge puts it back in the park, holding again.)
+    let _ = rig.engine.recall_answered("c1", 1, "leg");
+    assert_eq!(rig.engine.holding("c1"), Ok(()), "a failed bridge unclaims it");
+}

@@ -19,8 +19,10 @@ impl Shared {
     ) {
         if let Some(c) = inner.store.remove(uuid) {
             Self::queue_lamps(inner, &c.tenant, &c.extension, c.group.as_deref());
-            let config = self.config.read().clone();
-            Self::queue_park_info(inner, config.tenant(&c.tenant), &c.tenant, &c.extension);
+            if c.park_info {
+                let config = self.config.read().clone();
+                Self::queue_park_info(inner, config.tenant(&c.tenant), &c.tenant, &c.extension, true);
+            }
             let ev = Self::event(action, &c, other, Self::attempt_of(&c), detail);
             inner.outbox.push_back(ev);
         }
@@ -39,7 +41,7 @@ impl Shared {
         c.claim = Some(claim);
         let old = c.due_ms.map(|d| (d, c.timer_gen));
         c.timer_gen = gen;
-        let ringing = matches!(c.recall, RecallState::Ringing(_));
+        let ringing = matches!(c.recall, RecallState::Ringing(_)) || std::mem::take(&mut c.operator_ring);
         self.forget_timer(old);
         Ok(ringing)
     }

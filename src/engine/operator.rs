@@ -74,7 +74,19 @@ impl Engine {
             caller_name: c.caller_name.clone(),
             alert_info: String::new(),
         };
-        self.shared.host.ring(&ring).map_err(|e| DialError::HostFailed(e.0))?;
+        {
+            let mut inner = self.shared.inner.lock();
+            match inner.store.get_mut(&c.uuid) {
+                Some(p) if p.claim.is_none() => p.operator_ring = true,
+                _ => return Err(DialError::Leaving { uuid: c.uuid.clone() }),
+            }
+        }
+        if let Err(e) = self.shared.host.ring(&ring) {
+            if let Some(p) = self.shared.inner.lock().store.get_mut(&c.uuid) {
+                p.operator_ring = false;
+            }
+            return Err(DialError::HostFailed(e.0));
+        }
         self.shared.host.log(
             LogLevel::Notice,
             &format!("callpark: operator rings {user}@{} for {} parked at {}", c.tenant, c.uuid, c.extension),
@@ -102,6 +114,16 @@ impl Engine {
         Ok(c)
     }
 
+    /// Whether `uuid` is parked and nobody is taking it out: the host may put it back on
+    /// its hold music (`NotFound`: not parked; `AlreadyTaken`: leaving).
+    pub fn holding(&self, uuid: &str) -> Result<(), CallError> {
+        match self.shared.inner.lock().store.get(uuid) {
+            None => Err(CallError::NotFound),
+            Some(c) if c.claim.is_some() => Err(CallError::AlreadyTaken),
+            Some(_) => Ok(()),
+        }
+    }
+
     /// The parked caller `uuid` pressed `key` (what the switch read as the key that
     /// stopped its hold music). The exit key of its plan takes it out of the park to the
     /// plan's exit destination (`exit-key` event, lamp off); any other key is
@@ -111,6 +133,9 @@ impl Engine {
         let (dest, ringing) = {
             let mut inner = self.shared.inner.lock();
             let c = inner.store.get(uuid).ok_or(CallError::NotFound)?;
+            if c.claim.is_some() {
+                return Err(CallError::AlreadyTaken);
+            }
             let mut keys = key.trim().chars();
             let pressed = keys.next().filter(|_| keys.next().is_none());
             let dest = match (&c.plan.exit_key, &c.plan.exit_destination) {

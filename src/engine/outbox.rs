@@ -65,8 +65,10 @@ impl Shared {
     /// `notices` `callpark-info` or `both`): to it, and to every other member of its group
     /// whose own slot is empty, each showing what `*88` would pick up there (the oldest
     /// call at its extension, else in its group) or nothing. Under the lock.
-    pub(super) fn queue_park_info(inner: &mut Inner, t: &Tenant, tenant: &str, extension: &str) {
-        if !t.notices.callpark_info {
+    /// `told`: the call that left was parked with visual notices (sent whatever the
+    /// tenant's setting is now).
+    pub(super) fn queue_park_info(inner: &mut Inner, t: &Tenant, tenant: &str, extension: &str, told: bool) {
+        if !t.notices.callpark_info && !told {
             return;
         }
         let group = t.group_of(extension);

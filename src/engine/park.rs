@@ -269,12 +269,14 @@ impl Shared {
             due_ms: Some(due),
             timer_gen: gen,
             claim: None,
+            operator_ring: false,
+            park_info: t.notices.callpark_info,
         };
         let ev = Self::event(Action::Parked, &parked, None, 0, detail);
         inner.store.insert(parked);
         self.push_timer(None, due, gen, uuid);
         Self::queue_lamps(inner, tenant, extension, group.as_deref());
-        Self::queue_park_info(inner, t, tenant, extension);
+        Self::queue_park_info(inner, t, tenant, extension, false);
         ev
     }
 

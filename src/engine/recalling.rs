@@ -23,9 +23,15 @@ impl Shared {
     pub(super) fn recall_answered(&self, parked: &str, attempt: u32, leg: &str) -> Result<(), CallError> {
         let parked = clean_id("uuid", parked).map_err(CallError::BadRequest)?;
         let leg = clean_id("leg uuid", leg).map_err(CallError::BadRequest)?;
-        {
+        let ringing = {
             let mut inner = self.inner.lock();
-            self.claim(&mut inner, parked, Claim::RecallAnswer { leg: leg.to_string() })?;
+            let ringing = self.claim(&mut inner, parked, Claim::RecallAnswer { leg: leg.to_string() })?;
+            // The answer's own ring is over; an operator's ring or a recall attempt that
+            // rings beside it is not (the host stops only legs not yet answered).
+            ringing || attempt == OPERATOR_RING
+        };
+        if ringing {
+            self.host.cancel_ring(parked);
         }
         let bridged = self.host.bridge(leg, parked);
         let mut inner = self.inner.lock();
@@ -58,7 +64,13 @@ impl Shared {
     pub(super) fn recall_failed(&self, parked: &str, attempt: u32) -> Result<(), CallError> {
         let parked = clean_id("uuid", parked).map_err(CallError::BadRequest)?;
         // An operator's ring nobody took changes nothing: the call stays as it is.
-        if attempt != OPERATOR_RING && !self.advance_recall(parked, Trigger::NoAnswer(attempt), None) {
+        if attempt == OPERATOR_RING {
+            if let Some(c) = self.inner.lock().store.get_mut(parked) {
+                c.operator_ring = false;
+            }
+            return Ok(());
+        }
+        if !self.advance_recall(parked, Trigger::NoAnswer(attempt), None) {
             let inner = self.inner.lock();
             return match inner.store.get(parked) {
                 None => Err(CallError::NotFound),

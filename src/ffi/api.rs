@@ -312,7 +312,8 @@ pub unsafe extern "C" fn cp_engine_hangup(engine: *const cp_engine, uuid: *const
 /// `playback_terminator_used`). `CP_RESULT_OK`: it was the call's exit key and the call
 /// was transferred to the exit destination (`transfer` callback; `exit-key` event).
 /// `CP_RESULT_INVALID_ARGUMENT`: not its exit key, the call stays parked (hold it again);
-/// `CP_RESULT_NOT_FOUND`: not parked; `CP_RESULT_ALREADY_TAKEN`: already leaving;
+/// `CP_RESULT_NOT_FOUND`: not parked; `CP_RESULT_ALREADY_TAKEN`: already leaving (do not
+/// hold it again: whoever took it is bridging it);
 /// `CP_RESULT_BRIDGE_FAILED`: the transfer failed and it stays parked.
 ///
 /// # Safety
@@ -327,6 +328,20 @@ pub unsafe extern "C" fn cp_engine_exit(
         let uuid = try_ffi!(str_arg(uuid));
         let key = try_ffi!(str_arg(key));
         e.engine.exit(uuid, key).map_or_else(|err| cp_result::from(&err), |()| cp_result::Ok)
+    })
+}
+
+/// Whether `uuid` is parked and nobody is taking it out of the park: `CP_RESULT_OK`, the
+/// host may put it back on its hold music (its music ended); `CP_RESULT_ALREADY_TAKEN`:
+/// it is leaving (a pick-up is under way); `CP_RESULT_NOT_FOUND`: not parked.
+///
+/// # Safety
+/// `uuid` is NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn cp_engine_holding(engine: *const cp_engine, uuid: *const c_char) -> cp_result {
+    with_engine("cp_engine_holding", engine, |e| {
+        let uuid = try_ffi!(str_arg(uuid));
+        e.engine.holding(uuid).map_or_else(|err| cp_result::from(&err), |()| cp_result::Ok)
     })
 }
 

@@ -517,6 +517,13 @@ def s11_recall_answer_races_retrieve(ctx, rounds=12):
             check(got == ("480" if by_recall else "200"),
                   f"round {i}: the retriever gets {'480' if by_recall else '200'} when the "
                   f"{'recall' if by_recall else 'retrieve'} won, got {got}")
+            # The recalled phone agrees: it hung up a call it had (it won), or it was
+            # CANCELled or hung up by the switch (it lost).
+            entries = open(rlog, errors="replace").read().split("-----------------------------------------------")
+            hung_up_itself = any("message sent" in e and re.search(r"^BYE sip:", e, re.M) for e in entries)
+            check(hung_up_itself == by_recall,
+                  f"round {i}: the recalled phone {'kept' if hung_up_itself else 'lost'} the call, the events say "
+                  f"the {'recall' if by_recall else 'retrieve'} won ({rlog})")
             wins["recall" if by_recall else "retrieve"] += 1
             offset += 60 if by_recall else -60
             ctx.wait(lambda: c.ended, 8, f"round {i}: the caller's call ends with the winner's")
@@ -1456,7 +1463,11 @@ def s33_exit_key(ctx):
     """A parked caller presses the exit key (issue 11, item 6): with `exit-key` "#" and
     `exit-destination` 7000, the caller's "5" (RFC 2833) changes nothing and its "#"
     takes it out of the park to 7000 (a tone): lamp off, `exit-key` event, never
-    recalled. Without an exit key (the basic configuration) "#" changes nothing."""
+    recalled. A 1.5 s hold music is replayed again and again without using up the call's
+    transfers (max_forwards unchanged), and "#" still leaves. Across `unload` and `load`
+    the call stays on hold (the hold drops the module's part while it is unloaded), is
+    adopted, and its "#" works again. Without an exit key (the basic configuration) "#"
+    changes nothing."""
     client, p101, p103 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("103", "103")
     ctx.sw.set_callpark_conf(EXIT_CONF)
     check("+OK" in ctx.sw.api("callpark reload"), "the exit-key configuration")
@@ -1477,9 +1488,38 @@ def s33_exit_key(ctx):
     rx, _ = ctx.rtp_flows(c)
     check(c.confirmed and rx > 25, f"the caller is at the exit destination ({rx} packets)")
     out = ctx.sw.api(f"uuid_getvar {uuid} current_application_data").strip()
-    check("tone_stream" in out, f"the caller hears 7000's tone: {out}")
+    check("%(1000,4000,440)" in out, f"the caller hears 7000's tone: {out}")
     actions = [(e.get("Callpark-Action"), e.get("Callpark-Detail")) for e in callpark_events(ctx)]
     check(("exit-key", "7000") in actions and actions[-1][0] == "exit-key", f"the exit-key event: {actions}")
+    ctx.ua.hangup_all()
+    ctx.wait_no_channels("no channel is left")
+    # A short music (the parking user's group's), replayed.
+    ctx.sw.set_callpark_conf(EXIT_CONF.replace('recall-time="300">', 'recall-time="300" music="short-music.wav">', 1))
+    check("+OK" in ctx.sw.api("callpark reload"), "sales' hold music: 1.5 s")
+    c = ctx.park_by_transfer(client, p101, "*68102")
+    uuid = ctx.wait_parked(1)[0]["uuid"]
+    ctx.ua.pump(1.0)
+    before = ctx.sw.api(f"uuid_getvar {uuid} max_forwards").strip()
+    ctx.ua.pump(4.5)
+    played = ctx.sw.log_text().count(f"{uuid} EXECUTE [depth=0] sofia/internal/104@acme.example playback(short-music.wav)")
+    check(played >= 3, f"the short music is played again and again ({played} times)")
+    after = ctx.sw.api(f"uuid_getvar {uuid} max_forwards").strip()
+    rx, _ = ctx.rtp_flows(c)
+    check(len(ctx.parked()) == 1 and c.confirmed and rx > 25, f"the short music plays on ({rx} packets)")
+    check(before == after and before not in ("", "_undef_"), f"its replays spend no transfer: max_forwards {before} -> {after}")
+    # Unload and load: the call stays, is adopted, and its exit key works again.
+    check("+OK" in ctx.sw.api("unload mod_callpark"), "unload with the call parked")
+    ctx.ua.pump(3.5)  # the short music ends twice meanwhile
+    rx, _ = ctx.rtp_flows(c)
+    check(c.confirmed and rx > 25, f"unloaded, the caller stays on hold ({rx} packets)")
+    check("+OK" in ctx.sw.api("load mod_callpark"), "load mod_callpark")
+    ctx.wait_parked(1)
+    ctx.ua.pump(1.0)
+    c.dialDtmf("#")
+    ctx.wait_parked(0)
+    ctx.ua.pump(1.0)
+    out = ctx.sw.api(f"uuid_getvar {uuid} current_application_data").strip()
+    check(c.confirmed and "%(1000,4000,440)" in out, f"after the load \"#\" leads to 7000 again: {out}")
     ctx.ua.hangup_all()
     ctx.wait_no_channels("no channel is left")
     ctx.sw.set_callpark_conf(BASIC_CONF)

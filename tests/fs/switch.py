@@ -75,6 +75,12 @@ def write_digit_prompts(sounds):
             w.setframerate(8000)
             w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * (400 + 60 * d) * i / 8000)))
                                    for i in range(2000)))
+    # And a short hold music (1.5 s), to hear it replayed.
+    with wave.open(os.path.join(sounds, "short-music.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"".join(struct.pack("<h", int(6000 * math.sin(2 * math.pi * 330 * i / 8000))) for i in range(12000)))
 
 
 def password(user, domain):
