@@ -503,7 +503,7 @@ static void cb_sip_notify(void *ctx, const char *tenant, const char *extension, 
 }
 
 /* The channel itself remembers that it is parked, where and by whom: the hang-up
-   handler and the next load (adopt_parked) read it back. */
+   handler and the next load (adopt_one) read it back. */
 static void remember_park(switch_core_session_t *session, const struct cp_event *e)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
@@ -993,11 +993,8 @@ static void bridge_handler(switch_event_t *event)
 	left_hold_handler(event);
 }
 
-/* Before an unload: a parked call with an exit key holds through callpark:after-music,
-   which would be missing once the module is gone (FreeSWITCH hangs up a channel that
-   runs an application no module has): it moves to the plain hold, endless_playback,
-   keeping its exit key for the next load (adopt_parked). */
-static void plain_holds(void)
+/* Calls `fn` for every channel that says it is parked (callpark_parked), located. */
+static void for_each_parked(void (*fn)(switch_core_session_t *session, switch_channel_t *channel, const char *uuid))
 {
 	switch_console_callback_match_t *matches = switch_core_session_findall_matching_var("callpark_parked", "true");
 	switch_console_callback_match_node_t *m;
@@ -1007,80 +1004,67 @@ static void plain_holds(void)
 	}
 	for (m = matches->head; m; m = m->next) {
 		switch_core_session_t *session = switch_core_session_locate(m->val);
-		switch_channel_t *channel;
-		const char *key;
-
-		if (!session) {
-			continue;
+		if (session) {
+			fn(session, switch_core_session_get_channel(session), m->val);
+			switch_core_session_rwunlock(session);
 		}
-		channel = switch_core_session_get_channel(session);
-		key = switch_channel_get_variable(channel, "callpark_exit_key");
-		if (!zstr(key) && in_hold(channel)) {
-			key = switch_core_session_strdup(session, key);
-			hold_again(session, NULL);
-			switch_channel_set_variable(channel, "callpark_exit_key", key);
-		}
-		switch_core_session_rwunlock(session);
 	}
 	switch_console_free_matches(&matches);
 }
 
-/* After a load: channels still parked (held by endless_playback since before an unload)
-   are handed back to the library, which recalls them as their park time says. */
-static void adopt_parked(void)
+/* Before an unload: a parked call with an exit key holds through callpark:after-music,
+   which would be missing once the module is gone (FreeSWITCH hangs up a channel that
+   runs an application no module has): it moves to the plain hold, endless_playback,
+   keeping its exit key for the next load (adopt_one). */
+static void plain_hold(switch_core_session_t *session, switch_channel_t *channel, const char *uuid)
 {
-	switch_console_callback_match_t *matches = switch_core_session_findall_matching_var("callpark_parked", "true");
-	switch_console_callback_match_node_t *m;
+	const char *key = switch_channel_get_variable(channel, "callpark_exit_key");
+	(void) uuid;
 
-	if (!matches) {
+	if (!zstr(key) && in_hold(channel)) {
+		key = switch_core_session_strdup(session, key);
+		hold_again(session, NULL);
+		switch_channel_set_variable(channel, "callpark_exit_key", key);
+	}
+}
+
+/* After a load: a channel still parked (held by endless_playback since before an unload)
+   is handed back to the library, which recalls it as its park time says. */
+static void adopt_one(switch_core_session_t *session, switch_channel_t *channel, const char *uuid)
+{
+	switch_caller_profile_t *cp;
+	struct cp_adopt a = { 0 };
+	cp_result r;
+
+	if (!in_hold(channel)) {
+		/* Taken out of the hold while the module was unloaded: no longer parked. */
+		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE,
+						  "callpark: %s left the park while the module was unloaded; not adopted\n", uuid);
+		/* Its lamp, lit at the unload, is published as it is now by refresh_lit_lamps(). */
+		switch_channel_set_variable(channel, "callpark_parked", NULL);
 		return;
 	}
-	for (m = matches->head; m; m = m->next) {
-		switch_core_session_t *session = switch_core_session_locate(m->val);
-		switch_channel_t *channel;
-		switch_caller_profile_t *cp;
-		struct cp_adopt a = { 0 };
-		const char *epoch;
-		cp_result r;
-
-		if (!session) {
-			continue;
-		}
-		channel = switch_core_session_get_channel(session);
-		if (!in_hold(channel)) {
-			/* Taken out of the hold while the module was unloaded: no longer parked. */
-			switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE,
-							  "callpark: %s left the park while the module was unloaded; not adopted\n", m->val);
-			/* Its lamp, lit at the unload, is published as it is now by refresh_lit_lamps(). */
-			switch_channel_set_variable(channel, "callpark_parked", NULL);
-			switch_core_session_rwunlock(session);
-			continue;
-		}
-		cp = switch_channel_get_caller_profile(channel);
-		epoch = switch_channel_get_variable(channel, "callpark_parked_epoch");
-		a.tenant = switch_channel_get_variable(channel, "callpark_slot_tenant");
-		a.uuid = m->val;
-		a.extension = switch_channel_get_variable(channel, "callpark_slot");
-		a.parking_user = switch_channel_get_variable(channel, "callpark_parking_user");
-		a.caller_number = cp ? cp->caller_id_number : NULL;
-		a.caller_name = cp ? cp->caller_id_name : NULL;
-		a.parked_epoch = epoch;
-		a.now_epoch = (uint64_t) switch_epoch_time_now(NULL);
-		r = cp_engine_adopt(globals.engine, &a);
-		/* Hung up between the search and the adoption: the handler did not know it yet. */
-		if (r == CP_RESULT_OK && switch_channel_down_nosig(channel)) {
-			cp_engine_hangup(globals.engine, a.uuid);
-		} else if (r == CP_RESULT_OK && !zstr(switch_channel_get_variable(channel, "callpark_exit_key"))) {
-			/* Put in the plain hold for the unload: its exit key works again. */
-			const char *key = switch_core_session_strdup(session, switch_channel_get_variable(channel, "callpark_exit_key"));
-			hold(session, switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, "callpark_hold_music"))), key, NULL);
-		}
-		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), r == CP_RESULT_OK ? SWITCH_LOG_NOTICE : SWITCH_LOG_WARNING,
-						  "callpark: %s parked at %s@%s %s (%u)\n", m->val, switch_str_nil(a.extension), switch_str_nil(a.tenant),
-						  r == CP_RESULT_OK ? "adopted after a load" : "could not be adopted", (unsigned) r);
-		switch_core_session_rwunlock(session);
+	cp = switch_channel_get_caller_profile(channel);
+	a.tenant = switch_channel_get_variable(channel, "callpark_slot_tenant");
+	a.uuid = uuid;
+	a.extension = switch_channel_get_variable(channel, "callpark_slot");
+	a.parking_user = switch_channel_get_variable(channel, "callpark_parking_user");
+	a.caller_number = cp ? cp->caller_id_number : NULL;
+	a.caller_name = cp ? cp->caller_id_name : NULL;
+	a.parked_epoch = switch_channel_get_variable(channel, "callpark_parked_epoch");
+	a.now_epoch = (uint64_t) switch_epoch_time_now(NULL);
+	r = cp_engine_adopt(globals.engine, &a);
+	/* Hung up between the search and the adoption: the handler did not know it yet. */
+	if (r == CP_RESULT_OK && switch_channel_down_nosig(channel)) {
+		cp_engine_hangup(globals.engine, a.uuid);
+	} else if (r == CP_RESULT_OK && !zstr(switch_channel_get_variable(channel, "callpark_exit_key"))) {
+		/* Put in the plain hold for the unload: its exit key works again. */
+		const char *key = switch_core_session_strdup(session, switch_channel_get_variable(channel, "callpark_exit_key"));
+		hold(session, switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, "callpark_hold_music"))), key, NULL);
 	}
-	switch_console_free_matches(&matches);
+	switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), r == CP_RESULT_OK ? SWITCH_LOG_NOTICE : SWITCH_LOG_WARNING,
+					  "callpark: %s parked at %s@%s %s (%u)\n", uuid, switch_str_nil(a.extension), switch_str_nil(a.tenant),
+					  r == CP_RESULT_OK ? "adopted after a load" : "could not be adopted", (unsigned) r);
 }
 
 static void reload_handler(switch_event_t *event)
@@ -1344,7 +1328,7 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
 	switch_console_set_complete("add callpark park ::console::list_uuid");
 	switch_console_set_complete("add callpark retrieve");
 	switch_console_set_complete("add callpark hangup ::console::list_uuid");
-	adopt_parked();
+	for_each_parked(adopt_one);
 	refresh_lit_lamps();
 	switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_NOTICE, "callpark %s loaded\n", cp_version());
 	return SWITCH_STATUS_SUCCESS;
@@ -1379,7 +1363,7 @@ SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_callpark_shutdown)
 	   this module before the library goes away. Parked channels stay on hold
 	   (endless_playback, not this module) and are adopted by the next load. */
 	cp_engine_quiesce(globals.engine);
-	plain_holds();
+	for_each_parked(plain_hold);
 	/* Recalls whose leg does not exist yet give up too (their originate's cancel cause). */
 	cancel_recalls(NULL);
 	remember_lit_lamps();

@@ -212,25 +212,62 @@ def _md5(s):
     return hashlib.md5(s.encode()).hexdigest()
 
 
-class BlfWatcher:
-    """A BLF key: SUBSCRIBE to park+<target>@<domain> with Event: dialog, authenticated
-    as `user`, answering every NOTIFY and keeping what each said."""
+class _UdpPhone:
+    """A SIP phone on a plain UDP socket of its own (loopback), talking to the switch:
+    requests it gets are answered with 200 OK (each NOTIFY kept, start line and
+    headers, and body); responses are handed back by `_recv_all`."""
 
-    def __init__(self, user, domain, target, target_domain=None):
-        self.user, self.domain, self.target = user, domain, target
-        self.target_domain = target_domain or domain
+    def __init__(self, user, domain, prefix):
+        self.user, self.domain = user, domain
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.setblocking(False)
         self.port = self.sock.getsockname()[1]
-        self.call_id = f"blf-{random.getrandbits(48):x}@127.0.0.1"
+        self.call_id = f"{prefix}-{random.getrandbits(48):x}@127.0.0.1"
         self.tag = f"{random.getrandbits(32):x}"
         self.cseq = 0
         self.notifies = []
-        self.sub_code = 0
 
     def _send(self, text):
         self.sock.sendto(text.encode(), ("127.0.0.1", SIP_PORT))
+
+    def _kept(self, head, body):
+        self.notifies.append((head, body))
+
+    def _recv_all(self):
+        out = []
+        while True:
+            try:
+                data, _ = self.sock.recvfrom(65535)
+            except BlockingIOError:
+                return out
+            msg = data.decode(errors="replace")
+            if msg.startswith("SIP/2.0 "):
+                out.append(msg)
+                continue
+            head = msg.split("\r\n\r\n", 1)[0].split("\r\n")
+            keep = [h for h in head[1:] if re.match(r"^(Via|From|To|Call-ID|CSeq)\s*:", h, re.I)]
+            self._send("\r\n".join(["SIP/2.0 200 OK"] + keep + ["Content-Length: 0", "", ""]))
+            if msg.startswith("NOTIFY "):
+                head, _, body = msg.partition("\r\n\r\n")
+                self._kept(head, body)
+
+    def pump(self):
+        self._recv_all()
+
+
+class BlfWatcher(_UdpPhone):
+    """A BLF key: SUBSCRIBE to park+<target>@<domain> with Event: dialog, authenticated
+    as `user`, answering every NOTIFY and keeping what each said."""
+
+    def __init__(self, user, domain, target, target_domain=None):
+        super().__init__(user, domain, "blf")
+        self.target = target
+        self.target_domain = target_domain or domain
+        self.sub_code = 0
+
+    def _kept(self, head, body):
+        self.notifies.append(body)  # the dialog-info bodies, for state()
 
     def _subscribe(self, auth=None, expires=600):
         self.cseq += 1
@@ -273,45 +310,7 @@ class BlfWatcher:
         return bool(self.sub_code)
 
     def _authorization(self, msg, proxy):
-        hdr = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
-        m = re.search(rf"^{hdr}:\s*Digest\s+(.*)$", msg, re.M | re.I)
-        params = dict(re.findall(r'(\w+)="?([^",]*)"?', m.group(1)))
-        realm, nonce = params["realm"], params["nonce"]
-        uri = f"sip:{self.target}@{self.target_domain}"
-        ha1 = _md5(f"{self.user}:{realm}:{password(self.user, self.domain)}")
-        ha2 = _md5(f"SUBSCRIBE:{uri}")
-        name = "Proxy-Authorization" if proxy else "Authorization"
-        if "auth" in params.get("qop", ""):
-            cnonce, nc = f"{random.getrandbits(32):x}", "00000001"
-            resp = _md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")
-            return (f'{name}: Digest username="{self.user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
-                    f'response="{resp}", algorithm=MD5, qop=auth, nc={nc}, cnonce="{cnonce}"')
-        resp = _md5(f"{ha1}:{nonce}:{ha2}")
-        return (f'{name}: Digest username="{self.user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
-                f'response="{resp}", algorithm=MD5')
-
-    def _recv_all(self):
-        out = []
-        while True:
-            try:
-                data, _ = self.sock.recvfrom(65535)
-            except BlockingIOError:
-                return out
-            msg = data.decode(errors="replace")
-            if msg.startswith("NOTIFY "):
-                self._answer(msg)
-                head, _, body = msg.partition("\r\n\r\n")
-                self.notifies.append(body)
-            else:
-                out.append(msg)
-
-    def _answer(self, msg):
-        head = msg.split("\r\n\r\n", 1)[0].split("\r\n")
-        keep = [h for h in head[1:] if re.match(r"^(Via|From|To|Call-ID|CSeq)\s*:", h, re.I)]
-        self._send("\r\n".join(["SIP/2.0 200 OK"] + keep + ["Content-Length: 0", "", ""]))
-
-    def pump(self):
-        self._recv_all()
+        return digest_authorization(msg, self.user, self.domain, "SUBSCRIBE", f"sip:{self.target}@{self.target_domain}")
 
     def state(self):
         """The dialog state the last NOTIFY showed: 'confirmed', 'early', 'terminated',
@@ -359,25 +358,14 @@ def digest_authorization(msg, user, domain, method, uri):
             f'response="{resp}", algorithm=MD5')
 
 
-class RawPhone:
+class RawPhone(_UdpPhone):
     """A phone registered from a plain UDP socket (digest-authenticated as `user`), that
     answers every NOTIFY with 200 OK and keeps each (start line and headers, body), and
     answers anything else it is sent with 200 OK too (a MESSAGE)."""
 
     def __init__(self, user, domain):
-        self.user, self.domain = user, domain
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.setblocking(False)
-        self.port = self.sock.getsockname()[1]
-        self.call_id = f"reg-{random.getrandbits(48):x}@127.0.0.1"
-        self.tag = f"{random.getrandbits(32):x}"
-        self.cseq = 0
-        self.notifies = []
+        super().__init__(user, domain, "reg")
         self.code = 0
-
-    def _send(self, text):
-        self.sock.sendto(text.encode(), ("127.0.0.1", SIP_PORT))
 
     def _register(self, expires, auth=None):
         self.cseq += 1
@@ -414,27 +402,6 @@ class RawPhone:
                     self.code = int(first.split()[1])
             pump(0.02)
         return self.code
-
-    def _recv_all(self):
-        out = []
-        while True:
-            try:
-                data, _ = self.sock.recvfrom(65535)
-            except BlockingIOError:
-                return out
-            msg = data.decode(errors="replace")
-            if msg.startswith("SIP/2.0 "):
-                out.append(msg)
-                continue
-            head = msg.split("\r\n\r\n", 1)[0].split("\r\n")
-            keep = [h for h in head[1:] if re.match(r"^(Via|From|To|Call-ID|CSeq)\s*:", h, re.I)]
-            self._send("\r\n".join(["SIP/2.0 200 OK"] + keep + ["Content-Length: 0", "", ""]))
-            if msg.startswith("NOTIFY "):
-                head, _, body = msg.partition("\r\n\r\n")
-                self.notifies.append((head, body))
-
-    def pump(self):
-        self._recv_all()
 
     def close(self, pump):
         self.register(pump, expires=0)
