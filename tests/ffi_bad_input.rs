@@ -578,3 +578,27 @@ fn engine_freed_while_other_threads_call_it() {
         }
     }
 }
+
+/// The exit key comes back as a NUL-terminated string of one character, whatever the
+/// result buffer held before (found by the ffi fuzz target: the NUL was missing).
+#[test]
+fn the_exit_key_is_a_terminated_string() {
+    const XML: &str = r##"<configuration name="callpark.conf"><settings>
+      <param name="exit-key" value="#"/><param name="exit-destination" value="6000"/></settings></configuration>"##;
+    let mut cfg: *const cp_config = null();
+    let src = cs(b"t");
+    assert_eq!(
+        unsafe { cp_config_parse(src.as_ptr(), XML.as_ptr().cast(), XML.len(), &mut cfg, null_mut(), 0, null_mut()) },
+        cp_result::Ok
+    );
+    let mut e: *const cp_engine = null();
+    assert_eq!(unsafe { cp_engine_new(&host(), cfg, CP_ENGINE_MANUAL_CLOCK, &mut e) }, cp_result::Ok);
+    cp_config_free(cfg);
+    let (uuid, code, user, dom) = (cs(b"c1"), cs(b"*68"), cs(b"101"), cs(b"acme.example"));
+    let d = dial(uuid.as_ptr(), code.as_ptr(), user.as_ptr(), dom.as_ptr());
+    let mut out = result();
+    assert_eq!(unsafe { cp_engine_dial(e, &d, &mut *out) }, cp_result::Ok);
+    assert_eq!(out.action, cp_action::Parked);
+    assert_eq!(out.exit_key, [b'#' as c_char, 0]);
+    cp_engine_free(e);
+}

@@ -247,7 +247,7 @@ pub unsafe extern "C" fn cp_engine_operate(
                                 }
                                 put(announce.as_deref().unwrap_or(""), &mut out.announce);
                                 if let Some(k) = exit_key.filter(char::is_ascii) {
-                                    out.exit_key[0] = k as u8 as c_char;
+                                    out.exit_key = [k as u8 as c_char, 0];
                                 }
                                 out.action = cp_action::Parked;
                                 match engine.parked(uuid) {

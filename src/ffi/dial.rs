@@ -237,7 +237,7 @@ pub unsafe extern "C" fn cp_engine_dial(
             Reply::Hold { music, exit_key, announce, .. } => {
                 put(announce.as_deref().unwrap_or(""), &mut out.announce);
                 if let Some(k) = exit_key.filter(char::is_ascii) {
-                    out.exit_key[0] = k as u8 as c_char;
+                    out.exit_key = [k as u8 as c_char, 0];
                 }
                 if music.len() < CP_DIAL_TEXT_SIZE {
                     put(&music, &mut out.music);
