@@ -846,6 +846,9 @@ SWITCH_STANDARD_APP(callpark_app)
 			break;
 		}
 		hold(session, res->music, res->exit_key, res->announce);
+		/* Parked and on its way to the hold: an unload in the moment before the hold
+		   starts must not take it for a channel of this module (see BRIDGED below). */
+		switch_channel_set_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE, NULL);
 		break;
 	case CP_ACTION_BRIDGED:
 		/* The switch's own bridge holds the channel from here, not this application; but
@@ -856,6 +859,7 @@ SWITCH_STANDARD_APP(callpark_app)
 		break;
 	case CP_ACTION_SENT_BACK:
 		send_back(session, res);
+		switch_channel_set_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE, NULL);
 		break;
 	case CP_ACTION_END:
 		switch_channel_hangup(channel, SWITCH_CAUSE_NORMAL_CLEARING);

@@ -1609,6 +1609,31 @@ def s34_visual_park_notices(ctx):
         ctx.sw.api("callpark reload")
 
 
+def s35_unload_the_moment_a_call_parks(ctx, rounds=10):
+    """`unload mod_callpark` the moment a call is parked (as soon as `callpark list` shows
+    it, while its channel may still be leaving the callpark application for the hold):
+    the caller stays on hold (FreeSWITCH's unload hangs up channels whose current
+    application is the module's; seen once in CI in s16), is adopted after the load and
+    picked up."""
+    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+    for i in range(rounds):
+        c, leg = ctx.call_and_answer(client, p101)
+        ctx.xfer(leg, f"sip:*68@{p101.domain}")
+        end = time.time() + 8
+        while time.time() < end and not ctx.parked():
+            ctx.ua.pump(0.001)
+        check(bool(ctx.parked()), f"round {i}: the call is parked")
+        out = ctx.sw.api("unload mod_callpark")
+        check("+OK" in out, f"round {i}: unload: {out.strip()}")
+        ctx.ua.pump(1.0)
+        check(c.confirmed, f"round {i}: the caller is still on hold after the unload")
+        check("+OK" in ctx.sw.api("load mod_callpark"), f"round {i}: load")
+        ctx.wait_parked(1)
+        ctx.pick_up(p102, "*88101")
+        ctx.ua.hangup_all()
+        ctx.wait_no_channels(f"round {i}: no channel is left")
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
@@ -1622,7 +1647,8 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s26_simultaneous_ring_answered_then_parked, s27_far_end_cannot_retrieve,
              s28_picked_up_before_the_recall_leg_exists, s29_park_keys, s30_recalls_you_can_tell_apart,
              s31_attended_transfer_park, s32_operator_commands,
-             s33_exit_key, s34_visual_park_notices]
+             s33_exit_key, s34_visual_park_notices,
+             s35_unload_the_moment_a_call_parks]
 
 
 def main(argv):
