@@ -253,16 +253,8 @@ fn parse_operator<'a>(verb: &'static str, words: impl Iterator<Item = &'a str>) 
             args.push(w);
         }
     }
-    let mut tenant: Option<String> = None;
-    let mut name_tenant = |d: String| match &tenant {
-        Some(t) if *t != d => Err(CommandError::TwoTenants { first: t.clone(), second: d }),
-        _ => {
-            tenant = Some(d);
-            Ok(())
-        }
-    };
-    // `<id>[@<domain>]`: the id checked, the domain noted.
-    let mut id_at = |w: &str| -> Result<String, CommandError> {
+    // `<id>[@<domain>]`: the id checked, and its domain if one was written.
+    let id_at = |w: &str| -> Result<(String, Option<String>), CommandError> {
         let (id, dom) = match w.split_once('@') {
             Some((id, d)) => (id, Some(d)),
             None => (w, None),
@@ -270,10 +262,7 @@ fn parse_operator<'a>(verb: &'static str, words: impl Iterator<Item = &'a str>) 
         if !identity::valid_user(id) {
             return Err(CommandError::NotAnExtension(w.into()));
         }
-        if let Some(d) = dom {
-            name_tenant(a_domain(d)?)?;
-        }
-        Ok(id.to_string())
+        Ok((id.to_string(), dom.map(a_domain).transpose()?))
     };
     let uuid = |w: &str| if is_uuid(w) { Ok(w.to_ascii_lowercase()) } else { Err(CommandError::NotAUuid(w.into())) };
     let missing = |what| CommandError::MissingArgument { verb, what };
@@ -281,35 +270,36 @@ fn parse_operator<'a>(verb: &'static str, words: impl Iterator<Item = &'a str>) 
         Some(a) => Err(CommandError::ExtraArgument { verb, arg: (*a).into() }),
         None => Ok(()),
     };
-    let command = match verb {
+    match verb {
         "park" => {
             let u = uuid(args.first().ok_or_else(|| missing("a call's uuid"))?)?;
-            let extension = id_at(args.get(1).ok_or_else(|| missing("an extension"))?)?;
+            let (extension, tenant) = id_at(args.get(1).ok_or_else(|| missing("an extension"))?)?;
             extra(&args, 2)?;
-            Command::Park { uuid: u, extension, tenant: None, json }
+            Ok(Command::Park { uuid: u, extension, tenant, json })
         }
         "retrieve" => {
             let t = args.first().ok_or_else(|| missing("an extension or a call's uuid"))?;
-            let target = if is_uuid(t) { Target::Call(t.to_ascii_lowercase()) } else { Target::Extension(id_at(t)?) };
-            let user = id_at(args.get(1).ok_or_else(|| missing("the user to ring"))?)?;
+            let (target, first) = if is_uuid(t) {
+                (Target::Call(t.to_ascii_lowercase()), None)
+            } else {
+                let (ext, d) = id_at(t)?;
+                (Target::Extension(ext), d)
+            };
+            let (user, second) = id_at(args.get(1).ok_or_else(|| missing("the user to ring"))?)?;
+            let tenant = match (first, second) {
+                (Some(a), Some(b)) if a != b => return Err(CommandError::TwoTenants { first: a, second: b }),
+                (a, b) => a.or(b),
+            };
             extra(&args, 2)?;
-            Command::Retrieve { target, user, tenant: None, json }
+            Ok(Command::Retrieve { target, user, tenant, json })
         }
         _ => {
             let u = uuid(args.first().ok_or_else(|| missing("a call's uuid"))?)?;
-            if let Some(d) = args.get(1) {
-                name_tenant(a_domain(d)?)?;
-            }
+            let tenant = args.get(1).map(|d| a_domain(d)).transpose()?;
             extra(&args, 2)?;
-            Command::Hangup { uuid: u, tenant: None, json }
+            Ok(Command::Hangup { uuid: u, tenant, json })
         }
-    };
-    Ok(match command {
-        Command::Park { uuid, extension, json, .. } => Command::Park { uuid, extension, tenant, json },
-        Command::Retrieve { target, user, json, .. } => Command::Retrieve { target, user, tenant, json },
-        Command::Hangup { uuid, json, .. } => Command::Hangup { uuid, tenant, json },
-        other => other,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -64,10 +64,16 @@ impl Shared {
 
     pub(super) fn hangup(&self, uuid: &str) -> Result<(), CallError> {
         let uuid = clean_id("uuid", uuid).map_err(CallError::BadRequest)?;
+        self.abandon(uuid, "caller hung up")
+    }
+
+    /// The call leaves the park for good (`abandoned`, with `why`); a recall or
+    /// operator's ring for it stops.
+    pub(super) fn abandon(&self, uuid: &str, why: &str) -> Result<(), CallError> {
         let ringing = {
             let mut inner = self.inner.lock();
             let ringing = self.claim(&mut inner, uuid, Claim::Abandon)?;
-            self.finish(&mut inner, uuid, Action::Abandoned, None, Some("caller hung up".into()));
+            self.finish(&mut inner, uuid, Action::Abandoned, None, Some(why.into()));
             ringing
         };
         if ringing {

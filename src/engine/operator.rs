@@ -98,19 +98,7 @@ impl Engine {
     /// up"); the host then hangs the channel up.
     pub fn operator_hangup(&self, uuid: &str, tenant: Option<&str>) -> Result<CallInfo, DialError> {
         let c = self.named_call(&Target::Call(uuid.to_string()), tenant)?;
-        let ringing = {
-            let mut inner = self.shared.inner.lock();
-            let ringing = self
-                .shared
-                .claim(&mut inner, &c.uuid, Claim::Abandon)
-                .map_err(|_| DialError::Leaving { uuid: c.uuid.clone() })?;
-            self.shared.finish(&mut inner, &c.uuid, Action::Abandoned, None, Some("operator hung up".into()));
-            ringing
-        };
-        if ringing {
-            self.shared.host.cancel_ring(&c.uuid);
-        }
-        self.shared.deliver();
+        self.shared.abandon(&c.uuid, "operator hung up").map_err(|_| DialError::Leaving { uuid: c.uuid.clone() })?;
         Ok(c)
     }
 

@@ -4,7 +4,7 @@
 use std::ffi::{c_char, CStr};
 
 use super::api::{cp_engine, cp_format, with_engine};
-use super::dial::{channel_dial, cp_action, cp_dial, put, CP_DIAL_NAME_SIZE, CP_DIAL_TEXT_SIZE};
+use super::dial::{channel_dial, cp_action, cp_dial, put_hold, CP_DIAL_NAME_SIZE, CP_DIAL_TEXT_SIZE};
 use super::{boundary, cp_result, write_truncated};
 use crate::command::{self, Command, Target};
 use crate::error::DialError;
@@ -242,13 +242,15 @@ pub unsafe extern "C" fn cp_engine_operate(
                         d.operator = Some(OperatorPark { tenant });
                         match engine.answer(&d) {
                             Reply::Hold { extension, music, exit_key, announce } => {
-                                if music.len() < CP_DIAL_TEXT_SIZE {
-                                    put(&music, &mut out.music);
-                                }
-                                put(announce.as_deref().unwrap_or(""), &mut out.announce);
-                                if let Some(k) = exit_key.filter(char::is_ascii) {
-                                    out.exit_key = [k as u8 as c_char, 0];
-                                }
+                                put_hold(
+                                    &*e.host,
+                                    &music,
+                                    exit_key,
+                                    announce.as_deref(),
+                                    &mut out.music,
+                                    &mut out.exit_key,
+                                    &mut out.announce,
+                                );
                                 out.action = cp_action::Parked;
                                 match engine.parked(uuid) {
                                     Some(info) => {

@@ -134,6 +134,28 @@ pub(super) unsafe fn put(s: &str, buf: &mut [c_char]) {
     write_truncated(s, buf.as_mut_ptr(), buf.len(), std::ptr::null_mut());
 }
 
+/// What a `Reply::Hold` tells the switch, into a result's `music`, `exit_key` and
+/// `announce` (of `cp_dial_result` or `cp_operation`): each NUL-terminated; a music too
+/// long for its field is silence, and a warning.
+pub(super) unsafe fn put_hold(
+    host: &dyn Host,
+    music: &str,
+    exit_key: Option<char>,
+    announce: Option<&str>,
+    music_out: &mut [c_char; CP_DIAL_TEXT_SIZE],
+    exit_key_out: &mut [c_char; 2],
+    announce_out: &mut [c_char; CP_DIAL_NAME_SIZE],
+) {
+    put(announce.unwrap_or(""), announce_out);
+    *exit_key_out = [exit_key.filter(char::is_ascii).map_or(0, |k| k as u8 as c_char), 0];
+    if music.len() < CP_DIAL_TEXT_SIZE {
+        put(music, music_out);
+    } else {
+        music_out[0] = 0;
+        host.log(LogLevel::Warning, "callpark: the hold music is too long a string, holding in silence");
+    }
+}
+
 /// A prompt too long for the result is the default failure prompt, and a warning.
 fn prompt_that_fits<'a>(host: &dyn Host, prompt: &'a str) -> &'a str {
     if prompt.len() < CP_DIAL_TEXT_SIZE {
@@ -235,15 +257,15 @@ pub unsafe extern "C" fn cp_engine_dial(
         clear(out);
         let (action, code) = match reply {
             Reply::Hold { music, exit_key, announce, .. } => {
-                put(announce.as_deref().unwrap_or(""), &mut out.announce);
-                if let Some(k) = exit_key.filter(char::is_ascii) {
-                    out.exit_key = [k as u8 as c_char, 0];
-                }
-                if music.len() < CP_DIAL_TEXT_SIZE {
-                    put(&music, &mut out.music);
-                } else {
-                    e.host.log(LogLevel::Warning, "callpark: the hold music is too long a string, holding in silence");
-                }
+                put_hold(
+                    &*e.host,
+                    &music,
+                    exit_key,
+                    announce.as_deref(),
+                    &mut out.music,
+                    &mut out.exit_key,
+                    &mut out.announce,
+                );
                 (cp_action::Parked, cp_result::Ok)
             }
             Reply::Bridged => (cp_action::Bridged, cp_result::Ok),

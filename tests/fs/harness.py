@@ -743,7 +743,7 @@ def s8_tenant_isolation(ctx):
     check(not g102.messages, f"globex 102 gets nothing: {g102.messages}")
     check(ctx.parked(GLOBEX) == [], "globex's listing is empty")
     check(uuid not in ctx.sw.api("callpark list globex.example"), "also as text")
-    events = [e for e in ctx.sw.esl.poll_events(0.5) if e.get("Event-Subclass") == "callpark::info"]
+    events = callpark_events(ctx)
     check(events and all(e.get("Callpark-Tenant") == ACME for e in events),
           f"every event of the acme park says acme: {[(e.get('Callpark-Action'), e.get('Callpark-Tenant')) for e in events]}")
     r = g102.dial("park+102")

@@ -231,6 +231,25 @@ class _UdpPhone:
     def _send(self, text):
         self.sock.sendto(text.encode(), ("127.0.0.1", SIP_PORT))
 
+    def _request(self, method, uri, to, headers, auth=None):
+        """Sends `method` to `uri` (To: `to`) in this phone's one dialog, a new CSeq each
+        time, with `headers` and the digest `auth` line when given."""
+        self.cseq += 1
+        lines = [
+            f"{method} {uri} SIP/2.0",
+            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{random.getrandbits(40):x};rport",
+            "Max-Forwards: 70",
+            f"From: <sip:{self.user}@{self.domain}>;tag={self.tag}",
+            f"To: <{to}>",
+            f"Call-ID: {self.call_id}",
+            f"CSeq: {self.cseq} {method}",
+            f"Contact: <sip:{self.user}@127.0.0.1:{self.port}>",
+        ] + headers
+        if auth:
+            lines.append(auth)
+        lines += ["Content-Length: 0", "", ""]
+        self._send("\r\n".join(lines))
+
     def _kept(self, head, body):
         self.notifies.append((head, body))
 
@@ -270,26 +289,9 @@ class BlfWatcher(_UdpPhone):
         self.notifies.append(body)  # the dialog-info bodies, for state()
 
     def _subscribe(self, auth=None, expires=600):
-        self.cseq += 1
         uri = f"sip:{self.target}@{self.target_domain}"
-        lines = [
-            f"SUBSCRIBE {uri} SIP/2.0",
-            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{random.getrandbits(40):x};rport",
-            "Max-Forwards: 70",
-            f"From: <sip:{self.user}@{self.domain}>;tag={self.tag}",
-            f"To: <{uri}>",
-            f"Call-ID: {self.call_id}",
-            f"CSeq: {self.cseq} SUBSCRIBE",
-            f"Contact: <sip:{self.user}@127.0.0.1:{self.port}>",
-            "Event: dialog",
-            "Accept: application/dialog-info+xml",
-            f"Expires: {expires}",
-            "User-Agent: callpark-blf-test",
-        ]
-        if auth:
-            lines.append(auth)
-        lines += ["Content-Length: 0", "", ""]
-        self._send("\r\n".join(lines))
+        self._request("SUBSCRIBE", uri, uri, ["Event: dialog", "Accept: application/dialog-info+xml",
+                                              f"Expires: {expires}", "User-Agent: callpark-blf-test"], auth)
 
     def subscribe(self, pump, timeout=5.0, expires=600):
         self._subscribe(expires=expires)
@@ -368,24 +370,8 @@ class RawPhone(_UdpPhone):
         self.code = 0
 
     def _register(self, expires, auth=None):
-        self.cseq += 1
-        uri = f"sip:{self.domain}"
-        lines = [
-            f"REGISTER {uri} SIP/2.0",
-            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{random.getrandbits(40):x};rport",
-            "Max-Forwards: 70",
-            f"From: <sip:{self.user}@{self.domain}>;tag={self.tag}",
-            f"To: <sip:{self.user}@{self.domain}>",
-            f"Call-ID: {self.call_id}",
-            f"CSeq: {self.cseq} REGISTER",
-            f"Contact: <sip:{self.user}@127.0.0.1:{self.port}>",
-            f"Expires: {expires}",
-            "User-Agent: callpark-raw-phone",
-        ]
-        if auth:
-            lines.append(auth)
-        lines += ["Content-Length: 0", "", ""]
-        self._send("\r\n".join(lines))
+        self._request("REGISTER", f"sip:{self.domain}", f"sip:{self.user}@{self.domain}",
+                      [f"Expires: {expires}", "User-Agent: callpark-raw-phone"], auth)
 
     def register(self, pump, expires=600, timeout=5.0):
         """Registers (or, with `expires` 0, unregisters); the final answer's code."""
