@@ -279,12 +279,10 @@ fn parse_operator<'a>(verb: &'static str, words: impl Iterator<Item = &'a str>) 
         }
         "retrieve" => {
             let t = args.first().ok_or_else(|| missing("an extension or a call's uuid"))?;
-            let (target, first) = if is_uuid(t) {
-                (Target::Call(t.to_ascii_lowercase()), None)
-            } else {
-                let (ext, d) = id_at(t)?;
-                (Target::Extension(ext), d)
-            };
+            // A uuid is a call's, with or without `@<domain>`: no extension is
+            // named like a uuid, so the line means the same however written.
+            let (id, first) = id_at(t)?;
+            let target = if is_uuid(&id) { Target::Call(id.to_ascii_lowercase()) } else { Target::Extension(id) };
             let (user, second) = id_at(args.get(1).ok_or_else(|| missing("the user to ring"))?)?;
             let tenant = match (first, second) {
                 (Some(a), Some(b)) if a != b => return Err(CommandError::TwoTenants { first: a, second: b }),
@@ -405,6 +403,11 @@ mod tests {
             retrieve(Target::Extension("102".into()), "104", Some("acme.example"))
         );
         assert_eq!(parse("retrieve 102 104"), retrieve(Target::Extension("102".into()), "104", None));
+        // Found by the fuzzer: a uuid with its domain is the call, as it is without.
+        assert_eq!(
+            parse(&format!("retrieve {}@Acme.example 10me.Example", U.to_uppercase())),
+            retrieve(Target::Call(U.into()), "10me.Example", Some("acme.example"))
+        );
         assert_eq!(parse(&format!("hangup {U}")), Ok(Command::Hangup { uuid: U.into(), tenant: None, json: false }));
         assert_eq!(
             parse(&format!("hangup {U} acme.example json")),
