@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::codes::CodeError;
+use crate::store::{ClaimError, StoreError};
 
 /// The texts of the errors that carry no detail. The C ABI's message for each one's
 /// result code (src/lists/result_codes.rs) is the same text.
@@ -55,6 +56,8 @@ pub enum DialError {
     Leaving {
         uuid: String,
     },
+    /// The park shared by several switches cannot be reached (src/store/redis.rs).
+    Store(StoreError),
 }
 
 impl fmt::Display for DialError {
@@ -80,6 +83,7 @@ impl fmt::Display for DialError {
             DialError::NotParked { uuid } => write!(f, "no call {uuid} is parked"),
             DialError::UnknownUser(u) => write!(f, "user {u} does not exist in this tenant"),
             DialError::Leaving { uuid } => write!(f, "call {uuid} is already leaving the park"),
+            DialError::Store(e) => e.fmt(f),
         }
     }
 }
@@ -101,6 +105,17 @@ pub enum CallError {
     /// Someone else claimed the call first.
     AlreadyTaken,
     BridgeFailed(String),
+    Store(StoreError),
+}
+
+impl From<ClaimError> for CallError {
+    fn from(e: ClaimError) -> CallError {
+        match e {
+            ClaimError::NotFound => CallError::NotFound,
+            ClaimError::AlreadyTaken => CallError::AlreadyTaken,
+            ClaimError::Store(e) => CallError::Store(e),
+        }
+    }
 }
 
 impl fmt::Display for CallError {
@@ -110,6 +125,7 @@ impl fmt::Display for CallError {
             CallError::NotFound => f.write_str(text::NOT_FOUND),
             CallError::AlreadyTaken => f.write_str(text::ALREADY_TAKEN),
             CallError::BridgeFailed(s) => write!(f, "bridge failed: {s}"),
+            CallError::Store(e) => e.fmt(f),
         }
     }
 }

@@ -157,6 +157,13 @@ pub struct ParkInfo {
 pub trait Host: Send + Sync {
     /// Connect `uuid` (a retriever or an answered recall leg) to the parked call.
     fn bridge(&self, uuid: &str, parked_uuid: &str) -> Result<(), BridgeError>;
+    /// Connect `uuid` (a retriever here) to a call another node holds: a call to that
+    /// node's SIP `address` carrying `token`, which it redeems with
+    /// `Engine::take_over`. A host of one switch has no other node.
+    fn bridge_to_node(&self, uuid: &str, address: &str, token: &str) -> Result<(), BridgeError> {
+        let _ = (uuid, token);
+        Err(BridgeError::Failed(format!("this switch cannot reach other nodes (asked for {address})")))
+    }
     /// Start a recall attempt; report it with `Engine::recall_answered` / `recall_failed`.
     fn ring(&self, ring: &Ring) -> Result<(), HostError>;
     /// Stop any recall attempt ringing for `parked_uuid`.

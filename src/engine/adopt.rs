@@ -7,6 +7,7 @@ use super::park::{terms, NewCall};
 use super::{Engine, Shared};
 use crate::error::DialError;
 use crate::host::Notice;
+use crate::store::InsertError;
 
 /// A call the switch still holds parked.
 #[derive(Clone, Debug, Default)]
@@ -73,11 +74,17 @@ impl Shared {
             plan,
         };
         {
-            let mut inner = self.inner.lock();
+            let mut inner = self.lock_fresh();
             if inner.store.get(uuid).is_some() {
                 return Err(DialError::AlreadyParked);
             }
-            let mut ev = self.place(&mut inner, t, call, Some("adopted".to_string()));
+            // A call already on hold is adopted whatever its slot holds; only a store that
+            // cannot be reached refuses it (it stays on hold, unknown to the park).
+            let mut ev = match self.place(&mut inner, t, call, Some("adopted".to_string()), usize::MAX) {
+                Ok(ev) => ev,
+                Err(InsertError::Full) => unreachable!("no limit"),
+                Err(InsertError::Store(e)) => return Err(DialError::Store(e)),
+            };
             if let Notice::Event(e) = &mut ev {
                 e.adopted = true;
             }

@@ -34,11 +34,7 @@ impl Shared {
     pub(super) fn claim(&self, inner: &mut Inner, uuid: &str, claim: Claim) -> Result<bool, CallError> {
         inner.gen += 1;
         let gen = inner.gen;
-        let c = inner.store.get_mut(uuid).ok_or(CallError::NotFound)?;
-        if c.claim.is_some() {
-            return Err(CallError::AlreadyTaken);
-        }
-        c.claim = Some(claim);
+        let c = inner.store.claim(uuid, claim)?;
         let old = c.due_ms.map(|d| (d, c.timer_gen));
         c.timer_gen = gen;
         let ringing = matches!(c.recall, RecallState::Ringing(_)) || std::mem::take(&mut c.operator_ring);
@@ -48,8 +44,14 @@ impl Shared {
 
     /// Puts a claimed call back in the park (its taker failed), with its timer. Under the lock.
     pub(super) fn unclaim(&self, inner: &mut Inner, uuid: &str) {
+        if inner.store.unclaim(uuid).is_some() {
+            self.rearm(inner, uuid);
+        }
+    }
+
+    /// Arms the timer of a call given back to the park. Under the lock.
+    pub(super) fn rearm(&self, inner: &mut Inner, uuid: &str) {
         let Some(c) = inner.store.get_mut(uuid) else { return };
-        c.claim = None;
         // A recall that was ringing was cancelled when the call was claimed.
         if let RecallState::Ringing(n) = c.recall {
             c.recall = RecallState::Retrying(n);
@@ -72,7 +74,11 @@ impl Shared {
     pub(super) fn abandon(&self, uuid: &str, why: &str) -> Result<(), CallError> {
         let ringing = {
             let mut inner = self.inner.lock();
-            let ringing = self.claim(&mut inner, uuid, Claim::Abandon)?;
+            let ringing = match self.claim(&mut inner, uuid, Claim::Abandon) {
+                // Its retriever on another node finds it gone (`Engine::take_over`).
+                Err(CallError::AlreadyTaken) if inner.store.claimed_elsewhere(uuid) => false,
+                r => r?,
+            };
             self.finish(&mut inner, uuid, Action::Abandoned, None, Some(why.into()));
             ringing
         };

@@ -14,6 +14,7 @@ mod adopt;
 mod answer;
 mod claims;
 mod clean;
+mod cluster;
 mod operator;
 mod outbox;
 mod park;
@@ -39,6 +40,7 @@ use timers::{timer_thread, Timers};
 pub use crate::error::{CallError, DialError, DialFailure};
 pub use adopt::{secs_since, AdoptRequest};
 pub use clean::{clean_name, clean_number, MAX_ID_LEN, MAX_NAME_CHARS};
+pub use cluster::SYNC_MS;
 pub use operator::OPERATOR_RING;
 
 /// A request from a channel that dialed a feature code.
@@ -91,6 +93,8 @@ struct Inner {
     spare: VecDeque<Notice>,
     seq: u64,
     gen: u64,
+    /// Log lines written under the lock, for the delivering thread to pass on after it.
+    logs: Vec<(LogLevel, String)>,
 }
 
 struct Shared {
@@ -103,6 +107,10 @@ struct Shared {
     stop: AtomicBool,
     /// Set by [`Engine::quiesce`]: the engine changes nothing on its own any more.
     quiet: AtomicBool,
+    /// The shared store did not answer last time (logged once).
+    store_down: AtomicBool,
+    /// The store is shared with other nodes: the timer thread reads their changes.
+    shared_store: bool,
     wake: Option<Sender<()>>,
 }
 
@@ -126,15 +134,25 @@ impl Engine {
             }
             Timing::Manual(c) => (c.clone(), Some(c), None),
         };
+        let shared_store = !store.node().is_empty();
         let shared = Arc::new(Shared {
             host,
             clock,
             config: RwLock::new(Arc::new(config)),
-            inner: Mutex::new(Inner { store, outbox: VecDeque::new(), spare: VecDeque::new(), seq: 0, gen: 0 }),
+            inner: Mutex::new(Inner {
+                store,
+                outbox: VecDeque::new(),
+                spare: VecDeque::new(),
+                seq: 0,
+                gen: 0,
+                logs: Vec::new(),
+            }),
             timers: Mutex::new(Timers::new()),
             delivering: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             quiet: AtomicBool::new(false),
+            store_down: AtomicBool::new(false),
+            shared_store,
             wake: wake.as_ref().map(|(tx, _)| tx.clone()),
         });
         let thread = wake.map(|(_, rx)| {

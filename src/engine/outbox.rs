@@ -25,11 +25,16 @@ impl Shared {
             // `spare`), so that neither side allocates once both have grown.
             let mut batch = VecDeque::new();
             loop {
-                {
+                let logs = {
                     let mut inner = self.inner.lock();
+                    let logs = std::mem::take(&mut inner.logs);
                     if inner.outbox.is_empty() {
                         if batch.capacity() > inner.spare.capacity() {
                             inner.spare = batch;
+                        }
+                        drop(inner);
+                        for (level, line) in &logs {
+                            self.host.log(*level, line);
                         }
                         break;
                     }
@@ -37,6 +42,10 @@ impl Shared {
                         batch = std::mem::take(&mut inner.spare);
                     }
                     std::mem::swap(&mut batch, &mut inner.outbox);
+                    logs
+                };
+                for (level, line) in &logs {
+                    self.host.log(*level, line);
                 }
                 for n in batch.drain(..) {
                     self.host.notify(&n);

@@ -9,10 +9,10 @@ use super::clean::{clean_id, clean_name, clean_number, clean_tenant, clean_user}
 use super::{DialOutcome, DialRequest, Inner, Shared};
 use crate::codes::{self, Intent};
 use crate::config::{RecallPlan, Tenant};
-use crate::error::{DialError, DialFailure};
+use crate::error::{CallError, DialError, DialFailure};
 use crate::host::{Action, BridgeError, Event, LogLevel, Message, Notice};
 use crate::identity::valid_user;
-use crate::store::{Claim, ParkedCall, RecallState};
+use crate::store::{Claim, InsertError, ParkedCall, RecallState};
 
 /// A call about to be parked: what park and adopt each know of it.
 pub(super) struct NewCall<'a> {
@@ -186,31 +186,42 @@ impl Shared {
         }
 
         let extension = {
-            let mut inner = self.inner.lock();
+            let mut inner = self.lock_fresh();
             if inner.store.get(uuid).is_some() {
                 return Err(DialError::AlreadyParked);
             }
-            let Some(ext) = inner.store.first_with_room(tenant, candidates, limit) else {
-                return Err(if let Some(g) = group {
-                    DialError::NoFreeMember { group: g.name.clone() }
-                } else {
-                    DialError::SlotFull { extension: candidates[0].clone(), max: limit }
-                });
+            let full = || match group {
+                Some(g) => DialError::NoFreeMember { group: g.name.clone() },
+                None => DialError::SlotFull { extension: candidates[0].clone(), max: limit },
             };
-            let now = self.clock.now_ms();
-            let call = NewCall {
-                tenant,
-                uuid,
-                extension: ext,
-                parking_user,
-                caller_number,
-                caller_name,
-                music: music.clone(),
-                parked_at_ms: now,
-                due_ms: now.saturating_add(u64::from(plan.recall_time) * 1000),
-                plan,
+            // Another node may fill the slot chosen between the look and the add (a
+            // shared store): the add fails, and the next slot with room is tried.
+            let mut tries = 0;
+            let (ext, ev) = loop {
+                let ext = inner.store.first_with_room(tenant, candidates, limit).ok_or_else(full)?;
+                let now = self.clock.now_ms();
+                let call = NewCall {
+                    tenant,
+                    uuid,
+                    extension: ext,
+                    parking_user,
+                    caller_number: caller_number.clone(),
+                    caller_name: caller_name.clone(),
+                    music: music.clone(),
+                    parked_at_ms: now,
+                    due_ms: now.saturating_add(u64::from(plan.recall_time) * 1000),
+                    plan,
+                };
+                match self.place(&mut inner, t, call, group.map(|_| "group-park".to_string()), limit) {
+                    Ok(ev) => break (ext, ev),
+                    Err(InsertError::Full) if tries < candidates.len() => {
+                        tries += 1;
+                        self.refresh(&mut inner);
+                    }
+                    Err(InsertError::Full) => return Err(full()),
+                    Err(InsertError::Store(e)) => return Err(DialError::Store(e)),
+                }
             };
-            let ev = self.place(&mut inner, t, call, group.map(|_| "group-park".to_string()));
             let who_len = text.len();
             for part in [" parked on ", ext, ", dial ", &t.codes.retrieve, ext] {
                 text.push_str(part);
@@ -244,10 +255,17 @@ impl Shared {
         Ok(DialOutcome::Parked { extension, music, exit_key: plan.exit_key })
     }
 
-    /// Parks `call` (under the lock): stores it, arms its recall timer and queues its
-    /// lamps. Returns its `parked` event (with `detail`), for the caller to queue after
-    /// anything that must come first.
-    pub(super) fn place(&self, inner: &mut Inner, t: &Tenant, call: NewCall, detail: Option<String>) -> Notice {
+    /// Parks `call` (under the lock) unless its extension holds `limit` calls: stores it,
+    /// arms its recall timer and queues its lamps. Returns its `parked` event (with
+    /// `detail`), for the caller to queue after anything that must come first.
+    pub(super) fn place(
+        &self,
+        inner: &mut Inner,
+        t: &Tenant,
+        call: NewCall,
+        detail: Option<String>,
+        limit: usize,
+    ) -> Result<Notice, InsertError> {
         let (tenant, uuid, extension, due) = (call.tenant, call.uuid, call.extension, call.due_ms);
         let group = t.group_of(extension).map(|g| g.name.clone());
         inner.seq += 1;
@@ -271,13 +289,14 @@ impl Shared {
             claim: None,
             operator_ring: false,
             park_info: t.notices.callpark_info,
+            node: String::new(),
         };
         let ev = Self::event(Action::Parked, &parked, None, 0, detail);
-        inner.store.insert(parked);
+        inner.store.insert(parked, limit)?;
         self.push_timer(None, due, gen, uuid);
         Self::queue_lamps(inner, tenant, extension, group.as_deref());
         Self::queue_park_info(inner, t, tenant, extension, false);
-        ev
+        Ok(ev)
     }
 
     fn retrieve(
@@ -291,8 +310,8 @@ impl Shared {
         let user = user.ok_or(DialError::NoRetriever)?;
         let group = t.group_of(user).map(|g| g.name.as_str());
         loop {
-            let (parked, extension, was_ringing) = {
-                let mut inner = self.inner.lock();
+            let (parked, extension, was_ringing, elsewhere) = {
+                let mut inner = self.lock_fresh();
                 let found = match &from {
                     From::Slot(ext) => inner.store.oldest_in_slot(tenant, ext),
                     From::Group(g) => inner.store.oldest_in_group(tenant, g),
@@ -312,11 +331,43 @@ impl Shared {
                     };
                     return Err(DialError::Empty { place });
                 };
-                let ringing = self
-                    .claim(&mut inner, &parked, Claim::Retrieve { by: uuid.into() })
-                    .expect("an unclaimed call found under the same lock");
-                (parked, extension, ringing)
+                // Under one lock the call found is unclaimed here; another node sharing
+                // the store may have claimed it since this one last looked.
+                let ringing = match self.claim(&mut inner, &parked, Claim::Retrieve { by: uuid.into() }) {
+                    Ok(r) => r,
+                    Err(CallError::Store(e)) => return Err(DialError::Store(e)),
+                    Err(_) => continue,
+                };
+                let elsewhere = match inner.store.get(&parked) {
+                    Some(c) if c.node != inner.store.node() => match inner.store.hand_over(&parked) {
+                        Ok(h) => Some(h),
+                        Err(e) => {
+                            self.unclaim(&mut inner, &parked);
+                            return Err(DialError::Store(e));
+                        }
+                    },
+                    _ => None,
+                };
+                (parked, extension, ringing, elsewhere)
             };
+            if let Some(h) = elsewhere {
+                // The node holding the call bridges it when the retriever's call arrives
+                // with the token (`Engine::take_over`), and tells who took it.
+                return match self.host.bridge_to_node(uuid, &h.address, &h.token) {
+                    Ok(()) => Ok(DialOutcome::Retrieved { parked_uuid: parked, extension }),
+                    Err(BridgeError::Failed(e) | BridgeError::ParkedGone(e)) => {
+                        self.unclaim(&mut self.inner.lock(), &parked);
+                        self.host.log(
+                            LogLevel::Warning,
+                            &format!(
+                                "callpark: {uuid} could not reach node {} for {parked} ({e}), it stays parked",
+                                h.node
+                            ),
+                        );
+                        Err(DialError::HostFailed(e))
+                    }
+                };
+            }
             if was_ringing {
                 self.host.cancel_ring(&parked);
             }

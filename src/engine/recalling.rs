@@ -117,7 +117,8 @@ impl Shared {
                     HandOff::RingGroup => c.plan.ring_group.clone(),
                     HandOff::FinalDestination => c.plan.final_destination.clone(),
                 };
-                let ringing = self.claim(&mut inner, uuid, claim).unwrap_or(false);
+                // Another node may have claimed it (a shared store): then it is theirs.
+                let Ok(ringing) = self.claim(&mut inner, uuid, claim) else { return false };
                 if ringing && !steps.cancel_ring && steps.unanswered.is_none() {
                     acts.push(Act::CancelRing(uuid.into()));
                 }

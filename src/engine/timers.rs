@@ -47,17 +47,28 @@ impl Engine {
 pub(super) fn timer_thread(s: &Shared, rx: Receiver<()>) {
     loop {
         let next = s.timers.lock().first_key_value().map(|(&(d, _), _)| d);
-        let wait = match next {
+        let mut wait = match next {
             Some(d) => Duration::from_millis(d.saturating_sub(s.clock.now_ms())),
             None => Duration::from_secs(3600),
         };
+        if s.shared_store {
+            wait = wait.min(Duration::from_millis(super::SYNC_MS));
+        }
         let woken = rx.recv_timeout(wait);
         if s.stop.load(Ordering::SeqCst) {
             return;
         }
         match woken {
             Ok(()) => {}
-            Err(RecvTimeoutError::Timeout) => s.run_due(),
+            Err(RecvTimeoutError::Timeout) => {
+                s.run_due();
+                if s.shared_store {
+                    let mut inner = s.inner.lock();
+                    s.refresh(&mut inner);
+                    drop(inner);
+                    s.deliver();
+                }
+            }
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }

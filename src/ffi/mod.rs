@@ -54,6 +54,7 @@ impl From<&DialError> for cp_result {
             DialError::NotParked { .. } => cp_result::NotParked,
             DialError::UnknownUser(_) => cp_result::UnknownUser,
             DialError::Leaving { .. } => cp_result::Leaving,
+            DialError::Store(_) => cp_result::StoreUnavailable,
         }
     }
 }
@@ -65,6 +66,7 @@ impl From<&CallError> for cp_result {
             CallError::NotFound => cp_result::NotFound,
             CallError::AlreadyTaken => cp_result::AlreadyTaken,
             CallError::BridgeFailed(_) => cp_result::BridgeFailed,
+            CallError::Store(_) => cp_result::StoreUnavailable,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! A recording fake host and helpers for driving the engine with a virtual clock.
 #![allow(dead_code)]
 
+pub mod redis_server;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -13,10 +15,22 @@ use parking_lot::Mutex;
 /// What the engine asked the host to do, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Did {
-    Bridge { uuid: String, parked: String },
+    Bridge {
+        uuid: String,
+        parked: String,
+    },
+    /// A retriever here sent to the node at `address` holding the call, with `token`.
+    BridgeToNode {
+        uuid: String,
+        address: String,
+        token: String,
+    },
     Ring(Ring),
     CancelRing(String),
-    Transfer { uuid: String, to: String },
+    Transfer {
+        uuid: String,
+        to: String,
+    },
     Notice(Notice),
 }
 
@@ -79,6 +93,16 @@ impl FakeHost {
             _ => None,
         })
     }
+    /// The hand-overs to other nodes: (retriever, address, token).
+    pub fn hand_overs(&self) -> Vec<(String, String, String)> {
+        self.all()
+            .into_iter()
+            .filter_map(|d| match d {
+                Did::BridgeToNode { uuid, address, token } => Some((uuid, address, token)),
+                _ => None,
+            })
+            .collect()
+    }
     pub fn lamp_count(&self, tenant: &str, ext: &str) -> Option<usize> {
         self.lamp(tenant, &Target::Extension(ext.into())).map(|p| p.state.count)
     }
@@ -92,6 +116,13 @@ impl Host for FakeHost {
         }
         if self.leg_fails.lock().contains(uuid) {
             return Err(BridgeError::Failed("the other leg is gone".into()));
+        }
+        Ok(())
+    }
+    fn bridge_to_node(&self, uuid: &str, address: &str, token: &str) -> Result<(), BridgeError> {
+        self.did.lock().push(Did::BridgeToNode { uuid: uuid.into(), address: address.into(), token: token.into() });
+        if self.leg_fails.lock().contains(uuid) {
+            return Err(BridgeError::Failed("the other node did not answer".into()));
         }
         Ok(())
     }
@@ -136,7 +167,15 @@ impl Rig {
         host.add_users(ACME, &["101", "102", "103", "104", "105"]);
         host.add_users(GLOBEX, &["101", "102", "103"]);
         let clock = Arc::new(ManualClock::default());
-        let engine = Engine::new(config, host.clone(), Timing::Manual(clock.clone()));
+        let engine = if redis_server::wanted() {
+            let store = redis_server::store(redis_server::shared(), &redis_server::fresh_prefix(), "a");
+            let engine = Engine::with_store(config, host.clone(), Timing::Manual(clock.clone()), Box::new(store));
+            let status = engine.store_status();
+            assert!(status.reachable && status.kind.starts_with("redis://"), "not on Redis: {status:?}");
+            engine
+        } else {
+            Engine::new(config, host.clone(), Timing::Manual(clock.clone()))
+        };
         Rig { engine, host, clock }
     }
 

@@ -1,109 +1,10 @@
-//! Park state behind one narrow interface, [`ParkStore`].
-//!
-//! The rules (the engine) decide; a store only keeps calls, per tenant, per slot (an
-//! extension) and per group, in park order. The engine holds the store under its one
-//! lock, so a store needs no locking of its own; a store shared by several switches can
-//! replace [`MemoryStore`] without touching the rules.
+//! The park of one switch, in memory: the default store, and the mirror the Redis
+//! store (`super::redis`) keeps of the shared one.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
-use crate::config::RecallPlan;
-
-/// Who took a call out of the park. Exactly one claim per call, ever.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Claim {
-    Retrieve {
-        by: String,
-    },
-    RecallAnswer {
-        leg: String,
-    },
-    RingGroup,
-    FinalDestination,
-    Abandon,
-    /// The caller pressed the exit key.
-    Exit,
-}
-
-/// Where a parked call's recall is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RecallState {
-    /// Parked; the recall starts when the timer lapses.
-    Waiting,
-    /// Attempt `n` rings.
-    Ringing(u32),
-    /// Attempt `n` was not answered; the next one starts when the timer lapses.
-    Retrying(u32),
-    /// Every attempt failed and there is no final destination: parked until retrieved.
-    Exhausted,
-}
-
-/// The state of a slot (one extension) or of a group, for lamps.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SlotState {
-    pub count: usize,
-    /// A call here is being recalled (its recall is ringing).
-    pub recalling: bool,
-    /// The oldest parked call: (uuid, caller number, caller name).
-    pub oldest: Option<(String, String, String)>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParkedCall {
-    pub uuid: String,
-    pub tenant: String,
-    /// The slot: the extension the call is parked at.
-    pub extension: String,
-    /// The group of the slot's extension, when it has one.
-    pub group: Option<String>,
-    pub parking_user: String,
-    pub caller_number: String,
-    pub caller_name: String,
-    pub music: String,
-    /// Park order, unique and increasing.
-    pub seq: u64,
-    pub parked_at_ms: u64,
-    pub plan: Arc<RecallPlan>,
-    pub recall: RecallState,
-    /// When the pending timer lapses, if one is pending.
-    pub due_ms: Option<u64>,
-    /// Bumped whenever the pending timer is replaced: an older timer is ignored.
-    pub timer_gen: u64,
-    pub claim: Option<Claim>,
-    /// An operator's retrieve rings a user for it (`callpark retrieve`): a claim stops
-    /// that ring too.
-    pub operator_ring: bool,
-    /// Its tenant sent visual park notices when it was parked: its leaving is told too,
-    /// whatever a reload changed since.
-    pub park_info: bool,
-}
-
-/// The store's interface: what the rules need, nothing more.
-pub trait ParkStore: Send {
-    fn insert(&mut self, call: ParkedCall);
-    fn get(&self, uuid: &str) -> Option<&ParkedCall>;
-    fn get_mut(&mut self, uuid: &str) -> Option<&mut ParkedCall>;
-    fn remove(&mut self, uuid: &str) -> Option<ParkedCall>;
-    /// Calls parked at `extension` of `tenant`.
-    fn slot_len(&self, tenant: &str, extension: &str) -> usize;
-    /// The first of `candidates` (extensions of `tenant`) holding fewer than `limit` calls.
-    fn first_with_room<'c>(&self, tenant: &str, candidates: &'c [String], limit: usize) -> Option<&'c String> {
-        candidates.iter().find(|e| self.slot_len(tenant, e) < limit)
-    }
-    /// The oldest unclaimed call at `extension`.
-    fn oldest_in_slot(&self, tenant: &str, extension: &str) -> Option<&ParkedCall>;
-    /// The oldest unclaimed call parked against any member of `group`.
-    fn oldest_in_group(&self, tenant: &str, group: &str) -> Option<&ParkedCall>;
-    fn slot_state(&self, tenant: &str, extension: &str) -> SlotState;
-    fn group_state(&self, tenant: &str, group: &str) -> SlotState;
-    /// Every call of `tenant` (all tenants when `None`), oldest first.
-    fn calls(&self, tenant: Option<&str>) -> Vec<&ParkedCall>;
-    fn len(&self) -> usize;
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+use super::{Claim, ClaimError, InsertError, ParkStore, ParkedCall, RecallState, SlotState};
 
 /// A parked call's uuid, one copy shared by the indexes of [`MemoryStore`].
 type Id = Arc<str>;
@@ -189,6 +90,21 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// Adds `call`, whatever its slot holds (a mirror takes what the shared store has).
+    pub(super) fn add(&mut self, call: ParkedCall) {
+        // Keys are cloned only for entries that are new.
+        let id: Id = Arc::from(call.uuid.as_str());
+        match self.tenants.get_mut(call.tenant.as_str()) {
+            Some(t) => t.add(&call, &id),
+            None => {
+                let mut t = TenantCalls::default();
+                t.add(&call, &id);
+                self.tenants.insert(call.tenant.clone(), t);
+            }
+        }
+        self.calls.insert(id, Box::new(call));
+    }
+
     fn call(&self, id: &Id) -> Option<&ParkedCall> {
         self.calls.get(&**id).map(|c| &**c)
     }
@@ -208,18 +124,27 @@ impl MemoryStore {
 }
 
 impl ParkStore for MemoryStore {
-    fn insert(&mut self, call: ParkedCall) {
-        // Keys are cloned only for entries that are new.
-        let id: Id = Arc::from(call.uuid.as_str());
-        match self.tenants.get_mut(call.tenant.as_str()) {
-            Some(t) => t.add(&call, &id),
-            None => {
-                let mut t = TenantCalls::default();
-                t.add(&call, &id);
-                self.tenants.insert(call.tenant.clone(), t);
-            }
+    fn insert(&mut self, call: ParkedCall, limit: usize) -> Result<(), InsertError> {
+        if self.slot_len(&call.tenant, &call.extension) >= limit {
+            return Err(InsertError::Full);
         }
-        self.calls.insert(id, Box::new(call));
+        self.add(call);
+        Ok(())
+    }
+
+    fn claim(&mut self, uuid: &str, claim: Claim) -> Result<&mut ParkedCall, ClaimError> {
+        let c = self.get_mut(uuid).ok_or(ClaimError::NotFound)?;
+        if c.claim.is_some() {
+            return Err(ClaimError::AlreadyTaken);
+        }
+        c.claim = Some(claim);
+        Ok(c)
+    }
+
+    fn unclaim(&mut self, uuid: &str) -> Option<&mut ParkedCall> {
+        let c = self.get_mut(uuid)?;
+        c.claim = None;
+        Some(c)
     }
 
     fn get(&self, uuid: &str) -> Option<&ParkedCall> {
@@ -329,6 +254,7 @@ mod tests {
             claim: None,
             operator_ring: false,
             park_info: false,
+            node: String::new(),
         }
     }
 
@@ -339,9 +265,9 @@ mod tests {
         for tenant in ["short.example", long] {
             let mut s = MemoryStore::default();
             for (i, u) in ["a", "b", "c"].into_iter().enumerate() {
-                s.insert(call(tenant, "101", u, i as u64 + 1));
+                s.insert(call(tenant, "101", u, i as u64 + 1), usize::MAX).unwrap();
             }
-            s.insert(call(tenant, "102", "d", 4));
+            s.insert(call(tenant, "102", "d", 4), usize::MAX).unwrap();
             assert_eq!((s.slot_len(tenant, "101"), s.slot_len(tenant, "102"), s.len()), (3, 1, 4));
             assert_eq!(s.oldest_in_slot(tenant, "101").map(|c| c.uuid.as_str()), Some("a"));
             assert_eq!(s.slot_state(tenant, "101").count, 3);

@@ -1,0 +1,115 @@
+//! What a park shared by several switches adds to the rules: reading what the other
+//! nodes changed (their lamps, the calls of a node that stopped), and taking over, on
+//! the node that holds a call, the retriever another node sent with a token.
+
+use super::{DialOutcome, Engine, Inner, Shared};
+use crate::error::DialError;
+use crate::host::{Action, BridgeError, LogLevel};
+use crate::store::StoreStatus;
+use parking_lot::MutexGuard;
+use std::sync::atomic::Ordering;
+
+impl Shared {
+    /// The engine's lock, with the store up to date with the other nodes.
+    pub(super) fn lock_fresh(&self) -> MutexGuard<'_, Inner> {
+        let mut inner = self.inner.lock();
+        self.refresh(&mut inner);
+        inner
+    }
+
+    /// Takes in what the other nodes changed: lamps of the slots they changed, an
+    /// `abandoned` event for each call of a node that stopped, timers of calls given
+    /// back. A store that cannot be reached is logged once, until it answers again; the
+    /// park goes on with what this node last saw. Under the lock.
+    pub(super) fn refresh(&self, inner: &mut Inner) {
+        match inner.store.refresh() {
+            Ok(r) => {
+                if self.store_down.swap(false, Ordering::SeqCst) {
+                    inner.logs.push((LogLevel::Notice, "callpark: the park store answers again".into()));
+                }
+                for p in &r.places {
+                    Self::queue_lamps(inner, &p.tenant, &p.extension, p.group.as_deref());
+                }
+                for c in &r.lost {
+                    let ev = Self::event(
+                        Action::Abandoned,
+                        c,
+                        None,
+                        Self::attempt_of(c),
+                        Some(format!("node {} stopped", c.node)),
+                    );
+                    inner.outbox.push_back(ev);
+                }
+                for uuid in &r.released {
+                    self.rearm(inner, uuid);
+                }
+            }
+            Err(e) => {
+                if !self.store_down.swap(true, Ordering::SeqCst) {
+                    inner.logs.push((LogLevel::Error, format!("callpark: {e}; parks are sent back until it answers")));
+                }
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Reads what the other nodes changed and tells this node's phones (the engine's
+    /// timer thread does it every [`SYNC_MS`] with a shared store).
+    pub fn sync(&self) {
+        {
+            let mut inner = self.shared.inner.lock();
+            self.shared.refresh(&mut inner);
+        }
+        self.shared.deliver();
+    }
+
+    /// A retriever sent by another node arrived here on `leg_uuid` with `token`: it is
+    /// bridged to the call the token is for, held here, which leaves the park
+    /// (`retrieved`). A token unknown, used, expired or not for this node is `NotFound`.
+    pub fn take_over(&self, token: &str, leg_uuid: &str) -> Result<DialOutcome, DialError> {
+        let bad = |e: String| DialError::BadRequest(e);
+        let token = super::clean::clean_id("token", token).map_err(bad)?;
+        let leg = super::clean::clean_id("uuid", leg_uuid).map_err(bad)?;
+        let s = &self.shared;
+        let (parked, extension, ringing) = {
+            let mut inner = s.lock_fresh();
+            let parked = inner.store.redeem(token).map_err(DialError::Store)?;
+            let found = parked.and_then(|p| inner.store.get(&p).map(|c| (p, c.extension.clone(), c.recall)));
+            let Some((parked, extension, recall)) = found else {
+                return Err(DialError::NotParked { uuid: format!("for token {token}") });
+            };
+            (parked, extension, matches!(recall, crate::store::RecallState::Ringing(_)))
+        };
+        if ringing {
+            s.host.cancel_ring(&parked);
+        }
+        let bridged = s.host.bridge(leg, &parked);
+        let mut inner = s.inner.lock();
+        let result = match bridged {
+            Ok(()) => {
+                s.finish(&mut inner, &parked, Action::Retrieved, Some(leg), None);
+                Ok(DialOutcome::Retrieved { parked_uuid: parked, extension })
+            }
+            Err(BridgeError::ParkedGone(e)) => {
+                s.finish(&mut inner, &parked, Action::Abandoned, Some(leg), Some(format!("bridge failed: {e}")));
+                Err(DialError::HostFailed(e))
+            }
+            Err(BridgeError::Failed(e)) => {
+                s.unclaim(&mut inner, &parked);
+                Err(DialError::HostFailed(e))
+            }
+        };
+        drop(inner);
+        s.deliver();
+        result
+    }
+
+    /// The store behind the park, this node and the other nodes seen.
+    pub fn store_status(&self) -> StoreStatus {
+        self.shared.inner.lock().store.status()
+    }
+}
+
+/// How often the timer thread reads what other nodes changed, with a shared store.
+pub const SYNC_MS: u64 = 250;

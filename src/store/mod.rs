@@ -1,0 +1,220 @@
+//! Park state behind one narrow interface, [`ParkStore`].
+//!
+//! The rules (the engine) decide; a store only keeps calls, per tenant, per slot (an
+//! extension) and per group, in park order, and makes a claim or an add that must be
+//! one step for everyone who shares it. The engine holds the store under its
+//! one lock, so a store needs no locking of its own. Two stores: [`MemoryStore`], one
+//! switch's park (the default), and [`RedisStore`], one park shared by several switches.
+
+mod memory;
+mod redis;
+
+pub use memory::MemoryStore;
+pub use redis::{RedisStore, RedisTarget, HEARTBEAT_TTL_MS};
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::config::RecallPlan;
+
+/// Who took a call out of the park. Exactly one claim per call, ever.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    Retrieve {
+        by: String,
+    },
+    RecallAnswer {
+        leg: String,
+    },
+    RingGroup,
+    FinalDestination,
+    Abandon,
+    /// The caller pressed the exit key.
+    Exit,
+}
+
+/// Where a parked call's recall is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecallState {
+    /// Parked; the recall starts when the timer lapses.
+    Waiting,
+    /// Attempt `n` rings.
+    Ringing(u32),
+    /// Attempt `n` was not answered; the next one starts when the timer lapses.
+    Retrying(u32),
+    /// Every attempt failed and there is no final destination: parked until retrieved.
+    Exhausted,
+}
+
+/// The state of a slot (one extension) or of a group, for lamps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlotState {
+    pub count: usize,
+    /// A call here is being recalled (its recall is ringing).
+    pub recalling: bool,
+    /// The oldest parked call: (uuid, caller number, caller name).
+    pub oldest: Option<(String, String, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParkedCall {
+    pub uuid: String,
+    pub tenant: String,
+    /// The slot: the extension the call is parked at.
+    pub extension: String,
+    /// The group of the slot's extension, when it has one.
+    pub group: Option<String>,
+    pub parking_user: String,
+    pub caller_number: String,
+    pub caller_name: String,
+    pub music: String,
+    /// Park order, unique and increasing.
+    pub seq: u64,
+    pub parked_at_ms: u64,
+    pub plan: Arc<RecallPlan>,
+    pub recall: RecallState,
+    /// When the pending timer lapses, if one is pending.
+    pub due_ms: Option<u64>,
+    /// Bumped whenever the pending timer is replaced: an older timer is ignored.
+    pub timer_gen: u64,
+    pub claim: Option<Claim>,
+    /// An operator's retrieve rings a user for it (`callpark retrieve`): a claim stops
+    /// that ring too.
+    pub operator_ring: bool,
+    /// Its tenant sent visual park notices when it was parked: its leaving is told too,
+    /// whatever a reload changed since.
+    pub park_info: bool,
+    /// The node holding the call's media, in a store shared by several switches; empty
+    /// where the store is this switch's alone. Set by the store.
+    pub node: String,
+}
+
+/// A shared store could not be reached or answered nonsense.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the park store cannot be used: {}", self.0)
+    }
+}
+
+/// Why a call was not added.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InsertError {
+    /// Its extension already holds as many calls as allowed (another node may have
+    /// filled it since this one looked).
+    Full,
+    Store(StoreError),
+}
+
+/// Why a claim did not happen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimError {
+    NotFound,
+    /// Someone (on any node) claimed it first.
+    AlreadyTaken,
+    Store(StoreError),
+}
+
+/// A slot whose state another node changed: its lamps (and its group's) are due.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Place {
+    pub tenant: String,
+    pub extension: String,
+    pub group: Option<String>,
+}
+
+/// What [`ParkStore::refresh`] found other nodes changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Refreshed {
+    /// Slots whose state changed: their lamps are due.
+    pub places: Vec<Place>,
+    /// Calls of a node that stopped (its heartbeat lapsed), removed by this node: each
+    /// is `abandoned`, with its media.
+    pub lost: Vec<ParkedCall>,
+    /// Calls held here that another node had claimed and gave back: unclaimed in the
+    /// store, their recall timers are due again.
+    pub released: Vec<String>,
+}
+
+/// How a retriever on this node reaches a call another node holds: a call to `address`
+/// (the holding node's SIP address) carrying `token`, which that node redeems once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handover {
+    pub node: String,
+    pub address: String,
+    pub token: String,
+}
+
+/// What `callpark status` tells of the store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreStatus {
+    /// `memory`, or the Redis address.
+    pub kind: String,
+    pub node: String,
+    /// Whether the last exchange with a shared store worked.
+    pub reachable: bool,
+    /// The other nodes seen alive: (name, SIP address).
+    pub others: Vec<(String, String)>,
+}
+
+/// The store's interface: what the rules need, nothing more.
+pub trait ParkStore: Send {
+    /// The node this store speaks for; empty where the store is this switch's alone.
+    fn node(&self) -> &str {
+        ""
+    }
+    /// Takes in what other nodes changed since the last call. Nothing to do for a store
+    /// of one switch.
+    fn refresh(&mut self) -> Result<Refreshed, StoreError> {
+        Ok(Refreshed::default())
+    }
+    /// Adds `call` (the store sets its `node` and, when shared, its `seq`) unless its
+    /// extension already holds `limit` calls: the check and the add are one step for
+    /// every node.
+    fn insert(&mut self, call: ParkedCall, limit: usize) -> Result<(), InsertError>;
+    fn get(&self, uuid: &str) -> Option<&ParkedCall>;
+    fn get_mut(&mut self, uuid: &str) -> Option<&mut ParkedCall>;
+    /// Claims `uuid` for `claim` if nobody (on any node) has: exactly one claim wins.
+    fn claim(&mut self, uuid: &str, claim: Claim) -> Result<&mut ParkedCall, ClaimError>;
+    /// Gives a claimed call back to the park (its taker failed).
+    fn unclaim(&mut self, uuid: &str) -> Option<&mut ParkedCall>;
+    fn remove(&mut self, uuid: &str) -> Option<ParkedCall>;
+    /// A call held here that a retriever on another node claimed and has not reached.
+    fn claimed_elsewhere(&self, uuid: &str) -> bool {
+        let _ = uuid;
+        false
+    }
+    /// For a call another node holds, claimed here: how this node's retriever reaches it.
+    fn hand_over(&mut self, uuid: &str) -> Result<Handover, StoreError> {
+        Err(StoreError(format!("call {uuid} is held by no other node: this store is one switch's")))
+    }
+    /// The call (held here) that another node's `token` is for, once: `None` for a token
+    /// unknown, used or not for this node.
+    fn redeem(&mut self, token: &str) -> Result<Option<String>, StoreError> {
+        let _ = token;
+        Ok(None)
+    }
+    fn status(&self) -> StoreStatus {
+        StoreStatus { kind: "memory".into(), reachable: true, ..StoreStatus::default() }
+    }
+    /// Calls parked at `extension` of `tenant`.
+    fn slot_len(&self, tenant: &str, extension: &str) -> usize;
+    /// The first of `candidates` (extensions of `tenant`) holding fewer than `limit` calls.
+    fn first_with_room<'c>(&self, tenant: &str, candidates: &'c [String], limit: usize) -> Option<&'c String> {
+        candidates.iter().find(|e| self.slot_len(tenant, e) < limit)
+    }
+    /// The oldest unclaimed call at `extension`.
+    fn oldest_in_slot(&self, tenant: &str, extension: &str) -> Option<&ParkedCall>;
+    /// The oldest unclaimed call parked against any member of `group`.
+    fn oldest_in_group(&self, tenant: &str, group: &str) -> Option<&ParkedCall>;
+    fn slot_state(&self, tenant: &str, extension: &str) -> SlotState;
+    fn group_state(&self, tenant: &str, group: &str) -> SlotState;
+    /// Every call of `tenant` (all tenants when `None`), oldest first.
+    fn calls(&self, tenant: Option<&str>) -> Vec<&ParkedCall>;
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,687 @@
+//! One park shared by several switches, on Redis.
+//!
+//! Redis holds what every node must agree on: each parked call (its slot, group, parking
+//! user, caller, park order, holding node, claim), the calls of each slot (for the
+//! limit), one-time hand-over tokens and a heartbeat key per node. Every change that
+//! must have one winner (an add under a slot's limit, a claim) is one Lua script.
+//!
+//! Each node keeps a mirror of the whole park (a [`MemoryStore`]) for the rules to read:
+//! its own calls with what only it knows (recall plan, timers, music), the other nodes'
+//! calls as Redis has them. [`ParkStore::refresh`] brings the mirror up to date when the
+//! park's version counter moved, renews this node's heartbeat, removes the calls of a
+//! node whose heartbeat lapsed, and, after Redis was unreachable, writes back what this
+//! node holds (its calls that left while Redis was away are deleted, those parked before
+//! are restored).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::{Commands, Connection, Script};
+
+use super::{
+    Claim, ClaimError, Handover, InsertError, MemoryStore, ParkStore, ParkedCall, Place, RecallState, Refreshed,
+    SlotState, StoreError, StoreStatus,
+};
+use crate::config::RecallPlan;
+
+/// The prefix of every key callpark writes.
+/// The prefix of every key callpark writes, unless the store's target names another.
+pub const PREFIX: &str = "callpark:";
+/// How long a node's heartbeat lasts without renewal: past it, the other nodes take it
+/// for dead and remove its calls.
+pub const HEARTBEAT_TTL_MS: u64 = 3000;
+/// How long a hand-over token waits for the retriever's call to reach the holding node.
+const TOKEN_TTL_S: u64 = 30;
+/// How long a connect, a read or a write may take before Redis counts as unreachable.
+const IO_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Adds a call unless its slot is full. KEYS: the slot's set, the call's hash, the
+/// park-order counter, the calls' hash, the version. ARGV: limit, uuid, node, seq
+/// (empty: the next one), then field/value pairs. {seq, version}; {-1, 0}: full.
+const INSERT: &str = r"
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[1]) then return {-1, 0} end
+local seq = tonumber(ARGV[4])
+if not seq then seq = redis.call('INCR', KEYS[3]) end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'seq', seq, unpack(ARGV, 5))
+redis.call('SADD', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
+return {seq, redis.call('INCR', KEYS[5])}
+";
+
+/// Claims a call if nobody has. KEYS: the call's hash, the version. ARGV: the claim.
+/// {1, version}: claimed; {0, 0}: no such call; {-1, 0}: already claimed.
+const CLAIM: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
+if redis.call('HSETNX', KEYS[1], 'claim', ARGV[1]) == 0 then return {-1, 0} end
+return {1, redis.call('INCR', KEYS[2])}
+";
+
+/// Removes a call. KEYS: the call's hash, its slot's set, the calls' hash, the version.
+/// ARGV: uuid. {1, version} when it was there, else {0, 0}.
+const REMOVE: &str = r"
+local n = redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+if n == 0 then return {0, 0} end
+return {1, redis.call('INCR', KEYS[4])}
+";
+
+/// Where the shared park is: `redis://host:port/db`, as the `store` parameter gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisTarget {
+    pub url: String,
+    /// This node's name (unique in the cluster).
+    pub node: String,
+    /// This node's SIP address as the others reach it (`host:port`).
+    pub address: String,
+    /// The prefix of every key ([`PREFIX`] unless given): several parks in one Redis.
+    pub prefix: String,
+}
+
+/// The Redis store of one node.
+pub struct RedisStore {
+    target: RedisTarget,
+    keys: Keys,
+    client: redis::Client,
+    con: Option<Connection>,
+    mirror: MemoryStore,
+    /// The park's version when the mirror was last read.
+    version: Option<i64>,
+    /// Redis failed since the last good exchange: on the next, write back what is held here.
+    lost: bool,
+    /// This node's calls that left the park while Redis was unreachable.
+    gone: HashSet<String>,
+    /// Calls held here that another node claimed (its retriever is on its way).
+    elsewhere: HashSet<String>,
+    /// When the heartbeat was last renewed (ms since the store was made).
+    beat_at: Option<std::time::Instant>,
+    /// When the connection in use was made.
+    connected_at: Option<std::time::Instant>,
+    /// Set with each heartbeat: the next refresh reads the park even if its version did
+    /// not move, to find the calls of nodes that stopped.
+    look_for_dead: bool,
+    others: Vec<(String, String)>,
+    /// The recall plan shown for another node's call (which only that node recalls).
+    plan: Arc<RecallPlan>,
+    insert: Script,
+    claim: Script,
+    remove: Script,
+}
+
+/// The names of callpark's keys: `<prefix><kind>|<part>|...`. Neither a domain nor an
+/// extension has a '|'.
+struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    fn key(&self, parts: &[&str]) -> String {
+        let mut k = self.prefix.clone();
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                k.push('|');
+            }
+            k.push_str(p);
+        }
+        k
+    }
+
+    fn call(&self, uuid: &str) -> String {
+        self.key(&["call", uuid])
+    }
+
+    fn slot(&self, tenant: &str, extension: &str) -> String {
+        self.key(&["slot", tenant, extension])
+    }
+
+    fn node(&self, node: &str) -> String {
+        self.key(&["node", node])
+    }
+}
+
+fn err(e: redis::RedisError) -> StoreError {
+    StoreError(format!("redis: {e}"))
+}
+
+fn claim_text(c: &Claim) -> String {
+    match c {
+        Claim::Retrieve { by } => format!("retrieve:{by}"),
+        Claim::RecallAnswer { leg } => format!("recall:{leg}"),
+        Claim::RingGroup => "ring-group".into(),
+        Claim::FinalDestination => "final-destination".into(),
+        Claim::Abandon => "abandon".into(),
+        Claim::Exit => "exit".into(),
+    }
+}
+
+fn parse_claim(s: &str) -> Claim {
+    match s.split_once(':') {
+        Some(("retrieve", by)) => Claim::Retrieve { by: by.into() },
+        Some(("recall", leg)) => Claim::RecallAnswer { leg: leg.into() },
+        _ => match s {
+            "ring-group" => Claim::RingGroup,
+            "final-destination" => Claim::FinalDestination,
+            "exit" => Claim::Exit,
+            _ => Claim::Abandon,
+        },
+    }
+}
+
+impl RedisStore {
+    /// A store for `target`. Redis need not be up yet: until it is, parks fail (the
+    /// caller is sent back) and the mirror is empty.
+    pub fn new(target: RedisTarget) -> Result<RedisStore, StoreError> {
+        let client = redis::Client::open(target.url.as_str()).map_err(err)?;
+        let keys = Keys { prefix: if target.prefix.is_empty() { PREFIX.to_string() } else { target.prefix.clone() } };
+        let mut s = RedisStore {
+            target,
+            keys,
+            client,
+            con: None,
+            mirror: MemoryStore::default(),
+            version: None,
+            lost: false,
+            gone: HashSet::new(),
+            elsewhere: HashSet::new(),
+            beat_at: None,
+            connected_at: None,
+            look_for_dead: true,
+            others: Vec::new(),
+            plan: crate::config::Config::default().tenant("").recall.clone(),
+            insert: Script::new(INSERT),
+            claim: Script::new(CLAIM),
+            remove: Script::new(REMOVE),
+        };
+        let _ = s.refresh();
+        Ok(s)
+    }
+
+    /// Runs `f` on the connection (made anew after a failure); a failure drops the
+    /// connection and marks Redis lost.
+    fn with<T>(&mut self, f: impl FnOnce(&mut Connection, &Scripts) -> redis::RedisResult<T>) -> Result<T, StoreError> {
+        if self.con.is_none() {
+            let con = self.client.get_connection_with_timeout(IO_TIMEOUT).map_err(|e| {
+                self.lost = true;
+                err(e)
+            })?;
+            con.set_read_timeout(Some(IO_TIMEOUT)).map_err(err)?;
+            con.set_write_timeout(Some(IO_TIMEOUT)).map_err(err)?;
+            self.con = Some(con);
+            // Heartbeats may be lost with Redis (a restart): nobody is taken for dead
+            // before every live node has had the time to renew its own; ours is due now.
+            self.connected_at = Some(std::time::Instant::now());
+            self.beat_at = None;
+        }
+        let scripts = Scripts { k: &self.keys, insert: &self.insert, claim: &self.claim, remove: &self.remove };
+        let con = self.con.as_mut().expect("connected above");
+        match f(con, &scripts) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                self.con = None;
+                self.lost = true;
+                Err(err(e))
+            }
+        }
+    }
+
+    fn write_call(
+        con: &mut Connection,
+        s: &Scripts,
+        c: &ParkedCall,
+        limit: usize,
+        seq: Option<u64>,
+    ) -> redis::RedisResult<(i64, i64)> {
+        let mut inv = s.insert.prepare_invoke();
+        inv.key(s.k.slot(&c.tenant, &c.extension))
+            .key(s.k.call(&c.uuid))
+            .key(s.k.key(&["seq"]))
+            .key(s.k.key(&["calls"]))
+            .key(s.k.key(&["version"]))
+            .arg(limit.min(i64::MAX as usize) as i64)
+            .arg(&c.uuid)
+            .arg(&c.node)
+            .arg(seq.map(|s| s.to_string()).unwrap_or_default());
+        let fields: [(&str, &str); 8] = [
+            ("tenant", &c.tenant),
+            ("extension", &c.extension),
+            ("group", c.group.as_deref().unwrap_or("")),
+            ("parking_user", &c.parking_user),
+            ("caller_number", &c.caller_number),
+            ("caller_name", &c.caller_name),
+            ("node", &c.node),
+            ("parked_at_ms", &c.parked_at_ms.to_string()),
+        ];
+        for (f, v) in fields {
+            inv.arg(f).arg(v);
+        }
+        if let Some(cl) = &c.claim {
+            inv.arg("claim").arg(claim_text(cl));
+        }
+        inv.invoke(con)
+    }
+
+    fn delete_call(
+        con: &mut Connection,
+        s: &Scripts,
+        uuid: &str,
+        tenant: &str,
+        extension: &str,
+    ) -> redis::RedisResult<(i64, i64)> {
+        s.remove
+            .key(s.k.call(uuid))
+            .key(s.k.slot(tenant, extension))
+            .key(s.k.key(&["calls"]))
+            .key(s.k.key(&["version"]))
+            .arg(uuid)
+            .invoke(con)
+    }
+
+    /// A call of another node, as Redis has it.
+    fn remote_call(uuid: &str, f: &HashMap<String, String>, plan: &Arc<RecallPlan>) -> Option<ParkedCall> {
+        let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+        Some(ParkedCall {
+            uuid: uuid.into(),
+            tenant: f.get("tenant")?.clone(),
+            extension: f.get("extension")?.clone(),
+            group: f.get("group").filter(|g| !g.is_empty()).cloned(),
+            parking_user: get("parking_user"),
+            caller_number: get("caller_number"),
+            caller_name: get("caller_name"),
+            music: String::new(),
+            seq: f.get("seq")?.parse().ok()?,
+            parked_at_ms: get("parked_at_ms").parse().unwrap_or(0),
+            plan: plan.clone(),
+            recall: RecallState::Waiting,
+            due_ms: None,
+            timer_gen: 0,
+            claim: f.get("claim").map(|c| parse_claim(c)),
+            operator_ring: false,
+            park_info: false,
+            node: get("node"),
+        })
+    }
+
+    /// Writes back what this node holds after Redis was unreachable (or emptied).
+    fn restore(&mut self) -> Result<(), StoreError> {
+        let gone: Vec<String> = self.gone.iter().cloned().collect();
+        let mine: Vec<ParkedCall> =
+            self.mirror.calls(None).into_iter().filter(|c| c.node == self.target.node).cloned().collect();
+        self.with(|con, s| {
+            for uuid in &gone {
+                let (t, e): (Option<String>, Option<String>) =
+                    redis::cmd("HMGET").arg(s.k.call(uuid)).arg("tenant").arg("extension").query(con)?;
+                if let (Some(t), Some(e)) = (t, e) {
+                    Self::delete_call(con, s, uuid, &t, &e)?;
+                }
+            }
+            for c in &mine {
+                let there: bool = con.exists(s.k.call(&c.uuid))?;
+                if !there {
+                    Self::write_call(con, s, c, usize::MAX, Some(c.seq))?;
+                }
+            }
+            Ok(())
+        })?;
+        self.gone.clear();
+        self.lost = false;
+        Ok(())
+    }
+
+    /// Renews this node's heartbeat (at most every third of its life) and reads the
+    /// nodes alive.
+    fn beat(&mut self) -> Result<(), StoreError> {
+        let due = self.beat_at.is_none_or(|t| t.elapsed() >= Duration::from_millis(HEARTBEAT_TTL_MS / 3));
+        if !due {
+            return Ok(());
+        }
+        let (me, address) = (self.keys.node(&self.target.node), self.target.address.clone());
+        let others = self.with(|con, s| {
+            let _: () = redis::cmd("SET").arg(&me).arg(&address).arg("PX").arg(HEARTBEAT_TTL_MS).query(con)?;
+            let keys: Vec<String> = con.keys(s.k.key(&["node", "*"]))?;
+            let mut others = Vec::new();
+            for k in keys.into_iter().filter(|k| *k != me) {
+                let a: Option<String> = con.get(&k)?;
+                if let Some(a) = a {
+                    others.push((k[s.k.node("").len()..].to_string(), a));
+                }
+            }
+            Ok(others)
+        })?;
+        self.others = others;
+        self.others.sort();
+        self.beat_at = Some(std::time::Instant::now());
+        self.look_for_dead = true;
+        Ok(())
+    }
+
+    /// This node's own write moved the park to version `v`: if nobody else wrote since
+    /// the mirror was read, the mirror (changed by the same write) is still the park.
+    fn wrote(&mut self, v: i64) {
+        if v > 0 && self.version.is_some_and(|old| old + 1 == v) {
+            self.version = Some(v);
+        }
+    }
+
+    fn place_of(c: &ParkedCall) -> Place {
+        Place { tenant: c.tenant.clone(), extension: c.extension.clone(), group: c.group.clone() }
+    }
+}
+
+struct Scripts<'a> {
+    k: &'a Keys,
+    insert: &'a Script,
+    claim: &'a Script,
+    remove: &'a Script,
+}
+
+impl ParkStore for RedisStore {
+    fn node(&self) -> &str {
+        &self.target.node
+    }
+
+    fn refresh(&mut self) -> Result<Refreshed, StoreError> {
+        // The first read after Redis restarted fails on the old connection: once more,
+        // on a new one.
+        let get = |con: &mut Connection, s: &Scripts| con.get(s.k.key(&["version"]));
+        let mut version: Option<i64> = match self.with(get) {
+            Ok(v) => v,
+            Err(_) => self.with(get)?,
+        };
+        if self.lost {
+            self.restore()?;
+            version = self.with(get)?;
+        }
+        self.beat()?;
+        let me = self.target.node.clone();
+        // A node that stopped changes no version: its heartbeat is looked at as often as
+        // this node renews its own.
+        if version.is_some() && version == self.version && !self.look_for_dead {
+            return Ok(Refreshed::default());
+        }
+        self.look_for_dead = false;
+        let judge = self.connected_at.is_some_and(|t| t.elapsed() >= Duration::from_millis(HEARTBEAT_TTL_MS));
+        // Read the whole park; remove on the way the calls of nodes that are gone.
+        let (calls, dead) = self.with(|con, s| {
+            let nodes: HashMap<String, String> = con.hgetall(s.k.key(&["calls"]))?;
+            let mut alive: HashMap<String, bool> = HashMap::new();
+            let mut calls = Vec::new();
+            let mut dead = Vec::new();
+            for (uuid, node) in nodes {
+                let f: HashMap<String, String> = con.hgetall(s.k.call(&uuid))?;
+                let up = match alive.get(&node) {
+                    Some(&up) => up,
+                    None => {
+                        let up = node == me || !judge || con.exists(s.k.node(&node))?;
+                        alive.insert(node.clone(), up);
+                        up
+                    }
+                };
+                if !up {
+                    if let (Some(t), Some(e)) = (f.get("tenant"), f.get("extension")) {
+                        Self::delete_call(con, s, &uuid, t, e)?;
+                    } else {
+                        let _: () = con.hdel(s.k.key(&["calls"]), &uuid)?;
+                    }
+                    dead.push((uuid, f));
+                    continue;
+                }
+                calls.push((uuid, f));
+            }
+            Ok((calls, dead))
+        })?;
+        let plan = self.plan.clone();
+        let mut next = MemoryStore::default();
+        let mut seen = HashSet::new();
+        let mut released = Vec::new();
+        let mut built: Vec<ParkedCall> = Vec::with_capacity(calls.len());
+        for (uuid, f) in &calls {
+            seen.insert(uuid.clone());
+            let mine = f.get("node").is_some_and(|n| *n == me);
+            match (mine, self.mirror.get(uuid)) {
+                // Ours: what only we know stays; the claim is whoever's won it.
+                (true, Some(local)) => {
+                    let mut c = local.clone();
+                    match (&c.claim, f.get("claim")) {
+                        // It left here while Redis was away: Redis is told on restore.
+                        (Some(Claim::Abandon | Claim::Exit), _) => {}
+                        // The node that claimed it gave it back (its retriever failed).
+                        (Some(_), None) => {
+                            c.claim = None;
+                            self.elsewhere.remove(uuid);
+                            released.push(uuid.clone());
+                        }
+                        (None, Some(theirs)) => {
+                            c.claim = Some(parse_claim(theirs));
+                            self.elsewhere.insert(uuid.clone());
+                        }
+                        _ => {}
+                    }
+                    built.push(c);
+                }
+                // Ours by an earlier life of this node (before a reload): adopted anew.
+                (true, None) => {}
+                (false, _) => built.extend(Self::remote_call(uuid, f, &plan)),
+            }
+        }
+        // Our calls Redis lost (it restarted empty): written back.
+        let missing: Vec<ParkedCall> =
+            self.mirror.calls(None).into_iter().filter(|c| c.node == me && !seen.contains(&c.uuid)).cloned().collect();
+        if !missing.is_empty() {
+            self.with(|con, s| {
+                for c in &missing {
+                    Self::write_call(con, s, c, usize::MAX, Some(c.seq))?;
+                }
+                Ok(())
+            })?;
+            built.extend(missing);
+        }
+        built.sort_by_key(|c| c.seq);
+        let mut changed: HashSet<Place> = HashSet::new();
+        for c in &built {
+            match self.mirror.get(&c.uuid) {
+                Some(old) if old.claim.is_some() == c.claim.is_some() && old.recall == c.recall => {}
+                _ => {
+                    changed.insert(Self::place_of(c));
+                }
+            }
+        }
+        for old in self.mirror.calls(None) {
+            if !built.iter().any(|c| c.uuid == old.uuid) {
+                changed.insert(Self::place_of(old));
+            }
+        }
+        for c in built {
+            next.add(c);
+        }
+        let mut lost = Vec::new();
+        for (uuid, f) in &dead {
+            if let Some(c) = self.mirror.get(uuid).cloned().or_else(|| Self::remote_call(uuid, f, &plan)) {
+                changed.insert(Self::place_of(&c));
+                lost.push(c);
+            }
+        }
+        self.mirror = next;
+        // The deletes above moved the version: read again next time.
+        self.version = if dead.is_empty() { version } else { None };
+        Ok(Refreshed { places: changed.into_iter().collect(), lost, released })
+    }
+
+    fn insert(&mut self, mut call: ParkedCall, limit: usize) -> Result<(), InsertError> {
+        call.node = self.target.node.clone();
+        let (seq, v) = self.with(|con, s| Self::write_call(con, s, &call, limit, None)).map_err(InsertError::Store)?;
+        if seq < 0 {
+            return Err(InsertError::Full);
+        }
+        self.wrote(v);
+        call.seq = seq as u64;
+        self.mirror.add(call);
+        Ok(())
+    }
+
+    fn get(&self, uuid: &str) -> Option<&ParkedCall> {
+        self.mirror.get(uuid)
+    }
+
+    fn get_mut(&mut self, uuid: &str) -> Option<&mut ParkedCall> {
+        self.mirror.get_mut(uuid)
+    }
+
+    fn claim(&mut self, uuid: &str, claim: Claim) -> Result<&mut ParkedCall, ClaimError> {
+        let c = self.mirror.get(uuid).ok_or(ClaimError::NotFound)?;
+        if c.claim.is_some() {
+            return Err(ClaimError::AlreadyTaken);
+        }
+        let mine = c.node == self.target.node;
+        let text = claim_text(&claim);
+        let won = self
+            .with(|con, s| s.claim.key(s.k.call(uuid)).key(s.k.key(&["version"])).arg(&text).invoke::<(i64, i64)>(con));
+        match won.map(|(n, v)| (n, self.wrote(v)).0) {
+            Ok(1) => {}
+            Ok(0) if !mine => {
+                self.mirror.remove(uuid);
+                return Err(ClaimError::NotFound);
+            }
+            // Ours, and Redis lost it (it restarted empty): claimed here; the next
+            // refresh writes back what is still parked.
+            Ok(0) => self.lost = true,
+            Ok(_) => {
+                // Claimed on another node since the mirror was read: so it is here too,
+                // until the next refresh says by whom.
+                if let Some(c) = self.mirror.get_mut(uuid) {
+                    c.claim = Some(Claim::Retrieve { by: String::new() });
+                    if mine {
+                        self.elsewhere.insert(uuid.to_string());
+                    }
+                }
+                self.version = None;
+                return Err(ClaimError::AlreadyTaken);
+            }
+            // Our caller hung up (or pressed the exit key) while Redis is away: it leaves
+            // here now, and Redis when it is back.
+            Err(_) if mine && matches!(claim, Claim::Abandon | Claim::Exit) => {}
+            Err(e) => return Err(ClaimError::Store(e)),
+        }
+        self.mirror.claim(uuid, claim)
+    }
+
+    fn unclaim(&mut self, uuid: &str) -> Option<&mut ParkedCall> {
+        self.mirror.get(uuid)?;
+        let v = self.with(|con, s| {
+            redis::pipe()
+                .atomic()
+                .hdel(s.k.call(uuid), "claim")
+                .ignore()
+                .incr(s.k.key(&["version"]), 1)
+                .query::<(i64,)>(con)
+                .map(|(v,)| v)
+        });
+        if let Ok(v) = v {
+            self.wrote(v);
+        }
+        self.mirror.unclaim(uuid)
+    }
+
+    fn claimed_elsewhere(&self, uuid: &str) -> bool {
+        self.elsewhere.contains(uuid)
+    }
+
+    fn remove(&mut self, uuid: &str) -> Option<ParkedCall> {
+        self.elsewhere.remove(uuid);
+        let c = self.mirror.remove(uuid)?;
+        let (t, e) = (c.tenant.clone(), c.extension.clone());
+        if c.node == self.target.node {
+            match self.with(|con, s| Self::delete_call(con, s, uuid, &t, &e)) {
+                Ok((_, v)) => self.wrote(v),
+                Err(_) => {
+                    self.gone.insert(uuid.to_string());
+                }
+            }
+        }
+        Some(c)
+    }
+
+    fn hand_over(&mut self, uuid: &str) -> Result<Handover, StoreError> {
+        let node = self.mirror.get(uuid).map(|c| c.node.clone()).unwrap_or_default();
+        let address = self
+            .others
+            .iter()
+            .find(|(n, _)| *n == node)
+            .map(|(_, a)| a.clone())
+            .ok_or_else(|| StoreError(format!("node {node:?} holding {uuid} is not alive")))?;
+        let token = format!("{:016x}{:016x}", rand_u64(), rand_u64());
+        let value = format!("{uuid}|{node}");
+        self.with(|con, s| {
+            redis::cmd("SET").arg(s.k.key(&["token", &token])).arg(&value).arg("EX").arg(TOKEN_TTL_S).query::<()>(con)
+        })?;
+        Ok(Handover { node, address, token })
+    }
+
+    fn redeem(&mut self, token: &str) -> Result<Option<String>, StoreError> {
+        let v: Option<String> = self.with(|con, s| redis::cmd("GETDEL").arg(s.k.key(&["token", token])).query(con))?;
+        let me = self.target.node.as_str();
+        Ok(v.and_then(|v| {
+            let (uuid, node) = v.split_once('|')?;
+            let held = self.mirror.get(uuid).is_some_and(|c| c.node == me);
+            (node == me && held).then(|| uuid.to_string())
+        }))
+    }
+
+    fn status(&self) -> StoreStatus {
+        StoreStatus {
+            kind: self.target.url.clone(),
+            node: self.target.node.clone(),
+            reachable: !self.lost && self.con.is_some(),
+            others: self.others.clone(),
+        }
+    }
+
+    fn slot_len(&self, tenant: &str, extension: &str) -> usize {
+        self.mirror.slot_len(tenant, extension)
+    }
+
+    fn first_with_room<'c>(&self, tenant: &str, candidates: &'c [String], limit: usize) -> Option<&'c String> {
+        self.mirror.first_with_room(tenant, candidates, limit)
+    }
+
+    fn oldest_in_slot(&self, tenant: &str, extension: &str) -> Option<&ParkedCall> {
+        self.mirror.oldest_in_slot(tenant, extension)
+    }
+
+    fn oldest_in_group(&self, tenant: &str, group: &str) -> Option<&ParkedCall> {
+        self.mirror.oldest_in_group(tenant, group)
+    }
+
+    fn slot_state(&self, tenant: &str, extension: &str) -> SlotState {
+        self.mirror.slot_state(tenant, extension)
+    }
+
+    fn group_state(&self, tenant: &str, group: &str) -> SlotState {
+        self.mirror.group_state(tenant, group)
+    }
+
+    fn calls(&self, tenant: Option<&str>) -> Vec<&ParkedCall> {
+        self.mirror.calls(tenant)
+    }
+
+    fn len(&self) -> usize {
+        self.mirror.len()
+    }
+}
+
+/// A token nobody can guess: 64 bits from the OS's random source.
+fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        if f.read_exact(&mut b).is_ok() {
+            return u64::from_ne_bytes(b);
+        }
+    }
+    // No /dev/urandom: the std hasher's random keys.
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
+    h.finish()
+}

@@ -1,0 +1,339 @@
+//! Two nodes (two engines, each with its own fake switch) sharing one park on a real
+//! `redis-server` started on a loopback port: what one node parks, the other sees,
+//! lights, picks up (through a token the holding node redeems), and cleans up when the
+//! holding node stops; Redis stopping keeps every parked call.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use callpark::clock::ManualClock;
+use callpark::config;
+use callpark::host::{Action, Target};
+use callpark::store::HEARTBEAT_TTL_MS;
+use callpark::{DialError, DialOutcome, Engine, Timing};
+use common::redis_server::{self, Server};
+use common::*;
+
+struct Node {
+    engine: Engine,
+    host: Arc<FakeHost>,
+}
+
+impl Node {
+    fn new(server: &Server, prefix: &str, name: &str, xml: &str) -> Node {
+        let config = config::from_xml("test.conf.xml", xml).unwrap_or_else(|e| panic!("{e}"));
+        let host = Arc::new(FakeHost::default());
+        host.add_users(ACME, &["101", "102", "103", "104", "105"]);
+        let clock = Arc::new(ManualClock::default());
+        let store = redis_server::store(server, prefix, name);
+        let engine = Engine::with_store(config, host.clone(), Timing::Manual(clock.clone()), Box::new(store));
+        Node { engine, host }
+    }
+
+    fn dial(&self, uuid: &str, dialed: &str, user: Option<&str>, by: Option<&str>) -> Result<DialOutcome, DialError> {
+        let rig = RigRef { engine: &self.engine };
+        rig.dial(uuid, dialed, user, by)
+    }
+}
+
+/// `Rig::dial` for an engine that is not a `Rig`'s.
+struct RigRef<'a> {
+    engine: &'a Engine,
+}
+
+impl RigRef<'_> {
+    fn dial(&self, uuid: &str, dialed: &str, user: Option<&str>, by: Option<&str>) -> Result<DialOutcome, DialError> {
+        self.engine
+            .dial(&callpark::DialRequest {
+                tenant: ACME,
+                uuid,
+                dialed,
+                user,
+                transferor: by,
+                caller_number: "003386002678",
+                caller_name: "",
+                back_to_park: false,
+                transferred: by.is_some(),
+                operator: false,
+            })
+            .map_err(|f| f.error)
+    }
+}
+
+fn pair() -> (Node, Node) {
+    let server = redis_server::shared();
+    let prefix = redis_server::fresh_prefix();
+    let conf = group_conf(r#"recall="parking-user""#);
+    let a = Node::new(server, &prefix, "a", &conf);
+    let b = Node::new(server, &prefix, "b", &conf);
+    // Each sees the other's heartbeat.
+    a.engine.sync();
+    b.engine.sync();
+    (a, b)
+}
+
+fn lamp(n: &Node, ext: &str) -> Option<usize> {
+    n.host.lamp_count(ACME, ext)
+}
+
+/// B's retriever reached A with the token B handed it: A bridges it locally.
+fn arrive(holder: &Node, retriever_node: &Node, leg: &str) -> Result<DialOutcome, DialError> {
+    let (_, address, token) = retriever_node.host.hand_overs().pop().expect("a hand-over to the holding node");
+    assert_eq!(address, "a.test:5060", "the holding node's SIP address");
+    holder.engine.take_over(&token, leg)
+}
+
+#[test]
+fn parked_on_a_lit_and_picked_up_on_b_by_extension() {
+    let (a, b) = pair();
+    assert_eq!(a.dial("caller-1", "*68102", None, Some("101")).map_err(|e| e.to_string()), Ok(parked("102").unwrap()));
+    assert_eq!(lamp(&a, "102"), Some(1));
+    b.engine.sync();
+    assert_eq!(lamp(&b, "102"), Some(1), "B's phones see A's lamp");
+    // A subscriber arriving late on B is answered from the shared park.
+    b.engine.probe(ACME, "park+102", Some("104")).unwrap();
+    let late = b.host.lamp(ACME, &Target::Extension("102".into())).unwrap();
+    assert_eq!((late.state.count, late.subscriber.as_deref()), (1, Some("104")));
+    assert_eq!(b.engine.list(Some(ACME)).unwrap().len(), 1);
+
+    // 103 dials *88102 on B: B claims the call and sends its retriever to A.
+    assert_eq!(
+        b.dial("desk-103", "*88102", Some("103"), None),
+        Ok(DialOutcome::Retrieved { parked_uuid: "caller-1".into(), extension: "102".into() })
+    );
+    assert!(!b.host.all().iter().any(|d| matches!(d, Did::Bridge { .. })), "B holds no media to bridge");
+    // The leg arriving on A carries the token; A bridges it to the parked caller.
+    assert_eq!(
+        arrive(&a, &b, "leg-from-b"),
+        Ok(DialOutcome::Retrieved { parked_uuid: "caller-1".into(), extension: "102".into() })
+    );
+    assert!(a.host.all().contains(&Did::Bridge { uuid: "leg-from-b".into(), parked: "caller-1".into() }));
+    assert_eq!(a.host.actions(), ["parked", "retrieved"]);
+    assert_eq!(lamp(&a, "102"), Some(0));
+    b.engine.sync();
+    assert_eq!(lamp(&b, "102"), Some(0), "B's lamp goes out too");
+    assert!(b.engine.list(Some(ACME)).unwrap().is_empty() && a.engine.parked_count() == 0);
+}
+
+#[test]
+fn bare_star88_and_the_lamp_key_on_b() {
+    let (a, b) = pair();
+    a.dial("caller-1", "*68102", None, Some("101")).unwrap();
+    a.dial("caller-2", "*68104", None, Some("101")).unwrap();
+    // 102 on B: bare *88 finds its own call on A.
+    assert_eq!(
+        b.dial("alice-b", "*88", Some("102"), None),
+        Ok(DialOutcome::Retrieved { parked_uuid: "caller-1".into(), extension: "102".into() })
+    );
+    arrive(&a, &b, "leg-1").unwrap();
+    // The lamp key park+104 pressed on a phone of B.
+    assert_eq!(
+        b.dial("desk-103", "park+104", Some("103"), None),
+        Ok(DialOutcome::Retrieved { parked_uuid: "caller-2".into(), extension: "104".into() })
+    );
+    arrive(&a, &b, "leg-2").unwrap();
+    assert_eq!(a.engine.parked_count(), 0);
+}
+
+#[test]
+fn a_token_is_good_once_and_only_on_the_holding_node() {
+    let (a, b) = pair();
+    a.dial("caller-1", "*68102", None, Some("101")).unwrap();
+    b.dial("desk-103", "*88102", Some("103"), None).unwrap();
+    let (_, _, token) = b.host.hand_overs().pop().unwrap();
+    assert!(matches!(b.engine.take_over(&token, "leg-x"), Err(DialError::NotParked { .. })), "not B's call");
+    // The token was spent by that try: a guessed or replayed token takes nothing.
+    assert!(matches!(a.engine.take_over(&token, "leg-y"), Err(DialError::NotParked { .. })));
+    assert!(matches!(
+        a.engine.take_over("00000000000000000000000000000000", "leg-z"),
+        Err(DialError::NotParked { .. })
+    ));
+    assert_eq!(a.engine.parked_count(), 1, "the call is still parked");
+}
+
+#[test]
+fn a_failed_hand_over_gives_the_call_back_and_its_recall_still_runs_on_a() {
+    let (a, b) = pair();
+    a.dial("caller-1", "*68102", None, Some("101")).unwrap();
+    b.host.leg_fails.lock().insert("desk-103".into());
+    assert!(matches!(b.dial("desk-103", "*88102", Some("103"), None), Err(DialError::HostFailed(_))));
+    a.engine.sync();
+    // Still parked and unclaimed: A's recall timer runs.
+    assert!(a.engine.advance(61_000));
+    assert_eq!(a.host.rings().len(), 1, "A (holding the call) recalls it");
+    assert!(b.host.rings().is_empty(), "B runs no timer for A's call");
+}
+
+#[test]
+fn one_winner_when_both_nodes_retrieve_at_once() {
+    let (a, b) = pair();
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let mut wins = (0, 0);
+    for round in 0..20 {
+        let caller = format!("caller-{round}");
+        a.dial(&caller, "*68102", None, Some("101")).unwrap();
+        b.engine.sync();
+        let go = Arc::new(Barrier::new(2));
+        let run = |n: Arc<Node>, leg: String, user: &'static str| {
+            let go = go.clone();
+            std::thread::spawn(move || {
+                go.wait();
+                n.dial(&leg, "*88102", Some(user), None)
+            })
+        };
+        let ta = run(a.clone(), format!("a-leg-{round}"), "103");
+        let tb = run(b.clone(), format!("b-leg-{round}"), "104");
+        let (ra, rb) = (ta.join().unwrap(), tb.join().unwrap());
+        match (&ra, &rb) {
+            (Ok(_), Err(DialError::Empty { .. })) => wins.0 += 1,
+            (Err(DialError::Empty { .. }), Ok(_)) => {
+                wins.1 += 1;
+                arrive(&a, &b, &format!("b-arrives-{round}")).unwrap();
+            }
+            other => panic!("round {round}: exactly one winner expected, got {other:?}"),
+        }
+        assert_eq!(a.engine.parked_count(), 0, "round {round}");
+    }
+    assert_eq!(wins.0 + wins.1, 20);
+    eprintln!("retrieve race: A won {}, B won {}", wins.0, wins.1);
+}
+
+#[test]
+fn group_park_from_a_then_b_takes_different_members() {
+    let (a, b) = pair();
+    assert_eq!(a.dial("caller-1", "*58", None, Some("101")).map_err(|e| e.to_string()), Ok(parked("101").unwrap()));
+    assert_eq!(b.dial("caller-2", "*58", None, Some("102")).map_err(|e| e.to_string()), Ok(parked("102").unwrap()));
+    assert_eq!(a.dial("caller-3", "*58", None, Some("103")).map_err(|e| e.to_string()), Ok(parked("103").unwrap()));
+    // The group is full on every node.
+    assert!(matches!(b.dial("caller-4", "*58", None, Some("101")), Err(DialError::NoFreeMember { .. })));
+    b.engine.probe(ACME, "park+sales", Some("104")).unwrap();
+    let g = b.host.lamp(ACME, &Target::Group("sales".into())).unwrap();
+    assert_eq!(g.state.count, 3);
+}
+
+#[test]
+fn a_slot_limit_holds_across_nodes_at_once() {
+    let server = redis_server::shared();
+    let prefix = redis_server::fresh_prefix();
+    let conf = group_conf(r#"recall="parking-user""#).replace(
+        r#"<param name="recall-time" value="60"/>"#,
+        r#"<param name="recall-time" value="60"/><param name="max-calls-per-extension" value="1"/>"#,
+    );
+    let a = Arc::new(Node::new(server, &prefix, "a", &conf));
+    let b = Arc::new(Node::new(server, &prefix, "b", &conf));
+    let go = Arc::new(Barrier::new(2));
+    let park = |n: Arc<Node>, uuid: &'static str| {
+        let go = go.clone();
+        std::thread::spawn(move || {
+            go.wait();
+            n.dial(uuid, "*68105", None, Some("101"))
+        })
+    };
+    let (ta, tb) = (park(a.clone(), "ca"), park(b.clone(), "cb"));
+    let results = [ta.join().unwrap(), tb.join().unwrap()];
+    let parked_n = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(parked_n, 1, "one park, one refused: {results:?}");
+    assert!(results.iter().any(|r| matches!(r, Err(DialError::SlotFull { .. }))), "{results:?}");
+}
+
+#[test]
+fn a_node_that_stops_loses_its_calls_everywhere() {
+    let (a, b) = pair();
+    a.dial("caller-1", "*68102", None, Some("101")).unwrap();
+    a.dial("caller-2", "*58", None, Some("101")).unwrap();
+    b.engine.sync();
+    assert_eq!(lamp(&b, "102"), Some(1));
+    // A is killed: it renews its heartbeat no more.
+    std::mem::forget(a);
+    let t = Instant::now();
+    while b.engine.list(Some(ACME)).unwrap().len() == 2 {
+        assert!(t.elapsed() < Duration::from_millis(HEARTBEAT_TTL_MS * 3), "B never noticed A stopped");
+        std::thread::sleep(Duration::from_millis(100));
+        b.engine.sync();
+    }
+    let noticed = t.elapsed();
+    assert!(b.engine.list(Some(ACME)).unwrap().is_empty(), "no ghost call");
+    assert_eq!(lamp(&b, "102"), Some(0), "B's lamp is out");
+    let lost: Vec<_> = b.host.events().into_iter().filter(|e| e.action == Action::Abandoned).collect();
+    assert_eq!(lost.len(), 2, "{lost:?}");
+    assert!(lost.iter().all(|e| e.detail.as_deref() == Some("node a stopped")));
+    eprintln!("node death noticed after {noticed:?} (heartbeat {HEARTBEAT_TTL_MS} ms)");
+    assert!(b.engine.store_status().others.is_empty(), "A is no longer seen");
+}
+
+#[test]
+fn redis_stopped_and_restarted_keeps_every_call() {
+    // Its own server: this test stops it.
+    let server = redis_server::start(free_port());
+    let prefix = redis_server::fresh_prefix();
+    let conf = group_conf(r#"recall="parking-user""#);
+    let a = Node::new(&server, &prefix, "a", &conf);
+    a.dial("caller-1", "*68102", None, Some("101")).unwrap();
+    server.stop();
+
+    // A new park sends the caller back to whoever parked it; the parked call stays.
+    let r = a.engine.dial(&callpark::DialRequest {
+        tenant: ACME,
+        uuid: "caller-2",
+        dialed: "*68103",
+        user: None,
+        transferor: Some("101"),
+        caller_number: "1",
+        caller_name: "",
+        back_to_park: false,
+        transferred: true,
+        operator: false,
+    });
+    let f = r.expect_err("no park without the store");
+    assert!(matches!(f.error, DialError::Store(_)) && f.sent_back, "{f:?}");
+    assert_eq!(a.engine.parked_count(), 1);
+    assert!(a.host.logs.lock().iter().any(|l| l.contains("park store cannot be used")), "logged");
+
+    // Redis comes back empty (no persistence): A writes back what it holds.
+    let again = redis_server::start(server.port);
+    a.engine.sync();
+    assert!(a.engine.store_status().reachable);
+    let b = Node::new(&again, &prefix, "b", &conf);
+    b.engine.sync();
+    let seen: Vec<String> = b.engine.list(Some(ACME)).unwrap().into_iter().map(|c| c.uuid).collect();
+    assert_eq!(seen, ["caller-1"], "B sees the call A kept through the outage");
+    b.dial("desk-103", "*88102", Some("103"), None).unwrap();
+    let (_, _, token) = b.host.hand_overs().pop().unwrap();
+    a.engine.take_over(&token, "leg").unwrap();
+    assert_eq!(a.engine.parked_count(), 0);
+    again.stop();
+}
+
+#[test]
+fn a_caller_hanging_up_while_redis_is_away_is_gone_when_it_is_back() {
+    // Redis with its data on disk: after the restart it still has the call.
+    let dir = std::env::temp_dir().join(format!("callpark-redis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let server = redis_server::start_persistent(port, &dir);
+    let prefix = redis_server::fresh_prefix();
+    let conf = group_conf(r#"recall="parking-user""#);
+    let a = Node::new(&server, &prefix, "a", &conf);
+    let b = Node::new(&server, &prefix, "b", &conf);
+    a.dial("caller-1", "*68102", None, Some("101")).unwrap();
+    a.dial("caller-2", "*68103", None, Some("101")).unwrap();
+    b.engine.sync();
+    assert_eq!(b.engine.list(Some(ACME)).unwrap().len(), 2);
+    server.stop();
+    // caller-1 hangs up while Redis is away: it leaves A's park at once.
+    a.engine.hangup("caller-1").unwrap();
+    assert_eq!(a.engine.parked_count(), 1);
+    let again = redis_server::start_persistent(port, &dir);
+    a.engine.sync();
+    b.engine.sync();
+    let seen: Vec<String> = b.engine.list(Some(ACME)).unwrap().into_iter().map(|c| c.uuid).collect();
+    assert_eq!(seen, ["caller-2"], "the call that left is gone from Redis, the other kept");
+    again.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
