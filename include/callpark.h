@@ -85,6 +85,7 @@ enum cp_result
   CP_RESULT_SLOT_EMPTY = 301,
   CP_RESULT_NOT_PARKED = 302,
   CP_RESULT_LEAVING = 303,
+  CP_RESULT_NOT_A_NODE = 304,
   CP_RESULT_CONFIG_INVALID = 400,
   CP_RESULT_COMMAND_EMPTY = 500,
   CP_RESULT_COMMAND_UNKNOWN = 501,
@@ -354,6 +355,12 @@ typedef struct cp_host {
                      const char *event,
                      const char *content_type,
                      const char *body);
+  // Optional (NULL: this switch reaches no other node; a shared store's call held
+  // elsewhere is then not picked up here): connect `uuid`, a retriever on this
+  // switch, to the node at SIP `address` (`host:port`) holding the call, by a call to
+  // `callpark-handover-<token>` there, which that node's dialplan hands to
+  // `callpark handover <token>`. Return `CP_RESULT_OK` once they are bridged.
+  cp_result (*bridge_to_node)(void *ctx, const char *uuid, const char *address, const char *token);
 } cp_host;
 
 // A call the switch still holds parked, handed back to a new engine (after a module
@@ -446,6 +453,9 @@ typedef struct cp_dial {
   // With `back_to_park`: the bridge to the user it was sent back to succeeded
   // (`originate_disposition` is `SUCCESS`), and that conversation is over.
   bool sent_back_answered;
+  // The address the call came from (`sip_network_ip`): a hand-over
+  // (`callpark-handover-<token>`) is taken only from another node of the shared park.
+  const char *network_addr;
 } cp_dial;
 
 // What `cp_engine_operate` asks the switch to do, and the line to answer with.

@@ -58,6 +58,10 @@ pub enum DialError {
     },
     /// The park shared by several switches cannot be reached (src/store/redis.rs).
     Store(StoreError),
+    /// A hand-over came from an address that is no node of the shared park.
+    NotANode {
+        from: String,
+    },
 }
 
 impl fmt::Display for DialError {
@@ -84,6 +88,7 @@ impl fmt::Display for DialError {
             DialError::UnknownUser(u) => write!(f, "user {u} does not exist in this tenant"),
             DialError::Leaving { uuid } => write!(f, "call {uuid} is already leaving the park"),
             DialError::Store(e) => e.fmt(f),
+            DialError::NotANode { from } => write!(f, "{from:?} is no node of the shared park"),
         }
     }
 }

@@ -1,8 +1,9 @@
-//! Listing parked calls, as text for `fs_cli` and as JSON for ESL clients.
+//! Listing parked calls, as text for `fs_cli` and as JSON for ESL clients; the store's
+//! part of `callpark status`.
 
 use serde_json::{json, Value};
 
-use crate::store::{ParkedCall, RecallState};
+use crate::store::{ParkedCall, RecallState, StoreStatus};
 
 /// One parked call, as listed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,4 +118,24 @@ pub fn operator_answer(verb: &str, outcome: Result<(&CallInfo, &str), &str>, jso
         }
         (Err(why), true) => json!({ "ok": false, "command": verb, "error": why }).to_string() + "\n",
     }
+}
+
+/// `; store memory`, or `; store redis://..., node a (reachable), other nodes: b at
+/// 10.0.0.6:5080` for `callpark status`.
+pub fn store_status(s: &StoreStatus) -> String {
+    if s.node.is_empty() {
+        return format!("; store {}", s.kind);
+    }
+    let reach = if s.reachable { "reachable" } else { "UNREACHABLE: parks are sent back" };
+    let mut t = format!("; store {}, node {} ({reach}), other nodes: ", s.kind, s.node);
+    if s.others.is_empty() {
+        t.push_str("none seen");
+    }
+    for (i, (name, address)) in s.others.iter().enumerate() {
+        if i > 0 {
+            t.push_str(", ");
+        }
+        t.push_str(&format!("{name} at {address}"));
+    }
+    t
 }

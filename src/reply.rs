@@ -44,6 +44,9 @@ pub struct ChannelDial<'a> {
     /// talking to; nothing is sent back or refused on the channel, which stays as it was
     /// when the park fails.
     pub operator: Option<OperatorPark<'a>>,
+    /// The address the call came from (`sip_network_ip`), for a hand-over from another
+    /// node (`callpark-handover-<token>`).
+    pub network_addr: &'a str,
 }
 
 /// What an operator's park names besides the extension.

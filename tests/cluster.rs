@@ -82,7 +82,7 @@ fn lamp(n: &Node, ext: &str) -> Option<usize> {
 fn arrive(holder: &Node, retriever_node: &Node, leg: &str) -> Result<DialOutcome, DialError> {
     let (_, address, token) = retriever_node.host.hand_overs().pop().expect("a hand-over to the holding node");
     assert_eq!(address, "a.test:5060", "the holding node's SIP address");
-    holder.engine.take_over(&token, leg)
+    holder.engine.take_over(&token, leg, "b.test")
 }
 
 #[test]
@@ -143,11 +143,13 @@ fn a_token_is_good_once_and_only_on_the_holding_node() {
     a.dial("caller-1", "*68102", None, Some("101")).unwrap();
     b.dial("desk-103", "*88102", Some("103"), None).unwrap();
     let (_, _, token) = b.host.hand_overs().pop().unwrap();
-    assert!(matches!(b.engine.take_over(&token, "leg-x"), Err(DialError::NotParked { .. })), "not B's call");
+    // From an address that is no node: refused before the token is looked at.
+    assert!(matches!(a.engine.take_over(&token, "leg-w", "198.51.100.7"), Err(DialError::NotANode { .. })));
+    assert!(matches!(b.engine.take_over(&token, "leg-x", "a.test"), Err(DialError::NotParked { .. })), "not B's call");
     // The token was spent by that try: a guessed or replayed token takes nothing.
-    assert!(matches!(a.engine.take_over(&token, "leg-y"), Err(DialError::NotParked { .. })));
+    assert!(matches!(a.engine.take_over(&token, "leg-y", "b.test"), Err(DialError::NotParked { .. })));
     assert!(matches!(
-        a.engine.take_over("00000000000000000000000000000000", "leg-z"),
+        a.engine.take_over("00000000000000000000000000000000", "leg-z", "b.test"),
         Err(DialError::NotParked { .. })
     ));
     assert_eq!(a.engine.parked_count(), 1, "the call is still parked");
@@ -301,7 +303,7 @@ fn redis_stopped_and_restarted_keeps_every_call() {
     assert_eq!(seen, ["caller-1"], "B sees the call A kept through the outage");
     b.dial("desk-103", "*88102", Some("103"), None).unwrap();
     let (_, _, token) = b.host.hand_overs().pop().unwrap();
-    a.engine.take_over(&token, "leg").unwrap();
+    a.engine.take_over(&token, "leg", "b.test").unwrap();
     assert_eq!(a.engine.parked_count(), 0);
     again.stop();
 }

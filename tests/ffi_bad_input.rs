@@ -64,6 +64,7 @@ fn dial(uuid: *const c_char, dialed: *const c_char, user: *const c_char, domain:
         sound_failed: null(),
         back_to_park: false,
         sent_back_answered: false,
+        network_addr: null(),
     }
 }
 
@@ -98,6 +99,7 @@ fn host() -> cp_host {
         user_exists: Some(exists),
         log: None,
         sip_notify: None,
+        bridge_to_node: None,
     }
 }
 

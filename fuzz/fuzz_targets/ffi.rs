@@ -203,6 +203,7 @@ fn host_table(ctx: *mut c_void, null_cb: Option<u64>) -> cp_host {
         user_exists: Some(user_exists),
         log: Some(log),
         sip_notify: Some(sip_notify),
+        bridge_to_node: None,
     };
     match null_cb {
         Some(1) => h.bridge = None,
@@ -457,6 +458,7 @@ fuzz_target!(|data: &[u8]| {
                     sound_failed: ptr::null(),
                     back_to_park: f.next() == Some(b"back"),
                     sent_back_answered: f.next() == Some(b"answered"),
+                    network_addr: p(&s[6]),
                 };
                 let mut out = Box::new(cp_dial_result {
                     action: cp_action::Bridged,

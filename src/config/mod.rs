@@ -4,6 +4,7 @@
 //! A value set on a lower layer replaces the one above it. Validation collects every
 //! error with its place; a configuration with any error is refused whole.
 
+mod store;
 mod xml;
 
 use std::collections::HashMap;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use crate::codes::{self, ExtensionRules, FeatureCodes};
 
+pub use store::{RedisTarget, StoreSetting};
 pub use xml::from_xml;
 
 /// What happens when a parked call's recall timer lapses.
@@ -195,6 +197,8 @@ impl Tenant {
 pub struct Config {
     default_tenant: Tenant,
     tenants: HashMap<String, Tenant>,
+    /// Where the park is kept; read when the engine is made (a reload keeps the store).
+    pub store: StoreSetting,
 }
 
 impl Default for Config {
@@ -203,7 +207,7 @@ impl Default for Config {
         let mut errors = Vec::new();
         let default_tenant = resolve_tenant("", &[&layer], &[], &mut errors);
         debug_assert!(errors.is_empty());
-        Config { default_tenant, tenants: HashMap::new() }
+        Config { default_tenant, tenants: HashMap::new(), store: StoreSetting::Memory }
     }
 }
 
@@ -305,6 +309,8 @@ pub(crate) struct Layer {
     /// `exit-key`: `Some(None)` is `none`, set to switch an inherited key off.
     pub exit_key: Option<At<Option<char>>>,
     pub exit_destination: Option<At<Destination>>,
+    /// `store`, `node`, `node-address`, `store-prefix`: the whole switch's only.
+    pub store: store::RawStore,
 }
 
 /// Where a parameter may be set.
@@ -354,6 +360,19 @@ impl Layer {
                 | "notices"
                 | "announce"
         );
+        if matches!(name, "store" | "node" | "node-address" | "store-prefix") {
+            if level == Level::Group || !self.place.is_empty() {
+                return err(format!("{name} is a setting of the whole switch, not of a tenant or group"));
+            }
+            let slot = match name {
+                "store" => &mut self.store.store,
+                "node" => &mut self.store.node,
+                "node-address" => &mut self.store.address,
+                _ => &mut self.store.prefix,
+            };
+            *slot = at(value.to_string(), line);
+            return;
+        }
         if settings_only && level == Level::Group {
             return err(format!("{name} is a setting of the tenant or of the whole switch, not of a group"));
         }
@@ -670,8 +689,8 @@ pub fn valid_domain(d: &str) -> bool {
 }
 
 impl Config {
-    pub(crate) fn build(default_tenant: Tenant, tenants: HashMap<String, Tenant>) -> Self {
-        Config { default_tenant, tenants }
+    pub(crate) fn build(default_tenant: Tenant, tenants: HashMap<String, Tenant>, store: StoreSetting) -> Self {
+        Config { default_tenant, tenants, store }
     }
 }
 

@@ -75,6 +75,7 @@ pub fn from_xml(source: &str, text: &str) -> Result<Config, ConfigErrors> {
     }
 
     let default_tenant = resolve_tenant("", &[&global], &[], &mut errors);
+    let store = global.store.resolve(&mut errors);
     let mut tenants = HashMap::new();
     for (domain, layer, groups) in &raw_tenants {
         if domain.value.is_empty() {
@@ -92,7 +93,7 @@ pub fn from_xml(source: &str, text: &str) -> Result<Config, ConfigErrors> {
         tenants.insert(domain.value.clone(), t);
     }
     if errors.is_empty() {
-        Ok(Config::build(default_tenant, tenants))
+        Ok(Config::build(default_tenant, tenants, store))
     } else {
         errors.sort_by_key(|e| e.line.unwrap_or(u32::MAX));
         Err(fail(errors))

@@ -1,7 +1,7 @@
 //! A channel's dial, whole: who is who (src/identity.rs), the park or retrieve, and the
 //! one answer for the switch (src/reply.rs).
 
-use super::{DialOutcome, DialRequest, Engine};
+use super::{DialOutcome, DialRequest, Engine, HANDOVER_PREFIX};
 use crate::codes::BLF_PREFIX;
 use crate::config::Announce;
 use crate::error::DialError;
@@ -14,6 +14,19 @@ impl Engine {
     /// must do. A park that fails goes back to whoever transferred the call.
     pub fn answer(&self, d: &ChannelDial) -> Reply {
         let host = &self.shared.host;
+        if let Some(token) = d.dialed.strip_prefix(HANDOVER_PREFIX) {
+            // A retriever another node sent for a call held here (src/engine/cluster.rs).
+            return match self.take_over(token, d.uuid, d.network_addr) {
+                Ok(_) => Reply::Bridged,
+                Err(error) => {
+                    host.log(
+                        LogLevel::Warning,
+                        &format!("callpark: hand-over {} from {:?} refused: {error}", d.uuid, d.network_addr),
+                    );
+                    Reply::Refuse { cause: reply::cause(&error), prompt: String::new(), error }
+                }
+            };
+        }
         if d.back_to_park && d.sent_back_answered && d.operator.is_none() {
             return Reply::End;
         }

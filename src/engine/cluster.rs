@@ -67,13 +67,17 @@ impl Engine {
     /// A retriever sent by another node arrived here on `leg_uuid` with `token`: it is
     /// bridged to the call the token is for, held here, which leaves the park
     /// (`retrieved`). A token unknown, used, expired or not for this node is `NotFound`.
-    pub fn take_over(&self, token: &str, leg_uuid: &str) -> Result<DialOutcome, DialError> {
+    /// It must come from `from`, the host of a node seen alive in the store.
+    pub fn take_over(&self, token: &str, leg_uuid: &str, from: &str) -> Result<DialOutcome, DialError> {
         let bad = |e: String| DialError::BadRequest(e);
         let token = super::clean::clean_id("token", token).map_err(bad)?;
         let leg = super::clean::clean_id("uuid", leg_uuid).map_err(bad)?;
         let s = &self.shared;
         let (parked, extension, ringing) = {
             let mut inner = s.lock_fresh();
+            if inner.store.node_at(from).map_err(DialError::Store)?.is_none() {
+                return Err(DialError::NotANode { from: from.into() });
+            }
             let parked = inner.store.redeem(token).map_err(DialError::Store)?;
             let found = parked.and_then(|p| inner.store.get(&p).map(|c| (p, c.extension.clone(), c.recall)));
             let Some((parked, extension, recall)) = found else {
@@ -110,6 +114,9 @@ impl Engine {
         self.shared.inner.lock().store.status()
     }
 }
+
+/// What a node dials at another to hand it a retriever: `callpark-handover-<token>`.
+pub const HANDOVER_PREFIX: &str = "callpark-handover-";
 
 /// How often the timer thread reads what other nodes changed, with a shared store.
 pub const SYNC_MS: u64 = 250;

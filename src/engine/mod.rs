@@ -30,17 +30,17 @@ use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 
 use crate::clock::{Clock, ManualClock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, StoreSetting};
 use crate::host::{Host, LogLevel, Notice};
 use crate::listing::CallInfo;
-use crate::store::{MemoryStore, ParkStore};
+use crate::store::{MemoryStore, ParkStore, RedisStore};
 use clean::clean_tenant;
 use timers::{timer_thread, Timers};
 
 pub use crate::error::{CallError, DialError, DialFailure};
 pub use adopt::{secs_since, AdoptRequest};
 pub use clean::{clean_name, clean_number, MAX_ID_LEN, MAX_NAME_CHARS};
-pub use cluster::SYNC_MS;
+pub use cluster::{HANDOVER_PREFIX, SYNC_MS};
 pub use operator::OPERATOR_RING;
 
 /// A request from a channel that dialed a feature code.
@@ -122,8 +122,22 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine with the store its configuration names (`store`): memory, or a park
+    /// shared on Redis (which need not be reachable yet).
     pub fn new(config: Config, host: Arc<dyn Host>, timing: Timing) -> Engine {
-        Self::with_store(config, host, timing, Box::<MemoryStore>::default())
+        let store: Box<dyn ParkStore> = match &config.store {
+            StoreSetting::Memory => Box::<MemoryStore>::default(),
+            StoreSetting::Redis(target) => match RedisStore::new(target.clone()) {
+                Ok(s) => Box::new(s),
+                Err(e) => {
+                    // The configuration checked the address: not expected; one switch's
+                    // park rather than none.
+                    host.log(LogLevel::Error, &format!("callpark: {e}; this switch keeps its own park"));
+                    Box::<MemoryStore>::default()
+                }
+            },
+        };
+        Self::with_store(config, host, timing, store)
     }
 
     pub fn with_store(config: Config, host: Arc<dyn Host>, timing: Timing, store: Box<dyn ParkStore>) -> Engine {
@@ -166,9 +180,20 @@ impl Engine {
     }
 
     /// Replaces the configuration. Parked calls keep their recall plans and timers.
+    /// The store stays the one the engine was made with: a changed `store` (or `node`)
+    /// takes effect when the module is loaded again, and is logged.
     pub fn reload(&self, config: Config) {
+        let old = self.shared.config.read().store.clone();
+        let changed = old != config.store;
         *self.shared.config.write() = Arc::new(config);
         self.shared.host.log(LogLevel::Notice, "callpark: configuration reloaded");
+        if changed {
+            self.shared.host.log(
+                LogLevel::Warning,
+                "callpark: the store settings changed; they take effect when mod_callpark is loaded again \
+                 (the parked calls stay where they are)",
+            );
+        }
     }
 
     pub fn config(&self) -> Arc<Config> {

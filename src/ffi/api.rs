@@ -455,6 +455,7 @@ pub unsafe extern "C" fn cp_engine_status(
         if let Some(bytes) = crate::heap::bytes_in_use() {
             text.push_str(&format!("; heap {bytes} bytes"));
         }
+        text.push_str(&crate::listing::store_status(&e.engine.store_status()));
         text.push('\n');
         write_out(&text, buf, len, out_n)
     })

@@ -73,6 +73,9 @@ pub struct cp_dial {
     /// With `back_to_park`: the bridge to the user it was sent back to succeeded
     /// (`originate_disposition` is `SUCCESS`), and that conversation is over.
     pub sent_back_answered: bool,
+    /// The address the call came from (`sip_network_ip`): a hand-over
+    /// (`callpark-handover-<token>`) is taken only from another node of the shared park.
+    pub network_addr: *const c_char,
 }
 
 /// What `cp_engine_dial` asks the switch to do.
@@ -215,6 +218,7 @@ pub(super) unsafe fn channel_dial<'a>(r: &'a cp_dial, uuid: &'a str, dialed: &'a
             sound_failed: fact(r.sound_failed),
         },
         operator: None,
+        network_addr: fact(r.network_addr).unwrap_or(""),
     }
 }
 

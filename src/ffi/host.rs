@@ -168,6 +168,19 @@ pub struct cp_host {
             body: *const c_char,
         ),
     >,
+    /// Optional (NULL: this switch reaches no other node; a shared store's call held
+    /// elsewhere is then not picked up here): connect `uuid`, a retriever on this
+    /// switch, to the node at SIP `address` (`host:port`) holding the call, by a call to
+    /// `callpark-handover-<token>` there, which that node's dialplan hands to
+    /// `callpark handover <token>`. Return `CP_RESULT_OK` once they are bridged.
+    pub bridge_to_node: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            uuid: *const c_char,
+            address: *const c_char,
+            token: *const c_char,
+        ) -> cp_result,
+    >,
 }
 
 type Fn2<R> = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char) -> R;
@@ -188,6 +201,7 @@ pub(crate) struct CHost {
     sip_notify: Option<
         unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char, *const c_char, *const c_char),
     >,
+    bridge_to_node: Option<unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char) -> cp_result>,
 }
 
 // SAFETY: the header documents that the callbacks are called from any thread, and that
@@ -211,6 +225,7 @@ impl CHost {
             user_exists: h.user_exists.ok_or("user_exists")?,
             log: h.log,
             sip_notify: h.sip_notify,
+            bridge_to_node: h.bridge_to_node,
         })
     }
 }
@@ -239,6 +254,17 @@ impl Host for CHost {
             cp_result::Ok => Ok(()),
             cp_result::NotFound => Err(BridgeError::ParkedGone(format!("bridge: {}", cp_result::NotFound.message()))),
             other => Err(BridgeError::Failed(format!("bridge: {}", other.message()))),
+        }
+    }
+
+    fn bridge_to_node(&self, uuid: &str, address: &str, token: &str) -> Result<(), BridgeError> {
+        let Some(f) = self.bridge_to_node else {
+            return Err(BridgeError::Failed(format!("this switch has no way to reach node {address}")));
+        };
+        let s = [uuid, address, token].map(c);
+        match unsafe { f(self.ctx, s[0].as_ptr(), s[1].as_ptr(), s[2].as_ptr()) } {
+            cp_result::Ok => Ok(()),
+            other => Err(BridgeError::Failed(format!("bridge to {address}: {}", other.message()))),
         }
     }
 

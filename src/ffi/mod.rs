@@ -55,6 +55,7 @@ impl From<&DialError> for cp_result {
             DialError::UnknownUser(_) => cp_result::UnknownUser,
             DialError::Leaving { .. } => cp_result::Leaving,
             DialError::Store(_) => cp_result::StoreUnavailable,
+            DialError::NotANode { .. } => cp_result::NotANode,
         }
     }
 }

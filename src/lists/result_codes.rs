@@ -37,6 +37,7 @@ cp_results! {
     SlotEmpty = 301 => "no call is parked there",
     NotParked = 302 => "the call is not parked",
     Leaving = 303 => "the call is already leaving the park",
+    NotANode = 304 => "a hand-over came from an address that is no node of the shared park",
     ConfigInvalid = 400 => "the configuration has errors",
     CommandEmpty = 500 => "no sub-command was given",
     CommandUnknown = 501 => "unknown sub-command",

@@ -196,6 +196,11 @@ pub trait ParkStore: Send {
         let _ = token;
         Ok(None)
     }
+    /// The other node alive whose SIP address has host `host`, read now.
+    fn node_at(&mut self, host: &str) -> Result<Option<String>, StoreError> {
+        let _ = host;
+        Ok(None)
+    }
     fn status(&self) -> StoreStatus {
         StoreStatus { kind: "memory".into(), reachable: true, ..StoreStatus::default() }
     }

@@ -24,6 +24,7 @@ use super::{
     SlotState, StoreError, StoreStatus,
 };
 use crate::config::RecallPlan;
+pub use crate::config::RedisTarget;
 
 /// The prefix of every key callpark writes.
 /// The prefix of every key callpark writes, unless the store's target names another.
@@ -67,18 +68,6 @@ redis.call('HDEL', KEYS[3], ARGV[1])
 if n == 0 then return {0, 0} end
 return {1, redis.call('INCR', KEYS[4])}
 ";
-
-/// Where the shared park is: `redis://host:port/db`, as the `store` parameter gives it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RedisTarget {
-    pub url: String,
-    /// This node's name (unique in the cluster).
-    pub node: String,
-    /// This node's SIP address as the others reach it (`host:port`).
-    pub address: String,
-    /// The prefix of every key ([`PREFIX`] unless given): several parks in one Redis.
-    pub prefix: String,
-}
 
 /// The Redis store of one node.
 pub struct RedisStore {
@@ -329,11 +318,11 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Renews this node's heartbeat (at most every third of its life) and reads the
-    /// nodes alive.
-    fn beat(&mut self) -> Result<(), StoreError> {
+    /// Renews this node's heartbeat (at most every third of its life, unless `now`) and
+    /// reads the nodes alive.
+    fn beat(&mut self, now: bool) -> Result<(), StoreError> {
         let due = self.beat_at.is_none_or(|t| t.elapsed() >= Duration::from_millis(HEARTBEAT_TTL_MS / 3));
-        if !due {
+        if !due && !now {
             return Ok(());
         }
         let (me, address) = (self.keys.node(&self.target.node), self.target.address.clone());
@@ -393,7 +382,7 @@ impl ParkStore for RedisStore {
             self.restore()?;
             version = self.with(get)?;
         }
-        self.beat()?;
+        self.beat(false)?;
         let me = self.target.node.clone();
         // A node that stopped changes no version: its heartbeat is looked at as often as
         // this node renews its own.
@@ -626,6 +615,12 @@ impl ParkStore for RedisStore {
             let held = self.mirror.get(uuid).is_some_and(|c| c.node == me);
             (node == me && held).then(|| uuid.to_string())
         }))
+    }
+
+    fn node_at(&mut self, host: &str) -> Result<Option<String>, StoreError> {
+        self.beat(true)?;
+        let host_of = |a: &str| a.rsplit_once(':').map_or(a, |(h, _)| h).to_string();
+        Ok(self.others.iter().find(|(_, a)| host_of(a).eq_ignore_ascii_case(host)).map(|(n, _)| n.clone()))
     }
 
     fn status(&self) -> StoreStatus {
