@@ -205,6 +205,42 @@ static cp_result cb_bridge(void *ctx, const char *uuid, const char *parked_uuid)
 	return CP_RESULT_OK;
 }
 
+/* A retriever here for a call another node holds (a park shared on Redis): a call to
+   `destination` (callpark-handover-<token>) at that node's SIP address, through the
+   retriever's own SIP profile, bridged to the retriever once answered. The holding node
+   answers it by bridging it to the parked caller. */
+static cp_result cb_bridge_to_node(void *ctx, const char *uuid, const char *address, const char *destination)
+{
+	switch_core_session_t *session, *peer = NULL;
+	switch_call_cause_t cause = SWITCH_CAUSE_NONE;
+	const char *profile;
+	char *dialstr;
+	cp_result r = CP_RESULT_BRIDGE_FAILED;
+	(void) ctx;
+
+	if (!(session = switch_core_session_locate(uuid))) {
+		return CP_RESULT_BRIDGE_FAILED;
+	}
+	profile = switch_channel_get_variable(switch_core_session_get_channel(session), "sofia_profile_name");
+	dialstr = switch_core_session_sprintf(session, "{ignore_early_media=true,callpark_handover=true}sofia/%s/%s@%s",
+										  zstr(profile) ? "internal" : profile, destination, address);
+	if (switch_ivr_originate(session, &peer, &cause, dialstr, 10, NULL, NULL, NULL, NULL, NULL, SOF_NONE, NULL, NULL) ==
+			SWITCH_STATUS_SUCCESS &&
+		peer) {
+		if (switch_ivr_uuid_bridge(uuid, switch_core_session_get_uuid(peer)) == SWITCH_STATUS_SUCCESS) {
+			r = CP_RESULT_OK;
+		} else {
+			switch_channel_hangup(switch_core_session_get_channel(peer), SWITCH_CAUSE_NORMAL_TEMPORARY_FAILURE);
+		}
+		switch_core_session_rwunlock(peer);
+	} else {
+		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_WARNING, "callpark: %s to the holding node failed: %s\n",
+						  dialstr, switch_channel_cause2str(cause));
+	}
+	switch_core_session_rwunlock(session);
+	return r;
+}
+
 struct recall {
 	switch_memory_pool_t *pool;
 	struct recall *next;
@@ -729,6 +765,7 @@ static void read_facts(switch_core_session_t *session, switch_core_session_t *in
 		d->bridge_partner = partner;
 	}
 	d->referred_by = leg_var(into, channel, "sip_h_Referred-By");
+	d->network_addr = leg_var(into, channel, "sip_network_ip");
 	d->refer_to = leg_var(into, channel, "sip_refer_to");
 	d->tenant_override = leg_var(into, channel, "callpark_tenant");
 	d->user_override = leg_var(into, channel, "callpark_user");
@@ -1281,6 +1318,7 @@ SWITCH_STANDARD_API(callpark_api)
 
 static const struct cp_host HOST = {
 	NULL, cb_bridge, cb_ring, cb_cancel_ring, cb_transfer, cb_presence, cb_message, cb_event, cb_user_exists, cb_log, cb_sip_notify,
+	cb_bridge_to_node,
 };
 
 SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)

@@ -9,9 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// How often the timer thread reads what other nodes changed, with a shared store.
-#define SYNC_MS 250
-
 // The recall attempt number of an operator's retrieve ring: real recall attempts count
 // from 1, so its answer and failure are told apart ([`Engine::recall_answered`]).
 #define OPERATOR_RING 0
@@ -358,9 +355,12 @@ typedef struct cp_host {
   // Optional (NULL: this switch reaches no other node; a shared store's call held
   // elsewhere is then not picked up here): connect `uuid`, a retriever on this
   // switch, to the node at SIP `address` (`host:port`) holding the call, by a call to
-  // `callpark-handover-<token>` there, which that node's dialplan hands to
-  // `callpark handover <token>`. Return `CP_RESULT_OK` once they are bridged.
-  cp_result (*bridge_to_node)(void *ctx, const char *uuid, const char *address, const char *token);
+  // `destination` there (`callpark-handover-<token>`, which that node's dialplan hands
+  // to the callpark application). Return `CP_RESULT_OK` once they are bridged.
+  cp_result (*bridge_to_node)(void *ctx,
+                              const char *uuid,
+                              const char *address,
+                              const char *destination);
 } cp_host;
 
 // A call the switch still holds parked, handed back to a new engine (after a module

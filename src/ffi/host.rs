@@ -171,14 +171,14 @@ pub struct cp_host {
     /// Optional (NULL: this switch reaches no other node; a shared store's call held
     /// elsewhere is then not picked up here): connect `uuid`, a retriever on this
     /// switch, to the node at SIP `address` (`host:port`) holding the call, by a call to
-    /// `callpark-handover-<token>` there, which that node's dialplan hands to
-    /// `callpark handover <token>`. Return `CP_RESULT_OK` once they are bridged.
+    /// `destination` there (`callpark-handover-<token>`, which that node's dialplan hands
+    /// to the callpark application). Return `CP_RESULT_OK` once they are bridged.
     pub bridge_to_node: Option<
         unsafe extern "C" fn(
             ctx: *mut c_void,
             uuid: *const c_char,
             address: *const c_char,
-            token: *const c_char,
+            destination: *const c_char,
         ) -> cp_result,
     >,
 }
@@ -261,7 +261,8 @@ impl Host for CHost {
         let Some(f) = self.bridge_to_node else {
             return Err(BridgeError::Failed(format!("this switch has no way to reach node {address}")));
         };
-        let s = [uuid, address, token].map(c);
+        let destination = format!("{}{token}", crate::engine::HANDOVER_PREFIX);
+        let s = [uuid, address, destination.as_str()].map(c);
         match unsafe { f(self.ctx, s[0].as_ptr(), s[1].as_ptr(), s[2].as_ptr()) } {
             cp_result::Ok => Ok(()),
             other => Err(BridgeError::Failed(format!("bridge to {address}: {}", other.message()))),

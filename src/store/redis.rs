@@ -593,12 +593,16 @@ impl ParkStore for RedisStore {
 
     fn hand_over(&mut self, uuid: &str) -> Result<Handover, StoreError> {
         let node = self.mirror.get(uuid).map(|c| c.node.clone()).unwrap_or_default();
-        let address = self
-            .others
-            .iter()
-            .find(|(n, _)| *n == node)
-            .map(|(_, a)| a.clone())
-            .ok_or_else(|| StoreError(format!("node {node:?} holding {uuid} is not alive")))?;
+        let find = |s: &Self| s.others.iter().find(|(n, _)| *n == node).map(|(_, a)| a.clone());
+        // The nodes seen at the last heartbeat may be out of date (Redis just came back):
+        // read them again before giving up.
+        let address = match find(self) {
+            Some(a) => a,
+            None => {
+                self.beat(true)?;
+                find(self).ok_or_else(|| StoreError(format!("node {node:?} holding {uuid} is not alive")))?
+            }
+        };
         let token = format!("{:016x}{:016x}", rand_u64(), rand_u64());
         let value = format!("{uuid}|{node}");
         self.with(|con, s| {

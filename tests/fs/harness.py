@@ -591,8 +591,8 @@ def s12_recall_target_rejects_or_unregistered(ctx):
 
 def start_sipp(ctx, scenario, user, service, port, media_port, name, delay_ms=0, domain=ACME):
     """Starts SIPp on `scenario` (tests/fs/sipp/) as `user` of `domain` with its digest
-    credentials, dialing `service`; its default pause is `delay_ms`. Returns the process
-    and the path of its message log."""
+    credentials, dialing `service` at ctx.sw; its default pause is `delay_ms`. Returns
+    the process and the path of its message log."""
     from switch import password
     return run_sipp(ctx, scenario, name, port, media_port,
                     ["-l", "1", "-s", service, "-key", "domain", domain, "-key", "user", user, "-d", str(delay_ms),
@@ -600,9 +600,9 @@ def start_sipp(ctx, scenario, user, service, port, media_port, name, delay_ms=0,
 
 
 def run_sipp(ctx, scenario, name, port, media_port, extra):
-    """Starts one SIPp call of `scenario` on `port`, logging its messages; `extra` are
-    further arguments. Returns the process and the path of its message log."""
-    from switch import SIP_PORT
+    """Starts one SIPp call of `scenario` on `port` to ctx.sw, logging its messages;
+    `extra` are further arguments. Returns the process and the path of its message log."""
+    SIP_PORT = ctx.sw.sip_port
     work = os.path.join(ctx.sw.run, "sipp")
     os.makedirs(work, exist_ok=True)
     log = os.path.join(work, f"{name}.log")

@@ -69,9 +69,10 @@ class Call(pj.Call):
 class Phone(pj.Account):
     """One registered device of `user`@`domain`."""
 
-    def __init__(self, ua, user, domain, name, display=None, trunk_port=None):
+    def __init__(self, ua, user, domain, name, display=None, trunk_port=None, port=None):
         """With `trunk_port`, a carrier's line instead: no registration, no credentials,
-        every call through the switch's unauthenticated profile on that port."""
+        every call through the switch's unauthenticated profile on that port. `port`: the
+        switch registered with (another node's), else SIP_PORT."""
         super().__init__()
         self.ua, self.user, self.domain, self.name = ua, user, domain, name
         self.calls = []
@@ -81,7 +82,7 @@ class Phone(pj.Account):
         self.reg_code = 0
         cfg = pj.AccountConfig()
         cfg.idUri = f'"{display}" <sip:{user}@{domain}>' if display else f"sip:{user}@{domain}"
-        cfg.sipConfig.proxies.append(proxy(trunk_port))
+        cfg.sipConfig.proxies.append(proxy(trunk_port or port))
         cfg.sipConfig.transportId = ua.transport_for(user, domain)
         if not trunk_port:
             cfg.regConfig.registrarUri = f"sip:{domain}"
@@ -161,8 +162,8 @@ class UA:
         tc.port = 0
         return self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
 
-    def phone(self, user, domain, name=None, display=None, trunk_port=None):
-        p = Phone(self, user, domain, name or f"{user}@{domain}", display, trunk_port)
+    def phone(self, user, domain, name=None, display=None, trunk_port=None, port=None):
+        p = Phone(self, user, domain, name or f"{user}@{domain}", display, trunk_port, port)
         self.phones.append(p)
         return p
 
@@ -217,8 +218,9 @@ class _UdpPhone:
     requests it gets are answered with 200 OK (each NOTIFY kept, start line and
     headers, and body); responses are handed back by `_recv_all`."""
 
-    def __init__(self, user, domain, prefix):
+    def __init__(self, user, domain, prefix, port=None):
         self.user, self.domain = user, domain
+        self.server_port = port or SIP_PORT
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.setblocking(False)
@@ -229,7 +231,7 @@ class _UdpPhone:
         self.notifies = []
 
     def _send(self, text):
-        self.sock.sendto(text.encode(), ("127.0.0.1", SIP_PORT))
+        self.sock.sendto(text.encode(), ("127.0.0.1", self.server_port))
 
     def _request(self, method, uri, to, headers, auth=None):
         """Sends `method` to `uri` (To: `to`) in this phone's one dialog, a new CSeq each
@@ -279,8 +281,8 @@ class BlfWatcher(_UdpPhone):
     """A BLF key: SUBSCRIBE to park+<target>@<domain> with Event: dialog, authenticated
     as `user`, answering every NOTIFY and keeping what each said."""
 
-    def __init__(self, user, domain, target, target_domain=None):
-        super().__init__(user, domain, "blf")
+    def __init__(self, user, domain, target, target_domain=None, port=None):
+        super().__init__(user, domain, "blf", port)
         self.target = target
         self.target_domain = target_domain or domain
         self.sub_code = 0

@@ -3,6 +3,7 @@
 # /usr/local/freeswitch, where scripts/freeswitch.sh puts 1.10.12).
 #   tests/fs/run.sh [scenario ...]     the scenarios (all when none is named)
 #   tests/fs/run.sh --soak [args]      the soak
+#   tests/fs/run.sh --cluster [...]    two nodes sharing one park on a redis-server
 # Where that FreeSWITCH is missing they are skipped, loudly, with exit code 77; make test
 # (CALLPARK_REQUIRE_FS=1) builds it first and counts a missing switch as a failure.
 set -euo pipefail
@@ -18,22 +19,25 @@ if ! pkg-config --exists freeswitch; then
 	echo "SKIPPED: real FreeSWITCH tests." >&2
 	exit 77
 fi
-pidfile=tests/fs/freeswitch.pid
 kill_left_over() {
-	if [ -f "$pidfile" ]; then
+	for pidfile in tests/fs/freeswitch.pid tests/fs/run-cluster/*/freeswitch.pid; do
+		[ -f "$pidfile" ] || continue
 		pid=$(cat "$pidfile")
 		if kill -0 "$pid" 2>/dev/null && grep -q freeswitch "/proc/$pid/cmdline" 2>/dev/null; then
 			echo "stopping a FreeSWITCH (pid $pid) the harness left running" >&2
 			kill -9 "$pid"
 		fi
 		rm -f "$pidfile"
-	fi
+	done
 }
 kill_left_over
 rc=0
 if [ "${1:-}" = --soak ]; then
 	shift
 	python3 tests/fs/soak.py "$@" || rc=$?
+elif [ "${1:-}" = --cluster ]; then
+	shift
+	python3 tests/fs/cluster.py "$@" || rc=$?
 else
 	python3 tests/fs/harness.py "$@" || rc=$?
 fi

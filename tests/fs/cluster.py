@@ -1,0 +1,391 @@
+#!/usr/bin/env python3
+"""Two FreeSWITCH nodes sharing one park on a redis-server, all started here on
+loopback (two ports, two configuration folders, one directory): what node A parks,
+node B lights and picks up; group park across nodes; a killed node's calls cleaned up
+by the other; Redis stopped and started again with calls parked.
+
+Run: tests/fs/run.sh --cluster [scenario-name ...]"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from harness import ACME, Ctx, Failure, blf_wait, check, sipp_final, start_sipp  # noqa: E402
+from switch import FS_PREFIX, Switch  # noqa: E402
+
+REDIS_PORT = 26379
+# Node A has the single-switch tests' ports; node B its own, 1000 above.
+A_SIP, B_SIP = 25060, 26060
+A_ESL, B_ESL = 28021, 29021
+CARRIER_OFFSET = 20  # switch.py: the carrier profile listens at sip port + 20
+
+
+def conf(node, sip_port):
+    """Each node's callpark.conf.xml: the same tenants, one store, its own name and the
+    address (its unauthenticated profile) where the other node sends retrievers."""
+    return f"""<configuration name="callpark.conf">
+  <settings>
+    <param name="recall-time" value="300"/>
+    <param name="store" value="redis://127.0.0.1:{REDIS_PORT}/0"/>
+    <param name="node" value="{node}"/>
+    <param name="node-address" value="127.0.0.1:{sip_port + CARRIER_OFFSET}"/>
+  </settings>
+  <tenants>
+    <tenant domain="acme.example"><groups>
+      <group name="sales" recall="parking-user">
+        <member extension="101"/><member extension="102"/><member extension="103"/>
+      </group>
+    </groups></tenant>
+  </tenants>
+</configuration>"""
+
+
+class Redis:
+    """The shared park's redis-server, on loopback, keeping nothing on disk."""
+
+    def __init__(self, port):
+        self.port, self.proc = port, None
+
+    def start(self):
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--loglevel", "warning"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.time() + 10
+        while time.time() < end:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(64).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not answer on 127.0.0.1:{self.port} (is it installed?)")
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+class Node(Switch):
+    """One node. `via`: the other node's unauthenticated port, through which this node
+    reaches a user not registered here (each node has its own registrations; a
+    deployment behind one proxy reaches every phone through it instead)."""
+
+    def __init__(self, name, run_dir, sip_port, esl_port, rtp, via=None):
+        super().__init__(run_dir, conf(name, sip_port), sip_port=sip_port, esl_port=esl_port)
+        self.name, self.rtp_range, self.via = name, rtp, via
+
+    def substitutions(self):
+        subs = super().substitutions()
+        if self.via:
+            local = "${sofia_contact(*/${dialed_user}@${dialed_domain})}"
+            # The other node's public context takes d<ext> to its own registrations.
+            subs["@DIRECTORY@"] = subs["@DIRECTORY@"].replace(
+                local, f"{local}|sofia/internal/d${{dialed_user}}@127.0.0.1:{self.via}")
+        return subs
+
+
+class Two:
+    """Both nodes, one pjsua2 endpoint, phones registered with either node."""
+
+    def __init__(self, a, b, ua, redis):
+        self.a, self.b, self.ua, self.redis = a, b, ua, redis
+        self.ctx = {a.name: Ctx(a, ua), b.name: Ctx(b, ua)}
+        self.phones = {}
+
+    def phone(self, node, user, key=None):
+        key = key or f"{user}@{node.name}"
+        if key not in self.phones:
+            ph = self.ua.phone(user, ACME, key, port=node.sip_port)
+            check(self.ua.pump(10, lambda: ph.registered), f"{key} registers with node {node.name} ({ph.reg_code})")
+            self.phones[key] = ph
+        return self.phones[key]
+
+    def blf(self, node, user, target):
+        from phones import BlfWatcher
+        w = BlfWatcher(user, ACME, target, port=node.sip_port)
+        ok = w.subscribe(self.ua.pump)
+        check(ok and 200 <= w.sub_code < 300, f"BLF {target} as {user} on node {node.name} accepted ({w.sub_code})")
+        return w
+
+    def parked(self, node):
+        return json.loads(node.api(f"callpark list {ACME} json"))["calls"]
+
+    def wait_parked(self, node, n, seconds=8):
+        end = time.time() + seconds
+        while time.time() < end:
+            calls = self.parked(node)
+            if len(calls) == n:
+                return calls
+            self.ua.pump(0.2)
+        raise Failure(f"node {node.name}: expected {n} parked calls, `callpark list` shows {self.parked(node)}")
+
+    def park(self, node, caller, parker, code):
+        return self.ctx[node.name].park_by_transfer(caller, parker, code)
+
+    def rtp(self, call):
+        return self.ctx[self.a.name].rtp_flows(call)
+
+    def clear(self):
+        self.ua.hangup_all()
+        for n in (self.a, self.b):
+            if n.proc:
+                self.wait_parked(n, 0, seconds=10)
+
+
+def c1_parked_on_a_picked_up_on_b(t):
+    """Parked on A (blind transfer to *68102); B's lamp lights, a late subscriber on B
+    sees it; 102 on B picks it up with *88102 and they talk."""
+    client, p101 = t.phone(t.a, "104"), t.phone(t.a, "101")
+    w = t.blf(t.b, "103", "park+102")
+    c = t.park(t.a, client, p101, "*68102")
+    calls = t.wait_parked(t.b, 1)
+    check(calls[0]["extension"] == "102" and calls[0]["parking_user"] == "101", f"B lists A's call: {calls[0]}")
+    blf_wait(t.ctx["b"], w, "confirmed")
+    late = t.blf(t.b, "105", "park+102")
+    state, who = blf_wait(t.ctx["b"], late, "confirmed", seconds=3)
+    check("104" in who, f"a subscriber arriving late on B sees the parked caller 104 ({who!r})")
+    p102b = t.phone(t.b, "102")
+    r = p102b.dial("*88102")
+    t.ctx["b"].wait(lambda: r.confirmed and r.media_active, 10, "102 on B is connected to the call held by A")
+    t.wait_parked(t.a, 0)
+    rx_c, _ = t.rtp(c)
+    rx_r, _ = t.rtp(r)
+    check(rx_c > 25 and rx_r > 25, f"RTP flows both ways across the nodes (client {rx_c}, 102 {rx_r})")
+    blf_wait(t.ctx["b"], w, "off")
+    ev = [e for e in t.a.esl.poll_events(0.5) if e.get("Callpark-Action") == "retrieved"]
+    check(ev, "A, which held the call, fires `retrieved`")
+    w.unsubscribe()
+    late.unsubscribe()
+    t.clear()
+
+
+def c2_bare_star88_and_lamp_key_on_b(t):
+    """Parked on A at 102 and 103: bare *88 of 102 on B, then 103's lamp key on B."""
+    client, p101 = t.phone(t.a, "104"), t.phone(t.a, "101")
+    c1 = t.park(t.a, client, p101, "*68102")
+    t.wait_parked(t.b, 1)
+    r = t.phone(t.b, "102").dial("*88")
+    t.ctx["b"].wait(lambda: r.confirmed and r.media_active, 10, "bare *88 of 102 on B is answered")
+    t.wait_parked(t.a, 0)
+    check(c1.confirmed, "the caller is connected")
+    t.clear()
+    c2 = t.park(t.a, client, p101, "*68103")
+    t.wait_parked(t.b, 1)
+    k = t.phone(t.b, "103").dial("park+103")
+    t.ctx["b"].wait(lambda: k.confirmed and k.media_active, 10, "103's lamp key on B picks up")
+    t.wait_parked(t.a, 0)
+    check(c2.confirmed, "the caller is connected")
+    t.clear()
+
+
+def c3_group_park_from_both_nodes(t):
+    """*58 from A, then from B: different members, every node sees both."""
+    client, p101 = t.phone(t.a, "104"), t.phone(t.a, "101")
+    t.park(t.a, client, p101, "*58")
+    t.wait_parked(t.b, 1)
+    client_b, p103b = t.phone(t.b, "105"), t.phone(t.b, "103")
+    t.park(t.b, client_b, p103b, "*58")
+    calls = t.wait_parked(t.a, 2)
+    check(sorted(c["extension"] for c in calls) == ["101", "102"], f"two members, one call each: {calls}")
+    t.clear()
+
+
+def c4_killed_node_loses_its_calls(t):
+    """A is killed with a call parked: B removes it, puts its lamp out, `abandoned`."""
+    client, p101 = t.phone(t.a, "104"), t.phone(t.a, "101")
+    w = t.blf(t.b, "103", "park+102")
+    t.b.esl.subscribe()
+    t.park(t.a, client, p101, "*68102")
+    t.wait_parked(t.b, 1)
+    blf_wait(t.ctx["b"], w, "confirmed")
+    t0 = time.time()
+    os.kill(t.a.proc.pid, signal.SIGKILL)
+    t.a.proc.wait()
+    t.a.proc = None
+    t.wait_parked(t.b, 0, seconds=10)
+    took = time.time() - t0
+    blf_wait(t.ctx["b"], w, "off")
+    ev = [e for e in t.b.esl.poll_events(0.5) if e.get("Callpark-Action") == "abandoned"]
+    check(ev and "node a stopped" in ev[-1].get("Callpark-Detail", ""), f"B fires `abandoned` ({ev[-1:]})")
+    print(f"    node A killed: B removed its call after {took:.1f} s")
+    w.unsubscribe()
+    t.ua.hangup_all()
+    for k in [k for k in t.phones if k.endswith("@a")]:
+        t.ua.drop(t.phones.pop(k))
+    t.a.start()
+    t.a.esl.subscribe()
+
+
+def c5_redis_stopped_and_started(t):
+    """Redis stops with a call parked on A: a new park goes back to its parker, the
+    parked caller stays; Redis starts again (empty): A writes back its call, B picks it up."""
+    client, p101 = t.phone(t.a, "104"), t.phone(t.a, "101")
+    c = t.park(t.a, client, p101, "*68102")
+    t.wait_parked(t.b, 1)
+    t.redis.stop()
+    client2 = t.phone(t.a, "105")
+    before = len(p101.incoming)
+    c2 = t.ctx["a"].park_by_transfer(client2, p101, "*68103")
+    t.ctx["a"].wait(lambda: len(p101.incoming) > before, 10, "the park without the store rings 101, who parked it")
+    back = p101.incoming[-1]
+    p101.answer(back)
+    t.ctx["a"].wait(lambda: back.confirmed, 5, "101 answers its call sent back")
+    check(c2.confirmed, "the caller whose park could not happen talks to 101: never dropped")
+    rx, _ = t.rtp(c)
+    check(c.confirmed and rx > 25, f"the call parked before stays on hold ({rx} RTP packets)")
+    check(len(t.parked(t.a)) == 1, f"A still holds its parked call: {t.parked(t.a)}")
+    status = t.a.api("callpark status")
+    check("UNREACHABLE" in status, f"callpark status says the store is away: {status.strip()}")
+    back.hangup(__import__("pjsua2").CallOpParam(True))
+    t.ua.pump(1.0, lambda: c2.ended)
+    t.redis.start()
+    # B listed the call all along (its last view); it is the shared park again once
+    # both nodes answer and A has written its call back.
+    for n in (t.a, t.b):
+        t.ctx[n.name].wait(lambda: "(reachable)" in n.api("callpark status"), 5, f"node {n.name} reaches Redis again")
+    time.sleep(0.6)
+    calls = t.wait_parked(t.b, 1, seconds=10)
+    check(calls[0]["extension"] == "102", f"B sees A's call again: {calls}")
+    r = t.phone(t.b, "102").dial("*88102")
+    t.ctx["b"].wait(lambda: r.confirmed and r.media_active, 10, "102 on B picks it up after the outage")
+    t.wait_parked(t.a, 0)
+    t.clear()
+
+
+def c6_sipp_retrievers_one_per_node(t, rounds=20):
+    """Two SIPp retrievers, 102 on A and 103 on B, dial *88101 at once for a call
+    parked on A: one 200 OK and one clean 480, every round."""
+    client, p101 = t.phone(t.a, "104"), t.phone(t.a, "101")
+    wins = {"a": 0, "b": 0}
+    for i in range(rounds):
+        t.park(t.a, client, p101, "*68")
+        t.wait_parked(t.b, 1)
+        procs = {n: start_sipp(t.ctx[n], "retrieve_race.xml", user, "*88101", port, media, f"race-{n}")
+                 for n, user, port, media in (("a", "102", 27160, 27300), ("b", "103", 27161, 27400))}
+        got = {n: sipp_final(t.ctx[n], proc, log, f"race-{n}") for n, (proc, log) in procs.items()}
+        check(sorted(got.values()) == ["200", "480"], f"round {i}: one 200 OK and one 480 across the nodes, got {got}")
+        wins[[n for n, c in got.items() if c == "200"][0]] += 1
+        t.wait_parked(t.a, 0)
+        t.ua.hangup_all()
+        for n in (t.a, t.b):
+            t.ctx[n.name].wait_no_channels(f"round {i}: no channel is left on node {n.name}")
+    print(f"    SIPp races across nodes: the retriever on A won {wins['a']}, on B {wins['b']} of {rounds}")
+
+
+def c7_recall_on_a_rings_the_parker_on_b(t):
+    """A call parked on A by 101, whose phone then registers on B only: A (holding the
+    call) runs the recall, which rings 101 on B; answered there, they talk."""
+    client, p101 = t.phone(t.a, "104"), t.phone(t.a, "101")
+    t.a.set_callpark_conf(conf("a", A_SIP).replace('value="300"', 'value="5"'))
+    t.a.api("callpark reload")
+    try:
+        c = t.park(t.a, client, p101, "*68")
+        t.wait_parked(t.b, 1)
+        t.ua.drop(t.phones.pop("101@a"))
+        p101b = t.phone(t.b, "101")
+        t.ctx["b"].wait(lambda: p101b.incoming, 15, "the recall from A rings 101 on B")
+        ring = p101b.incoming[-1]
+        check("104" in (ring.invite or ""), "the recall shows the parked caller 104")
+        p101b.answer(ring)
+        t.ctx["b"].wait(lambda: ring.confirmed, 5, "101 answers the recall on B")
+        t.wait_parked(t.a, 0)
+        rx_c, _ = t.rtp(c)
+        rx_r, _ = t.rtp(ring)
+        check(rx_c > 25 and rx_r > 25, f"the recalled parker talks to the caller (client {rx_c}, 101 {rx_r})")
+    finally:
+        t.a.set_callpark_conf(conf("a", A_SIP))
+        t.a.api("callpark reload")
+        t.ua.hangup_all()
+        if "101@b" in t.phones:
+            t.ua.drop(t.phones.pop("101@b"))
+    t.clear()
+
+
+SCENARIOS = [c1_parked_on_a_picked_up_on_b, c2_bare_star88_and_lamp_key_on_b, c3_group_park_from_both_nodes,
+             c6_sipp_retrievers_one_per_node, c7_recall_on_a_rings_the_parker_on_b, c5_redis_stopped_and_started, c4_killed_node_loses_its_calls]
+
+
+def main(argv):
+    wanted = set(argv)
+    subprocess.run(["make", "-s", "install"], cwd=ROOT, check=True)
+    base = os.path.join(HERE, "run-cluster")
+    shutil.rmtree(base, ignore_errors=True)
+    redis = Redis(REDIS_PORT)
+    redis.start()
+    a = Node("a", os.path.join(base, "a", "run"), A_SIP, A_ESL, (32000, 32999), via=B_SIP + CARRIER_OFFSET)
+    b = Node("b", os.path.join(base, "b", "run"), B_SIP, B_ESL, (34000, 34999))
+    passed = failed = 0
+    failures = []
+    ua = None
+    fs_version = "(not started)"
+    try:
+        a.start()
+        b.start()
+        for n in (a, b):
+            n.esl.subscribe()
+        fs_version = a.api("version short").strip()
+        from phones import UA
+        ua = UA()
+        t = Two(a, b, ua, redis)
+        time.sleep(0.5)
+        print(f"FreeSWITCH under test: {fs_version} ({FS_PREFIX}), two nodes")
+        for n in (a, b):
+            print(f"node {n.name}: " + n.api("callpark status").strip())
+        for s in SCENARIOS:
+            if wanted and s.__name__ not in wanted:
+                continue
+            t0 = time.time()
+            try:
+                s(t)
+                passed += 1
+                print(f"PASS {s.__name__} ({time.time() - t0:.1f} s): {s.__doc__.splitlines()[0]}")
+            except Exception as e:
+                failed += 1
+                print(f"FAIL {s.__name__} ({time.time() - t0:.1f} s): {e}")
+                failures.append(f"{s.__name__}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+                if not isinstance(e, Failure):
+                    traceback.print_exc()
+                for n in (a, b):
+                    tail = n.log_text().splitlines()[-25:]
+                    print(f"    last lines of node {n.name}'s log:\n" + "\n".join("    | " + ln for ln in tail))
+                try:
+                    if not redis.proc:
+                        redis.start()
+                    if not a.proc:
+                        a.start()
+                    ua.hangup_all()
+                except Exception:
+                    pass
+    finally:
+        if ua:
+            ua.close()
+        for n in (a, b):
+            n.stop()
+        redis.stop()
+    summary = os.environ.get("CALLPARK_FAILURE_SUMMARY")
+    if summary and failures:
+        with open(summary, "a") as out:
+            out.writelines(f"  cluster {f}\n" for f in failures)
+    for f in failures:
+        print(f"FAILED {f}")
+    print(f"cluster on FreeSWITCH {fs_version}: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    rc = main(sys.argv[1:])
+    sys.stdout.flush()
+    os._exit(rc)
