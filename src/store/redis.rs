@@ -393,20 +393,28 @@ impl ParkStore for RedisStore {
         let judge = self.connected_at.is_some_and(|t| t.elapsed() >= Duration::from_millis(HEARTBEAT_TTL_MS));
         // Read the whole park; remove on the way the calls of nodes that are gone.
         let (calls, dead) = self.with(|con, s| {
-            let nodes: HashMap<String, String> = con.hgetall(s.k.key(&["calls"]))?;
+            let nodes: Vec<(String, String)> = con.hgetall(s.k.key(&["calls"]))?;
+            // One round trip for every call's fields, one for every node's heartbeat.
+            let mut p = redis::pipe();
+            for (uuid, _) in &nodes {
+                p.hgetall(s.k.call(uuid));
+            }
+            let fields: Vec<HashMap<String, String>> = if nodes.is_empty() { Vec::new() } else { p.query(con)? };
+            let names: Vec<&String> =
+                nodes.iter().map(|(_, n)| n).filter(|n| **n != me).collect::<HashSet<_>>().into_iter().collect();
             let mut alive: HashMap<String, bool> = HashMap::new();
+            if judge && !names.is_empty() {
+                let mut p = redis::pipe();
+                for n in &names {
+                    p.exists(s.k.node(n));
+                }
+                let up: Vec<bool> = p.query(con)?;
+                alive.extend(names.iter().map(|n| (*n).clone()).zip(up));
+            }
             let mut calls = Vec::new();
             let mut dead = Vec::new();
-            for (uuid, node) in nodes {
-                let f: HashMap<String, String> = con.hgetall(s.k.call(&uuid))?;
-                let up = match alive.get(&node) {
-                    Some(&up) => up,
-                    None => {
-                        let up = node == me || !judge || con.exists(s.k.node(&node))?;
-                        alive.insert(node.clone(), up);
-                        up
-                    }
-                };
+            for ((uuid, node), f) in nodes.into_iter().zip(fields) {
+                let up = node == me || !judge || alive.get(&node).copied().unwrap_or(true);
                 if !up {
                     if let (Some(t), Some(e)) = (f.get("tenant"), f.get("extension")) {
                         Self::delete_call(con, s, &uuid, t, e)?;
