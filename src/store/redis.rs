@@ -37,9 +37,24 @@ const TOKEN_TTL_S: u64 = 30;
 /// How long a connect, a read or a write may take before Redis counts as unreachable.
 const IO_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// Every change moves the park's version by one and logs `<version>:<uuid>` in a sorted
+/// set (the last [`LOG_LEN`] changes), so that a node reads only the calls changed since
+/// it last looked. Prepended to every script that changes the park.
+const BUMP: &str = r"
+local function bump(version, log, uuid)
+  local n = redis.call('INCR', version)
+  redis.call('ZADD', log, n, n .. ':' .. uuid)
+  redis.call('ZREMRANGEBYRANK', log, 0, -20001)
+  return n
+end
+";
+
+/// How many changes the log keeps (BUMP): a node further behind reads the whole park.
+const LOG_LEN: i64 = 20_000;
+
 /// Adds a call unless its slot is full. KEYS: the slot's set, the call's hash, the
-/// park-order counter, the calls' hash, the version. ARGV: limit, uuid, node, seq
-/// (empty: the next one), then field/value pairs. {seq, version}; {-1, 0}: full.
+/// park-order counter, the calls' hash, the version, the log. ARGV: limit, uuid, node,
+/// seq (empty: the next one), then field/value pairs. {seq, version}; {-1, 0}: full.
 const INSERT: &str = r"
 if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[1]) then return {-1, 0} end
 local seq = tonumber(ARGV[4])
@@ -48,25 +63,32 @@ redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'seq', seq, unpack(ARGV, 5))
 redis.call('SADD', KEYS[1], ARGV[2])
 redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
-return {seq, redis.call('INCR', KEYS[5])}
+return {seq, bump(KEYS[5], KEYS[6], ARGV[2])}
 ";
 
-/// Claims a call if nobody has. KEYS: the call's hash, the version. ARGV: the claim.
-/// {1, version}: claimed; {0, 0}: no such call; {-1, 0}: already claimed.
+/// Claims a call if nobody has. KEYS: the call's hash, the version, the log. ARGV: the
+/// claim, the uuid. {1, version}: claimed; {0, 0}: no such call; {-1, 0}: already claimed.
 const CLAIM: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
 if redis.call('HSETNX', KEYS[1], 'claim', ARGV[1]) == 0 then return {-1, 0} end
-return {1, redis.call('INCR', KEYS[2])}
+return {1, bump(KEYS[2], KEYS[3], ARGV[2])}
 ";
 
-/// Removes a call. KEYS: the call's hash, its slot's set, the calls' hash, the version.
-/// ARGV: uuid. {1, version} when it was there, else {0, 0}.
+/// Gives a claim back. KEYS: the call's hash, the version, the log. ARGV: the uuid.
+/// The version, or 0 when there was no claim.
+const UNCLAIM: &str = r"
+if redis.call('HDEL', KEYS[1], 'claim') == 0 then return 0 end
+return bump(KEYS[2], KEYS[3], ARGV[1])
+";
+
+/// Removes a call. KEYS: the call's hash, its slot's set, the calls' hash, the version,
+/// the log. ARGV: uuid. {1, version} when it was there, else {0, 0}.
 const REMOVE: &str = r"
 local n = redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
 if n == 0 then return {0, 0} end
-return {1, redis.call('INCR', KEYS[4])}
+return {1, bump(KEYS[4], KEYS[5], ARGV[1])}
 ";
 
 /// The Redis store of one node.
@@ -96,6 +118,7 @@ pub struct RedisStore {
     plan: Arc<RecallPlan>,
     insert: Script,
     claim: Script,
+    unclaim: Script,
     remove: Script,
 }
 
@@ -179,9 +202,10 @@ impl RedisStore {
             look_for_dead: true,
             others: Vec::new(),
             plan: crate::config::Config::default().tenant("").recall.clone(),
-            insert: Script::new(INSERT),
-            claim: Script::new(CLAIM),
-            remove: Script::new(REMOVE),
+            insert: Script::new(&format!("{BUMP}{INSERT}")),
+            claim: Script::new(&format!("{BUMP}{CLAIM}")),
+            unclaim: Script::new(&format!("{BUMP}{UNCLAIM}")),
+            remove: Script::new(&format!("{BUMP}{REMOVE}")),
         };
         let _ = s.refresh();
         Ok(s)
@@ -203,7 +227,13 @@ impl RedisStore {
             self.connected_at = Some(std::time::Instant::now());
             self.beat_at = None;
         }
-        let scripts = Scripts { k: &self.keys, insert: &self.insert, claim: &self.claim, remove: &self.remove };
+        let scripts = Scripts {
+            k: &self.keys,
+            insert: &self.insert,
+            claim: &self.claim,
+            unclaim: &self.unclaim,
+            remove: &self.remove,
+        };
         let con = self.con.as_mut().expect("connected above");
         match f(con, &scripts) {
             Ok(v) => Ok(v),
@@ -228,6 +258,7 @@ impl RedisStore {
             .key(s.k.key(&["seq"]))
             .key(s.k.key(&["calls"]))
             .key(s.k.key(&["version"]))
+            .key(s.k.key(&["log"]))
             .arg(limit.min(i64::MAX as usize) as i64)
             .arg(&c.uuid)
             .arg(&c.node)
@@ -263,6 +294,7 @@ impl RedisStore {
             .key(s.k.slot(tenant, extension))
             .key(s.k.key(&["calls"]))
             .key(s.k.key(&["version"]))
+            .key(s.k.key(&["log"]))
             .arg(uuid)
             .invoke(con)
     }
@@ -353,6 +385,107 @@ impl RedisStore {
         }
     }
 
+    /// Removes the calls of the nodes whose heartbeat lapsed: each one's uuid and fields.
+    fn reap(&mut self, me: &str) -> Result<Vec<(String, HashMap<String, String>)>, StoreError> {
+        self.with(|con, s| {
+            let nodes: Vec<(String, String)> = con.hgetall(s.k.key(&["calls"]))?;
+            let names: Vec<String> =
+                nodes.iter().map(|(_, n)| n.clone()).filter(|n| n != me).collect::<HashSet<_>>().into_iter().collect();
+            if names.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut p = redis::pipe();
+            for n in &names {
+                p.exists(s.k.node(n));
+            }
+            let up: Vec<bool> = p.query(con)?;
+            let dead: HashSet<&String> = names.iter().zip(up).filter(|(_, up)| !up).map(|(n, _)| n).collect();
+            let mut reaped = Vec::new();
+            for (uuid, _) in nodes.iter().filter(|(_, n)| dead.contains(n)) {
+                let f: HashMap<String, String> = con.hgetall(s.k.call(uuid))?;
+                match (f.get("tenant"), f.get("extension")) {
+                    (Some(t), Some(e)) => {
+                        Self::delete_call(con, s, uuid, t, e)?;
+                    }
+                    _ => {
+                        let _: () = con.hdel(s.k.key(&["calls"]), uuid)?;
+                    }
+                }
+                reaped.push((uuid.clone(), f));
+            }
+            Ok(reaped)
+        })
+    }
+
+    /// Brings the mirror's `uuid` in line with what Redis has of it (`f`, empty when it
+    /// is gone).
+    #[allow(clippy::too_many_arguments)]
+    fn merge(
+        &mut self,
+        uuid: &str,
+        f: HashMap<String, String>,
+        me: &str,
+        changed: &mut HashSet<Place>,
+        released: &mut Vec<String>,
+        new_calls: &mut Vec<ParkedCall>,
+        missing: &mut Vec<ParkedCall>,
+    ) {
+        let theirs = f.get("claim").map(|c| parse_claim(c));
+        match (f.is_empty(), self.mirror.get(uuid).map(|c| c.node == me)) {
+            (true, None) => {}
+            // Ours, and Redis has it not: written back (unless it is leaving).
+            (true, Some(true)) => {
+                if let Some(c) =
+                    self.mirror.get(uuid).filter(|c| !matches!(c.claim, Some(Claim::Abandon | Claim::Exit)))
+                {
+                    missing.push(c.clone());
+                }
+            }
+            (true, Some(false)) => {
+                if let Some(c) = self.mirror.remove(uuid) {
+                    changed.insert(Self::place_of(&c));
+                }
+            }
+            // Ours: what only we know stays; the claim is whoever's won it.
+            (false, Some(true)) => {
+                let Some(c) = self.mirror.get_mut(uuid) else { return };
+                match (&c.claim, theirs) {
+                    // It left here while Redis was away: Redis is told on restore.
+                    (Some(Claim::Abandon | Claim::Exit), _) => {}
+                    // The node that claimed it gave it back (its retriever failed).
+                    (Some(_), None) => {
+                        c.claim = None;
+                        let p = Self::place_of(c);
+                        self.elsewhere.remove(uuid);
+                        released.push(uuid.to_string());
+                        changed.insert(p);
+                    }
+                    (None, Some(t)) => {
+                        c.claim = Some(t);
+                        let p = Self::place_of(c);
+                        self.elsewhere.insert(uuid.to_string());
+                        changed.insert(p);
+                    }
+                    _ => {}
+                }
+            }
+            // Another node's: only its claim changes once it is parked.
+            (false, Some(false)) => {
+                let Some(c) = self.mirror.get_mut(uuid) else { return };
+                if c.claim.is_some() != theirs.is_some() {
+                    c.claim = theirs;
+                    changed.insert(Self::place_of(c));
+                }
+            }
+            (false, None) => {
+                // Ours by an earlier life of this node (before a reload): adopted anew.
+                if f.get("node").is_some_and(|n| n != me) {
+                    new_calls.extend(Self::remote_call(uuid, &f, &self.plan));
+                }
+            }
+        }
+    }
+
     fn place_of(c: &ParkedCall) -> Place {
         Place { tenant: c.tenant.clone(), extension: c.extension.clone(), group: c.group.clone() }
     }
@@ -362,6 +495,7 @@ struct Scripts<'a> {
     k: &'a Keys,
     insert: &'a Script,
     claim: &'a Script,
+    unclaim: &'a Script,
     remove: &'a Script,
 }
 
@@ -389,82 +523,69 @@ impl ParkStore for RedisStore {
         if version.is_some() && version == self.version && !self.look_for_dead {
             return Ok(Refreshed::default());
         }
-        self.look_for_dead = false;
-        let judge = self.connected_at.is_some_and(|t| t.elapsed() >= Duration::from_millis(HEARTBEAT_TTL_MS));
-        // Read the whole park; remove on the way the calls of nodes that are gone.
-        let (calls, dead) = self.with(|con, s| {
-            let nodes: Vec<(String, String)> = con.hgetall(s.k.key(&["calls"]))?;
-            // One round trip for every call's fields, one for every node's heartbeat.
-            let mut p = redis::pipe();
-            for (uuid, _) in &nodes {
-                p.hgetall(s.k.call(uuid));
-            }
-            let fields: Vec<HashMap<String, String>> = if nodes.is_empty() { Vec::new() } else { p.query(con)? };
-            let names: Vec<&String> =
-                nodes.iter().map(|(_, n)| n).filter(|n| **n != me).collect::<HashSet<_>>().into_iter().collect();
-            let mut alive: HashMap<String, bool> = HashMap::new();
-            if judge && !names.is_empty() {
-                let mut p = redis::pipe();
-                for n in &names {
-                    p.exists(s.k.node(n));
-                }
-                let up: Vec<bool> = p.query(con)?;
-                alive.extend(names.iter().map(|n| (*n).clone()).zip(up));
-            }
-            let mut calls = Vec::new();
-            let mut dead = Vec::new();
-            for ((uuid, node), f) in nodes.into_iter().zip(fields) {
-                let up = node == me || !judge || alive.get(&node).copied().unwrap_or(true);
-                if !up {
-                    if let (Some(t), Some(e)) = (f.get("tenant"), f.get("extension")) {
-                        Self::delete_call(con, s, &uuid, t, e)?;
-                    } else {
-                        let _: () = con.hdel(s.k.key(&["calls"]), &uuid)?;
+        let mut out = Refreshed::default();
+        let mut changed: HashSet<Place> = HashSet::new();
+        if std::mem::take(&mut self.look_for_dead) {
+            let judge = self.connected_at.is_some_and(|t| t.elapsed() >= Duration::from_millis(HEARTBEAT_TTL_MS));
+            if judge {
+                for (uuid, f) in self.reap(&me)? {
+                    if let Some(c) = self.mirror.remove(&uuid).or_else(|| Self::remote_call(&uuid, &f, &self.plan)) {
+                        changed.insert(Self::place_of(&c));
+                        out.lost.push(c);
                     }
-                    dead.push((uuid, f));
-                    continue;
                 }
-                calls.push((uuid, f));
-            }
-            Ok((calls, dead))
-        })?;
-        let plan = self.plan.clone();
-        let mut next = MemoryStore::default();
-        let mut seen = HashSet::new();
-        let mut released = Vec::new();
-        let mut built: Vec<ParkedCall> = Vec::with_capacity(calls.len());
-        for (uuid, f) in &calls {
-            seen.insert(uuid.clone());
-            let mine = f.get("node").is_some_and(|n| *n == me);
-            match (mine, self.mirror.get(uuid)) {
-                // Ours: what only we know stays; the claim is whoever's won it.
-                (true, Some(local)) => {
-                    let mut c = local.clone();
-                    match (&c.claim, f.get("claim")) {
-                        // It left here while Redis was away: Redis is told on restore.
-                        (Some(Claim::Abandon | Claim::Exit), _) => {}
-                        // The node that claimed it gave it back (its retriever failed).
-                        (Some(_), None) => {
-                            c.claim = None;
-                            self.elsewhere.remove(uuid);
-                            released.push(uuid.clone());
-                        }
-                        (None, Some(theirs)) => {
-                            c.claim = Some(parse_claim(theirs));
-                            self.elsewhere.insert(uuid.clone());
-                        }
-                        _ => {}
-                    }
-                    built.push(c);
+                if !out.lost.is_empty() {
+                    version = self.with(get)?;
                 }
-                // Ours by an earlier life of this node (before a reload): adopted anew.
-                (true, None) => {}
-                (false, _) => built.extend(Self::remote_call(uuid, f, &plan)),
             }
         }
-        // Our calls Redis lost (it restarted empty): written back.
-        let missing: Vec<ParkedCall> =
-            self.mirror.calls(None).into_iter().filter(|c| c.node == me && !seen.contains(&c.uuid)).cloned().collect();
+        // The calls changed since the mirror was read: from the log when it still holds
+        // every change since, else all of them.
+        let since = self.version;
+        let logged: Option<Vec<String>> = match (since, version) {
+            (Some(a), Some(b)) if b == a => Some(Vec::new()),
+            (Some(a), Some(b)) if b > a && b - a <= LOG_LEN => {
+                let entries: Vec<String> = self.with(|con, s| {
+                    redis::cmd("ZRANGEBYSCORE").arg(s.k.key(&["log"])).arg(format!("({a}")).arg(b).query(con)
+                })?;
+                let uuids: HashSet<String> =
+                    entries.iter().filter_map(|e| e.split_once(':').map(|(_, u)| u.to_string())).collect();
+                (entries.len() as i64 == b - a).then(|| uuids.into_iter().collect())
+            }
+            _ => None,
+        };
+        let uuids: Vec<String> = match logged {
+            Some(u) => u,
+            None => {
+                let mut all: HashSet<String> = self.with(|con, s| con.hkeys(s.k.key(&["calls"])))?;
+                all.extend(self.mirror.calls(None).into_iter().map(|c| c.uuid.clone()));
+                all.into_iter().collect()
+            }
+        };
+        let fields: Vec<HashMap<String, String>> = if uuids.is_empty() {
+            Vec::new()
+        } else {
+            self.with(|con, s| {
+                let mut p = redis::pipe();
+                for u in &uuids {
+                    p.hgetall(s.k.call(u));
+                }
+                p.query(con)
+            })?
+        };
+        let mut new_calls = Vec::new();
+        let mut missing = Vec::new();
+        for (uuid, f) in uuids.iter().zip(fields) {
+            self.merge(uuid, f, &me, &mut changed, &mut out.released, &mut new_calls, &mut missing);
+        }
+        // Calls new here join their slots in park order.
+        new_calls.sort_by_key(|c: &ParkedCall| c.seq);
+        for c in new_calls {
+            changed.insert(Self::place_of(&c));
+            self.mirror.add(c);
+        }
+        self.version = version;
+        // Our calls Redis lost (it restarted empty, or took this node for dead): written back.
         if !missing.is_empty() {
             self.with(|con, s| {
                 for c in &missing {
@@ -472,37 +593,10 @@ impl ParkStore for RedisStore {
                 }
                 Ok(())
             })?;
-            built.extend(missing);
+            self.version = None;
         }
-        built.sort_by_key(|c| c.seq);
-        let mut changed: HashSet<Place> = HashSet::new();
-        for c in &built {
-            match self.mirror.get(&c.uuid) {
-                Some(old) if old.claim.is_some() == c.claim.is_some() && old.recall == c.recall => {}
-                _ => {
-                    changed.insert(Self::place_of(c));
-                }
-            }
-        }
-        for old in self.mirror.calls(None) {
-            if !built.iter().any(|c| c.uuid == old.uuid) {
-                changed.insert(Self::place_of(old));
-            }
-        }
-        for c in built {
-            next.add(c);
-        }
-        let mut lost = Vec::new();
-        for (uuid, f) in &dead {
-            if let Some(c) = self.mirror.get(uuid).cloned().or_else(|| Self::remote_call(uuid, f, &plan)) {
-                changed.insert(Self::place_of(&c));
-                lost.push(c);
-            }
-        }
-        self.mirror = next;
-        // The deletes above moved the version: read again next time.
-        self.version = if dead.is_empty() { version } else { None };
-        Ok(Refreshed { places: changed.into_iter().collect(), lost, released })
+        out.places = changed.into_iter().collect();
+        Ok(out)
     }
 
     fn insert(&mut self, mut call: ParkedCall, limit: usize) -> Result<(), InsertError> {
@@ -532,8 +626,15 @@ impl ParkStore for RedisStore {
         }
         let mine = c.node == self.target.node;
         let text = claim_text(&claim);
-        let won = self
-            .with(|con, s| s.claim.key(s.k.call(uuid)).key(s.k.key(&["version"])).arg(&text).invoke::<(i64, i64)>(con));
+        let won = self.with(|con, s| {
+            s.claim
+                .key(s.k.call(uuid))
+                .key(s.k.key(&["version"]))
+                .key(s.k.key(&["log"]))
+                .arg(&text)
+                .arg(uuid)
+                .invoke::<(i64, i64)>(con)
+        });
         match won.map(|(n, v)| (n, self.wrote(v)).0) {
             Ok(1) => {}
             Ok(0) if !mine => {
@@ -566,13 +667,7 @@ impl ParkStore for RedisStore {
     fn unclaim(&mut self, uuid: &str) -> Option<&mut ParkedCall> {
         self.mirror.get(uuid)?;
         let v = self.with(|con, s| {
-            redis::pipe()
-                .atomic()
-                .hdel(s.k.call(uuid), "claim")
-                .ignore()
-                .incr(s.k.key(&["version"]), 1)
-                .query::<(i64,)>(con)
-                .map(|(v,)| v)
+            s.unclaim.key(s.k.call(uuid)).key(s.k.key(&["version"])).key(s.k.key(&["log"])).arg(uuid).invoke::<i64>(con)
         });
         if let Ok(v) = v {
             self.wrote(v);
