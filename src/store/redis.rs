@@ -91,6 +91,9 @@ if n == 0 then return {0, 0} end
 return {1, bump(KEYS[4], KEYS[5], ARGV[1])}
 ";
 
+/// A call's hash, as Redis has it: field name to value; empty when the call is gone.
+type Fields = HashMap<String, String>;
+
 /// The Redis store of one node.
 pub struct RedisStore {
     target: RedisTarget,
@@ -386,7 +389,7 @@ impl RedisStore {
     }
 
     /// Removes the calls of the nodes whose heartbeat lapsed: each one's uuid and fields.
-    fn reap(&mut self, me: &str) -> Result<Vec<(String, HashMap<String, String>)>, StoreError> {
+    fn reap(&mut self, me: &str) -> Result<Vec<(String, Fields)>, StoreError> {
         self.with(|con, s| {
             let nodes: Vec<(String, String)> = con.hgetall(s.k.key(&["calls"]))?;
             let names: Vec<String> =
