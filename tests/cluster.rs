@@ -92,6 +92,12 @@ fn parked_on_a_lit_and_picked_up_on_b_by_extension() {
     assert_eq!(lamp(&a, "102"), Some(1));
     b.engine.sync();
     assert_eq!(lamp(&b, "102"), Some(1), "B's phones see A's lamp");
+    // B tells the phones registered with it, as A tells its own.
+    let told = b.host.messages();
+    assert!(told.contains(&("102".into(), "003386002678 parked on 102, dial *88102".into())), "{told:?}");
+    assert!(told.contains(&("101".into(), "Parked 003386002678 at 102, dial *88102".into())), "{told:?}");
+    b.engine.sync();
+    assert_eq!(b.host.messages().len(), told.len(), "told once");
     // A subscriber arriving late on B is answered from the shared park.
     b.engine.probe(ACME, "park+102", Some("104")).unwrap();
     let late = b.host.lamp(ACME, &Target::Extension("102".into())).unwrap();
@@ -213,6 +219,10 @@ fn group_park_from_a_then_b_takes_different_members() {
     b.engine.probe(ACME, "park+sales", Some("104")).unwrap();
     let g = b.host.lamp(ACME, &Target::Group("sales".into())).unwrap();
     assert_eq!(g.state.count, 3);
+    // A's group parks reached every member on B too.
+    let to: Vec<String> =
+        b.host.messages().into_iter().filter(|(_, m)| m.contains("parked on 101")).map(|(r, _)| r).collect();
+    assert_eq!(to, ["101", "102", "103"], "every member is told on every node");
 }
 
 #[test]
@@ -338,4 +348,29 @@ fn a_caller_hanging_up_while_redis_is_away_is_gone_when_it_is_back() {
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn a_node_started_again_under_its_name_drops_what_its_earlier_life_held() {
+    let server = redis_server::shared();
+    let prefix = redis_server::fresh_prefix();
+    let conf = group_conf(r#"recall="parking-user""#);
+    let a = Node::new(server, &prefix, "a", &conf);
+    a.dial("caller-1", "*68102", None, Some("101")).unwrap();
+    // Killed and started again at once, under the same name: its heartbeat never lapsed.
+    std::mem::forget(a);
+    let again = Node::new(server, &prefix, "a", &conf);
+    let b = Node::new(server, &prefix, "b", &conf);
+    b.engine.sync();
+    assert_eq!(b.engine.list(Some(ACME)).unwrap().len(), 1, "still listed: node a is alive");
+    let t = Instant::now();
+    while !b.engine.list(Some(ACME)).unwrap().is_empty() {
+        assert!(t.elapsed() < Duration::from_millis(HEARTBEAT_TTL_MS * 3), "the ghost stays");
+        std::thread::sleep(Duration::from_millis(100));
+        again.engine.sync();
+        b.engine.sync();
+    }
+    let lost: Vec<_> = again.host.events().into_iter().filter(|e| e.action == Action::Abandoned).collect();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(lamp(&b, "102"), Some(0));
 }

@@ -2,6 +2,7 @@
 //! nodes changed (their lamps, the calls of a node that stopped), and taking over, on
 //! the node that holds a call, the retriever another node sent with a token.
 
+use super::park::park_messages;
 use super::{DialOutcome, Engine, Inner, Shared};
 use crate::error::DialError;
 use crate::host::{Action, BridgeError, LogLevel};
@@ -42,6 +43,28 @@ impl Shared {
                 }
                 for uuid in &r.released {
                     self.rearm(inner, uuid);
+                }
+                if !r.arrived.is_empty() {
+                    let config = self.config.read().clone();
+                    for c in &r.arrived {
+                        let t = config.tenant(&c.tenant);
+                        let group = c.group.as_deref().and_then(|g| t.group(g)).filter(|_| c.group_park);
+                        let recipients = match group {
+                            Some(g) => &g.members[..],
+                            None => std::slice::from_ref(&c.extension),
+                        };
+                        let (number, name) = (&c.caller_number, &c.caller_name);
+                        park_messages(
+                            t,
+                            &c.tenant,
+                            &c.extension,
+                            &c.parking_user,
+                            number,
+                            name,
+                            recipients,
+                            &mut inner.outbox,
+                        );
+                    }
                 }
             }
             Err(e) => {

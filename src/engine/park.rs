@@ -3,6 +3,7 @@
 //! a park that fails sends the call back to whoever transferred it, and a call sent back
 //! that nobody takes is parked at that user's own extension.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::clean::{clean_id, clean_name, clean_number, clean_tenant, clean_user};
@@ -37,6 +38,58 @@ pub(super) fn terms<'t>(t: &'t Tenant, parking_user: &str) -> (&'t Arc<RecallPla
     let plan = group.map_or(&t.recall, |g| &g.recall);
     let music = group.map(|g| g.music.as_str()).filter(|m| !m.is_empty()).unwrap_or(&t.music);
     (plan, music.to_string())
+}
+
+/// The text messages of a park at `ext` of `tenant`: "<who> parked on <ext>, dial
+/// <retrieve code><ext>" to `recipients` (its extension, or every member after a group
+/// park) when the tenant sends messages, and "Parked <who> at <ext>, dial ..." to the
+/// parking user when that does not reach it already (above all after *58, where it did
+/// not choose). Each node of a shared park sends them to the phones registered with it.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn park_messages(
+    t: &Tenant,
+    tenant: &str,
+    ext: &str,
+    parking_user: &str,
+    caller_number: &str,
+    caller_name: &str,
+    recipients: &[String],
+    out: &mut VecDeque<Notice>,
+) {
+    let mut text = String::with_capacity(caller_number.len() + caller_name.len() + 64);
+    if caller_name.is_empty() || caller_name == caller_number {
+        text.push_str(caller_number);
+    } else if caller_number.is_empty() {
+        text.push_str(caller_name);
+    } else {
+        for part in [caller_number, " (", caller_name, ")"] {
+            text.push_str(part);
+        }
+    }
+    if text.is_empty() {
+        text.push_str("A call");
+    }
+    let who_len = text.len();
+    for part in [" parked on ", ext, ", dial ", &t.codes.retrieve, ext] {
+        text.push_str(part);
+    }
+    let message = |r: &str, text: String| Notice::Message(Message { tenant: tenant.into(), extension: r.into(), text });
+    let told = (t.tell_parker && !recipients.iter().any(|r| r == parking_user)).then(|| {
+        let mut told = String::with_capacity(who_len + 32);
+        for part in ["Parked ", &text[..who_len], " at ", ext, ", dial ", &t.codes.retrieve, ext] {
+            told.push_str(part);
+        }
+        told
+    });
+    if let Some((last, rest)) = recipients.split_last().filter(|_| t.notices.message) {
+        for r in rest {
+            out.push_back(message(r, text.clone()));
+        }
+        out.push_back(message(last, text));
+    }
+    if let Some(told) = told {
+        out.push_back(message(parking_user, told));
+    }
 }
 
 /// Where a retrieve looks: the retriever's own extension (then its group), a slot, a group.
@@ -170,21 +223,6 @@ impl Shared {
         let (plan, music) = terms(t, parking_user);
         let caller_number = clean_number(req.caller_number);
         let caller_name = clean_name(req.caller_name);
-        // The message: "<who> parked on <ext>, dial <retrieve code><ext>"; <ext> added below.
-        let mut text = String::with_capacity(caller_number.len() + caller_name.len() + 64);
-        if caller_name.is_empty() || caller_name == caller_number {
-            text.push_str(&caller_number);
-        } else if caller_number.is_empty() {
-            text.push_str(&caller_name);
-        } else {
-            for part in [caller_number.as_str(), " (", caller_name.as_str(), ")"] {
-                text.push_str(part);
-            }
-        }
-        if text.is_empty() {
-            text.push_str("A call");
-        }
-
         let extension = {
             let mut inner = self.lock_fresh();
             if inner.store.get(uuid).is_some() {
@@ -222,32 +260,9 @@ impl Shared {
                     Err(InsertError::Store(e)) => return Err(DialError::Store(e)),
                 }
             };
-            let who_len = text.len();
-            for part in [" parked on ", ext, ", dial ", &t.codes.retrieve, ext] {
-                text.push_str(part);
-            }
             let recipients: &[String] = if group.is_some() { candidates } else { std::slice::from_ref(ext) };
-            let message =
-                |r: &str, text: String| Notice::Message(Message { tenant: tenant.into(), extension: r.into(), text });
-            // The parking user learns where the call went (above all after *58, where it did
-            // not choose), unless the park notice reaches it already:
-            // "Parked <who> at <ext>, dial <retrieve code><ext>".
-            let told = (t.tell_parker && !recipients.iter().any(|r| r == parking_user)).then(|| {
-                let mut told = String::with_capacity(who_len + 32);
-                for part in ["Parked ", &text[..who_len], " at ", ext, ", dial ", &t.codes.retrieve, ext] {
-                    told.push_str(part);
-                }
-                told
-            });
-            if let Some((last, rest)) = recipients.split_last().filter(|_| t.notices.message) {
-                for r in rest {
-                    inner.outbox.push_back(message(r, text.clone()));
-                }
-                inner.outbox.push_back(message(last, text));
-            }
-            if let Some(told) = told {
-                inner.outbox.push_back(message(parking_user, told));
-            }
+            let (number, name) = (&caller_number, &caller_name);
+            park_messages(t, tenant, ext, parking_user, number, name, recipients, &mut inner.outbox);
             inner.outbox.push_back(ev);
             ext.clone()
         };
@@ -290,6 +305,7 @@ impl Shared {
             operator_ring: false,
             park_info: t.notices.callpark_info,
             node: String::new(),
+            group_park: detail.as_deref() == Some("group-park"),
         };
         let ev = Self::event(Action::Parked, &parked, None, 0, detail);
         inner.store.insert(parked, limit)?;

@@ -255,6 +255,7 @@ mod tests {
             operator_ring: false,
             park_info: false,
             node: String::new(),
+            group_park: false,
         }
     }
 

@@ -87,6 +87,8 @@ pub struct ParkedCall {
     /// The node holding the call's media, in a store shared by several switches; empty
     /// where the store is this switch's alone. Set by the store.
     pub node: String,
+    /// Parked by a group park (`*58`, a group key): every member was told.
+    pub group_park: bool,
 }
 
 /// A shared store could not be reached or answered nonsense.
@@ -136,6 +138,8 @@ pub struct Refreshed {
     /// Calls held here that another node had claimed and gave back: unclaimed in the
     /// store, their recall timers are due again.
     pub released: Vec<String>,
+    /// Calls another node parked since: this node tells the phones registered with it.
+    pub arrived: Vec<ParkedCall>,
 }
 
 /// How a retriever on this node reaches a call another node holds: a call to `address`

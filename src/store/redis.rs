@@ -116,6 +116,10 @@ pub struct RedisStore {
     /// Set with each heartbeat: the next refresh reads the park even if its version did
     /// not move, to find the calls of nodes that stopped.
     look_for_dead: bool,
+    /// When this store was made, and whether the calls of this node's earlier life were
+    /// looked for since (once, a heartbeat's life after: adoption is done by then).
+    born: std::time::Instant,
+    swept: bool,
     others: Vec<(String, String)>,
     /// The recall plan shown for another node's call (which only that node recalls).
     plan: Arc<RecallPlan>,
@@ -203,6 +207,8 @@ impl RedisStore {
             beat_at: None,
             connected_at: None,
             look_for_dead: true,
+            born: std::time::Instant::now(),
+            swept: false,
             others: Vec::new(),
             plan: crate::config::Config::default().tenant("").recall.clone(),
             insert: Script::new(&format!("{BUMP}{INSERT}")),
@@ -266,7 +272,7 @@ impl RedisStore {
             .arg(&c.uuid)
             .arg(&c.node)
             .arg(seq.map(|s| s.to_string()).unwrap_or_default());
-        let fields: [(&str, &str); 8] = [
+        let fields: [(&str, &str); 9] = [
             ("tenant", &c.tenant),
             ("extension", &c.extension),
             ("group", c.group.as_deref().unwrap_or("")),
@@ -275,6 +281,7 @@ impl RedisStore {
             ("caller_name", &c.caller_name),
             ("node", &c.node),
             ("parked_at_ms", &c.parked_at_ms.to_string()),
+            ("group_park", if c.group_park { "1" } else { "" }),
         ];
         for (f, v) in fields {
             inv.arg(f).arg(v);
@@ -324,6 +331,7 @@ impl RedisStore {
             operator_ring: false,
             park_info: false,
             node: get("node"),
+            group_park: get("group_park") == "1",
         })
     }
 
@@ -350,6 +358,8 @@ impl RedisStore {
         })?;
         self.gone.clear();
         self.lost = false;
+        // Redis may have restarted (its version and log begun anew): read it whole.
+        self.version = None;
         Ok(())
     }
 
@@ -417,6 +427,23 @@ impl RedisStore {
                 reaped.push((uuid.clone(), f));
             }
             Ok(reaped)
+        })
+    }
+
+    /// Removes the calls Redis has as this node's that this node does not hold.
+    fn sweep(&mut self, me: &str) -> Result<Vec<(String, Fields)>, StoreError> {
+        let held: HashSet<String> = self.mirror.calls(None).into_iter().map(|c| c.uuid.clone()).collect();
+        self.with(|con, s| {
+            let nodes: Vec<(String, String)> = con.hgetall(s.k.key(&["calls"]))?;
+            let mut swept = Vec::new();
+            for (uuid, _) in nodes.iter().filter(|(u, n)| n == me && !held.contains(u)) {
+                let f: Fields = con.hgetall(s.k.call(uuid))?;
+                if let (Some(t), Some(e)) = (f.get("tenant"), f.get("extension")) {
+                    Self::delete_call(con, s, uuid, t, e)?;
+                }
+                swept.push((uuid.clone(), f));
+            }
+            Ok(swept)
         })
     }
 
@@ -510,7 +537,10 @@ impl ParkStore for RedisStore {
     fn refresh(&mut self) -> Result<Refreshed, StoreError> {
         // The first read after Redis restarted fails on the old connection: once more,
         // on a new one.
-        let get = |con: &mut Connection, s: &Scripts| con.get(s.k.key(&["version"]));
+        // No version yet is version 0 (nothing ever changed, or Redis restarted empty).
+        let get = |con: &mut Connection, s: &Scripts| {
+            con.get(s.k.key(&["version"])).map(|v: Option<i64>| Some(v.unwrap_or(0)))
+        };
         let mut version: Option<i64> = match self.with(get) {
             Ok(v) => v,
             Err(_) => self.with(get)?,
@@ -531,7 +561,14 @@ impl ParkStore for RedisStore {
         if std::mem::take(&mut self.look_for_dead) {
             let judge = self.connected_at.is_some_and(|t| t.elapsed() >= Duration::from_millis(HEARTBEAT_TTL_MS));
             if judge {
-                for (uuid, f) in self.reap(&me)? {
+                let mut reaped = self.reap(&me)?;
+                // Calls this node held in an earlier life (it was killed and started again
+                // under its name): not adopted by now, their media is gone with it.
+                if !self.swept && self.born.elapsed() >= Duration::from_millis(HEARTBEAT_TTL_MS) {
+                    reaped.extend(self.sweep(&me)?);
+                    self.swept = true;
+                }
+                for (uuid, f) in reaped {
                     if let Some(c) = self.mirror.remove(&uuid).or_else(|| Self::remote_call(&uuid, &f, &self.plan)) {
                         changed.insert(Self::place_of(&c));
                         out.lost.push(c);
@@ -557,6 +594,9 @@ impl ParkStore for RedisStore {
             }
             _ => None,
         };
+        // A park told here is one read from the log: a whole read (a node far behind, Redis
+        // restarted) finds calls told long ago.
+        let incremental = logged.is_some();
         let uuids: Vec<String> = match logged {
             Some(u) => u,
             None => {
@@ -585,6 +625,10 @@ impl ParkStore for RedisStore {
         new_calls.sort_by_key(|c: &ParkedCall| c.seq);
         for c in new_calls {
             changed.insert(Self::place_of(&c));
+            // Told here only when parked since this node first read the park.
+            if incremental && c.claim.is_none() {
+                out.arrived.push(c.clone());
+            }
             self.mirror.add(c);
         }
         self.version = version;

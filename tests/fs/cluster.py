@@ -149,15 +149,17 @@ def c1_parked_on_a_picked_up_on_b(t):
     """Parked on A (blind transfer to *68102); B's lamp lights, a late subscriber on B
     sees it; 102 on B picks it up with *88102 and they talk."""
     client, p101 = t.phone(t.a, "104"), t.phone(t.a, "101")
+    p102b = t.phone(t.b, "102")
     w = t.blf(t.b, "103", "park+102")
     c = t.park(t.a, client, p101, "*68102")
     calls = t.wait_parked(t.b, 1)
+    t.ctx["b"].wait(lambda: any("104 parked on 102, dial *88102" in m for _, m in p102b.messages), 5,
+                    f"102, registered on B only, is told of the park on A ({p102b.messages[-2:]})")
     check(calls[0]["extension"] == "102" and calls[0]["parking_user"] == "101", f"B lists A's call: {calls[0]}")
     blf_wait(t.ctx["b"], w, "confirmed")
     late = t.blf(t.b, "105", "park+102")
     state, who = blf_wait(t.ctx["b"], late, "confirmed", seconds=3)
     check("104" in who, f"a subscriber arriving late on B sees the parked caller 104 ({who!r})")
-    p102b = t.phone(t.b, "102")
     r = p102b.dial("*88102")
     t.ctx["b"].wait(lambda: r.confirmed and r.media_active, 10, "102 on B is connected to the call held by A")
     t.wait_parked(t.a, 0)
@@ -318,8 +320,8 @@ SCENARIOS = [c1_parked_on_a_picked_up_on_b, c2_bare_star88_and_lamp_key_on_b, c3
              c6_sipp_retrievers_one_per_node, c7_recall_on_a_rings_the_parker_on_b, c5_redis_stopped_and_started, c4_killed_node_loses_its_calls]
 
 
-def main(argv):
-    wanted = set(argv)
+def start_both():
+    """Installs the module, starts Redis and both nodes and the phones' endpoint."""
     subprocess.run(["make", "-s", "install"], cwd=ROOT, check=True)
     base = os.path.join(HERE, "run-cluster")
     shutil.rmtree(base, ignore_errors=True)
@@ -327,20 +329,33 @@ def main(argv):
     redis.start()
     a = Node("a", os.path.join(base, "a", "run"), A_SIP, A_ESL, (32000, 32999), via=B_SIP + CARRIER_OFFSET)
     b = Node("b", os.path.join(base, "b", "run"), B_SIP, B_ESL, (34000, 34999))
+    a.start()
+    b.start()
+    for n in (a, b):
+        n.esl.subscribe()
+    from phones import UA
+    ua = UA()
+    time.sleep(0.5)
+    return a, b, redis, ua
+
+
+def stop_both(a, b, redis, ua):
+    if ua:
+        ua.close()
+    for n in (a, b):
+        n.stop()
+    redis.stop()
+
+
+def main(argv):
+    wanted = set(argv)
     passed = failed = 0
     failures = []
-    ua = None
     fs_version = "(not started)"
+    a, b, redis, ua = start_both()
     try:
-        a.start()
-        b.start()
-        for n in (a, b):
-            n.esl.subscribe()
         fs_version = a.api("version short").strip()
-        from phones import UA
-        ua = UA()
         t = Two(a, b, ua, redis)
-        time.sleep(0.5)
         print(f"FreeSWITCH under test: {fs_version} ({FS_PREFIX}), two nodes")
         for n in (a, b):
             print(f"node {n.name}: " + n.api("callpark status").strip())
@@ -370,11 +385,7 @@ def main(argv):
                 except Exception:
                     pass
     finally:
-        if ua:
-            ua.close()
-        for n in (a, b):
-            n.stop()
-        redis.stop()
+        stop_both(a, b, redis, ua)
     summary = os.environ.get("CALLPARK_FAILURE_SUMMARY")
     if summary and failures:
         with open(summary, "a") as out:
