@@ -96,6 +96,8 @@ suite "real FreeSWITCH tests on master 0a54a48 (module build and load, s1, s6, s
 	tests/fs/run.sh s1_blind_transfer_park_and_star88 s6_unload_and_load s9_reload_with_calls_parked \
 	s13_sipp_retrievers_race s14_module_reload_keeps_conversations s24_forged_referred_by_never_picks_the_tenant \
 	s27_far_end_cannot_retrieve s29_park_keys s31_attended_transfer_park s33_exit_key s34_visual_park_notices
+suite "two FreeSWITCH master 0a54a48 nodes sharing one park on a redis-server" \
+	env FREESWITCH_PREFIX="$FS_MASTER_PREFIX" PKG_CONFIG_PATH="$FS_MASTER_PREFIX/lib/pkgconfig" tests/fs/run.sh --cluster
 
 echo
 if [ ${#failed_names[@]} -gt 0 ]; then
