@@ -222,6 +222,8 @@ static cp_result cb_bridge_to_node(void *ctx, const char *uuid, const char *addr
 		return CP_RESULT_BRIDGE_FAILED;
 	}
 	profile = switch_channel_get_variable(switch_core_session_get_channel(session), "sofia_profile_name");
+	/* As in cb_bridge: a caller gone during the bridge refuses the retriever with its own cause. */
+	switch_channel_set_variable(switch_core_session_get_channel(session), "sip_ignore_remote_cause", "true");
 	dialstr = switch_core_session_sprintf(session, "{ignore_early_media=true,callpark_handover=true}sofia/%s/%s@%s",
 										  zstr(profile) ? "internal" : profile, destination, address);
 	if (switch_ivr_originate(session, &peer, &cause, dialstr, 10, NULL, NULL, NULL, NULL, NULL, SOF_NONE, NULL, NULL) ==

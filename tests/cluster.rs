@@ -33,32 +33,7 @@ impl Node {
     }
 
     fn dial(&self, uuid: &str, dialed: &str, user: Option<&str>, by: Option<&str>) -> Result<DialOutcome, DialError> {
-        let rig = RigRef { engine: &self.engine };
-        rig.dial(uuid, dialed, user, by)
-    }
-}
-
-/// `Rig::dial` for an engine that is not a `Rig`'s.
-struct RigRef<'a> {
-    engine: &'a Engine,
-}
-
-impl RigRef<'_> {
-    fn dial(&self, uuid: &str, dialed: &str, user: Option<&str>, by: Option<&str>) -> Result<DialOutcome, DialError> {
-        self.engine
-            .dial(&callpark::DialRequest {
-                tenant: ACME,
-                uuid,
-                dialed,
-                user,
-                transferor: by,
-                caller_number: "003386002678",
-                caller_name: "",
-                back_to_park: false,
-                transferred: by.is_some(),
-                operator: false,
-            })
-            .map_err(|f| f.error)
+        dial(&self.engine, ACME, uuid, dialed, user, by).map_err(|f| f.error)
     }
 }
 
@@ -305,8 +280,7 @@ fn redis_stopped_and_restarted_keeps_every_call() {
 
     // Redis comes back empty (no persistence): A writes back what it holds.
     let again = redis_server::start(server.port);
-    a.engine.sync();
-    assert!(a.engine.store_status().reachable);
+    until_reachable(&a);
     let b = Node::new(&again, &prefix, "b", &conf);
     b.engine.sync();
     let seen: Vec<String> = b.engine.list(Some(ACME)).unwrap().into_iter().map(|c| c.uuid).collect();
@@ -338,12 +312,25 @@ fn a_caller_hanging_up_while_redis_is_away_is_gone_when_it_is_back() {
     a.engine.hangup("caller-1").unwrap();
     assert_eq!(a.engine.parked_count(), 1);
     let again = redis_server::start_persistent(port, &dir);
-    a.engine.sync();
-    b.engine.sync();
+    until_reachable(&a);
+    until_reachable(&b);
     let seen: Vec<String> = b.engine.list(Some(ACME)).unwrap().into_iter().map(|c| c.uuid).collect();
     assert_eq!(seen, ["caller-2"], "the call that left is gone from Redis, the other kept");
     again.stop();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Syncs `n` until it reaches Redis again (it tries once a second after a failure).
+fn until_reachable(n: &Node) {
+    let t = Instant::now();
+    loop {
+        n.engine.sync();
+        if n.engine.store_status().reachable {
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "Redis is back but the node does not reach it");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn free_port() -> u16 {
@@ -373,4 +360,96 @@ fn a_node_started_again_under_its_name_drops_what_its_earlier_life_held() {
     let lost: Vec<_> = again.host.events().into_iter().filter(|e| e.action == Action::Abandoned).collect();
     assert_eq!(lost.len(), 1, "{lost:?}");
     assert_eq!(lamp(&b, "102"), Some(0));
+}
+
+fn stored_call(uuid: &str, ext: &str) -> callpark::store::ParkedCall {
+    callpark::store::ParkedCall {
+        uuid: uuid.into(),
+        tenant: ACME.into(),
+        extension: ext.into(),
+        group: None,
+        parking_user: "101".into(),
+        caller_number: "5551234".into(),
+        caller_name: String::new(),
+        music: String::new(),
+        seq: 0,
+        parked_at_ms: 0,
+        plan: callpark::Config::default().tenant(ACME).recall.clone(),
+        recall: callpark::store::RecallState::Waiting,
+        due_ms: None,
+        timer_gen: 0,
+        claim: None,
+        operator_ring: false,
+        park_info: false,
+        node: String::new(),
+        group_park: false,
+    }
+}
+
+#[test]
+fn a_node_gives_back_only_its_own_claim() {
+    use callpark::store::{Claim, ParkStore};
+    let server = redis_server::shared();
+    let prefix = redis_server::fresh_prefix();
+    let mut a = redis_server::store(server, &prefix, "a");
+    let mut b = redis_server::store(server, &prefix, "b");
+    a.insert(stored_call("x", "102"), usize::MAX).unwrap();
+    b.refresh().unwrap();
+    b.claim("x", Claim::Retrieve { by: "leg".into() }).expect("B claims A's call");
+    a.refresh().unwrap();
+    assert!(a.get("x").unwrap().claim.is_some(), "A sees B's claim");
+    // A (its own hand-over failing, say) gives back what it takes for the claim: B's
+    // claim stands, B's retriever still gets the call.
+    a.unclaim("x");
+    b.refresh().unwrap();
+    assert!(b.get("x").unwrap().claim.is_some(), "B's claim was not A's to give back");
+    b.unclaim("x");
+    a.refresh().unwrap();
+    assert!(a.get("x").unwrap().claim.is_none(), "B gave it back: parked again on A");
+}
+
+#[test]
+fn park_order_goes_on_after_redis_restarts_empty() {
+    use callpark::store::ParkStore;
+    let server = redis_server::start(free_port());
+    let prefix = redis_server::fresh_prefix();
+    let mut a = redis_server::store(&server, &prefix, "a");
+    for u in ["x1", "x2", "x3"] {
+        a.insert(stored_call(u, "102"), usize::MAX).unwrap();
+    }
+    let last = a.get("x3").unwrap().seq;
+    server.stop();
+    let again = redis_server::start(server.port);
+    // The old connection is gone: the next read makes a new one and writes back.
+    a.refresh().expect("written back");
+    a.insert(stored_call("y", "102"), usize::MAX).unwrap();
+    assert!(a.get("y").unwrap().seq > last, "a new park comes after the calls written back");
+    let order: Vec<&str> = a.calls(Some(ACME)).iter().map(|c| c.uuid.as_str()).collect();
+    assert_eq!(order, ["x1", "x2", "x3", "y"]);
+    again.stop();
+}
+
+#[test]
+fn a_stopped_node_s_calls_are_abandoned_once_across_the_cluster() {
+    let server = redis_server::shared();
+    let prefix = redis_server::fresh_prefix();
+    let conf = group_conf(r#"recall="parking-user""#);
+    let a = Node::new(server, &prefix, "a", &conf);
+    let b = Node::new(server, &prefix, "b", &conf);
+    let c = Node::new(server, &prefix, "c", &conf);
+    a.dial("caller-1", "*68102", None, Some("101")).unwrap();
+    b.engine.sync();
+    c.engine.sync();
+    assert_eq!((lamp(&b, "102"), lamp(&c, "102")), (Some(1), Some(1)));
+    std::mem::forget(a);
+    let t = Instant::now();
+    while !(b.engine.list(None).unwrap().is_empty() && c.engine.list(None).unwrap().is_empty()) {
+        assert!(t.elapsed() < Duration::from_millis(HEARTBEAT_TTL_MS * 3), "A's call stays");
+        std::thread::sleep(Duration::from_millis(50));
+        b.engine.sync();
+        c.engine.sync();
+    }
+    let abandoned = |n: &Node| n.host.events().into_iter().filter(|e| e.action == Action::Abandoned).count();
+    assert_eq!(abandoned(&b) + abandoned(&c), 1, "one `abandoned` for the one call, from whichever node removed it");
+    assert_eq!((lamp(&b, "102"), lamp(&c, "102")), (Some(0), Some(0)), "both lamps out");
 }

@@ -109,6 +109,9 @@ impl RawStore {
             );
         } else if !host_port_ok(&address) {
             err(&self.address, format!("node-address \"{address}\" is not host:port"));
+        } else if address.rsplit_once(':').map_or(address.as_str(), |(h, _)| h).parse::<std::net::IpAddr>().is_err() {
+            // The holding node knows a hand-over by the address it comes from.
+            err(&self.address, format!("node-address \"{address}\" must be an IPv4 address (the one this node's calls to the others come from), not a name"));
         }
         let prefix = value(&self.prefix).unwrap_or_default();
         if !prefix.is_empty() && (prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_graphic() && b != b'|')) {
@@ -174,7 +177,7 @@ mod tests {
             ("redis://", "not host:port"),
         ] {
             let e = errors(&format!(
-                r#"<param name="store" value="{v}"/><param name="node" value="a"/><param name="node-address" value="h:5060"/>"#
+                r#"<param name="store" value="{v}"/><param name="node" value="a"/><param name="node-address" value="10.0.0.5:5060"/>"#
             ));
             assert!(e.len() == 1 && e[0].contains(says), "{v}: {e:?}");
         }
@@ -182,6 +185,10 @@ mod tests {
             r#"<param name="store" value="redis://h"/><param name="node" value="a b"/><param name="node-address" value="h:0"/>"#,
         );
         assert!(e.len() == 2 && e[0].contains("node \"a b\"") && e[1].contains("node-address"), "{e:?}");
+        let e = errors(
+            r#"<param name="store" value="redis://h"/><param name="node" value="a"/><param name="node-address" value="fs-a.example:5080"/>"#,
+        );
+        assert!(e.len() == 1 && e[0].contains("must be an IPv4 address"), "{e:?}");
         let e = errors(r#"<param name="node" value="a"/>"#);
         assert!(e.len() == 1 && e[0].contains("the store is memory"), "{e:?}");
     }

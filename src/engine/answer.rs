@@ -23,7 +23,7 @@ impl Engine {
                         LogLevel::Warning,
                         &format!("callpark: hand-over {} from {:?} refused: {error}", d.uuid, d.network_addr),
                     );
-                    Reply::Refuse { cause: reply::cause(&error), prompt: String::new(), error }
+                    Reply::Refuse { cause: reply::cause(&error), prompt: reply::prompt(&error, &d.media), error }
                 }
             };
         }

@@ -85,7 +85,7 @@ impl Shared {
     /// Returns whether the call was found unclaimed.
     pub(super) fn advance_recall(&self, uuid: &str, trigger: Trigger, gen: Option<u64>) -> bool {
         let mut acts = Vec::new();
-        {
+        'decide: {
             let mut inner = self.inner.lock();
             let Some(c) = inner.store.get(uuid) else { return false };
             if c.claim.is_some() || gen.is_some_and(|g| g != c.timer_gen) {
@@ -117,8 +117,18 @@ impl Shared {
                     HandOff::RingGroup => c.plan.ring_group.clone(),
                     HandOff::FinalDestination => c.plan.final_destination.clone(),
                 };
-                // Another node may have claimed it (a shared store): then it is theirs.
-                let Ok(ringing) = self.claim(&mut inner, uuid, claim) else { return false };
+                let ringing = match self.claim(&mut inner, uuid, claim) {
+                    Ok(r) => r,
+                    // The shared store is away: the hand-off is tried again after the
+                    // retry interval; a ring to stop is still stopped.
+                    Err(CallError::Store(_)) => {
+                        self.arm(&mut inner, uuid, c.plan.retry_interval);
+                        acts.retain(|a| matches!(a, Act::CancelRing(_)));
+                        break 'decide;
+                    }
+                    // Another node claimed it first (a shared store): then it is theirs.
+                    Err(_) => return false,
+                };
                 if ringing && !steps.cancel_ring && steps.unanswered.is_none() {
                     acts.push(Act::CancelRing(uuid.into()));
                 }

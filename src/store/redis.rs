@@ -36,6 +36,11 @@ pub const HEARTBEAT_TTL_MS: u64 = 3000;
 const TOKEN_TTL_S: u64 = 30;
 /// How long a connect, a read or a write may take before Redis counts as unreachable.
 const IO_TIMEOUT: Duration = Duration::from_millis(500);
+/// After a failed connect, how long until the next try.
+const RETRY: Duration = Duration::from_millis(1000);
+/// A claim another node made on a call held here and did not redeem in this time (its
+/// retriever or the node went away) is given back: a token lives TOKEN_TTL_S.
+const CLAIM_TTL: Duration = Duration::from_secs(TOKEN_TTL_S + 10);
 
 /// Every change moves the park's version by one and logs `<version>:<uuid>` in a sorted
 /// set (the last [`LOG_LEN`] changes), so that a node reads only the calls changed since
@@ -58,7 +63,11 @@ const LOG_LEN: i64 = 20_000;
 const INSERT: &str = r"
 if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[1]) then return {-1, 0} end
 local seq = tonumber(ARGV[4])
-if not seq then seq = redis.call('INCR', KEYS[3]) end
+if not seq then
+  seq = redis.call('INCR', KEYS[3])
+elseif tonumber(redis.call('GET', KEYS[3]) or '0') < seq then
+  redis.call('SET', KEYS[3], seq)
+end
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'seq', seq, unpack(ARGV, 5))
 redis.call('SADD', KEYS[1], ARGV[2])
@@ -74,11 +83,19 @@ if redis.call('HSETNX', KEYS[1], 'claim', ARGV[1]) == 0 then return {-1, 0} end
 return {1, bump(KEYS[2], KEYS[3], ARGV[2])}
 ";
 
-/// Gives a claim back. KEYS: the call's hash, the version, the log. ARGV: the uuid.
-/// The version, or 0 when there was no claim.
+/// Gives a claim back, if it is still the one given. KEYS: the call's hash, the version,
+/// the log. ARGV: the uuid, the claim. The version, or 0 when that was not its claim.
 const UNCLAIM: &str = r"
-if redis.call('HDEL', KEYS[1], 'claim') == 0 then return 0 end
+if redis.call('HGET', KEYS[1], 'claim') ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], 'claim')
 return bump(KEYS[2], KEYS[3], ARGV[1])
+";
+
+/// Takes a token once. KEYS: the token. Its value, or nil. (GETDEL needs Redis 6.2.)
+const TAKE: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v then redis.call('DEL', KEYS[1]) end
+return v
 ";
 
 /// Removes a call. KEYS: the call's hash, its slot's set, the calls' hash, the version,
@@ -108,11 +125,15 @@ pub struct RedisStore {
     /// This node's calls that left the park while Redis was unreachable.
     gone: HashSet<String>,
     /// Calls held here that another node claimed (its retriever is on its way).
-    elsewhere: HashSet<String>,
+    elsewhere: HashMap<String, std::time::Instant>,
+    /// Claims of this node whose give-back Redis did not take (it was away): uuid, claim.
+    unclaims: HashMap<String, String>,
     /// When the heartbeat was last renewed (ms since the store was made).
     beat_at: Option<std::time::Instant>,
     /// When the connection in use was made.
     connected_at: Option<std::time::Instant>,
+    /// No connect before this, after one failed.
+    retry_at: Option<std::time::Instant>,
     /// Set with each heartbeat: the next refresh reads the park even if its version did
     /// not move, to find the calls of nodes that stopped.
     look_for_dead: bool,
@@ -127,6 +148,7 @@ pub struct RedisStore {
     claim: Script,
     unclaim: Script,
     remove: Script,
+    take: Script,
 }
 
 /// The names of callpark's keys: `<prefix><kind>|<part>|...`. Neither a domain nor an
@@ -175,7 +197,9 @@ fn claim_text(c: &Claim) -> String {
     }
 }
 
+/// A claim as Redis has it: `<claiming node>|<claim>`.
 fn parse_claim(s: &str) -> Claim {
+    let s = s.split_once('|').map_or(s, |(_, c)| c);
     match s.split_once(':') {
         Some(("retrieve", by)) => Claim::Retrieve { by: by.into() },
         Some(("recall", leg)) => Claim::RecallAnswer { leg: leg.into() },
@@ -203,9 +227,11 @@ impl RedisStore {
             version: None,
             lost: false,
             gone: HashSet::new(),
-            elsewhere: HashSet::new(),
+            elsewhere: HashMap::new(),
+            unclaims: HashMap::new(),
             beat_at: None,
             connected_at: None,
+            retry_at: None,
             look_for_dead: true,
             born: std::time::Instant::now(),
             swept: false,
@@ -215,6 +241,7 @@ impl RedisStore {
             claim: Script::new(&format!("{BUMP}{CLAIM}")),
             unclaim: Script::new(&format!("{BUMP}{UNCLAIM}")),
             remove: Script::new(&format!("{BUMP}{REMOVE}")),
+            take: Script::new(TAKE),
         };
         let _ = s.refresh();
         Ok(s)
@@ -224,10 +251,18 @@ impl RedisStore {
     /// connection and marks Redis lost.
     fn with<T>(&mut self, f: impl FnOnce(&mut Connection, &Scripts) -> redis::RedisResult<T>) -> Result<T, StoreError> {
         if self.con.is_none() {
+            // While Redis cannot be reached, one try per RETRY: the engine's lock is not
+            // held through a connect timeout on every operation.
+            if let Some(next) = self.retry_at.filter(|t| *t > std::time::Instant::now()) {
+                let ms = next.saturating_duration_since(std::time::Instant::now()).as_millis();
+                return Err(StoreError(format!("redis is unreachable (next try in {ms} ms)")));
+            }
             let con = self.client.get_connection_with_timeout(IO_TIMEOUT).map_err(|e| {
                 self.lost = true;
+                self.retry_at = Some(std::time::Instant::now() + RETRY);
                 err(e)
             })?;
+            self.retry_at = None;
             con.set_read_timeout(Some(IO_TIMEOUT)).map_err(err)?;
             con.set_write_timeout(Some(IO_TIMEOUT)).map_err(err)?;
             self.con = Some(con);
@@ -242,6 +277,7 @@ impl RedisStore {
             claim: &self.claim,
             unclaim: &self.unclaim,
             remove: &self.remove,
+            take: &self.take,
         };
         let con = self.con.as_mut().expect("connected above");
         match f(con, &scripts) {
@@ -337,6 +373,11 @@ impl RedisStore {
 
     /// Writes back what this node holds after Redis was unreachable (or emptied).
     fn restore(&mut self) -> Result<(), StoreError> {
+        let pending: Vec<(String, String)> = self.unclaims.iter().map(|(u, t)| (u.clone(), t.clone())).collect();
+        for (uuid, text) in &pending {
+            self.give_back(uuid, text)?;
+            self.unclaims.remove(uuid);
+        }
         let gone: Vec<String> = self.gone.iter().cloned().collect();
         let mine: Vec<ParkedCall> =
             self.mirror.calls(None).into_iter().filter(|c| c.node == self.target.node).cloned().collect();
@@ -370,23 +411,58 @@ impl RedisStore {
         if !due && !now {
             return Ok(());
         }
-        let (me, address) = (self.keys.node(&self.target.node), self.target.address.clone());
+        let (me, address) = (self.target.node.clone(), self.target.address.clone());
+        // The nodes are listed in one hash (name: address); each one's heartbeat key
+        // says whether it is alive. A node gone is left listed: it may come back.
         let others = self.with(|con, s| {
-            let _: () = redis::cmd("SET").arg(&me).arg(&address).arg("PX").arg(HEARTBEAT_TTL_MS).query(con)?;
-            let keys: Vec<String> = con.keys(s.k.key(&["node", "*"]))?;
-            let mut others = Vec::new();
-            for k in keys.into_iter().filter(|k| *k != me) {
-                let a: Option<String> = con.get(&k)?;
-                if let Some(a) = a {
-                    others.push((k[s.k.node("").len()..].to_string(), a));
-                }
+            let _: () =
+                redis::cmd("SET").arg(s.k.node(&me)).arg(&address).arg("PX").arg(HEARTBEAT_TTL_MS).query(con)?;
+            let _: () = con.hset(s.k.key(&["nodes"]), &me, &address)?;
+            let listed: Vec<(String, String)> = con.hgetall(s.k.key(&["nodes"]))?;
+            let listed: Vec<(String, String)> = listed.into_iter().filter(|(n, _)| *n != me).collect();
+            if listed.is_empty() {
+                return Ok(Vec::new());
             }
-            Ok(others)
+            let mut p = redis::pipe();
+            for (n, _) in &listed {
+                p.get(s.k.node(n));
+            }
+            let beats: Vec<Option<String>> = p.query(con)?;
+            Ok(listed.into_iter().zip(beats).filter_map(|((n, _), a)| a.map(|a| (n, a))).collect())
         })?;
         self.others = others;
         self.others.sort();
         self.beat_at = Some(std::time::Instant::now());
         self.look_for_dead = true;
+        Ok(())
+    }
+
+    /// Gives the claim `text` on `uuid` back, if it still stands: the new version (0: it
+    /// did not stand).
+    fn give_back(&mut self, uuid: &str, text: &str) -> Result<i64, StoreError> {
+        self.with(|con, s| {
+            s.unclaim
+                .key(s.k.call(uuid))
+                .key(s.k.key(&["version"]))
+                .key(s.k.key(&["log"]))
+                .arg(uuid)
+                .arg(text)
+                .invoke::<i64>(con)
+        })
+    }
+
+    /// Claims other nodes made on calls held here and never redeemed (the retriever or
+    /// its node went away): given back, so that the call is parked again.
+    fn release_stale(&mut self) -> Result<(), StoreError> {
+        let stale: Vec<String> =
+            self.elsewhere.iter().filter(|(_, t)| t.elapsed() >= CLAIM_TTL).map(|(u, _)| u.clone()).collect();
+        for uuid in stale {
+            self.elsewhere.remove(&uuid);
+            let text: Option<String> = self.with(|con, s| con.hget(s.k.call(&uuid), "claim"))?;
+            if let Some(text) = text {
+                self.give_back(&uuid, &text)?;
+            }
+        }
         Ok(())
     }
 
@@ -417,14 +493,16 @@ impl RedisStore {
             for (uuid, _) in nodes.iter().filter(|(_, n)| dead.contains(n)) {
                 let f: HashMap<String, String> = con.hgetall(s.k.call(uuid))?;
                 match (f.get("tenant"), f.get("extension")) {
+                    // Another node may have removed it first: its `abandoned` is theirs.
                     (Some(t), Some(e)) => {
-                        Self::delete_call(con, s, uuid, t, e)?;
+                        if Self::delete_call(con, s, uuid, t, e)?.0 == 1 {
+                            reaped.push((uuid.clone(), f));
+                        }
                     }
                     _ => {
                         let _: () = con.hdel(s.k.key(&["calls"]), uuid)?;
                     }
                 }
-                reaped.push((uuid.clone(), f));
             }
             Ok(reaped)
         })
@@ -439,9 +517,10 @@ impl RedisStore {
             for (uuid, _) in nodes.iter().filter(|(u, n)| n == me && !held.contains(u)) {
                 let f: Fields = con.hgetall(s.k.call(uuid))?;
                 if let (Some(t), Some(e)) = (f.get("tenant"), f.get("extension")) {
-                    Self::delete_call(con, s, uuid, t, e)?;
+                    if Self::delete_call(con, s, uuid, t, e)?.0 == 1 {
+                        swept.push((uuid.clone(), f));
+                    }
                 }
-                swept.push((uuid.clone(), f));
             }
             Ok(swept)
         })
@@ -493,7 +572,7 @@ impl RedisStore {
                     (None, Some(t)) => {
                         c.claim = Some(t);
                         let p = Self::place_of(c);
-                        self.elsewhere.insert(uuid.to_string());
+                        self.elsewhere.insert(uuid.to_string(), std::time::Instant::now());
                         changed.insert(p);
                     }
                     _ => {}
@@ -527,6 +606,7 @@ struct Scripts<'a> {
     claim: &'a Script,
     unclaim: &'a Script,
     remove: &'a Script,
+    take: &'a Script,
 }
 
 impl ParkStore for RedisStore {
@@ -550,6 +630,7 @@ impl ParkStore for RedisStore {
             version = self.with(get)?;
         }
         self.beat(false)?;
+        self.release_stale()?;
         let me = self.target.node.clone();
         // A node that stopped changes no version: its heartbeat is looked at as often as
         // this node renews its own.
@@ -672,7 +753,7 @@ impl ParkStore for RedisStore {
             return Err(ClaimError::AlreadyTaken);
         }
         let mine = c.node == self.target.node;
-        let text = claim_text(&claim);
+        let text = format!("{}|{}", self.target.node, claim_text(&claim));
         let won = self.with(|con, s| {
             s.claim
                 .key(s.k.call(uuid))
@@ -684,8 +765,13 @@ impl ParkStore for RedisStore {
         });
         match won.map(|(n, v)| (n, self.wrote(v)).0) {
             Ok(1) => {}
+            // Another node's call that is gone: taken for claimed until the next refresh,
+            // which reads the whole park and puts its lamp out.
             Ok(0) if !mine => {
-                self.mirror.remove(uuid);
+                if let Some(c) = self.mirror.get_mut(uuid) {
+                    c.claim = Some(Claim::Abandon);
+                }
+                self.version = None;
                 return Err(ClaimError::NotFound);
             }
             // Ours, and Redis lost it (it restarted empty): claimed here; the next
@@ -697,7 +783,7 @@ impl ParkStore for RedisStore {
                 if let Some(c) = self.mirror.get_mut(uuid) {
                     c.claim = Some(Claim::Retrieve { by: String::new() });
                     if mine {
-                        self.elsewhere.insert(uuid.to_string());
+                        self.elsewhere.entry(uuid.to_string()).or_insert_with(std::time::Instant::now);
                     }
                 }
                 self.version = None;
@@ -712,18 +798,20 @@ impl ParkStore for RedisStore {
     }
 
     fn unclaim(&mut self, uuid: &str) -> Option<&mut ParkedCall> {
-        self.mirror.get(uuid)?;
-        let v = self.with(|con, s| {
-            s.unclaim.key(s.k.call(uuid)).key(s.k.key(&["version"])).key(s.k.key(&["log"])).arg(uuid).invoke::<i64>(con)
-        });
-        if let Ok(v) = v {
-            self.wrote(v);
+        let ours = self.mirror.get(uuid)?.claim.as_ref().map(claim_text)?;
+        let text = format!("{}|{ours}", self.target.node);
+        match self.give_back(uuid, &text) {
+            Ok(v) => self.wrote(v),
+            // Given back when Redis answers again (restore).
+            Err(_) => {
+                self.unclaims.insert(uuid.to_string(), text);
+            }
         }
         self.mirror.unclaim(uuid)
     }
 
     fn claimed_elsewhere(&self, uuid: &str) -> bool {
-        self.elsewhere.contains(uuid)
+        self.elsewhere.contains_key(uuid)
     }
 
     fn remove(&mut self, uuid: &str) -> Option<ParkedCall> {
@@ -754,7 +842,9 @@ impl ParkStore for RedisStore {
             }
         };
         let token = format!("{:016x}{:016x}", rand_u64(), rand_u64());
-        let value = format!("{uuid}|{node}");
+        // The claim the token is for: the holder takes the retriever only while it stands.
+        let ours = self.mirror.get(uuid).and_then(|c| c.claim.as_ref()).map(claim_text).unwrap_or_default();
+        let value = format!("{uuid}|{node}|{}|{ours}", self.target.node);
         self.with(|con, s| {
             redis::cmd("SET").arg(s.k.key(&["token", &token])).arg(&value).arg("EX").arg(TOKEN_TTL_S).query::<()>(con)
         })?;
@@ -762,13 +852,19 @@ impl ParkStore for RedisStore {
     }
 
     fn redeem(&mut self, token: &str) -> Result<Option<String>, StoreError> {
-        let v: Option<String> = self.with(|con, s| redis::cmd("GETDEL").arg(s.k.key(&["token", token])).query(con))?;
+        let v: Option<String> = self.with(|con, s| s.take.key(s.k.key(&["token", token])).invoke(con))?;
+        let Some(v) = v else { return Ok(None) };
+        let mut parts = v.splitn(3, '|');
+        let (Some(uuid), Some(node), Some(claim)) = (parts.next(), parts.next(), parts.next()) else {
+            return Ok(None);
+        };
         let me = self.target.node.as_str();
-        Ok(v.and_then(|v| {
-            let (uuid, node) = v.split_once('|')?;
-            let held = self.mirror.get(uuid).is_some_and(|c| c.node == me);
-            (node == me && held).then(|| uuid.to_string())
-        }))
+        if node != me || self.mirror.get(uuid).is_none_or(|c| c.node != me) {
+            return Ok(None);
+        }
+        // The claim must still be the one the token was given for.
+        let now: Option<String> = self.with(|con, s| con.hget(s.k.call(uuid), "claim"))?;
+        Ok((now.as_deref() == Some(claim)).then(|| uuid.to_string()))
     }
 
     fn node_at(&mut self, host: &str) -> Result<Option<String>, StoreError> {

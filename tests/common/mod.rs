@@ -188,23 +188,36 @@ impl Rig {
         user: Option<&str>,
         by: Option<&str>,
     ) -> Result<DialOutcome, DialFailure> {
-        self.engine.dial(&DialRequest {
-            tenant,
-            uuid,
-            dialed,
-            user,
-            transferor: by,
-            caller_number: "003386002678",
-            caller_name: "",
-            back_to_park: false,
-            transferred: by.is_some(),
-            operator: false,
-        })
+        dial(&self.engine, tenant, uuid, dialed, user, by)
     }
 
     pub fn secs(&self, s: u64) {
         assert!(self.engine.advance(s * 1000));
     }
+}
+
+/// `uuid` of `tenant` dials `dialed`; `user` is the channel's own user, `by` who
+/// transferred it; the caller is 003386002678.
+pub fn dial(
+    engine: &Engine,
+    tenant: &str,
+    uuid: &str,
+    dialed: &str,
+    user: Option<&str>,
+    by: Option<&str>,
+) -> Result<DialOutcome, DialFailure> {
+    engine.dial(&DialRequest {
+        tenant,
+        uuid,
+        dialed,
+        user,
+        transferor: by,
+        caller_number: "003386002678",
+        caller_name: "",
+        back_to_park: false,
+        transferred: by.is_some(),
+        operator: false,
+    })
 }
 
 /// A configuration with one group 101/102/103 in acme, under `policy`.

@@ -6,7 +6,6 @@ by the other; Redis stopped and started again with calls parked.
 
 Run: tests/fs/run.sh --cluster [scenario-name ...]"""
 
-import json
 import os
 import shutil
 import signal
@@ -121,16 +120,10 @@ class Two:
         return w
 
     def parked(self, node):
-        return json.loads(node.api(f"callpark list {ACME} json"))["calls"]
+        return self.ctx[node.name].parked(ACME)
 
     def wait_parked(self, node, n, seconds=8):
-        end = time.time() + seconds
-        while time.time() < end:
-            calls = self.parked(node)
-            if len(calls) == n:
-                return calls
-            self.ua.pump(0.2)
-        raise Failure(f"node {node.name}: expected {n} parked calls, `callpark list` shows {self.parked(node)}")
+        return self.ctx[node.name].wait_parked(n, ACME, seconds)
 
     def park(self, node, caller, parker, code):
         return self.ctx[node.name].park_by_transfer(caller, parker, code)
@@ -177,20 +170,15 @@ def c1_parked_on_a_picked_up_on_b(t):
 def c2_bare_star88_and_lamp_key_on_b(t):
     """Parked on A at 102 and 103: bare *88 of 102 on B, then 103's lamp key on B."""
     client, p101 = t.phone(t.a, "104"), t.phone(t.a, "101")
-    c1 = t.park(t.a, client, p101, "*68102")
-    t.wait_parked(t.b, 1)
-    r = t.phone(t.b, "102").dial("*88")
-    t.ctx["b"].wait(lambda: r.confirmed and r.media_active, 10, "bare *88 of 102 on B is answered")
-    t.wait_parked(t.a, 0)
-    check(c1.confirmed, "the caller is connected")
-    t.clear()
-    c2 = t.park(t.a, client, p101, "*68103")
-    t.wait_parked(t.b, 1)
-    k = t.phone(t.b, "103").dial("park+103")
-    t.ctx["b"].wait(lambda: k.confirmed and k.media_active, 10, "103's lamp key on B picks up")
-    t.wait_parked(t.a, 0)
-    check(c2.confirmed, "the caller is connected")
-    t.clear()
+    for park, user, dialed, what in (("*68102", "102", "*88", "bare *88 of 102"),
+                                     ("*68103", "103", "park+103", "103's lamp key")):
+        c = t.park(t.a, client, p101, park)
+        t.wait_parked(t.b, 1)
+        r = t.phone(t.b, user).dial(dialed)
+        t.ctx["b"].wait(lambda: r.confirmed and r.media_active, 10, f"{what} on B picks up A's call")
+        t.wait_parked(t.a, 0)
+        check(c.confirmed, f"{what}: the caller is connected")
+        t.clear()
 
 
 def c3_group_park_from_both_nodes(t):
