@@ -99,6 +99,39 @@ fn parked_on_a_lit_and_picked_up_on_b_by_extension() {
 }
 
 #[test]
+fn visual_park_notices_on_every_node() {
+    let server = redis_server::shared();
+    let prefix = redis_server::fresh_prefix();
+    let conf = group_conf(r#"recall="parking-user""#).replace(
+        r#"<param name="recall-time" value="60"/>"#,
+        r#"<param name="recall-time" value="60"/><param name="notices" value="callpark-info"/>"#,
+    );
+    let a = Node::new(server, &prefix, "a", &conf);
+    let b = Node::new(server, &prefix, "b", &conf);
+    a.engine.sync();
+    b.engine.sync();
+    let notices = |n: &Node| -> Vec<(String, String)> {
+        n.host
+            .all()
+            .into_iter()
+            .filter_map(|d| match d {
+                Did::Notice(callpark::host::Notice::ParkInfo(p)) => Some((p.extension, p.body)),
+                _ => None,
+            })
+            .collect()
+    };
+    a.dial("caller-1", "*68104", None, Some("101")).unwrap();
+    b.engine.sync();
+    let on_b = notices(&b);
+    assert!(on_b.iter().any(|(e, body)| e == "104" && body.contains("003386002678")), "{on_b:?}");
+    b.dial("desk-103", "*88104", Some("103"), None).unwrap();
+    arrive(&a, &b, "leg").unwrap();
+    b.engine.sync();
+    let last = notices(&b).into_iter().rev().find(|(e, _)| e == "104").unwrap();
+    assert!(!last.1.contains("003386002678"), "B's phones are told it is gone: {}", last.1);
+}
+
+#[test]
 fn bare_star88_and_the_lamp_key_on_b() {
     let (a, b) = pair();
     a.dial("caller-1", "*68102", None, Some("101")).unwrap();

@@ -28,8 +28,11 @@ impl Shared {
                 if self.store_down.swap(false, Ordering::SeqCst) {
                     inner.logs.push((LogLevel::Notice, "callpark: the park store answers again".into()));
                 }
+                let config = self.config.read().clone();
                 for p in &r.places {
                     Self::queue_lamps(inner, &p.tenant, &p.extension, p.group.as_deref());
+                    // The visual park notice shows what *88 picks up there, as the lamp.
+                    Self::queue_park_info(inner, config.tenant(&p.tenant), &p.tenant, &p.extension, false);
                 }
                 for c in &r.lost {
                     let ev = Self::event(
@@ -45,7 +48,6 @@ impl Shared {
                     self.rearm(inner, uuid);
                 }
                 if !r.arrived.is_empty() {
-                    let config = self.config.read().clone();
                     for c in &r.arrived {
                         let t = config.tenant(&c.tenant);
                         let group = c.group.as_deref().and_then(|g| t.group(g)).filter(|_| c.group_park);
