@@ -102,10 +102,7 @@ fn parked_on_a_lit_and_picked_up_on_b_by_extension() {
 fn visual_park_notices_on_every_node() {
     let server = redis_server::shared();
     let prefix = redis_server::fresh_prefix();
-    let conf = group_conf(r#"recall="parking-user""#).replace(
-        r#"<param name="recall-time" value="60"/>"#,
-        r#"<param name="recall-time" value="60"/><param name="notices" value="callpark-info"/>"#,
-    );
+    let conf = group_conf_with(r#"recall="parking-user""#, "notices", "callpark-info");
     let a = Node::new(server, &prefix, "a", &conf);
     let b = Node::new(server, &prefix, "b", &conf);
     a.engine.sync();
@@ -237,10 +234,7 @@ fn group_park_from_a_then_b_takes_different_members() {
 fn a_slot_limit_holds_across_nodes_at_once() {
     let server = redis_server::shared();
     let prefix = redis_server::fresh_prefix();
-    let conf = group_conf(r#"recall="parking-user""#).replace(
-        r#"<param name="recall-time" value="60"/>"#,
-        r#"<param name="recall-time" value="60"/><param name="max-calls-per-extension" value="1"/>"#,
-    );
+    let conf = group_conf_with(r#"recall="parking-user""#, "max-calls-per-extension", "1");
     let a = Arc::new(Node::new(server, &prefix, "a", &conf));
     let b = Arc::new(Node::new(server, &prefix, "b", &conf));
     let go = Arc::new(Barrier::new(2));
@@ -396,26 +390,10 @@ fn a_node_started_again_under_its_name_drops_what_its_earlier_life_held() {
 }
 
 fn stored_call(uuid: &str, ext: &str) -> callpark::store::ParkedCall {
+    let plan = callpark::Config::default().tenant(ACME).recall.clone();
     callpark::store::ParkedCall {
-        uuid: uuid.into(),
-        tenant: ACME.into(),
-        extension: ext.into(),
-        group: None,
         parking_user: "101".into(),
-        caller_number: "5551234".into(),
-        caller_name: String::new(),
-        music: String::new(),
-        seq: 0,
-        parked_at_ms: 0,
-        plan: callpark::Config::default().tenant(ACME).recall.clone(),
-        recall: callpark::store::RecallState::Waiting,
-        due_ms: None,
-        timer_gen: 0,
-        claim: None,
-        operator_ring: false,
-        park_info: false,
-        node: String::new(),
-        group_park: false,
+        ..callpark::store::ParkedCall::new(uuid, ACME, ext, plan)
     }
 }
 

@@ -236,26 +236,13 @@ mod tests {
     use crate::config::Config;
 
     fn call(tenant: &str, ext: &str, uuid: &str, seq: u64) -> ParkedCall {
+        let plan = Config::default().tenant(tenant).recall.clone();
         ParkedCall {
-            uuid: uuid.into(),
-            tenant: tenant.into(),
-            extension: ext.into(),
             group: Some("g".into()),
             parking_user: "100".into(),
             caller_number: format!("{seq}"),
-            caller_name: String::new(),
-            music: String::new(),
             seq,
-            parked_at_ms: 0,
-            plan: Config::default().tenant(tenant).recall.clone(),
-            recall: RecallState::Waiting,
-            due_ms: None,
-            timer_gen: 0,
-            claim: None,
-            operator_ring: false,
-            park_info: false,
-            node: String::new(),
-            group_park: false,
+            ..ParkedCall::new(uuid, tenant, ext, plan)
         }
     }
 

@@ -163,6 +163,34 @@ pub struct StoreStatus {
     pub others: Vec<(String, String)>,
 }
 
+impl ParkedCall {
+    /// A call parked at `extension` of `tenant` under `plan`, with nothing else known of
+    /// it yet (no group, no caller, waiting for its recall, unclaimed).
+    pub fn new(uuid: &str, tenant: &str, extension: &str, plan: Arc<RecallPlan>) -> ParkedCall {
+        ParkedCall {
+            uuid: uuid.into(),
+            tenant: tenant.into(),
+            extension: extension.into(),
+            group: None,
+            parking_user: String::new(),
+            caller_number: String::new(),
+            caller_name: String::new(),
+            music: String::new(),
+            seq: 0,
+            parked_at_ms: 0,
+            plan,
+            recall: RecallState::Waiting,
+            due_ms: None,
+            timer_gen: 0,
+            claim: None,
+            operator_ring: false,
+            park_info: false,
+            node: String::new(),
+            group_park: false,
+        }
+    }
+}
+
 /// The store's interface: what the rules need, nothing more.
 pub trait ParkStore: Send {
     /// The node this store speaks for; empty where the store is this switch's alone.

@@ -220,6 +220,12 @@ pub fn dial(
     })
 }
 
+/// `group_conf(attrs)` with one more global parameter `name` = `value`.
+pub fn group_conf_with(attrs: &str, name: &str, value: &str) -> String {
+    let at = r#"<param name="recall-time" value="60"/>"#;
+    group_conf(attrs).replace(at, &format!(r#"{at}<param name="{name}" value="{value}"/>"#))
+}
+
 /// A configuration with one group 101/102/103 in acme, under `policy`.
 pub fn group_conf(attrs: &str) -> String {
     format!(

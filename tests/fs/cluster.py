@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from harness import ACME, Ctx, Failure, blf_wait, check, sipp_final, start_sipp  # noqa: E402
+from harness import ACME, BASIC_CONF, Ctx, Failure, blf_wait, check, sipp_final, start_sipp  # noqa: E402
 from switch import FS_PREFIX, Switch  # noqa: E402
 
 REDIS_PORT = 26379
@@ -30,23 +30,17 @@ CARRIER_OFFSET = 20  # switch.py: the carrier profile listens at sip port + 20
 
 
 def conf(node, sip_port):
-    """Each node's callpark.conf.xml: the same tenants, one store, its own name and the
-    address (its unauthenticated profile) where the other node sends retrievers."""
-    return f"""<configuration name="callpark.conf">
-  <settings>
+    """Each node's callpark.conf.xml: the single-switch tests' tenants, one store, its own
+    name and the address (its unauthenticated profile) where the other node sends
+    retrievers."""
+    settings = '<settings><param name="recall-time" value="300"/></settings>'
+    assert settings in BASIC_CONF
+    return BASIC_CONF.replace(settings, f"""<settings>
     <param name="recall-time" value="300"/>
     <param name="store" value="redis://127.0.0.1:{REDIS_PORT}/0"/>
     <param name="node" value="{node}"/>
     <param name="node-address" value="127.0.0.1:{sip_port + CARRIER_OFFSET}"/>
-  </settings>
-  <tenants>
-    <tenant domain="acme.example"><groups>
-      <group name="sales" recall="parking-user">
-        <member extension="101"/><member extension="102"/><member extension="103"/>
-      </group>
-    </groups></tenant>
-  </tenants>
-</configuration>"""
+  </settings>""")
 
 
 class Redis:
