@@ -191,6 +191,13 @@ static cp_result cb_bridge(void *ctx, const char *uuid, const char *parked_uuid)
 		/* A retriever whose parked caller hangs up during the bridge is refused with its
 		   own cause (487), not answered with the 200 of the caller's BYE and left. */
 		switch_channel_set_variable(channel, "sip_ignore_remote_cause", "true");
+		/* The pick-up is claimed: answer the retriever now, as intercept does. Left to the
+		   bridge, the answer waits for uuid_bridge's state machine (20 ms turns of its
+		   soft-execute loop) and the phone's 200 OK came 40-60 ms late. A claim that failed
+		   never got here: an empty slot still gets its 480, not a 200 and a BYE. */
+		if (!recall_leg && !switch_channel_test_flag(channel, CF_ANSWERED)) {
+			switch_channel_answer(channel);
+		}
 		switch_core_session_rwunlock(session);
 	}
 	if (recall_leg) {
@@ -229,6 +236,10 @@ static cp_result cb_bridge_to_node(void *ctx, const char *uuid, const char *addr
 	if (switch_ivr_originate(session, &peer, &cause, dialstr, 10, NULL, NULL, NULL, NULL, NULL, SOF_NONE, NULL, NULL) ==
 			SWITCH_STATUS_SUCCESS &&
 		peer) {
+		/* Answered once the holding node took the call, as in cb_bridge. */
+		if (!switch_channel_test_flag(switch_core_session_get_channel(session), CF_ANSWERED)) {
+			switch_channel_answer(switch_core_session_get_channel(session));
+		}
 		if (switch_ivr_uuid_bridge(uuid, switch_core_session_get_uuid(peer)) == SWITCH_STATUS_SUCCESS) {
 			r = CP_RESULT_OK;
 		} else {
