@@ -1,29 +1,43 @@
 #!/usr/bin/env python3
-"""callpark against mod_valet_parking on the real switch, side by side, in one run.
+"""The least a park can be on FreeSWITCH, callpark and mod_valet_parking, side by side.
 
-Starts a FreeSWITCH of its own (bench/fs/freeswitch.xml: both modules loaded, one SIP
-profile without call authentication, silence on hold, loopback, ports 35060/38021) and
-drives the same SIPp load (bench/sipp/*.xml) through each park in turn:
+Starts FreeSWITCHes of its own (bench/fs/freeswitch.xml: one SIP profile without call
+authentication, silence on hold, loopback, ports 35060/38021; a fresh switch for each
+measurement) with four columns, each a domain of its own in the same configuration:
+
+  bare             no park module: *68<ext> answers, stores its uuid under <ext> with
+                   mod_hash and plays silence; *88<ext> intercepts it
+  callpark         mod_callpark, nothing before it in the dialplan
+  callpark+answer  mod_callpark after an `answer` on *88
+  valet            mod_valet_parking
+
+and drives the same SIPp load (bench/sipp/*.xml) through each:
 
   * park-and-retrieve cycles: one SIPp parks calls with *68<ext>, a second one retrieves
-    them with *88<ext> half a second later, talks 100 ms and hangs up. A cycle counts
-    when both the park (its BYE arrived) and the retrieve (200 OK, BYE answered) succeed;
-  * the highest rate of a ladder (--rates) at which fewer than 0.1% of the cycles fail
-    and the offered rate was kept up (at least 95% of it);
-  * `*88` INVITE to 200 OK latency (median, 99th percentile) and FreeSWITCH CPU seconds
-    per 1,000 cycles, at one fixed rate (--fixed-rate);
-  * all of that with 0, 100 and 1,000 calls already parked (--levels), held by a third
-    SIPp on other extensions;
-  * BLF fan-out: 50 subscribers (dialog event package, as phones subscribe) on one slot,
-    one call parked and retrieved: NOTIFYs received and their lag behind the park's own
-    event (callpark::info parked/retrieved, valet_parking::info hold/bridge).
+    them with *88<ext> half a second later, talks 300 ms and hangs up; both stream RTP
+    of a marker byte once answered. bench/sniff.py reads the loopback wire meanwhile:
+    *88 INVITE -> 200 OK, -> the parked caller's first packet at the retriever, -> the
+    retriever's first packet at the caller;
+  * FreeSWITCH CPU seconds per 1,000 cycles and those times, over --rounds fixed runs
+    per column in rotating order, with 0 and 100 calls already parked (--levels) by a
+    third SIPp on other extensions;
+  * a ladder of rates (--rates) up to the first one not kept up (0.1% failed, or done
+    more than 2 s late);
+  * with --perf, a `perf record` of the switch during one more fixed run per column;
+  * the switch's resident memory with 500 calls parked and after they left;
+  * BLF: 500 subscribers (dialog package, as phones subscribe) on one slot, and 50
+    slots watched by 20 each: NOTIFYs, their lag behind the call that changed the lamp,
+    the switch's CPU (callpark and valet; the bare park has no lamps);
+  * a directory sweep: 100, 2,000 and 20,000 users per domain (--sweep).
 
-Prints callpark's figures, valet's and the ratio for each, and writes them as JSON
-(--json). Needs FreeSWITCH installed with mod_valet_parking, SIPp (Debian sip-tester)
-and, for the BLF subscribers, the test suite's raw-UDP watcher (tests/fs/phones.py).
+Prints every figure with callpark/bare ratios and writes them as JSON (--json) and text
+beside it. Needs FreeSWITCH with mod_valet_parking and mod_hash, SIPp (Debian
+sip-tester, with RTP streaming), root (the packet socket), perf for --perf, and the
+test suite's Python helpers (tests/fs).
 
-Run:  make -s install && python3 bench/park_vs_valet.py            (about 10 minutes)
-      python3 bench/park_vs_valet.py --levels 0 --rates 100,200 --fixed-rate 100  (quick)
+Run:  make -s install && python3 bench/park_vs_valet.py --perf     (about 30 minutes)
+      python3 bench/park_vs_valet.py --levels 0 --rounds 1 --rates 50 --sweep "" \
+          --blf-rounds 0 --memory 0                                   (quick, 2 minutes)
 """
 
 import argparse
@@ -218,7 +232,7 @@ class Perf:
 
     def __init__(self, pid, path):
         self.path = path
-        self.proc = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-g", "-p", str(pid), "-o", path],
+        self.proc = subprocess.Popen(["perf", "record", "-q", "-F", "999", "-g", "-p", str(pid), "-o", path],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
 
@@ -228,7 +242,7 @@ class Perf:
         out = []
         for sort in ("dso", "dso,sym"):
             rep = subprocess.run(["perf", "report", "-i", self.path, "--stdio", "--no-children", "-g", "none",
-                                  "--percent-limit", "0.3", "--sort", sort], capture_output=True, text=True)
+                                  "--percent-limit", "0.3" if "sym" in sort else "0.01", "--sort", sort], capture_output=True, text=True)
             rows = [ln for ln in rep.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
             out.append(f"== perf report --sort {sort} ==\n" + "\n".join(rows[:lines]))
         return "\n\n".join(out)
@@ -289,14 +303,15 @@ def cycles(sw, work, module, rate, n, held, exts=CYCLE_EXTS, latency=False, perf
            # Kept up: fewer than 0.1% failed, and the last retrieve (0.4 s of call) ended
            # within 2 s of when the offered rate had it end.
            "kept": (n - ok) / n < 0.001 and elapsed <= n / rate + 2.0,
-           "cpu_s_per_1000": (cpu1 - cpu0) / max(ok, 1) * 1000, "wall_s": t1 - t0,
+           "cpu_s": cpu1 - cpu0, "cpu_s_per_1000": (cpu1 - cpu0) / max(ok, 1) * 1000, "wall_s": t1 - t0,
            "park": [p_ok, p_fail], "retrieve": [r_ok, r_fail]}
     if profiler:
         res["perf"] = profiler.report()
     if sniffer:
         rows = sniffer.stop()
-        for i, name in enumerate(("answer", "audio_at_retriever", "audio_at_caller")):
-            xs = [r[i] for r in rows if r[i] is not None]
+        res["samples"] = {}
+        for i, name in enumerate(LATENCIES):
+            xs = res["samples"][name] = [r[i] for r in rows if r[i] is not None]
             res[f"{name}_median_ms"] = median(xs)
             res[f"{name}_p99_ms"] = percentile(xs, 99)
             res[f"{name}_samples"] = len(xs)
@@ -352,7 +367,23 @@ def blf(sw, work, module, watch, rounds):
     import phones
     phones.SIP_PORT = SIP_PORT
     domain = MODULES[module]
-    watchers = [phones.BlfWatcher(u, domain, f"park+{slot}") for slot, subs in watch.items() for u in subs]
+
+    class Watcher(phones.BlfWatcher):
+        """A lamp that counts a NOTIFY once: a copy sofia sent again (same CSeq; the
+        first 200 OK was late) is answered but neither counted nor timed."""
+        copies = 0
+
+        def _kept(self, head, body):
+            cseq = next((ln.split(":", 1)[1].strip() for ln in head.split("\r\n")
+                         if ln.lower().startswith("cseq:")), "")
+            seen = self.__dict__.setdefault("seen", set())
+            if cseq in seen:
+                Watcher.copies += 1
+                return
+            seen.add(cseq)
+            super()._kept(head, body)
+
+    watchers = [Watcher(u, domain, f"park+{slot}") for slot, subs in watch.items() for u in subs]
     slot_of = {w: w.target.split("+", 1)[1] for w in watchers}
     cpu0 = sw.cpu_seconds()
     poller, by_fd = subscribe_all(watchers)
@@ -391,6 +422,7 @@ def blf(sw, work, module, watch, rounds):
         counts[phase] += len(arrivals)
         lags[phase].extend((t - t_event[slot]) * 1000 for t, slot in arrivals if slot in t_event)
 
+    calls = {"parks": [0, 0], "retrieves": [0, 0]}  # (succeeded, failed) as SIPp saw them
     rate = min(len(slots), 50)
     for _ in range(rounds):
         parker = Sipp(work, "park", "park.xml", module, slots, rate, len(slots))
@@ -401,11 +433,17 @@ def blf(sw, work, module, watch, rounds):
         seen["off"] += sum(1 for w in watchers if w.state()[0] in ("idle", "terminated", None))
         retriever.wait(15)
         parker.wait(15)
+        for role, sipp in (("parks", parker), ("retrieves", retriever)):
+            done = sipp.stats()
+            calls[role][0] += done[0]
+            calls[role][1] += done[1]
     for w in watchers:
         w.unsubscribe()
     esl.close()
     res = {"module": module, "slots": len(slots), "subscribers": len(watchers), "subscribed": subscribed,
-           "rounds": rounds, "lit": seen["on"], "dark": seen["off"], "cpu_s_subscribe": cpu_subscribe}
+           "rounds": rounds, "lit": seen["on"], "dark": seen["off"], "cpu_s_subscribe": cpu_subscribe,
+           "notify_copies": Watcher.copies, "parks_ok": calls["parks"][0], "parks_failed": calls["parks"][1],
+           "retrieves_ok": calls["retrieves"][0], "retrieves_failed": calls["retrieves"][1]}
     for ph in ("on", "off"):
         res[f"notifies_{ph}"] = counts[ph]
         res[f"lag_{ph}_median_ms"] = median(lags[ph])
@@ -416,6 +454,7 @@ def blf(sw, work, module, watch, rounds):
 
 def memory(sw, work, module, n):
     """The switch's resident memory before, with n calls parked, and after they left."""
+    time.sleep(2.0)
     before = sw.rss_mb()
     held = Sipp(work, "hold", "hold.xml", module, list(HOLD_EXTS)[:n], 200, n)
     got = wait_parked(sw, module, n)
@@ -428,45 +467,99 @@ def memory(sw, work, module, n):
             "rss_after_mb": sw.rss_mb()}
 
 
-def run_level(sw, work, results, level, args):
-    lv = results["levels"][str(level)] = {}
-    for module in args.modules:
-        held = None
-        if level:
-            held = Sipp(work, "hold", "hold.xml", module, list(HOLD_EXTS)[:level], 200, level)
-            got = wait_parked(sw, module, level)
-            if got != level:
-                print(f"  {module}: only {got} of {level} calls parked; going on")
+class SwitchDied(Exception):
+    pass
+
+
+class Bench:
+    """A fresh switch for each measurement: a column measured after another one's
+    overload would inherit its left-overs (sofia's tables, malloc's arenas), and a switch
+    that dies under one column's load does not take the other columns' figures with it."""
+
+    def __init__(self, run_dir, work, users, needed):
+        self.run_dir, self.work, self.users, self.needed = run_dir, work, users, needed
+        self.sw = None
+
+    def fresh(self):
+        self.stop()
+        # A SIPp left by a measurement that failed holds its port and would make the next
+        # one fail to start.
+        subprocess.run(["pkill", "-f", f"^sipp 127.0.0.1:{SIP_PORT} "], check=False)
+        self.sw = BenchSwitch(self.run_dir, self.users, self.needed, sip_port=SIP_PORT, esl_port=ESL_PORT)
+        self.sw.start()
+        os.makedirs(self.work, exist_ok=True)
+        return self.sw
+
+    def alive(self):
+        return self.sw is not None and self.sw.proc is not None and self.sw.proc.poll() is None
+
+    def measure(self, what, fn):
+        """fn(sw) on a fresh switch; a switch that dies meanwhile is reported, not fatal."""
+        sw = self.fresh()
+        try:
+            return fn(sw)
+        except (ConnectionError, OSError, RuntimeError) as e:
+            if self.alive():
+                raise
+            tail = open(os.path.join(self.run_dir, "log", "stdout.log"), errors="replace").read()[-300:]
+            print(f"  FreeSWITCH died during {what}: {e}; its last words: {tail.strip()[-200:]}", flush=True)
+            self.sw.proc = None
+            return {"died": True, "what": what, "last_words": tail.strip()[-200:]}
+
+    def stop(self):
+        if self.sw is not None:
+            if self.alive():
+                self.sw.stop()
+            self.sw = None
+
+
+def with_held(sw, work, module, level, fn):
+    """fn() with `level` calls parked on other extensions meanwhile."""
+    held = None
+    if level:
+        held = Sipp(work, "hold", "hold.xml", module, list(HOLD_EXTS)[:level], 200, level)
+        got = wait_parked(sw, module, level)
+        if got != level:
+            print(f"  {module}: only {got} of {level} calls parked; going on")
+    try:
         time.sleep(1.0)
-        fixed = cycles(sw, work, module, args.fixed_rate, args.fixed_cycles, level, latency=True)
-        print(f"level {level:>4} {module:>16}: fixed {fixed['offered_rate']}/s: {fixed['ok']}/{fixed['cycles']} ok, "
-              f"*88 200 {fixed['answer_median_ms']:.1f} ms, audio {fixed['audio_at_retriever_median_ms']:.1f}"
-              f"/{fixed['audio_at_caller_median_ms']:.1f} ms, CPU {fixed['cpu_s_per_1000']:.2f} s/1000", flush=True)
-        ladder = []
-        for rate in args.rates:
-            step = cycles(sw, work, module, rate, int(rate * args.seconds), level)
-            ladder.append(step)
-            kept = step["kept"]
-            print(f"level {level:>4} {module:>16}: ladder {rate}/s: {step['ok']}/{step['cycles']} ok, "
-                  f"{step['cycles_per_s']:.0f} cycles/s{'' if kept else '  (not kept up)'}", flush=True)
-            if not kept:
-                break
-        best = max((s["offered_rate"] for s in ladder if s["kept"]), default=0.0)
-        first_failed = next((s["offered_rate"] for s in ladder if not s["kept"]), None)
-        lv[module] = {"fixed": fixed, "ladder": ladder, "max_cycles_per_s": best, "first_failed_rate": first_failed}
+        res = fn()
         clear(sw, module)
+    finally:
         if held:
-            held.wait(15)
+            held.wait(15)  # stopped if still running: its port is the next level's
+    return res
+
+
+NAN = float("nan")
+LATENCIES = ("answer", "audio_at_retriever", "audio_at_caller")
+
+
+def pooled(rounds):
+    """The rounds of one column at one level as one figure: CPU over all cycles done,
+    latencies over all samples; the per-round CPU kept to show the spread."""
+    ok = [r for r in rounds if not r.get("died")]
+    out = {"rounds": len(rounds), "died": len(rounds) - len(ok), "cycles": sum(r["cycles"] for r in ok),
+           "failed": sum(r["failed"] for r in ok),
+           "cpu_s_per_1000": sum(r["cpu_s"] for r in ok) / max(1, sum(r["ok"] for r in ok)) * 1000,
+           "cpu_s_per_1000_rounds": [r["cpu_s_per_1000"] for r in ok]}
+    for name in LATENCIES:
+        xs = [x for r in ok for x in r["samples"][name]]
+        out[f"{name}_median_ms"] = median(xs)
+        out[f"{name}_p99_ms"] = percentile(xs, 99)
+        out[f"{name}_samples"] = len(xs)
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--modules", default=",".join(MODULES), help="columns (default: all four)")
     ap.add_argument("--levels", default="0,100", help="calls already parked (default 0,100)")
-    ap.add_argument("--rates", default="25,50,100,150,200", help="cycles/s ladder, up to the first rate that fails")
+    ap.add_argument("--rounds", type=int, default=5, help="fixed runs per column and level, columns in rotating order")
+    ap.add_argument("--rates", default="50,100,150,200", help="cycles/s ladder, up to the first rate that fails")
     ap.add_argument("--seconds", type=float, default=6.0, help="length of each ladder step")
     ap.add_argument("--fixed-rate", type=int, default=50, help="cycles/s for latency and CPU")
-    ap.add_argument("--fixed-cycles", type=int, default=500, help="cycles at the fixed rate")
+    ap.add_argument("--fixed-cycles", type=int, default=400, help="cycles per fixed run")
     ap.add_argument("--users", type=int, default=2000, help="directory users per domain in the main run")
     ap.add_argument("--sweep", default="100,2000,20000", help="directory sizes for the sweep ('' for none)")
     ap.add_argument("--sweep-cycles", type=int, default=300, help="cycles at the fixed rate per size and column")
@@ -491,52 +584,66 @@ def main():
     run_dir = os.path.join(HERE, "run")
     work = os.path.join(run_dir, "sipp")
     needed = [str(e) for e in CYCLE_EXTS] + [str(e) for e in HOLD_EXTS] + [PARKER] + BLF_SLOTS + SUBSCRIBERS
-    results = {"machine": machine(), "args": {k: v for k, v in vars(args).items()}, "levels": {},
+    results = {"machine": machine(), "args": dict(vars(args)), "levels": {}, "ladder": {},
                "blf": {}, "memory": {}, "sweep": {}, "perf": {}}
-    sw = BenchSwitch(run_dir, args.users, needed, sip_port=SIP_PORT, esl_port=ESL_PORT)
-    sw.start()
+    bench = Bench(run_dir, work, args.users, needed)
+    mods = args.modules
     try:
-        os.makedirs(work, exist_ok=True)
-        results["machine"]["freeswitch"] = sw.api("version").strip()
+        results["machine"]["freeswitch"] = bench.fresh().api("version").strip()
         print(results["machine"]["freeswitch"], flush=True)
         for level in levels:
-            run_level(sw, work, results, level, args)
+            rounds = {m: [] for m in mods}
+            for r in range(args.rounds):
+                for module in mods[r % len(mods):] + mods[:r % len(mods)]:
+                    res = bench.measure(f"{module}'s fixed run at {level} held", lambda sw: with_held(
+                        sw, work, module, level,
+                        lambda: cycles(sw, work, module, args.fixed_rate, args.fixed_cycles, level, latency=True)))
+                    rounds[module].append(res)
+                    if not res.get("died"):
+                        print(f"level {level:>4} round {r + 1} {module:>16}: {res['ok']}/{res['cycles']} ok, "
+                              f"*88 200 {res['answer_median_ms']:.1f} ms, audio {res['audio_at_retriever_median_ms']:.1f}"
+                              f"/{res['audio_at_caller_median_ms']:.1f} ms, CPU {res['cpu_s_per_1000']:.2f} s/1000",
+                              flush=True)
+            results["levels"][str(level)] = {m: pooled(rounds[m]) for m in mods}
+            results["ladder"][str(level)] = lad = {}
+            for module in mods:
+                lad[module] = bench.measure(f"{module}'s ladder at {level} held",
+                                            lambda sw: with_held(sw, work, module, level,
+                                                                 lambda: ladder(sw, work, module, level, args)))
         if args.perf:
-            for module in args.modules:
-                path = os.path.join(run_dir, f"perf-{module}.data")
-                res = cycles(sw, work, module, args.fixed_rate, args.fixed_cycles, 0, perf=path)
-                results["perf"][module] = res["perf"]
-                clear(sw, module)
-                print(f"perf {module}: {res['ok']}/{res['cycles']} ok", flush=True)
+            for module in mods:
+                path = os.path.join(HERE, "run-perf", f"{module}.data")
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                res = bench.measure(f"{module}'s profile", lambda sw: cycles(
+                    sw, work, module, args.fixed_rate, args.fixed_cycles, 0, perf=path))
+                results["perf"][module] = res.get("perf", "(the switch died)")
+                print(f"perf {module}: {res.get('ok')}/{res.get('cycles')} ok", flush=True)
         if args.memory:
-            for module in args.modules:
-                results["memory"][module] = m = memory(sw, work, module, args.memory)
+            for module in mods:
+                results["memory"][module] = m = bench.measure(f"{module}'s memory",
+                                                              lambda sw: memory(sw, work, module, args.memory))
                 print(f"memory {module:>16}: {m}", flush=True)
         if args.blf_rounds:
             one = {BLF_SLOTS[0]: SUBSCRIBERS[:500]}
             many = {slot: SUBSCRIBERS[20 * i:20 * i + 20] for i, slot in enumerate(BLF_SLOTS)}
             for name, watch in (("500 on one slot", one), ("50 slots x 20", many)):
                 fig = results["blf"][name] = {}
-                for module in args.modules:
+                for module in mods:
                     if module in BLF_MODULES:
-                        fig[module] = fo = blf(sw, work, module, watch, args.blf_rounds)
+                        fig[module] = fo = bench.measure(f"{module}'s BLF {name}",
+                                                         lambda sw: blf(sw, work, module, watch, args.blf_rounds))
                         print(f"BLF {name} {module:>16}: {fo}", flush=True)
-    finally:
-        sw.stop()
-    for users in sweep:
-        sw = BenchSwitch(run_dir, users, [str(e) for e in SWEEP_EXTS] + [PARKER], sip_port=SIP_PORT, esl_port=ESL_PORT)
-        sw.start()
-        try:
-            os.makedirs(work, exist_ok=True)
+        for users in sweep:
+            bench.users, bench.needed = users, [str(e) for e in SWEEP_EXTS] + [PARKER]
             fig = results["sweep"][str(users)] = {}
-            for module in args.modules:
-                fig[module] = res = cycles(sw, work, module, args.fixed_rate, args.sweep_cycles, 0,
-                                           exts=SWEEP_EXTS, latency=True)
-                clear(sw, module)
-                print(f"directory {users:>6} {module:>16}: {res['ok']}/{res['cycles']} ok, "
-                      f"CPU {res['cpu_s_per_1000']:.2f} s/1000, *88 200 {res['answer_median_ms']:.1f} ms", flush=True)
-        finally:
-            sw.stop()
+            for module in mods:
+                fig[module] = res = bench.measure(f"{module} with {users} users", lambda sw: cycles(
+                    sw, work, module, args.fixed_rate, args.sweep_cycles, 0, exts=SWEEP_EXTS, latency=True))
+                if not res.get("died"):
+                    print(f"directory {users:>6} {module:>16}: {res['ok']}/{res['cycles']} ok, "
+                          f"CPU {res['cpu_s_per_1000']:.2f} s/1000, *88 200 {res['answer_median_ms']:.1f} ms", flush=True)
+    finally:
+        bench.stop()
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(results, f, indent=1)
@@ -546,6 +653,20 @@ def main():
         f.write(text + "\n")
     print(f"\nfigures written to {args.json} and .txt beside it")
     return 0
+
+
+def ladder(sw, work, module, level, args):
+    """The ladder of rates, up to the first one not kept up."""
+    steps = []
+    for rate in args.rates:
+        step = cycles(sw, work, module, rate, int(rate * args.seconds), level)
+        steps.append(step)
+        print(f"level {level:>4} {module:>16}: ladder {rate}/s: {step['ok']}/{step['cycles']} ok, "
+              f"{step['cycles_per_s']:.0f} cycles/s{'' if step['kept'] else '  (not kept up)'}", flush=True)
+        if not step["kept"]:
+            break
+    return {"steps": steps, "max_kept_rate": max((s["offered_rate"] for s in steps if s["kept"]), default=0),
+            "first_failed_rate": next((s["offered_rate"] for s in steps if not s["kept"]), None)}
 
 
 def machine():
@@ -570,7 +691,7 @@ def report(results):
     out.append(f"machine: {m['cpu']}, {m['cores']} cores; {m['sipp']}; {m.get('freeswitch', '')}; {m['date']}")
     out.append("ratio columns: callpark/bare and (callpark after answer)/bare; for a time or a cost, "
                "above 1 is slower; for a rate, below 1 is slower.")
-    cols = [c for c in MODULES if any(c in lv for lv in results["levels"].values())]
+    cols = list(results["args"]["modules"])
 
     def table(title, rows, fmt=".2f", ratios=True):
         hdr = f"{'figure':<42}" + "".join(f"{c:>17}" for c in cols)
@@ -579,39 +700,50 @@ def report(results):
         out.append(f"\n-- {title} --\n{hdr}")
         for name, vals in rows:
             line = f"{name:<42}" + "".join(f"{vals.get(c, float('nan')):>17{fmt}}" for c in cols)
+            vals.setdefault("bare", float("nan"))
             if ratios and "bare" in cols:
                 line += "".join(f"{ratio(vals.get(c, float('nan')), vals['bare']):>10.3f}x"
                                 for c in ("callpark", "callpark+answer"))
             out.append(line)
 
     for level, lv in results["levels"].items():
+        lad = results["ladder"].get(level, {})
+
         def fx(key):
-            return {c: lv[c]["fixed"][key] for c in lv}
+            return {c: lv[c][key] for c in lv}
         rows = [
-            ("highest ladder rate kept (cycles/s)", {c: lv[c]["max_cycles_per_s"] for c in lv}),
-            ("first ladder rate not kept (cycles/s)", {c: float(lv[c]["first_failed_rate"] or "nan") for c in lv}),
+            ("highest ladder rate kept (cycles/s)", {c: float(lad[c].get("max_kept_rate", "nan")) for c in lad}),
+            ("first ladder rate not kept (cycles/s)",
+             {c: float(lad[c].get("first_failed_rate") or "nan") for c in lad}),
             ("FreeSWITCH CPU s per 1000 cycles", fx("cpu_s_per_1000")),
+            ("  lowest round", {c: min(lv[c]["cpu_s_per_1000_rounds"], default=float("nan")) for c in lv}),
+            ("  highest round", {c: max(lv[c]["cpu_s_per_1000_rounds"], default=float("nan")) for c in lv}),
             ("*88 INVITE->200 median ms", fx("answer_median_ms")),
             ("*88 INVITE->200 p99 ms", fx("answer_p99_ms")),
             ("*88 INVITE->caller's audio median ms", fx("audio_at_retriever_median_ms")),
             ("*88 INVITE->caller's audio p99 ms", fx("audio_at_retriever_p99_ms")),
             ("*88 INVITE->audio at the caller median", fx("audio_at_caller_median_ms")),
             ("*88 INVITE->audio at the caller p99 ms", fx("audio_at_caller_p99_ms")),
-            ("failed cycles of the fixed run", {c: float(lv[c]["fixed"]["failed"]) for c in lv}),
+            ("cycles measured", {c: float(lv[c]["cycles"]) for c in lv}),
+            ("cycles failed", {c: float(lv[c]["failed"]) for c in lv}),
+            ("switch died (rounds, ladder)", {c: float(lv[c]["died"] + bool(lad.get(c, {}).get("died")))
+                                              for c in lv}),
         ]
-        table(f"{level} calls already parked; fixed run {next(iter(lv.values()))['fixed']['cycles']} cycles at "
-              f"{next(iter(lv.values()))['fixed']['offered_rate']}/s", rows)
+        first = next(iter(lv.values()))
+        table(f"{level} calls already parked; {first['rounds']} rounds per column in rotating order, "
+              f"each {results['args']['fixed_cycles']} cycles at {results['args']['fixed_rate']}/s on a fresh switch",
+              rows)
     for users, fig in results["sweep"].items():
-        rows = [("FreeSWITCH CPU s per 1000 cycles", {c: fig[c]["cpu_s_per_1000"] for c in fig}),
-                ("*88 INVITE->200 median ms", {c: fig[c]["answer_median_ms"] for c in fig}),
-                ("*88 INVITE->caller's audio median ms", {c: fig[c]["audio_at_retriever_median_ms"] for c in fig}),
-                ("failed cycles", {c: float(fig[c]["failed"]) for c in fig})]
+        rows = [("FreeSWITCH CPU s per 1000 cycles", {c: fig[c].get("cpu_s_per_1000", NAN) for c in fig}),
+                ("*88 INVITE->200 median ms", {c: fig[c].get("answer_median_ms", NAN) for c in fig}),
+                ("*88 INVITE->caller's audio median ms", {c: fig[c].get("audio_at_retriever_median_ms", NAN) for c in fig}),
+                ("failed cycles", {c: float(fig[c].get("failed", NAN)) for c in fig})]
         table(f"directory of {users} users per domain, 0 parked", rows)
     if results["memory"]:
         mem = results["memory"]
-        rows = [(f"RSS MB {k}", {c: mem[c][f"rss_{k}_mb"] for c in mem}) for k in ("before", "parked", "after")]
-        rows.append(("calls parked", {c: float(mem[c]["parked"]) for c in mem}))
-        table(f"FreeSWITCH resident memory, {next(iter(mem.values()))['parked']} calls parked (columns in turn)",
+        rows = [(f"RSS MB {k}", {c: mem[c].get(f"rss_{k}_mb", NAN) for c in mem}) for k in ("before", "parked", "after")]
+        rows.append(("calls parked", {c: float(mem[c].get("parked", NAN)) for c in mem}))
+        table(f"FreeSWITCH resident memory, {max(float(m.get('parked', 0)) for m in mem.values()):.0f} calls parked, each column on a fresh switch",
               rows, fmt=".1f", ratios=False)
     for name, fig in results["blf"].items():
         keys = [("notifies_on", "NOTIFYs after the parks"), ("notifies_off", "NOTIFYs after the retrieves"),
@@ -619,10 +751,13 @@ def report(results):
                 ("lag_on_median_ms", "lamp-on lag median ms"), ("lag_on_p99_ms", "lamp-on lag p99 ms"),
                 ("lag_off_median_ms", "lamp-off lag median ms"), ("lag_off_p99_ms", "lamp-off lag p99 ms"),
                 ("cpu_s_on", "FreeSWITCH CPU s, lamps on"), ("cpu_s_off", "FreeSWITCH CPU s, lamps off"),
-                ("cpu_s_subscribe", "FreeSWITCH CPU s, subscribing")]
-        rows = [(label, {c: float(fig[c][k]) for c in fig}) for k, label in keys]
+                ("cpu_s_subscribe", "FreeSWITCH CPU s, subscribing"),
+                ("notify_copies", "NOTIFYs sent again (late 200 OK)"),
+                ("parks_ok", "parks done"), ("retrieves_ok", "retrieves done"),
+                ("retrieves_failed", "retrieves failed")]
+        rows = [(label, {c: float(fig[c].get(k, NAN)) for c in fig}) for k, label in keys]
         first = next(iter(fig.values()))
-        table(f"BLF: {name} ({first['subscribers']} subscribers, {first['rounds']} rounds)", rows, fmt=".1f",
+        table(f"BLF: {name} ({first.get('subscribers')} subscribers, {first.get('rounds')} rounds)", rows, fmt=".1f",
               ratios=False)
     for module, text in results["perf"].items():
         out.append(f"\n-- perf profile of the switch, {module} --\n{text}")
