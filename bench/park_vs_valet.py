@@ -201,7 +201,7 @@ class Sipp:
     def stats(self):
         """(successful calls, failed calls) from SIPp's last statistics row."""
         path = next((os.path.join(self.work, n) for n in os.listdir(self.work)
-                     if n.endswith(".csv") and not n.endswith("_rtt.csv") and n != "calls.csv"), None)
+                     if n.endswith(".csv") and n != "calls.csv"), None)
         if not path:
             return 0, 0
         with open(path) as f:
@@ -337,7 +337,6 @@ def channels(sw):
 def subscribe_all(watchers, seconds=30):
     """SUBSCRIBEs every watcher at once and answers each challenge: a phone farm
     coming up, not one phone after another."""
-    import phones
     for w in watchers:
         w._subscribe()
     by_fd = {w.sock.fileno(): w for w in watchers}
@@ -351,8 +350,7 @@ def subscribe_all(watchers, seconds=30):
             for msg in w._recv_all():
                 first = msg.split("\r\n", 1)[0]
                 if first.startswith(("SIP/2.0 401", "SIP/2.0 407")):
-                    w._subscribe(phones.digest_authorization(msg, w.user, w.domain, "SUBSCRIBE",
-                                                             f"sip:{w.target}@{w.target_domain}"))
+                    w._subscribe(w._authorization(msg, first.startswith("SIP/2.0 407")))
                 elif first.startswith("SIP/2.0 ") and not first.startswith("SIP/2.0 1"):
                     w.sub_code = int(first.split()[1])
     return poller, by_fd
@@ -456,19 +454,14 @@ def memory(sw, work, module, n):
     """The switch's resident memory before, with n calls parked, and after they left."""
     time.sleep(2.0)
     before = sw.rss_mb()
-    held = Sipp(work, "hold", "hold.xml", module, list(HOLD_EXTS)[:n], 200, n)
-    got = wait_parked(sw, module, n)
-    time.sleep(2.0)
-    during = sw.rss_mb()
-    clear(sw, module)
-    held.wait(15)
+
+    def parked():
+        time.sleep(1.0)
+        return sw.rss_mb(), sw.parked(module)
+    during, got = with_held(sw, work, module, n, parked)
     time.sleep(2.0)
     return {"module": module, "parked": got, "rss_before_mb": before, "rss_parked_mb": during,
             "rss_after_mb": sw.rss_mb()}
-
-
-class SwitchDied(Exception):
-    pass
 
 
 class Bench:

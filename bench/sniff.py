@@ -8,7 +8,8 @@ only what the figures need:
   * the *68 and *88 INVITEs (time, Call-ID, extension) and the switch's 200 OK to each
     (time, the RTP port the switch gave that leg in its SDP);
   * the starts of RTP streams the switch sends whose payload is one of the two marker
-    bytes the SIPp phones send (bench/sipp/*.raw): the parked caller's (0x55) and the
+    bytes the SIPp phones send (mark.raw, written by bench/park_vs_valet.py into each
+    SIPp's folder): the parked caller's (0x55) and the
     retriever's (0x2a). Hold music here is silence (0xff or 0x7f), so a marker from the
     switch's port of a leg means that leg now hears the other party.
 
@@ -70,7 +71,7 @@ def main(out_path):
             continue
         ihl = (data[14] & 0x0F) * 4
         udp = 14 + ihl
-        sport, dport = struct.unpack("!HH", data[udp:udp + 4])
+        (sport,) = struct.unpack("!H", data[udp:udp + 2])
         payload = data[udp + 8:]
         if len(payload) > 12 and payload[0] & 0xC0 == 0x80 and len(payload) in (172, 92, 332):
             mark = payload[12]

@@ -195,8 +195,8 @@ static cp_result cb_bridge(void *ctx, const char *uuid, const char *parked_uuid)
 		   bridge, the answer waits for uuid_bridge's state machine (20 ms turns of its
 		   soft-execute loop) and the phone's 200 OK came 40-60 ms late. A claim that failed
 		   never got here: an empty slot still gets its 480, not a 200 and a BYE. */
-		if (!recall_leg && !switch_channel_test_flag(channel, CF_ANSWERED)) {
-			switch_channel_answer(channel);
+		if (!recall_leg) {
+			switch_channel_answer(channel); /* a no-op for a channel already answered */
 		}
 		switch_core_session_rwunlock(session);
 	}
@@ -219,6 +219,7 @@ static cp_result cb_bridge(void *ctx, const char *uuid, const char *parked_uuid)
 static cp_result cb_bridge_to_node(void *ctx, const char *uuid, const char *address, const char *destination)
 {
 	switch_core_session_t *session, *peer = NULL;
+	switch_channel_t *channel;
 	switch_call_cause_t cause = SWITCH_CAUSE_NONE;
 	const char *profile;
 	char *dialstr;
@@ -228,18 +229,17 @@ static cp_result cb_bridge_to_node(void *ctx, const char *uuid, const char *addr
 	if (!(session = switch_core_session_locate(uuid))) {
 		return CP_RESULT_BRIDGE_FAILED;
 	}
-	profile = switch_channel_get_variable(switch_core_session_get_channel(session), "sofia_profile_name");
+	channel = switch_core_session_get_channel(session);
+	profile = switch_channel_get_variable(channel, "sofia_profile_name");
 	/* As in cb_bridge: a caller gone during the bridge refuses the retriever with its own cause. */
-	switch_channel_set_variable(switch_core_session_get_channel(session), "sip_ignore_remote_cause", "true");
+	switch_channel_set_variable(channel, "sip_ignore_remote_cause", "true");
 	dialstr = switch_core_session_sprintf(session, "{ignore_early_media=true,callpark_handover=true}sofia/%s/%s@%s",
 										  zstr(profile) ? "internal" : profile, destination, address);
 	if (switch_ivr_originate(session, &peer, &cause, dialstr, 10, NULL, NULL, NULL, NULL, NULL, SOF_NONE, NULL, NULL) ==
 			SWITCH_STATUS_SUCCESS &&
 		peer) {
 		/* Answered once the holding node took the call, as in cb_bridge. */
-		if (!switch_channel_test_flag(switch_core_session_get_channel(session), CF_ANSWERED)) {
-			switch_channel_answer(switch_core_session_get_channel(session));
-		}
+		switch_channel_answer(channel);
 		if (switch_ivr_uuid_bridge(uuid, switch_core_session_get_uuid(peer)) == SWITCH_STATUS_SUCCESS) {
 			r = CP_RESULT_OK;
 		} else {
