@@ -15,7 +15,9 @@
 //!   `hangup <uuid> [<domain>] [json]`. A uuid is FreeSWITCH's form (8-4-4-4-12 hex
 //!   digits); an extension or user is a user id ([`identity::valid_user`]), a group name
 //!   for `park`; a domain names the tenant the operator acts in (the call must be of it),
-//!   and two domains given must be the same; `json` may stand anywhere after the verb;
+//!   and two domains given must be the same; `json` may stand anywhere after the verb,
+//!   and the bare word is always that flag: an extension or user named `json` is
+//!   written with its domain (`json@acme.example`);
 //! - a control character anywhere (other than the whitespace above) refuses the whole
 //!   line, and so does text that is not UTF-8.
 //!
@@ -403,6 +405,24 @@ mod tests {
             retrieve(Target::Extension("102".into()), "104", Some("acme.example"))
         );
         assert_eq!(parse("retrieve 102 104"), retrieve(Target::Extension("102".into()), "104", None));
+        // Found by the fuzzer: the bare word `json` is always the flag, so an extension
+        // or user named `json` is written with its domain, on each id so named.
+        assert_eq!(
+            parse("retrieve JSON@4cA 10mBBam4-a"),
+            retrieve(Target::Extension("JSON".into()), "10mBBam4-a", Some("4ca"))
+        );
+        assert_eq!(
+            parse("retrieve JSON@4ca 10mBBam4-a@4ca"),
+            retrieve(Target::Extension("JSON".into()), "10mBBam4-a", Some("4ca"))
+        );
+        assert_eq!(
+            parse("retrieve JSON 10mBBam4-a@4ca"),
+            Err(CommandError::MissingArgument { verb: "retrieve", what: "the user to ring" })
+        );
+        assert_eq!(
+            parse("retrieve 102 json@acme.example"),
+            retrieve(Target::Extension("102".into()), "json", Some("acme.example"))
+        );
         // Found by the fuzzer: a uuid with its domain is the call, as it is without.
         assert_eq!(
             parse(&format!("retrieve {}@Acme.example 10me.Example", U.to_uppercase())),

@@ -111,7 +111,8 @@ fn canonical(c: &Command) -> String {
                 Target::Call(u) => u.clone(),
                 Target::Extension(e) => e.clone(),
             };
-            format!("retrieve {t} {user}{}{}", at(tenant), j(*json))
+            // The domain on both ids: an id named `json` is written only with one.
+            format!("retrieve {t}{} {user}{}{}", at(tenant), at(tenant), j(*json))
         }
         Command::Hangup { uuid, tenant, json } => {
             format!("hangup {uuid} {}{}", tenant.as_deref().unwrap_or(""), j(*json))
