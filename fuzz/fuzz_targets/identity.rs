@@ -76,7 +76,8 @@ fuzz_target!(|data: &[u8]| {
         assert!(valid_user(p) && who.tenant.is_some());
         let named = |s: Option<&str>| s.map(str::trim) == Some(p.as_str());
         let by_leg = legs[1..].iter().flatten().chain([&facts.channel]).any(|l| named(l.user_name) || named(l.dialed_user));
-        let by_header = f[12].and_then(referred_by_user).is_some_and(|(u, h)| {
+        // The header's value is trimmed first, as the rules read it.
+        let by_header = f[12].map(str::trim).and_then(referred_by_user).is_some_and(|(u, h)| {
             u == p && Some(h.to_ascii_lowercase()) == who.tenant
         });
         assert!(
