@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Where a pick-up's time goes inside the switch, from the CPT lines that
+bench/trace-pickup.patch makes mod_callpark log (a measurement aid, never installed by
+`make`): per *88 that was bridged, microseconds in the callpark application (the switch's
+real-time clock, switch_time_now): reading the facts, the engine up
+to the bridge callback, the answer (200 OK sent), switch_ivr_uuid_bridge, the caller ID
+update, and what follows the bridge (lamps, event) until the application returns.
+
+Run:  git apply bench/trace-pickup.patch && make -s install
+      python3 bench/park_vs_valet.py --modules callpark --levels 0 --rounds 1 --rates 50 \
+          --sweep "" --blf-rounds 0 --memory 0 --json /tmp/trace.json
+      python3 bench/pickup_trace.py bench/run/log/freeswitch.log
+      git apply -R bench/trace-pickup.patch && make -s install
+(the log is the last fresh switch's: the ladder step's 300 cycles at 50/s)
+"""
+import re
+import sys
+
+NAMES = ["facts", "dial-bridge", "answer", "uuidbridge", "show", "after"]
+PAT = re.compile(r"CPT \S+ facts (-?\d+) dial-bridge (-?\d+) answer (-?\d+) "
+                 r"uuidbridge (-?\d+) show (-?\d+) after (-?\d+)")
+
+
+def main(path):
+    rows = [[int(x) for x in m.groups()] for m in map(PAT.search, open(path, errors="replace")) if m]
+    if not rows:
+        print(f"no CPT lines in {path}: is bench/trace-pickup.patch applied and installed?")
+        return 1
+    print(f"{len(rows)} pick-ups; ms")
+    for i, n in enumerate(NAMES + ["app-answered"]):
+        xs = sorted(sum(r[0:3]) if n == "app-answered" else r[i] for r in rows)
+        q = lambda p: xs[min(len(xs) - 1, int(len(xs) * p))] / 1000  # noqa: E731
+        print(f"{n:13} median {q(0.5):7.2f}  p90 {q(0.9):7.2f}  p99 {q(0.99):7.2f}  max {xs[-1] / 1000:7.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "bench/run/log/freeswitch.log"))
