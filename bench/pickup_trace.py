@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where a pick-up's time goes inside the switch, from the CPT lines that
 bench/trace-pickup.patch makes mod_callpark log (a measurement aid, never installed by
-`make`): per *88 that was bridged, microseconds in the callpark application (the switch's
+`make`): per *88 that was bridged, the time (printed in ms) in the callpark application (the switch's
 real-time clock, switch_time_now): reading the facts, the engine up
 to the bridge callback, the answer (200 OK sent), switch_ivr_uuid_bridge, the caller ID
 update, and what follows the bridge (lamps, event) until the application returns.
@@ -16,6 +16,8 @@ Run:  git apply bench/trace-pickup.patch && make -s install
 import re
 import sys
 
+from park_vs_valet import median, percentile  # the benchmark's own figures
+
 NAMES = ["facts", "dial-bridge", "answer", "uuidbridge", "show", "after"]
 PAT = re.compile(r"CPT \S+ facts (-?\d+) dial-bridge (-?\d+) answer (-?\d+) "
                  r"uuidbridge (-?\d+) show (-?\d+) after (-?\d+)")
@@ -28,9 +30,9 @@ def main(path):
         return 1
     print(f"{len(rows)} pick-ups; ms")
     for i, n in enumerate(NAMES + ["app-answered"]):
-        xs = sorted(sum(r[0:3]) if n == "app-answered" else r[i] for r in rows)
-        q = lambda p: xs[min(len(xs) - 1, int(len(xs) * p))] / 1000  # noqa: E731
-        print(f"{n:13} median {q(0.5):7.2f}  p90 {q(0.9):7.2f}  p99 {q(0.99):7.2f}  max {xs[-1] / 1000:7.2f}")
+        xs = [(sum(r[0:3]) if n == "app-answered" else r[i]) / 1000 for r in rows]
+        print(f"{n:13} median {median(xs):7.2f}  p90 {percentile(xs, 90):7.2f}  p99 {percentile(xs, 99):7.2f}"
+              f"  max {max(xs):7.2f}")
     return 0
 
 
