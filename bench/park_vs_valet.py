@@ -59,8 +59,10 @@ import switch  # noqa: E402  (the tests' FreeSWITCH runner and ESL client)
 
 sys.path.insert(0, HERE)
 import sniff  # noqa: E402  (time to audio, off the wire)
+import census  # noqa: E402  (the switch's work, counted)
 
 SIP_PORT, ESL_PORT = 35060, 38021
+FS_INCLUDE = switch._pkg_var("includedir", f"{switch.FS_PREFIX}/include/freeswitch")
 RTP_START, RTP_END = 20000, 29999
 # The columns: the least a park can be on FreeSWITCH (no park module: mod_hash and
 # intercept), callpark as dialed with nothing before it, callpark after an `answer` in
@@ -276,12 +278,14 @@ def clear(sw, module):
         time.sleep(0.2)
 
 
-def cycles(sw, work, module, rate, n, held, exts=CYCLE_EXTS, latency=False, perf=None):
+def cycles(sw, work, module, rate, n, held, exts=CYCLE_EXTS, latency=False, perf=None, count=None):
     """n park-and-retrieve cycles at `rate` per second; returns a dict of figures. With
     `latency`, the loopback wire is read for the *88 figures; with `perf` (a path), the
-    switch is profiled meanwhile and the report is returned under "perf"."""
+    switch is profiled meanwhile and the report is returned under "perf"; with `count` (a
+    path), its work is counted (bench/census.py) and returned under "census"."""
     sniffer = Sniffer(work) if latency else None
     profiler = Perf(sw.proc.pid, perf) if perf else None
+    counter = census.Census(sw.proc.pid, FS_INCLUDE, count) if count else None
     cpu0 = sw.cpu_seconds()
     t0 = time.time()
     seq = [exts[i % len(exts)] for i in range(n)]
@@ -307,6 +311,8 @@ def cycles(sw, work, module, rate, n, held, exts=CYCLE_EXTS, latency=False, perf
            "park": [p_ok, p_fail], "retrieve": [r_ok, r_fail]}
     if profiler:
         res["perf"] = profiler.report()
+    if counter:
+        res["census"] = counter.stop()
     if sniffer:
         rows = sniffer.stop()
         res["samples"] = {}
@@ -559,13 +565,17 @@ def main():
     ap.add_argument("--blf-rounds", type=int, default=3, help="rounds of each BLF figure (0 for none)")
     ap.add_argument("--memory", type=int, default=500, help="calls parked for the memory figure (0 for none)")
     ap.add_argument("--perf", action="store_true", help="profile the switch during an extra fixed run per column")
+    ap.add_argument("--census", action="store_true",
+                    help="count the switch's work per cycle (uprobes) during an extra run per column")
+    ap.add_argument("--census-rate", type=int, default=20, help="cycles/s of the census runs")
+    ap.add_argument("--census-cycles", type=int, default=200, help="cycles per census run")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "park_vs_valet.json"))
     args = ap.parse_args()
     args.modules = [m for m in args.modules.split(",") if m]
     levels = [int(x) for x in args.levels.split(",") if x]
     args.rates = [int(x) for x in args.rates.split(",") if x]
     sweep = [int(x) for x in args.sweep.split(",") if x]
-    for tool in ("sipp", switch.FS_BIN) + (("perf",) if args.perf else ()):
+    for tool in ("sipp", switch.FS_BIN) + (("perf",) if args.perf or args.census else ()):
         if not shutil.which(tool) and not os.path.exists(tool):
             print(f"SKIPPED: {tool} is not installed")
             return 77
@@ -578,7 +588,7 @@ def main():
     work = os.path.join(run_dir, "sipp")
     needed = [str(e) for e in CYCLE_EXTS] + [str(e) for e in HOLD_EXTS] + [PARKER] + BLF_SLOTS + SUBSCRIBERS
     results = {"machine": machine(), "args": dict(vars(args)), "levels": {}, "ladder": {},
-               "blf": {}, "memory": {}, "sweep": {}, "perf": {}}
+               "blf": {}, "memory": {}, "sweep": {}, "perf": {}, "census": {}}
     bench = Bench(run_dir, work, args.users, needed)
     mods = args.modules
     try:
@@ -611,6 +621,15 @@ def main():
                     sw, work, module, args.fixed_rate, args.fixed_cycles, 0, perf=path))
                 results["perf"][module] = res.get("perf", "(the switch died)")
                 print(f"perf {module}: {res.get('ok')}/{res.get('cycles')} ok", flush=True)
+        if args.census:
+            for module in mods:
+                path = os.path.join(HERE, "run-perf", f"{module}-census")
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                res = bench.measure(f"{module}'s census", lambda sw: cycles(
+                    sw, work, module, args.census_rate, args.census_cycles, 0, count=path))
+                if not res.get("died"):
+                    results["census"][module] = dict(res["census"], ok=res["ok"], cycles=res["cycles"])
+                print(f"census {module}: {res.get('ok')}/{res.get('cycles')} ok", flush=True)
         if args.memory:
             for module in mods:
                 results["memory"][module] = m = bench.measure(f"{module}'s memory",
@@ -752,6 +771,20 @@ def report(results):
         first = next(iter(fig.values()))
         table(f"BLF: {name} ({first.get('subscribers')} subscribers, {first.get('rounds')} rounds)", rows, fmt=".1f",
               ratios=False)
+    if results["census"]:
+        cen = results["census"]
+        first = next(iter(cen.values()))
+        per = {c: max(1, cen[c]["ok"]) for c in cen}
+        rows = [(f"{what} ({name})", {c: cen[c]["counts"].get(name, NAN) / per[c] for c in cen})
+                for name, what in first["what"].items()]
+        rows += [("task-clock ms (slowed by the probes)", {c: cen[c]["counts"].get("task-clock", NAN) / per[c] for c in cen}),
+                 ("context switches", {c: cen[c]["counts"].get("context-switches", NAN) / per[c] for c in cen})]
+        names = sorted({e for c in cen for e in cen[c]["events"]},
+                       key=lambda e: -max(cen[c]["events"].get(e, 0) for c in cen))
+        rows += [(f"event {e}"[:42], {c: cen[c]["events"].get(e, 0) / per[c] for c in cen}) for e in names]
+        table(f"the switch's work per cycle, counted ({results['args']['census_cycles']} cycles at "
+              f"{results['args']['census_rate']}/s per column; cycles done: "
+              + ", ".join(f"{c} {cen[c]['ok']}" for c in cen) + ")", rows)
     for module, text in results["perf"].items():
         out.append(f"\n-- perf profile of the switch, {module} --\n{text}")
     return "\n".join(out)
