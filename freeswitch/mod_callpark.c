@@ -24,6 +24,9 @@
 #define CALLPARK_RECALL_VAR "callpark_recall_for"
 #define CALLPARK_SYNTAX "<dialed digits>, e.g. ${destination_number}"
 #define CALLPARK_SILENCE "silence_stream://-1"
+#define CALLPARK_APP "callpark"
+/* The caller profile (its index) under which run_next started a channel's hold. */
+#define CALLPARK_HELD_IN_VAR "callpark_held_in_profile"
 /* What a sent-back call runs when its parking user did not take it (see send_back()). */
 #define CALLPARK_BACK_TO_PARK "back-to-park"
 /* What the hold runs after its music stops: a key pressed, or music that cannot play. */
@@ -688,6 +691,59 @@ static switch_bool_t recorded_partner(switch_core_session_t *into, switch_channe
 	return SWITCH_TRUE;
 }
 
+/* On `session`'s own thread, inside the callpark application run by the dialplan
+   extension's own loop: makes `apps` (n pairs of name and data) what the extension runs
+   next, in place of the rest of it, as a transfer to an inline extension would, without
+   the transfer: no new caller profile, no dialplan run, no state changes (each an event
+   with the channel's data and an SQL update in the switch; bench/census.py counts them),
+   and none of the call's transfers (max_session_transfers) spent. Elsewhere (another
+   thread, an ESL execute, an execute_extension) it changes nothing and says so. */
+static switch_bool_t run_next(switch_core_session_t *session, const char *const *apps, size_t n)
+{
+	switch_channel_t *channel = switch_core_session_get_channel(session);
+	switch_caller_extension_t *ext = switch_channel_get_caller_extension(channel);
+	const char *running_app = switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE);
+	switch_caller_application_t *running = NULL, *first = NULL, *last = NULL, *a;
+	switch_caller_profile_t *cp;
+	size_t i;
+
+	if (!ext || !switch_core_session_in_thread(session) || switch_channel_get_state(channel) != CS_EXECUTE || zstr(running_app) ||
+		strcasecmp(running_app, CALLPARK_APP)) {
+		return SWITCH_FALSE;
+	}
+	/* The loop moved current_application on before running this one. */
+	for (a = ext->applications; a; a = a->next) {
+		if (a->next == ext->current_application) {
+			running = a;
+			break;
+		}
+	}
+	if (!running || zstr(running->application_name) || strcasecmp(running->application_name, CALLPARK_APP)) {
+		return SWITCH_FALSE;
+	}
+	for (i = 0; i < n; i++) {
+		a = switch_core_session_alloc(session, sizeof(*a));
+		a->application_name = switch_core_session_strdup(session, apps[2 * i]);
+		a->application_data = switch_core_session_strdup(session, apps[2 * i + 1]);
+		if (last) {
+			last->next = a;
+		} else {
+			first = a;
+		}
+		last = a;
+	}
+	if (!first) {
+		return SWITCH_FALSE;
+	}
+	running->next = first;
+	ext->current_application = first;
+	ext->last_application = last;
+	/* For is_hold(): the hold runs in the dialplan that parked the call, not an inline one. */
+	cp = switch_channel_get_caller_profile(channel);
+	switch_channel_set_variable(channel, CALLPARK_HELD_IN_VAR, cp ? cp->profile_index : NULL);
+	return SWITCH_TRUE;
+}
+
 /* Hands a parked channel to the switch's own endless_playback, so that no thread of
    this module holds it: parked calls outlive an unload and are adopted on the next load.
    A music that cannot be played falls back to silence, never to a dropped call. */
@@ -711,6 +767,11 @@ static switch_status_t hold(switch_core_session_t *session, const char *music, c
 	   the announcement (say's arguments: "en number iterated 102") comes first. */
 	if (zstr(exit_key)) {
 		/* No key stops endless_playback. */
+		const char *apps[] = { "say", "${callpark_announce}", "endless_playback", "${callpark_hold_music}", "endless_playback",
+							   CALLPARK_SILENCE };
+		if (zstr(announce) ? run_next(session, apps + 2, 2) : run_next(session, apps, 3)) {
+			return SWITCH_STATUS_SUCCESS;
+		}
 		return switch_ivr_session_transfer(session,
 										   switch_core_session_sprintf(session,
 																	   "%sendless_playback:${callpark_hold_music},endless_playback:" CALLPARK_SILENCE, say),
@@ -958,10 +1019,16 @@ static void hangup_handler(switch_event_t *event)
 
 /* Whether what a parked channel runs is the park's hold: hold() sends it to an inline
    dialplan of its announcement (say), then endless_playback (or playback and
-   callpark:after-music) of its hold music, then of silence. */
-static switch_bool_t is_hold(const char *dialplan, const char *app, const char *data, const char *music, const char *announce)
+   callpark:after-music) of its hold music, then of silence; or runs the same next in
+   the extension that parked it (run_next), under the caller profile it had then
+   (`profile`, its index; `held_in`, the one run_next recorded: any transfer since gives
+   the channel a new one). */
+static switch_bool_t is_hold(const char *dialplan, const char *profile, const char *held_in, const char *app, const char *data,
+							 const char *music, const char *announce)
 {
-	if (zstr(dialplan) || strcasecmp(dialplan, "inline") || zstr(app) || zstr(data)) {
+	switch_bool_t held_here = !zstr(profile) && !zstr(held_in) && !strcmp(profile, held_in);
+
+	if ((!held_here && (zstr(dialplan) || strcasecmp(dialplan, "inline"))) || zstr(app) || zstr(data)) {
 		return SWITCH_FALSE;
 	}
 	if (!strcmp(app, "say")) {
@@ -982,7 +1049,8 @@ static switch_bool_t in_hold(switch_channel_t *channel)
 	switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
 
 	return !switch_channel_test_flag(channel, CF_BRIDGED) && cp &&
-		is_hold(cp->dialplan, switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE),
+		is_hold(cp->dialplan, cp->profile_index, switch_channel_get_variable(channel, CALLPARK_HELD_IN_VAR),
+				switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE),
 				switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_DATA_VARIABLE),
 				switch_channel_get_variable(channel, "callpark_hold_music"), switch_channel_get_variable(channel, "callpark_announce"));
 }
@@ -1001,7 +1069,8 @@ static void left_hold_handler(switch_event_t *event)
 		return;
 	}
 	if (event->event_id == SWITCH_EVENT_CHANNEL_EXECUTE &&
-		is_hold(switch_event_get_header(event, "Caller-Dialplan"), app, switch_event_get_header(event, "Application-Data"),
+		is_hold(switch_event_get_header(event, "Caller-Dialplan"), switch_event_get_header(event, "Caller-Profile-Index"),
+				switch_event_get_header(event, "variable_" CALLPARK_HELD_IN_VAR), app, switch_event_get_header(event, "Application-Data"),
 				switch_event_get_header(event, "variable_callpark_hold_music"), switch_event_get_header(event, "variable_callpark_announce"))) {
 		return;
 	}
@@ -1373,7 +1442,7 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
 	globals.running = 1;
 
 	*module_interface = switch_loadable_module_create_module_interface(pool, modname);
-	SWITCH_ADD_APP(app_interface, "callpark", "Call park", "Park or retrieve a call from what was dialed", callpark_app, CALLPARK_SYNTAX,
+	SWITCH_ADD_APP(app_interface, CALLPARK_APP, "Call park", "Park or retrieve a call from what was dialed", callpark_app, CALLPARK_SYNTAX,
 				   SAF_NONE);
 	SWITCH_ADD_API(api_interface, "callpark", "Call park", callpark_api, cp_command_usage());
 	switch_console_set_complete("add callpark list");

@@ -1670,6 +1670,43 @@ def s36_pick_up_answered_before_the_bridge(ctx):
         esl.close()
 
 
+def s37_held_in_the_extension_that_parked_it(ctx):
+    """A call parked by the dialplan is held in that extension, without a transfer."""
+    # The hold used to be a transfer to an inline dialplan: a new caller profile, a
+    # dialplan run, two more state changes (each an event with the channel's data and an
+    # SQL update in the switch) and one of the call's transfers spent, on every park
+    # (bench/census.py, issue 13). Now the callpark application makes the hold what its
+    # extension runs next; the channel is still taken for parked (it is picked up, its
+    # lamp and the list say so) and its music plays.
+    from switch import Esl
+    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+    esl = Esl(ctx.sw.esl_port)
+    try:
+        esl.subscribe("CHANNEL_STATE CHANNEL_EXECUTE")
+        c = ctx.park_by_transfer(client, p101, "*68102")
+        uuid = ctx.wait_parked(1)[0]["uuid"]
+        events = [e for e in esl.poll_events(1.0) if e.get("Unique-ID") == uuid]
+        holds = [e for e in events if e.get("Event-Name") == "CHANNEL_EXECUTE" and e.get("Application") == "endless_playback"]
+        check(len(holds) == 1, f"the parked call runs endless_playback once ({len(holds)} seen)")
+        check(holds[0].get("Caller-Dialplan") == "XML" and holds[0].get("Caller-Destination-Number") == "*68102",
+              f"the hold runs in the XML extension of *68102 (dialplan {holds[0].get('Caller-Dialplan')}, "
+              f"number {holds[0].get('Caller-Destination-Number')})")
+        inline = [e.get("Channel-State") for e in events if e.get("Caller-Dialplan") == "inline"]
+        check(not inline, f"no transfer to an inline dialplan ({inline})")
+        # Routed for its first call (to 101), then for 101's REFER to *68102: not again.
+        routing = [e.get("Caller-Destination-Number") for e in events
+                   if e.get("Event-Name") == "CHANNEL_STATE" and e.get("Channel-State") == "CS_ROUTING"]
+        check(routing.count("*68102") == 1 and len(routing) == 2,
+              f"the parked call is routed once for *68102 and not after ({routing})")
+        check(ctx.rtp_flows(c)[0] > 0, "the parked caller hears the music")
+        r = ctx.pick_up(p102, "*88")
+        check(ctx.rtp_flows(r)[0] > 0 and ctx.rtp_flows(c)[0] > 0, "102 and the caller hear each other")
+        ctx.ua.hangup_all()
+        ctx.wait_no_channels("the call picked up ends")
+    finally:
+        esl.close()
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
@@ -1684,7 +1721,8 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s28_picked_up_before_the_recall_leg_exists, s29_park_keys, s30_recalls_you_can_tell_apart,
              s31_attended_transfer_park, s32_operator_commands,
              s33_exit_key, s34_visual_park_notices,
-             s35_unload_the_moment_a_call_parks, s36_pick_up_answered_before_the_bridge]
+             s35_unload_the_moment_a_call_parks, s36_pick_up_answered_before_the_bridge,
+             s37_held_in_the_extension_that_parked_it]
 
 
 def main(argv):
