@@ -103,14 +103,14 @@ def main():
     whole = rows["callpark"]
     print(f"per park-and-retrieve cycle ({args.cycles} cycles at {args.rate}/s each); "
           "in brackets: the step's share, whole minus without it")
-    print(f"{'':<28}" + "".join(f"{label:>24}" for _, label in FIGURES) + f"{'cycles done':>13}")
+    print(f"{'':<28}" + "".join(f"{label:>31}" for _, label in FIGURES) + f"{'cycles done':>13}")
     for name, r in table:
         cells = []
         for k, _ in FIGURES:
             cell = f"{r[k]:.1f}"
             if name.startswith("callpark without"):
                 cell += f" [{whole[k] - r[k]:+.1f}]"
-            cells.append(f"{cell:>24}")
+            cells.append(f"{cell:>31}")
         print(f"{name:<28}" + "".join(cells) + f"{r['ok']:>13}")
     return 0
 
