@@ -24,6 +24,8 @@ and drives the same SIPp load (bench/sipp/*.xml) through each:
   * a ladder of rates (--rates) up to the first one not kept up (0.1% failed, or done
     more than 2 s late);
   * with --perf, a `perf record` of the switch during one more fixed run per column;
+  * with --census, the switch's work per cycle, counted (bench/census.py: mallocs, SQL
+    statements, events by name...) during one more run per column;
   * the switch's resident memory with 500 calls parked and after they left;
   * BLF: 500 subscribers (dialog package, as phones subscribe) on one slot, and 50
     slots watched by 20 each: NOTIFYs, their lag behind the call that changed the lamp,
@@ -35,7 +37,7 @@ beside it. Needs FreeSWITCH with mod_valet_parking and mod_hash, SIPp (Debian
 sip-tester, with RTP streaming), root (the packet socket), perf for --perf, and the
 test suite's Python helpers (tests/fs).
 
-Run:  make -s install && python3 bench/park_vs_valet.py --perf     (about 30 minutes)
+Run:  make -s install && python3 bench/park_vs_valet.py --perf --census   (about 40 minutes)
       python3 bench/park_vs_valet.py --levels 0 --rounds 1 --rates 50 --sweep "" \
           --blf-rounds 0 --memory 0                                   (quick, 2 minutes)
 """
@@ -613,23 +615,24 @@ def main():
                 lad[module] = bench.measure(f"{module}'s ladder at {level} held",
                                             lambda sw: with_held(sw, work, module, level,
                                                                  lambda: ladder(sw, work, module, level, args)))
+        def extra_runs(what, suffix, rate, n, option):
+            """One more fixed run per column, each on a fresh switch, profiled (perf=) or
+            counted (count=) into run-perf/<column><suffix>."""
+            out = {}
+            for module in mods:
+                path = os.path.join(HERE, "run-perf", f"{module}{suffix}")
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                out[module] = res = bench.measure(f"{module}'s {what}", lambda sw: cycles(
+                    sw, work, module, rate, n, 0, **{option: path}))
+                print(f"{what} {module}: {res.get('ok')}/{res.get('cycles')} ok", flush=True)
+            return out
         if args.perf:
-            for module in mods:
-                path = os.path.join(HERE, "run-perf", f"{module}.data")
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                res = bench.measure(f"{module}'s profile", lambda sw: cycles(
-                    sw, work, module, args.fixed_rate, args.fixed_cycles, 0, perf=path))
+            for module, res in extra_runs("perf", ".data", args.fixed_rate, args.fixed_cycles, "perf").items():
                 results["perf"][module] = res.get("perf", "(the switch died)")
-                print(f"perf {module}: {res.get('ok')}/{res.get('cycles')} ok", flush=True)
         if args.census:
-            for module in mods:
-                path = os.path.join(HERE, "run-perf", f"{module}-census")
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                res = bench.measure(f"{module}'s census", lambda sw: cycles(
-                    sw, work, module, args.census_rate, args.census_cycles, 0, count=path))
+            for module, res in extra_runs("census", "-census", args.census_rate, args.census_cycles, "count").items():
                 if not res.get("died"):
                     results["census"][module] = dict(res["census"], ok=res["ok"], cycles=res["cycles"])
-                print(f"census {module}: {res.get('ok')}/{res.get('cycles')} ok", flush=True)
         if args.memory:
             for module in mods:
                 results["memory"][module] = m = bench.measure(f"{module}'s memory",
