@@ -4,8 +4,9 @@ counted by `perf stat` for the length of the run, and the events the switch fire
 name, from the same probe with the event's id and subclass as arguments (`perf record`).
 
 On a shared virtual machine without hardware counters the CPU seconds of one column
-spread by ±25% from run to run; these counts repeat to within a few per cent, so they
-can say which of callpark's extra steps costs the switch what. Each probe traps into
+spread by ±25% from run to run; these counts repeat to 0.1% back to back and to 1.5% an
+hour apart, so they can say which of callpark's extra steps costs the switch what.
+Probes left by a run cut off are removed when the next census starts. Each probe traps into
 the kernel (a few microseconds a hit), so a census run is slower than the switch alone:
 its CPU figure is not the benchmark's.
 

@@ -698,27 +698,54 @@ static switch_bool_t recorded_partner(switch_core_session_t *into, switch_channe
    with the channel's data and an SQL update in the switch; bench/census.py counts them),
    and none of the call's transfers (max_session_transfers) spent. Elsewhere (another
    thread, an ESL execute, an execute_extension) it changes nothing and says so. */
-static switch_bool_t run_next(switch_core_session_t *session, const char *const *apps, size_t n)
+static switch_caller_application_t *running_node(switch_core_session_t *session)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
 	switch_caller_extension_t *ext = switch_channel_get_caller_extension(channel);
 	const char *running_app = switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE);
-	switch_caller_application_t *running = NULL, *first = NULL, *last = NULL, *a;
-	switch_caller_profile_t *cp;
-	size_t i;
+	switch_caller_application_t *a;
 
 	if (!ext || !switch_core_session_in_thread(session) || switch_channel_get_state(channel) != CS_EXECUTE || zstr(running_app) ||
 		strcasecmp(running_app, CALLPARK_APP)) {
-		return SWITCH_FALSE;
+		return NULL;
 	}
 	/* The loop moved current_application on before running this one. */
 	for (a = ext->applications; a; a = a->next) {
 		if (a->next == ext->current_application) {
-			running = a;
-			break;
+			return !zstr(a->application_name) && !strcasecmp(a->application_name, CALLPARK_APP) ? a : NULL;
 		}
 	}
-	if (!running || zstr(running->application_name) || strcasecmp(running->application_name, CALLPARK_APP)) {
+	return NULL;
+}
+
+/* What is_hold() compares: a caller profile as the hold began under it. A transfer gives
+   the channel a new profile (a new index), or with reuse_caller_profile rewrites the
+   destination of the one it has. */
+static void held_key(char *buf, size_t len, const char *index, const char *dialplan, const char *context, const char *number)
+{
+	switch_snprintf(buf, len, "%s|%s|%s|%s", switch_str_nil(index), switch_str_nil(dialplan), switch_str_nil(context),
+					switch_str_nil(number));
+}
+
+/* `running` is running_node() as it was when the callpark application decided to hold
+   (before answering the call: answering runs execute_on_answer applications, which
+   change current_application). */
+static switch_bool_t run_next(switch_core_session_t *session, switch_caller_application_t *running, const char *const *apps, size_t n)
+{
+	switch_channel_t *channel = switch_core_session_get_channel(session);
+	switch_caller_extension_t *ext = switch_channel_get_caller_extension(channel);
+	switch_caller_application_t *first = NULL, *last = NULL, *a;
+	switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
+	char key[1024];
+	size_t i;
+
+	/* Still the same place of the same extension: nothing moved the channel meanwhile. */
+	if (!running || !ext || !cp || running->next != ext->current_application || switch_channel_get_state(channel) != CS_EXECUTE) {
+		return SWITCH_FALSE;
+	}
+	for (a = ext->applications; a && a != running; a = a->next) {
+	}
+	if (!a) {
 		return SWITCH_FALSE;
 	}
 	for (i = 0; i < n; i++) {
@@ -739,8 +766,8 @@ static switch_bool_t run_next(switch_core_session_t *session, const char *const 
 	ext->current_application = first;
 	ext->last_application = last;
 	/* For is_hold(): the hold runs in the dialplan that parked the call, not an inline one. */
-	cp = switch_channel_get_caller_profile(channel);
-	switch_channel_set_variable(channel, CALLPARK_HELD_IN_VAR, cp ? cp->profile_index : NULL);
+	held_key(key, sizeof(key), cp->profile_index, cp->dialplan, cp->context, cp->destination_number);
+	switch_channel_set_variable(channel, CALLPARK_HELD_IN_VAR, key);
 	return SWITCH_TRUE;
 }
 
@@ -751,6 +778,7 @@ static switch_status_t hold(switch_core_session_t *session, const char *music, c
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
 	const char *say = zstr(announce) ? "" : "say:${callpark_announce},";
+	switch_caller_application_t *running = running_node(session);
 
 	switch_channel_set_variable(channel, "callpark_hold_music", zstr(music) ? CALLPARK_SILENCE : music);
 	switch_channel_set_variable(channel, "callpark_exit_key", zstr(exit_key) ? NULL : exit_key);
@@ -769,7 +797,7 @@ static switch_status_t hold(switch_core_session_t *session, const char *music, c
 		/* No key stops endless_playback. */
 		const char *apps[] = { "say", "${callpark_announce}", "endless_playback", "${callpark_hold_music}", "endless_playback",
 							   CALLPARK_SILENCE };
-		if (zstr(announce) ? run_next(session, apps + 2, 2) : run_next(session, apps, 3)) {
+		if (zstr(announce) ? run_next(session, running, apps + 2, 2) : run_next(session, running, apps, 3)) {
 			return SWITCH_STATUS_SUCCESS;
 		}
 		return switch_ivr_session_transfer(session,
@@ -1021,12 +1049,12 @@ static void hangup_handler(switch_event_t *event)
    dialplan of its announcement (say), then endless_playback (or playback and
    callpark:after-music) of its hold music, then of silence; or runs the same next in
    the extension that parked it (run_next), under the caller profile it had then
-   (`profile`, its index; `held_in`, the one run_next recorded: any transfer since gives
-   the channel a new one). */
+   (`profile` and `held_in`, held_key() of the profile now and of the one run_next
+   recorded: a transfer since changes it). */
 static switch_bool_t is_hold(const char *dialplan, const char *profile, const char *held_in, const char *app, const char *data,
 							 const char *music, const char *announce)
 {
-	switch_bool_t held_here = !zstr(profile) && !zstr(held_in) && !strcmp(profile, held_in);
+	switch_bool_t held_here = !zstr(profile) && !zstr(held_in) && !strcmp(profile, held_in) && !zstr(dialplan);
 
 	if ((!held_here && (zstr(dialplan) || strcasecmp(dialplan, "inline"))) || zstr(app) || zstr(data)) {
 		return SWITCH_FALSE;
@@ -1047,9 +1075,14 @@ static switch_bool_t is_hold(const char *dialplan, const char *profile, const ch
 static switch_bool_t in_hold(switch_channel_t *channel)
 {
 	switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
+	char key[1024] = "";
+
+	if (cp) {
+		held_key(key, sizeof(key), cp->profile_index, cp->dialplan, cp->context, cp->destination_number);
+	}
 
 	return !switch_channel_test_flag(channel, CF_BRIDGED) && cp &&
-		is_hold(cp->dialplan, cp->profile_index, switch_channel_get_variable(channel, CALLPARK_HELD_IN_VAR),
+		is_hold(cp->dialplan, key, switch_channel_get_variable(channel, CALLPARK_HELD_IN_VAR),
 				switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE),
 				switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_DATA_VARIABLE),
 				switch_channel_get_variable(channel, "callpark_hold_music"), switch_channel_get_variable(channel, "callpark_announce"));
@@ -1064,12 +1097,15 @@ static void left_hold_handler(switch_event_t *event)
 {
 	const char *uuid = switch_event_get_header(event, "Unique-ID");
 	const char *app = switch_event_get_header(event, "Application");
+	char key[1024];
 
 	if (!globals.running || zstr(uuid) || !switch_true(switch_event_get_header(event, "variable_callpark_parked"))) {
 		return;
 	}
+	held_key(key, sizeof(key), switch_event_get_header(event, "Caller-Profile-Index"), switch_event_get_header(event, "Caller-Dialplan"),
+			 switch_event_get_header(event, "Caller-Context"), switch_event_get_header(event, "Caller-Destination-Number"));
 	if (event->event_id == SWITCH_EVENT_CHANNEL_EXECUTE &&
-		is_hold(switch_event_get_header(event, "Caller-Dialplan"), switch_event_get_header(event, "Caller-Profile-Index"),
+		is_hold(switch_event_get_header(event, "Caller-Dialplan"), key,
 				switch_event_get_header(event, "variable_" CALLPARK_HELD_IN_VAR), app, switch_event_get_header(event, "Application-Data"),
 				switch_event_get_header(event, "variable_callpark_hold_music"), switch_event_get_header(event, "variable_callpark_announce"))) {
 		return;
