@@ -42,7 +42,8 @@ PROBES = [
 SOFTWARE = ["task-clock", "context-switches"]
 # switch_event_fire_detailed(file, func, line, switch_event_t **event, user_data):
 # the event is the 4th argument; switch_event_t begins {event_id, priority, owner,
-# subclass_name, ...}. switch_event_deliver(switch_event_t **event): the 1st.
+# subclass_name, ...}. switch_event_deliver(switch_event_t **event): the 1st. The
+# registers are x86-64's (System V calling convention); elsewhere the names differ.
 NAMED = {"switch_event_fire_detailed": "%cx", "switch_event_deliver": "%di"}
 
 
