@@ -25,7 +25,7 @@
 #define CALLPARK_SYNTAX "<dialed digits>, e.g. ${destination_number}"
 #define CALLPARK_SILENCE "silence_stream://-1"
 #define CALLPARK_APP "callpark"
-/* The caller profile (its index) under which run_next started a channel's hold. */
+/* held_key() of the caller profile under which run_next started a channel's hold. */
 #define CALLPARK_HELD_IN_VAR "callpark_held_in_profile"
 /* What a sent-back call runs when its parking user did not take it (see send_back()). */
 #define CALLPARK_BACK_TO_PARK "back-to-park"
@@ -691,13 +691,9 @@ static switch_bool_t recorded_partner(switch_core_session_t *into, switch_channe
 	return SWITCH_TRUE;
 }
 
-/* On `session`'s own thread, inside the callpark application run by the dialplan
-   extension's own loop: makes `apps` (n pairs of name and data) what the extension runs
-   next, in place of the rest of it, as a transfer to an inline extension would, without
-   the transfer: no new caller profile, no dialplan run, no state changes (each an event
-   with the channel's data and an SQL update in the switch; bench/census.py counts them),
-   and none of the call's transfers (max_session_transfers) spent. Elsewhere (another
-   thread, an ESL execute, an execute_extension) it changes nothing and says so. */
+/* The node of the dialplan extension that is running the callpark application, when it
+   runs from that extension's own loop on the channel's thread; else NULL (an ESL
+   execute, an execute_extension, another thread). */
 static switch_caller_application_t *running_node(switch_core_session_t *session)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
@@ -727,7 +723,14 @@ static void held_key(char *buf, size_t len, const char *index, const char *dialp
 					switch_str_nil(number));
 }
 
-/* `running` is running_node() as it was when the callpark application decided to hold
+/* On `session`'s own thread, inside the callpark application run by the dialplan
+   extension's own loop: makes `apps` (n pairs of name and data) what the extension runs
+   next, in place of the rest of it, as a transfer to an inline extension would, without
+   the transfer: no new caller profile, no dialplan run, no state changes (each an event
+   with the channel's data and an SQL update in the switch; bench/census.py counts them),
+   and none of the call's transfers (max_session_transfers) spent. Elsewhere (another
+   thread, an ESL execute, an execute_extension) it changes nothing and says so.
+   `running` is running_node() as it was when the callpark application decided to hold
    (before answering the call: answering runs execute_on_answer applications, which
    change current_application). */
 static switch_bool_t run_next(switch_core_session_t *session, switch_caller_application_t *running, const char *const *apps, size_t n)
@@ -778,7 +781,8 @@ static switch_status_t hold(switch_core_session_t *session, const char *music, c
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
 	const char *say = zstr(announce) ? "" : "say:${callpark_announce},";
-	switch_caller_application_t *running = running_node(session);
+	/* Only the hold without an exit key runs in place (run_next). */
+	switch_caller_application_t *running = zstr(exit_key) ? running_node(session) : NULL;
 
 	switch_channel_set_variable(channel, "callpark_hold_music", zstr(music) ? CALLPARK_SILENCE : music);
 	switch_channel_set_variable(channel, "callpark_exit_key", zstr(exit_key) ? NULL : exit_key);
@@ -1102,13 +1106,16 @@ static void left_hold_handler(switch_event_t *event)
 	if (!globals.running || zstr(uuid) || !switch_true(switch_event_get_header(event, "variable_callpark_parked"))) {
 		return;
 	}
-	held_key(key, sizeof(key), switch_event_get_header(event, "Caller-Profile-Index"), switch_event_get_header(event, "Caller-Dialplan"),
-			 switch_event_get_header(event, "Caller-Context"), switch_event_get_header(event, "Caller-Destination-Number"));
-	if (event->event_id == SWITCH_EVENT_CHANNEL_EXECUTE &&
-		is_hold(switch_event_get_header(event, "Caller-Dialplan"), key,
-				switch_event_get_header(event, "variable_" CALLPARK_HELD_IN_VAR), app, switch_event_get_header(event, "Application-Data"),
-				switch_event_get_header(event, "variable_callpark_hold_music"), switch_event_get_header(event, "variable_callpark_announce"))) {
-		return;
+	if (event->event_id == SWITCH_EVENT_CHANNEL_EXECUTE) {
+		const char *dialplan = switch_event_get_header(event, "Caller-Dialplan");
+
+		held_key(key, sizeof(key), switch_event_get_header(event, "Caller-Profile-Index"), dialplan,
+				 switch_event_get_header(event, "Caller-Context"), switch_event_get_header(event, "Caller-Destination-Number"));
+		if (is_hold(dialplan, key, switch_event_get_header(event, "variable_" CALLPARK_HELD_IN_VAR), app,
+					switch_event_get_header(event, "Application-Data"), switch_event_get_header(event, "variable_callpark_hold_music"),
+					switch_event_get_header(event, "variable_callpark_announce"))) {
+			return;
+		}
 	}
 	if (cp_engine_hangup(globals.engine, uuid) == CP_RESULT_OK) {
 		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_NOTICE, "callpark: %s left the park by other means (%s%s)\n", uuid,
