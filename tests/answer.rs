@@ -116,6 +116,31 @@ fn a_user_called_alice_parks_is_recalled_and_retrieves() {
     assert_eq!(rig.engine.parked_count(), 0);
 }
 
+/// A slot named by a user id (`park+alice`) is answered on a probe like a numbered
+/// one: a phone subscribing while a call is parked there sees it lit, and the lamp
+/// republished after a module load goes out when the call is gone.
+#[test]
+fn the_lamp_of_a_slot_named_by_a_user_answers_a_probe() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
+    rig.host.add_users(ACME, &["alice"]);
+    let facts = Facts {
+        channel: trunk(ACME, Some("alice")),
+        bridge_partner: Some(sent_to("alice", ACME)),
+        transferred: true,
+        ..Facts::default()
+    };
+    assert_eq!(rig.engine.answer(&dial("c1", "*68", facts)), hold("alice"));
+    rig.host.take();
+    assert_eq!(rig.engine.probe(ACME, "park+alice", Some("104")), Ok(()));
+    let lamp = rig.host.lamp(ACME, &Target::Extension("alice".into())).expect("a probe is answered");
+    assert_eq!((lamp.state.count, lamp.subscriber.as_deref()), (1, Some("104")));
+    rig.engine.hangup("c1").unwrap();
+    assert_eq!(rig.engine.probe(ACME, "park+alice@acme.example", None), Ok(()));
+    assert_eq!(rig.host.lamp_count(ACME, "alice"), Some(0), "the lamp goes out");
+    // Still no lamp for what is neither a user id nor a group.
+    assert!(rig.engine.probe(ACME, "park+a b", None).is_err());
+}
+
 /// Defect 3: after a simultaneous ring (109 dialed last), 102 answered and parks: the
 /// partner recorded at the bridge is the parking user, not the last user dialed.
 #[test]

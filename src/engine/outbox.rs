@@ -11,6 +11,7 @@ use crate::codes::BLF_PREFIX;
 use crate::config::Tenant;
 use crate::error::CallError;
 use crate::host::{Action, Event, Notice, ParkInfo, Presence, Target};
+use crate::identity::valid_user;
 use crate::park_info::body as callpark_info_body;
 use crate::store::{ParkedCall, RecallState};
 
@@ -138,10 +139,14 @@ impl Shared {
         };
         let config = self.config.read().clone();
         let t = config.tenant(&tenant);
+        // A number is a slot, a group's name its lamp, any other user id (`park+alice`) a
+        // slot too: the same slots a park key parks at.
         let target = if !bare.is_empty() && bare.len() <= 20 && bare.bytes().all(|b| b.is_ascii_digit()) {
             Target::Extension(bare.into())
         } else if t.group(bare).is_some() {
             Target::Group(bare.into())
+        } else if valid_user(bare) {
+            Target::Extension(bare.into())
         } else {
             return Err(CallError::NotFound);
         };
