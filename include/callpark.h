@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// How long a node may go without renewing its heartbeat before the others take it for
+// dead and remove its calls (`node-grace`), unless configured.
+#define DEFAULT_GRACE_MS 10000
+
 // The recall attempt number of an operator's retrieve ring: real recall attempts count
 // from 1, so its answer and failure are told apart ([`Engine::recall_answered`]).
 #define OPERATOR_RING 0
@@ -39,10 +43,6 @@
 // The longest user id kept.
 #define MAX_USER_LEN 64
 
-// How long a node's heartbeat lasts without renewal: past it, the other nodes take it
-// for dead and remove its calls.
-#define HEARTBEAT_TTL_MS 3000
-
 // Every result of the C ABI. The numbers never change; new codes get new numbers.
 enum cp_result
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -62,6 +62,7 @@ enum cp_result
   CP_RESULT_HOST_FAILED = 10,
   CP_RESULT_NOT_SUPPORTED = 11,
   CP_RESULT_STORE_UNAVAILABLE = 12,
+  CP_RESULT_NODE_NAME_TAKEN = 13,
   CP_RESULT_CODE_EMPTY = 100,
   CP_RESULT_CODE_BAD_CHARACTER = 101,
   CP_RESULT_CODE_UNKNOWN = 102,

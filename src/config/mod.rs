@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::codes::{self, ExtensionRules, FeatureCodes};
 
-pub use store::{RedisTarget, StoreSetting};
+pub use store::{RedisTarget, StoreSetting, DEFAULT_GRACE_MS};
 pub use xml::from_xml;
 
 /// What happens when a parked call's recall timer lapses.
@@ -309,7 +309,7 @@ pub(crate) struct Layer {
     /// `exit-key`: `Some(None)` is `none`, set to switch an inherited key off.
     pub exit_key: Option<At<Option<char>>>,
     pub exit_destination: Option<At<Destination>>,
-    /// `store`, `node`, `node-address`, `store-prefix`: the whole switch's only.
+    /// `store`, `node`, `node-address`, `store-prefix`, `node-grace`: the whole switch's only.
     pub store: store::RawStore,
 }
 
@@ -360,7 +360,7 @@ impl Layer {
                 | "notices"
                 | "announce"
         );
-        if matches!(name, "store" | "node" | "node-address" | "store-prefix") {
+        if matches!(name, "store" | "node" | "node-address" | "store-prefix" | "node-grace") {
             if level == Level::Group || !self.place.is_empty() {
                 return err(format!("{name} is a setting of the whole switch, not of a tenant or group"));
             }
@@ -368,6 +368,7 @@ impl Layer {
                 "store" => &mut self.store.store,
                 "node" => &mut self.store.node,
                 "node-address" => &mut self.store.address,
+                "node-grace" => &mut self.store.grace,
                 _ => &mut self.store.prefix,
             };
             *slot = at(value.to_string(), line);

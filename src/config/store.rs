@@ -7,6 +7,10 @@
 
 use super::{At, ConfigError};
 
+/// How long a node may go without renewing its heartbeat before the others take it for
+/// dead and remove its calls (`node-grace`), unless configured.
+pub const DEFAULT_GRACE_MS: u64 = 10_000;
+
 /// A park shared on Redis, as configured.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedisTarget {
@@ -18,6 +22,21 @@ pub struct RedisTarget {
     pub address: String,
     /// The prefix of every key (`callpark:` when empty): several parks in one Redis.
     pub prefix: String,
+    /// How long this node's heartbeat lasts without renewal (`node-grace`): past it, the
+    /// others take the node for dead and remove its calls.
+    pub grace_ms: u64,
+}
+
+impl Default for RedisTarget {
+    fn default() -> Self {
+        RedisTarget {
+            url: String::new(),
+            node: String::new(),
+            address: String::new(),
+            prefix: String::new(),
+            grace_ms: DEFAULT_GRACE_MS,
+        }
+    }
 }
 
 /// The `store` setting.
@@ -35,6 +54,7 @@ pub(crate) struct RawStore {
     pub node: Option<At<String>>,
     pub address: Option<At<String>>,
     pub prefix: Option<At<String>>,
+    pub grace: Option<At<String>>,
 }
 
 fn name_ok(s: &str, max: usize) -> bool {
@@ -82,7 +102,12 @@ impl RawStore {
         let value = |a: &Option<At<String>>| a.as_ref().map(|a| a.value.trim().to_string());
         let url = value(&self.store).unwrap_or_else(|| "memory".into());
         if url == "memory" {
-            for (a, name) in [(&self.node, "node"), (&self.address, "node-address"), (&self.prefix, "store-prefix")] {
+            for (a, name) in [
+                (&self.node, "node"),
+                (&self.address, "node-address"),
+                (&self.prefix, "store-prefix"),
+                (&self.grace, "node-grace"),
+            ] {
                 if a.is_some() {
                     err(a, format!("{name} is for a shared store (store=\"redis://...\"); the store is memory"));
                 }
@@ -117,11 +142,22 @@ impl RawStore {
         if !prefix.is_empty() && (prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_graphic() && b != b'|')) {
             err(&self.prefix, format!("store-prefix \"{prefix}\" may hold printable characters but '|' (at most 64)"));
         }
+        // Whole seconds, from 2 (two renewals a second apart) to an hour.
+        let grace_ms = match value(&self.grace) {
+            None => DEFAULT_GRACE_MS,
+            Some(g) => match g.parse::<u64>() {
+                Ok(s) if (2..=3600).contains(&s) => s * 1000,
+                _ => {
+                    err(&self.grace, format!("node-grace \"{g}\" must be a number of seconds from 2 to 3600"));
+                    DEFAULT_GRACE_MS
+                }
+            },
+        };
         if !found.is_empty() {
             errors.append(&mut found);
             return StoreSetting::Memory;
         }
-        StoreSetting::Redis(RedisTarget { url, node, address, prefix })
+        StoreSetting::Redis(RedisTarget { url, node, address, prefix, grace_ms })
     }
 }
 
@@ -160,6 +196,7 @@ mod tests {
                 node: "fs-a".into(),
                 address: "10.0.0.5:5080".into(),
                 prefix: String::new(),
+                grace_ms: DEFAULT_GRACE_MS,
             })
         );
     }
@@ -189,6 +226,12 @@ mod tests {
             r#"<param name="store" value="redis://h"/><param name="node" value="a"/><param name="node-address" value="fs-a.example:5080"/>"#,
         );
         assert!(e.len() == 1 && e[0].contains("must be an IPv4 address"), "{e:?}");
+        for bad in ["1", "x", "3601", "-2"] {
+            let e = errors(&format!(
+                r#"<param name="store" value="redis://h"/><param name="node" value="a"/><param name="node-address" value="10.0.0.5:5060"/><param name="node-grace" value="{bad}"/>"#
+            ));
+            assert!(e.len() == 1 && e[0].contains("node-grace"), "{bad}: {e:?}");
+        }
         let e = errors(r#"<param name="node" value="a"/>"#);
         assert!(e.len() == 1 && e[0].contains("the store is memory"), "{e:?}");
     }

@@ -1,8 +1,12 @@
 //! Claims: a call leaves the park through exactly one claim (retrieve, recall answer,
 //! hand-off, abandon); a claim whose taker failed is put back with its timer.
 
+use std::sync::atomic::Ordering;
+
+use parking_lot::MutexGuard;
+
 use super::clean::clean_id;
-use super::{Inner, Shared};
+use super::{Inner, Posted, Shared};
 use crate::error::CallError;
 use crate::host::Action;
 use crate::store::{Claim, RecallState};
@@ -64,28 +68,74 @@ impl Shared {
         }
     }
 
+    /// The parked caller `uuid` hung up (told by a switch's event thread). Carried out at
+    /// once when the engine's lock is free (always, with a store of one switch, which
+    /// holds it only for memory work); with a shared store, when the lock is taken (an
+    /// operation may wait on the store), handed over to whoever delivers next and
+    /// answered `Ok`, so that the switch's thread never waits on the store.
     pub(super) fn hangup(&self, uuid: &str) -> Result<(), CallError> {
         let uuid = clean_id("uuid", uuid).map_err(CallError::BadRequest)?;
-        self.abandon(uuid, "caller hung up")
+        let inner = if self.shared_store { self.inner.try_lock() } else { Some(self.inner.lock()) };
+        match inner {
+            Some(inner) => self.abandon_locked(inner, uuid, "caller hung up"),
+            None => {
+                self.post(Posted::Hangup(uuid.to_string()));
+                Ok(())
+            }
+        }
     }
 
     /// The call leaves the park for good (`abandoned`, with `why`); a recall or
     /// operator's ring for it stops.
     pub(super) fn abandon(&self, uuid: &str, why: &str) -> Result<(), CallError> {
-        let ringing = {
-            let mut inner = self.inner.lock();
-            let ringing = match self.claim(&mut inner, uuid, Claim::Abandon) {
-                // Its retriever on another node finds it gone (`Engine::take_over`).
-                Err(CallError::AlreadyTaken) if inner.store.claimed_elsewhere(uuid) => false,
-                r => r?,
-            };
-            self.finish(&mut inner, uuid, Action::Abandoned, None, Some(why.into()));
-            ringing
+        self.abandon_locked(self.inner.lock(), uuid, why)
+    }
+
+    fn abandon_locked(&self, mut inner: MutexGuard<'_, Inner>, uuid: &str, why: &str) -> Result<(), CallError> {
+        let ringing = match self.claim(&mut inner, uuid, Claim::Abandon) {
+            // Its retriever on another node finds it gone (`Engine::take_over`).
+            Err(CallError::AlreadyTaken) if inner.store.claimed_elsewhere(uuid) => false,
+            r => r?,
         };
+        self.finish(&mut inner, uuid, Action::Abandoned, None, Some(why.into()));
+        let flush = inner.store.pending_writes();
+        drop(inner);
         if ringing {
             self.host.cancel_ring(uuid);
         }
+        if flush {
+            self.flush_soon();
+        }
         self.deliver();
         Ok(())
+    }
+
+    /// Hands `work` over to the next thread that delivers (or the timer thread).
+    pub(super) fn post(&self, work: Posted) {
+        self.posted.lock().push(work);
+        self.flush_soon();
+    }
+
+    /// Wakes the timer thread to write what the shared store has not taken yet.
+    pub(super) fn flush_soon(&self) {
+        self.flush_due.store(true, Ordering::Release);
+        if let Some(w) = &self.wake {
+            let _ = w.try_send(());
+        }
+    }
+
+    /// Carries out what event threads handed over.
+    pub(super) fn run_posted(&self) {
+        let work = std::mem::take(&mut *self.posted.lock());
+        for w in work {
+            match w {
+                Posted::Hangup(uuid) => {
+                    let _ = self.abandon(&uuid, "caller hung up");
+                }
+                Posted::Probe { tenant, target, subscriber } => {
+                    let _ = self.probe_now(&tenant, &target, subscriber.as_deref());
+                }
+            }
+        }
     }
 }

@@ -71,7 +71,10 @@ impl Shared {
             }
             Err(e) => {
                 if !self.store_down.swap(true, Ordering::SeqCst) {
-                    inner.logs.push((LogLevel::Error, format!("callpark: {e}; parks are sent back until it answers")));
+                    inner.logs.push((
+                        LogLevel::Error,
+                        format!("callpark: {e}; this node keeps serving the calls it holds, and parks on itself, until it answers"),
+                    ));
                 }
             }
         }
@@ -99,7 +102,9 @@ impl Engine {
         let leg = super::clean::clean_id("uuid", leg_uuid).map_err(bad)?;
         let s = &self.shared;
         let (parked, extension, ringing) = {
-            let mut inner = s.lock_fresh();
+            // Checked against the nodes known before anything is written: a call from
+            // anywhere else changes nothing in the store.
+            let mut inner = s.inner.lock();
             if inner.store.node_at(from).map_err(DialError::Store)?.is_none() {
                 return Err(DialError::NotANode { from: from.into() });
             }

@@ -33,7 +33,7 @@ use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::config::{Config, StoreSetting};
 use crate::host::{Host, LogLevel, Notice};
 use crate::listing::CallInfo;
-use crate::store::{MemoryStore, ParkStore, RedisStore};
+use crate::store::{MemoryStore, ParkStore, RedisStore, StoreError};
 use clean::clean_tenant;
 use timers::{timer_thread, Timers};
 
@@ -97,6 +97,13 @@ struct Inner {
     logs: Vec<(LogLevel, String)>,
 }
 
+/// Work a switch's event thread handed over because the engine's lock was taken (by an
+/// operation waiting on a shared store): carried out by the next thread that delivers.
+enum Posted {
+    Hangup(String),
+    Probe { tenant: String, target: String, subscriber: Option<String> },
+}
+
 struct Shared {
     host: Arc<dyn Host>,
     clock: Arc<dyn Clock>,
@@ -111,6 +118,10 @@ struct Shared {
     store_down: AtomicBool,
     /// The store is shared with other nodes: the timer thread reads their changes.
     shared_store: bool,
+    /// Handed over by event threads that found the lock taken.
+    posted: Mutex<Vec<Posted>>,
+    /// A change waits to be written to the shared store: the timer thread writes it.
+    flush_due: AtomicBool,
     wake: Option<Sender<()>>,
 }
 
@@ -123,24 +134,33 @@ pub struct Engine {
 
 impl Engine {
     /// An engine with the store its configuration names (`store`): memory, or a park
-    /// shared on Redis (which need not be reachable yet).
+    /// shared on Redis (which need not be reachable yet). A shared store that cannot be
+    /// used (another running node has this node's name) is logged, and this switch
+    /// keeps its own park: [`Engine::try_new`] refuses instead.
     pub fn new(config: Config, host: Arc<dyn Host>, timing: Timing) -> Engine {
+        match Self::try_new(config.clone(), host.clone(), timing) {
+            Ok(e) => e,
+            Err((e, timing)) => {
+                host.log(LogLevel::Error, &format!("callpark: {e}; this switch keeps its own park"));
+                Self::with_store(config, host, timing, Box::<MemoryStore>::default())
+            }
+        }
+    }
+
+    /// An engine with the store its configuration names, or why that store cannot be
+    /// used (given back with the timing, for the caller to log and decide).
+    pub fn try_new(config: Config, host: Arc<dyn Host>, timing: Timing) -> Result<Engine, (StoreError, Timing)> {
         let store: Box<dyn ParkStore> = match &config.store {
             StoreSetting::Memory => Box::<MemoryStore>::default(),
             StoreSetting::Redis(target) => match RedisStore::new(target.clone()) {
                 Ok(s) => Box::new(s),
-                Err(e) => {
-                    // The configuration checked the address: not expected; one switch's
-                    // park rather than none.
-                    host.log(LogLevel::Error, &format!("callpark: {e}; this switch keeps its own park"));
-                    Box::<MemoryStore>::default()
-                }
+                Err(e) => return Err((e, timing)),
             },
         };
-        Self::with_store(config, host, timing, store)
+        Ok(Self::with_store(config, host, timing, store))
     }
 
-    pub fn with_store(config: Config, host: Arc<dyn Host>, timing: Timing, store: Box<dyn ParkStore>) -> Engine {
+    pub fn with_store(config: Config, host: Arc<dyn Host>, timing: Timing, mut store: Box<dyn ParkStore>) -> Engine {
         let (clock, manual, wake): (Arc<dyn Clock>, _, _) = match timing {
             Timing::Thread => {
                 let (tx, rx) = crossbeam_channel::bounded(1);
@@ -148,6 +168,7 @@ impl Engine {
             }
             Timing::Manual(c) => (c.clone(), Some(c), None),
         };
+        store.use_clock(clock.clone());
         let shared_store = !store.node().is_empty();
         let shared = Arc::new(Shared {
             host,
@@ -167,6 +188,8 @@ impl Engine {
             quiet: AtomicBool::new(false),
             store_down: AtomicBool::new(false),
             shared_store,
+            posted: Mutex::new(Vec::new()),
+            flush_due: AtomicBool::new(false),
             wake: wake.as_ref().map(|(tx, _)| tx.clone()),
         });
         let thread = wake.map(|(_, rx)| {
@@ -237,8 +260,12 @@ impl Engine {
     /// no recall outcome counts (a recall leg hung up by the unload is no "no answer"), so
     /// that every call stays parked as it is, for the next load to adopt. Retrieves,
     /// hang-ups and answers still work. There is no way back: a new engine adopts.
+    /// With a shared store, the node also leaves the cluster: its heartbeat is renewed no
+    /// more (an unload the switch refuses leaves no node alive with nothing behind it),
+    /// and the next load takes its name over at once.
     pub fn quiesce(&self) {
         self.shared.quiet.store(true, Ordering::SeqCst);
+        self.shared.inner.lock().store.leave();
     }
 
     pub fn parked_count(&self) -> usize {

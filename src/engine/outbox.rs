@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 
 use super::clean::{clean_id, clean_tenant};
-use super::{Inner, Shared};
+use super::{Inner, Posted, Shared};
 use crate::codes::BLF_PREFIX;
 use crate::config::Tenant;
 use crate::error::CallError;
@@ -18,6 +18,9 @@ use crate::store::{ParkedCall, RecallState};
 impl Shared {
     /// Delivers queued notices in order; returns at once if another thread delivers.
     pub(super) fn deliver(&self) {
+        if !self.posted.lock().is_empty() {
+            self.run_posted();
+        }
         loop {
             if self.delivering.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
                 return;
@@ -125,7 +128,18 @@ impl Shared {
         }
     }
 
+    /// Answers a new subscriber of `target` (told by a switch's event thread): at once
+    /// when the engine's lock is free, else handed over (see [`Shared::hangup`]).
     pub(super) fn probe(&self, tenant: &str, target: &str, subscriber: Option<&str>) -> Result<(), CallError> {
+        self.answer_probe(tenant, target, subscriber, false)
+    }
+
+    /// [`Shared::probe`], waiting for the lock: work handed over.
+    pub(super) fn probe_now(&self, tenant: &str, target: &str, subscriber: Option<&str>) -> Result<(), CallError> {
+        self.answer_probe(tenant, target, subscriber, true)
+    }
+
+    fn answer_probe(&self, tenant: &str, target: &str, subscriber: Option<&str>, wait: bool) -> Result<(), CallError> {
         let tenant = clean_tenant(tenant).map_err(CallError::BadRequest)?;
         let bare = target.strip_prefix(BLF_PREFIX).unwrap_or(target);
         let bare = match bare.split_once('@') {
@@ -145,13 +159,22 @@ impl Shared {
             Target::Extension(bare.into())
         } else if t.group(bare).is_some() {
             Target::Group(bare.into())
-        } else if valid_user(bare) {
+        } else if valid_user(bare) && (self.host.user_exists(&tenant, bare) || self.holds_calls_at(&tenant, bare)) {
             Target::Extension(bare.into())
         } else {
             return Err(CallError::NotFound);
         };
         {
-            let mut inner = self.inner.lock();
+            let mut inner = match self.inner.try_lock() {
+                Some(inner) => inner,
+                None if wait || !self.shared_store => self.inner.lock(),
+                None => {
+                    let (tenant, target) = (tenant.into_owned(), target_text(&target));
+                    let subscriber = subscriber.map(str::to_string);
+                    self.post(Posted::Probe { tenant, target, subscriber });
+                    return Ok(());
+                }
+            };
             let state = match &target {
                 Target::Extension(e) => inner.store.slot_state(&tenant, e),
                 Target::Group(g) => inner.store.group_state(&tenant, g),
@@ -165,5 +188,19 @@ impl Shared {
         }
         self.deliver();
         Ok(())
+    }
+}
+
+impl Shared {
+    /// Whether calls are parked at `extension` of `tenant` (as the engine last saw).
+    fn holds_calls_at(&self, tenant: &str, extension: &str) -> bool {
+        self.inner.try_lock().is_some_and(|i| i.store.slot_len(tenant, extension) > 0)
+    }
+}
+
+/// A lamp's target as a probe names it.
+fn target_text(t: &Target) -> String {
+    match t {
+        Target::Extension(e) | Target::Group(e) => e.clone(),
     }
 }

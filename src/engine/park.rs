@@ -224,7 +224,11 @@ impl Shared {
         let caller_number = clean_number(req.caller_number);
         let caller_name = clean_name(req.caller_name);
         let extension = {
-            let mut inner = self.lock_fresh();
+            // With a shared store, the mirror the timer thread keeps (at most SYNC_MS old)
+            // is read as it is: the add is one round trip, which checks the slot's limit
+            // for every node. Only a slot that looks full, or fills meanwhile, costs a
+            // read of what the other nodes changed.
+            let mut inner = self.inner.lock();
             if inner.store.get(uuid).is_some() {
                 return Err(DialError::AlreadyParked);
             }
@@ -235,8 +239,15 @@ impl Shared {
             // Another node may fill the slot chosen between the look and the add (a
             // shared store): the add fails, and the next slot with room is tried.
             let mut tries = 0;
+            let mut fresh = !self.shared_store;
             let (ext, ev) = loop {
-                let ext = inner.store.first_with_room(tenant, candidates, limit).ok_or_else(full)?;
+                let Some(ext) = inner.store.first_with_room(tenant, candidates, limit) else {
+                    if !std::mem::replace(&mut fresh, true) {
+                        self.refresh(&mut inner);
+                        continue;
+                    }
+                    return Err(full());
+                };
                 let now = self.clock.now_ms();
                 let call = NewCall {
                     tenant,
@@ -254,6 +265,7 @@ impl Shared {
                     Ok(ev) => break (ext, ev),
                     Err(InsertError::Full) if tries < candidates.len() => {
                         tries += 1;
+                        fresh = true;
                         self.refresh(&mut inner);
                     }
                     Err(InsertError::Full) => return Err(full()),
@@ -283,7 +295,12 @@ impl Shared {
     ) -> Result<Notice, InsertError> {
         let (tenant, uuid, extension, due) = (call.tenant, call.uuid, call.extension, call.due_ms);
         let group = t.group_of(extension).map(|g| g.name.clone());
-        inner.seq += 1;
+        // Park order: the park time (in thousandths of a millisecond), unique and
+        // increasing for parks made now; an older park (adopted after a reload) takes
+        // its place by its time.
+        let base = call.parked_at_ms.saturating_mul(1000);
+        let seq = if base.saturating_add(999) >= inner.seq { base.max(inner.seq + 1) } else { base + inner.gen % 1000 };
+        inner.seq = inner.seq.max(seq);
         inner.gen += 1;
         let gen = inner.gen;
         let parked = ParkedCall {
@@ -295,7 +312,7 @@ impl Shared {
             caller_number: call.caller_number,
             caller_name: call.caller_name,
             music: call.music,
-            seq: inner.seq,
+            seq,
             parked_at_ms: call.parked_at_ms,
             plan: call.plan.clone(),
             recall: RecallState::Waiting,
@@ -325,19 +342,29 @@ impl Shared {
     ) -> Result<DialOutcome, DialError> {
         let user = user.ok_or(DialError::NoRetriever)?;
         let group = t.group_of(user).map(|g| g.name.as_str());
+        let find = |inner: &Inner| {
+            match &from {
+                From::Slot(ext) => inner.store.oldest_in_slot(tenant, ext),
+                From::Group(g) => inner.store.oldest_in_group(tenant, g),
+                From::Own => inner
+                    .store
+                    .oldest_in_slot(tenant, user)
+                    .or_else(|| group.and_then(|g| inner.store.oldest_in_group(tenant, g))),
+            }
+            .filter(|c| c.uuid != uuid)
+            .map(|c| (c.uuid.clone(), c.extension.clone()))
+        };
+        // As for a park: the mirror as the timer thread keeps it, read again only when it
+        // shows nothing, or the call it shows was taken meanwhile.
+        let mut fresh = !self.shared_store;
         loop {
             let (parked, extension, was_ringing, elsewhere) = {
-                let mut inner = self.lock_fresh();
-                let found = match &from {
-                    From::Slot(ext) => inner.store.oldest_in_slot(tenant, ext),
-                    From::Group(g) => inner.store.oldest_in_group(tenant, g),
-                    From::Own => inner
-                        .store
-                        .oldest_in_slot(tenant, user)
-                        .or_else(|| group.and_then(|g| inner.store.oldest_in_group(tenant, g))),
+                let mut inner = self.inner.lock();
+                let mut found = find(&inner);
+                if found.is_none() && !std::mem::replace(&mut fresh, true) {
+                    self.refresh(&mut inner);
+                    found = find(&inner);
                 }
-                .filter(|c| c.uuid != uuid)
-                .map(|c| (c.uuid.clone(), c.extension.clone()));
                 let Some((parked, extension)) = found else {
                     let place = match (&from, &group) {
                         (From::Slot(e), _) => e.clone(),
@@ -352,7 +379,11 @@ impl Shared {
                 let ringing = match self.claim(&mut inner, &parked, Claim::Retrieve { by: uuid.into() }) {
                     Ok(r) => r,
                     Err(CallError::Store(e)) => return Err(DialError::Store(e)),
-                    Err(_) => continue,
+                    Err(_) => {
+                        self.refresh(&mut inner);
+                        fresh = true;
+                        continue;
+                    }
                 };
                 let elsewhere = match inner.store.get(&parked) {
                     Some(c) if c.node != inner.store.node() => match inner.store.hand_over(&parked) {

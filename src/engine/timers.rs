@@ -59,6 +59,15 @@ pub(super) fn timer_thread(s: &Shared, rx: Receiver<()>) {
             return;
         }
         match woken {
+            // Woken to write what the shared store has not taken yet (a caller who left),
+            // or to carry out what an event thread handed over.
+            Ok(()) if s.flush_due.swap(false, Ordering::AcqRel) => {
+                if s.shared_store {
+                    let mut inner = s.inner.lock();
+                    s.refresh(&mut inner);
+                }
+                s.deliver();
+            }
             Ok(()) => {}
             Err(RecvTimeoutError::Timeout) => {
                 s.run_due();

@@ -239,7 +239,15 @@ pub unsafe extern "C" fn cp_engine_new(
         } else {
             Timing::Thread
         };
-        let engine = Engine::new((*config).clone(), chost.clone() as Arc<dyn Host>, timing);
+        // A shared store another running node uses under this node's name is refused:
+        // the module does not load, and says why.
+        let engine = match Engine::try_new((*config).clone(), chost.clone() as Arc<dyn Host>, timing) {
+            Ok(e) => e,
+            Err((e, _)) => {
+                chost.log(LogLevel::Error, &format!("callpark: {e}"));
+                return cp_result::NodeNameTaken;
+            }
+        };
         *engine_out = ENGINES.add(EngineEntry { engine, host: chost }) as *const cp_engine;
         cp_result::Ok
     })

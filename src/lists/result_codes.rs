@@ -17,6 +17,7 @@ cp_results! {
     HostFailed = 10 => "the switch could not carry out an action",
     NotSupported = 11 => "not supported by this engine",
     StoreUnavailable = 12 => "the park store shared by the switches cannot be reached",
+    NodeNameTaken = 13 => "another running node of the shared park has this node's name",
     CodeEmpty = 100 => "nothing was dialed",
     CodeBadCharacter = 101 => "the dialed string has a control or non-ASCII character",
     CodeUnknown = 102 => "not a call park code",

@@ -10,11 +10,12 @@ mod memory;
 mod redis;
 
 pub use memory::MemoryStore;
-pub use redis::{RedisStore, RedisTarget, HEARTBEAT_TTL_MS};
+pub use redis::{RedisStore, RedisTarget};
 
 use std::fmt;
 use std::sync::Arc;
 
+use crate::clock::Clock;
 use crate::config::RecallPlan;
 
 /// Who took a call out of the park. Exactly one claim per call, ever.
@@ -196,6 +197,19 @@ pub trait ParkStore: Send {
     /// The node this store speaks for; empty where the store is this switch's alone.
     fn node(&self) -> &str {
         ""
+    }
+    /// The engine's clock: a shared store keeps park times on the cluster's clock and
+    /// gives them back on this one.
+    fn use_clock(&mut self, clock: Arc<dyn Clock>) {
+        let _ = clock;
+    }
+    /// The node leaves the shared park (a module unload): it renews its heartbeat no
+    /// more, and the next life under its name takes over at once.
+    fn leave(&mut self) {}
+    /// Changes made here that the shared store has not taken yet (a removal, a park while
+    /// it did not answer): the next [`ParkStore::refresh`] writes them.
+    fn pending_writes(&self) -> bool {
+        false
     }
     /// Takes in what other nodes changed since the last call. Nothing to do for a store
     /// of one switch.

@@ -96,13 +96,34 @@ pub fn fresh_prefix() -> String {
     format!("test{}-{}:", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
 }
 
-/// A store of node `node` on `server` under `prefix`.
+/// The IP address node `node` of the tests says it is at (a name is no node address):
+/// a 127.0.0.11, b 127.0.0.12, c 127.0.0.13, any other 127.0.0.99.
+pub fn node_host(node: &str) -> &'static str {
+    match node {
+        "a" => "127.0.0.11",
+        "b" => "127.0.0.12",
+        "c" => "127.0.0.13",
+        _ => "127.0.0.99",
+    }
+}
+
+/// The `node-grace` of the tests' stores: the tests wait no longer for a node taken for dead.
+pub const GRACE_MS: u64 = 3000;
+
+/// A store of node `node` on `server` under `prefix`, taken for dead by the others
+/// [`GRACE_MS`] after its last heartbeat.
 pub fn store(server: &Server, prefix: &str, node: &str) -> RedisStore {
+    store_with_grace(server, prefix, node, GRACE_MS)
+}
+
+/// A store of node `node` on `server` under `prefix`, with a `node-grace` of `grace_ms`.
+pub fn store_with_grace(server: &Server, prefix: &str, node: &str, grace_ms: u64) -> RedisStore {
     RedisStore::new(RedisTarget {
         url: server.url(),
         node: node.into(),
-        address: format!("{node}.test:5060"),
+        address: format!("{}:5060", node_host(node)),
         prefix: prefix.into(),
+        grace_ms,
     })
     .expect("a Redis store")
 }
@@ -114,5 +135,50 @@ pub fn wanted() -> bool {
         Ok("redis") => true,
         Ok("memory") | Err(_) => false,
         Ok(other) => panic!("CALLPARK_TEST_STORE={other}: memory or redis"),
+    }
+}
+
+impl Server {
+    /// The `redis-server` process's id (the shell's child listening on this port).
+    fn pid(&self) -> u32 {
+        let out = Command::new("pgrep")
+            .arg("-f")
+            .arg(format!("redis-server 127.0.0.1:{}", self.port))
+            .output()
+            .expect("run pgrep");
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines().next().and_then(|l| l.trim().parse().ok()).expect("the redis-server of this port runs")
+    }
+
+    /// Freezes the server (`SIGSTOP`): connections are accepted by the kernel, nothing is
+    /// answered, as on a host that hangs.
+    pub fn freeze(&self) {
+        let ok = Command::new("kill").arg("-STOP").arg(self.pid().to_string()).status().expect("kill -STOP");
+        assert!(ok.success(), "kill -STOP redis-server");
+    }
+
+    /// Lets a frozen server go on (`SIGCONT`).
+    pub fn thaw(&self) {
+        let ok = Command::new("kill").arg("-CONT").arg(self.pid().to_string()).status().expect("kill -CONT");
+        assert!(ok.success(), "kill -CONT redis-server");
+    }
+
+    /// How many times Redis ran `command` (lower case: `evalsha`, `set`...) since it started.
+    pub fn calls(&self, command: &str) -> u64 {
+        use std::io::{BufRead, BufReader, Read};
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis-server");
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        s.write_all(b"INFO commandstats\r\n").expect("write INFO");
+        let mut r = BufReader::new(s);
+        let mut head = String::new();
+        r.read_line(&mut head).expect("INFO's length");
+        let len: usize = head.trim().trim_start_matches('$').parse().expect("a bulk reply");
+        let mut body = vec![0u8; len];
+        r.read_exact(&mut body).expect("INFO's text");
+        let key = format!("cmdstat_{command}:calls=");
+        String::from_utf8_lossy(&body)
+            .lines()
+            .find_map(|l| l.strip_prefix(&key).and_then(|rest| rest.split(',').next()).and_then(|n| n.parse().ok()))
+            .unwrap_or(0)
     }
 }

@@ -1,154 +1,109 @@
 //! One park shared by several switches, on Redis.
 //!
 //! Redis holds what every node must agree on: each parked call (its slot, group, parking
-//! user, caller, park order, holding node, claim), the calls of each slot (for the
-//! limit), one-time hand-over tokens and a heartbeat key per node. Every change that
-//! must have one winner (an add under a slot's limit, a claim) is one Lua script.
+//! user, caller, park time and order on the cluster's one clock, holding node, claim),
+//! the calls of each slot (for the limit), one-time hand-over tokens and a heartbeat key
+//! per node. Every change that must have one winner (an add under a slot's limit, a
+//! claim) is one Lua script (`scripts`), one round trip; the connection and what
+//! happens when Redis does not answer is `link`.
 //!
 //! Each node keeps a mirror of the whole park (a [`MemoryStore`]) for the rules to read:
 //! its own calls with what only it knows (recall plan, timers, music), the other nodes'
 //! calls as Redis has them. [`ParkStore::refresh`] brings the mirror up to date when the
 //! park's version counter moved, renews this node's heartbeat, removes the calls of a
-//! node whose heartbeat lapsed, and, after Redis was unreachable, writes back what this
-//! node holds (its calls that left while Redis was away are deleted, those parked before
-//! are restored).
+//! node whose heartbeat lapsed, and writes what this node did while Redis was away.
+//!
+//! While Redis does not answer, a node goes on with what it holds: it parks on itself
+//! (within the slot limits it sees), its phones pick up its calls, its recalls are
+//! answered and its callers leave; only another node's call cannot be taken. When Redis
+//! answers again the node writes its calls back (keeping their park order, told to the
+//! other nodes' phones only if they never were) and removes those that left.
+
+mod link;
+mod scripts;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use redis::{Commands, Connection, Script};
+use redis::{Commands, Connection};
 
 use super::{
     Claim, ClaimError, Handover, InsertError, MemoryStore, ParkStore, ParkedCall, Place, RecallState, Refreshed,
     SlotState, StoreError, StoreStatus,
 };
+use crate::clock::{Clock, SystemClock};
 use crate::config::RecallPlan;
 pub use crate::config::RedisTarget;
+use link::{err, Link};
+use scripts::{Scripts, LOG_LEN};
 
-/// The prefix of every key callpark writes.
 /// The prefix of every key callpark writes, unless the store's target names another.
 pub const PREFIX: &str = "callpark:";
-/// How long a node's heartbeat lasts without renewal: past it, the other nodes take it
-/// for dead and remove its calls.
-pub const HEARTBEAT_TTL_MS: u64 = 3000;
 /// How long a hand-over token waits for the retriever's call to reach the holding node.
 const TOKEN_TTL_S: u64 = 30;
-/// How long a connect, a read or a write may take before Redis counts as unreachable.
-const IO_TIMEOUT: Duration = Duration::from_millis(500);
-/// After a failed connect, how long until the next try.
-const RETRY: Duration = Duration::from_millis(1000);
 /// A claim another node made on a call held here and did not redeem in this time (its
 /// retriever or the node went away) is given back: a token lives TOKEN_TTL_S.
 const CLAIM_TTL: Duration = Duration::from_secs(TOKEN_TTL_S + 10);
-
-/// Every change moves the park's version by one and logs `<version>:<uuid>` in a sorted
-/// set (the last [`LOG_LEN`] changes), so that a node reads only the calls changed since
-/// it last looked. Prepended to every script that changes the park.
-const BUMP: &str = r"
-local function bump(version, log, uuid)
-  local n = redis.call('INCR', version)
-  redis.call('ZADD', log, n, n .. ':' .. uuid)
-  redis.call('ZREMRANGEBYRANK', log, 0, -20001)
-  return n
-end
-";
-
-/// How many changes the log keeps (BUMP): a node further behind reads the whole park.
-const LOG_LEN: i64 = 20_000;
-
-/// Adds a call unless its slot is full. KEYS: the slot's set, the call's hash, the
-/// park-order counter, the calls' hash, the version, the log. ARGV: limit, uuid, node,
-/// seq (empty: the next one), then field/value pairs. {seq, version}; {-1, 0}: full.
-const INSERT: &str = r"
-if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[1]) then return {-1, 0} end
-local seq = tonumber(ARGV[4])
-if not seq then
-  seq = redis.call('INCR', KEYS[3])
-elseif tonumber(redis.call('GET', KEYS[3]) or '0') < seq then
-  redis.call('SET', KEYS[3], seq)
-end
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], 'seq', seq, unpack(ARGV, 5))
-redis.call('SADD', KEYS[1], ARGV[2])
-redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
-return {seq, bump(KEYS[5], KEYS[6], ARGV[2])}
-";
-
-/// Claims a call if nobody has. KEYS: the call's hash, the version, the log. ARGV: the
-/// claim, the uuid. {1, version}: claimed; {0, 0}: no such call; {-1, 0}: already claimed.
-const CLAIM: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
-if redis.call('HSETNX', KEYS[1], 'claim', ARGV[1]) == 0 then return {-1, 0} end
-return {1, bump(KEYS[2], KEYS[3], ARGV[2])}
-";
-
-/// Gives a claim back, if it is still the one given. KEYS: the call's hash, the version,
-/// the log. ARGV: the uuid, the claim. The version, or 0 when that was not its claim.
-const UNCLAIM: &str = r"
-if redis.call('HGET', KEYS[1], 'claim') ~= ARGV[2] then return 0 end
-redis.call('HDEL', KEYS[1], 'claim')
-return bump(KEYS[2], KEYS[3], ARGV[1])
-";
-
-/// Takes a token once. KEYS: the token. Its value, or nil. (GETDEL needs Redis 6.2.)
-const TAKE: &str = r"
-local v = redis.call('GET', KEYS[1])
-if v then redis.call('DEL', KEYS[1]) end
-return v
-";
-
-/// Removes a call. KEYS: the call's hash, its slot's set, the calls' hash, the version,
-/// the log. ARGV: uuid. {1, version} when it was there, else {0, 0}.
-const REMOVE: &str = r"
-local n = redis.call('DEL', KEYS[1])
-redis.call('SREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-if n == 0 then return {0, 0} end
-return {1, bump(KEYS[4], KEYS[5], ARGV[1])}
-";
+/// The longest time between two heartbeats (shorter where the grace is short).
+const BEAT_EVERY_MS: u64 = 1000;
 
 /// A call's hash, as Redis has it: field name to value; empty when the call is gone.
 type Fields = HashMap<String, String>;
+
+/// What a call is on the cluster's clock when written.
+struct OnCluster {
+    /// Park order.
+    seq: u64,
+    /// Park time, ms since 1970 by Redis's clock.
+    parked_at: u64,
+    /// The other nodes' phones were told of it already (it comes back after a fault).
+    quiet: bool,
+}
 
 /// The Redis store of one node.
 pub struct RedisStore {
     target: RedisTarget,
     keys: Keys,
-    client: redis::Client,
-    con: Option<Connection>,
+    link: Link,
+    scripts: Scripts,
     mirror: MemoryStore,
     /// The park's version when the mirror was last read.
     version: Option<i64>,
-    /// Redis failed since the last good exchange: on the next, write back what is held here.
-    lost: bool,
-    /// This node's calls that left the park while Redis was unreachable.
-    gone: HashSet<String>,
+    /// This node's calls that left and are still in Redis (their removal is written by
+    /// the next refresh): uuid to (tenant, extension).
+    gone: HashMap<String, (String, String)>,
+    /// This node's calls parked or adopted while Redis did not answer: written, and told
+    /// to the other nodes, when it answers again.
+    unsynced: HashSet<String>,
     /// Calls held here that another node claimed (its retriever is on its way).
-    elsewhere: HashMap<String, std::time::Instant>,
+    elsewhere: HashMap<String, Instant>,
     /// Claims of this node whose give-back Redis did not take (it was away): uuid, claim.
     unclaims: HashMap<String, String>,
-    /// When the heartbeat was last renewed (ms since the store was made).
-    beat_at: Option<std::time::Instant>,
-    /// When the connection in use was made.
-    connected_at: Option<std::time::Instant>,
-    /// No connect before this, after one failed.
-    retry_at: Option<std::time::Instant>,
+    /// When the heartbeat was last renewed, and how many times it was.
+    beat_at: Option<Instant>,
+    beats: u64,
+    /// This store's own mark in the heartbeat, apart from any other process that would
+    /// run under the same node name.
+    instance: String,
+    /// The node left the cluster (a module unload): no heartbeat any more.
+    left: bool,
     /// Set with each heartbeat: the next refresh reads the park even if its version did
     /// not move, to find the calls of nodes that stopped.
     look_for_dead: bool,
     /// When this store was made, and whether the calls of this node's earlier life were
-    /// looked for since (once, a heartbeat's life after: adoption is done by then).
-    born: std::time::Instant,
+    /// looked for since (once, a grace time after: adoption is done by then).
+    born: Instant,
     swept: bool,
     others: Vec<(String, String)>,
     /// The recall plan shown for another node's call (which only that node recalls).
     plan: Arc<RecallPlan>,
-    insert: Script,
-    claim: Script,
-    unclaim: Script,
-    remove: Script,
-    take: Script,
+    /// The engine's clock; the cluster's (Redis's) time at an instant of this process,
+    /// read with each heartbeat; and the cluster's clock minus the engine's then. Park
+    /// times and order are stored on the cluster's clock.
+    clock: Arc<dyn Clock>,
+    cluster_at: (u64, Instant),
+    offset_ms: i64,
 }
 
 /// The names of callpark's keys: `<prefix><kind>|<part>|...`. Neither a domain nor an
@@ -182,10 +137,6 @@ impl Keys {
     }
 }
 
-fn err(e: redis::RedisError) -> StoreError {
-    StoreError(format!("redis: {e}"))
-}
-
 fn claim_text(c: &Claim) -> String {
     match c {
         Claim::Retrieve { by } => format!("retrieve:{by}"),
@@ -212,103 +163,138 @@ fn parse_claim(s: &str) -> Claim {
     }
 }
 
+/// A node's name as the configuration allows it.
+fn node_name_ok(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// A node's SIP address read from Redis, if it is one a configuration allows
+/// (`<IP address>[:port]`): anything else (`10.0.0.5:5080,sofia/gateway/...`) never
+/// reaches a dial string.
+fn node_address(heartbeat: &str) -> Option<&str> {
+    let a = heartbeat.split('|').next()?;
+    let (host, port) = match a.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (h, Some(p)),
+        _ => (a, None),
+    };
+    let port_ok = port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0));
+    (host.parse::<std::net::Ipv4Addr>().is_ok() && port_ok).then_some(a)
+}
+
+/// Milliseconds since 1970 by this machine's clock.
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 impl RedisStore {
-    /// A store for `target`. Redis need not be up yet: until it is, parks fail (the
-    /// caller is sent back) and the mirror is empty.
+    /// A store for `target`. Redis need not be up yet: until it is, this node parks on
+    /// itself. Refused when another node runs under the same name (its heartbeat is
+    /// renewed by another process).
     pub fn new(target: RedisTarget) -> Result<RedisStore, StoreError> {
         let client = redis::Client::open(target.url.as_str()).map_err(err)?;
         let keys = Keys { prefix: if target.prefix.is_empty() { PREFIX.to_string() } else { target.prefix.clone() } };
         let mut s = RedisStore {
             target,
             keys,
-            client,
-            con: None,
+            link: Link::new(client),
+            scripts: Scripts::new(),
             mirror: MemoryStore::default(),
             version: None,
-            lost: false,
-            gone: HashSet::new(),
+            gone: HashMap::new(),
+            unsynced: HashSet::new(),
             elsewhere: HashMap::new(),
             unclaims: HashMap::new(),
             beat_at: None,
-            connected_at: None,
-            retry_at: None,
+            beats: 0,
+            instance: format!("{:016x}", rand_u64()),
+            left: false,
             look_for_dead: true,
-            born: std::time::Instant::now(),
+            born: Instant::now(),
             swept: false,
             others: Vec::new(),
             plan: crate::config::Config::default().tenant("").recall.clone(),
-            insert: Script::new(&format!("{BUMP}{INSERT}")),
-            claim: Script::new(&format!("{BUMP}{CLAIM}")),
-            unclaim: Script::new(&format!("{BUMP}{UNCLAIM}")),
-            remove: Script::new(&format!("{BUMP}{REMOVE}")),
-            take: Script::new(TAKE),
+            clock: Arc::new(SystemClock::default()),
+            cluster_at: (wall_ms(), Instant::now()),
+            offset_ms: 0,
         };
+        s.set_offset();
+        s.check_name()?;
         let _ = s.refresh();
         Ok(s)
     }
 
-    /// Runs `f` on the connection (made anew after a failure); a failure drops the
-    /// connection and marks Redis lost.
-    fn with<T>(&mut self, f: impl FnOnce(&mut Connection, &Scripts) -> redis::RedisResult<T>) -> Result<T, StoreError> {
-        if self.con.is_none() {
-            // While Redis cannot be reached, one try per RETRY: the engine's lock is not
-            // held through a connect timeout on every operation.
-            if let Some(next) = self.retry_at.filter(|t| *t > std::time::Instant::now()) {
-                let ms = next.saturating_duration_since(std::time::Instant::now()).as_millis();
-                return Err(StoreError(format!("redis is unreachable (next try in {ms} ms)")));
-            }
-            let con = self.client.get_connection_with_timeout(IO_TIMEOUT).map_err(|e| {
-                self.lost = true;
-                self.retry_at = Some(std::time::Instant::now() + RETRY);
-                err(e)
-            })?;
-            self.retry_at = None;
-            con.set_read_timeout(Some(IO_TIMEOUT)).map_err(err)?;
-            con.set_write_timeout(Some(IO_TIMEOUT)).map_err(err)?;
-            self.con = Some(con);
-            // Heartbeats may be lost with Redis (a restart): nobody is taken for dead
-            // before every live node has had the time to renew its own; ours is due now.
-            self.connected_at = Some(std::time::Instant::now());
-            self.beat_at = None;
+    fn grace(&self) -> Duration {
+        Duration::from_millis(self.target.grace_ms)
+    }
+
+    /// The heartbeat's value up to its beat count: `<address>|<instance>|`.
+    fn mark(&self) -> String {
+        format!("{}|{}|", self.target.address, self.instance)
+    }
+
+    /// Refuses a name another live process renews the heartbeat of. A heartbeat left by
+    /// an unload is taken over at once; one that is not renewed within a beat's time is
+    /// an earlier life of this node (killed), taken over too.
+    fn check_name(&mut self) -> Result<(), StoreError> {
+        let key = self.keys.node(&self.target.node);
+        let read = |link: &mut Link| link.run(|con| con.get::<_, Option<String>>(&key));
+        let Ok(Some(first)) = read(&mut self.link) else { return Ok(()) };
+        if first.ends_with("|left") {
+            return Ok(());
         }
-        let scripts = Scripts {
-            k: &self.keys,
-            insert: &self.insert,
-            claim: &self.claim,
-            unclaim: &self.unclaim,
-            remove: &self.remove,
-            take: &self.take,
-        };
-        let con = self.con.as_mut().expect("connected above");
-        match f(con, &scripts) {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                self.con = None;
-                self.lost = true;
-                Err(err(e))
-            }
+        std::thread::sleep(self.beat_every() + Duration::from_millis(300));
+        match read(&mut self.link) {
+            Ok(Some(now)) if now != first && !now.ends_with("|left") => Err(StoreError(format!(
+                "node \"{}\" is running at {}: every node needs a name of its own (<param name=\"node\"/>)",
+                self.target.node,
+                node_address(&now).unwrap_or("an address that is no IP address")
+            ))),
+            _ => Ok(()),
         }
     }
 
+    fn beat_every(&self) -> Duration {
+        Duration::from_millis(BEAT_EVERY_MS.min(self.target.grace_ms / 3))
+    }
+
+    /// The cluster's clock minus the engine's, as of the last heartbeat.
+    fn offset(&self) -> i64 {
+        self.offset_ms
+    }
+
+    /// Takes the difference of the two clocks anew (with each heartbeat, and when the
+    /// engine gives its clock): between two readings park times keep their intervals.
+    fn set_offset(&mut self) {
+        let cluster_now = self.cluster_at.0 + self.cluster_at.1.elapsed().as_millis() as u64;
+        self.offset_ms = cluster_now as i64 - self.clock.now_ms() as i64;
+    }
+
+    fn to_cluster(v: u64, offset: i64, scale: i64) -> u64 {
+        (v as i64).saturating_add(offset.saturating_mul(scale)).max(0) as u64
+    }
+
+    /// Writes `c` unless its slot holds `limit` calls, with its park order and time on
+    /// the cluster's clock (`at`; a call Redis has already keeps its order).
     fn write_call(
         con: &mut Connection,
-        s: &Scripts,
+        k: &Keys,
+        sc: &Scripts,
         c: &ParkedCall,
         limit: usize,
-        seq: Option<u64>,
+        at: OnCluster,
     ) -> redis::RedisResult<(i64, i64)> {
-        let mut inv = s.insert.prepare_invoke();
-        inv.key(s.k.slot(&c.tenant, &c.extension))
-            .key(s.k.call(&c.uuid))
-            .key(s.k.key(&["seq"]))
-            .key(s.k.key(&["calls"]))
-            .key(s.k.key(&["version"]))
-            .key(s.k.key(&["log"]))
+        let OnCluster { seq, parked_at, quiet } = at;
+        let mut inv = sc.insert.prepare_invoke();
+        inv.key(k.slot(&c.tenant, &c.extension))
+            .key(k.call(&c.uuid))
+            .key(k.key(&["calls"]))
+            .key(k.key(&["version"]))
+            .key(k.key(&["log"]))
             .arg(limit.min(i64::MAX as usize) as i64)
             .arg(&c.uuid)
             .arg(&c.node)
-            .arg(seq.map(|s| s.to_string()).unwrap_or_default());
-        let fields: [(&str, &str); 9] = [
+            .arg(seq);
+        let fields: [(&str, &str); 10] = [
             ("tenant", &c.tenant),
             ("extension", &c.extension),
             ("group", c.group.as_deref().unwrap_or("")),
@@ -316,8 +302,9 @@ impl RedisStore {
             ("caller_number", &c.caller_number),
             ("caller_name", &c.caller_name),
             ("node", &c.node),
-            ("parked_at_ms", &c.parked_at_ms.to_string()),
+            ("parked_at", &parked_at.to_string()),
             ("group_park", if c.group_park { "1" } else { "" }),
+            ("quiet", if quiet { "1" } else { "" }),
         ];
         for (f, v) in fields {
             inv.arg(f).arg(v);
@@ -330,24 +317,26 @@ impl RedisStore {
 
     fn delete_call(
         con: &mut Connection,
-        s: &Scripts,
+        k: &Keys,
+        sc: &Scripts,
         uuid: &str,
         tenant: &str,
         extension: &str,
     ) -> redis::RedisResult<(i64, i64)> {
-        s.remove
-            .key(s.k.call(uuid))
-            .key(s.k.slot(tenant, extension))
-            .key(s.k.key(&["calls"]))
-            .key(s.k.key(&["version"]))
-            .key(s.k.key(&["log"]))
+        sc.remove
+            .key(k.call(uuid))
+            .key(k.slot(tenant, extension))
+            .key(k.key(&["calls"]))
+            .key(k.key(&["version"]))
+            .key(k.key(&["log"]))
             .arg(uuid)
             .invoke(con)
     }
 
-    /// A call of another node, as Redis has it.
-    fn remote_call(uuid: &str, f: &HashMap<String, String>, plan: &Arc<RecallPlan>) -> Option<ParkedCall> {
+    /// A call of another node, as Redis has it (its park time on this engine's clock).
+    fn remote_call(uuid: &str, f: &Fields, plan: &Arc<RecallPlan>, offset: i64) -> Option<ParkedCall> {
         let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+        let parked_at: u64 = get("parked_at").parse().unwrap_or(0);
         Some(ParkedCall {
             uuid: uuid.into(),
             tenant: f.get("tenant")?.clone(),
@@ -358,7 +347,7 @@ impl RedisStore {
             caller_name: get("caller_name"),
             music: String::new(),
             seq: f.get("seq")?.parse().ok()?,
-            parked_at_ms: get("parked_at_ms").parse().unwrap_or(0),
+            parked_at_ms: Self::to_cluster(parked_at, -offset, 1),
             plan: plan.clone(),
             recall: RecallState::Waiting,
             due_ms: None,
@@ -371,80 +360,132 @@ impl RedisStore {
         })
     }
 
-    /// Writes back what this node holds after Redis was unreachable (or emptied).
+    /// Writes back what this node did while Redis did not answer (or what Redis lost):
+    /// claims given back, removals, and the calls it holds that Redis has not, in their
+    /// park order (those Redis never had are told to the other nodes' phones then; the
+    /// others come back quietly).
     fn restore(&mut self) -> Result<(), StoreError> {
         let pending: Vec<(String, String)> = self.unclaims.iter().map(|(u, t)| (u.clone(), t.clone())).collect();
         for (uuid, text) in &pending {
             self.give_back(uuid, text)?;
             self.unclaims.remove(uuid);
         }
-        let gone: Vec<String> = self.gone.iter().cloned().collect();
-        let mine: Vec<ParkedCall> =
-            self.mirror.calls(None).into_iter().filter(|c| c.node == self.target.node).cloned().collect();
-        self.with(|con, s| {
-            for uuid in &gone {
-                let (t, e): (Option<String>, Option<String>) =
-                    redis::cmd("HMGET").arg(s.k.call(uuid)).arg("tenant").arg("extension").query(con)?;
-                if let (Some(t), Some(e)) = (t, e) {
-                    Self::delete_call(con, s, uuid, &t, &e)?;
-                }
-            }
+        self.flush_gone()?;
+        let me = self.target.node.clone();
+        let mine: Vec<ParkedCall> = self
+            .mirror
+            .calls(None)
+            .into_iter()
+            .filter(|c| c.node == me && !matches!(c.claim, Some(Claim::Abandon | Claim::Exit)))
+            .cloned()
+            .collect();
+        let offset = self.offset();
+        let (k, sc, unsynced) = (&self.keys, &self.scripts, &self.unsynced);
+        self.link.run(|con| {
             for c in &mine {
-                let there: bool = con.exists(s.k.call(&c.uuid))?;
+                let there: bool = con.exists(k.call(&c.uuid))?;
                 if !there {
-                    Self::write_call(con, s, c, usize::MAX, Some(c.seq))?;
+                    let parked_at = Self::to_cluster(c.parked_at_ms, offset, 1);
+                    let at = OnCluster { seq: c.seq, parked_at, quiet: !unsynced.contains(&c.uuid) };
+                    Self::write_call(con, k, sc, c, usize::MAX, at)?;
                 }
             }
             Ok(())
         })?;
-        self.gone.clear();
-        self.lost = false;
+        self.unsynced.clear();
+        self.link.recovered();
+        // The heartbeat may be lost with Redis (a restart): renewed now.
+        self.beat_at = None;
         // Redis may have restarted (its version and log begun anew): read it whole.
         self.version = None;
         Ok(())
     }
 
-    /// Renews this node's heartbeat (at most every third of its life, unless `now`) and
-    /// reads the nodes alive.
+    /// Writes the removals of this node's calls that left.
+    fn flush_gone(&mut self) -> Result<(), StoreError> {
+        let gone: Vec<(String, (String, String))> = self.gone.iter().map(|(u, p)| (u.clone(), p.clone())).collect();
+        for (uuid, (t, e)) in gone {
+            let (k, sc) = (&self.keys, &self.scripts);
+            let (_, v) = self.link.run(|con| Self::delete_call(con, k, sc, &uuid, &t, &e))?;
+            self.gone.remove(&uuid);
+            self.wrote(v);
+        }
+        Ok(())
+    }
+
+    /// Renews this node's heartbeat (at most once a beat's time, unless `now`), reads
+    /// the nodes alive and the cluster's time.
     fn beat(&mut self, now: bool) -> Result<(), StoreError> {
-        let due = self.beat_at.is_none_or(|t| t.elapsed() >= Duration::from_millis(HEARTBEAT_TTL_MS / 3));
-        if !due && !now {
+        let due = self.beat_at.is_none_or(|t| t.elapsed() >= self.beat_every());
+        if self.left || (!due && !now) {
             return Ok(());
         }
-        let (me, address) = (self.target.node.clone(), self.target.address.clone());
-        // The nodes are listed in one hash (name: address); each one's heartbeat key
-        // says whether it is alive. A node gone is left listed: it may come back.
-        let others = self.with(|con, s| {
-            let _: () =
-                redis::cmd("SET").arg(s.k.node(&me)).arg(&address).arg("PX").arg(HEARTBEAT_TTL_MS).query(con)?;
-            let _: () = con.hset(s.k.key(&["nodes"]), &me, &address)?;
-            let listed: Vec<(String, String)> = con.hgetall(s.k.key(&["nodes"]))?;
-            let listed: Vec<(String, String)> = listed.into_iter().filter(|(n, _)| *n != me).collect();
+        self.beats += 1;
+        let me = self.target.node.clone();
+        let value = format!("{}{}", self.mark(), self.beats);
+        let (key, nodes, grace) = (self.keys.node(&me), self.keys.key(&["nodes"]), self.target.grace_ms);
+        let address = self.target.address.clone();
+        let asked = Instant::now();
+        let time: (u64, u64) = self.link.run(|con| {
+            redis::pipe()
+                .cmd("SET")
+                .arg(&key)
+                .arg(&value)
+                .arg("PX")
+                .arg(grace)
+                .ignore()
+                .hset(&nodes, &me, &address)
+                .ignore()
+                .cmd("TIME")
+                .query::<((u64, u64),)>(con)
+                .map(|(t,)| t)
+        })?;
+        // The cluster's time, taken as at the middle of the round trip.
+        let rtt = asked.elapsed();
+        self.cluster_at = (time.0 * 1000 + time.1 / 1000, asked + rtt / 2);
+        self.set_offset();
+        self.read_others()?;
+        self.beat_at = Some(Instant::now());
+        self.look_for_dead = true;
+        Ok(())
+    }
+
+    /// Reads the other nodes alive and their SIP addresses: those whose name or address
+    /// is none a configuration allows are left out (they reach no dial string).
+    fn read_others(&mut self) -> Result<(), StoreError> {
+        let me = self.target.node.clone();
+        let k = &self.keys;
+        let others = self.link.run(|con| {
+            let listed: Vec<(String, String)> = con.hgetall(k.key(&["nodes"]))?;
+            let listed: Vec<String> = listed.into_iter().map(|(n, _)| n).filter(|n| *n != me).collect();
             if listed.is_empty() {
                 return Ok(Vec::new());
             }
             let mut p = redis::pipe();
-            for (n, _) in &listed {
-                p.get(s.k.node(n));
+            for n in &listed {
+                p.get(k.node(n));
             }
             let beats: Vec<Option<String>> = p.query(con)?;
-            Ok(listed.into_iter().zip(beats).filter_map(|((n, _), a)| a.map(|a| (n, a))).collect())
+            Ok(listed.into_iter().zip(beats).filter_map(|(n, b)| b.map(|b| (n, b))).collect::<Vec<_>>())
         })?;
-        self.others = others;
+        self.others = others
+            .iter()
+            .filter(|(n, _)| node_name_ok(n))
+            .filter_map(|(n, b)| node_address(b).map(|a| (n.clone(), a.to_string())))
+            .collect();
         self.others.sort();
-        self.beat_at = Some(std::time::Instant::now());
-        self.look_for_dead = true;
         Ok(())
     }
 
     /// Gives the claim `text` on `uuid` back, if it still stands: the new version (0: it
     /// did not stand).
     fn give_back(&mut self, uuid: &str, text: &str) -> Result<i64, StoreError> {
-        self.with(|con, s| {
-            s.unclaim
-                .key(s.k.call(uuid))
-                .key(s.k.key(&["version"]))
-                .key(s.k.key(&["log"]))
+        let (k, sc) = (&self.keys, &self.scripts);
+        self.link.run(|con| {
+            sc.unclaim
+                .key(k.call(uuid))
+                .key(k.key(&["version"]))
+                .key(k.key(&["log"]))
                 .arg(uuid)
                 .arg(text)
                 .invoke::<i64>(con)
@@ -458,7 +499,8 @@ impl RedisStore {
             self.elsewhere.iter().filter(|(_, t)| t.elapsed() >= CLAIM_TTL).map(|(u, _)| u.clone()).collect();
         for uuid in stale {
             self.elsewhere.remove(&uuid);
-            let text: Option<String> = self.with(|con, s| con.hget(s.k.call(&uuid), "claim"))?;
+            let key = self.keys.call(&uuid);
+            let text: Option<String> = self.link.run(|con| con.hget(&key, "claim"))?;
             if let Some(text) = text {
                 self.give_back(&uuid, &text)?;
             }
@@ -476,8 +518,9 @@ impl RedisStore {
 
     /// Removes the calls of the nodes whose heartbeat lapsed: each one's uuid and fields.
     fn reap(&mut self, me: &str) -> Result<Vec<(String, Fields)>, StoreError> {
-        self.with(|con, s| {
-            let nodes: Vec<(String, String)> = con.hgetall(s.k.key(&["calls"]))?;
+        let (k, sc) = (&self.keys, &self.scripts);
+        self.link.run(|con| {
+            let nodes: Vec<(String, String)> = con.hgetall(k.key(&["calls"]))?;
             let names: Vec<String> =
                 nodes.iter().map(|(_, n)| n.clone()).filter(|n| n != me).collect::<HashSet<_>>().into_iter().collect();
             if names.is_empty() {
@@ -485,22 +528,22 @@ impl RedisStore {
             }
             let mut p = redis::pipe();
             for n in &names {
-                p.exists(s.k.node(n));
+                p.exists(k.node(n));
             }
             let up: Vec<bool> = p.query(con)?;
             let dead: HashSet<&String> = names.iter().zip(up).filter(|(_, up)| !up).map(|(n, _)| n).collect();
             let mut reaped = Vec::new();
             for (uuid, _) in nodes.iter().filter(|(_, n)| dead.contains(n)) {
-                let f: HashMap<String, String> = con.hgetall(s.k.call(uuid))?;
+                let f: Fields = con.hgetall(k.call(uuid))?;
                 match (f.get("tenant"), f.get("extension")) {
                     // Another node may have removed it first: its `abandoned` is theirs.
                     (Some(t), Some(e)) => {
-                        if Self::delete_call(con, s, uuid, t, e)?.0 == 1 {
+                        if Self::delete_call(con, k, sc, uuid, t, e)?.0 == 1 {
                             reaped.push((uuid.clone(), f));
                         }
                     }
                     _ => {
-                        let _: () = con.hdel(s.k.key(&["calls"]), uuid)?;
+                        let _: () = con.hdel(k.key(&["calls"]), uuid)?;
                     }
                 }
             }
@@ -511,13 +554,14 @@ impl RedisStore {
     /// Removes the calls Redis has as this node's that this node does not hold.
     fn sweep(&mut self, me: &str) -> Result<Vec<(String, Fields)>, StoreError> {
         let held: HashSet<String> = self.mirror.calls(None).into_iter().map(|c| c.uuid.clone()).collect();
-        self.with(|con, s| {
-            let nodes: Vec<(String, String)> = con.hgetall(s.k.key(&["calls"]))?;
+        let (k, sc) = (&self.keys, &self.scripts);
+        self.link.run(|con| {
+            let nodes: Vec<(String, String)> = con.hgetall(k.key(&["calls"]))?;
             let mut swept = Vec::new();
             for (uuid, _) in nodes.iter().filter(|(u, n)| n == me && !held.contains(u)) {
-                let f: Fields = con.hgetall(s.k.call(uuid))?;
+                let f: Fields = con.hgetall(k.call(uuid))?;
                 if let (Some(t), Some(e)) = (f.get("tenant"), f.get("extension")) {
-                    if Self::delete_call(con, s, uuid, t, e)?.0 == 1 {
+                    if Self::delete_call(con, k, sc, uuid, t, e)?.0 == 1 {
                         swept.push((uuid.clone(), f));
                     }
                 }
@@ -527,16 +571,18 @@ impl RedisStore {
     }
 
     /// Brings the mirror's `uuid` in line with what Redis has of it (`f`, empty when it
-    /// is gone).
+    /// is gone). A call new here is added to `new_calls`, with whether it comes back
+    /// quietly (its node restored it: the phones were told of it before).
     #[allow(clippy::too_many_arguments)]
     fn merge(
         &mut self,
         uuid: &str,
-        f: HashMap<String, String>,
+        f: Fields,
         me: &str,
+        offset: i64,
         changed: &mut HashSet<Place>,
         released: &mut Vec<String>,
-        new_calls: &mut Vec<ParkedCall>,
+        new_calls: &mut Vec<(ParkedCall, bool)>,
         missing: &mut Vec<ParkedCall>,
     ) {
         let theirs = f.get("claim").map(|c| parse_claim(c));
@@ -572,7 +618,7 @@ impl RedisStore {
                     (None, Some(t)) => {
                         c.claim = Some(t);
                         let p = Self::place_of(c);
-                        self.elsewhere.insert(uuid.to_string(), std::time::Instant::now());
+                        self.elsewhere.insert(uuid.to_string(), Instant::now());
                         changed.insert(p);
                     }
                     _ => {}
@@ -589,7 +635,8 @@ impl RedisStore {
             (false, None) => {
                 // Ours by an earlier life of this node (before a reload): adopted anew.
                 if f.get("node").is_some_and(|n| n != me) {
-                    new_calls.extend(Self::remote_call(uuid, &f, &self.plan));
+                    let quiet = f.get("quiet").is_some_and(|q| q == "1");
+                    new_calls.extend(Self::remote_call(uuid, &f, &self.plan, offset).map(|c| (c, quiet)));
                 }
             }
         }
@@ -598,15 +645,12 @@ impl RedisStore {
     fn place_of(c: &ParkedCall) -> Place {
         Place { tenant: c.tenant.clone(), extension: c.extension.clone(), group: c.group.clone() }
     }
-}
 
-struct Scripts<'a> {
-    k: &'a Keys,
-    insert: &'a Script,
-    claim: &'a Script,
-    unclaim: &'a Script,
-    remove: &'a Script,
-    take: &'a Script,
+    fn read_version(&mut self) -> Result<Option<i64>, StoreError> {
+        // No version yet is version 0 (nothing ever changed, or Redis restarted empty).
+        let key = self.keys.key(&["version"]);
+        self.link.run(|con| con.get(&key).map(|v: Option<i64>| Some(v.unwrap_or(0))))
+    }
 }
 
 impl ParkStore for RedisStore {
@@ -614,21 +658,18 @@ impl ParkStore for RedisStore {
         &self.target.node
     }
 
+    fn use_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+        self.set_offset();
+    }
+
     fn refresh(&mut self) -> Result<Refreshed, StoreError> {
-        // The first read after Redis restarted fails on the old connection: once more,
-        // on a new one.
-        // No version yet is version 0 (nothing ever changed, or Redis restarted empty).
-        let get = |con: &mut Connection, s: &Scripts| {
-            con.get(s.k.key(&["version"])).map(|v: Option<i64>| Some(v.unwrap_or(0)))
-        };
-        let mut version: Option<i64> = match self.with(get) {
-            Ok(v) => v,
-            Err(_) => self.with(get)?,
-        };
-        if self.lost {
+        let mut version = self.read_version()?;
+        if self.link.lost() || !self.unsynced.is_empty() || !self.unclaims.is_empty() {
             self.restore()?;
-            version = self.with(get)?;
+            version = self.read_version()?;
         }
+        self.flush_gone()?;
         self.beat(false)?;
         self.release_stale()?;
         let me = self.target.node.clone();
@@ -637,38 +678,44 @@ impl ParkStore for RedisStore {
         if version.is_some() && version == self.version && !self.look_for_dead {
             return Ok(Refreshed::default());
         }
+        let offset = self.offset();
         let mut out = Refreshed::default();
         let mut changed: HashSet<Place> = HashSet::new();
         if std::mem::take(&mut self.look_for_dead) {
-            let judge = self.connected_at.is_some_and(|t| t.elapsed() >= Duration::from_millis(HEARTBEAT_TTL_MS));
+            // Heartbeats may be lost with Redis (a restart): nobody is taken for dead
+            // before every live node has had the time to renew its own.
+            let judge = self.link.connected_at.is_some_and(|t| t.elapsed() >= self.grace());
             if judge {
                 let mut reaped = self.reap(&me)?;
                 // Calls this node held in an earlier life (it was killed and started again
                 // under its name): not adopted by now, their media is gone with it.
-                if !self.swept && self.born.elapsed() >= Duration::from_millis(HEARTBEAT_TTL_MS) {
+                if !self.swept && self.born.elapsed() >= self.grace() {
                     reaped.extend(self.sweep(&me)?);
                     self.swept = true;
                 }
                 for (uuid, f) in reaped {
-                    if let Some(c) = self.mirror.remove(&uuid).or_else(|| Self::remote_call(&uuid, &f, &self.plan)) {
+                    if let Some(c) =
+                        self.mirror.remove(&uuid).or_else(|| Self::remote_call(&uuid, &f, &self.plan, offset))
+                    {
                         changed.insert(Self::place_of(&c));
                         out.lost.push(c);
                     }
                 }
                 if !out.lost.is_empty() {
-                    version = self.with(get)?;
+                    version = self.read_version()?;
                 }
             }
         }
         // The calls changed since the mirror was read: from the log when it still holds
         // every change since, else all of them.
         let since = self.version;
+        let log = self.keys.key(&["log"]);
         let logged: Option<Vec<String>> = match (since, version) {
             (Some(a), Some(b)) if b == a => Some(Vec::new()),
             (Some(a), Some(b)) if b > a && b - a <= LOG_LEN => {
-                let entries: Vec<String> = self.with(|con, s| {
-                    redis::cmd("ZRANGEBYSCORE").arg(s.k.key(&["log"])).arg(format!("({a}")).arg(b).query(con)
-                })?;
+                let entries: Vec<String> = self
+                    .link
+                    .run(|con| redis::cmd("ZRANGEBYSCORE").arg(&log).arg(format!("({a}")).arg(b).query(con))?;
                 let uuids: HashSet<String> =
                     entries.iter().filter_map(|e| e.split_once(':').map(|(_, u)| u.to_string())).collect();
                 (entries.len() as i64 == b - a).then(|| uuids.into_iter().collect())
@@ -681,18 +728,20 @@ impl ParkStore for RedisStore {
         let uuids: Vec<String> = match logged {
             Some(u) => u,
             None => {
-                let mut all: HashSet<String> = self.with(|con, s| con.hkeys(s.k.key(&["calls"])))?;
+                let calls = self.keys.key(&["calls"]);
+                let mut all: HashSet<String> = self.link.run(|con| con.hkeys(&calls))?;
                 all.extend(self.mirror.calls(None).into_iter().map(|c| c.uuid.clone()));
                 all.into_iter().collect()
             }
         };
-        let fields: Vec<HashMap<String, String>> = if uuids.is_empty() {
+        let fields: Vec<Fields> = if uuids.is_empty() {
             Vec::new()
         } else {
-            self.with(|con, s| {
+            let k = &self.keys;
+            self.link.run(|con| {
                 let mut p = redis::pipe();
                 for u in &uuids {
-                    p.hgetall(s.k.call(u));
+                    p.hgetall(k.call(u));
                 }
                 p.query(con)
             })?
@@ -700,24 +749,27 @@ impl ParkStore for RedisStore {
         let mut new_calls = Vec::new();
         let mut missing = Vec::new();
         for (uuid, f) in uuids.iter().zip(fields) {
-            self.merge(uuid, f, &me, &mut changed, &mut out.released, &mut new_calls, &mut missing);
+            self.merge(uuid, f, &me, offset, &mut changed, &mut out.released, &mut new_calls, &mut missing);
         }
-        // Calls new here join their slots in park order.
-        new_calls.sort_by_key(|c: &ParkedCall| c.seq);
-        for c in new_calls {
+        for (c, quiet) in new_calls {
             changed.insert(Self::place_of(&c));
-            // Told here only when parked since this node first read the park.
-            if incremental && c.claim.is_none() {
+            // Told here only when parked since this node first read the park, and never
+            // told before (a call its node restored comes back quietly).
+            if incremental && !quiet && c.claim.is_none() {
                 out.arrived.push(c.clone());
             }
             self.mirror.add(c);
         }
+        out.arrived.sort_by_key(|c| c.seq);
         self.version = version;
-        // Our calls Redis lost (it restarted empty, or took this node for dead): written back.
+        // Our calls Redis lost (it restarted empty, or took this node for dead): written
+        // back, quietly: every node told its phones of them when they were parked.
         if !missing.is_empty() {
-            self.with(|con, s| {
+            let (k, sc) = (&self.keys, &self.scripts);
+            self.link.run(|con| {
                 for c in &missing {
-                    Self::write_call(con, s, c, usize::MAX, Some(c.seq))?;
+                    let parked_at = Self::to_cluster(c.parked_at_ms, offset, 1);
+                    Self::write_call(con, k, sc, c, usize::MAX, OnCluster { seq: c.seq, parked_at, quiet: true })?;
                 }
                 Ok(())
             })?;
@@ -729,14 +781,32 @@ impl ParkStore for RedisStore {
 
     fn insert(&mut self, mut call: ParkedCall, limit: usize) -> Result<(), InsertError> {
         call.node = self.target.node.clone();
-        let (seq, v) = self.with(|con, s| Self::write_call(con, s, &call, limit, None)).map_err(InsertError::Store)?;
-        if seq < 0 {
-            return Err(InsertError::Full);
+        // The park order and time on the cluster's clock.
+        let offset = self.offset();
+        let seq = Self::to_cluster(call.seq, offset, 1000);
+        let parked_at = Self::to_cluster(call.parked_at_ms, offset, 1);
+        let (k, sc) = (&self.keys, &self.scripts);
+        let at = || OnCluster { seq, parked_at, quiet: false };
+        match self.link.run(|con| Self::write_call(con, k, sc, &call, limit, at())) {
+            Ok((s, _)) if s < 0 => Err(InsertError::Full),
+            Ok((s, v)) => {
+                self.wrote(v);
+                call.seq = s as u64;
+                self.mirror.add(call);
+                Ok(())
+            }
+            // Redis does not answer: parked on this node, within the slot's limit as this
+            // node sees it; written (and told to the other nodes) when Redis is back.
+            Err(_) => {
+                if self.mirror.slot_len(&call.tenant, &call.extension) >= limit {
+                    return Err(InsertError::Full);
+                }
+                call.seq = seq;
+                self.unsynced.insert(call.uuid.clone());
+                self.mirror.add(call);
+                Ok(())
+            }
         }
-        self.wrote(v);
-        call.seq = seq as u64;
-        self.mirror.add(call);
-        Ok(())
     }
 
     fn get(&self, uuid: &str) -> Option<&ParkedCall> {
@@ -753,12 +823,19 @@ impl ParkStore for RedisStore {
             return Err(ClaimError::AlreadyTaken);
         }
         let mine = c.node == self.target.node;
+        // A caller of this node who hangs up (or presses the exit key) leaves here at
+        // once: nobody else can take a call whose media is here, so no round trip (its
+        // removal is written by the next refresh, off the switch's threads).
+        if mine && matches!(claim, Claim::Abandon | Claim::Exit) {
+            return self.mirror.claim(uuid, claim);
+        }
         let text = format!("{}|{}", self.target.node, claim_text(&claim));
-        let won = self.with(|con, s| {
-            s.claim
-                .key(s.k.call(uuid))
-                .key(s.k.key(&["version"]))
-                .key(s.k.key(&["log"]))
+        let (k, sc) = (&self.keys, &self.scripts);
+        let won = self.link.run(|con| {
+            sc.claim
+                .key(k.call(uuid))
+                .key(k.key(&["version"]))
+                .key(k.key(&["log"]))
                 .arg(&text)
                 .arg(uuid)
                 .invoke::<(i64, i64)>(con)
@@ -776,22 +853,23 @@ impl ParkStore for RedisStore {
             }
             // Ours, and Redis lost it (it restarted empty): claimed here; the next
             // refresh writes back what is still parked.
-            Ok(0) => self.lost = true,
+            Ok(0) => self.link.note_lost(),
             Ok(_) => {
                 // Claimed on another node since the mirror was read: so it is here too,
                 // until the next refresh says by whom.
                 if let Some(c) = self.mirror.get_mut(uuid) {
                     c.claim = Some(Claim::Retrieve { by: String::new() });
                     if mine {
-                        self.elsewhere.entry(uuid.to_string()).or_insert_with(std::time::Instant::now);
+                        self.elsewhere.entry(uuid.to_string()).or_insert_with(Instant::now);
                     }
                 }
                 self.version = None;
                 return Err(ClaimError::AlreadyTaken);
             }
-            // Our caller hung up (or pressed the exit key) while Redis is away: it leaves
-            // here now, and Redis when it is back.
-            Err(_) if mine && matches!(claim, Claim::Abandon | Claim::Exit) => {}
+            // Redis does not answer: this node settles its own calls (a pick-up by its
+            // phones, an answered recall); another node's claim could only be carried
+            // out here, through Redis, so this one wins. Redis is told when it is back.
+            Err(_) if mine => {}
             Err(e) => return Err(ClaimError::Store(e)),
         }
         self.mirror.claim(uuid, claim)
@@ -817,16 +895,29 @@ impl ParkStore for RedisStore {
     fn remove(&mut self, uuid: &str) -> Option<ParkedCall> {
         self.elsewhere.remove(uuid);
         let c = self.mirror.remove(uuid)?;
+        if c.node != self.target.node || self.unsynced.remove(uuid) {
+            // Another node's (its node removes it), or never written.
+            return Some(c);
+        }
         let (t, e) = (c.tenant.clone(), c.extension.clone());
-        if c.node == self.target.node {
-            match self.with(|con, s| Self::delete_call(con, s, uuid, &t, &e)) {
-                Ok((_, v)) => self.wrote(v),
-                Err(_) => {
-                    self.gone.insert(uuid.to_string());
-                }
+        // A caller that left (hung up, pressed the exit key) is removed from Redis by the
+        // next refresh: the switch's thread that told of it does not wait for Redis.
+        if matches!(c.claim, Some(Claim::Abandon | Claim::Exit)) || !self.link.is_up() {
+            self.gone.insert(uuid.to_string(), (t, e));
+            return Some(c);
+        }
+        let (k, sc) = (&self.keys, &self.scripts);
+        match self.link.run(|con| Self::delete_call(con, k, sc, uuid, &t, &e)) {
+            Ok((_, v)) => self.wrote(v),
+            Err(_) => {
+                self.gone.insert(uuid.to_string(), (t, e));
             }
         }
         Some(c)
+    }
+
+    fn pending_writes(&self) -> bool {
+        !self.gone.is_empty() || !self.unsynced.is_empty()
     }
 
     fn hand_over(&mut self, uuid: &str) -> Result<Handover, StoreError> {
@@ -837,7 +928,7 @@ impl ParkStore for RedisStore {
         let address = match find(self) {
             Some(a) => a,
             None => {
-                self.beat(true)?;
+                self.read_others()?;
                 find(self).ok_or_else(|| StoreError(format!("node {node:?} holding {uuid} is not alive")))?
             }
         };
@@ -845,39 +936,48 @@ impl ParkStore for RedisStore {
         // The claim the token is for: the holder takes the retriever only while it stands.
         let ours = self.mirror.get(uuid).and_then(|c| c.claim.as_ref()).map(claim_text).unwrap_or_default();
         let value = format!("{uuid}|{node}|{}|{ours}", self.target.node);
-        self.with(|con, s| {
-            redis::cmd("SET").arg(s.k.key(&["token", &token])).arg(&value).arg("EX").arg(TOKEN_TTL_S).query::<()>(con)
-        })?;
+        let key = self.keys.key(&["token", &token]);
+        self.link.run(|con| redis::cmd("SET").arg(&key).arg(&value).arg("EX").arg(TOKEN_TTL_S).query::<()>(con))?;
         Ok(Handover { node, address, token })
     }
 
     fn redeem(&mut self, token: &str) -> Result<Option<String>, StoreError> {
-        let v: Option<String> = self.with(|con, s| s.take.key(s.k.key(&["token", token])).invoke(con))?;
-        let Some(v) = v else { return Ok(None) };
-        let mut parts = v.splitn(3, '|');
-        let (Some(uuid), Some(node), Some(claim)) = (parts.next(), parts.next(), parts.next()) else {
-            return Ok(None);
-        };
-        let me = self.target.node.as_str();
-        if node != me || self.mirror.get(uuid).is_none_or(|c| c.node != me) {
-            return Ok(None);
-        }
-        // The claim must still be the one the token was given for.
-        let now: Option<String> = self.with(|con, s| con.hget(s.k.call(uuid), "claim"))?;
-        Ok((now.as_deref() == Some(claim)).then(|| uuid.to_string()))
+        let me = self.target.node.clone();
+        let (k, sc) = (&self.keys, &self.scripts);
+        let call_prefix = k.key(&["call", ""]);
+        let uuid: Option<String> =
+            self.link.run(|con| sc.redeem.key(k.key(&["token", token])).arg(&me).arg(&call_prefix).invoke(con))?;
+        // Only a call this node holds (the token names it, but Redis is no authority on
+        // what this switch holds).
+        Ok(uuid.filter(|u| self.mirror.get(u).is_some_and(|c| c.node == me)))
     }
 
     fn node_at(&mut self, host: &str) -> Result<Option<String>, StoreError> {
-        self.beat(true)?;
         let host_of = |a: &str| a.rsplit_once(':').map_or(a, |(h, _)| h).to_string();
-        Ok(self.others.iter().find(|(_, a)| host_of(a).eq_ignore_ascii_case(host)).map(|(n, _)| n.clone()))
+        let find =
+            |s: &Self| s.others.iter().find(|(_, a)| host_of(a).eq_ignore_ascii_case(host)).map(|(n, _)| n.clone());
+        // The nodes seen at the last heartbeat first: a call from anywhere else costs one
+        // read, and no write, before it is refused.
+        if let Some(n) = find(self) {
+            return Ok(Some(n));
+        }
+        self.read_others()?;
+        Ok(find(self))
+    }
+
+    fn leave(&mut self) {
+        if std::mem::replace(&mut self.left, true) {
+            return;
+        }
+        let (key, mark, sc) = (self.keys.node(&self.target.node), self.mark(), &self.scripts);
+        let _ = self.link.run(|con| sc.leave.key(&key).arg(&mark).invoke::<i64>(con));
     }
 
     fn status(&self) -> StoreStatus {
         StoreStatus {
             kind: self.target.url.clone(),
             node: self.target.node.clone(),
-            reachable: !self.lost && self.con.is_some(),
+            reachable: self.link.is_up(),
             others: self.others.clone(),
         }
     }
@@ -915,6 +1015,14 @@ impl ParkStore for RedisStore {
     }
 }
 
+impl Drop for RedisStore {
+    /// A store that goes (a module unload) marks its heartbeat as left: the next load
+    /// under this name takes it over at once.
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
 /// A token nobody can guess: 64 bits from the OS's random source.
 fn rand_u64() -> u64 {
     let mut b = [0u8; 8];
@@ -927,6 +1035,29 @@ fn rand_u64() -> u64 {
     // No /dev/urandom: the std hasher's random keys.
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
+    h.write_u64(wall_ms());
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::node_address;
+
+    #[test]
+    fn only_an_ip_address_and_port_read_from_redis_is_a_node_s_address() {
+        assert_eq!(node_address("10.0.0.5:5080|abc|3"), Some("10.0.0.5:5080"));
+        assert_eq!(node_address("10.0.0.5"), Some("10.0.0.5"));
+        for bad in [
+            "10.0.0.5:5080,sofia/gateway/pstn/1900",
+            "10.0.0.5:5080;transport=tcp",
+            "evil.example:5060",
+            "10.0.0.5:0",
+            "10.0.0.5:+80",
+            "[::1]:5060",
+            "",
+            "10.0.0.5:5080 ",
+        ] {
+            assert_eq!(node_address(bad), None, "{bad}");
+        }
+    }
 }

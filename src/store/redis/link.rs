@@ -1,0 +1,153 @@
+//! The connection to Redis, and whether Redis answers.
+//!
+//! An operation runs on one connection with a time-out. When it times out, or Redis
+//! cannot be reached, the link is *down*: every operation fails at once, with no I/O,
+//! until a thread of the link's own (neither the engine's nor the switch's) reaches
+//! Redis again. So a frozen Redis costs one time-out under the engine's lock, not one
+//! per operation, and nobody under that lock waits for a reconnect.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::Connection;
+
+use crate::store::StoreError;
+
+/// How long a connect, a read or a write may take before Redis counts as unreachable.
+pub(super) const IO_TIMEOUT: Duration = Duration::from_millis(500);
+/// While the link is down, how often its thread tries to reach Redis.
+const PROBE_EVERY: Duration = Duration::from_millis(250);
+
+#[derive(Default)]
+struct Health {
+    down: AtomicBool,
+    /// A thread is trying to reach Redis.
+    probing: AtomicBool,
+    /// The link is gone: its thread stops.
+    stop: AtomicBool,
+}
+
+pub(super) struct Link {
+    client: redis::Client,
+    con: Option<Connection>,
+    health: Arc<Health>,
+    /// When the connection in use was made.
+    pub connected_at: Option<Instant>,
+    /// An operation failed since [`Link::recovered`] was last called: what this node
+    /// holds may be missing from Redis.
+    lost: bool,
+}
+
+impl Link {
+    pub fn new(client: redis::Client) -> Link {
+        Link { client, con: None, health: Arc::default(), connected_at: None, lost: false }
+    }
+
+    /// Whether the last exchange worked and no failure is pending.
+    pub fn is_up(&self) -> bool {
+        self.con.is_some() && !self.lost && !self.health.down.load(Ordering::Acquire)
+    }
+
+    /// Whether an operation failed since [`Link::recovered`].
+    pub fn lost(&self) -> bool {
+        self.lost
+    }
+
+    /// What was lost is written back: the link counts as whole again.
+    pub fn recovered(&mut self) {
+        self.lost = false;
+    }
+
+    /// Redis answered, but without what this node wrote (it restarted empty): as after a
+    /// failure, what this node holds is written back on the next refresh.
+    pub fn note_lost(&mut self) {
+        self.lost = true;
+    }
+
+    /// Runs `f` on the connection. A connection that broke (Redis restarted) is made
+    /// anew and `f` runs once more; a time-out or a failed connect puts the link down.
+    pub fn run<T>(&mut self, mut f: impl FnMut(&mut Connection) -> redis::RedisResult<T>) -> Result<T, StoreError> {
+        if self.health.down.load(Ordering::Acquire) {
+            return Err(StoreError("redis does not answer (tried again in the background)".into()));
+        }
+        for attempt in 0..2 {
+            if self.con.is_none() {
+                self.connect()?;
+            }
+            let con = self.con.as_mut().expect("connected above");
+            match f(con) {
+                Ok(v) => return Ok(v),
+                Err(e) if attempt == 0 && e.is_connection_dropped() && !e.is_timeout() => {
+                    self.con = None;
+                    self.lost = true;
+                }
+                Err(e) => {
+                    self.fail();
+                    return Err(err(e));
+                }
+            }
+        }
+        unreachable!("the second attempt returns")
+    }
+
+    fn connect(&mut self) -> Result<(), StoreError> {
+        match open(&self.client) {
+            Ok(con) => {
+                self.con = Some(con);
+                self.connected_at = Some(Instant::now());
+                Ok(())
+            }
+            Err(e) => {
+                self.fail();
+                Err(err(e))
+            }
+        }
+    }
+
+    /// Redis failed: the connection is dropped, and the link's thread tries to reach it
+    /// until it answers.
+    fn fail(&mut self) {
+        self.con = None;
+        self.lost = true;
+        self.health.down.store(true, Ordering::Release);
+        if self.health.probing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (client, health) = (self.client.clone(), self.health.clone());
+        let spawned = std::thread::Builder::new().name("callpark-redis".into()).spawn(move || {
+            while !health.stop.load(Ordering::Acquire) {
+                std::thread::sleep(PROBE_EVERY);
+                let answers = open(&client).and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+                if answers.is_ok() {
+                    health.down.store(false, Ordering::Release);
+                    break;
+                }
+            }
+            health.probing.store(false, Ordering::Release);
+        });
+        if spawned.is_err() {
+            // No thread: the next operation tries itself.
+            self.health.probing.store(false, Ordering::Release);
+            self.health.down.store(false, Ordering::Release);
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.health.stop.store(true, Ordering::Release);
+    }
+}
+
+/// A connection with every operation bounded by [`IO_TIMEOUT`].
+fn open(client: &redis::Client) -> redis::RedisResult<Connection> {
+    let con = client.get_connection_with_timeout(IO_TIMEOUT)?;
+    con.set_read_timeout(Some(IO_TIMEOUT))?;
+    con.set_write_timeout(Some(IO_TIMEOUT))?;
+    Ok(con)
+}
+
+pub(super) fn err(e: redis::RedisError) -> StoreError {
+    StoreError(format!("redis: {e}"))
+}

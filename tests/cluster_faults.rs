@@ -1,0 +1,373 @@
+//! The shared park under faults: what a node does while Redis is stopped or frozen, how
+//! it merges what it did when Redis is back, when another node is taken for dead, and
+//! how park times and order read the same on every node. Real `redis-server`s on
+//! loopback ports, engines with fake switches and virtual clocks.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use callpark::clock::ManualClock;
+use callpark::config;
+use callpark::engine::AdoptRequest;
+use callpark::host::Action;
+use callpark::{DialError, DialFailure, DialOutcome, DialRequest, Engine, Timing};
+use common::redis_server::{self, Server};
+use common::*;
+
+struct Node {
+    engine: Engine,
+    host: Arc<FakeHost>,
+    clock: Arc<ManualClock>,
+}
+
+fn conf() -> String {
+    group_conf(r#"recall="parking-user""#)
+}
+
+impl Node {
+    fn new(server: &Server, prefix: &str, name: &str) -> Node {
+        Self::with_store(redis_server::store(server, prefix, name))
+    }
+
+    fn with_store(store: callpark::store::RedisStore) -> Node {
+        Self::started_before(store, 0)
+    }
+
+    /// A node whose process started `ms` before the others (its clock is that far ahead).
+    fn started_before(store: callpark::store::RedisStore, ms: u64) -> Node {
+        let config = config::from_xml("test.conf.xml", &conf()).unwrap_or_else(|e| panic!("{e}"));
+        let host = Arc::new(FakeHost::default());
+        host.add_users(ACME, &["101", "102", "103", "104", "105"]);
+        let clock = Arc::new(ManualClock::default());
+        clock.advance(ms);
+        let engine = Engine::with_store(config, host.clone(), Timing::Manual(clock.clone()), Box::new(store));
+        Node { engine, host, clock }
+    }
+
+    /// `uuid`, transferred by `by`, dials `dialed` (a blind transfer to a park code).
+    fn park(&self, uuid: &str, dialed: &str, by: &str) -> Result<DialOutcome, DialFailure> {
+        dial(&self.engine, ACME, uuid, dialed, None, Some(by))
+    }
+
+    /// `uuid`, a phone of `user`, dials `dialed` (a retrieve code).
+    fn pick_up(&self, uuid: &str, dialed: &str, user: &str) -> Result<DialOutcome, DialError> {
+        dial(&self.engine, ACME, uuid, dialed, Some(user), None).map_err(|f| f.error)
+    }
+
+    fn listed(&self) -> Vec<String> {
+        self.engine.list(Some(ACME)).unwrap().into_iter().map(|c| c.uuid).collect()
+    }
+
+    fn count(&self, action: Action) -> usize {
+        self.host.events().iter().filter(|e| e.action == action).count()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Syncs `n` until it reaches Redis again (it tries once a second after a failure).
+fn until_reachable(n: &Node) {
+    let t = Instant::now();
+    loop {
+        n.engine.sync();
+        if n.engine.store_status().reachable {
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "Redis is back but the node does not reach it");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Redis with its data on disk, in a folder of its own.
+fn persistent() -> (Server, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("callpark-faults-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    (redis_server::start_persistent(free_port(), &dir), dir)
+}
+
+#[test]
+fn a_park_while_redis_is_down_is_kept_on_this_node_and_shared_when_it_is_back() {
+    let server = redis_server::start(free_port());
+    let prefix = redis_server::fresh_prefix();
+    let a = Node::new(&server, &prefix, "a");
+    server.stop();
+    // Parked here, not bounced: listed, lit and picked up by this node's phones.
+    assert_eq!(a.park("caller-1", "*68103", "101").map_err(|f| f.error.to_string()), Ok(parked("103").unwrap()));
+    assert_eq!(a.park("caller-2", "*68104", "101").map_err(|f| f.error.to_string()), Ok(parked("104").unwrap()));
+    assert_eq!(a.listed(), ["caller-1", "caller-2"]);
+    assert_eq!(a.host.lamp_count(ACME, "103"), Some(1), "the lamp is lit");
+    assert!(a.host.sent_back().is_empty(), "nobody was sent back: {:?}", a.host.sent_back());
+    assert_eq!(
+        a.pick_up("desk-103", "*88103", "103"),
+        Ok(DialOutcome::Retrieved { parked_uuid: "caller-1".into(), extension: "103".into() })
+    );
+    assert_eq!(a.listed(), ["caller-2"]);
+    // Redis is back (empty): A writes what it holds; B sees it and picks it up.
+    let again = redis_server::start(server.port);
+    until_reachable(&a);
+    let b = Node::new(&again, &prefix, "b");
+    b.engine.sync();
+    assert_eq!(b.listed(), ["caller-2"], "B sees the call A parked during the outage");
+    b.engine.probe(ACME, "park+104", Some("105")).unwrap();
+    assert_eq!(b.host.lamp_count(ACME, "104"), Some(1), "a subscriber on B sees it lit");
+    b.pick_up("desk-104", "*88104", "104").unwrap();
+    let (_, _, token) = b.host.hand_overs().pop().expect("a hand-over to A");
+    a.engine.take_over(&token, "leg-104", "127.0.0.12").unwrap();
+    assert!(a.listed().is_empty());
+    b.engine.sync();
+    assert!(b.listed().is_empty());
+    again.stop();
+}
+
+#[test]
+fn a_call_sent_back_during_an_outage_and_not_taken_goes_back_into_the_park() {
+    let server = redis_server::start(free_port());
+    let a = Node::new(&server, &redis_server::fresh_prefix(), "a");
+    server.stop();
+    // 101 did not take the call sent back to it: it is parked at 101, never hung up.
+    let r = a.engine.dial(&DialRequest {
+        tenant: ACME,
+        uuid: "caller-1",
+        dialed: "*68999",
+        user: None,
+        transferor: Some("101"),
+        caller_number: "1",
+        caller_name: "",
+        back_to_park: true,
+        transferred: true,
+        operator: false,
+    });
+    assert_eq!(r.map_err(|f| f.error.to_string()), Ok(parked("101").unwrap()));
+    assert_eq!(a.listed(), ["caller-1"]);
+}
+
+#[test]
+fn a_reload_while_redis_is_down_keeps_the_call_for_every_node() {
+    let (server, dir) = persistent();
+    let prefix = redis_server::fresh_prefix();
+    let a = Node::new(&server, &prefix, "a");
+    a.park("caller-1", "*68102", "101").unwrap();
+    server.stop();
+    // `reload mod_callpark` on A: the engine goes, a new one adopts what the switch holds.
+    drop(a);
+    let a = Node::new(&server, &prefix, "a");
+    let adopted = a.engine.adopt(&AdoptRequest {
+        tenant: ACME,
+        uuid: "caller-1",
+        extension: "102",
+        parking_user: "101",
+        caller_number: "003386002678",
+        caller_name: "",
+        parked_secs_ago: 5,
+    });
+    assert_eq!(adopted.map_err(|e| e.to_string()), Ok(()));
+    assert_eq!(a.listed(), ["caller-1"]);
+    let again = redis_server::start_persistent(server.port, &dir);
+    until_reachable(&a);
+    let b = Node::new(&again, &prefix, "b");
+    // Past the time a node looks for what its earlier life left (a heartbeat's life).
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(redis_server::GRACE_MS + 1000) {
+        a.engine.sync();
+        b.engine.sync();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(a.listed(), ["caller-1"], "A still has it");
+    assert_eq!(b.listed(), ["caller-1"], "B sees it");
+    assert_eq!(a.count(Action::Abandoned) + b.count(Action::Abandoned), 0, "nobody abandoned it");
+    b.pick_up("desk-102", "*88102", "102").unwrap();
+    let (_, _, token) = b.host.hand_overs().pop().expect("a hand-over to A");
+    a.engine.take_over(&token, "leg-102", "127.0.0.12").unwrap();
+    again.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_recall_answered_during_an_outage_connects() {
+    let server = redis_server::start(free_port());
+    let a = Node::new(&server, &redis_server::fresh_prefix(), "a");
+    a.park("caller-1", "*68102", "101").unwrap();
+    server.stop();
+    a.clock.advance(60_000);
+    a.engine.advance(0);
+    let ring = a.host.rings().pop().expect("the recall rings 101");
+    assert_eq!(ring.extension, "101");
+    assert_eq!(a.engine.recall_answered("caller-1", ring.attempt, "recall-leg").map_err(|e| e.to_string()), Ok(()));
+    assert!(a.listed().is_empty(), "it left the park");
+    assert_eq!(a.count(Action::Retrieved), 1, "{:?}", a.host.actions());
+    assert_eq!(a.count(Action::Abandoned), 0);
+}
+
+#[test]
+fn a_frozen_redis_keeps_no_hang_up_or_probe_waiting() {
+    let server = redis_server::start(free_port());
+    let a = Arc::new(Node::new(&server, &redis_server::fresh_prefix(), "a"));
+    a.park("caller-1", "*68102", "101").unwrap();
+    server.freeze();
+    // A park on a dial thread meets the frozen Redis first (it waits for its own
+    // operation's time-out)...
+    let parker = {
+        let a = a.clone();
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            let r = a.park("caller-2", "*68103", "101");
+            (r, t.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    // ...and the switch's event threads (a hang-up, a new subscriber's probe) do not wait
+    // for it: each returns in a fraction of the park's wait, measured side by side.
+    let t = Instant::now();
+    a.engine.hangup("caller-1").unwrap();
+    a.engine.probe(ACME, "park+102", Some("104")).unwrap();
+    let handlers = t.elapsed();
+    let (parked2, park_took) = parker.join().unwrap();
+    server.thaw();
+    assert!(park_took >= Duration::from_millis(300), "the park met no frozen Redis ({park_took:?})");
+    assert!(
+        handlers * 4 < park_took,
+        "the hang-up and the probe took {handlers:?}: they waited for the park, which took {park_took:?}"
+    );
+    assert_eq!(parked2.map_err(|f| f.error.to_string()), Ok(parked("103").unwrap()));
+    a.engine.sync();
+    assert_eq!(a.listed(), ["caller-2"], "the hang-up was carried out");
+    let probe = a.host.lamp(ACME, &callpark::host::Target::Extension("102".into())).unwrap();
+    assert_eq!((probe.state.count, probe.subscriber.as_deref()), (0, Some("104")), "the probe was answered");
+    server.stop();
+}
+
+#[test]
+fn a_node_silent_for_a_few_seconds_is_not_taken_for_dead() {
+    let server = redis_server::shared();
+    let prefix = redis_server::fresh_prefix();
+    // The default grace (no node-grace in the configuration).
+    let grace = callpark::config::DEFAULT_GRACE_MS;
+    let a = Node::with_store(redis_server::store_with_grace(server, &prefix, "a", grace));
+    let b = Node::with_store(redis_server::store_with_grace(server, &prefix, "b", grace));
+    a.park("caller-1", "*68102", "101").unwrap();
+    b.engine.sync();
+    let told = b.host.messages().len();
+    // A renews nothing for 4.5 s (cut off from Redis, or between an unload and a load).
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(4500) {
+        b.engine.sync();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(b.listed(), ["caller-1"], "B keeps A's call");
+    assert_eq!(b.count(Action::Abandoned), 0);
+    assert_eq!(b.host.lamp_count(ACME, "102"), Some(1), "the lamp stays lit");
+    a.engine.sync();
+    b.engine.sync();
+    assert_eq!(b.host.messages().len(), told, "nobody told twice");
+}
+
+#[test]
+fn a_node_taken_for_dead_and_back_restores_its_calls_quietly() {
+    let server = redis_server::shared();
+    let prefix = redis_server::fresh_prefix();
+    let grace = 2000;
+    let a = Node::with_store(redis_server::store_with_grace(server, &prefix, "a", grace));
+    let b = Node::with_store(redis_server::store_with_grace(server, &prefix, "b", grace));
+    a.park("caller-1", "*68102", "101").unwrap();
+    b.engine.sync();
+    let told = b.host.messages().len();
+    assert!(told > 0);
+    let t = Instant::now();
+    while !b.listed().is_empty() {
+        assert!(t.elapsed() < Duration::from_millis(grace * 4), "B never took A for dead");
+        b.engine.sync();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A is back: its call is parked again everywhere, and no phone is told twice.
+    a.engine.sync();
+    b.engine.sync();
+    assert_eq!(b.listed(), ["caller-1"]);
+    assert_eq!(b.host.lamp_count(ACME, "102"), Some(1));
+    assert_eq!(b.host.messages().len(), told, "told again: {:?}", b.host.messages());
+}
+
+#[test]
+fn park_times_and_order_are_the_same_on_every_node() {
+    let server = redis_server::shared();
+    let prefix = redis_server::fresh_prefix();
+    let a = Node::new(server, &prefix, "a");
+    // B's process started 100 s before A's: their clocks differ.
+    let b = Node::started_before(redis_server::store(server, &prefix, "b"), 100_000);
+    a.park("caller-1", "*68102", "101").unwrap();
+    a.clock.advance(1000);
+    a.park("caller-2", "*68102", "101").unwrap();
+    b.engine.sync();
+    let secs: Vec<(String, u64)> =
+        b.engine.list(Some(ACME)).unwrap().into_iter().map(|c| (c.uuid, c.parked_secs)).collect();
+    assert!(secs.iter().all(|(_, s)| *s <= 2), "B counts A's park times from its own clock: {secs:?}");
+    // A reloads and adopts the two calls in another order: they keep their places.
+    drop(a);
+    let a = Node::new(server, &prefix, "a");
+    for (uuid, ago) in [("caller-2", 0), ("caller-1", 1)] {
+        a.engine
+            .adopt(&AdoptRequest {
+                tenant: ACME,
+                uuid,
+                extension: "102",
+                parking_user: "101",
+                caller_number: "003386002678",
+                caller_name: "",
+                parked_secs_ago: ago,
+            })
+            .unwrap();
+    }
+    b.engine.sync();
+    assert_eq!(a.listed(), ["caller-1", "caller-2"], "oldest first on A");
+    assert_eq!(b.listed(), ["caller-1", "caller-2"], "oldest first on B");
+    assert_eq!(
+        b.pick_up("desk-102", "*88102", "102"),
+        Ok(DialOutcome::Retrieved { parked_uuid: "caller-1".into(), extension: "102".into() }),
+        "B takes the oldest"
+    );
+}
+
+#[test]
+fn a_second_node_with_a_running_node_s_name_is_refused() {
+    let server = redis_server::shared();
+    let prefix = redis_server::fresh_prefix();
+    let a = Arc::new(Node::new(server, &prefix, "a"));
+    // A runs: its heartbeat is renewed (its timer thread would sync it every 250 ms).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let running = {
+        let (a, stop) = (a.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                a.engine.sync();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let copy = callpark::store::RedisStore::new(callpark::store::RedisTarget {
+        url: server.url(),
+        node: "a".into(),
+        address: "127.0.0.9:5060".into(),
+        prefix: prefix.clone(),
+        ..Default::default()
+    });
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    running.join().unwrap();
+    match copy {
+        Ok(_) => panic!("a second node named a was taken"),
+        Err(e) => assert!(e.to_string().contains("node \"a\" is running at"), "{e}"),
+    }
+    // A reload of A itself (the engine freed, a new one made) is no duplicate, and takes
+    // no longer than a store with a free name.
+    drop(Arc::try_unwrap(a).ok().expect("the only reference"));
+    let t = Instant::now();
+    let again = Node::new(server, &prefix, "a");
+    let reload = t.elapsed();
+    let t = Instant::now();
+    let _fresh = Node::new(server, &prefix, "z");
+    let fresh = t.elapsed();
+    assert!(again.engine.store_status().reachable);
+    assert!(reload < fresh * 4 + Duration::from_millis(200), "a reload waited: {reload:?} against {fresh:?}");
+}
