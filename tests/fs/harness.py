@@ -1169,6 +1169,11 @@ def s25_user_alice_parks_and_is_recalled(ctx):
         check(calls[0]["extension"] == "alice" and calls[0]["parking_user"] == "alice",
               f"parked at alice by alice: {calls[0]}")
         blf_wait(ctx, w, "confirmed")
+        # A phone subscribing while the call is parked is answered too (issue 22, item 11).
+        late = blf(ctx, "105", "park+alice")
+        state, who = blf_wait(ctx, late, "confirmed", seconds=3)
+        check("104" in who, f"a subscriber arriving late sees alice's parked caller 104 ({who!r})")
+        late.unsubscribe()
         ctx.wait(lambda: len(alice.incoming) > n + 1, 12, "the recall rings alice")
         rec = alice.incoming[-1]
         check(rec.caller_number() == "104", f"the recall shows the parked caller ({rec.remote})")
@@ -1707,6 +1712,29 @@ def s37_held_in_the_extension_that_parked_it(ctx):
         esl.close()
 
 
+def s38_lamp_of_a_named_slot_across_an_unload(ctx):
+    """A call parked at alice (a slot named by a user id, not digits), its caller hangs
+    up while the module is unloaded: park+alice goes out at the next load, as a numbered
+    slot's lamp does (issue 22, item 11: it stayed lit)."""
+    client, alice = ctx.phone("client", "104"), ctx.phone("alice", "alice")
+    try:
+        w = blf(ctx, "103", "park+alice")
+        c = ctx.park_by_transfer(client, alice, "*68")
+        calls = ctx.wait_parked(1)
+        check(calls[0]["extension"] == "alice", f"parked at alice: {calls[0]}")
+        blf_wait(ctx, w, "confirmed")
+        check("+OK" in ctx.sw.api("unload mod_callpark"), "unload with the call parked")
+        c.hangup(__import__("pjsua2").CallOpParam(True))
+        ctx.wait_no_channels("the caller hung up while the module was unloaded")
+        check("+OK" in ctx.sw.api("load mod_callpark"), "load mod_callpark")
+        ctx.wait_parked(0)
+        blf_wait(ctx, w, "off")
+        w.unsubscribe()
+    finally:
+        ctx.ua.hangup_all()
+        ctx.drop_phone("alice")
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
@@ -1722,7 +1750,7 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s31_attended_transfer_park, s32_operator_commands,
              s33_exit_key, s34_visual_park_notices,
              s35_unload_the_moment_a_call_parks, s36_pick_up_answered_before_the_bridge,
-             s37_held_in_the_extension_that_parked_it]
+             s37_held_in_the_extension_that_parked_it, s38_lamp_of_a_named_slot_across_an_unload]
 
 
 def main(argv):
