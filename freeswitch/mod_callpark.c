@@ -628,6 +628,30 @@ static bool cb_user_exists(void *ctx, const char *tenant, const char *extension)
 	return true;
 }
 
+/* The contacts user@tenant registered on any profile, as sofia_contact lists them
+   ("sofia/<profile>/sip:...", several joined by ','); the library matches them. */
+static size_t cb_contacts(void *ctx, const char *tenant, const char *user, char *buf, size_t len)
+{
+	switch_stream_handle_t stream = { 0 };
+	char *arg = switch_mprintf("*/%s@%s", user, tenant);
+	size_t n = 0;
+	(void) ctx;
+
+	SWITCH_STANDARD_STREAM(stream);
+	if (arg && switch_api_execute("sofia_contact", arg, NULL, &stream) == SWITCH_STATUS_SUCCESS && stream.data &&
+		strncmp((char *) stream.data, "error/", 6)) {
+		n = strlen((char *) stream.data);
+		if (len) {
+			switch_copy_string(buf, (char *) stream.data, len);
+		}
+	} else if (len) {
+		buf[0] = '\0';
+	}
+	switch_safe_free(stream.data);
+	switch_safe_free(arg);
+	return n;
+}
+
 static void cb_log(void *ctx, cp_log_level level, const char *message)
 {
 	(void) ctx;
@@ -650,15 +674,37 @@ static const char *leg_var(switch_core_session_t *into, switch_channel_t *channe
 	return v ? switch_core_session_strdup(into, v) : NULL;
 }
 
+/* A variable the channel itself has, copied into `into`'s pool (the channel's own when
+   NULL): never the switch's global of that name, which switch_channel_get_variable falls
+   back to (vanilla vars.xml sets a global domain_name, which is no record of this call). */
+static const char *own_var(switch_core_session_t *into, switch_channel_t *channel, const char *name)
+{
+	switch_event_header_t *hi = switch_channel_variable_first(channel);
+	const char *v = NULL;
+
+	if (!hi) {
+		return NULL;
+	}
+	for (; hi; hi = hi->next) {
+		if (!strcasecmp(hi->name, name)) {
+			v = switch_core_session_strdup(into ? into : switch_channel_get_session(channel), hi->value);
+			break;
+		}
+	}
+	switch_channel_variable_last(channel);
+	return v;
+}
+
 /* What the switch knows of a leg, as it has it: the library decides who is who. */
 static void read_leg(switch_core_session_t *into, switch_channel_t *channel, struct cp_leg *leg)
 {
-	leg->authorized = switch_true(leg_var(into, channel, "sip_authorized"));
-	leg->user_name = leg_var(into, channel, "user_name");
-	leg->domain_name = leg_var(into, channel, "domain_name");
+	leg->authorized = switch_true(own_var(into, channel, "sip_authorized"));
+	leg->user_name = own_var(into, channel, "user_name");
+	leg->domain_name = own_var(into, channel, "domain_name");
 	leg->outbound = switch_channel_direction(channel) == SWITCH_CALL_DIRECTION_OUTBOUND;
-	leg->dialed_user = leg_var(into, channel, "dialed_user");
-	leg->dialed_domain = leg_var(into, channel, "dialed_domain");
+	leg->dialed_user = own_var(into, channel, "dialed_user");
+	leg->dialed_domain = own_var(into, channel, "dialed_domain");
+	leg->contact = leg->outbound ? own_var(into, channel, "sip_req_uri") : NULL;
 }
 
 static switch_bool_t read_other_leg(switch_core_session_t *session, const char *uuid, struct cp_leg *leg)
@@ -688,6 +734,7 @@ static switch_bool_t recorded_partner(switch_core_session_t *into, switch_channe
 	leg->outbound = switch_true(leg_var(into, channel, "callpark_partner_outbound"));
 	leg->dialed_user = leg_var(into, channel, "callpark_partner_dialed_user");
 	leg->dialed_domain = leg_var(into, channel, "callpark_partner_dialed_domain");
+	leg->contact = leg_var(into, channel, "callpark_partner_contact");
 	return SWITCH_TRUE;
 }
 
@@ -1138,6 +1185,7 @@ static void record_partner(switch_core_session_t *session, switch_core_session_t
 	switch_channel_set_variable(channel, "callpark_partner_outbound", l.outbound ? "true" : "false");
 	switch_channel_set_variable(channel, "callpark_partner_dialed_user", l.dialed_user);
 	switch_channel_set_variable(channel, "callpark_partner_dialed_domain", l.dialed_domain);
+	switch_channel_set_variable(channel, "callpark_partner_contact", l.contact);
 	switch_channel_set_variable(channel, "callpark_partner_uuid", switch_core_session_get_uuid(partner));
 }
 
@@ -1443,7 +1491,7 @@ SWITCH_STANDARD_API(callpark_api)
 
 static const struct cp_host HOST = {
 	NULL, cb_bridge, cb_ring, cb_cancel_ring, cb_transfer, cb_presence, cb_message, cb_event, cb_user_exists, cb_log, cb_sip_notify,
-	cb_bridge_to_node,
+	cb_bridge_to_node, cb_contacts,
 };
 
 SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)

@@ -362,6 +362,11 @@ typedef struct cp_host {
                               const char *uuid,
                               const char *address,
                               const char *destination);
+  // Optional (NULL: no registration is looked up): write the contacts `user`@`tenant`
+  // has registered, as the switch lists them, separated by `,`, into `buf` of `len`
+  // bytes (NUL-terminated, cut if need be), and return the length of the whole list
+  // (0: none). A call is called again with a larger buffer when the list was cut.
+  size_t (*contacts)(void *ctx, const char *tenant, const char *user, char *buf, size_t len);
 } cp_host;
 
 // A call the switch still holds parked, handed back to a new engine (after a module
@@ -411,6 +416,8 @@ typedef struct cp_leg {
   // `dialed_user`, `dialed_domain`.
   const char *dialed_user;
   const char *dialed_domain;
+  // An outbound leg's `sip_req_uri`: where the switch sent it (`user@host:port;...`).
+  const char *contact;
 } cp_leg;
 
 // A channel that dialed something the dialplan sent to callpark, with what the switch

@@ -174,5 +174,11 @@ pub trait Host: Send + Sync {
     fn notify(&self, notice: &Notice);
     /// Whether `extension` is a user of `tenant` in the switch's directory.
     fn user_exists(&self, tenant: &str, extension: &str) -> bool;
+    /// The contacts `user`@`tenant` registered, as the switch lists them (none when it
+    /// keeps no registrations).
+    fn contacts(&self, tenant: &str, user: &str) -> Vec<String> {
+        let _ = (tenant, user);
+        Vec::new()
+    }
     fn log(&self, level: LogLevel, message: &str);
 }

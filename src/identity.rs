@@ -46,6 +46,9 @@ pub struct Leg<'a> {
     /// (on an outbound leg, itself; on an inbound one, the last user it called).
     pub dialed_user: Option<&'a str>,
     pub dialed_domain: Option<&'a str>,
+    /// Where the switch sent this outbound leg (its request URI, `user@host[:port]`, with
+    /// any parameters): a registered contact when the dialplan bridged to one.
+    pub contact: Option<&'a str>,
 }
 
 /// The dialplan's `callpark_*` overrides: the admin's word, trusted.
@@ -104,7 +107,80 @@ fn user_at(user: Option<&str>, dom: Option<&str>) -> Option<(String, String)> {
     Some((u.to_string(), domain(dom)?))
 }
 
+/// What the rules may ask of the switch's records.
+pub trait Directory {
+    /// Whether `user` is a user of `tenant` in the directory.
+    fn user_exists(&self, tenant: &str, user: &str) -> bool;
+    /// The contacts `user`@`tenant` registered, as the switch lists them
+    /// (`sofia/internal/sip:101@10.0.0.7:5062;ob`, `sip:101@...`).
+    fn contacts(&self, tenant: &str, user: &str) -> Vec<String>;
+    /// The tenants where a contact's user is looked for when the call names none.
+    fn tenants(&self) -> Vec<String>;
+}
+
+/// A directory that knows users only (no registrations).
+struct UsersOnly<F>(F);
+
+impl<F: Fn(&str, &str) -> bool> Directory for UsersOnly<F> {
+    fn user_exists(&self, tenant: &str, user: &str) -> bool {
+        (self.0)(tenant, user)
+    }
+    fn contacts(&self, _: &str, _: &str) -> Vec<String> {
+        Vec::new()
+    }
+    fn tenants(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// A contact as `(user, host[:port])`, lower-case host and port, without scheme,
+/// parameters or the switch's `sofia/<profile>/` prefix; the port 5060 when none.
+fn contact_key(c: &str) -> Option<(&str, String)> {
+    let c = c.trim().trim_start_matches('<');
+    let c = match c.strip_prefix("sofia/") {
+        Some(rest) => rest.split_once('/').map_or(rest, |(_, r)| r),
+        None => c,
+    };
+    let lower = c.get(..5).map(str::to_ascii_lowercase).unwrap_or_default();
+    let c = if lower.starts_with("sips:") {
+        &c[5..]
+    } else if lower.starts_with("sip:") {
+        &c[4..]
+    } else {
+        c
+    };
+    let c = &c[..c.find([';', '?', '>', ' ', ',']).unwrap_or(c.len())];
+    let (user, host) = c.split_once('@')?;
+    if user.is_empty() || host.is_empty() {
+        return None;
+    }
+    let host = host.to_ascii_lowercase();
+    let has_port = if host.starts_with('[') { host.contains("]:") } else { host.contains(':') };
+    Some((user, if has_port { host } else { format!("{host}:5060") }))
+}
+
 impl Leg<'_> {
+    /// The user whose registered contact the switch sent this outbound leg to (rule 2):
+    /// looked up in `hint` (the tenant the dialplan named), else in every tenant.
+    fn registered(&self, dir: &dyn Directory, hint: Option<&str>) -> Option<(String, String)> {
+        if !self.outbound || self.authorized || self.dialed_user.is_some() {
+            return None;
+        }
+        let (user, host) = contact_key(present(self.contact)?)?;
+        if !valid_user(user) {
+            return None;
+        }
+        let candidates = match hint {
+            Some(h) => vec![h.to_string()],
+            None => dir.tenants(),
+        };
+        candidates.into_iter().filter(|t| valid_domain(t)).find_map(|t| {
+            let hit =
+                dir.contacts(&t, user).iter().any(|c| contact_key(c).is_some_and(|(u, h)| u == user && h == host));
+            hit.then(|| (user.to_string(), t))
+        })
+    }
+
     /// The user the switch authenticated on this leg (rule 2).
     fn authenticated(&self) -> Option<(String, String)> {
         if self.authorized {
@@ -140,8 +216,21 @@ pub fn referred_by_user(v: &str) -> Option<(&str, &str)> {
     Some((user, host))
 }
 
-/// Resolves who is who. `user_exists(tenant, user)` asks the directory.
+/// Resolves who is who. `user_exists(tenant, user)` asks the directory (which knows no
+/// registrations: a leg sent to a contact is nobody's).
 pub fn resolve(f: &Facts, user_exists: impl Fn(&str, &str) -> bool) -> Identity {
+    resolve_in(f, &UsersOnly(user_exists))
+}
+
+/// Resolves who is who, asking `dir` of users and registrations.
+pub fn resolve_in(f: &Facts, dir: &dyn Directory) -> Identity {
+    let user_exists = |t: &str, u: &str| dir.user_exists(t, u);
+    // The users of the other legs, once: a leg sent to a registered contact is the
+    // registering user's (looked up in the tenant the channel names, else in each).
+    let hint = domain(f.channel.domain_name).or_else(|| domain(f.channel.dialed_domain));
+    let leg_user = |l: &Leg| l.user().or_else(|| l.registered(dir, hint.as_deref()));
+    let transferor_leg = f.transferring_leg.and_then(|l| leg_user(&l));
+    let partner = f.bridge_partner.and_then(|l| leg_user(&l));
     let o = &f.overrides;
     let in_tenant = |t: &Option<String>, u: Option<(String, String)>| match (t, u) {
         (Some(t), Some((u, d))) if &d == t => Some(u),
@@ -156,15 +245,15 @@ pub fn resolve(f: &Facts, user_exists: impl Fn(&str, &str) -> bool) -> Identity 
         .or_else(|| o_user.as_ref().or(o_by.as_ref()).map(|(_, d)| d.clone()))
         .or(own_domain)
         .or_else(|| f.channel.sent_to().map(|(_, d)| d))
-        .or_else(|| f.transferring_leg.and_then(|l| l.user()).map(|(_, d)| d))
-        .or_else(|| f.bridge_partner.and_then(|l| l.user()).map(|(_, d)| d))
+        .or_else(|| transferor_leg.as_ref().map(|(_, d)| d.clone()))
+        .or_else(|| partner.as_ref().map(|(_, d)| d.clone()))
         .or_else(|| domain(f.channel.dialed_domain))
         .or_else(|| domain(f.channel.domain_name));
     let by = if o_by.is_some() {
         in_tenant(&tenant, o_by)
     } else if f.transferred {
-        in_tenant(&tenant, f.transferring_leg.and_then(|l| l.user()))
-            .or_else(|| in_tenant(&tenant, f.bridge_partner.and_then(|l| l.user())))
+        in_tenant(&tenant, transferor_leg.clone())
+            .or_else(|| in_tenant(&tenant, partner.clone()))
             .or_else(|| {
                 let (u, h) = referred_by_user(present(f.referred_by)?)?;
                 let t = tenant.as_deref()?;

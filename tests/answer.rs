@@ -141,6 +141,64 @@ fn the_lamp_of_a_slot_named_by_a_user_answers_a_probe() {
     assert!(rig.engine.probe(ACME, "park+a b", None).is_err());
 }
 
+/// A leg the switch sent to a contact 101 registered (a public dialplan's
+/// `bridge ${sofia_contact(101@acme.example)}`): no directory user, not authenticated.
+fn to_contact<'a>(contact: &'a str) -> Leg<'a> {
+    Leg { outbound: true, contact: Some(contact), ..Leg::default() }
+}
+
+/// Issue 22, item 10: a carrier's call reached 101 through 101's registered contact; 101
+/// blind-transfers it to bare *68. The registration is the switch's own record of who
+/// 101 is: parked at 101 for 101 (before: no parking user, the caller hung up).
+#[test]
+fn a_call_sent_to_a_registered_contact_is_parked_for_whoever_registered_it() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
+    rig.host.register(ACME, "101", "sip:101@127.0.0.1:5062;ob");
+    for referred_by in [None, Some("<sip:101@127.0.0.1:5062>"), Some("<sip:102@globex.example>")] {
+        let facts = Facts {
+            channel: trunk(ACME, None),
+            bridge_partner: Some(to_contact("101@127.0.0.1:5062;ob")),
+            transferred: true,
+            referred_by,
+            ..Facts::default()
+        };
+        assert_eq!(rig.engine.answer(&dial("c1", "*68", facts)), hold("101"), "{referred_by:?}");
+        let c = &rig.engine.list(None).unwrap()[0];
+        assert_eq!((c.tenant.as_str(), c.parking_user.as_str()), (ACME, "101"));
+        rig.engine.hangup("c1").unwrap();
+    }
+    // A contact nobody registered is nobody: bare *68 has no parking user, and the
+    // contact's user part names no one.
+    let facts = Facts {
+        channel: trunk(ACME, None),
+        bridge_partner: Some(to_contact("102@127.0.0.1:5070")),
+        transferred: true,
+        ..Facts::default()
+    };
+    assert!(matches!(rig.engine.answer(&dial("c2", "*68", facts)), Reply::Refuse { .. }));
+}
+
+/// Issue 22, item 12: the same call when the dialplan named no tenant (and the switch's
+/// global `domain_name` is another tenant's, which the shim no longer reads): the tenant
+/// is the one whose user registered the contact (101 is a user of both tenants; only
+/// acme's 101 registered it).
+#[test]
+fn the_tenant_of_a_call_sent_to_a_contact_is_the_registering_user_s() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
+    rig.host.register(ACME, "101", "sip:101@127.0.0.1:5062;ob");
+    rig.host.register(GLOBEX, "101", "sip:101@127.0.0.1:5999");
+    let facts = Facts {
+        channel: Leg::default(),
+        bridge_partner: Some(to_contact("101@127.0.0.1:5062;ob")),
+        transferred: true,
+        ..Facts::default()
+    };
+    assert_eq!(rig.engine.answer(&dial("c1", "*68102", facts)), hold("102"));
+    let c = &rig.engine.list(None).unwrap()[0];
+    assert_eq!((c.tenant.as_str(), c.extension.as_str(), c.parking_user.as_str()), (ACME, "102", "101"));
+    assert!(rig.engine.list(Some(GLOBEX)).unwrap().is_empty());
+}
+
 /// Defect 3: after a simultaneous ring (109 dialed last), 102 answered and parks: the
 /// partner recorded at the bridge is the parking user, not the last user dialed.
 #[test]

@@ -45,6 +45,7 @@ fn dial(uuid: *const c_char, dialed: *const c_char, user: *const c_char, domain:
             outbound: false,
             dialed_user: null(),
             dialed_domain: null(),
+            contact: null(),
         },
         transferring_leg: null(),
         bridge_partner: null(),
@@ -100,6 +101,7 @@ fn host() -> cp_host {
         log: None,
         sip_notify: None,
         bridge_to_node: None,
+        contacts: None,
     }
 }
 

@@ -36,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
         outbound: bit(n + 3),
         dialed_user: f[i * 4 + 2],
         dialed_domain: f[i * 4 + 3],
+        contact: None,
     };
     let facts = Facts {
         channel: leg(0, 0),

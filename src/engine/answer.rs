@@ -3,11 +3,30 @@
 
 use super::{DialOutcome, DialRequest, Engine, HANDOVER_PREFIX};
 use crate::codes::BLF_PREFIX;
-use crate::config::Announce;
+use crate::config::{Announce, Config};
 use crate::error::DialError;
-use crate::host::LogLevel;
+use crate::host::{Host, LogLevel};
 use crate::identity;
 use crate::reply::{self, ChannelDial, Reply};
+
+/// The switch's records as the identity rules ask them: its directory and
+/// registrations, and the tenants configured here.
+struct Records<'a> {
+    host: &'a dyn Host,
+    config: &'a Config,
+}
+
+impl identity::Directory for Records<'_> {
+    fn user_exists(&self, tenant: &str, user: &str) -> bool {
+        self.host.user_exists(tenant, user)
+    }
+    fn contacts(&self, tenant: &str, user: &str) -> Vec<String> {
+        self.host.contacts(tenant, user)
+    }
+    fn tenants(&self) -> Vec<String> {
+        self.config.tenants().map(|t| t.domain.clone()).collect()
+    }
+}
 
 impl Engine {
     /// Resolves the channel's identity, parks or retrieves, and says what the switch
@@ -32,7 +51,8 @@ impl Engine {
         }
         let mut facts = d.facts;
         facts.transferred |= d.operator.is_some();
-        let who = identity::resolve(&facts, |t, u| host.user_exists(t, u));
+        let config = self.config();
+        let who = identity::resolve_in(&facts, &Records { host: &**host, config: &config });
         let failed = |error: &DialError, tenant: &str| {
             host.log(
                 LogLevel::Notice,

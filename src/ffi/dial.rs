@@ -29,6 +29,8 @@ pub struct cp_leg {
     /// `dialed_user`, `dialed_domain`.
     pub dialed_user: *const c_char,
     pub dialed_domain: *const c_char,
+    /// An outbound leg's `sip_req_uri`: where the switch sent it (`user@host:port;...`).
+    pub contact: *const c_char,
 }
 
 /// A channel that dialed something the dialplan sent to callpark, with what the switch
@@ -130,6 +132,7 @@ unsafe fn leg<'a>(l: &cp_leg) -> Leg<'a> {
         outbound: l.outbound,
         dialed_user: fact(l.dialed_user),
         dialed_domain: fact(l.dialed_domain),
+        contact: fact(l.contact),
     }
 }
 

@@ -181,7 +181,23 @@ pub struct cp_host {
             destination: *const c_char,
         ) -> cp_result,
     >,
+    /// Optional (NULL: no registration is looked up): write the contacts `user`@`tenant`
+    /// has registered, as the switch lists them, separated by `,`, into `buf` of `len`
+    /// bytes (NUL-terminated, cut if need be), and return the length of the whole list
+    /// (0: none). A call is called again with a larger buffer when the list was cut.
+    pub contacts: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            tenant: *const c_char,
+            user: *const c_char,
+            buf: *mut c_char,
+            len: usize,
+        ) -> usize,
+    >,
 }
+
+/// The type of `cp_host.contacts`.
+type ContactsFn = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *mut c_char, usize) -> usize;
 
 type Fn2<R> = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char) -> R;
 
@@ -202,6 +218,7 @@ pub(crate) struct CHost {
         unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char, *const c_char, *const c_char),
     >,
     bridge_to_node: Option<unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char) -> cp_result>,
+    contacts: Option<ContactsFn>,
 }
 
 // SAFETY: the header documents that the callbacks are called from any thread, and that
@@ -226,6 +243,7 @@ impl CHost {
             log: h.log,
             sip_notify: h.sip_notify,
             bridge_to_node: h.bridge_to_node,
+            contacts: h.contacts,
         })
     }
 }
@@ -373,6 +391,31 @@ impl Host for CHost {
         unsafe { (self.user_exists)(self.ctx, t.as_ptr(), e.as_ptr()) }
     }
 
+    fn contacts(&self, tenant: &str, user: &str) -> Vec<String> {
+        let Some(f) = self.contacts else { return Vec::new() };
+        let (t, u) = (c(tenant), c(user));
+        let mut buf: Vec<u8> = vec![0; 1024];
+        // Twice at most: once more with the length the first call said the list has.
+        for _ in 0..2 {
+            let len = buf.len();
+            let need = unsafe { f(self.ctx, t.as_ptr(), u.as_ptr(), buf.as_mut_ptr().cast(), len) };
+            if need < len {
+                let text = &buf[..need.min(buf.iter().position(|&b| b == 0).unwrap_or(need))];
+                return String::from_utf8_lossy(text)
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect();
+            }
+            if need > 1 << 20 {
+                break;
+            }
+            buf = vec![0; need + 1];
+        }
+        Vec::new()
+    }
+
     fn log(&self, level: LogLevel, message: &str) {
         if let Some(log) = self.log {
             let lvl = match level {
@@ -391,6 +434,79 @@ impl Host for CHost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    unsafe extern "C" fn no_bridge(_: *mut c_void, _: *const c_char, _: *const c_char) -> cp_result {
+        cp_result::Ok
+    }
+    unsafe extern "C" fn no_ring(_: *mut c_void, _: *const cp_ring) -> cp_result {
+        cp_result::Ok
+    }
+    unsafe extern "C" fn no_cancel(_: *mut c_void, _: *const c_char) {}
+    unsafe extern "C" fn no_transfer(
+        _: *mut c_void,
+        _: *const c_char,
+        _: *const c_char,
+        _: *const c_char,
+        _: *const c_char,
+    ) -> cp_result {
+        cp_result::Ok
+    }
+    unsafe extern "C" fn no_presence(_: *mut c_void, _: *const cp_presence) {}
+    unsafe extern "C" fn no_message(_: *mut c_void, _: *const c_char, _: *const c_char, _: *const c_char) {}
+    unsafe extern "C" fn no_event(_: *mut c_void, _: *const cp_event) {}
+    unsafe extern "C" fn no_user(_: *mut c_void, _: *const c_char, _: *const c_char) -> bool {
+        false
+    }
+
+    /// 300 contacts of about 40 bytes: longer than the first buffer.
+    fn many() -> String {
+        (0..300)
+            .map(|i| format!("sofia/internal/sip:101@10.0.{}.{}:5060", i / 250, i % 250))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    unsafe extern "C" fn long_list(
+        _: *mut c_void,
+        _: *const c_char,
+        _: *const c_char,
+        buf: *mut c_char,
+        len: usize,
+    ) -> usize {
+        let list = many();
+        crate::ffi::write_truncated(&list, buf, len, std::ptr::null_mut());
+        list.len()
+    }
+
+    fn table(contacts: Option<ContactsFn>) -> cp_host {
+        cp_host {
+            host_ctx: std::ptr::null_mut(),
+            bridge: Some(no_bridge),
+            ring: Some(no_ring),
+            cancel_ring: Some(no_cancel),
+            transfer: Some(no_transfer),
+            presence: Some(no_presence),
+            message: Some(no_message),
+            event: Some(no_event),
+            user_exists: Some(no_user),
+            log: None,
+            sip_notify: None,
+            bridge_to_node: None,
+            contacts,
+        }
+    }
+
+    /// A host's list longer than the first buffer is asked for again, whole; a host
+    /// without the callback has no registrations.
+    #[test]
+    fn contacts_longer_than_the_buffer_are_read_whole() {
+        let h = CHost::new(&table(Some(long_list))).unwrap();
+        let got = h.contacts("acme.example", "101");
+        assert_eq!(got.len(), 300);
+        assert_eq!(got.join(","), many());
+        let none = CHost::new(&table(None)).unwrap();
+        assert!(none.contacts("acme.example", "101").is_empty());
+    }
 
     #[test]
     fn every_action_has_its_own_number_and_name() {

@@ -264,3 +264,17 @@ fn referred_by_values() {
     assert_eq!(referred_by_user("garbage"), None);
     assert_eq!(referred_by_user(""), None);
 }
+
+#[test]
+fn contacts_compare_by_user_host_and_port() {
+    use super::contact_key;
+    let k = |c: &str| contact_key(c).map(|(u, h)| format!("{u}@{h}"));
+    assert_eq!(k("101@127.0.0.1:5062;ob"), Some("101@127.0.0.1:5062".into()));
+    assert_eq!(k("sofia/internal/sip:101@127.0.0.1:5062;ob"), Some("101@127.0.0.1:5062".into()));
+    assert_eq!(k("<sips:101@Phone.Example>"), Some("101@phone.example:5060".into()));
+    assert_eq!(k("sip:101@[::1]"), Some("101@[::1]:5060".into()));
+    assert_eq!(k("sip:101@[::1]:5070;transport=tcp"), Some("101@[::1]:5070".into()));
+    for bad in ["", "sip:", "127.0.0.1:5060", "@host", "101@"] {
+        assert_eq!(k(bad), None, "{bad}");
+    }
+}

@@ -45,9 +45,15 @@ pub struct FakeHost {
     /// Extensions whose recall ring fails at once (unregistered).
     pub ring_fails: Mutex<HashSet<String>>,
     pub logs: Mutex<Vec<String>>,
+    /// Registered contacts: (tenant, user) to their contacts, as the switch lists them.
+    pub contacts: Mutex<std::collections::HashMap<(String, String), Vec<String>>>,
 }
 
 impl FakeHost {
+    /// `user`@`tenant` registers `contact` (`sip:101@127.0.0.1:5062;ob`).
+    pub fn register(&self, tenant: &str, user: &str, contact: &str) {
+        self.contacts.lock().entry((tenant.into(), user.into())).or_default().push(contact.into());
+    }
     pub fn add_users(&self, tenant: &str, exts: &[&str]) {
         let mut u = self.users.lock();
         for e in exts {
@@ -145,6 +151,9 @@ impl Host for FakeHost {
     }
     fn user_exists(&self, tenant: &str, ext: &str) -> bool {
         self.users.lock().contains(&(tenant.to_string(), ext.to_string()))
+    }
+    fn contacts(&self, tenant: &str, user: &str) -> Vec<String> {
+        self.contacts.lock().get(&(tenant.to_string(), user.to_string())).cloned().unwrap_or_default()
     }
     fn log(&self, _level: LogLevel, m: &str) {
         self.logs.lock().push(m.to_string());

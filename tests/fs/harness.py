@@ -1109,7 +1109,8 @@ def s24_forged_referred_by_never_picks_the_tenant(ctx):
     at a static contact that blind-transfers it to *68102 with `Referred-By:
     <sip:102@globex.example>`; then pjsua2's 101 at its registered contact,
     whose own Referred-By names the contact's IP address. Each time the call parks in
-    acme, the tenant the dialplan named, at 102 for 102; globex's lamp stays dark."""
+    acme, the tenant the dialplan named, at 102: for 102 from the static contact (nobody's),
+    for 101 from 101's registered contact; globex's lamp stays dark."""
     from switch import STATIC_PHONE_PORT
     trunk, p101, p102 = ctx.trunk("trunk"), ctx.phone("101a", "101"), ctx.phone("102", "102")
     w_globex = blf(ctx, "103", "park+102", domain=GLOBEX)
@@ -1132,8 +1133,11 @@ def s24_forged_referred_by_never_picks_the_tenant(ctx):
         ref = ctx.sw.api(f"uuid_getvar {everywhere[0]['uuid']} sip_h_Referred-By").strip()
         check(host in ref, f"the switch got a Referred-By naming {host} ({ref!r})")
         calls = ctx.wait_parked(1)
-        check(calls[0]["extension"] == "102" and calls[0]["parking_user"] == "102",
-              f"parked in acme at 102 for 102, whatever the header said: {calls[0]}")
+        # A static contact is nobody's: parked for 102. A registered contact is its
+        # registering user's (101), whatever the header said (s39).
+        by = "102" if host == "globex.example" else "101"
+        check(calls[0]["extension"] == "102" and calls[0]["parking_user"] == by,
+              f"parked in acme at 102 for {by}, whatever the header said: {calls[0]}")
         check(ctx.parked(GLOBEX) == [], f"nothing parked in globex: {ctx.parked(GLOBEX)}")
         check(c.confirmed, "the carrier's caller is kept, on hold")
         blf_wait(ctx, w_acme, "confirmed")
@@ -1735,6 +1739,51 @@ def s38_lamp_of_a_named_slot_across_an_unload(ctx):
         ctx.drop_phone("alice")
 
 
+def s39_parked_for_the_user_whose_contact_was_called(ctx):
+    """A carrier's call reaches 101 by its registered contact (`c101`: the public context
+    names acme, the route bridges to `${sofia_contact(...)}`); 101 blind-transfers it to
+    bare *68, with pjsua2's own Referred-By, then with one naming globex's 102: parked at
+    101 by 101 each time, the registration being the switch's record of who 101 is, and
+    102 picks it up (issue 22, item 10: the caller heard the failure prompt and was hung
+    up)."""
+    trunk, p101, p102 = ctx.trunk("trunk"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+    for referred_by in (None, "<sip:102@globex.example>"):
+        c = ctx.park_by_transfer(trunk, p101, "*68", number="c101", referred_by=referred_by)
+        calls = ctx.wait_parked(1)
+        check((calls[0]["extension"], calls[0]["parking_user"]) == ("101", "101"),
+              f"parked at 101 by 101 ({referred_by}): {calls[0]}")
+        check(c.confirmed, "the carrier's caller is on hold")
+        ctx.pick_up(p102, "*88101")
+        rx, _ = ctx.rtp_flows(c)
+        check(rx > 25, f"102 talks to the caller ({rx} RTP packets)")
+        ctx.ua.hangup_all()
+        ctx.wait_no_channels("every call of the round is over")
+
+
+def s40_a_global_domain_name_picks_no_tenant(ctx):
+    """The switch has a global domain_name of globex (vanilla vars.xml sets one); a
+    carrier's call whose route names no tenant reaches acme's 101 by its registered
+    contact (`x101`); 101 blind-transfers it to *68102, then to bare *68: parked in acme
+    (at 102, then at 101) for 101, nothing in globex (issue 22, item 12: parked in globex
+    at 102 for globex's 102, and hung up on bare *68)."""
+    trunk, p101 = ctx.trunk("trunk"), ctx.phone("101a", "101")
+    ctx.sw.api("global_setvar domain_name=globex.example")
+    try:
+        for code, ext in (("*68102", "102"), ("*68", "101")):
+            c = ctx.park_by_transfer(trunk, p101, code, number="x101")
+            ctx.wait(lambda: len(ctx.parked(None)) == 1, 8, f"{code}: the call is parked somewhere")
+            calls = ctx.parked(None)
+            check((calls[0]["tenant"], calls[0]["extension"], calls[0]["parking_user"]) == (ACME, ext, "101"),
+                  f"{code}: parked in acme at {ext} for 101: {calls[0]}")
+            check(ctx.parked(GLOBEX) == [], f"nothing parked in globex: {ctx.parked(GLOBEX)}")
+            check(c.confirmed, "the carrier's caller is on hold")
+            ctx.ua.hangup_all()
+            ctx.wait_parked(0)
+            ctx.wait_no_channels("every call of the round is over")
+    finally:
+        ctx.sw.api("global_setvar domain_name=")
+
+
 SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3_group_park,
              s4_recall_policies, s5_failures, s6_unload_and_load, s7_broken_reload_keeps_calls,
              s8_tenant_isolation, s9_reload_with_calls_parked, s10_races_on_the_wire,
@@ -1750,7 +1799,8 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s31_attended_transfer_park, s32_operator_commands,
              s33_exit_key, s34_visual_park_notices,
              s35_unload_the_moment_a_call_parks, s36_pick_up_answered_before_the_bridge,
-             s37_held_in_the_extension_that_parked_it, s38_lamp_of_a_named_slot_across_an_unload]
+             s37_held_in_the_extension_that_parked_it, s38_lamp_of_a_named_slot_across_an_unload,
+             s39_parked_for_the_user_whose_contact_was_called, s40_a_global_domain_name_picks_no_tenant]
 
 
 def main(argv):
