@@ -652,6 +652,37 @@ static size_t cb_contacts(void *ctx, const char *tenant, const char *user, char 
 	return n;
 }
 
+static void operate(switch_stream_handle_t *stream, const struct cp_command *command);
+
+/* Another node of a shared park sent an operator's command for a call held here (the
+   engine's own thread calls this): carried out as if typed here, never sent on. */
+static size_t cb_operate(void *ctx, const char *text, char *buf, size_t len)
+{
+	struct cp_command command;
+	char err[CP_COMMAND_MESSAGE_SIZE] = "";
+	switch_stream_handle_t stream = { 0 };
+	size_t n = 0;
+	(void) ctx;
+
+	SWITCH_STANDARD_STREAM(stream);
+	if (cp_command_parse(text, &command, err, sizeof(err), NULL) == CP_RESULT_OK) {
+		command.local = true;
+		operate(&stream, &command);
+	} else {
+		stream.write_function(&stream, "-ERR %s\n", err);
+	}
+	if (stream.data) {
+		n = strlen((char *) stream.data);
+		if (len) {
+			switch_copy_string(buf, (char *) stream.data, len);
+		}
+	} else if (len) {
+		buf[0] = '\0';
+	}
+	switch_safe_free(stream.data);
+	return n;
+}
+
 static void cb_log(void *ctx, cp_log_level level, const char *message)
 {
 	(void) ctx;
@@ -1491,7 +1522,7 @@ SWITCH_STANDARD_API(callpark_api)
 
 static const struct cp_host HOST = {
 	NULL, cb_bridge, cb_ring, cb_cancel_ring, cb_transfer, cb_presence, cb_message, cb_event, cb_user_exists, cb_log, cb_sip_notify,
-	cb_bridge_to_node, cb_contacts,
+	cb_bridge_to_node, cb_contacts, cb_operate,
 };
 
 SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)

@@ -13,6 +13,9 @@
 // dead and remove its calls (`node-grace`), unless configured.
 #define DEFAULT_GRACE_MS 10000
 
+// How long an operator's command waits for the node that carries it out.
+#define FORWARD_WAIT_MS 4000
+
 // The recall attempt number of an operator's retrieve ring: real recall attempts count
 // from 1, so its answer and failure are told apart ([`Engine::recall_answered`]).
 #define OPERATOR_RING 0
@@ -367,6 +370,12 @@ typedef struct cp_host {
   // bytes (NUL-terminated, cut if need be), and return the length of the whole list
   // (0: none). A call is called again with a larger buffer when the list was cut.
   size_t (*contacts)(void *ctx, const char *tenant, const char *user, char *buf, size_t len);
+  // Optional (NULL: this node carries out no command for another): carry out the
+  // operator's `command` (`park ...`, `retrieve ...`, `hangup ...`, as typed after
+  // `callpark`) that another node of a shared park sent, for a call held here, as if
+  // typed here but with `cp_command.local` set; write the line it answers into `buf`
+  // as `contacts` does, and return its length. Called from the engine's own thread.
+  size_t (*operate)(void *ctx, const char *command, char *buf, size_t len);
 } cp_host;
 
 // A call the switch still holds parked, handed back to a new engine (after a module
@@ -402,6 +411,9 @@ typedef struct cp_command {
   char extension[CP_COMMAND_WORD_SIZE];
   // `retrieve`: the user to ring.
   char user[CP_COMMAND_WORD_SIZE];
+  // Carry it out on this node only (false as parsed): set by the host for a command
+  // another node sent it (`cp_host.operate`), which is never sent on.
+  bool local;
 } cp_command;
 
 // What the switch knows of one leg, as it has it (NULL: unset).

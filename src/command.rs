@@ -75,6 +75,34 @@ impl Command {
     }
 }
 
+impl Command {
+    /// The command as it is typed, [`parse`] reading it back as it is: what a node sends
+    /// another to carry out (`park`, `retrieve` and `hangup` of a call held there). The
+    /// domain is written on every id, so that an id named `json` stays an id.
+    pub fn text(&self) -> String {
+        let at = |t: &Option<String>| t.as_ref().map(|t| format!("@{t}")).unwrap_or_default();
+        let j = |json: bool| if json { " json" } else { "" };
+        match self {
+            Command::List { tenant, json } => format!("list {}{}", tenant.as_deref().unwrap_or(""), j(*json)),
+            Command::Reload => "reload".into(),
+            Command::Status => "status".into(),
+            Command::Park { uuid, extension, tenant, json } => {
+                format!("park {uuid} {extension}{}{}", at(tenant), j(*json))
+            }
+            Command::Retrieve { target, user, tenant, json } => {
+                let t = match target {
+                    Target::Call(u) => u,
+                    Target::Extension(e) => e,
+                };
+                format!("retrieve {t}{} {user}{}{}", at(tenant), at(tenant), j(*json))
+            }
+            Command::Hangup { uuid, tenant, json } => {
+                format!("hangup {uuid} {}{}", tenant.as_deref().unwrap_or(""), j(*json))
+            }
+        }
+    }
+}
+
 /// Why a command line was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CommandError {
@@ -305,6 +333,27 @@ fn parse_operator<'a>(verb: &'static str, words: impl Iterator<Item = &'a str>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_s_text_reads_back_as_the_command() {
+        let u = "4cbf1e2a-57d4-4a34-9d0f-0f3c2a6b8e11";
+        for line in [
+            "list",
+            "list acme.example json",
+            "reload",
+            "status",
+            &format!("park {u} 105"),
+            &format!("park {u} json@acme.example json"),
+            &format!("retrieve {u} 103"),
+            "retrieve 102@acme.example 103 json",
+            "retrieve json@acme.example json@acme.example",
+            &format!("hangup {u}"),
+            &format!("hangup {u} globex.example json"),
+        ] {
+            let c = parse(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_eq!(parse(&c.text()), Ok(c.clone()), "{line} -> {}", c.text());
+        }
+    }
 
     fn list(tenant: Option<&str>, json: bool) -> Result<Command, CommandError> {
         Ok(Command::List { tenant: tenant.map(String::from), json })

@@ -174,6 +174,13 @@ pub trait Host: Send + Sync {
     fn notify(&self, notice: &Notice);
     /// Whether `extension` is a user of `tenant` in the switch's directory.
     fn user_exists(&self, tenant: &str, extension: &str) -> bool;
+    /// Carries out an operator's command (`park ...`, `retrieve ...`, `hangup ...`, as
+    /// typed after `callpark`) that another node sent this one, as if typed here and
+    /// without sending it on: the line it answers. `None`: not supported.
+    fn operate(&self, command: &str) -> Option<String> {
+        let _ = command;
+        None
+    }
     /// The contacts `user`@`tenant` registered, as the switch lists them (none when it
     /// keeps no registrations).
     fn contacts(&self, tenant: &str, user: &str) -> Vec<String> {

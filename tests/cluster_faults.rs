@@ -371,3 +371,59 @@ fn a_second_node_with_a_running_node_s_name_is_refused() {
     assert!(again.engine.store_status().reachable);
     assert!(reload < fresh * 4 + Duration::from_millis(200), "a reload waited: {reload:?} against {fresh:?}");
 }
+
+/// An operator's command on B for a call A holds is carried out by A (A's host runs it
+/// as if typed there), and B answers what A answered; a park of a channel B does not
+/// have is asked of every other node.
+#[test]
+fn an_operator_command_for_another_node_s_call_is_carried_out_there() {
+    use callpark::command::{self, Command};
+    let server = redis_server::shared();
+    let prefix = redis_server::fresh_prefix();
+    let a = Arc::new(Node::new(server, &prefix, "a"));
+    let b = Node::new(server, &prefix, "b");
+    let uuid = "4cbf1e2a-57d4-4a34-9d0f-0f3c2a6b8e11";
+    a.park(uuid, "*68102", "101").unwrap();
+    a.engine.sync();
+    b.engine.sync();
+    let hangup = command::parse(&format!("hangup {uuid} acme.example")).unwrap();
+    assert!(a.engine.elsewhere(&hangup, true).is_none(), "A holds it: A acts");
+    let (nodes, asked) = b.engine.elsewhere(&hangup, true).expect("A holds it: B asks A");
+    assert_eq!(nodes, ["a"]);
+    // A's timer thread (its sync, here) carries out what it is sent.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let timer = {
+        let (a, stop) = (a.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                a.engine.sync();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    *a.host.operate_answer.lock() = Some(format!("+OK hung up {uuid} parked at 102 in acme.example\n"));
+    let line = b.engine.forward(&asked, &nodes);
+    assert_eq!(line, format!("+OK hung up {uuid} parked at 102 in acme.example\n"));
+    assert_eq!(*a.host.operated.lock(), [format!("hangup {uuid} acme.example")], "A ran the command as typed");
+    // A retrieve of an extension becomes one of the call found there.
+    let retrieve = command::parse("retrieve 102@acme.example 103").unwrap();
+    let (_, one) = b.engine.elsewhere(&retrieve, true).expect("the call at 102 is A's");
+    assert!(matches!(&one, Command::Retrieve { target: command::Target::Call(u), .. } if u == uuid), "{one:?}");
+    // A park of a channel B does not have: every other node is asked; a refusal is the answer.
+    let park = command::parse(&format!("park {uuid} 105")).unwrap();
+    assert!(b.engine.elsewhere(&park, true).is_none(), "a channel B has is parked by B");
+    let (nodes, asked) = b.engine.elsewhere(&park, false).expect("asked of the others");
+    *a.host.operate_answer.lock() = Some("-ERR there is no call 0\n".into());
+    assert_eq!(b.engine.forward(&asked, &nodes), "-ERR there is no call 0\n");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    timer.join().unwrap();
+    // What is written there that is no operator's command is refused unread, and an
+    // entry with no id of ours is dropped.
+    let mut r = redis::Client::open(server.url()).unwrap().get_connection().unwrap();
+    let ops = format!("{prefix}ops|a");
+    let _: () = redis::cmd("RPUSH").arg(&ops).arg("abc-0|status").arg("no id|hangup x").query(&mut r).unwrap();
+    a.engine.sync();
+    let answer: Option<String> = redis::cmd("GET").arg(format!("{prefix}answer|abc-0")).query(&mut r).unwrap();
+    assert_eq!(answer.as_deref(), Some("-ERR not an operator's command\n"));
+    assert_eq!(a.host.operated.lock().len(), 2, "nothing more was run");
+}

@@ -102,6 +102,7 @@ fn host() -> cp_host {
         sip_notify: None,
         bridge_to_node: None,
         contacts: None,
+        operate: None,
     }
 }
 
@@ -392,6 +393,7 @@ fn command_parse_bad_input() {
         uuid: [7; CP_COMMAND_WORD_SIZE],
         extension: [7; CP_COMMAND_WORD_SIZE],
         user: [7; CP_COMMAND_WORD_SIZE],
+        local: true,
     };
     let mut c = untouched;
     let mut err = [0 as c_char; 64];
@@ -468,6 +470,7 @@ fn parsed(line: &str) -> cp_command {
         uuid: [0; CP_COMMAND_WORD_SIZE],
         extension: [0; CP_COMMAND_WORD_SIZE],
         user: [0; CP_COMMAND_WORD_SIZE],
+        local: false,
     };
     let l = cs(line.as_bytes());
     assert_eq!(unsafe { cp_command_parse(l.as_ptr(), &mut c, null_mut(), 0, null_mut()) }, cp_result::Ok, "{line}");

@@ -205,6 +205,7 @@ fn host_table(ctx: *mut c_void, null_cb: Option<u64>) -> cp_host {
         sip_notify: Some(sip_notify),
         bridge_to_node: None,
         contacts: None,
+        operate: None,
     };
     match null_cb {
         Some(1) => h.bridge = None,

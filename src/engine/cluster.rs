@@ -4,6 +4,7 @@
 
 use super::park::park_messages;
 use super::{DialOutcome, Engine, Inner, Shared};
+use crate::command::{Command, Target};
 use crate::error::DialError;
 use crate::host::{Action, BridgeError, LogLevel};
 use crate::store::StoreStatus;
@@ -46,6 +47,9 @@ impl Shared {
                 }
                 for uuid in &r.released {
                     self.rearm(inner, uuid);
+                }
+                if !r.commands.is_empty() {
+                    self.commands.lock().extend(r.commands);
                 }
                 if !r.arrived.is_empty() {
                     for c in &r.arrived {
@@ -90,6 +94,79 @@ impl Engine {
             self.shared.refresh(&mut inner);
         }
         self.shared.deliver();
+        self.shared.run_commands();
+    }
+
+    /// Where an operator's `command` must be carried out when this node cannot: the
+    /// node holding the call (`retrieve`, `hangup`; a retrieve of an extension becomes
+    /// one of the call found there), or, for a `park` of a channel this switch does not
+    /// have (`here` false), every other node. `None`: here.
+    pub fn elsewhere(&self, command: &Command, here: bool) -> Option<(Vec<String>, Command)> {
+        let inner = self.shared.inner.lock();
+        let me = inner.store.node().to_string();
+        if me.is_empty() {
+            return None;
+        }
+        let held_by = |uuid: &str| inner.store.get(uuid).map(|c| c.node.clone()).filter(|n| *n != me);
+        match command {
+            Command::Hangup { uuid, .. } | Command::Retrieve { target: Target::Call(uuid), .. } => {
+                held_by(uuid).map(|n| (vec![n], command.clone()))
+            }
+            Command::Retrieve { target: Target::Extension(ext), user, tenant: Some(t), json } => {
+                let c = inner.store.oldest_in_slot(t, ext).filter(|c| c.node != me)?;
+                let one = Command::Retrieve {
+                    target: Target::Call(c.uuid.clone()),
+                    user: user.clone(),
+                    tenant: Some(t.clone()),
+                    json: *json,
+                };
+                Some((vec![c.node.clone()], one))
+            }
+            Command::Park { .. } if !here => {
+                let others: Vec<String> = inner.store.status().others.into_iter().map(|(n, _)| n).collect();
+                (!others.is_empty()).then(|| (others, command.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Has `nodes` carry out `command` and waits (on the caller's thread, at most
+    /// [`FORWARD_WAIT_MS`]) for their answers: the first that did it, else the first
+    /// refusal, else why none answered. The line as the node that acted wrote it.
+    pub fn forward(&self, command: &Command, nodes: &[String]) -> String {
+        let s = &self.shared;
+        let base = format!("{:016x}", crate::store::random_u64());
+        let text = command.text();
+        let mut pending: Vec<(String, String)> = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
+            let id = format!("{base}-{i}");
+            if let Err(e) = s.inner.lock().store.send_command(node, &id, &text) {
+                return format!("-ERR node {node} could not be asked ({e})\n");
+            }
+            pending.push((id, node.clone()));
+        }
+        let ok = |l: &str| l.starts_with("+OK") || l.contains("\"ok\":true");
+        let end = std::time::Instant::now() + std::time::Duration::from_millis(FORWARD_WAIT_MS);
+        let mut refused: Option<String> = None;
+        while !pending.is_empty() && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(40));
+            let mut inner = s.inner.lock();
+            let mut i = 0;
+            while i < pending.len() {
+                match inner.store.answer_of(&pending[i].0) {
+                    Ok(Some(line)) if ok(&line) => return line,
+                    Ok(Some(line)) => {
+                        refused.get_or_insert(line);
+                        pending.swap_remove(i);
+                    }
+                    _ => i += 1,
+                }
+            }
+        }
+        refused.unwrap_or_else(|| {
+            let names: Vec<&str> = pending.iter().map(|(_, n)| n.as_str()).collect();
+            format!("-ERR node {} did not answer within {FORWARD_WAIT_MS} ms\n", names.join(", "))
+        })
     }
 
     /// A retriever sent by another node arrived here on `leg_uuid` with `token`: it is
@@ -142,6 +219,27 @@ impl Engine {
     /// The store behind the park, this node and the other nodes seen.
     pub fn store_status(&self) -> StoreStatus {
         self.shared.inner.lock().store.status()
+    }
+}
+
+/// How long an operator's command waits for the node that carries it out.
+pub const FORWARD_WAIT_MS: u64 = 4000;
+
+impl Shared {
+    /// Carries out the operator's commands other nodes sent this one, through the host
+    /// (as if typed here), and answers each. A command that is no operator's `park`,
+    /// `retrieve` or `hangup` is refused unread.
+    pub(super) fn run_commands(&self) {
+        let commands = std::mem::take(&mut *self.commands.lock());
+        for (id, text) in commands {
+            let line = match crate::command::parse(&text) {
+                Ok(c @ (Command::Park { .. } | Command::Retrieve { .. } | Command::Hangup { .. })) => {
+                    self.host.operate(&c.text()).unwrap_or_else(|| "-ERR this node carries out no commands\n".into())
+                }
+                _ => "-ERR not an operator's command\n".into(),
+            };
+            let _ = self.inner.lock().store.answer(&id, &line);
+        }
     }
 }
 

@@ -122,6 +122,9 @@ struct Shared {
     posted: Mutex<Vec<Posted>>,
     /// A change waits to be written to the shared store: the timer thread writes it.
     flush_due: AtomicBool,
+    /// Operator's commands other nodes sent (id, text): carried out by the timer thread
+    /// (or [`Engine::sync`]), never by a switch's thread.
+    commands: Mutex<Vec<(String, String)>>,
     wake: Option<Sender<()>>,
 }
 
@@ -190,6 +193,7 @@ impl Engine {
             shared_store,
             posted: Mutex::new(Vec::new()),
             flush_due: AtomicBool::new(false),
+            commands: Mutex::new(Vec::new()),
             wake: wake.as_ref().map(|(tx, _)| tx.clone()),
         });
         let thread = wake.map(|(_, rx)| {

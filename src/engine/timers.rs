@@ -76,6 +76,7 @@ pub(super) fn timer_thread(s: &Shared, rx: Receiver<()>) {
                     s.refresh(&mut inner);
                     drop(inner);
                     s.deliver();
+                    s.run_commands();
                 }
             }
             Err(RecvTimeoutError::Disconnected) => return,

@@ -59,6 +59,9 @@ pub struct cp_command {
     pub extension: [c_char; CP_COMMAND_WORD_SIZE],
     /// `retrieve`: the user to ring.
     pub user: [c_char; CP_COMMAND_WORD_SIZE],
+    /// Carry it out on this node only (false as parsed): set by the host for a command
+    /// another node sent it (`cp_host.operate`), which is never sent on.
+    pub local: bool,
 }
 
 /// The syntax of the `callpark` API command, a static NUL-terminated string:
@@ -123,6 +126,7 @@ fn to_c_command(c: &Command) -> cp_command {
         uuid: [0; CP_COMMAND_WORD_SIZE],
         extension: [0; CP_COMMAND_WORD_SIZE],
         user: [0; CP_COMMAND_WORD_SIZE],
+        local: false,
     };
     // The parser keeps domains to MAX_DOMAIN_LEN bytes and ids to MAX_USER_LEN, ASCII, no
     // NUL: each fits its field whole.
@@ -233,6 +237,31 @@ pub unsafe extern "C" fn cp_engine_operate(
         };
         let json = c.format == cp_format::Json;
         let engine = &e.engine;
+        // A call another node holds (or, for a park, a channel this switch does not have):
+        // that node carries the command out, and its answer is this one.
+        if !c.local {
+            let t = tenant.map(str::to_string);
+            let asked = match c.kind {
+                cp_command_kind::Park => {
+                    Some(Command::Park { uuid: uuid.into(), extension: ext.into(), tenant: t, json })
+                }
+                cp_command_kind::Retrieve => Some(Command::Retrieve {
+                    target: if uuid.is_empty() { Target::Extension(ext.into()) } else { Target::Call(uuid.into()) },
+                    user: user.into(),
+                    tenant: t,
+                    json,
+                }),
+                cp_command_kind::Hangup => Some(Command::Hangup { uuid: uuid.into(), tenant: t, json }),
+                _ => None,
+            };
+            if let Some((nodes, command)) = asked.and_then(|a| engine.elsewhere(&a, !call.is_null())) {
+                let line = engine.forward(&command, &nodes);
+                let done = line.starts_with("+OK") || line.contains("\"ok\":true");
+                write_truncated(&line, out.line.as_mut_ptr(), CP_OPERATION_LINE_SIZE, std::ptr::null_mut());
+                out.code = if done { cp_result::Ok } else { cp_result::HostFailed };
+                return out.code;
+            }
+        }
         let (verb, outcome): (&str, Result<(listing::CallInfo, String), DialError>) = match c.kind {
             cp_command_kind::Park => ("park", {
                 match call.as_ref() {
@@ -345,6 +374,7 @@ mod tests {
                 uuid: [1; CP_COMMAND_WORD_SIZE],
                 extension: [1; CP_COMMAND_WORD_SIZE],
                 user: [1; CP_COMMAND_WORD_SIZE],
+                local: true,
             };
             let mut err = [0 as c_char; 128];
             let mut n = 0usize;

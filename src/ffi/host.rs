@@ -194,10 +194,38 @@ pub struct cp_host {
             len: usize,
         ) -> usize,
     >,
+    /// Optional (NULL: this node carries out no command for another): carry out the
+    /// operator's `command` (`park ...`, `retrieve ...`, `hangup ...`, as typed after
+    /// `callpark`) that another node of a shared park sent, for a call held here, as if
+    /// typed here but with `cp_command.local` set; write the line it answers into `buf`
+    /// as `contacts` does, and return its length. Called from the engine's own thread.
+    pub operate:
+        Option<unsafe extern "C" fn(ctx: *mut c_void, command: *const c_char, buf: *mut c_char, len: usize) -> usize>,
 }
 
 /// The type of `cp_host.contacts`.
 type ContactsFn = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *mut c_char, usize) -> usize;
+/// The type of `cp_host.operate`.
+type OperateFn = unsafe extern "C" fn(*mut c_void, *const c_char, *mut c_char, usize) -> usize;
+
+/// A text the host writes into a buffer and measures (`cp_host.contacts`, `.operate`):
+/// asked once more with the length it said, when the first buffer was too small.
+fn text_of(write: impl Fn(*mut c_char, usize) -> usize) -> Option<String> {
+    let mut buf: Vec<u8> = vec![0; 1024];
+    for _ in 0..2 {
+        let len = buf.len();
+        let need = write(buf.as_mut_ptr().cast(), len);
+        if need < len {
+            let end = need.min(buf.iter().position(|&b| b == 0).unwrap_or(need));
+            return Some(String::from_utf8_lossy(&buf[..end]).into_owned());
+        }
+        if need > 1 << 20 {
+            return None;
+        }
+        buf = vec![0; need + 1];
+    }
+    None
+}
 
 type Fn2<R> = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char) -> R;
 
@@ -219,6 +247,7 @@ pub(crate) struct CHost {
     >,
     bridge_to_node: Option<unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char) -> cp_result>,
     contacts: Option<ContactsFn>,
+    operate: Option<OperateFn>,
 }
 
 // SAFETY: the header documents that the callbacks are called from any thread, and that
@@ -244,6 +273,7 @@ impl CHost {
             sip_notify: h.sip_notify,
             bridge_to_node: h.bridge_to_node,
             contacts: h.contacts,
+            operate: h.operate,
         })
     }
 }
@@ -394,26 +424,14 @@ impl Host for CHost {
     fn contacts(&self, tenant: &str, user: &str) -> Vec<String> {
         let Some(f) = self.contacts else { return Vec::new() };
         let (t, u) = (c(tenant), c(user));
-        let mut buf: Vec<u8> = vec![0; 1024];
-        // Twice at most: once more with the length the first call said the list has.
-        for _ in 0..2 {
-            let len = buf.len();
-            let need = unsafe { f(self.ctx, t.as_ptr(), u.as_ptr(), buf.as_mut_ptr().cast(), len) };
-            if need < len {
-                let text = &buf[..need.min(buf.iter().position(|&b| b == 0).unwrap_or(need))];
-                return String::from_utf8_lossy(text)
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect();
-            }
-            if need > 1 << 20 {
-                break;
-            }
-            buf = vec![0; need + 1];
-        }
-        Vec::new()
+        let text = text_of(|buf, len| unsafe { f(self.ctx, t.as_ptr(), u.as_ptr(), buf, len) }).unwrap_or_default();
+        text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    }
+
+    fn operate(&self, command: &str) -> Option<String> {
+        let f = self.operate?;
+        let cmd = c(command);
+        text_of(|buf, len| unsafe { f(self.ctx, cmd.as_ptr(), buf, len) })
     }
 
     fn log(&self, level: LogLevel, message: &str) {
@@ -493,6 +511,7 @@ mod tests {
             sip_notify: None,
             bridge_to_node: None,
             contacts,
+            operate: None,
         }
     }
 

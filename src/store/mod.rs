@@ -10,7 +10,7 @@ mod memory;
 mod redis;
 
 pub use memory::MemoryStore;
-pub use redis::{RedisStore, RedisTarget};
+pub use redis::{rand_u64 as random_u64, RedisStore, RedisTarget};
 
 use std::fmt;
 use std::sync::Arc;
@@ -141,6 +141,9 @@ pub struct Refreshed {
     pub released: Vec<String>,
     /// Calls another node parked since: this node tells the phones registered with it.
     pub arrived: Vec<ParkedCall>,
+    /// Operator's commands other nodes sent this node to carry out (it holds the call):
+    /// (id, the command's text), as read; the engine checks them.
+    pub commands: Vec<(String, String)>,
 }
 
 /// How a retriever on this node reaches a call another node holds: a call to `address`
@@ -246,6 +249,22 @@ pub trait ParkStore: Send {
     fn node_at(&mut self, host: &str) -> Result<Option<String>, StoreError> {
         let _ = host;
         Ok(None)
+    }
+    /// Sends `node` the operator's command `text` to carry out, as `id`; its answer comes
+    /// back through [`ParkStore::answer_of`].
+    fn send_command(&mut self, node: &str, id: &str, text: &str) -> Result<(), StoreError> {
+        let _ = (id, text);
+        Err(StoreError(format!("node {node:?}: this store is one switch's")))
+    }
+    /// The answer to the command `id` this node sent, once it came (taken).
+    fn answer_of(&mut self, id: &str) -> Result<Option<String>, StoreError> {
+        let _ = id;
+        Ok(None)
+    }
+    /// Answers the command `id` another node sent here with `line`.
+    fn answer(&mut self, id: &str, line: &str) -> Result<(), StoreError> {
+        let _ = (id, line);
+        Ok(())
     }
     fn status(&self) -> StoreStatus {
         StoreStatus { kind: "memory".into(), reachable: true, ..StoreStatus::default() }

@@ -47,6 +47,9 @@ pub struct FakeHost {
     pub logs: Mutex<Vec<String>>,
     /// Registered contacts: (tenant, user) to their contacts, as the switch lists them.
     pub contacts: Mutex<std::collections::HashMap<(String, String), Vec<String>>>,
+    /// Operator's commands other nodes had this one carry out, and the line it answers.
+    pub operated: Mutex<Vec<String>>,
+    pub operate_answer: Mutex<Option<String>>,
 }
 
 impl FakeHost {
@@ -154,6 +157,10 @@ impl Host for FakeHost {
     }
     fn contacts(&self, tenant: &str, user: &str) -> Vec<String> {
         self.contacts.lock().get(&(tenant.to_string(), user.to_string())).cloned().unwrap_or_default()
+    }
+    fn operate(&self, command: &str) -> Option<String> {
+        self.operated.lock().push(command.to_string());
+        self.operate_answer.lock().clone()
     }
     fn log(&self, _level: LogLevel, m: &str) {
         self.logs.lock().push(m.to_string());

@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from harness import ACME, BASIC_CONF, Ctx, Failure, blf_wait, check, sipp_final, start_sipp  # noqa: E402
+from harness import ACME, BASIC_CONF, Ctx, Failure, blf_wait, channel_uuid, check, sipp_final, start_sipp  # noqa: E402
 from switch import FS_PREFIX, Switch  # noqa: E402
 
 REDIS_PORT = 26379
@@ -495,12 +495,53 @@ def c7_recall_on_a_rings_the_parker_on_b(t):
     t.clear()
 
 
+def c15_operator_commands_from_the_other_node(t):
+    """An operator's console on B acts on calls A holds: `callpark hangup <uuid>` ends a
+    call parked on A, `callpark retrieve <uuid> 103@acme.example` rings 103 (registered on
+    B) and connects it, `callpark park <uuid> 105` parks a call in conversation on A;
+    each answers what A did (issue 22, items 3 and 4: the hang-up was refused, the
+    retrieve answered +OK but never connected)."""
+    client, p101 = t.phone(t.a, "104"), t.phone(t.a, "101")
+    p103b = t.phone(t.b, "103")
+    api_b = lambda cmd: t.b.api(f"callpark {cmd}").strip()  # noqa: E731
+    c = t.park(t.a, client, p101, "*68102")
+    uuid = t.wait_parked(t.b, 1)[0]["uuid"]
+    out = api_b(f"hangup {uuid}")
+    check(out.startswith(f"+OK hung up {uuid} parked at 102"), f"B: `callpark hangup {uuid}`: {out!r}")
+    t.ctx["a"].wait(lambda: c.ended, 5, "the caller's call ends")
+    t.wait_parked(t.a, 0)
+    t.wait_parked(t.b, 0)
+    c = t.park(t.a, client, p101, "*68102")
+    uuid = t.wait_parked(t.b, 1)[0]["uuid"]
+    n = len(p103b.incoming)
+    out = api_b(f"retrieve {uuid} 103@acme.example")
+    check(out.startswith("+OK ringing 103@acme.example"), f"B: `callpark retrieve {uuid} 103@acme.example`: {out!r}")
+    t.ctx["b"].wait(lambda: len(p103b.incoming) > n, 10, "103, registered on B, rings")
+    ring = p103b.incoming[-1]
+    p103b.answer(ring)
+    t.ctx["b"].wait(lambda: ring.confirmed and ring.media_active, 8, "103 answers")
+    t.wait_parked(t.a, 0)
+    rx_c, _ = t.rtp(c)
+    rx_r, _ = t.rtp(ring)
+    check(rx_c > 25 and rx_r > 25, f"103 talks to the caller (client {rx_c}, 103 {rx_r})")
+    t.ua.hangup_all()
+    c, _ = t.ctx["a"].call_and_answer(client, p101)
+    uuid = channel_uuid(t.ctx["a"], "104")
+    out = api_b(f"park {uuid} 105")
+    check(out.startswith(f"+OK parked {uuid} at 105"), f"B: `callpark park {uuid} 105` for A's channel: {out!r}")
+    calls = t.wait_parked(t.a, 1)
+    check((calls[0]["extension"], calls[0]["parking_user"]) == ("105", "101"), f"parked on A at 105 for 101: {calls}")
+    out = api_b("hangup 00000000-0000-0000-0000-000000000000")
+    check(out.startswith("-ERR"), f"an unknown call is refused: {out!r}")
+    t.clear()
+
+
 SCENARIOS = [c1_parked_on_a_picked_up_on_b, c2_bare_star88_and_lamp_key_on_b, c3_group_park_from_both_nodes,
              c6_sipp_retrievers_one_per_node, c7_recall_on_a_rings_the_parker_on_b, c5_redis_stopped_and_started,
              c8_sent_back_during_an_outage_parks_again, c9_reload_while_redis_is_down,
              c10_recall_answered_during_an_outage, c11_frozen_redis, c12_node_unloaded_within_its_grace,
              c13_park_order_across_a_reload, c14_a_second_node_with_a_running_node_s_name,
-             c4_killed_node_loses_its_calls]
+             c15_operator_commands_from_the_other_node, c4_killed_node_loses_its_calls]
 
 
 def start_both():

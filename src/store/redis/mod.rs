@@ -45,6 +45,8 @@ const TOKEN_TTL_S: u64 = 30;
 /// A claim another node made on a call held here and did not redeem in this time (its
 /// retriever or the node went away) is given back: a token lives TOKEN_TTL_S.
 const CLAIM_TTL: Duration = Duration::from_secs(TOKEN_TTL_S + 10);
+/// How long an operator's command sent to another node, and its answer, wait there.
+const COMMAND_TTL_S: u64 = 30;
 /// The longest time between two heartbeats (shorter where the grace is short).
 const BEAT_EVERY_MS: u64 = 1000;
 
@@ -96,6 +98,8 @@ pub struct RedisStore {
     born: Instant,
     swept: bool,
     others: Vec<(String, String)>,
+    /// Operator's commands read for this node, not yet handed to the engine.
+    inbox: Vec<(String, String)>,
     /// The recall plan shown for another node's call (which only that node recalls).
     plan: Arc<RecallPlan>,
     /// The engine's clock; the cluster's (Redis's) time at an instant of this process,
@@ -212,6 +216,7 @@ impl RedisStore {
             born: Instant::now(),
             swept: false,
             others: Vec::new(),
+            inbox: Vec::new(),
             plan: crate::config::Config::default().tenant("").recall.clone(),
             clock: Arc::new(SystemClock::default()),
             cluster_at: (wall_ms(), Instant::now()),
@@ -646,10 +651,23 @@ impl RedisStore {
         Place { tenant: c.tenant.clone(), extension: c.extension.clone(), group: c.group.clone() }
     }
 
+    /// The park's version, and in the same round trip the operator's commands other
+    /// nodes sent this one (up to 16 at a time).
     fn read_version(&mut self) -> Result<Option<i64>, StoreError> {
         // No version yet is version 0 (nothing ever changed, or Redis restarted empty).
         let key = self.keys.key(&["version"]);
-        self.link.run(|con| con.get(&key).map(|v: Option<i64>| Some(v.unwrap_or(0))))
+        let ops = self.keys.key(&["ops", &self.target.node]);
+        let (version, commands): (Option<i64>, Option<Vec<String>>) =
+            self.link.run(|con| redis::pipe().get(&key).cmd("LPOP").arg(&ops).arg(16).query(con))?;
+        for c in commands.unwrap_or_default() {
+            // `<id>|<text>`: an id of hex digits and dashes; the engine checks the text.
+            if let Some((id, text)) = c.split_once('|') {
+                if !id.is_empty() && id.len() <= 40 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+                    self.inbox.push((id.to_string(), text.to_string()));
+                }
+            }
+        }
+        Ok(Some(version.unwrap_or(0)))
     }
 }
 
@@ -676,7 +694,7 @@ impl ParkStore for RedisStore {
         // A node that stopped changes no version: its heartbeat is looked at as often as
         // this node renews its own.
         if version.is_some() && version == self.version && !self.look_for_dead {
-            return Ok(Refreshed::default());
+            return Ok(Refreshed { commands: std::mem::take(&mut self.inbox), ..Refreshed::default() });
         }
         let offset = self.offset();
         let mut out = Refreshed::default();
@@ -776,7 +794,27 @@ impl ParkStore for RedisStore {
             self.version = None;
         }
         out.places = changed.into_iter().collect();
+        out.commands = std::mem::take(&mut self.inbox);
         Ok(out)
+    }
+
+    fn send_command(&mut self, node: &str, id: &str, text: &str) -> Result<(), StoreError> {
+        let key = self.keys.key(&["ops", node]);
+        let entry = format!("{id}|{text}");
+        self.link.run(|con| {
+            redis::pipe().rpush(&key, &entry).ignore().expire(&key, COMMAND_TTL_S as i64).ignore().query::<()>(con)
+        })
+    }
+
+    fn answer_of(&mut self, id: &str) -> Result<Option<String>, StoreError> {
+        let key = self.keys.key(&["answer", id]);
+        let (v, _): (Option<String>, i64) = self.link.run(|con| redis::pipe().get(&key).del(&key).query(con))?;
+        Ok(v)
+    }
+
+    fn answer(&mut self, id: &str, line: &str) -> Result<(), StoreError> {
+        let key = self.keys.key(&["answer", id]);
+        self.link.run(|con| redis::cmd("SET").arg(&key).arg(line).arg("EX").arg(COMMAND_TTL_S).query::<()>(con))
     }
 
     fn insert(&mut self, mut call: ParkedCall, limit: usize) -> Result<(), InsertError> {
@@ -1024,7 +1062,7 @@ impl Drop for RedisStore {
 }
 
 /// A token nobody can guess: 64 bits from the OS's random source.
-fn rand_u64() -> u64 {
+pub fn rand_u64() -> u64 {
     let mut b = [0u8; 8];
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
         use std::io::Read;
