@@ -22,6 +22,9 @@ impl Host for NoopHost {
     fn bridge(&self, _uuid: &str, _parked: &str) -> Result<(), BridgeError> {
         Ok(())
     }
+    fn bridge_to_node(&self, _uuid: &str, _address: &str, _token: &str) -> Result<(), BridgeError> {
+        Ok(())
+    }
     fn ring(&self, _r: &Ring) -> Result<(), HostError> {
         Ok(())
     }

@@ -200,6 +200,7 @@ fn blank(fill: c_char) -> cp_command {
         uuid: [fill; CP_COMMAND_WORD_SIZE],
         extension: [fill; CP_COMMAND_WORD_SIZE],
         user: [fill; CP_COMMAND_WORD_SIZE],
+        local: fill != 0,
     }
 }
 

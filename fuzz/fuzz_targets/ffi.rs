@@ -430,6 +430,7 @@ fuzz_target!(|data: &[u8]| {
                     outbound: true,
                     dialed_user: p(&s[4]),
                     dialed_domain: p(&s[0]),
+                    contact: ptr::null(),
                 };
                 let req = cp_dial {
                     uuid: p(&s[1]),
@@ -441,6 +442,7 @@ fuzz_target!(|data: &[u8]| {
                         outbound: false,
                         dialed_user: ptr::null(),
                         dialed_domain: ptr::null(),
+                        contact: ptr::null(),
                     },
                     transferring_leg: ptr::null(),
                     bridge_partner: if s[4].is_some() { &partner } else { ptr::null() },
@@ -557,6 +559,7 @@ fuzz_target!(|data: &[u8]| {
                     uuid: [0; command::CP_COMMAND_WORD_SIZE],
                     extension: [0; command::CP_COMMAND_WORD_SIZE],
                     user: [0; command::CP_COMMAND_WORD_SIZE],
+                    local: false,
                 };
                 let mut n = usize::MAX;
                 let r = ok("cp_command_parse", unsafe {

@@ -10,7 +10,7 @@ mod memory;
 mod redis;
 
 pub use memory::MemoryStore;
-pub use redis::{rand_u64 as random_u64, RedisStore, RedisTarget};
+pub use redis::{rand_u64 as random_u64, round_trips, RedisStore, RedisTarget};
 
 use std::fmt;
 use std::sync::Arc;

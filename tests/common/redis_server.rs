@@ -163,8 +163,13 @@ impl Server {
         assert!(ok.success(), "kill -CONT redis-server");
     }
 
-    /// How many times Redis ran `command` (lower case: `evalsha`, `set`...) since it started.
-    pub fn calls(&self, command: &str) -> u64 {
+    /// How many commands Redis ran since it started, INFO (this count's own) left out.
+    pub fn all_calls(&self) -> u64 {
+        self.commandstats().into_iter().filter(|(c, _)| c != "info").map(|(_, n)| n).sum()
+    }
+
+    /// Each command Redis ran since it started, with how many times.
+    fn commandstats(&self) -> Vec<(String, u64)> {
         use std::io::{BufRead, BufReader, Read};
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis-server");
         let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
@@ -175,10 +180,27 @@ impl Server {
         let len: usize = head.trim().trim_start_matches('$').parse().expect("a bulk reply");
         let mut body = vec![0u8; len];
         r.read_exact(&mut body).expect("INFO's text");
-        let key = format!("cmdstat_{command}:calls=");
         String::from_utf8_lossy(&body)
             .lines()
-            .find_map(|l| l.strip_prefix(&key).and_then(|rest| rest.split(',').next()).and_then(|n| n.parse().ok()))
-            .unwrap_or(0)
+            .filter_map(|l| {
+                let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(":calls=")?;
+                Some((name.to_string(), rest.split(',').next()?.parse().ok()?))
+            })
+            .collect()
     }
+
+    /// How many times Redis ran `command` (lower case: `evalsha`, `set`...) since it started.
+    pub fn calls(&self, command: &str) -> u64 {
+        self.commandstats().into_iter().find(|(c, _)| c == command).map_or(0, |(_, n)| n)
+    }
+}
+
+/// The hand-over token a node last took under `prefix` (there is one at a time in the
+/// bench that asks).
+pub fn last_token(server: &Server, prefix: &str) -> String {
+    let mut con = redis::Client::open(server.url()).and_then(|c| c.get_connection()).expect("connect to redis-server");
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{prefix}token|*")).query(&mut con).expect("KEYS of the tokens");
+    let key = keys.into_iter().next().expect("a token");
+    key.rsplit('|').next().unwrap_or_default().to_string()
 }

@@ -6,7 +6,7 @@
 //! Redis again. So a frozen Redis costs one time-out under the engine's lock, not one
 //! per operation, and nobody under that lock waits for a reconnect.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,10 @@ use crate::store::StoreError;
 pub(super) const IO_TIMEOUT: Duration = Duration::from_millis(500);
 /// While the link is down, how often its thread tries to reach Redis.
 const PROBE_EVERY: Duration = Duration::from_millis(250);
+
+/// Round trips to Redis made by every store of this process (a pipeline or a script is
+/// one): what `cargo bench --bench round_trips` counts.
+pub static ROUND_TRIPS: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Default)]
 struct Health {
@@ -76,6 +80,7 @@ impl Link {
                 self.connect()?;
             }
             let con = self.con.as_mut().expect("connected above");
+            ROUND_TRIPS.fetch_add(1, Ordering::Relaxed);
             match f(con) {
                 Ok(v) => return Ok(v),
                 Err(e) if attempt == 0 && e.is_connection_dropped() && !e.is_timeout() => {

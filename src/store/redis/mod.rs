@@ -36,6 +36,12 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::RecallPlan;
 pub use crate::config::RedisTarget;
 use link::{err, Link};
+
+/// Round trips to Redis this process made so far, every store together (a pipeline or
+/// a script is one).
+pub fn round_trips() -> u64 {
+    link::ROUND_TRIPS.load(std::sync::atomic::Ordering::Relaxed)
+}
 use scripts::{Scripts, LOG_LEN};
 
 /// The prefix of every key callpark writes, unless the store's target names another.
