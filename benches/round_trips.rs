@@ -83,9 +83,7 @@ fn main() {
     for i in 0..20u64 {
         let (p, q) = (uuid(2, i), uuid(3, i));
         count("park (*68102 on A)", &mut || dial(&a, &p, "*68102", None, Some("101")));
-        count("pick-up on the holding node (*88102 on A)", &mut || {
-            dial(&a, &uuid(4, i), "*88102", Some("102"), None)
-        });
+        count("pick-up on the holding node (*88102 on A)", &mut || dial(&a, &uuid(4, i), "*88102", Some("102"), None));
         count("park (*68103 on A)", &mut || dial(&a, &q, "*68103", None, Some("101")));
         count("sync: B reads what A changed", &mut || b.sync());
         count("pick-up from the other node: B's part (*88103 on B)", &mut || {
