@@ -427,3 +427,87 @@ fn an_operator_command_for_another_node_s_call_is_carried_out_there() {
     assert_eq!(answer.as_deref(), Some("-ERR not an operator's command\n"));
     assert_eq!(a.host.operated.lock().len(), 2, "nothing more was run");
 }
+
+/// Issue 22, item 9: an engine quiesced for an unload the switch then refuses
+/// (NOUNLOAD: the engine stays, nothing runs behind it) renews its heartbeat no more, even
+/// if something still syncs it: past the grace the others take the node for dead.
+#[test]
+fn a_quiesced_node_stops_its_heartbeat() {
+    let server = redis_server::shared();
+    let prefix = redis_server::fresh_prefix();
+    let a = Node::new(server, &prefix, "a");
+    let b = Node::new(server, &prefix, "b");
+    a.park("caller-1", "*68102", "101").unwrap();
+    b.engine.sync();
+    a.engine.quiesce();
+    let t = Instant::now();
+    while !b.listed().is_empty() {
+        assert!(t.elapsed() < Duration::from_millis(redis_server::GRACE_MS * 3), "A's heartbeat goes on");
+        a.engine.sync();
+        b.engine.sync();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(b.count(Action::Abandoned), 1);
+}
+
+/// Three nodes park at one slot limited to two calls at the same moment, over and over:
+/// never more than two parked, and every node lists them in the same order, the one the
+/// parks were made in.
+#[test]
+fn three_nodes_keep_a_slot_s_limit_and_one_order() {
+    let server = redis_server::shared();
+    let prefix = redis_server::fresh_prefix();
+    let xml = group_conf_with(r#"recall="parking-user""#, "max-calls-per-extension", "2");
+    let make = |name: &str| {
+        let config = config::from_xml("test.conf.xml", &xml).unwrap();
+        let host = Arc::new(FakeHost::default());
+        host.add_users(ACME, &["101", "102", "103", "104", "105"]);
+        let clock = Arc::new(ManualClock::default());
+        let store = redis_server::store(server, &prefix, name);
+        let engine = Engine::with_store(config, host.clone(), Timing::Manual(clock.clone()), Box::new(store));
+        Arc::new(Node { engine, host, clock })
+    };
+    let nodes = [make("a"), make("b"), make("c")];
+    for round in 0..10 {
+        let barrier = Arc::new(std::sync::Barrier::new(3));
+        let parked: Vec<bool> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let (n, barrier) = (n.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    n.park(&format!("r{round}-n{i}"), "*68102", "101").is_ok()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect();
+        assert_eq!(parked.iter().filter(|p| **p).count(), 2, "round {round}: two of three parked");
+        for n in &nodes {
+            n.engine.sync();
+        }
+        let lists: Vec<Vec<String>> = nodes.iter().map(|n| n.listed()).collect();
+        assert_eq!(lists[0].len(), 2, "round {round}: {lists:?}");
+        assert!(lists.iter().all(|l| *l == lists[0]), "round {round}: one order on every node: {lists:?}");
+        // Both picked up from the first node (handed over to the holding node when it
+        // is another).
+        for k in 0..2 {
+            nodes[0].host.did.lock().clear();
+            nodes[0].pick_up(&format!("desk-{round}-{k}"), "*88102", "102").unwrap();
+            if let Some((_, address, token)) = nodes[0].host.hand_overs().pop() {
+                let holder =
+                    ["b", "c"].iter().position(|n| address.starts_with(redis_server::node_host(n))).unwrap() + 1;
+                nodes[holder].engine.take_over(&token, &format!("leg-{round}-{k}"), "127.0.0.11").unwrap();
+            }
+            for n in &nodes {
+                n.engine.sync();
+            }
+        }
+        for n in &nodes {
+            n.engine.sync();
+            assert!(n.listed().is_empty(), "round {round}: node still lists {:?}", n.listed());
+        }
+    }
+}
