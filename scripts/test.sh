@@ -90,6 +90,8 @@ suite "make demo starts and stops (check mode, 1.10.12)" demo_check
 suite "make demo plays the first scenario (1.10.12)" demo_once
 suite "soak on the real switch (1.10.12; SOAK_SECONDS, default 45 s)" env SOAK_SECONDS="${SOAK_SECONDS:-45}" tests/fs/run.sh --soak
 suite "two FreeSWITCH 1.10.12 nodes sharing one park on a redis-server" tests/fs/run.sh --cluster
+suite "cluster soak: two 1.10.12 nodes under random operations and Redis faults (SOAK_SECONDS, default 45 s)" \
+	env SOAK_SECONDS="${SOAK_SECONDS:-45}" tests/fs/run.sh --cluster-soak
 suite "FreeSWITCH master 0a54a48 is installed (scripts/freeswitch.sh builds it once)" scripts/freeswitch.sh master
 suite "real FreeSWITCH tests on master 0a54a48 (module build and load, s1, s6, s9, s13, s14, s24, s27, s29, s31, s33, s34, s37, s39, s40)" \
 	env FREESWITCH_PREFIX="$FS_MASTER_PREFIX" PKG_CONFIG_PATH="$FS_MASTER_PREFIX/lib/pkgconfig" \

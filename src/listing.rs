@@ -126,7 +126,13 @@ pub fn store_status(s: &StoreStatus) -> String {
     if s.node.is_empty() {
         return format!("; store {}", s.kind);
     }
-    let reach = if s.reachable { "reachable" } else { "UNREACHABLE: serving the calls it holds, parking on itself" };
+    let reach = if s.reachable {
+        "reachable".to_string()
+    } else if s.why.is_empty() {
+        "UNREACHABLE: serving the calls it holds, parking on itself".to_string()
+    } else {
+        format!("UNREACHABLE: serving the calls it holds, parking on itself; {}", s.why)
+    };
     let mut t = format!("; store {}, node {} ({reach}), other nodes: ", s.kind, s.node);
     if s.others.is_empty() {
         t.push_str("none seen");

@@ -360,7 +360,18 @@ impl Layer {
                 | "notices"
                 | "announce"
         );
-        if matches!(name, "store" | "node" | "node-address" | "store-prefix" | "node-grace") {
+        if matches!(
+            name,
+            "store"
+                | "node"
+                | "node-address"
+                | "store-prefix"
+                | "node-grace"
+                | "store-password-file"
+                | "store-tls-ca"
+                | "store-tls-cert"
+                | "store-tls-key"
+        ) {
             if level == Level::Group || !self.place.is_empty() {
                 return err(format!("{name} is a setting of the whole switch, not of a tenant or group"));
             }
@@ -369,6 +380,10 @@ impl Layer {
                 "node" => &mut self.store.node,
                 "node-address" => &mut self.store.address,
                 "node-grace" => &mut self.store.grace,
+                "store-password-file" => &mut self.store.password_file,
+                "store-tls-ca" => &mut self.store.tls_ca,
+                "store-tls-cert" => &mut self.store.tls_cert,
+                "store-tls-key" => &mut self.store.tls_key,
                 _ => &mut self.store.prefix,
             };
             *slot = at(value.to_string(), line);

@@ -25,6 +25,22 @@ pub struct RedisTarget {
     /// How long this node's heartbeat lasts without renewal (`node-grace`): past it, the
     /// others take the node for dead and remove its calls.
     pub grace_ms: u64,
+    /// A file holding the password (`store-password-file`), read when the store is made:
+    /// instead of one in the URL. Empty: none.
+    pub password_file: String,
+    /// PEM files of TLS (`rediss://`): the CA that signed Redis's certificate
+    /// (`store-tls-ca`; empty: the system's), and this node's certificate and key when
+    /// Redis asks for one (`store-tls-cert`, `store-tls-key`).
+    pub tls_ca: String,
+    pub tls_cert: String,
+    pub tls_key: String,
+}
+
+impl RedisTarget {
+    /// The URL as it may be shown: the password written `***`.
+    pub fn shown_url(&self) -> String {
+        redacted(&self.url)
+    }
 }
 
 impl Default for RedisTarget {
@@ -35,6 +51,10 @@ impl Default for RedisTarget {
             address: String::new(),
             prefix: String::new(),
             grace_ms: DEFAULT_GRACE_MS,
+            password_file: String::new(),
+            tls_ca: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
         }
     }
 }
@@ -55,6 +75,10 @@ pub(crate) struct RawStore {
     pub address: Option<At<String>>,
     pub prefix: Option<At<String>>,
     pub grace: Option<At<String>>,
+    pub password_file: Option<At<String>>,
+    pub tls_ca: Option<At<String>>,
+    pub tls_cert: Option<At<String>>,
+    pub tls_key: Option<At<String>>,
 }
 
 fn name_ok(s: &str, max: usize) -> bool {
@@ -70,26 +94,51 @@ fn host_port_ok(s: &str) -> bool {
     name_ok(host, 253) && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0))
 }
 
-/// Checks `redis://host[:port][/db]`.
+/// Checks `redis[s]://[user[:password]@]host[:port][/db]`.
 fn redis_url_ok(url: &str) -> Result<(), String> {
-    let rest = url.strip_prefix("redis://").ok_or_else(|| {
-        if url.starts_with("rediss://") {
-            format!("store \"{url}\": TLS (rediss://) is not supported; use redis:// on a trusted network")
-        } else {
-            format!("store \"{url}\" is neither memory nor redis://host:port/db")
-        }
+    let shown = redacted(url);
+    let rest = url.strip_prefix("redis://").or_else(|| url.strip_prefix("rediss://")).ok_or_else(|| {
+        format!("store \"{shown}\" is neither memory nor redis://[user[:password]@]host:port/db (rediss:// for TLS)")
     })?;
-    let (hostport, db) = match rest.split_once('/') {
+    let (authority, db) = match rest.split_once('/') {
         Some((h, d)) => (h, Some(d)),
         None => (rest, None),
     };
+    let hostport = match authority.rsplit_once('@') {
+        Some((cred, h)) => {
+            let user = cred.split_once(':').map_or(cred, |(u, _)| u);
+            if !user.is_empty() && !name_ok(user, 128) {
+                return Err(format!("store \"{shown}\": the user may hold letters, digits and ._-"));
+            }
+            h
+        }
+        None => authority,
+    };
     if !host_port_ok(hostport) {
-        return Err(format!("store \"{url}\": \"{hostport}\" is not host:port"));
+        return Err(format!("store \"{shown}\": \"{hostport}\" is not host:port"));
     }
     if db.is_some_and(|d| !d.is_empty() && d.parse::<u8>().is_err()) {
-        return Err(format!("store \"{url}\": the database must be a number from 0 to 255"));
+        return Err(format!("store \"{shown}\": the database must be a number from 0 to 255"));
     }
     Ok(())
+}
+
+/// `url` with its password, if any, written `***`: what logs, `callpark status` and
+/// errors show of a store.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((cred, host)) => {
+            let user = cred.split_once(':').map_or(cred, |(u, _)| u);
+            let hidden = if cred.contains(':') { format!("{user}:***") } else { user.to_string() };
+            format!("{scheme}://{hidden}@{host}{path}")
+        }
+        None => url.to_string(),
+    }
 }
 
 impl RawStore {
@@ -107,6 +156,10 @@ impl RawStore {
                 (&self.address, "node-address"),
                 (&self.prefix, "store-prefix"),
                 (&self.grace, "node-grace"),
+                (&self.password_file, "store-password-file"),
+                (&self.tls_ca, "store-tls-ca"),
+                (&self.tls_cert, "store-tls-cert"),
+                (&self.tls_key, "store-tls-key"),
             ] {
                 if a.is_some() {
                     err(a, format!("{name} is for a shared store (store=\"redis://...\"); the store is memory"));
@@ -153,11 +206,38 @@ impl RawStore {
                 }
             },
         };
+        let path = |a: &Option<At<String>>| value(a).unwrap_or_default();
+        let (password_file, tls_ca, tls_cert, tls_key) =
+            (path(&self.password_file), path(&self.tls_ca), path(&self.tls_cert), path(&self.tls_key));
+        let tls = url.starts_with("rediss://");
+        for (p, a, name) in [
+            (&tls_ca, &self.tls_ca, "store-tls-ca"),
+            (&tls_cert, &self.tls_cert, "store-tls-cert"),
+            (&tls_key, &self.tls_key, "store-tls-key"),
+        ] {
+            if !p.is_empty() && !tls {
+                err(a, format!("{name} is for a store over TLS (rediss://...)"));
+            }
+        }
+        if tls_cert.is_empty() != tls_key.is_empty() {
+            let a = if tls_cert.is_empty() { &self.tls_key } else { &self.tls_cert };
+            err(a, "store-tls-cert and store-tls-key go together (this node's certificate and its key)".into());
+        }
         if !found.is_empty() {
             errors.append(&mut found);
             return StoreSetting::Memory;
         }
-        StoreSetting::Redis(RedisTarget { url, node, address, prefix, grace_ms })
+        StoreSetting::Redis(RedisTarget {
+            url,
+            node,
+            address,
+            prefix,
+            grace_ms,
+            password_file,
+            tls_ca,
+            tls_cert,
+            tls_key,
+        })
     }
 }
 
@@ -197,6 +277,7 @@ mod tests {
                 address: "10.0.0.5:5080".into(),
                 prefix: String::new(),
                 grace_ms: DEFAULT_GRACE_MS,
+                ..RedisTarget::default()
             })
         );
     }
@@ -208,7 +289,7 @@ mod tests {
         assert!(e[0].contains("this node's name") && e[1].contains("SIP address"), "{e:?}");
         for (v, says) in [
             ("mysql://x", "neither memory nor redis"),
-            ("rediss://h:1", "TLS"),
+            ("redis://a b:pw@h:1", "the user"),
             ("redis://h:99999/0", "not host:port"),
             ("redis://h:1/x", "database"),
             ("redis://", "not host:port"),
@@ -232,8 +313,39 @@ mod tests {
             ));
             assert!(e.len() == 1 && e[0].contains("node-grace"), "{bad}: {e:?}");
         }
+        let e = errors(
+            r#"<param name="store" value="redis://h"/><param name="node" value="a"/><param name="node-address" value="10.0.0.5:5060"/><param name="store-tls-ca" value="/ca.pem"/>"#,
+        );
+        assert!(e.len() == 1 && e[0].contains("over TLS"), "{e:?}");
+        let e = errors(
+            r#"<param name="store" value="rediss://h"/><param name="node" value="a"/><param name="node-address" value="10.0.0.5:5060"/><param name="store-tls-cert" value="/c.pem"/>"#,
+        );
+        assert!(e.len() == 1 && e[0].contains("go together"), "{e:?}");
+        let e = errors(r#"<param name="store" value="redis://cp:s3cret@h:1/9"/><param name="node" value="a b"/>"#);
+        assert!(e.iter().all(|m| !m.contains("s3cret")), "a password in an error: {e:?}");
         let e = errors(r#"<param name="node" value="a"/>"#);
         assert!(e.len() == 1 && e[0].contains("the store is memory"), "{e:?}");
+    }
+
+    #[test]
+    fn passwords_are_never_shown() {
+        assert_eq!(redacted("redis://cp:s3cret@10.0.0.9:6379/0"), "redis://cp:***@10.0.0.9:6379/0");
+        assert_eq!(redacted("rediss://:s3cret@h"), "rediss://:***@h");
+        assert_eq!(redacted("redis://cp@h/1"), "redis://cp@h/1");
+        assert_eq!(redacted("redis://h:6379/0"), "redis://h:6379/0");
+        assert_eq!(redacted("redis://a:b:c@h"), "redis://a:***@h");
+        let c = from_xml(
+            "c",
+            &conf(
+                r#"<param name="store" value="rediss://cp:pw@127.0.0.1:6380/0"/><param name="node" value="a"/>
+                   <param name="node-address" value="10.0.0.5:5080"/><param name="store-tls-ca" value="/etc/ca.pem"/>
+                   <param name="store-password-file" value="/etc/callpark/redis.pw"/>"#,
+            ),
+        )
+        .unwrap();
+        let StoreSetting::Redis(t) = c.store else { panic!("redis") };
+        assert_eq!((t.shown_url().as_str(), t.tls_ca.as_str()), ("rediss://cp:***@127.0.0.1:6380/0", "/etc/ca.pem"));
+        assert_eq!(t.password_file, "/etc/callpark/redis.pw");
     }
 
     #[test]

@@ -165,6 +165,8 @@ pub struct StoreStatus {
     pub reachable: bool,
     /// The other nodes seen alive: (name, SIP address).
     pub others: Vec<(String, String)>,
+    /// Why the shared store is not used now (no password in it); empty when reachable.
+    pub why: String,
 }
 
 impl ParkedCall {

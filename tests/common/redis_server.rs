@@ -41,7 +41,17 @@ pub fn start_persistent(port: u16, dir: &std::path::Path) -> Server {
     run(port, format!("--save '' --appendonly yes --appendfsync always --dir '{}'", dir.display()))
 }
 
+/// Starts `redis-server` on `port` with `args` besides the usual (nothing on disk), and
+/// waits until the port takes connections (`answers_plain`: and answers a plain PING).
+pub fn start_with(port: u16, args: &str, answers_plain: bool) -> Server {
+    run_checked(port, format!("--save '' --appendonly no {args}"), answers_plain)
+}
+
 fn run(port: u16, data: String) -> Server {
+    run_checked(port, data, true)
+}
+
+fn run_checked(port: u16, data: String, plain: bool) -> Server {
     let script = format!(
         "redis-server --port {port} --bind 127.0.0.1 {data} --loglevel warning & p=$!; \
          read _; kill $p; wait $p"
@@ -49,7 +59,8 @@ fn run(port: u16, data: String) -> Server {
     let child =
         Command::new("sh").arg("-c").arg(script).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().expect("run sh");
     let t = Instant::now();
-    while !answers(port) {
+    let up = |port: u16| if plain { answers(port) } else { TcpStream::connect(("127.0.0.1", port)).is_ok() };
+    while !up(port) {
         assert!(
             t.elapsed() < Duration::from_secs(10),
             "redis-server did not listen on 127.0.0.1:{port} within 10 s; is it installed? \
@@ -124,6 +135,7 @@ pub fn store_with_grace(server: &Server, prefix: &str, node: &str, grace_ms: u64
         address: format!("{}:5060", node_host(node)),
         prefix: prefix.into(),
         grace_ms,
+        ..RedisTarget::default()
     })
     .expect("a Redis store")
 }

@@ -383,11 +383,19 @@ def c12_node_unloaded_within_its_grace(t):
     p102b = t.phone(t.b, "102")
     w = t.blf(t.b, "103", "park+102")
     t.b.esl.poll_events(0.2)
-    earlier = sum(1 for _, m in p102b.messages if "104 parked on 102" in m)
+    # 102 registered on B only (each node tells its own registrations: a phone registered
+    # on both hears of a park from each), and pjsua2 hands a MESSAGE to the first of its
+    # accounts with the same URI.
+    if "102@a" in t.phones:
+        t.ua.drop(t.phones.pop("102@a"))
+
+    def told_102():
+        return sum(1 for p in t.phones.values() if p.user == "102" for _, m in p.messages if "104 parked on 102" in m)
+    earlier = told_102()
     c = t.park(t.a, client, p101, "*68102")
     t.wait_parked(t.b, 1)
     blf_wait(t.ctx["b"], w, "confirmed")
-    told = lambda: sum(1 for _, m in p102b.messages if "104 parked on 102" in m) - earlier  # noqa: E731
+    told = lambda: told_102() - earlier  # noqa: E731
     t.ctx["b"].wait(lambda: told() == 1, 5, "102 on B is told of the park")
     check("+OK" in t.a.api("unload mod_callpark"), "unload on A")
     t.ua.pump(5)
@@ -399,7 +407,7 @@ def c12_node_unloaded_within_its_grace(t):
     blf_wait(t.ctx["b"], w, "confirmed")
     ev = [e for e in t.b.esl.poll_events(0.5) if e.get("Callpark-Action") == "abandoned"]
     check(not ev, f"B fired no `abandoned`: {ev}")
-    check(told() == 1, f"102 on B was told once: {p102b.messages}")
+    check(told() == 1, f"102 was told once: {[(k, p.messages) for k, p in t.phones.items() if p.user == '102']}")
     check(c.confirmed, "the caller is on hold")
     w.unsubscribe()
     t.clear()

@@ -41,11 +41,25 @@ pub(super) struct Link {
     /// An operation failed since [`Link::recovered`] was last called: what this node
     /// holds may be missing from Redis.
     lost: bool,
+    /// Why the last operation failed (no password in it), or why the link cannot be
+    /// made at all (`broken`: a password file or certificate that cannot be read).
+    last_error: String,
+    broken: Option<String>,
 }
 
 impl Link {
-    pub fn new(client: redis::Client) -> Link {
-        Link { client, con: None, health: Arc::default(), connected_at: None, lost: false }
+    pub fn new(client: redis::Client, broken: Option<String>) -> Link {
+        let last_error = broken.clone().unwrap_or_default();
+        Link { client, con: None, health: Arc::default(), connected_at: None, lost: false, last_error, broken }
+    }
+
+    /// Why Redis is not used now (empty when the last exchange worked).
+    pub fn why(&self) -> String {
+        if self.is_up() {
+            String::new()
+        } else {
+            self.last_error.clone()
+        }
     }
 
     /// Whether the last exchange worked and no failure is pending.
@@ -72,8 +86,15 @@ impl Link {
     /// Runs `f` on the connection. A connection that broke (Redis restarted) is made
     /// anew and `f` runs once more; a time-out or a failed connect puts the link down.
     pub fn run<T>(&mut self, mut f: impl FnMut(&mut Connection) -> redis::RedisResult<T>) -> Result<T, StoreError> {
+        if let Some(why) = &self.broken {
+            self.lost = true;
+            return Err(StoreError(why.clone()));
+        }
         if self.health.down.load(Ordering::Acquire) {
-            return Err(StoreError("redis does not answer (tried again in the background)".into()));
+            return Err(StoreError(format!(
+                "redis does not answer ({}; tried again in the background)",
+                self.last_error
+            )));
         }
         for attempt in 0..2 {
             if self.con.is_none() {
@@ -88,6 +109,7 @@ impl Link {
                     self.lost = true;
                 }
                 Err(e) => {
+                    self.last_error = err(e.clone()).0;
                     self.fail();
                     return Err(err(e));
                 }
@@ -104,6 +126,7 @@ impl Link {
                 Ok(())
             }
             Err(e) => {
+                self.last_error = err(e.clone()).0;
                 self.fail();
                 Err(err(e))
             }

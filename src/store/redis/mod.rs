@@ -173,6 +173,42 @@ fn parse_claim(s: &str) -> Claim {
     }
 }
 
+/// The client for `target`: its URL, with the password of `password_file` if one is
+/// named, over TLS with the CA and this node's certificate named (`rediss://`). Why not,
+/// in words that show no password.
+fn client_for(target: &RedisTarget) -> Result<redis::Client, String> {
+    use redis::IntoConnectionInfo;
+    let shown = target.shown_url();
+    let mut info = target.url.as_str().into_connection_info().map_err(|e| format!("store {shown}: {:?}", e.kind()))?;
+    if !target.password_file.is_empty() {
+        let text = std::fs::read_to_string(&target.password_file)
+            .map_err(|e| format!("store-password-file {}: {e}", target.password_file))?;
+        let password = text.lines().next().unwrap_or("").trim_end_matches('\r').to_string();
+        if password.is_empty() {
+            return Err(format!("store-password-file {} is empty", target.password_file));
+        }
+        let settings = info.redis_settings().clone().set_password(password);
+        info = info.set_redis_settings(settings);
+    }
+    if !target.url.starts_with("rediss://") {
+        return redis::Client::open(info).map_err(|e| format!("store {shown}: {:?}", e.kind()));
+    }
+    // rustls finds its crypto provider by its features: ring, and only ring, is compiled
+    // in (Cargo.toml), else the first TLS connection would panic.
+    let read = |what: &str, path: &str| std::fs::read(path).map_err(|e| format!("{what} {path}: {e}"));
+    let root_cert = if target.tls_ca.is_empty() { None } else { Some(read("store-tls-ca", &target.tls_ca)?) };
+    let client_tls = if target.tls_cert.is_empty() {
+        None
+    } else {
+        Some(redis::ClientTlsConfig {
+            client_cert: read("store-tls-cert", &target.tls_cert)?,
+            client_key: read("store-tls-key", &target.tls_key)?,
+        })
+    };
+    redis::Client::build_with_tls(info, redis::TlsCertificates { client_tls, root_cert })
+        .map_err(|e| format!("store {shown}: TLS: {e}"))
+}
+
 /// A node's name as the configuration allows it.
 fn node_name_ok(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
@@ -201,12 +237,17 @@ impl RedisStore {
     /// itself. Refused when another node runs under the same name (its heartbeat is
     /// renewed by another process).
     pub fn new(target: RedisTarget) -> Result<RedisStore, StoreError> {
-        let client = redis::Client::open(target.url.as_str()).map_err(err)?;
+        // A password file or a certificate that cannot be read is no reason to refuse the
+        // module: the node parks on itself, and `callpark status` says why.
+        let (client, broken) = match client_for(&target) {
+            Ok(c) => (c, None),
+            Err(e) => (redis::Client::open("redis://127.0.0.1:1/0").map_err(err)?, Some(e)),
+        };
         let keys = Keys { prefix: if target.prefix.is_empty() { PREFIX.to_string() } else { target.prefix.clone() } };
         let mut s = RedisStore {
             target,
             keys,
-            link: Link::new(client),
+            link: Link::new(client, broken),
             scripts: Scripts::new(),
             mirror: MemoryStore::default(),
             version: None,
@@ -1019,9 +1060,10 @@ impl ParkStore for RedisStore {
 
     fn status(&self) -> StoreStatus {
         StoreStatus {
-            kind: self.target.url.clone(),
+            kind: self.target.shown_url(),
             node: self.target.node.clone(),
             reachable: self.link.is_up(),
+            why: self.link.why(),
             others: self.others.clone(),
         }
     }
