@@ -228,9 +228,11 @@ pub fn resolve_in(f: &Facts, dir: &dyn Directory) -> Identity {
     // The users of the other legs, once: a leg sent to a registered contact is the
     // registering user's (looked up in the tenant the channel names, else in each).
     let hint = domain(f.channel.domain_name).or_else(|| domain(f.channel.dialed_domain));
+    // Looked up only when a rule needs them (a registration lookup asks the switch).
     let leg_user = |l: &Leg| l.user().or_else(|| l.registered(dir, hint.as_deref()));
-    let transferor_leg = f.transferring_leg.and_then(|l| leg_user(&l));
-    let partner = f.bridge_partner.and_then(|l| leg_user(&l));
+    let (t_cell, p_cell) = (std::cell::OnceCell::new(), std::cell::OnceCell::new());
+    let transferor_leg = || t_cell.get_or_init(|| f.transferring_leg.and_then(|l| leg_user(&l))).clone();
+    let partner = || p_cell.get_or_init(|| f.bridge_partner.and_then(|l| leg_user(&l))).clone();
     let o = &f.overrides;
     let in_tenant = |t: &Option<String>, u: Option<(String, String)>| match (t, u) {
         (Some(t), Some((u, d))) if &d == t => Some(u),
@@ -245,15 +247,15 @@ pub fn resolve_in(f: &Facts, dir: &dyn Directory) -> Identity {
         .or_else(|| o_user.as_ref().or(o_by.as_ref()).map(|(_, d)| d.clone()))
         .or(own_domain)
         .or_else(|| f.channel.sent_to().map(|(_, d)| d))
-        .or_else(|| transferor_leg.as_ref().map(|(_, d)| d.clone()))
-        .or_else(|| partner.as_ref().map(|(_, d)| d.clone()))
+        .or_else(|| transferor_leg().map(|(_, d)| d))
+        .or_else(|| partner().map(|(_, d)| d))
         .or_else(|| domain(f.channel.dialed_domain))
         .or_else(|| domain(f.channel.domain_name));
     let by = if o_by.is_some() {
         in_tenant(&tenant, o_by)
     } else if f.transferred {
-        in_tenant(&tenant, transferor_leg.clone())
-            .or_else(|| in_tenant(&tenant, partner.clone()))
+        in_tenant(&tenant, transferor_leg())
+            .or_else(|| in_tenant(&tenant, partner()))
             .or_else(|| {
                 let (u, h) = referred_by_user(present(f.referred_by)?)?;
                 let t = tenant.as_deref()?;

@@ -511,3 +511,75 @@ fn three_nodes_keep_a_slot_s_limit_and_one_order() {
         }
     }
 }
+
+/// A park made while Redis was frozen (its add timed out, and Redis ran it when it went
+/// on), whose caller hung up before this node wrote back: no ghost of it stays in Redis.
+#[test]
+fn a_park_that_timed_out_and_left_leaves_no_ghost() {
+    let server = redis_server::start(free_port());
+    let prefix = redis_server::fresh_prefix();
+    let a = Node::new(&server, &prefix, "a");
+    server.freeze();
+    a.park("caller-1", "*68102", "101").expect("kept on A");
+    a.engine.hangup("caller-1").unwrap();
+    server.thaw();
+    until_reachable(&a);
+    a.engine.sync();
+    let b = Node::new(&server, &prefix, "b");
+    b.engine.sync();
+    assert!(b.listed().is_empty(), "a ghost in Redis: {:?}", b.listed());
+    server.stop();
+}
+
+/// During an outage a node's phone picks up the node's own call at a slot, though an
+/// older call of another node is there first.
+#[test]
+fn during_an_outage_a_node_picks_up_its_own_call_behind_another_node_s() {
+    let server = redis_server::start(free_port());
+    let prefix = redis_server::fresh_prefix();
+    let a = Node::new(&server, &prefix, "a");
+    let b = Node::new(&server, &prefix, "b");
+    b.park("caller-b", "*68102", "101").unwrap();
+    // A second later (the nodes' virtual clocks move only when told).
+    a.clock.advance(1000);
+    a.engine.sync();
+    a.park("caller-a", "*68102", "101").unwrap();
+    assert_eq!(a.listed(), ["caller-b", "caller-a"]);
+    server.stop();
+    assert_eq!(
+        a.pick_up("desk-102", "*88102", "102"),
+        Ok(DialOutcome::Retrieved { parked_uuid: "caller-a".into(), extension: "102".into() })
+    );
+}
+
+/// A pick-up claimed on the holding node while Redis was away, still under way when
+/// Redis answers again: the claim is written back, and no node takes the call as free.
+#[test]
+fn a_claim_made_during_an_outage_is_written_back() {
+    use callpark::store::{Claim, ParkStore};
+    let (server, dir) = persistent();
+    let prefix = redis_server::fresh_prefix();
+    let mut a = redis_server::store(&server, &prefix, "a");
+    let plan = callpark::Config::default().tenant(ACME).recall.clone();
+    let call = callpark::store::ParkedCall {
+        parking_user: "101".into(),
+        ..callpark::store::ParkedCall::new("x", ACME, "102", plan)
+    };
+    a.insert(call, usize::MAX).unwrap();
+    server.stop();
+    a.claim("x", Claim::Retrieve { by: "leg".into() }).expect("claimed here during the outage");
+    let again = redis_server::start_persistent(server.port, &dir);
+    let t = Instant::now();
+    while a.refresh().is_err() {
+        assert!(t.elapsed() < Duration::from_secs(5), "A does not reach Redis again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    a.refresh().unwrap();
+    assert!(a.get("x").unwrap().claim.is_some(), "A's own claim stands");
+    let mut b = redis_server::store(&again, &prefix, "b");
+    b.refresh().unwrap();
+    assert!(b.get("x").is_some_and(|c| c.claim.is_some()), "B sees it claimed");
+    assert!(b.claim("x", Claim::Retrieve { by: "other".into() }).is_err(), "B cannot take it");
+    again.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

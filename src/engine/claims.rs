@@ -77,7 +77,7 @@ impl Shared {
         let uuid = clean_id("uuid", uuid).map_err(CallError::BadRequest)?;
         let inner = if self.shared_store { self.inner.try_lock() } else { Some(self.inner.lock()) };
         match inner {
-            Some(inner) => self.abandon_locked(inner, uuid, "caller hung up"),
+            Some(inner) => self.abandon_locked(inner, uuid, "caller hung up", true),
             None => {
                 self.post(Posted::Hangup(uuid.to_string()));
                 Ok(())
@@ -88,10 +88,17 @@ impl Shared {
     /// The call leaves the park for good (`abandoned`, with `why`); a recall or
     /// operator's ring for it stops.
     pub(super) fn abandon(&self, uuid: &str, why: &str) -> Result<(), CallError> {
-        self.abandon_locked(self.inner.lock(), uuid, why)
+        self.abandon_locked(self.inner.lock(), uuid, why, false)
     }
 
-    fn abandon_locked(&self, mut inner: MutexGuard<'_, Inner>, uuid: &str, why: &str) -> Result<(), CallError> {
+    /// `event_thread`: told by a switch's event thread, which hands the delivery over.
+    fn abandon_locked(
+        &self,
+        mut inner: MutexGuard<'_, Inner>,
+        uuid: &str,
+        why: &str,
+        event_thread: bool,
+    ) -> Result<(), CallError> {
         let ringing = match self.claim(&mut inner, uuid, Claim::Abandon) {
             // Its retriever on another node finds it gone (`Engine::take_over`).
             Err(CallError::AlreadyTaken) if inner.store.claimed_elsewhere(uuid) => false,
@@ -106,8 +113,19 @@ impl Shared {
         if flush {
             self.flush_soon();
         }
-        self.deliver();
+        self.deliver_from(event_thread);
         Ok(())
+    }
+
+    /// Delivers the outbox; on a switch's event thread with a shared store, hands it to
+    /// the timer thread instead (the delivery takes the engine's lock, which an operation
+    /// waiting on the store may hold).
+    pub(super) fn deliver_from(&self, event_thread: bool) {
+        if event_thread && self.shared_store && self.wake.is_some() {
+            self.flush_soon();
+        } else {
+            self.deliver();
+        }
     }
 
     /// Hands `work` over to the next thread that delivers (or the timer thread).

@@ -186,7 +186,7 @@ impl Shared {
                 subscriber: subscriber.map(str::to_string),
             }));
         }
-        self.deliver();
+        self.deliver_from(!wait);
         Ok(())
     }
 }

@@ -342,6 +342,23 @@ impl Shared {
     ) -> Result<DialOutcome, DialError> {
         let user = user.ok_or(DialError::NoRetriever)?;
         let group = t.group_of(user).map(|g| g.name.as_str());
+        // While the shared store does not answer, only this node's own calls can be
+        // taken: the oldest of them that the retrieve would find.
+        let own_only = |inner: &Inner| {
+            let me = inner.store.node();
+            inner
+                .store
+                .calls(Some(tenant))
+                .into_iter()
+                .filter(|c| c.node == me && c.claim.is_none() && c.uuid != uuid)
+                .find(|c| match &from {
+                    From::Slot(ext) => c.extension == *ext,
+                    From::Group(g) => c.group.as_deref() == Some(g.as_str()),
+                    From::Own => c.extension == user || (group.is_some() && c.group.as_deref() == group),
+                })
+                .map(|c| (c.uuid.clone(), c.extension.clone()))
+        };
+        let mut local_only = false;
         let find = |inner: &Inner| {
             match &from {
                 From::Slot(ext) => inner.store.oldest_in_slot(tenant, ext),
@@ -360,10 +377,11 @@ impl Shared {
         loop {
             let (parked, extension, was_ringing, elsewhere) = {
                 let mut inner = self.inner.lock();
-                let mut found = find(&inner);
+                let look = |inner: &Inner| if local_only { own_only(inner) } else { find(inner) };
+                let mut found = look(&inner);
                 if found.is_none() && !std::mem::replace(&mut fresh, true) {
                     self.refresh(&mut inner);
-                    found = find(&inner);
+                    found = look(&inner);
                 }
                 let Some((parked, extension)) = found else {
                     let place = match (&from, &group) {
@@ -378,6 +396,12 @@ impl Shared {
                 // the store may have claimed it since this one last looked.
                 let ringing = match self.claim(&mut inner, &parked, Claim::Retrieve { by: uuid.into() }) {
                     Ok(r) => r,
+                    // Another node's call, and the store does not answer: this node's own
+                    // calls there can still be taken.
+                    Err(CallError::Store(_)) if !local_only => {
+                        local_only = true;
+                        continue;
+                    }
                     Err(CallError::Store(e)) => return Err(DialError::Store(e)),
                     Err(_) => {
                         self.refresh(&mut inner);

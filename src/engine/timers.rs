@@ -62,11 +62,14 @@ pub(super) fn timer_thread(s: &Shared, rx: Receiver<()>) {
             // Woken to write what the shared store has not taken yet (a caller who left),
             // or to carry out what an event thread handed over.
             Ok(()) if s.flush_due.swap(false, Ordering::AcqRel) => {
+                // Steady wake-ups must not starve the timers nor the commands.
+                s.run_due();
                 if s.shared_store {
                     let mut inner = s.inner.lock();
                     s.refresh(&mut inner);
                 }
                 s.deliver();
+                s.run_commands();
             }
             Ok(()) => {}
             Err(RecvTimeoutError::Timeout) => {

@@ -431,7 +431,13 @@ impl Host for CHost {
     fn operate(&self, command: &str) -> Option<String> {
         let f = self.operate?;
         let cmd = c(command);
-        text_of(|buf, len| unsafe { f(self.ctx, cmd.as_ptr(), buf, len) })
+        // Once only (a command is not run twice for a longer buffer): room for the
+        // longest line an operator's command answers, and its NUL.
+        let mut buf: Vec<u8> = vec![0; super::command::CP_OPERATION_LINE_SIZE + 1];
+        let len = buf.len();
+        let need = unsafe { f(self.ctx, cmd.as_ptr(), buf.as_mut_ptr().cast(), len) };
+        let end = need.min(len - 1).min(buf.iter().position(|&b| b == 0).unwrap_or(len - 1));
+        Some(String::from_utf8_lossy(&buf[..end]).into_owned())
     }
 
     fn log(&self, level: LogLevel, message: &str) {
@@ -513,6 +519,27 @@ mod tests {
             contacts,
             operate: None,
         }
+    }
+
+    static OPERATED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    /// Answers a 1,500-byte line (a long JSON answer) and counts its calls.
+    unsafe extern "C" fn long_answer(_: *mut c_void, _: *const c_char, buf: *mut c_char, len: usize) -> usize {
+        OPERATED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let line = "x".repeat(1500);
+        crate::ffi::write_truncated(&line, buf, len, std::ptr::null_mut());
+        line.len()
+    }
+
+    /// An operator's command another node sent is carried out once, whatever the length
+    /// of its answer (a longer buffer is never asked for by running it again).
+    #[test]
+    fn a_command_is_carried_out_once() {
+        let mut t = table(None);
+        t.operate = Some(long_answer);
+        let h = CHost::new(&t).unwrap();
+        let line = h.operate("hangup 4cbf1e2a-57d4-4a34-9d0f-0f3c2a6b8e11").unwrap();
+        assert_eq!((line.len(), OPERATED.load(std::sync::atomic::Ordering::SeqCst)), (1500, 1));
     }
 
     /// A host's list longer than the first buffer is asked for again, whole; a host

@@ -91,6 +91,10 @@ impl Link {
             return Err(StoreError(why.clone()));
         }
         if self.health.down.load(Ordering::Acquire) {
+            if !self.health.probing.load(Ordering::Acquire) {
+                // Down with nobody trying (a probe that ended as the link went): try.
+                self.fail();
+            }
             return Err(StoreError(format!(
                 "redis does not answer ({}; tried again in the background)",
                 self.last_error
@@ -107,6 +111,12 @@ impl Link {
                 Err(e) if attempt == 0 && e.is_connection_dropped() && !e.is_timeout() => {
                     self.con = None;
                     self.lost = true;
+                }
+                // Redis answered with an error (a script's, a command this Redis lacks, a
+                // replica that is read-only): said, the connection kept.
+                Err(e) if !(e.is_io_error() || e.is_timeout() || e.is_connection_dropped()) => {
+                    self.last_error = err(e.clone()).0;
+                    return Err(err(e));
                 }
                 Err(e) => {
                     self.last_error = err(e.clone()).0;
@@ -148,8 +158,10 @@ impl Link {
                 std::thread::sleep(PROBE_EVERY);
                 let answers = open(&client).and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
                 if answers.is_ok() {
+                    // No longer probing first: a failure right after starts a new probe.
+                    health.probing.store(false, Ordering::Release);
                     health.down.store(false, Ordering::Release);
-                    break;
+                    return;
                 }
             }
             health.probing.store(false, Ordering::Release);

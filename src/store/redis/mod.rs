@@ -271,7 +271,10 @@ impl RedisStore {
         };
         s.set_offset();
         s.check_name()?;
-        let _ = s.refresh();
+        // Its lamps and commands are the engine's, once it has the store: kept for it.
+        if let Ok(r) = s.refresh() {
+            s.inbox.extend(r.commands);
+        }
         Ok(s)
     }
 
@@ -294,7 +297,9 @@ impl RedisStore {
         if first.ends_with("|left") {
             return Ok(());
         }
-        std::thread::sleep(self.beat_every() + Duration::from_millis(300));
+        // A running node renews its heartbeat at least every BEAT_EVERY_MS, on its timer
+        // thread's ticks (250 ms): waited for, with a margin.
+        std::thread::sleep(Duration::from_millis(BEAT_EVERY_MS + 250 + 350));
         match read(&mut self.link) {
             Ok(Some(now)) if now != first && !now.ends_with("|left") => Err(StoreError(format!(
                 "node \"{}\" is running at {}: every node needs a name of its own (<param name=\"node\"/>)",
@@ -362,7 +367,7 @@ impl RedisStore {
             inv.arg(f).arg(v);
         }
         if let Some(cl) = &c.claim {
-            inv.arg("claim").arg(claim_text(cl));
+            inv.arg("claim").arg(format!("{}|{}", c.node, claim_text(cl)));
         }
         inv.invoke(con)
     }
@@ -433,6 +438,7 @@ impl RedisStore {
             .collect();
         let offset = self.offset();
         let (k, sc, unsynced) = (&self.keys, &self.scripts, &self.unsynced);
+        let me2 = me.clone();
         self.link.run(|con| {
             for c in &mine {
                 let there: bool = con.exists(k.call(&c.uuid))?;
@@ -440,6 +446,19 @@ impl RedisStore {
                     let parked_at = Self::to_cluster(c.parked_at_ms, offset, 1);
                     let at = OnCluster { seq: c.seq, parked_at, quiet: !unsynced.contains(&c.uuid) };
                     Self::write_call(con, k, sc, c, usize::MAX, at)?;
+                } else if let Some(cl) = &c.claim {
+                    // Claimed here while Redis was away (a pick-up, an answered recall): the
+                    // claim is written, unless another node's stands (whose retriever finds
+                    // the call gone when its token is redeemed here).
+                    let text = format!("{me2}|{}", claim_text(cl));
+                    let _: (i64, i64) = sc
+                        .claim
+                        .key(k.call(&c.uuid))
+                        .key(k.key(&["version"]))
+                        .key(k.key(&["log"]))
+                        .arg(&text)
+                        .arg(&c.uuid)
+                        .invoke(con)?;
                 }
             }
             Ok(())
@@ -659,8 +678,9 @@ impl RedisStore {
                 match (&c.claim, theirs) {
                     // It left here while Redis was away: Redis is told on restore.
                     (Some(Claim::Abandon | Claim::Exit), _) => {}
-                    // The node that claimed it gave it back (its retriever failed).
-                    (Some(_), None) => {
+                    // The node that claimed it gave it back (its retriever failed). A claim
+                    // this node made itself (during an outage) stands: written on restore.
+                    (Some(_), None) if self.elsewhere.contains_key(uuid) => {
                         c.claim = None;
                         let p = Self::place_of(c);
                         self.elsewhere.remove(uuid);
@@ -704,8 +724,9 @@ impl RedisStore {
         // No version yet is version 0 (nothing ever changed, or Redis restarted empty).
         let key = self.keys.key(&["version"]);
         let ops = self.keys.key(&["ops", &self.target.node]);
-        let (version, commands): (Option<i64>, Option<Vec<String>>) =
-            self.link.run(|con| redis::pipe().get(&key).cmd("LPOP").arg(&ops).arg(16).query(con))?;
+        let (version, commands): (Option<i64>, Option<Vec<String>>) = self
+            .link
+            .run(|con| redis::pipe().atomic().get(&key).lrange(&ops, 0, 15).ltrim(&ops, 16, -1).ignore().query(con))?;
         for c in commands.unwrap_or_default() {
             // `<id>|<text>`: an id of hex digits and dashes; the engine checks the text.
             if let Some((id, text)) = c.split_once('|') {
@@ -724,18 +745,34 @@ impl ParkStore for RedisStore {
     }
 
     fn use_clock(&mut self, clock: Arc<dyn Clock>) {
+        let before = self.offset_ms;
         self.clock = clock;
         self.set_offset();
+        // The other nodes' calls were read with the store's own clock: their park times
+        // moved to the engine's.
+        let (me, shift) = (self.target.node.clone(), before - self.offset_ms);
+        let theirs: Vec<String> =
+            self.mirror.calls(None).into_iter().filter(|c| c.node != me).map(|c| c.uuid.clone()).collect();
+        for u in theirs {
+            if let Some(c) = self.mirror.get_mut(&u) {
+                c.parked_at_ms = Self::to_cluster(c.parked_at_ms, shift, 1);
+            }
+        }
     }
 
     fn refresh(&mut self) -> Result<Refreshed, StoreError> {
         let mut version = self.read_version()?;
-        if self.link.lost() || !self.unsynced.is_empty() || !self.unclaims.is_empty() {
+        // Alive first: a node back after its grace is not reaped again while it writes.
+        if self.link.lost() {
+            self.beat_at = None;
+        }
+        self.beat(false)?;
+        // A node that left (an unload) writes nothing back: its next life adopts.
+        if !self.left && (self.link.lost() || !self.unsynced.is_empty() || !self.unclaims.is_empty()) {
             self.restore()?;
             version = self.read_version()?;
         }
         self.flush_gone()?;
-        self.beat(false)?;
         self.release_stale()?;
         let me = self.target.node.clone();
         // A node that stopped changes no version: its heartbeat is looked at as often as
@@ -829,7 +866,7 @@ impl ParkStore for RedisStore {
         self.version = version;
         // Our calls Redis lost (it restarted empty, or took this node for dead): written
         // back, quietly: every node told its phones of them when they were parked.
-        if !missing.is_empty() {
+        if !missing.is_empty() && !self.left {
             let (k, sc) = (&self.keys, &self.scripts);
             self.link.run(|con| {
                 for c in &missing {
@@ -866,6 +903,11 @@ impl ParkStore for RedisStore {
 
     fn insert(&mut self, mut call: ParkedCall, limit: usize) -> Result<(), InsertError> {
         call.node = self.target.node.clone();
+        // A removal of this call still to write (it was parked before, under this uuid)
+        // goes first, or it would remove the new park.
+        if self.gone.contains_key(&call.uuid) {
+            let _ = self.flush_gone();
+        }
         // The park order and time on the cluster's clock.
         let offset = self.offset();
         let seq = Self::to_cluster(call.seq, offset, 1000);
@@ -884,6 +926,8 @@ impl ParkStore for RedisStore {
             // node sees it; written (and told to the other nodes) when Redis is back.
             Err(_) => {
                 if self.mirror.slot_len(&call.tenant, &call.extension) >= limit {
+                    // Refused here; the add that timed out may still land: undone later.
+                    self.gone.insert(call.uuid.clone(), (call.tenant.clone(), call.extension.clone()));
                     return Err(InsertError::Full);
                 }
                 call.seq = seq;
@@ -978,16 +1022,21 @@ impl ParkStore for RedisStore {
     }
 
     fn remove(&mut self, uuid: &str) -> Option<ParkedCall> {
-        self.elsewhere.remove(uuid);
+        let claimed_elsewhere = self.elsewhere.remove(uuid).is_some();
         let c = self.mirror.remove(uuid)?;
-        if c.node != self.target.node || self.unsynced.remove(uuid) {
-            // Another node's (its node removes it), or never written.
+        if c.node != self.target.node {
+            // Another node's: its node removes it.
             return Some(c);
         }
         let (t, e) = (c.tenant.clone(), c.extension.clone());
-        // A caller that left (hung up, pressed the exit key) is removed from Redis by the
-        // next refresh: the switch's thread that told of it does not wait for Redis.
-        if matches!(c.claim, Some(Claim::Abandon | Claim::Exit)) || !self.link.is_up() {
+        // A caller that left (hung up, pressed the exit key, or while another node's
+        // retriever was on its way) is removed from Redis by the next refresh: the
+        // switch's thread that told of it does not wait for Redis. So is a call parked
+        // while Redis did not answer: its add may have reached Redis after all (a frozen
+        // Redis runs what it had received when it goes on); a removal of nothing is none.
+        let unsynced = self.unsynced.remove(uuid);
+        if unsynced || claimed_elsewhere || matches!(c.claim, Some(Claim::Abandon | Claim::Exit)) || !self.link.is_up()
+        {
             self.gone.insert(uuid.to_string(), (t, e));
             return Some(c);
         }

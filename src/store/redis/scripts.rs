@@ -79,7 +79,8 @@ return {1, bump(KEYS[4], KEYS[5], ARGV[1])}
 const LEAVE: &str = r"
 local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1] .. 'left', 'KEEPTTL')
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then redis.call('SET', KEYS[1], ARGV[1] .. 'left', 'PX', ttl) end
 end
 return 0
 ";
