@@ -583,3 +583,21 @@ fn a_claim_made_during_an_outage_is_written_back() {
     again.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A call another node picked up (handed over to this one) leaves no recall timer behind
+/// on the node that held it.
+#[test]
+fn a_call_taken_over_leaves_no_timer() {
+    let server = redis_server::shared();
+    let prefix = redis_server::fresh_prefix();
+    let a = Node::new(server, &prefix, "a");
+    let b = Node::new(server, &prefix, "b");
+    a.park("caller-1", "*68102", "101").unwrap();
+    assert_eq!(a.engine.pending_timers(), 1);
+    b.engine.sync();
+    b.pick_up("desk-102", "*88102", "102").unwrap();
+    a.engine.sync();
+    let (_, _, token) = b.host.hand_overs().pop().expect("a hand-over to A");
+    a.engine.take_over(&token, "leg-102", "127.0.0.12").unwrap();
+    assert_eq!((a.engine.parked_count(), a.engine.pending_timers()), (0, 0));
+}

@@ -22,6 +22,8 @@ impl Shared {
         detail: Option<String>,
     ) {
         if let Some(c) = inner.store.remove(uuid) {
+            // A timer still armed (a call another node claimed and took over) goes too.
+            self.forget_timer(c.due_ms.map(|d| (d, c.timer_gen)));
             Self::queue_lamps(inner, &c.tenant, &c.extension, c.group.as_deref());
             if c.park_info {
                 let config = self.config.read().clone();

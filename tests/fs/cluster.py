@@ -383,6 +383,7 @@ def c12_node_unloaded_within_its_grace(t):
     p102b = t.phone(t.b, "102")
     w = t.blf(t.b, "103", "park+102")
     t.b.esl.poll_events(0.2)
+    t.b.esl.events.clear()
     # 102 registered on B only (each node tells its own registrations: a phone registered
     # on both hears of a park from each), and pjsua2 hands a MESSAGE to the first of its
     # accounts with the same URI.
