@@ -106,9 +106,17 @@ impl Link {
             }
             let con = self.con.as_mut().expect("connected above");
             ROUND_TRIPS.fetch_add(1, Ordering::Relaxed);
+            let began = Instant::now();
             match f(con) {
                 Ok(v) => return Ok(v),
-                Err(e) if attempt == 0 && e.is_connection_dropped() && !e.is_timeout() => {
+                // A connection that broke at once (Redis restarted): once more. One that
+                // failed slowly timed out (a frozen Redis): no reconnect under the lock.
+                Err(e)
+                    if attempt == 0
+                        && e.is_connection_dropped()
+                        && !e.is_timeout()
+                        && began.elapsed() < IO_TIMEOUT / 4 =>
+                {
                     self.con = None;
                     self.lost = true;
                 }

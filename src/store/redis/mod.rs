@@ -497,20 +497,10 @@ impl RedisStore {
         let (key, nodes, grace) = (self.keys.node(&me), self.keys.key(&["nodes"]), self.target.grace_ms);
         let address = self.target.address.clone();
         let asked = Instant::now();
-        let time: (u64, u64) = self.link.run(|con| {
-            redis::pipe()
-                .cmd("SET")
-                .arg(&key)
-                .arg(&value)
-                .arg("PX")
-                .arg(grace)
-                .ignore()
-                .hset(&nodes, &me, &address)
-                .ignore()
-                .cmd("TIME")
-                .query::<((u64, u64),)>(con)
-                .map(|(t,)| t)
-        })?;
+        let sc = &self.scripts;
+        let time: (u64, u64) = self
+            .link
+            .run(|con| sc.beat.key(&key).key(&nodes).arg(&value).arg(grace).arg(&me).arg(&address).invoke(con))?;
         // The cluster's time, taken as at the middle of the round trip.
         let rtt = asked.elapsed();
         self.cluster_at = (time.0 * 1000 + time.1 / 1000, asked + rtt / 2);
@@ -526,19 +516,10 @@ impl RedisStore {
     fn read_others(&mut self) -> Result<(), StoreError> {
         let me = self.target.node.clone();
         let k = &self.keys;
-        let others = self.link.run(|con| {
-            let listed: Vec<(String, String)> = con.hgetall(k.key(&["nodes"]))?;
-            let listed: Vec<String> = listed.into_iter().map(|(n, _)| n).filter(|n| *n != me).collect();
-            if listed.is_empty() {
-                return Ok(Vec::new());
-            }
-            let mut p = redis::pipe();
-            for n in &listed {
-                p.get(k.node(n));
-            }
-            let beats: Vec<Option<String>> = p.query(con)?;
-            Ok(listed.into_iter().zip(beats).filter_map(|(n, b)| b.map(|b| (n, b))).collect::<Vec<_>>())
-        })?;
+        let (sc, node_prefix) = (&self.scripts, k.node(""));
+        let flat: Vec<String> = self.link.run(|con| sc.nodes.key(k.key(&["nodes"])).arg(&node_prefix).invoke(con))?;
+        let others: Vec<(String, String)> =
+            flat.chunks(2).filter(|p| p.len() == 2 && p[0] != me).map(|p| (p[0].clone(), p[1].clone())).collect();
         self.others = others
             .iter()
             .filter(|(n, _)| node_name_ok(n))
@@ -597,11 +578,11 @@ impl RedisStore {
             if names.is_empty() {
                 return Ok(Vec::new());
             }
-            let mut p = redis::pipe();
+            let mut inv = sc.exist.prepare_invoke();
             for n in &names {
-                p.exists(k.node(n));
+                inv.key(k.node(n));
             }
-            let up: Vec<bool> = p.query(con)?;
+            let up: Vec<bool> = inv.invoke(con)?;
             let dead: HashSet<&String> = names.iter().zip(up).filter(|(_, up)| !up).map(|(n, _)| n).collect();
             let mut reaped = Vec::new();
             for (uuid, _) in nodes.iter().filter(|(_, n)| dead.contains(n)) {
@@ -724,10 +705,10 @@ impl RedisStore {
         // No version yet is version 0 (nothing ever changed, or Redis restarted empty).
         let key = self.keys.key(&["version"]);
         let ops = self.keys.key(&["ops", &self.target.node]);
-        let (version, commands): (Option<i64>, Option<Vec<String>>) = self
-            .link
-            .run(|con| redis::pipe().atomic().get(&key).lrange(&ops, 0, 15).ltrim(&ops, 16, -1).ignore().query(con))?;
-        for c in commands.unwrap_or_default() {
+        let sc = &self.scripts;
+        let (version, commands): (Option<i64>, Vec<String>) =
+            self.link.run(|con| sc.version.key(&key).key(&ops).invoke(con))?;
+        for c in commands {
             // `<id>|<text>`: an id of hex digits and dashes; the engine checks the text.
             if let Some((id, text)) = c.split_once('|') {
                 if !id.is_empty() && id.len() <= 40 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
@@ -839,14 +820,17 @@ impl ParkStore for RedisStore {
         let fields: Vec<Fields> = if uuids.is_empty() {
             Vec::new()
         } else {
-            let k = &self.keys;
-            self.link.run(|con| {
-                let mut p = redis::pipe();
+            let (k, sc) = (&self.keys, &self.scripts);
+            let flat: Vec<Vec<String>> = self.link.run(|con| {
+                let mut inv = sc.fetch.prepare_invoke();
                 for u in &uuids {
-                    p.hgetall(k.call(u));
+                    inv.key(k.call(u));
                 }
-                p.query(con)
-            })?
+                inv.invoke(con)
+            })?;
+            flat.into_iter()
+                .map(|f| f.chunks(2).filter(|p| p.len() == 2).map(|p| (p[0].clone(), p[1].clone())).collect())
+                .collect()
         };
         let mut new_calls = Vec::new();
         let mut missing = Vec::new();
@@ -885,15 +869,14 @@ impl ParkStore for RedisStore {
     fn send_command(&mut self, node: &str, id: &str, text: &str) -> Result<(), StoreError> {
         let key = self.keys.key(&["ops", node]);
         let entry = format!("{id}|{text}");
-        self.link.run(|con| {
-            redis::pipe().rpush(&key, &entry).ignore().expire(&key, COMMAND_TTL_S as i64).ignore().query::<()>(con)
-        })
+        let sc = &self.scripts;
+        self.link.run(|con| sc.send.key(&key).arg(&entry).arg(COMMAND_TTL_S).invoke::<i64>(con)).map(|_| ())
     }
 
     fn answer_of(&mut self, id: &str) -> Result<Option<String>, StoreError> {
         let key = self.keys.key(&["answer", id]);
-        let (v, _): (Option<String>, i64) = self.link.run(|con| redis::pipe().get(&key).del(&key).query(con))?;
-        Ok(v)
+        let sc = &self.scripts;
+        self.link.run(|con| sc.take.key(&key).invoke(con))
     }
 
     fn answer(&mut self, id: &str, line: &str) -> Result<(), StoreError> {

@@ -85,6 +85,67 @@ end
 return 0
 ";
 
+// The reads and the heartbeat of a refresh, each one script: one reply, so that a Redis
+// that stops answering costs one time-out (the client reads every reply of a pipeline,
+// each with its own time-out, before it says the first failed).
+
+/// The park's version and up to 16 operator's commands sent to this node, taken.
+/// KEYS: the version, this node's command list. {version or false, {commands}}.
+const VERSION: &str = r"
+local v = redis.call('GET', KEYS[1])
+local ops = redis.call('LRANGE', KEYS[2], 0, 15)
+if #ops > 0 then redis.call('LTRIM', KEYS[2], #ops, -1) end
+return {v or false, ops}
+";
+
+/// Renews this node's heartbeat and lists it, then reads the cluster's clock. KEYS: the
+/// heartbeat, the nodes' hash. ARGV: the heartbeat's value, its life (ms), this node's
+/// name, its address. Redis's TIME (after the writes, as Redis 6 wants it).
+const BEAT: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+return redis.call('TIME')
+";
+
+/// The nodes listed and alive: KEYS: the nodes' hash. ARGV: the heartbeats' key prefix.
+/// {name, heartbeat, name, heartbeat...} of those whose heartbeat is there.
+const NODES: &str = r"
+local out = {}
+for _, n in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local b = redis.call('GET', ARGV[1] .. n)
+  if b then out[#out + 1] = n; out[#out + 1] = b end
+end
+return out
+";
+
+/// Whether each key exists: KEYS: the keys. {0 or 1, ...}.
+const EXIST: &str = r"
+local out = {}
+for i, k in ipairs(KEYS) do out[i] = redis.call('EXISTS', k) end
+return out
+";
+
+/// Every field of each hash: KEYS: the hashes. {{field, value, ...}, ...}.
+const FETCH: &str = r"
+local out = {}
+for i, k in ipairs(KEYS) do out[i] = redis.call('HGETALL', k) end
+return out
+";
+
+/// Appends to a list that lasts a while. KEYS: the list. ARGV: the entry, its life (s).
+const SEND: &str = r"
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+";
+
+/// Takes a value once. KEYS: the key. The value, or false.
+const TAKE: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v then redis.call('DEL', KEYS[1]) end
+return v
+";
+
 pub(super) struct Scripts {
     pub insert: Script,
     pub claim: Script,
@@ -92,6 +153,13 @@ pub(super) struct Scripts {
     pub redeem: Script,
     pub remove: Script,
     pub leave: Script,
+    pub version: Script,
+    pub beat: Script,
+    pub nodes: Script,
+    pub exist: Script,
+    pub fetch: Script,
+    pub send: Script,
+    pub take: Script,
 }
 
 impl Scripts {
@@ -103,6 +171,13 @@ impl Scripts {
             redeem: Script::new(REDEEM),
             remove: Script::new(&format!("{BUMP}{REMOVE}")),
             leave: Script::new(LEAVE),
+            version: Script::new(VERSION),
+            beat: Script::new(BEAT),
+            nodes: Script::new(NODES),
+            exist: Script::new(EXIST),
+            fetch: Script::new(FETCH),
+            send: Script::new(SEND),
+            take: Script::new(TAKE),
         }
     }
 }
