@@ -628,26 +628,38 @@ static bool cb_user_exists(void *ctx, const char *tenant, const char *extension)
 	return true;
 }
 
+/* What a stream holds (`keep`: else nothing) into `buf` of `len` bytes, cut if need be
+   and NUL-terminated; its whole length (0: nothing). The stream's text is freed. */
+static size_t stream_out(switch_stream_handle_t *stream, switch_bool_t keep, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	if (keep && stream->data) {
+		n = strlen((char *) stream->data);
+		if (len) {
+			switch_copy_string(buf, (char *) stream->data, len);
+		}
+	} else if (len) {
+		buf[0] = '\0';
+	}
+	switch_safe_free(stream->data);
+	return n;
+}
+
 /* The contacts user@tenant registered on any profile, as sofia_contact lists them
    ("sofia/<profile>/sip:...", several joined by ','); the library matches them. */
 static size_t cb_contacts(void *ctx, const char *tenant, const char *user, char *buf, size_t len)
 {
 	switch_stream_handle_t stream = { 0 };
 	char *arg = switch_mprintf("*/%s@%s", user, tenant);
-	size_t n = 0;
+	switch_bool_t found;
+	size_t n;
 	(void) ctx;
 
 	SWITCH_STANDARD_STREAM(stream);
-	if (arg && switch_api_execute("sofia_contact", arg, NULL, &stream) == SWITCH_STATUS_SUCCESS && stream.data &&
-		strncmp((char *) stream.data, "error/", 6)) {
-		n = strlen((char *) stream.data);
-		if (len) {
-			switch_copy_string(buf, (char *) stream.data, len);
-		}
-	} else if (len) {
-		buf[0] = '\0';
-	}
-	switch_safe_free(stream.data);
+	found = arg && switch_api_execute("sofia_contact", arg, NULL, &stream) == SWITCH_STATUS_SUCCESS && stream.data &&
+			strncmp((char *) stream.data, "error/", 6);
+	n = stream_out(&stream, found, buf, len);
 	switch_safe_free(arg);
 	return n;
 }
@@ -661,7 +673,6 @@ static size_t cb_operate(void *ctx, const char *text, char *buf, size_t len)
 	struct cp_command command;
 	char err[CP_COMMAND_MESSAGE_SIZE] = "";
 	switch_stream_handle_t stream = { 0 };
-	size_t n = 0;
 	(void) ctx;
 
 	SWITCH_STANDARD_STREAM(stream);
@@ -671,16 +682,7 @@ static size_t cb_operate(void *ctx, const char *text, char *buf, size_t len)
 	} else {
 		stream.write_function(&stream, "-ERR %s\n", err);
 	}
-	if (stream.data) {
-		n = strlen((char *) stream.data);
-		if (len) {
-			switch_copy_string(buf, (char *) stream.data, len);
-		}
-	} else if (len) {
-		buf[0] = '\0';
-	}
-	switch_safe_free(stream.data);
-	return n;
+	return stream_out(&stream, SWITCH_TRUE, buf, len);
 }
 
 static void cb_log(void *ctx, cp_log_level level, const char *message)

@@ -341,15 +341,7 @@ fn a_caller_hanging_up_while_redis_is_away_is_gone_when_it_is_back() {
 
 /// Syncs `n` until it reaches Redis again (it tries once a second after a failure).
 fn until_reachable(n: &Node) {
-    let t = Instant::now();
-    loop {
-        n.engine.sync();
-        if n.engine.store_status().reachable {
-            return;
-        }
-        assert!(t.elapsed() < Duration::from_secs(5), "Redis is back but the node does not reach it");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    redis_server::until_reachable(&n.engine);
 }
 
 fn free_port() -> u16 {

@@ -216,3 +216,17 @@ pub fn last_token(server: &Server, prefix: &str) -> String {
     let key = keys.into_iter().next().expect("a token");
     key.rsplit('|').next().unwrap_or_default().to_string()
 }
+
+/// Syncs `engine` until its store reaches Redis again (it tries every 250 ms after a
+/// failure), for at most 5 s.
+pub fn until_reachable(engine: &callpark::Engine) {
+    let t = Instant::now();
+    loop {
+        engine.sync();
+        if engine.store_status().reachable {
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "Redis is back but the node does not reach it");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -132,6 +132,12 @@ class Two:
                 self.wait_parked(n, 0, seconds=10)
 
 
+def both_reachable(t):
+    """Waits until both nodes reach Redis again (each tries every 250 ms after a failure)."""
+    for n in (t.a, t.b):
+        t.ctx[n.name].wait(lambda: "(reachable)" in n.api("callpark status"), 5, f"node {n.name} reaches Redis again")
+
+
 def c1_parked_on_a_picked_up_on_b(t):
     """Parked on A (blind transfer to *68102); B's lamp lights, a late subscriber on B
     sees it; 102 on B picks it up with *88102 and they talk."""
@@ -241,8 +247,7 @@ def c5_redis_stopped_and_started(t):
     r.hangup(__import__("pjsua2").CallOpParam(True))
     t.ua.pump(1.0, lambda: c2.ended)
     t.redis.start()
-    for n in (t.a, t.b):
-        t.ctx[n.name].wait(lambda: "(reachable)" in n.api("callpark status"), 5, f"node {n.name} reaches Redis again")
+    both_reachable(t)
     calls = t.wait_parked(t.b, 1, seconds=10)
     check(calls[0]["extension"] == "102", f"B sees A's call again: {calls}")
     r = t.phone(t.b, "102").dial("*88102")
@@ -275,8 +280,7 @@ def c8_sent_back_during_an_outage_parks_again(t):
         check(rx > 25, f"102 talks to the caller ({rx} RTP packets)")
     finally:
         t.redis.start()
-    for n in (t.a, t.b):
-        t.ctx[n.name].wait(lambda: "(reachable)" in n.api("callpark status"), 5, f"node {n.name} reaches Redis again")
+    both_reachable(t)
     t.clear()
 
 
@@ -333,8 +337,7 @@ def c10_recall_answered_during_an_outage(t):
         t.redis.start()
         t.a.set_callpark_conf(conf("a", A_SIP))
         t.a.api("callpark reload")
-    for n in (t.a, t.b):
-        t.ctx[n.name].wait(lambda: "(reachable)" in n.api("callpark status"), 5, f"node {n.name} reaches Redis again")
+    both_reachable(t)
     t.clear()
 
 
@@ -368,8 +371,7 @@ def c11_frozen_redis(t):
         t.ua.pump(max(0.0, 6 - (time.time() - frozen)))
     finally:
         os.kill(t.redis.proc.pid, signal.SIGCONT)
-    for n in (t.a, t.b):
-        t.ctx[n.name].wait(lambda: "(reachable)" in n.api("callpark status"), 5, f"node {n.name} reaches Redis again")
+    both_reachable(t)
     t.ctx["b"].wait(lambda: [x["extension"] for x in t.parked(t.b)] == ["104"], 5,
                     f"B sees what A did during the freeze: {t.parked(t.b)}")
     t.clear()
