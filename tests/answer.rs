@@ -92,9 +92,9 @@ fn a_referred_by_with_an_ip_host_parks_in_the_known_tenant() {
     assert!(matches!(r, Reply::Refuse { error: DialError::NoTenant, .. }), "{r:?}");
 }
 
-/// Defect 2: alice parks, is recalled, and picks up, like any user.
-#[test]
-fn a_user_called_alice_parks_is_recalled_and_retrieves() {
+/// A rig where directory user `alice` exists, and the facts of a carrier's call that
+/// alice (reached as a directory user) blind-transfers.
+fn alice_transfers<'a>() -> (Rig, Facts<'a>) {
     let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
     rig.host.add_users(ACME, &["alice"]);
     let facts = Facts {
@@ -103,6 +103,13 @@ fn a_user_called_alice_parks_is_recalled_and_retrieves() {
         transferred: true,
         ..Facts::default()
     };
+    (rig, facts)
+}
+
+/// Defect 2: alice parks, is recalled, and picks up, like any user.
+#[test]
+fn a_user_called_alice_parks_is_recalled_and_retrieves() {
+    let (rig, facts) = alice_transfers();
     assert_eq!(rig.engine.answer(&dial("c1", "*68", facts)), hold("alice"));
     assert_eq!(rig.host.lamp_count(ACME, "alice"), Some(1));
     rig.secs(60); // the tenant's recall time: alice is in no group
@@ -121,14 +128,7 @@ fn a_user_called_alice_parks_is_recalled_and_retrieves() {
 /// republished after a module load goes out when the call is gone.
 #[test]
 fn the_lamp_of_a_slot_named_by_a_user_answers_a_probe() {
-    let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
-    rig.host.add_users(ACME, &["alice"]);
-    let facts = Facts {
-        channel: trunk(ACME, Some("alice")),
-        bridge_partner: Some(sent_to("alice", ACME)),
-        transferred: true,
-        ..Facts::default()
-    };
+    let (rig, facts) = alice_transfers();
     assert_eq!(rig.engine.answer(&dial("c1", "*68", facts)), hold("alice"));
     rig.host.take();
     assert_eq!(rig.engine.probe(ACME, "park+alice", Some("104")), Ok(()));
