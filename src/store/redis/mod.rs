@@ -35,6 +35,7 @@ use super::{
 use crate::clock::{Clock, SystemClock};
 use crate::config::RecallPlan;
 pub use crate::config::RedisTarget;
+use crate::identity::valid_user;
 use link::{err, Link};
 
 /// Round trips to Redis this process made so far, every store together (a pipeline or
@@ -227,6 +228,12 @@ fn node_address(heartbeat: &str) -> Option<&str> {
     (host.parse::<std::net::Ipv4Addr>().is_ok() && port_ok).then_some(a)
 }
 
+/// `s` without control characters, at most `max` characters: a caller's number or name
+/// read back from Redis, as the engine cleans them on their way in.
+fn printable(s: &str, max: usize) -> String {
+    s.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
 /// Milliseconds since 1970 by this machine's clock.
 fn wall_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -391,17 +398,34 @@ impl RedisStore {
     }
 
     /// A call of another node, as Redis has it (its park time on this engine's clock).
+    /// A record that does not pass the checks a call's fields pass on their way in
+    /// (a tenant that is no domain, a slot or user that is no user id, a uuid or node of
+    /// other characters) is none: it reaches no lamp, message, event or dial string.
     fn remote_call(uuid: &str, f: &Fields, plan: &Arc<RecallPlan>, offset: i64) -> Option<ParkedCall> {
         let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+        let id_ok =
+            |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        let tenant = f.get("tenant").filter(|t| crate::config::valid_domain(t))?.clone();
+        let extension = f.get("extension").filter(|e| valid_user(e))?.clone();
+        let group = f.get("group").filter(|g| !g.is_empty()).cloned();
+        let parking_user = get("parking_user");
+        let node = get("node");
+        if !id_ok(uuid)
+            || group.as_deref().is_some_and(|g| !valid_user(g))
+            || (!parking_user.is_empty() && !valid_user(&parking_user))
+            || !node_name_ok(&node)
+        {
+            return None;
+        }
         let parked_at: u64 = get("parked_at").parse().unwrap_or(0);
         Some(ParkedCall {
             uuid: uuid.into(),
-            tenant: f.get("tenant")?.clone(),
-            extension: f.get("extension")?.clone(),
-            group: f.get("group").filter(|g| !g.is_empty()).cloned(),
-            parking_user: get("parking_user"),
-            caller_number: get("caller_number"),
-            caller_name: get("caller_name"),
+            tenant,
+            extension,
+            group,
+            parking_user,
+            caller_number: printable(&get("caller_number"), 64),
+            caller_name: printable(&get("caller_name"), 128),
             music: String::new(),
             seq: f.get("seq")?.parse().ok()?,
             parked_at_ms: Self::to_cluster(parked_at, -offset, 1),
@@ -412,7 +436,7 @@ impl RedisStore {
             claim: f.get("claim").map(|c| parse_claim(c)),
             operator_ring: false,
             park_info: false,
-            node: get("node"),
+            node,
             group_park: get("group_park") == "1",
         })
     }
@@ -1159,7 +1183,41 @@ pub fn rand_u64() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::node_address;
+    use super::{node_address, Fields, RedisStore};
+
+    fn record(pairs: &[(&str, &str)]) -> Fields {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// A call's record read back is checked as its fields were on their way in.
+    #[test]
+    fn a_malformed_record_read_back_is_no_call() {
+        let plan = crate::config::Config::default().tenant("").recall.clone();
+        let good = [
+            ("tenant", "acme.example"),
+            ("extension", "102"),
+            ("parking_user", "101"),
+            ("node", "fs-a"),
+            ("seq", "1"),
+            ("caller_number", "104\u{7}"),
+            ("caller_name", "A\nB"),
+        ];
+        let c = RedisStore::remote_call("4cbf1e2a", &record(&good), &plan, 0).expect("a good record");
+        assert_eq!((c.caller_number.as_str(), c.caller_name.as_str()), ("104", "AB"));
+        for (field, bad) in [
+            ("tenant", "acme example"),
+            ("extension", "102,sofia/gateway/pstn/1900"),
+            ("parking_user", "10 1"),
+            ("node", "a|b"),
+            ("group", "sales;x"),
+            ("seq", "x"),
+        ] {
+            let mut f = record(&good);
+            f.insert(field.into(), bad.into());
+            assert!(RedisStore::remote_call("4cbf1e2a", &f, &plan, 0).is_none(), "{field}={bad}");
+        }
+        assert!(RedisStore::remote_call("4cbf|x", &record(&good), &plan, 0).is_none());
+    }
 
     #[test]
     fn only_an_ip_address_and_port_read_from_redis_is_a_node_s_address() {
