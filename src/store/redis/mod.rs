@@ -462,7 +462,6 @@ impl RedisStore {
             .collect();
         let offset = self.offset();
         let (k, sc, unsynced) = (&self.keys, &self.scripts, &self.unsynced);
-        let me2 = me.clone();
         self.link.run(|con| {
             for c in &mine {
                 let there: bool = con.exists(k.call(&c.uuid))?;
@@ -474,7 +473,7 @@ impl RedisStore {
                     // Claimed here while Redis was away (a pick-up, an answered recall): the
                     // claim is written, unless another node's stands (whose retriever finds
                     // the call gone when its token is redeemed here).
-                    let text = format!("{me2}|{}", claim_text(cl));
+                    let text = format!("{me}|{}", claim_text(cl));
                     let _: (i64, i64) = sc
                         .claim
                         .key(k.call(&c.uuid))
@@ -489,8 +488,6 @@ impl RedisStore {
         })?;
         self.unsynced.clear();
         self.link.recovered();
-        // The heartbeat may be lost with Redis (a restart): renewed now.
-        self.beat_at = None;
         // Redis may have restarted (its version and log begun anew): read it whole.
         self.version = None;
         Ok(())
