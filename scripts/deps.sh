@@ -4,7 +4,8 @@
 #   deps.sh demo    the above and pjsua2 (PyPI), the demo's scripted phones
 #   deps.sh test    the above, valgrind, the SIP peers of the real-switch tests (SIPp from
 #                   Debian, pjsua2 from PyPI), Debian's redis-server (the shared park of
-#                   several nodes), openssl (the TLS tests' certificates) and, where a
+#                   several nodes) and redis-sentinel (its failover), openssl (the TLS
+#                   tests' certificates) and, where a
 #                   nightly toolchain exists,
 #                   cargo-fuzz (from crates.io) for the fuzz targets
 # FreeSWITCH itself is built by scripts/freeswitch.sh (it is in no package registry).
@@ -19,6 +20,8 @@ if [ "$what" = test ]; then
 	have valgrind || need+=(valgrind)
 	have sipp || need+=(sip-tester)
 	have redis-server || need+=(redis-server)
+	# tests/cluster_failover.rs: a primary, a replica and three Sentinels.
+	have redis-sentinel || need+=(redis-sentinel)
 	# tests/cluster_security.rs makes its TLS certificates with it.
 	have openssl || need+=(openssl)
 fi

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::codes::{self, ExtensionRules, FeatureCodes};
 
-pub use store::{RedisTarget, StoreSetting, DEFAULT_GRACE_MS};
+pub use store::{parse_store_url, RedisTarget, StoreSetting, StoreUrl, DEFAULT_GRACE_MS};
 pub use xml::from_xml;
 
 /// What happens when a parked call's recall timer lapses.
@@ -368,6 +368,7 @@ impl Layer {
                 | "store-prefix"
                 | "node-grace"
                 | "store-password-file"
+                | "store-sentinel-password-file"
                 | "store-tls-ca"
                 | "store-tls-cert"
                 | "store-tls-key"
@@ -381,6 +382,7 @@ impl Layer {
                 "node-address" => &mut self.store.address,
                 "node-grace" => &mut self.store.grace,
                 "store-password-file" => &mut self.store.password_file,
+                "store-sentinel-password-file" => &mut self.store.sentinel_password_file,
                 "store-tls-ca" => &mut self.store.tls_ca,
                 "store-tls-cert" => &mut self.store.tls_cert,
                 "store-tls-key" => &mut self.store.tls_key,

@@ -14,7 +14,8 @@ pub const DEFAULT_GRACE_MS: u64 = 10_000;
 /// A park shared on Redis, as configured.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedisTarget {
-    /// `redis://host:port/db`.
+    /// `redis[s]://[user[:password]@]host[:port][/db]`, or through Sentinel
+    /// `redis[s]+sentinel://[user[:password]@]host[:port][,host[:port]...]/master[/db]`.
     pub url: String,
     /// This node's name, unique among the nodes.
     pub node: String,
@@ -28,6 +29,9 @@ pub struct RedisTarget {
     /// A file holding the password (`store-password-file`), read when the store is made:
     /// instead of one in the URL. Empty: none.
     pub password_file: String,
+    /// A file holding the Sentinels' own password (`store-sentinel-password-file`), for
+    /// Sentinels run with `requirepass`. Empty: the Sentinels ask none.
+    pub sentinel_password_file: String,
     /// PEM files of TLS (`rediss://`): the CA that signed Redis's certificate
     /// (`store-tls-ca`; empty: the system's), and this node's certificate and key when
     /// Redis asks for one (`store-tls-cert`, `store-tls-key`).
@@ -52,6 +56,7 @@ impl Default for RedisTarget {
             prefix: String::new(),
             grace_ms: DEFAULT_GRACE_MS,
             password_file: String::new(),
+            sentinel_password_file: String::new(),
             tls_ca: String::new(),
             tls_cert: String::new(),
             tls_key: String::new(),
@@ -60,6 +65,8 @@ impl Default for RedisTarget {
 }
 
 /// The `store` setting.
+// Read once per load: its size is of no account.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum StoreSetting {
     #[default]
@@ -76,6 +83,7 @@ pub(crate) struct RawStore {
     pub prefix: Option<At<String>>,
     pub grace: Option<At<String>>,
     pub password_file: Option<At<String>>,
+    pub sentinel_password_file: Option<At<String>>,
     pub tls_ca: Option<At<String>>,
     pub tls_cert: Option<At<String>>,
     pub tls_key: Option<At<String>>,
@@ -94,33 +102,93 @@ fn host_port_ok(s: &str) -> bool {
     name_ok(host, 253) && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0))
 }
 
-/// Checks `redis[s]://[user[:password]@]host[:port][/db]`.
-fn redis_url_ok(url: &str) -> Result<(), String> {
+/// What a store URL names: Redis itself, or the Sentinels that know which server is
+/// the master of the name given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreUrl {
+    pub tls: bool,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// `host` and port of Redis, or of each Sentinel (26379 unless said).
+    pub hosts: Vec<(String, u16)>,
+    /// The master's name known to the Sentinels; `None`: no Sentinel.
+    pub master: Option<String>,
+    pub db: i64,
+}
+
+/// Parses `redis[s]://[user[:password]@]host[:port][/db]` and
+/// `redis[s]+sentinel://[user[:password]@]host[:port][,host[:port]...]/master[/db]`.
+pub fn parse_store_url(url: &str) -> Result<StoreUrl, String> {
     let shown = redacted(url);
-    let rest = url.strip_prefix("redis://").or_else(|| url.strip_prefix("rediss://")).ok_or_else(|| {
-        format!("store \"{shown}\" is neither memory nor redis://[user[:password]@]host:port/db (rediss:// for TLS)")
-    })?;
-    let (authority, db) = match rest.split_once('/') {
-        Some((h, d)) => (h, Some(d)),
-        None => (rest, None),
+    let forms = "redis://[user[:password]@]host:port/db, rediss:// for TLS, or \
+                 redis+sentinel://[user[:password]@]host:port,host:port.../master/db";
+    let (scheme, rest) =
+        url.split_once("://").ok_or_else(|| format!("store \"{shown}\" is neither memory nor {forms}"))?;
+    let (tls, sentinel) = match scheme {
+        "redis" => (false, false),
+        "rediss" => (true, false),
+        "redis+sentinel" => (false, true),
+        "rediss+sentinel" => (true, true),
+        _ => return Err(format!("store \"{shown}\" is neither memory nor {forms}")),
     };
-    let hostport = match authority.rsplit_once('@') {
-        Some((cred, h)) => {
-            let user = cred.split_once(':').map_or(cred, |(u, _)| u);
-            if !user.is_empty() && !name_ok(user, 128) {
+    let (authority, path) = match rest.split_once('/') {
+        Some((h, d)) => (h, d),
+        None => (rest, ""),
+    };
+    let (cred, hostlist) = match authority.rsplit_once('@') {
+        Some((c, h)) => (Some(c), h),
+        None => (None, authority),
+    };
+    let (username, password) = match cred {
+        None => (None, None),
+        Some(c) => {
+            let (u, p) = match c.split_once(':') {
+                Some((u, p)) => (u, Some(p.to_string())),
+                None => (c, None),
+            };
+            if !u.is_empty() && !name_ok(u, 128) {
                 return Err(format!("store \"{shown}\": the user may hold letters, digits and ._-"));
             }
-            h
+            ((!u.is_empty()).then(|| u.to_string()), p.filter(|p| !p.is_empty()))
         }
-        None => authority,
     };
-    if !host_port_ok(hostport) {
-        return Err(format!("store \"{shown}\": \"{hostport}\" is not host:port"));
+    let default_port = if sentinel { 26379 } else { 6379 };
+    let mut hosts = Vec::new();
+    for hp in hostlist.split(',') {
+        if !host_port_ok(hp) {
+            return Err(format!("store \"{shown}\": \"{hp}\" is not host:port"));
+        }
+        let (h, p) = match hp.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse::<u16>().unwrap_or(default_port)),
+            None => (hp, default_port),
+        };
+        hosts.push((h.to_string(), p));
     }
-    if db.is_some_and(|d| !d.is_empty() && d.parse::<u8>().is_err()) {
-        return Err(format!("store \"{shown}\": the database must be a number from 0 to 255"));
+    if hosts.len() > 1 && !sentinel {
+        return Err(format!("store \"{shown}\": several hosts are Sentinels (redis+sentinel://...)"));
     }
-    Ok(())
+    let (master, db) = if sentinel {
+        let (m, d) = match path.split_once('/') {
+            Some((m, d)) => (m, Some(d)),
+            None => (path, None),
+        };
+        if !name_ok(m, 128) {
+            return Err(format!(
+                "store \"{shown}\": name the master the Sentinels know after the hosts (redis+sentinel://h1,h2,h3/mymaster)"
+            ));
+        }
+        (Some(m.to_string()), d)
+    } else {
+        (None, Some(path))
+    };
+    let db = match db.filter(|d| !d.is_empty()) {
+        None => 0,
+        Some(d) => {
+            d.parse::<u8>().map_err(|_| format!("store \"{shown}\": the database must be a number from 0 to 255"))?
+                as i64
+        }
+    };
+    Ok(StoreUrl { tls, username, password, hosts, master, db })
 }
 
 /// `url` with its password, if any, written `***`: what logs, `callpark status` and
@@ -157,6 +225,7 @@ impl RawStore {
                 (&self.prefix, "store-prefix"),
                 (&self.grace, "node-grace"),
                 (&self.password_file, "store-password-file"),
+                (&self.sentinel_password_file, "store-sentinel-password-file"),
                 (&self.tls_ca, "store-tls-ca"),
                 (&self.tls_cert, "store-tls-cert"),
                 (&self.tls_key, "store-tls-key"),
@@ -168,9 +237,13 @@ impl RawStore {
             errors.append(&mut found);
             return StoreSetting::Memory;
         }
-        if let Err(e) = redis_url_ok(&url) {
-            err(&self.store, e);
-        }
+        let parsed = match parse_store_url(&url) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                err(&self.store, e);
+                None
+            }
+        };
         let node = value(&self.node).unwrap_or_default();
         if node.is_empty() {
             err(&self.store, "a shared store needs this node's name (<param name=\"node\" .../>)".into());
@@ -209,7 +282,14 @@ impl RawStore {
         let path = |a: &Option<At<String>>| value(a).unwrap_or_default();
         let (password_file, tls_ca, tls_cert, tls_key) =
             (path(&self.password_file), path(&self.tls_ca), path(&self.tls_cert), path(&self.tls_key));
-        let tls = url.starts_with("rediss://");
+        let tls = parsed.as_ref().is_some_and(|u| u.tls);
+        let sentinel_password_file = path(&self.sentinel_password_file);
+        if !sentinel_password_file.is_empty() && parsed.as_ref().is_some_and(|u| u.master.is_none()) {
+            err(
+                &self.sentinel_password_file,
+                "store-sentinel-password-file is for a store through Sentinel (redis+sentinel://...)".into(),
+            );
+        }
         for (p, a, name) in [
             (&tls_ca, &self.tls_ca, "store-tls-ca"),
             (&tls_cert, &self.tls_cert, "store-tls-cert"),
@@ -234,6 +314,7 @@ impl RawStore {
             prefix,
             grace_ms,
             password_file,
+            sentinel_password_file,
             tls_ca,
             tls_cert,
             tls_key,
@@ -359,5 +440,39 @@ mod tests {
             Err(e) => e.errors.into_iter().map(|e| e.message).collect(),
         };
         assert!(e.len() == 1 && e[0].contains("whole switch"), "{e:?}");
+    }
+
+    #[test]
+    fn every_store_url_form_reads_as_documented() {
+        let u = parse_store_url("redis://127.0.0.1:6380/3").unwrap();
+        assert_eq!((u.tls, u.hosts, u.master, u.db), (false, vec![("127.0.0.1".into(), 6380)], None, 3));
+        let u = parse_store_url("rediss://cp:pw@redis.example").unwrap();
+        assert_eq!((u.tls, u.username.as_deref(), u.password.as_deref()), (true, Some("cp"), Some("pw")));
+        assert_eq!(u.hosts, [("redis.example".to_string(), 6379)]);
+        let u = parse_store_url("redis+sentinel://:pw@10.0.0.1,10.0.0.2:26380,10.0.0.3/callpark/2").unwrap();
+        assert_eq!((u.username, u.password.as_deref(), u.db), (None, Some("pw"), 2));
+        assert_eq!(u.master.as_deref(), Some("callpark"));
+        assert_eq!(
+            u.hosts,
+            [("10.0.0.1".to_string(), 26379), ("10.0.0.2".to_string(), 26380), ("10.0.0.3".to_string(), 26379)]
+        );
+        assert!(parse_store_url("rediss+sentinel://s1/m").unwrap().tls);
+        for (bad, says) in [
+            ("redis://h1,h2/0", "several hosts are Sentinels"),
+            ("redis+sentinel://h1,h2", "name the master"),
+            ("redis+sentinel://h1,h2/", "name the master"),
+            ("redis+sentinel://h1,,h2/m", "not host:port"),
+            ("redis+sentinel://h1/m/x", "database"),
+            ("sentinel://h1/m", "neither memory nor"),
+        ] {
+            let e = parse_store_url(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        // The Sentinels' own password file is for a store through Sentinel only.
+        let e = errors(
+            r#"<param name="store" value="redis://h"/><param name="node" value="a"/><param name="node-address" value="10.0.0.5:5060"/><param name="store-sentinel-password-file" value="/p"/>"#,
+        );
+        assert!(e.len() == 1 && e[0].contains("through Sentinel"), "{e:?}");
+        assert_eq!(redacted("redis+sentinel://u:pw@h1,h2/m"), "redis+sentinel://u:***@h1,h2/m");
     }
 }

@@ -52,10 +52,13 @@ fn run(port: u16, data: String) -> Server {
 }
 
 fn run_checked(port: u16, data: String, plain: bool) -> Server {
-    let script = format!(
-        "redis-server --port {port} --bind 127.0.0.1 {data} --loglevel warning & p=$!; \
-         read _; kill $p; wait $p"
-    );
+    spawn(port, format!("redis-server --port {port} --bind 127.0.0.1 {data} --loglevel warning"), plain)
+}
+
+/// Runs `command` (a server that will listen on `port`) until this process ends.
+fn spawn(port: u16, command: String, plain: bool) -> Server {
+    // A line on stdin stops it: empty, with SIGTERM; `KILL`, at once, as in a crash.
+    let script = format!("{command} & p=$!; read how; kill -${{how:-TERM}} $p; wait $p");
     let child =
         Command::new("sh").arg("-c").arg(script).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().expect("run sh");
     let t = Instant::now();
@@ -83,9 +86,18 @@ fn answers(port: u16) -> bool {
 impl Server {
     /// Stops the server (its data is lost, as on a restart without persistence).
     pub fn stop(&self) {
+        self.end(b"\n")
+    }
+
+    /// Kills the server (`SIGKILL`), as a crash of its host would.
+    pub fn kill(&self) {
+        self.end(b"KILL\n")
+    }
+
+    fn end(&self, how: &[u8]) {
         let mut c = self.child.lock().unwrap();
         if let Some(mut stdin) = c.stdin.take() {
-            let _ = stdin.write_all(b"\n");
+            let _ = stdin.write_all(how);
         }
         let _ = c.wait();
         let t = Instant::now();
@@ -228,5 +240,87 @@ pub fn until_reachable(engine: &callpark::Engine) {
         }
         assert!(t.elapsed() < Duration::from_secs(5), "Redis is back but the node does not reach it");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The master's name the Sentinels of [`start_failover`] know.
+pub const MASTER: &str = "callpark";
+
+/// A Redis primary, a replica of it and three Sentinels (quorum 2) watching them, on
+/// loopback ports: the Sentinels take the primary for down 1 s after it stops
+/// answering. Everything stops when this process ends.
+pub struct Failover {
+    pub primary: Server,
+    pub replica: Server,
+    pub sentinels: Vec<Server>,
+}
+
+pub fn start_failover() -> Failover {
+    let primary = start(free_port());
+    let replica = start_with(free_port(), &format!("--replicaof 127.0.0.1 {}", primary.port), true);
+    let dir = std::env::temp_dir().join(format!("callpark-sentinel-{}-{}", std::process::id(), primary.port));
+    std::fs::create_dir_all(&dir).expect("a folder for the Sentinels' files");
+    let sentinels = (0..3)
+        .map(|i| {
+            let port = free_port();
+            // A Sentinel rewrites its file: one each.
+            let conf = dir.join(format!("sentinel-{i}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor {MASTER} 127.0.0.1 {} 2\n\
+                     sentinel down-after-milliseconds {MASTER} 1000\nsentinel failover-timeout {MASTER} 4000\n\
+                     sentinel parallel-syncs {MASTER} 1\n",
+                    dir.display(),
+                    primary.port
+                ),
+            )
+            .expect("a Sentinel's file");
+            spawn(port, format!("redis-sentinel '{}' --loglevel warning", conf.display()), true)
+        })
+        .collect();
+    let f = Failover { primary, replica, sentinels };
+    // Every Sentinel knows the replica (they learn it from the primary) before a test
+    // relies on a failover.
+    let t = Instant::now();
+    while !f.sentinels.iter().all(|s| f.sentinel_sees_replica(s)) {
+        assert!(t.elapsed() < Duration::from_secs(20), "the Sentinels did not find the replica within 20 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f
+}
+
+impl Failover {
+    /// The store URL naming the three Sentinels.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self.sentinels.iter().map(|s| format!("127.0.0.1:{}", s.port)).collect();
+        format!("redis+sentinel://{}/{MASTER}/0", hosts.join(","))
+    }
+
+    fn sentinel_sees_replica(&self, s: &Server) -> bool {
+        let Ok(mut con) = redis::Client::open(format!("redis://127.0.0.1:{}", s.port)).and_then(|c| c.get_connection())
+        else {
+            return false;
+        };
+        let replicas: redis::RedisResult<Vec<std::collections::HashMap<String, String>>> =
+            redis::cmd("SENTINEL").arg("REPLICAS").arg(MASTER).query(&mut con);
+        replicas.is_ok_and(|r| r.iter().any(|m| m.get("port") == Some(&self.replica.port.to_string())))
+    }
+
+    /// The master's port as the first Sentinel that answers says.
+    pub fn master_port(&self) -> Option<u16> {
+        self.sentinels.iter().find_map(|s| {
+            let mut con = redis::Client::open(format!("redis://127.0.0.1:{}", s.port)).ok()?.get_connection().ok()?;
+            let (_, port): (String, u16) =
+                redis::cmd("SENTINEL").arg("GET-MASTER-ADDR-BY-NAME").arg(MASTER).query(&mut con).ok()?;
+            Some(port)
+        })
+    }
+
+    /// Waits until the replica has every write the primary took.
+    pub fn replicated(&self) {
+        let mut con = redis::Client::open(self.primary.url()).and_then(|c| c.get_connection()).expect("the primary");
+        let acked: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut con).expect("WAIT");
+        assert_eq!(acked, 1, "the replica took the primary's writes");
     }
 }

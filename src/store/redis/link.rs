@@ -5,11 +5,17 @@
 //! until a thread of the link's own (neither the engine's nor the switch's) reaches
 //! Redis again. So a frozen Redis costs one time-out under the engine's lock, not one
 //! per operation, and nobody under that lock waits for a reconnect.
+//!
+//! Through Sentinel, the server is the master the Sentinels name: asked at load and by
+//! that thread whenever the master fails or turns read-only (a failover), never under
+//! the engine's lock.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
+use redis::sentinel::SentinelClient;
 use redis::Connection;
 
 use crate::store::StoreError;
@@ -18,6 +24,83 @@ use crate::store::StoreError;
 pub(super) const IO_TIMEOUT: Duration = Duration::from_millis(500);
 /// While the link is down, how often its thread tries to reach Redis.
 const PROBE_EVERY: Duration = Duration::from_millis(250);
+/// How long the Sentinels (and the master they name, asked its role) may take to say
+/// which server is the master.
+const FIND_WAIT: Duration = Duration::from_secs(2);
+
+/// Where the link's connections go.
+pub(super) enum Source {
+    /// One Redis server.
+    Direct(Box<redis::Client>),
+    /// The master the Sentinels name.
+    Sentinel(Arc<Finder>),
+}
+
+/// What the link knows of the Sentinels and the master they named last.
+pub(super) struct Finder {
+    sentinels: Mutex<SentinelClient>,
+    master: Mutex<Option<redis::Client>>,
+    /// A question to the Sentinels is under way (at most one: a Sentinel that froze holds
+    /// one thread, not one per probe).
+    asking: AtomicBool,
+}
+
+impl Source {
+    pub fn sentinel(client: SentinelClient) -> Source {
+        Source::Sentinel(Arc::new(Finder {
+            sentinels: Mutex::new(client),
+            master: Mutex::new(None),
+            asking: AtomicBool::new(false),
+        }))
+    }
+
+    fn clone_source(&self) -> Source {
+        match self {
+            Source::Direct(c) => Source::Direct(c.clone()),
+            Source::Sentinel(f) => Source::Sentinel(f.clone()),
+        }
+    }
+
+    /// The server to connect to now, asking nobody: what runs under the engine's lock.
+    fn known(&self) -> Option<redis::Client> {
+        match self {
+            Source::Direct(c) => Some((**c).clone()),
+            Source::Sentinel(f) => f.master.lock().clone(),
+        }
+    }
+
+    /// Asks the Sentinels which server is the master now, waiting at most [`FIND_WAIT`]:
+    /// at load and on the link's own thread.
+    pub fn find(&self) -> redis::RedisResult<redis::Client> {
+        let f = match self {
+            Source::Direct(c) => return Ok((**c).clone()),
+            Source::Sentinel(f) => f.clone(),
+        };
+        let unanswered = || redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        if f.asking.swap(true, Ordering::AcqRel) {
+            return Err(unanswered());
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let asker = f.clone();
+        let spawned = std::thread::Builder::new().name("callpark-sentinel".into()).spawn(move || {
+            let found = asker.sentinels.lock().get_client();
+            asker.asking.store(false, Ordering::Release);
+            let _ = tx.send(found);
+        });
+        if let Err(e) = spawned {
+            f.asking.store(false, Ordering::Release);
+            return Err(e.into());
+        }
+        match rx.recv_timeout(FIND_WAIT) {
+            Ok(Ok(master)) => {
+                *f.master.lock() = Some(master.clone());
+                Ok(master)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(unanswered()),
+        }
+    }
+}
 
 /// Round trips to Redis made by every store of this process (a pipeline or a script is
 /// one): what `cargo bench --bench round_trips` counts.
@@ -33,7 +116,7 @@ struct Health {
 }
 
 pub(super) struct Link {
-    client: redis::Client,
+    source: Source,
     con: Option<Connection>,
     health: Arc<Health>,
     /// When the connection in use was made.
@@ -48,9 +131,9 @@ pub(super) struct Link {
 }
 
 impl Link {
-    pub fn new(client: redis::Client, broken: Option<String>) -> Link {
+    pub fn new(source: Source, broken: Option<String>) -> Link {
         let last_error = broken.clone().unwrap_or_default();
-        Link { client, con: None, health: Arc::default(), connected_at: None, lost: false, last_error, broken }
+        Link { source, con: None, health: Arc::default(), connected_at: None, lost: false, last_error, broken }
     }
 
     /// Why Redis is not used now (empty when the last exchange worked).
@@ -120,9 +203,14 @@ impl Link {
                     self.con = None;
                     self.lost = true;
                 }
-                // Redis answered with an error (a script's, a command this Redis lacks, a
-                // replica that is read-only): said, the connection kept.
-                Err(e) if !(e.is_io_error() || e.is_timeout() || e.is_connection_dropped()) => {
+                // Redis answered with an error (a script's, a command this Redis lacks):
+                // said, the connection kept. A replica (a master a failover turned into
+                // one) is no longer the server: the link goes down until the master is
+                // found.
+                Err(e)
+                    if !(e.is_io_error() || e.is_timeout() || e.is_connection_dropped())
+                        && e.code() != Some("READONLY") =>
+                {
                     self.last_error = err(e.clone()).0;
                     return Err(err(e));
                 }
@@ -137,7 +225,15 @@ impl Link {
     }
 
     fn connect(&mut self) -> Result<(), StoreError> {
-        match open(&self.client) {
+        let Some(client) = self.source.known() else {
+            if self.last_error.is_empty() {
+                self.last_error = "the Sentinels have named no master yet".into();
+            }
+            let why = StoreError(format!("redis: {}", self.last_error));
+            self.fail();
+            return Err(why);
+        };
+        match open(&client) {
             Ok(con) => {
                 self.con = Some(con);
                 self.connected_at = Some(Instant::now());
@@ -160,11 +256,15 @@ impl Link {
         if self.health.probing.swap(true, Ordering::AcqRel) {
             return;
         }
-        let (client, health) = (self.client.clone(), self.health.clone());
+        let (source, health) = (self.source.clone_source(), self.health.clone());
         let spawned = std::thread::Builder::new().name("callpark-redis".into()).spawn(move || {
             while !health.stop.load(Ordering::Acquire) {
                 std::thread::sleep(PROBE_EVERY);
-                let answers = open(&client).and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+                // Through Sentinel: the master named now (a failover names another).
+                let answers = source
+                    .find()
+                    .and_then(|client| open(&client))
+                    .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
                 if answers.is_ok() {
                     // No longer probing first: a failure right after starts a new probe.
                     health.probing.store(false, Ordering::Release);

@@ -26,17 +26,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::{Commands, Connection};
+use redis::{Commands, Connection, IntoConnectionInfo};
 
 use super::{
     Claim, ClaimError, Handover, InsertError, MemoryStore, ParkStore, ParkedCall, Place, RecallState, Refreshed,
     SlotState, StoreError, StoreStatus,
 };
 use crate::clock::{Clock, SystemClock};
-use crate::config::RecallPlan;
 pub use crate::config::RedisTarget;
+use crate::config::{parse_store_url, RecallPlan};
 use crate::identity::valid_user;
-use link::{err, Link};
+use link::{err, Link, Source};
 
 /// Round trips to Redis this process made so far, every store together (a pipeline or
 /// a script is one).
@@ -174,40 +174,93 @@ fn parse_claim(s: &str) -> Claim {
     }
 }
 
-/// The client for `target`: its URL, with the password of `password_file` if one is
-/// named, over TLS with the CA and this node's certificate named (`rediss://`). Why not,
-/// in words that show no password.
-fn client_for(target: &RedisTarget) -> Result<redis::Client, String> {
-    use redis::IntoConnectionInfo;
+/// Where `target`'s connections go: Redis at its URL, or the master its Sentinels name;
+/// with the password of `password_file` if one is named, over TLS with the CA and this
+/// node's certificate named (`rediss://`). Why not, in words that show no password.
+fn source_for(target: &RedisTarget) -> Result<Source, String> {
     let shown = target.shown_url();
-    let mut info = target.url.as_str().into_connection_info().map_err(|e| format!("store {shown}: {:?}", e.kind()))?;
-    if !target.password_file.is_empty() {
-        let text = std::fs::read_to_string(&target.password_file)
-            .map_err(|e| format!("store-password-file {}: {e}", target.password_file))?;
+    let url = parse_store_url(&target.url)?;
+    let read_password = |path: &str, what: &str| -> Result<Option<String>, String> {
+        if path.is_empty() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{what} {path}: {e}"))?;
         let password = text.lines().next().unwrap_or("").trim_end_matches('\r').to_string();
         if password.is_empty() {
-            return Err(format!("store-password-file {} is empty", target.password_file));
+            return Err(format!("{what} {path} is empty"));
         }
-        let settings = info.redis_settings().clone().set_password(password);
-        info = info.set_redis_settings(settings);
-    }
-    if !target.url.starts_with("rediss://") {
-        return redis::Client::open(info).map_err(|e| format!("store {shown}: {:?}", e.kind()));
-    }
+        Ok(Some(password))
+    };
+    let password = read_password(&target.password_file, "store-password-file")?.or(url.password.clone());
+    let sentinel_password = read_password(&target.sentinel_password_file, "store-sentinel-password-file")?;
     // rustls finds its crypto provider by its features: ring, and only ring, is compiled
     // in (Cargo.toml), else the first TLS connection would panic.
     let read = |what: &str, path: &str| std::fs::read(path).map_err(|e| format!("{what} {path}: {e}"));
-    let root_cert = if target.tls_ca.is_empty() { None } else { Some(read("store-tls-ca", &target.tls_ca)?) };
-    let client_tls = if target.tls_cert.is_empty() {
-        None
-    } else {
-        Some(redis::ClientTlsConfig {
-            client_cert: read("store-tls-cert", &target.tls_cert)?,
-            client_key: read("store-tls-key", &target.tls_key)?,
-        })
+    let certificates = || -> Result<redis::TlsCertificates, String> {
+        let root_cert = if target.tls_ca.is_empty() { None } else { Some(read("store-tls-ca", &target.tls_ca)?) };
+        let client_tls = if target.tls_cert.is_empty() {
+            None
+        } else {
+            Some(redis::ClientTlsConfig {
+                client_cert: read("store-tls-cert", &target.tls_cert)?,
+                client_key: read("store-tls-key", &target.tls_key)?,
+            })
+        };
+        Ok(redis::TlsCertificates { client_tls, root_cert })
     };
-    redis::Client::build_with_tls(info, redis::TlsCertificates { client_tls, root_cert })
-        .map_err(|e| format!("store {shown}: TLS: {e}"))
+    let Some(master) = &url.master else {
+        let (host, port) = url.hosts[0].clone();
+        let addr = if url.tls {
+            redis::ConnectionAddr::TcpTls { host, port, insecure: false, tls_params: None }
+        } else {
+            redis::ConnectionAddr::Tcp(host, port)
+        };
+        let mut settings = redis::RedisConnectionInfo::default().set_db(url.db);
+        if let Some(u) = &url.username {
+            settings = settings.set_username(u);
+        }
+        if let Some(p) = password {
+            settings = settings.set_password(p);
+        }
+        let info = addr.into_connection_info().map_err(|e| format!("store {shown}: {:?}", e.kind()))?;
+        let info = info.set_redis_settings(settings);
+        let client = if url.tls {
+            redis::Client::build_with_tls(info, certificates()?).map_err(|e| format!("store {shown}: TLS: {e}"))?
+        } else {
+            redis::Client::open(info).map_err(|e| format!("store {shown}: {:?}", e.kind()))?
+        };
+        return Ok(Source::Direct(Box::new(client)));
+    };
+    use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
+    let addrs = url.hosts.iter().map(|(host, port)| {
+        if url.tls {
+            redis::ConnectionAddr::TcpTls { host: host.clone(), port: *port, insecure: false, tls_params: None }
+        } else {
+            redis::ConnectionAddr::Tcp(host.clone(), *port)
+        }
+    });
+    let mut b = SentinelClientBuilder::new(addrs.collect::<Vec<_>>(), master, SentinelServerType::Master)
+        .map_err(|e| format!("store {shown}: {e}"))?
+        .set_client_to_redis_db(url.db);
+    if let Some(u) = &url.username {
+        b = b.set_client_to_redis_username(u);
+    }
+    if let Some(p) = password {
+        b = b.set_client_to_redis_password(p);
+    }
+    if let Some(p) = sentinel_password {
+        b = b.set_client_to_sentinel_password(p);
+    }
+    if url.tls {
+        let (to_redis, to_sentinels) = (certificates()?, certificates()?);
+        b = b
+            .set_client_to_redis_tls_mode(redis::TlsMode::Secure)
+            .set_client_to_redis_certificates(to_redis)
+            .set_client_to_sentinel_tls_mode(redis::TlsMode::Secure)
+            .set_client_to_sentinel_certificates(to_sentinels);
+    }
+    let client = b.build().map_err(|e| format!("store {shown}: {e}"))?;
+    Ok(Source::sentinel(client))
 }
 
 /// A node's name as the configuration allows it.
@@ -246,15 +299,19 @@ impl RedisStore {
     pub fn new(target: RedisTarget) -> Result<RedisStore, StoreError> {
         // A password file or a certificate that cannot be read is no reason to refuse the
         // module: the node parks on itself, and `callpark status` says why.
-        let (client, broken) = match client_for(&target) {
-            Ok(c) => (c, None),
-            Err(e) => (redis::Client::open("redis://127.0.0.1:1/0").map_err(err)?, Some(e)),
+        let (source, broken) = match source_for(&target) {
+            Ok(s) => (s, None),
+            Err(e) => (Source::Direct(Box::new(redis::Client::open("redis://127.0.0.1:1/0").map_err(err)?)), Some(e)),
         };
+        // Through Sentinel: the master, asked once here (not under the engine's lock).
+        if let (Source::Sentinel(_), None) = (&source, &broken) {
+            let _ = source.find();
+        }
         let keys = Keys { prefix: if target.prefix.is_empty() { PREFIX.to_string() } else { target.prefix.clone() } };
         let mut s = RedisStore {
             target,
             keys,
-            link: Link::new(client, broken),
+            link: Link::new(source, broken),
             scripts: Scripts::new(),
             mirror: MemoryStore::default(),
             version: None,
@@ -657,6 +714,7 @@ impl RedisStore {
         released: &mut Vec<String>,
         new_calls: &mut Vec<(ParkedCall, bool)>,
         missing: &mut Vec<ParkedCall>,
+        stale: &mut Vec<(String, String, String)>,
     ) {
         let theirs = f.get("claim").map(|c| parse_claim(c));
         match (f.is_empty(), self.mirror.get(uuid).map(|c| c.node == me)) {
@@ -707,10 +765,17 @@ impl RedisStore {
                 }
             }
             (false, None) => {
-                // Ours by an earlier life of this node (before a reload): adopted anew.
                 if f.get("node").is_some_and(|n| n != me) {
                     let quiet = f.get("quiet").is_some_and(|q| q == "1");
                     new_calls.extend(Self::remote_call(uuid, &f, &self.plan, offset).map(|c| (c, quiet)));
+                } else if self.swept {
+                    // This node's by Redis, and held here by nobody, past the time an
+                    // earlier life's calls are adopted: a removal Redis lost (a failover
+                    // to a replica that had not received it). Removed, or every node
+                    // would show a call nobody can pick up.
+                    if let (Some(t), Some(e)) = (f.get("tenant"), f.get("extension")) {
+                        stale.push((uuid.to_string(), t.clone(), e.clone()));
+                    }
                 }
             }
         }
@@ -855,8 +920,18 @@ impl ParkStore for RedisStore {
         };
         let mut new_calls = Vec::new();
         let mut missing = Vec::new();
+        let mut stale = Vec::new();
         for (uuid, f) in uuids.iter().zip(fields) {
-            self.merge(uuid, f, &me, offset, &mut changed, &mut out.released, &mut new_calls, &mut missing);
+            self.merge(uuid, f, &me, offset, &mut changed, &mut out.released, &mut new_calls, &mut missing, &mut stale);
+        }
+        if !stale.is_empty() && !self.left {
+            let (k, sc) = (&self.keys, &self.scripts);
+            self.link.run(|con| {
+                for (uuid, t, e) in &stale {
+                    Self::delete_call(con, k, sc, uuid, t, e)?;
+                }
+                Ok(())
+            })?;
         }
         for (c, quiet) in new_calls {
             changed.insert(Self::place_of(&c));
