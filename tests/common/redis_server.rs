@@ -256,10 +256,12 @@ pub struct Failover {
 }
 
 pub fn start_failover() -> Failover {
-    let primary = start(free_port());
-    let replica = start_with(free_port(), &format!("--replicaof 127.0.0.1 {}", primary.port), true);
-    let dir = std::env::temp_dir().join(format!("callpark-sentinel-{}-{}", std::process::id(), primary.port));
-    std::fs::create_dir_all(&dir).expect("a folder for the Sentinels' files");
+    let dir = std::env::temp_dir().join(format!("callpark-sentinel-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&dir).expect("a folder for the servers' files");
+    // The replica's copy of the primary is a file in `--dir` (not the working directory).
+    let primary = start_with(free_port(), &format!("--dir '{}'", dir.display()), true);
+    let replica =
+        start_with(free_port(), &format!("--dir '{}' --replicaof 127.0.0.1 {}", dir.display(), primary.port), true);
     let sentinels = (0..3)
         .map(|i| {
             let port = free_port();
