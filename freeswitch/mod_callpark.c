@@ -25,6 +25,11 @@
 #define CALLPARK_SYNTAX "<dialed digits>, e.g. ${destination_number}"
 #define CALLPARK_SILENCE "silence_stream://-1"
 #define CALLPARK_APP "callpark"
+/* What another node of a shared park calls to hand this node a retriever: run with no
+   media, so that a hand-over refused (from an address that is no node, a token used up)
+   ends with its final answer, no early media and no prompt. */
+#define CALLPARK_HANDOVER_APP "callpark_handover"
+#define CALLPARK_HANDOVER_PREFIX "callpark-handover-"
 /* held_key() of the caller profile under which run_next started a channel's hold. */
 #define CALLPARK_HELD_IN_VAR "callpark_held_in_profile"
 /* What a sent-back call runs when its parking user did not take it (see send_back()). */
@@ -1029,7 +1034,25 @@ static void after_music(switch_core_session_t *session)
 	leave_module();
 }
 
+static void run_callpark(switch_core_session_t *session, const char *data);
+
 SWITCH_STANDARD_APP(callpark_app)
+{
+	run_callpark(session, data);
+}
+
+SWITCH_STANDARD_APP(callpark_handover_app)
+{
+	if (zstr(data) || strncmp(data, CALLPARK_HANDOVER_PREFIX, strlen(CALLPARK_HANDOVER_PREFIX))) {
+		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_ERROR, "usage: %s " CALLPARK_HANDOVER_PREFIX "<token>\n",
+						  CALLPARK_HANDOVER_APP);
+		switch_channel_hangup(switch_core_session_get_channel(session), SWITCH_CAUSE_UNALLOCATED_NUMBER);
+		return;
+	}
+	run_callpark(session, data);
+}
+
+static void run_callpark(switch_core_session_t *session, const char *data)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
 	struct cp_dial d = { 0 };
@@ -1090,10 +1113,12 @@ SWITCH_STANDARD_APP(callpark_app)
 	default:
 		/* Refused: the prompt in early media, then the cause the library chose. */
 		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE, "callpark %s refused (%u)\n", data, (unsigned) res->code);
-		if (!switch_channel_test_flag(channel, CF_ANSWERED)) {
-			switch_channel_pre_answer(channel);
+		if (!zstr(res->prompt)) {
+			if (!switch_channel_test_flag(channel, CF_ANSWERED)) {
+				switch_channel_pre_answer(channel);
+			}
+			switch_ivr_play_file(session, NULL, res->prompt, NULL);
 		}
-		switch_ivr_play_file(session, NULL, res->prompt, NULL);
 		switch_channel_hangup(channel, (switch_call_cause_t) res->hangup_cause);
 		break;
 	}
@@ -1568,6 +1593,9 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
 	*module_interface = switch_loadable_module_create_module_interface(pool, modname);
 	SWITCH_ADD_APP(app_interface, CALLPARK_APP, "Call park", "Park or retrieve a call from what was dialed", callpark_app, CALLPARK_SYNTAX,
 				   SAF_NONE);
+	SWITCH_ADD_APP(app_interface, CALLPARK_HANDOVER_APP, "Call park hand-over",
+				   "A retriever another node of the shared park sends for a call held here", callpark_handover_app,
+				   CALLPARK_HANDOVER_PREFIX "<token>", SAF_SUPPORT_NOMEDIA);
 	SWITCH_ADD_API(api_interface, "callpark", "Call park", callpark_api, cp_command_usage());
 	switch_console_set_complete("add callpark list");
 	switch_console_set_complete("add callpark list json");

@@ -304,16 +304,17 @@ fn the_announcement_goes_to_the_channel_that_dialed() {
 }
 
 /// Found by the fuzzer (`ffi`): a hand-over dialed on a switch that is no node of a
-/// shared park, or from an address that is no node, is refused like any failed dial,
-/// with a cause and a prompt.
+/// shared park, or from an address that is no node, is refused with a cause. No prompt:
+/// nobody listens to a call between switches, and a flood of them must cost no early
+/// media.
 #[test]
-fn a_hand_over_from_no_node_is_refused_with_a_prompt() {
+fn a_hand_over_from_no_node_is_refused_without_a_prompt() {
     let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
     let facts = Facts { channel: trunk(ACME, None), ..Facts::default() };
     let d = ChannelDial { network_addr: "198.51.100.7", ..dial("leg", "callpark-handover-00ff", facts) };
     match rig.engine.answer(&d) {
         Reply::Refuse { cause, prompt, error } => {
-            assert!(!prompt.is_empty(), "a prompt to play");
+            assert_eq!(prompt, "", "no prompt, no early media");
             assert_eq!(cause, callpark::reply::Cause::NormalTemporaryFailure);
             assert!(matches!(error, DialError::NotANode { .. }), "{error:?}");
         }

@@ -20,6 +20,7 @@ use common::*;
 
 struct Node {
     engine: Engine,
+    host: Arc<FakeHost>,
 }
 
 impl Node {
@@ -29,7 +30,13 @@ impl Node {
         host.add_users(ACME, &["101", "102", "103", "104", "105"]);
         let store = RedisStore::new(target).expect("a store");
         Node {
-            engine: Engine::with_store(config, host, Timing::Manual(Arc::new(ManualClock::default())), Box::new(store)),
+            engine: Engine::with_store(
+                config,
+                host.clone(),
+                Timing::Manual(Arc::new(ManualClock::default())),
+                Box::new(store),
+            ),
+            host,
         }
     }
 
@@ -240,4 +247,42 @@ fn tls_with_the_ca_named_and_with_a_client_certificate() {
     assert!(e.status().contains("UNREACHABLE"), "no certificate, no connection: {}", e.status());
     server.stop();
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Whoever can write to Redis registers a node whose address would add a leg to a dial
+/// string, makes a parked call that node's, and forges a hand-over token: the node's
+/// record is skipped (logged once), no hand-over goes anywhere, the forged token takes
+/// nothing.
+#[test]
+fn records_forged_in_redis_reach_no_dial_string_and_take_no_call() {
+    use redis::Commands;
+    let server = redis_server::shared();
+    let prefix = redis_server::fresh_prefix();
+    let a = Node::new(target(server.url(), &prefix, "a"));
+    a.park("victim", "*68103");
+    let mut r = redis::Client::open(server.url()).unwrap().get_connection().unwrap();
+    let _: () = r.hset(format!("{prefix}nodes"), "evil", "10.0.0.5:5080").unwrap();
+    let _: () =
+        r.set_ex(format!("{prefix}node|evil"), "10.0.0.5:5080,sofia/gateway/pstn/19005550100|x|1", 600).unwrap();
+    let _: () = r.hset(format!("{prefix}call|victim"), "node", "evil").unwrap();
+    let _: () = r.hset(format!("{prefix}calls"), "victim", "evil").unwrap();
+    let b = Node::new(target(server.url(), &prefix, "b"));
+    for _ in 0..3 {
+        b.engine.sync();
+    }
+    assert_eq!(b.listed(), ["victim"], "B reads the call, said to be evil's");
+    let picked = dial(&b.engine, ACME, "desk-103", "*88103", Some("103"), None);
+    assert!(picked.is_err(), "nobody reaches a node with no valid address: {picked:?}");
+    assert!(b.host.hand_overs().is_empty(), "no hand-over, no leg: {:?}", b.host.hand_overs());
+    let said: Vec<String> = b.host.logs.lock().iter().filter(|l| l.contains("node \"evil\"")).cloned().collect();
+    assert_eq!(said.len(), 1, "the forged node is logged once: {said:?}");
+    assert!(said[0].contains("skipped"), "{said:?}");
+    // A forged token for A's call, sent from B's address: nothing is taken.
+    let _: () = r.hset(format!("{prefix}call|victim"), "node", "a").unwrap();
+    let _: () = r.set_ex(format!("{prefix}token|00ff00ff"), "victim|a|b|", 60).unwrap();
+    let took = a.engine.take_over("00ff00ff", "leg-1", redis_server::node_host("b"));
+    assert!(took.is_err(), "{took:?}");
+    let took = a.engine.take_over("00ff00ff", "leg-2", "198.51.100.7");
+    assert!(matches!(took, Err(callpark::DialError::NotANode { .. })), "{took:?}");
+    assert_eq!(a.listed(), ["victim"], "A still holds its call");
 }

@@ -42,7 +42,9 @@ impl Engine {
                         LogLevel::Warning,
                         &format!("callpark: hand-over {} from {:?} refused: {error}", d.uuid, d.network_addr),
                     );
-                    Reply::Refuse { cause: reply::cause(&error), prompt: reply::prompt(&error, &d.media), error }
+                    // A call between switches (or from one that is none): no prompt,
+                    // so no early media either; its final answer says enough.
+                    Reply::Refuse { cause: reply::cause(&error), prompt: String::new(), error }
                 }
             };
         }

@@ -51,6 +51,12 @@ impl Shared {
                 if !r.commands.is_empty() {
                     self.commands.lock().extend(r.commands);
                 }
+                for what in &r.skipped {
+                    inner.logs.push((
+                        LogLevel::Warning,
+                        format!("callpark: skipped a record of the park store that fails its checks: {what}"),
+                    ));
+                }
                 if !r.arrived.is_empty() {
                     for c in &r.arrived {
                         let t = config.tenant(&c.tenant);

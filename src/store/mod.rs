@@ -144,6 +144,9 @@ pub struct Refreshed {
     /// Operator's commands other nodes sent this node to carry out (it holds the call):
     /// (id, the command's text), as read; the engine checks them.
     pub commands: Vec<(String, String)>,
+    /// Records read from the store that fail the checks of what they hold (a node's
+    /// name or address, a call's fields): skipped, each said here once, to be logged.
+    pub skipped: Vec<String>,
 }
 
 /// How a retriever on this node reaches a call another node holds: a call to `address`

@@ -7,6 +7,7 @@ by the other; Redis stopped and started again with calls parked.
 Run: tests/fs/run.sh --cluster [scenario-name ...]"""
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -551,12 +552,102 @@ def c15_operator_commands_from_the_other_node(t):
     t.clear()
 
 
+def redis_commands(port):
+    """How many commands redis-server ran since it started, INFO left out."""
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.sendall(b"INFO commandstats\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            head, _, body = data.partition(b"\r\n")
+            if head.startswith(b"$") and len(body) >= int(head[1:]):
+                break
+    total = 0
+    for line in data.decode(errors="replace").splitlines():
+        if line.startswith("cmdstat_") and not line.startswith("cmdstat_info:"):
+            total += int(line.split("calls=")[1].split(",")[0])
+    return total
+
+
+def flood(t, node, calls, rate, name):
+    """Starts SIPp sending `calls` hand-over INVITEs at `rate` a second to `node`'s
+    node-address from 127.0.0.50 (no node). Returns the process and its message log."""
+    work = os.path.join(node.run, "sipp")
+    os.makedirs(work, exist_ok=True)
+    log = os.path.join(work, f"{name}.log")
+    if os.path.exists(log):
+        os.remove(log)
+    args = ["sipp", f"127.0.0.1:{node.sip_port + CARRIER_OFFSET}", "-sf", os.path.join(HERE, "sipp", "handover_flood.xml"),
+            "-i", "127.0.0.50", "-p", "27170", "-mp", "27500", "-m", str(calls), "-r", str(rate), "-l", "200",
+            "-timeout", "60", "-timeout_error", "-trace_msg", "-message_file", log, "-nostdin"]
+    with open(os.path.join(work, f"{name}.out"), "w") as screen:
+        return subprocess.Popen(args, cwd=work, stdout=screen, stderr=subprocess.STDOUT), log
+
+
+def flood_answers(t, proc, log):
+    """Waits for a flood; the switch's answers it got: {status code: count}."""
+    while proc.poll() is None:
+        t.ua.pump(0.05)
+    text = open(log, errors="replace").read() if os.path.exists(log) else ""
+    # Calls that got each status (a retransmitted answer counts once).
+    seen = set()
+    for m in re.split(r"^(?=SIP/2\.0 |[A-Z]+ sip:)", text, flags=re.M):
+        code = re.match(r"SIP/2\.0 (\d{3})", m)
+        call = re.search(r"^Call-ID:\s*(\S+)", m, re.M | re.I)
+        if code and call:
+            seen.add((code.group(1), call.group(1)))
+    got = {}
+    for code, _ in seen:
+        got[code] = got.get(code, 0) + 1
+    return got, proc.returncode
+
+
+def c16_hand_over_flood_from_no_node(t, calls=300, rate=100):
+    """A SIPp flood of hand-over INVITEs from an address that is no node (127.0.0.50)
+    at A's node-address while a call is parked on A: each refused with a 503 and no early
+    media, Redis runs no more commands than when idle, and 102 on B picks the call up
+    during a second flood."""
+    client, p101 = t.phone(t.a, "104"), t.phone(t.a, "101")
+    p102b = t.phone(t.b, "102")
+    c = t.park(t.a, client, p101, "*68102")
+    t.wait_parked(t.b, 1)
+    seconds = calls / rate
+    n0 = redis_commands(REDIS_PORT)
+    t.ua.pump(seconds)
+    idle = redis_commands(REDIS_PORT) - n0
+    n0 = redis_commands(REDIS_PORT)
+    proc, log = flood(t, t.a, calls, rate, "flood-1")
+    got, rc = flood_answers(t, proc, log)
+    during = redis_commands(REDIS_PORT) - n0
+    check(got.get("503") == calls and rc == 0, f"each of {calls} hand-overs refused with a 503: {got} (sipp exit {rc})")
+    check(not got.get("183") and not got.get("180"), f"no early media, no ringing: {got}")
+    # Both nodes sync with Redis all along; the flood may cost A one read of the nodes
+    # alive each half second, and nothing else.
+    check(during <= idle * 1.5 + 2 * seconds + 10,
+          f"Redis ran {during} commands during the flood ({seconds:.0f} s), {idle} idle for as long")
+    print(f"    flood of {calls} hand-overs at {rate}/s: {got}; Redis commands {during} (idle {idle})")
+    proc, log = flood(t, t.a, calls, rate, "flood-2")
+    t.ua.pump(1)
+    r = p102b.dial("*88102")
+    t.ctx["b"].wait(lambda: r.confirmed and r.media_active, 10, "102 on B picks up A's call during a flood")
+    got, rc = flood_answers(t, proc, log)
+    check(got.get("503") == calls, f"the second flood refused too: {got}")
+    rx_c, _ = t.rtp(c)
+    check(rx_c > 25, f"the caller hears 102 ({rx_c} packets)")
+    t.wait_parked(t.a, 0)
+    t.clear()
+
+
 SCENARIOS = [c1_parked_on_a_picked_up_on_b, c2_bare_star88_and_lamp_key_on_b, c3_group_park_from_both_nodes,
              c6_sipp_retrievers_one_per_node, c7_recall_on_a_rings_the_parker_on_b, c5_redis_stopped_and_started,
              c8_sent_back_during_an_outage_parks_again, c9_reload_while_redis_is_down,
              c10_recall_answered_during_an_outage, c11_frozen_redis, c12_node_unloaded_within_its_grace,
              c13_park_order_across_a_reload, c14_a_second_node_with_a_running_node_s_name,
-             c15_operator_commands_from_the_other_node, c4_killed_node_loses_its_calls]
+             c15_operator_commands_from_the_other_node, c16_hand_over_flood_from_no_node,
+             c4_killed_node_loses_its_calls]
 
 
 def start_both():

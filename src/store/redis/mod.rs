@@ -105,6 +105,12 @@ pub struct RedisStore {
     born: Instant,
     swept: bool,
     others: Vec<(String, String)>,
+    /// Addresses of hand-overs refused as no node's, and when: not looked up again for
+    /// half a second.
+    refused: HashMap<String, Instant>,
+    /// Records read that fail the checks: said once each (`skipped` of a refresh).
+    bad_seen: HashSet<String>,
+    bad: Vec<String>,
     /// Operator's commands read for this node, not yet handed to the engine.
     inbox: Vec<(String, String)>,
     /// The recall plan shown for another node's call (which only that node recalls).
@@ -327,6 +333,9 @@ impl RedisStore {
             born: Instant::now(),
             swept: false,
             others: Vec::new(),
+            refused: HashMap::new(),
+            bad_seen: HashSet::new(),
+            bad: Vec::new(),
             inbox: Vec::new(),
             plan: crate::config::Config::default().tenant("").recall.clone(),
             clock: Arc::new(SystemClock::default()),
@@ -338,6 +347,7 @@ impl RedisStore {
         // Its lamps and commands are the engine's, once it has the store: kept for it.
         if let Ok(r) = s.refresh() {
             s.inbox.extend(r.commands);
+            s.bad.extend(r.skipped);
         }
         Ok(s)
     }
@@ -598,13 +608,25 @@ impl RedisStore {
         let flat: Vec<String> = self.link.run(|con| sc.nodes.key(k.key(&["nodes"])).arg(&node_prefix).invoke(con))?;
         let others: Vec<(String, String)> =
             flat.chunks(2).filter(|p| p.len() == 2 && p[0] != me).map(|p| (p[0].clone(), p[1].clone())).collect();
-        self.others = others
-            .iter()
-            .filter(|(n, _)| node_name_ok(n))
-            .filter_map(|(n, b)| node_address(b).map(|a| (n.clone(), a.to_string())))
-            .collect();
+        self.others.clear();
+        for (n, b) in &others {
+            match node_address(b).filter(|_| node_name_ok(n)) {
+                Some(a) => self.others.push((n.clone(), a.to_string())),
+                None => {
+                    let what = format!("node {:?} at {:?}", printable(n, 80), printable(b, 120));
+                    self.note_bad(what);
+                }
+            }
+        }
         self.others.sort();
         Ok(())
+    }
+
+    /// A record read that fails the checks: kept to be said once.
+    fn note_bad(&mut self, what: String) {
+        if self.bad_seen.len() < 10_000 && self.bad_seen.insert(what.clone()) {
+            self.bad.push(what);
+        }
     }
 
     /// Gives the claim `text` on `uuid` back, if it still stands: the new version (0: it
@@ -767,7 +789,14 @@ impl RedisStore {
             (false, None) => {
                 if f.get("node").is_some_and(|n| n != me) {
                     let quiet = f.get("quiet").is_some_and(|q| q == "1");
-                    new_calls.extend(Self::remote_call(uuid, &f, &self.plan, offset).map(|c| (c, quiet)));
+                    match Self::remote_call(uuid, &f, &self.plan, offset) {
+                        Some(c) => new_calls.push((c, quiet)),
+                        None => self.note_bad(format!(
+                            "call {:?} of node {:?}",
+                            printable(uuid, 80),
+                            printable(&f.get("node").cloned().unwrap_or_default(), 80)
+                        )),
+                    }
                 } else if self.swept {
                     // This node's by Redis, and held here by nobody, past the time an
                     // earlier life's calls are adopted: a removal Redis lost (a failover
@@ -845,7 +874,11 @@ impl ParkStore for RedisStore {
         // A node that stopped changes no version: its heartbeat is looked at as often as
         // this node renews its own.
         if version.is_some() && version == self.version && !self.look_for_dead {
-            return Ok(Refreshed { commands: std::mem::take(&mut self.inbox), ..Refreshed::default() });
+            return Ok(Refreshed {
+                commands: std::mem::take(&mut self.inbox),
+                skipped: std::mem::take(&mut self.bad),
+                ..Refreshed::default()
+            });
         }
         let offset = self.offset();
         let mut out = Refreshed::default();
@@ -959,6 +992,7 @@ impl ParkStore for RedisStore {
         }
         out.places = changed.into_iter().collect();
         out.commands = std::mem::take(&mut self.inbox);
+        out.skipped = std::mem::take(&mut self.bad);
         Ok(out)
     }
 
@@ -1169,13 +1203,26 @@ impl ParkStore for RedisStore {
         let host_of = |a: &str| a.rsplit_once(':').map_or(a, |(h, _)| h).to_string();
         let find =
             |s: &Self| s.others.iter().find(|(_, a)| host_of(a).eq_ignore_ascii_case(host)).map(|(n, _)| n.clone());
-        // The nodes seen at the last heartbeat first: a call from anywhere else costs one
-        // read, and no write, before it is refused.
+        // The nodes seen at the last heartbeat first, then those alive now (a node that
+        // has just started). A call from anywhere else costs no write, and an address
+        // refused costs no read for half a second: a flood of them costs Redis next to
+        // nothing.
         if let Some(n) = find(self) {
             return Ok(Some(n));
         }
+        let host = host.to_ascii_lowercase();
+        if self.refused.get(&host).is_some_and(|t| t.elapsed() < Duration::from_millis(500)) {
+            return Ok(None);
+        }
         self.read_others()?;
-        Ok(find(self))
+        let found = find(self);
+        if found.is_none() {
+            if self.refused.len() >= 1024 {
+                self.refused.clear();
+            }
+            self.refused.insert(host, Instant::now());
+        }
+        Ok(found)
     }
 
     fn leave(&mut self) {
