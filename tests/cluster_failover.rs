@@ -13,7 +13,7 @@ use callpark::clock::ManualClock;
 use callpark::config;
 use callpark::store::{RedisStore, RedisTarget};
 use callpark::{DialOutcome, Engine, Timing};
-use common::redis_server::{self, Failover};
+use common::redis_server::{self, Failover, Secure};
 use common::*;
 
 struct Node {
@@ -21,17 +21,24 @@ struct Node {
     host: Arc<FakeHost>,
 }
 
+fn target(f: &Failover, prefix: &str, name: &str) -> RedisTarget {
+    RedisTarget {
+        url: f.url(),
+        node: name.into(),
+        address: format!("{}:5060", redis_server::node_host(name)),
+        prefix: prefix.into(),
+        grace_ms: redis_server::GRACE_MS,
+        ..RedisTarget::default()
+    }
+}
+
 impl Node {
     fn new(f: &Failover, prefix: &str, name: &str) -> Node {
-        let store = RedisStore::new(RedisTarget {
-            url: f.url(),
-            node: name.into(),
-            address: format!("{}:5060", redis_server::node_host(name)),
-            prefix: prefix.into(),
-            grace_ms: redis_server::GRACE_MS,
-            ..RedisTarget::default()
-        })
-        .expect("a store through Sentinel");
+        Self::with(target(f, prefix, name))
+    }
+
+    fn with(target: RedisTarget) -> Node {
+        let store = RedisStore::new(target).expect("a store through Sentinel");
         let config = config::from_xml("test.conf.xml", &group_conf(r#"recall="parking-user""#)).unwrap();
         let host = Arc::new(FakeHost::default());
         host.add_users(ACME, &["101", "102", "103", "104", "105"]);
@@ -236,4 +243,54 @@ fn a_master_turned_replica_by_a_failover_is_left_for_the_new_master() {
     b.engine.sync();
     assert_eq!(b.listed(), sorted(&["caller-a", "caller-b", "caller-c"]));
     assert_eq!(held(), sorted(&["caller-a", "caller-b", "caller-c"]));
+}
+
+#[test]
+fn through_sentinel_over_tls_with_passwords() {
+    let dir = std::env::temp_dir().join(format!("callpark-sentinel-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    redis_server::certificates(&dir);
+    let f = redis_server::start_failover_with(Secure {
+        tls: Some(dir.clone()),
+        password: Some("r3dis-pw".into()),
+        sentinel_password: Some("s3ntinel-pw".into()),
+    });
+    std::fs::write(dir.join("sentinel.pw"), "s3ntinel-pw\n").unwrap();
+    let prefix = redis_server::fresh_prefix();
+    let node = |name: &str| {
+        Node::with(RedisTarget {
+            sentinel_password_file: dir.join("sentinel.pw").display().to_string(),
+            tls_ca: dir.join("ca.pem").display().to_string(),
+            ..target(&f, &prefix, name)
+        })
+    };
+    let (a, b) = (node("a"), node("b"));
+    assert!(a.reachable() && b.reachable(), "A: {}; B: {}", a.engine.store_status().why, b.engine.store_status().why);
+    let status = callpark::listing::store_status(&b.engine.store_status());
+    assert!(status.contains("rediss+sentinel://:***@127.0.0.1:") && !status.contains("r3dis-pw"), "{status}");
+    a.park("caller-a", "*68103", "101");
+    b.engine.sync();
+    assert_eq!(b.listed(), ["caller-a"]);
+    f.replicated();
+    let old = f.primary.port;
+    let killed = Instant::now();
+    f.primary.kill();
+    let followed = until_both_follow(&f, old, &a, &b, killed);
+    assert_eq!(b.listed(), ["caller-a"], "no call lost");
+    b.park("caller-b", "*68104", "102");
+    a.engine.sync();
+    assert_eq!(a.listed(), sorted(&["caller-a", "caller-b"]));
+    eprintln!("failover over TLS: both nodes on the new master {} ms after the kill", followed.as_millis());
+    // A wrong Sentinel password: said, and the node parks on itself.
+    std::fs::write(dir.join("wrong.pw"), "n0t-it\n").unwrap();
+    let c = Node::with(RedisTarget {
+        sentinel_password_file: dir.join("wrong.pw").display().to_string(),
+        tls_ca: dir.join("ca.pem").display().to_string(),
+        ..target(&f, &prefix, "c")
+    });
+    assert!(!c.reachable());
+    let why = c.engine.store_status().why;
+    assert!(!why.is_empty() && !why.contains("n0t-it"), "{why}");
+    c.park("caller-c", "*68105", "101");
+    assert_eq!(c.listed(), ["caller-c"], "no caller dropped");
 }

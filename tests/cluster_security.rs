@@ -75,71 +75,6 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let ok = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
-    assert!(ok.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&ok.stderr));
-}
-
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, signed by it.
-fn certificates(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=callpark test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ],
-    );
-    std::fs::write(dir.join("san.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    for (name, cn) in [("server", "127.0.0.1"), ("client", "fs-a")] {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                &format!("/CN={cn}"),
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.csr"),
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                "san.cnf",
-                "-out",
-                &format!("{name}.pem"),
-            ],
-        );
-    }
-}
-
 fn tls_server(dir: &Path, clients_need_a_certificate: bool) -> Server {
     let port = free_port();
     let d = dir.display();
@@ -214,7 +149,7 @@ fn a_password_from_a_file() {
 #[test]
 fn tls_with_the_ca_named_and_with_a_client_certificate() {
     let dir = scratch("tls");
-    certificates(&dir);
+    redis_server::certificates(&dir);
     let ca = dir.join("ca.pem").display().to_string();
     let prefix = redis_server::fresh_prefix();
     let server = tls_server(&dir, false);

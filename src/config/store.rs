@@ -164,10 +164,6 @@ pub fn parse_store_url(url: &str) -> Result<StoreUrl, String> {
         };
         hosts.push((h.to_string(), p));
     }
-    if tls && sentinel {
-        // The crate supports it; it is not tested here yet (README, "Not done").
-        return Err(format!("store \"{shown}\": TLS through Sentinel (rediss+sentinel://) is not supported yet"));
-    }
     if hosts.len() > 1 && !sentinel {
         return Err(format!("store \"{shown}\": several hosts are Sentinels (redis+sentinel://...)"));
     }
@@ -460,7 +456,7 @@ mod tests {
             u.hosts,
             [("10.0.0.1".to_string(), 26379), ("10.0.0.2".to_string(), 26380), ("10.0.0.3".to_string(), 26379)]
         );
-        assert!(parse_store_url("rediss+sentinel://s1/m").unwrap_err().contains("not supported yet"));
+        assert!(parse_store_url("rediss+sentinel://s1/m").unwrap().tls);
         for (bad, says) in [
             ("redis://h1,h2/0", "several hosts are Sentinels"),
             ("redis+sentinel://h1,h2", "name the master"),

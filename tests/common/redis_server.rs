@@ -243,6 +243,73 @@ pub fn until_reachable(engine: &callpark::Engine) {
     }
 }
 
+pub fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let ok = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+    assert!(ok.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&ok.stderr));
+}
+
+/// In `dir`, with `openssl`: a CA (`ca.pem`), a server certificate for 127.0.0.1
+/// (`server.pem`, `server.key`) and a client certificate (`client.pem`, `client.key`),
+/// signed by it.
+pub fn certificates(dir: &std::path::Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=callpark test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    std::fs::write(dir.join("san.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    for (name, cn) in [("server", "127.0.0.1"), ("client", "fs-a")] {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                &format!("/CN={cn}"),
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "san.cnf",
+                "-out",
+                &format!("{name}.pem"),
+            ],
+        );
+    }
+}
+
 /// The master's name the Sentinels of [`start_failover`] know.
 pub const MASTER: &str = "callpark";
 
@@ -253,35 +320,82 @@ pub struct Failover {
     pub primary: Server,
     pub replica: Server,
     pub sentinels: Vec<Server>,
+    pub secure: Secure,
+}
+
+/// How the servers of a [`Failover`] ask who is calling.
+#[derive(Clone, Default)]
+pub struct Secure {
+    /// TLS everywhere, with the certificates of [`certificates`] in this folder.
+    pub tls: Option<std::path::PathBuf>,
+    /// Redis's `requirepass` (and the replica's and Sentinels' `masterauth`).
+    pub password: Option<String>,
+    /// The Sentinels' own `requirepass`.
+    pub sentinel_password: Option<String>,
 }
 
 pub fn start_failover() -> Failover {
+    start_failover_with(Secure::default())
+}
+
+pub fn start_failover_with(secure: Secure) -> Failover {
     let dir = std::env::temp_dir().join(format!("callpark-sentinel-{}-{}", std::process::id(), free_port()));
     std::fs::create_dir_all(&dir).expect("a folder for the servers' files");
+    let tls_args = |port: u16| match &secure.tls {
+        None => String::new(),
+        Some(d) => {
+            let d = d.display();
+            format!(
+                "--port 0 --tls-port {port} --tls-cert-file {d}/server.pem --tls-key-file {d}/server.key \
+                 --tls-ca-cert-file {d}/ca.pem --tls-auth-clients no --tls-replication yes"
+            )
+        }
+    };
+    let auth = match &secure.password {
+        None => String::new(),
+        Some(pw) => format!("--requirepass {pw} --masterauth {pw}"),
+    };
+    let plain = secure.tls.is_none() && secure.password.is_none();
     // The replica's copy of the primary is a file in `--dir` (not the working directory).
-    let primary = start_with(free_port(), &format!("--dir '{}'", dir.display()), true);
-    let replica =
-        start_with(free_port(), &format!("--dir '{}' --replicaof 127.0.0.1 {}", dir.display(), primary.port), true);
+    let p = free_port();
+    let primary = start_with(p, &format!("--dir '{}' {} {auth}", dir.display(), tls_args(p)), plain);
+    let r = free_port();
+    let replica = start_with(
+        r,
+        &format!("--dir '{}' --replicaof 127.0.0.1 {} {} {auth}", dir.display(), primary.port, tls_args(r)),
+        plain,
+    );
     let sentinels = (0..3)
         .map(|i| {
             let port = free_port();
-            // A Sentinel rewrites its file: one each.
-            let conf = dir.join(format!("sentinel-{i}.conf"));
-            std::fs::write(
-                &conf,
-                format!(
-                    "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor {MASTER} 127.0.0.1 {} 2\n\
-                     sentinel down-after-milliseconds {MASTER} 1000\nsentinel failover-timeout {MASTER} 4000\n\
-                     sentinel parallel-syncs {MASTER} 1\n",
-                    dir.display(),
-                    primary.port
+            let mut conf = match &secure.tls {
+                None => format!("port {port}\n"),
+                Some(d) => format!(
+                    "port 0\ntls-port {port}\ntls-cert-file {0}/server.pem\ntls-key-file {0}/server.key\n\
+                     tls-ca-cert-file {0}/ca.pem\ntls-auth-clients no\ntls-replication yes\n",
+                    d.display()
                 ),
-            )
-            .expect("a Sentinel's file");
-            spawn(port, format!("redis-sentinel '{}' --loglevel warning", conf.display()), true)
+            };
+            conf += &format!(
+                "bind 127.0.0.1\ndir {}\nsentinel monitor {MASTER} 127.0.0.1 {} 2\n\
+                 sentinel down-after-milliseconds {MASTER} 1000\nsentinel failover-timeout {MASTER} 4000\n\
+                 sentinel parallel-syncs {MASTER} 1\n",
+                dir.display(),
+                primary.port
+            );
+            if let Some(pw) = &secure.password {
+                conf += &format!("sentinel auth-pass {MASTER} {pw}\n");
+            }
+            if let Some(pw) = &secure.sentinel_password {
+                conf += &format!("requirepass {pw}\n");
+            }
+            // A Sentinel rewrites its file: one each.
+            let file = dir.join(format!("sentinel-{i}.conf"));
+            std::fs::write(&file, conf).expect("a Sentinel's file");
+            spawn(port, format!("redis-sentinel '{}' --loglevel warning", file.display()), false)
         })
         .collect();
-    let f = Failover { primary, replica, sentinels };
+    let f = Failover { primary, replica, sentinels, secure };
     // Every Sentinel knows the replica (they learn it from the primary) before a test
     // relies on a failover.
     let t = Instant::now();
@@ -296,14 +410,29 @@ impl Failover {
     /// The store URL naming the three Sentinels.
     pub fn url(&self) -> String {
         let hosts: Vec<String> = self.sentinels.iter().map(|s| format!("127.0.0.1:{}", s.port)).collect();
-        format!("redis+sentinel://{}/{MASTER}/0", hosts.join(","))
+        let scheme = if self.secure.tls.is_some() { "rediss+sentinel" } else { "redis+sentinel" };
+        let auth = self.secure.password.as_ref().map_or(String::new(), |pw| format!(":{pw}@"));
+        format!("{scheme}://{auth}{}/{MASTER}/0", hosts.join(","))
+    }
+
+    /// A connection to the server on `port`: a Sentinel (with its password), or Redis.
+    pub fn connect(&self, port: u16, sentinel: bool) -> redis::RedisResult<redis::Connection> {
+        let scheme = if self.secure.tls.is_some() { "rediss" } else { "redis" };
+        let pw = if sentinel { &self.secure.sentinel_password } else { &self.secure.password };
+        let auth = pw.as_ref().map_or(String::new(), |pw| format!(":{pw}@"));
+        let url = format!("{scheme}://{auth}127.0.0.1:{port}/0");
+        let client = match &self.secure.tls {
+            None => redis::Client::open(url)?,
+            Some(d) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates { client_tls: None, root_cert: Some(std::fs::read(d.join("ca.pem"))?) },
+            )?,
+        };
+        client.get_connection_with_timeout(Duration::from_secs(2))
     }
 
     fn sentinel_sees_replica(&self, s: &Server) -> bool {
-        let Ok(mut con) = redis::Client::open(format!("redis://127.0.0.1:{}", s.port)).and_then(|c| c.get_connection())
-        else {
-            return false;
-        };
+        let Ok(mut con) = self.connect(s.port, true) else { return false };
         let replicas: redis::RedisResult<Vec<std::collections::HashMap<String, String>>> =
             redis::cmd("SENTINEL").arg("REPLICAS").arg(MASTER).query(&mut con);
         replicas.is_ok_and(|r| r.iter().any(|m| m.get("port") == Some(&self.replica.port.to_string())))
@@ -312,7 +441,7 @@ impl Failover {
     /// The master's port as the first Sentinel that answers says.
     pub fn master_port(&self) -> Option<u16> {
         self.sentinels.iter().find_map(|s| {
-            let mut con = redis::Client::open(format!("redis://127.0.0.1:{}", s.port)).ok()?.get_connection().ok()?;
+            let mut con = self.connect(s.port, true).ok()?;
             let (_, port): (String, u16) =
                 redis::cmd("SENTINEL").arg("GET-MASTER-ADDR-BY-NAME").arg(MASTER).query(&mut con).ok()?;
             Some(port)
@@ -321,7 +450,7 @@ impl Failover {
 
     /// Waits until the replica has every write the primary took.
     pub fn replicated(&self) {
-        let mut con = redis::Client::open(self.primary.url()).and_then(|c| c.get_connection()).expect("the primary");
+        let mut con = self.connect(self.primary.port, false).expect("the primary");
         let acked: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut con).expect("WAIT");
         assert_eq!(acked, 1, "the replica took the primary's writes");
     }
