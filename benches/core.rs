@@ -37,6 +37,7 @@ fn retrieve(engine: &Engine, tenant: &str, retriever: &str, dialed: &str) -> boo
         back_to_park: false,
         transferred: false,
         operator: false,
+        timeout: "",
     };
     matches!(engine.dial(&req), Ok(DialOutcome::Retrieved { .. }))
 }
@@ -183,6 +184,7 @@ fn group_dial(engine: &Engine, uuid: &str, dialed: &str, user: Option<&str>, by:
         back_to_park: false,
         transferred: by.is_some(),
         operator: false,
+        timeout: "",
     };
     engine.dial(&req).unwrap_or_else(|e| panic!("{dialed}: {e:?}"))
 }

@@ -40,6 +40,7 @@ fn dial(e: &Engine, uuid: &str, dialed: &str, user: Option<&str>, by: Option<&st
         back_to_park: false,
         transferred: by.is_some(),
         operator: false,
+        timeout: "",
     })
     .unwrap_or_else(|f| panic!("{dialed}: {:?}", f.error));
 }

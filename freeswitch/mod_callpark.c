@@ -957,6 +957,7 @@ static void read_facts(switch_core_session_t *session, switch_core_session_t *in
 	}
 	d->referred_by = leg_var(into, channel, "sip_h_Referred-By");
 	d->network_addr = leg_var(into, channel, "sip_network_ip");
+	d->timeout = leg_var(into, channel, "callpark_timeout");
 	d->refer_to = leg_var(into, channel, "sip_refer_to");
 	d->tenant_override = leg_var(into, channel, "callpark_tenant");
 	d->user_override = leg_var(into, channel, "callpark_user");
@@ -1325,6 +1326,7 @@ static void adopt_one(switch_core_session_t *session, switch_channel_t *channel,
 	a.caller_name = cp ? cp->caller_id_name : NULL;
 	a.parked_epoch = switch_channel_get_variable(channel, "callpark_parked_epoch");
 	a.now_epoch = (uint64_t) switch_epoch_time_now(NULL);
+	a.timeout = switch_channel_get_variable(channel, "callpark_timeout");
 	r = cp_engine_adopt(globals.engine, &a);
 	/* Hung up between the search and the adoption: the handler did not know it yet. */
 	if (r == CP_RESULT_OK && switch_channel_down_nosig(channel)) {
@@ -1480,6 +1482,10 @@ static void operate(switch_stream_handle_t *stream, const struct cp_command *com
 		switch_channel_t *channel = switch_core_session_get_channel(session);
 		/* As the application does: the hang-up handler keys on callpark_parked. */
 		switch_channel_set_variable(channel, "callpark_parked", "true");
+		if (command->timeout >= 0) {
+			/* The operator's recall time is the call's: a load after an unload finds it. */
+			switch_channel_set_variable_printf(channel, "callpark_timeout", "%d", command->timeout);
+		}
 		if (switch_channel_down_nosig(channel)) {
 			cp_engine_hangup(globals.engine, command->uuid);
 		} else if (hold(session, op->music, op->exit_key, op->announce) != SWITCH_STATUS_SUCCESS) {

@@ -100,6 +100,7 @@ enum cp_result
   CP_RESULT_COMMAND_NOT_A_UUID = 509,
   CP_RESULT_COMMAND_NOT_AN_EXTENSION = 510,
   CP_RESULT_COMMAND_TWO_TENANTS = 511,
+  CP_RESULT_COMMAND_NOT_A_TIMEOUT = 512,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -223,7 +224,7 @@ enum cp_command_kind
   CP_COMMAND_KIND_RELOAD = 2,
   // `status`.
   CP_COMMAND_KIND_STATUS = 3,
-  // `park <uuid> <ext>[@<domain>] [json]`.
+  // `park <uuid> <ext>[@<domain>] [<seconds>] [json]`.
   CP_COMMAND_KIND_PARK = 4,
   // `retrieve <ext>[@<domain>]|<uuid> <user>[@<domain>] [json]`.
   CP_COMMAND_KIND_RETRIEVE = 5,
@@ -394,6 +395,8 @@ typedef struct cp_adopt {
   // string; NULL or anything else: just now), and the switch's clock now.
   const char *parked_epoch;
   uint64_t now_epoch;
+  // The channel's `callpark_timeout` (its own recall time, `0`: never), or NULL.
+  const char *timeout;
 } cp_adopt;
 
 // A parsed `callpark` API command, written by `cp_command_parse`.
@@ -414,6 +417,9 @@ typedef struct cp_command {
   // Carry it out on this node only (false as parsed): set by the host for a command
   // another node sent it (`cp_host.operate`), which is never sent on.
   bool local;
+  // `park`: the call's own recall time in seconds (`0`: never); -1 when none was
+  // given (the channel's `callpark_timeout`, else the configured `recall-time`).
+  int32_t timeout;
 } cp_command;
 
 // What the switch knows of one leg, as it has it (NULL: unset).
@@ -476,6 +482,10 @@ typedef struct cp_dial {
   // The address the call came from (`sip_network_ip`): a hand-over
   // (`callpark-handover-<token>`) is taken only from another node of the shared park.
   const char *network_addr;
+  // The channel's `callpark_timeout`: its own recall time in seconds, `0` for never;
+  // NULL or empty for the configured `recall-time`. One that is no such time is
+  // logged, and the configured one used.
+  const char *timeout;
 } cp_dial;
 
 // What `cp_engine_operate` asks the switch to do, and the line to answer with.

@@ -30,7 +30,7 @@ use crate::config::{self, MAX_DOMAIN_LEN};
 use crate::identity;
 
 /// The syntax, as `fs_cli` shows it after `-USAGE:`.
-pub const USAGE: &str = "list [<domain>] [json] | reload | status | park <uuid> <ext>[@<domain>] [json] | \
+pub const USAGE: &str = "list [<domain>] [json] | reload | status | park <uuid> <ext>[@<domain>] [<seconds>] [json] | \
 retrieve <ext>[@<domain>]|<uuid> <user>[@<domain>] [json] | hangup <uuid> [<domain>] [json]";
 
 /// The sub-commands, as an unknown one's message lists them.
@@ -53,9 +53,10 @@ pub enum Command {
     Reload,
     /// `status`: counts of parked calls, timers, tenants and groups.
     Status,
-    /// `park <uuid> <ext>[@<domain>]`: park the call `uuid` at `extension` (or in the
-    /// group of that name), in `tenant` if one is named.
-    Park { uuid: String, extension: String, tenant: Option<String>, json: bool },
+    /// `park <uuid> <ext>[@<domain>] [<seconds>]`: park the call `uuid` at `extension`
+    /// (or in the group of that name), in `tenant` if one is named, recalled after
+    /// `timeout` seconds if given (`0`: never) instead of the configured `recall-time`.
+    Park { uuid: String, extension: String, tenant: Option<String>, timeout: Option<u32>, json: bool },
     /// `retrieve <ext|uuid> <user>`: ring `user` and connect it to the parked call.
     Retrieve { target: Target, user: String, tenant: Option<String>, json: bool },
     /// `hangup <uuid> [<domain>]`: hang up a parked call.
@@ -86,8 +87,9 @@ impl Command {
             Command::List { tenant, json } => format!("list {}{}", tenant.as_deref().unwrap_or(""), j(*json)),
             Command::Reload => "reload".into(),
             Command::Status => "status".into(),
-            Command::Park { uuid, extension, tenant, json } => {
-                format!("park {uuid} {extension}{}{}", at(tenant), j(*json))
+            Command::Park { uuid, extension, tenant, timeout, json } => {
+                let secs = timeout.map(|s| format!(" {s}")).unwrap_or_default();
+                format!("park {uuid} {extension}{}{secs}{}", at(tenant), j(*json))
             }
             Command::Retrieve { target, user, tenant, json } => {
                 let t = match target {
@@ -132,6 +134,8 @@ pub enum CommandError {
     NotAnExtension(String),
     /// Two different domains in one operator's command.
     TwoTenants { first: String, second: String },
+    /// `park`'s seconds are neither 0 nor from 5 to 86400.
+    NotATimeout(String),
 }
 
 /// At most this many characters of what was typed are quoted in a message.
@@ -173,6 +177,9 @@ impl fmt::Display for CommandError {
             CommandError::NotAUuid(u) => write!(f, "\"{}\" is not a call's uuid", quoted(u)),
             CommandError::NotAnExtension(e) => {
                 write!(f, "\"{}\" is not an extension (letters, digits, '+', '-', '_', '.')", quoted(e))
+            }
+            CommandError::NotATimeout(s) => {
+                write!(f, "\"{}\" is neither 0 (never recalled) nor a number of seconds from 5 to 86400", quoted(s))
             }
             CommandError::TwoTenants { first, second } => {
                 write!(f, "two tenants were named, \"{}\" and \"{}\"", quoted(first), quoted(second))
@@ -245,7 +252,7 @@ fn parse_list<'a>(words: impl Iterator<Item = &'a str>) -> Result<Command, Comma
 /// The syntax of one operator's command, for its messages.
 fn usage_of(verb: &str) -> &'static str {
     match verb {
-        "park" => "park <uuid> <ext>[@<domain>] [json]",
+        "park" => "park <uuid> <ext>[@<domain>] [<seconds>] [json]",
         "retrieve" => "retrieve <ext>[@<domain>]|<uuid> <user>[@<domain>] [json]",
         _ => "hangup <uuid> [<domain>] [json]",
     }
@@ -304,8 +311,12 @@ fn parse_operator<'a>(verb: &'static str, words: impl Iterator<Item = &'a str>) 
         "park" => {
             let u = uuid(args.first().ok_or_else(|| missing("a call's uuid"))?)?;
             let (extension, tenant) = id_at(args.get(1).ok_or_else(|| missing("an extension"))?)?;
-            extra(&args, 2)?;
-            Ok(Command::Park { uuid: u, extension, tenant, json })
+            let timeout = match args.get(2) {
+                None => None,
+                Some(s) => config::own_recall_time(s).map_err(|_| CommandError::NotATimeout((*s).into()))?,
+            };
+            extra(&args, 3)?;
+            Ok(Command::Park { uuid: u, extension, tenant, timeout, json })
         }
         "retrieve" => {
             let t = args.first().ok_or_else(|| missing("an extension or a call's uuid"))?;
@@ -430,8 +441,30 @@ mod tests {
     #[test]
     fn the_operators_commands() {
         let park = |ext: &str, tenant: Option<&str>, json| {
-            Ok(Command::Park { uuid: U.into(), extension: ext.into(), tenant: tenant.map(String::from), json })
+            Ok(Command::Park {
+                uuid: U.into(),
+                extension: ext.into(),
+                tenant: tenant.map(String::from),
+                timeout: None,
+                json,
+            })
         };
+        // A call's own recall time: seconds, or 0 for never; anything else is said.
+        let timed = |s| {
+            Ok(Command::Park { uuid: U.into(), extension: "102".into(), tenant: None, timeout: Some(s), json: false })
+        };
+        assert_eq!(parse(&format!("park {U} 102 300")), timed(300));
+        assert_eq!(parse(&format!("park {U} 102 0")), timed(0));
+        for bad in ["4", "86401", "1m", "-5"] {
+            let e = parse(&format!("park {U} 102 {bad}")).unwrap_err();
+            assert_eq!(e, CommandError::NotATimeout(bad.into()));
+            assert!(e.to_string().contains("neither 0 (never recalled) nor"), "{e}");
+        }
+        assert!(matches!(parse(&format!("park {U} 102 300 x")), Err(CommandError::ExtraArgument { .. })));
+        let text =
+            Command::Park { uuid: U.into(), extension: "102".into(), tenant: None, timeout: Some(0), json: false }
+                .text();
+        assert_eq!(parse(&text), timed(0), "{text}");
         assert_eq!(parse(&format!("park {U} 102")), park("102", None, false));
         assert_eq!(
             parse(&format!("PARK {} 102@Acme.Example json", U.to_uppercase())),
@@ -495,7 +528,11 @@ mod tests {
         assert_eq!(e(&format!("park {}x 102", &U[..35])), CommandError::NotAUuid(format!("{}x", &U[..35])));
         assert_eq!(e(&format!("park {U} *88102")), CommandError::NotAnExtension("*88102".into()));
         assert_eq!(e(&format!("park {U} 102@")), CommandError::NotADomain("".into()));
-        assert_eq!(e(&format!("park {U} 102 103")), CommandError::ExtraArgument { verb: "park", arg: "103".into() });
+        assert_eq!(e(&format!("park {U} 102 sales")), CommandError::NotATimeout("sales".into()), "one slot only");
+        assert_eq!(
+            e(&format!("park {U} 102 300 103")),
+            CommandError::ExtraArgument { verb: "park", arg: "103".into() }
+        );
         assert_eq!(e(&format!("park {U} 102 json json")), CommandError::JsonTwice);
         assert_eq!(e("retrieve 102"), CommandError::MissingArgument { verb: "retrieve", what: "the user to ring" });
         assert_eq!(
@@ -510,7 +547,11 @@ mod tests {
             e(&format!("hangup {U} a.example b.example")),
             CommandError::ExtraArgument { verb: "hangup", arg: "b.example".into() }
         );
-        assert!(e("park").to_string().contains("usage: park <uuid> <ext>[@<domain>] [json]"), "{}", e("park"));
+        assert!(
+            e("park").to_string().contains("usage: park <uuid> <ext>[@<domain>] [<seconds>] [json]"),
+            "{}",
+            e("park")
+        );
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct ChannelDial<'a> {
     /// The address the call came from (`sip_network_ip`), for a hand-over from another
     /// node (`callpark-handover-<token>`).
     pub network_addr: &'a str,
+    /// The call's own recall time (`callpark_timeout`, or the operator's seconds): empty
+    /// for the configured one, `0` for never (see [`crate::config::own_recall_time`]).
+    pub timeout: &'a str,
 }
 
 /// What an operator's park names besides the extension.

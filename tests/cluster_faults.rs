@@ -132,6 +132,7 @@ fn a_call_sent_back_during_an_outage_and_not_taken_goes_back_into_the_park() {
         back_to_park: true,
         transferred: true,
         operator: false,
+        timeout: "",
     });
     assert_eq!(r.map_err(|f| f.error.to_string()), Ok(parked("101").unwrap()));
     assert_eq!(a.listed(), ["caller-1"]);
@@ -155,6 +156,7 @@ fn a_reload_while_redis_is_down_keeps_the_call_for_every_node() {
         caller_number: "003386002678",
         caller_name: "",
         parked_secs_ago: 5,
+        timeout: "",
     });
     assert_eq!(adopted.map_err(|e| e.to_string()), Ok(()));
     assert_eq!(a.listed(), ["caller-1"]);
@@ -309,6 +311,7 @@ fn park_times_and_order_are_the_same_on_every_node() {
                 caller_number: "003386002678",
                 caller_name: "",
                 parked_secs_ago: ago,
+                timeout: "",
             })
             .unwrap();
     }

@@ -66,6 +66,7 @@ fn dial(uuid: *const c_char, dialed: *const c_char, user: *const c_char, domain:
         back_to_park: false,
         sent_back_answered: false,
         network_addr: null(),
+        timeout: null(),
     }
 }
 
@@ -261,6 +262,7 @@ fn engine_calls_on_unknown_and_freed_handles() {
                 caller_name: null(),
                 parked_epoch: null(),
                 now_epoch: 0,
+                timeout: null(),
             };
             assert_eq!(cp_engine_adopt(h, &a), cp_result::InvalidHandle);
         }
@@ -359,6 +361,7 @@ fn engine_calls_with_null_bad_utf8_and_over_long_strings() {
             caller_name: null(),
             parked_epoch: c"99999999999999999999".as_ptr(),
             now_epoch: u64::MAX,
+            timeout: null(),
         };
         assert_eq!(cp_engine_adopt(e, null()), cp_result::NullParameter);
         for (a, want) in [
@@ -394,6 +397,7 @@ fn command_parse_bad_input() {
         extension: [7; CP_COMMAND_WORD_SIZE],
         user: [7; CP_COMMAND_WORD_SIZE],
         local: true,
+        timeout: -1,
     };
     let mut c = untouched;
     let mut err = [0 as c_char; 64];
@@ -471,6 +475,7 @@ fn parsed(line: &str) -> cp_command {
         extension: [0; CP_COMMAND_WORD_SIZE],
         user: [0; CP_COMMAND_WORD_SIZE],
         local: false,
+        timeout: -1,
     };
     let l = cs(line.as_bytes());
     assert_eq!(unsafe { cp_command_parse(l.as_ptr(), &mut c, null_mut(), 0, null_mut()) }, cp_result::Ok, "{line}");

@@ -444,6 +444,7 @@ fn adopted_calls_keep_their_park_time() {
         caller_number: "5551234",
         caller_name: "Jane",
         parked_secs_ago: 50,
+        timeout: "",
     };
     rig.engine.adopt(&req).unwrap();
     assert_eq!(rig.host.lamp_count(ACME, "102"), Some(1));
@@ -604,4 +605,58 @@ fn the_parking_user_is_told_where_the_call_went() {
     );
     assert_eq!(quiet.dial(ACME, "c1", "*68103", None, Some("104")), parked("103"));
     assert!(quiet.host.messages().iter().all(|(ext, _)| ext == "103"), "{:?}", quiet.host.messages());
+}
+
+/// A call's own recall time, as the channel's `callpark_timeout` gives it: seconds
+/// instead of the configured `recall-time`, `0` for never; one that is no such time is
+/// logged and the configured one used (the caller is parked all the same). An adopted
+/// call keeps its own.
+#[test]
+fn a_call_s_own_recall_time() {
+    use callpark::engine::AdoptRequest;
+    let rig = Rig::new(&group_conf(r#"recall="parking-user" recall-time="60""#));
+    let park = |uuid: &str, ext: &str, timeout: &str| {
+        rig.engine.dial(&DialRequest {
+            tenant: ACME,
+            uuid,
+            dialed: &format!("*68{ext}"),
+            transferor: Some("101"),
+            timeout,
+            ..Default::default()
+        })
+    };
+    assert_eq!(park("short", "102", "20"), parked("102"));
+    assert_eq!(park("never", "103", "0"), parked("103"));
+    assert_eq!(park("odd", "104", "1 minute"), parked("104"), "parked with the configured time");
+    let logged = rig.host.logs.lock().clone();
+    assert!(
+        logged.iter().any(|l| l.contains("callpark_timeout \"1 minute\" is neither 0") && l.contains("60 s is used")),
+        "{logged:?}"
+    );
+    let next = |uuid: &str| rig.engine.list(None).unwrap().into_iter().find(|c| c.uuid == uuid).unwrap().next_in_secs;
+    assert_eq!((next("short"), next("never"), next("odd")), (Some(20), None, Some(60)));
+    rig.secs(20);
+    let rung: Vec<String> = rig.host.rings().iter().map(|r| r.parked_uuid.clone()).collect();
+    assert_eq!(rung, ["short"], "recalled after its own 20 s");
+    rig.secs(39);
+    assert!(!rig.host.rings().iter().any(|r| r.parked_uuid == "odd"), "not before the configured 60 s");
+    rig.secs(1);
+    assert!(rig.host.rings().iter().any(|r| r.parked_uuid == "odd"), "recalled after the configured 60 s");
+    rig.secs(86_400);
+    assert!(!rig.host.rings().iter().any(|r| r.parked_uuid == "never"), "0: never recalled");
+    assert!(rig.engine.parked("never").is_some(), "still parked a day later");
+    // Adopted after a reload, with the channel's variable: its own time again.
+    let adopt = AdoptRequest {
+        tenant: ACME,
+        uuid: "adopted",
+        extension: "105",
+        parking_user: "101",
+        caller_number: "",
+        caller_name: "",
+        parked_secs_ago: 10,
+        timeout: "0",
+    };
+    rig.engine.adopt(&adopt).unwrap();
+    rig.secs(3600);
+    assert!(!rig.host.rings().iter().any(|r| r.parked_uuid == "adopted"), "adopted with 0: never recalled");
 }

@@ -128,6 +128,7 @@ pub fn park_dialed(
         back_to_park: false,
         transferred: true,
         operator: false,
+        timeout: "",
     })
 }
 

@@ -85,7 +85,7 @@ fn check_ok(line: &str, c: &Command) {
 /// An operator's command's verb, ids (extension, user), uuid, tenant and json.
 fn operator_parts(c: &Command) -> Option<(&'static str, Vec<&str>, Option<&str>, Option<&str>, bool)> {
     match c {
-        Command::Park { uuid, extension, tenant, json } => {
+        Command::Park { uuid, extension, tenant, json, .. } => {
             Some(("park", vec![extension.as_str()], Some(uuid.as_str()), tenant.as_deref(), *json))
         }
         Command::Retrieve { target, user, tenant, json } => {
@@ -105,7 +105,10 @@ fn canonical(c: &Command) -> String {
     let at = |t: &Option<String>| t.as_ref().map(|t| format!("@{t}")).unwrap_or_default();
     let j = |json: bool| if json { " json" } else { "" };
     match c {
-        Command::Park { uuid, extension, tenant, json } => format!("park {uuid} {extension}{}{}", at(tenant), j(*json)),
+        Command::Park { uuid, extension, tenant, timeout, json } => {
+            let secs = timeout.map(|s| format!(" {s}")).unwrap_or_default();
+            format!("park {uuid} {extension}{}{secs}{}", at(tenant), j(*json))
+        }
         Command::Retrieve { target, user, tenant, json } => {
             let t = match target {
                 Target::Call(u) => u.clone(),
@@ -164,7 +167,10 @@ fn expected(r: &Result<Command, CommandError>) -> (cp_result, Option<cp_command>
                 put(&mut out.uuid, uuid.unwrap_or(""));
                 put(&mut out.tenant, tenant.unwrap_or(""));
                 match c {
-                    Command::Park { extension, .. } => put(&mut out.extension, extension),
+                    Command::Park { extension, timeout, .. } => {
+                        put(&mut out.extension, extension);
+                        out.timeout = timeout.map_or(-1, |s| s as i32);
+                    }
                     Command::Retrieve { target, user, .. } => {
                         if let Target::Extension(e) = target {
                             put(&mut out.extension, e);
@@ -201,6 +207,7 @@ fn blank(fill: c_char) -> cp_command {
         extension: [fill; CP_COMMAND_WORD_SIZE],
         user: [fill; CP_COMMAND_WORD_SIZE],
         local: fill != 0,
+        timeout: -1,
     }
 }
 

@@ -231,6 +231,7 @@ fuzz_target!(|data: &[u8]| {
                     back_to_park,
                     transferred,
                     operator: false,
+                    timeout: "",
                 };
                 match engine.dial(&req) {
                     Ok(DialOutcome::Parked { extension, .. }) => {

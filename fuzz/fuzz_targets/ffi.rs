@@ -463,6 +463,7 @@ fuzz_target!(|data: &[u8]| {
                     back_to_park: f.next() == Some(b"back"),
                     sent_back_answered: f.next() == Some(b"answered"),
                     network_addr: p(&s[6]),
+                    timeout: p(&s[5]),
                 };
                 let mut out = Box::new(cp_dial_result {
                     action: cp_action::Bridged,
@@ -560,6 +561,7 @@ fuzz_target!(|data: &[u8]| {
                     extension: [0; command::CP_COMMAND_WORD_SIZE],
                     user: [0; command::CP_COMMAND_WORD_SIZE],
                     local: false,
+                    timeout: -1,
                 };
                 let mut n = usize::MAX;
                 let r = ok("cp_command_parse", unsafe {

@@ -13,6 +13,24 @@ use std::sync::Arc;
 
 use crate::codes::{self, ExtensionRules, FeatureCodes};
 
+/// Checks a call's own recall time (`callpark_timeout` on the channel, the seconds of
+/// `callpark park`): empty is the configured `recall-time`, `0` never recalled, else
+/// whole seconds from 5 to 86400 as `recall-time`.
+pub fn own_recall_time(s: &str) -> Result<Option<u32>, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    match s.parse::<u32>() {
+        Ok(0) => Ok(Some(0)),
+        Ok(n) if (5..=86_400).contains(&n) => Ok(Some(n)),
+        _ => Err(format!(
+            "callpark_timeout \"{}\" is neither 0 (never recalled) nor a number of seconds from 5 to 86400",
+            s.chars().take(40).collect::<String>().escape_default()
+        )),
+    }
+}
+
 pub use store::{parse_store_url, RedisTarget, StoreSetting, StoreUrl, DEFAULT_GRACE_MS};
 pub use xml::from_xml;
 

@@ -3,7 +3,7 @@
 //! and recalled as if nothing had happened.
 
 use super::clean::{clean_id, clean_name, clean_number, clean_tenant, clean_user};
-use super::park::{terms, NewCall};
+use super::park::{own_recall, terms, NewCall};
 use super::{Engine, Shared};
 use crate::error::DialError;
 use crate::host::Notice;
@@ -21,6 +21,9 @@ pub struct AdoptRequest<'a> {
     pub caller_name: &'a str,
     /// How long ago it was parked.
     pub parked_secs_ago: u64,
+    /// The call's own recall time, as the channel has it (`callpark_timeout`): empty for
+    /// the configured one, `0` for never.
+    pub timeout: &'a str,
 }
 
 /// How long ago a call was parked, from the park time the switch remembered for it
@@ -61,6 +64,9 @@ impl Shared {
         let (plan, music) = terms(t, parking_user);
         let now = self.clock.now_ms();
         let parked_at = now.saturating_sub(req.parked_secs_ago.saturating_mul(1000));
+        // Checked when it was parked: one that is no time now (a variable changed since)
+        // is the configured one.
+        let (plan, due_ms) = own_recall(plan, crate::config::own_recall_time(req.timeout).unwrap_or(None), parked_at);
         let call = NewCall {
             tenant: &tenant,
             uuid,
@@ -70,7 +76,7 @@ impl Shared {
             caller_name: clean_name(req.caller_name),
             music,
             parked_at_ms: parked_at,
-            due_ms: parked_at.saturating_add(u64::from(plan.recall_time) * 1000).max(now),
+            due_ms: due_ms.map(|d| d.max(now)),
             plan,
         };
         {

@@ -96,6 +96,7 @@ impl Engine {
             back_to_park: d.back_to_park && d.operator.is_none(),
             transferred: facts.transferred,
             operator: d.operator.is_some(),
+            timeout: d.timeout,
         };
         match self.dial(&req) {
             Ok(DialOutcome::Parked { extension, music, exit_key }) => {

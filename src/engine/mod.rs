@@ -66,6 +66,9 @@ pub struct DialRequest<'a> {
     pub transferred: bool,
     /// An operator's park (`callpark park`): a failure sends nothing back.
     pub operator: bool,
+    /// The call's own recall time, as the channel or the operator gave it (see
+    /// [`crate::config::own_recall_time`]): empty for the configured one, `0` for never.
+    pub timeout: &'a str,
 }
 
 /// What the engine did with the channel.

@@ -26,9 +26,21 @@ pub(super) struct NewCall<'a> {
     pub caller_name: String,
     pub music: String,
     pub parked_at_ms: u64,
-    /// When the recall timer lapses.
-    pub due_ms: u64,
-    pub plan: &'a Arc<RecallPlan>,
+    /// When the recall timer lapses; `None`: never (a call's own timeout of 0).
+    pub due_ms: Option<u64>,
+    pub plan: Arc<RecallPlan>,
+}
+
+/// The plan of a call parked at `from_ms` with its own recall time `own` (see
+/// [`crate::config::own_recall_time`]), and when its recall timer lapses (`None`: never).
+pub(super) fn own_recall(plan: &Arc<RecallPlan>, own: Option<u32>, from_ms: u64) -> (Arc<RecallPlan>, Option<u64>) {
+    let at = |s: u32| Some(from_ms.saturating_add(u64::from(s) * 1000));
+    match own {
+        None => (plan.clone(), at(plan.recall_time)),
+        Some(0) => (plan.clone(), None),
+        Some(s) if s == plan.recall_time => (plan.clone(), at(s)),
+        Some(s) => (Arc::new(RecallPlan { recall_time: s, ..(**plan).clone() }), at(s)),
+    }
 }
 
 /// The recall plan and hold music of a call parked by `parking_user`: its group's,
@@ -221,6 +233,13 @@ impl Shared {
             }
         };
         let (plan, music) = terms(t, parking_user);
+        // The call's own recall time: one that is no such time is said, and the
+        // configured one used (the caller is parked all the same).
+        let own = crate::config::own_recall_time(req.timeout).unwrap_or_else(|e| {
+            self.host
+                .log(LogLevel::Notice, &format!("callpark: {uuid}: {e}; recall-time {} s is used", plan.recall_time));
+            None
+        });
         let caller_number = clean_number(req.caller_number);
         let caller_name = clean_name(req.caller_name);
         let extension = {
@@ -249,6 +268,7 @@ impl Shared {
                     return Err(full());
                 };
                 let now = self.clock.now_ms();
+                let (plan, due_ms) = own_recall(plan, own, now);
                 let call = NewCall {
                     tenant,
                     uuid,
@@ -258,7 +278,7 @@ impl Shared {
                     caller_name: caller_name.clone(),
                     music: music.clone(),
                     parked_at_ms: now,
-                    due_ms: now.saturating_add(u64::from(plan.recall_time) * 1000),
+                    due_ms,
                     plan,
                 };
                 match self.place(&mut inner, t, call, group.map(|_| "group-park".to_string()), limit) {
@@ -314,9 +334,9 @@ impl Shared {
             music: call.music,
             seq,
             parked_at_ms: call.parked_at_ms,
-            plan: call.plan.clone(),
+            plan: call.plan,
             recall: RecallState::Waiting,
-            due_ms: Some(due),
+            due_ms: due,
             timer_gen: gen,
             claim: None,
             operator_ring: false,
@@ -326,7 +346,9 @@ impl Shared {
         };
         let ev = Self::event(Action::Parked, &parked, None, 0, detail);
         inner.store.insert(parked, limit)?;
-        self.push_timer(None, due, gen, uuid);
+        if let Some(due) = due {
+            self.push_timer(None, due, gen, uuid);
+        }
         Self::queue_lamps(inner, tenant, extension, group.as_deref());
         Self::queue_park_info(inner, t, tenant, extension, false);
         Ok(ev)

@@ -60,6 +60,8 @@ pub struct cp_adopt {
     /// string; NULL or anything else: just now), and the switch's clock now.
     pub parked_epoch: *const c_char,
     pub now_epoch: u64,
+    /// The channel's `callpark_timeout` (its own recall time, `0`: never), or NULL.
+    pub timeout: *const c_char,
 }
 
 struct Registry<T> {
@@ -295,6 +297,7 @@ pub unsafe extern "C" fn cp_engine_adopt(engine: *const cp_engine, adopt: *const
             caller_number: try_ffi!(opt_str_arg(a.caller_number)).unwrap_or(""),
             caller_name: try_ffi!(opt_str_arg(a.caller_name)).unwrap_or(""),
             parked_secs_ago: secs_since(try_ffi!(opt_str_arg(a.parked_epoch)), a.now_epoch),
+            timeout: opt_str_arg(a.timeout).ok().flatten().unwrap_or(""),
         };
         match e.engine.adopt(&req) {
             Ok(()) => cp_result::Ok,

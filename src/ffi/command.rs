@@ -22,7 +22,7 @@ pub enum cp_command_kind {
     Reload = 2,
     /// `status`.
     Status = 3,
-    /// `park <uuid> <ext>[@<domain>] [json]`.
+    /// `park <uuid> <ext>[@<domain>] [<seconds>] [json]`.
     Park = 4,
     /// `retrieve <ext>[@<domain>]|<uuid> <user>[@<domain>] [json]`.
     Retrieve = 5,
@@ -62,6 +62,9 @@ pub struct cp_command {
     /// Carry it out on this node only (false as parsed): set by the host for a command
     /// another node sent it (`cp_host.operate`), which is never sent on.
     pub local: bool,
+    /// `park`: the call's own recall time in seconds (`0`: never); -1 when none was
+    /// given (the channel's `callpark_timeout`, else the configured `recall-time`).
+    pub timeout: i32,
 }
 
 /// The syntax of the `callpark` API command, a static NUL-terminated string:
@@ -71,7 +74,7 @@ pub extern "C" fn cp_command_usage() -> *const c_char {
     USAGE.as_ptr()
 }
 
-const USAGE: &CStr = c"list [<domain>] [json] | reload | status | park <uuid> <ext>[@<domain>] [json] | \
+const USAGE: &CStr = c"list [<domain>] [json] | reload | status | park <uuid> <ext>[@<domain>] [<seconds>] [json] | \
 retrieve <ext>[@<domain>]|<uuid> <user>[@<domain>] [json] | hangup <uuid> [<domain>] [json]";
 
 /// Parses the arguments of the `callpark` API command (the text after `callpark`; the
@@ -127,6 +130,7 @@ fn to_c_command(c: &Command) -> cp_command {
         extension: [0; CP_COMMAND_WORD_SIZE],
         user: [0; CP_COMMAND_WORD_SIZE],
         local: false,
+        timeout: -1,
     };
     // The parser keeps domains to MAX_DOMAIN_LEN bytes and ids to MAX_USER_LEN, ASCII, no
     // NUL: each fits its field whole.
@@ -141,8 +145,9 @@ fn to_c_command(c: &Command) -> cp_command {
             out.kind = cp_command_kind::List;
             tenant
         }
-        Command::Park { uuid, extension, tenant, .. } => {
+        Command::Park { uuid, extension, tenant, timeout, .. } => {
             out.kind = cp_command_kind::Park;
+            out.timeout = timeout.map_or(-1, |s| s as i32);
             copy(&mut out.uuid, uuid);
             copy(&mut out.extension, extension);
             tenant
@@ -243,7 +248,8 @@ pub unsafe extern "C" fn cp_engine_operate(
             let t = tenant.map(str::to_string);
             let asked = match c.kind {
                 cp_command_kind::Park => {
-                    Some(Command::Park { uuid: uuid.into(), extension: ext.into(), tenant: t, json })
+                    let timeout = u32::try_from(c.timeout).ok();
+                    Some(Command::Park { uuid: uuid.into(), extension: ext.into(), tenant: t, timeout, json })
                 }
                 cp_command_kind::Retrieve => Some(Command::Retrieve {
                     target: if uuid.is_empty() { Target::Extension(ext.into()) } else { Target::Call(uuid.into()) },
@@ -269,6 +275,11 @@ pub unsafe extern "C" fn cp_engine_operate(
                     Some(r) => {
                         let mut d = channel_dial(r, uuid, ext);
                         d.operator = Some(OperatorPark { tenant });
+                        // The operator's seconds over the channel's `callpark_timeout`.
+                        let secs = u32::try_from(c.timeout).ok().map(|s| s.to_string());
+                        if let Some(s) = &secs {
+                            d.timeout = s;
+                        }
                         match engine.answer(&d) {
                             Reply::Hold { extension, music, exit_key, announce } => {
                                 put_hold(
@@ -375,6 +386,7 @@ mod tests {
                 extension: [1; CP_COMMAND_WORD_SIZE],
                 user: [1; CP_COMMAND_WORD_SIZE],
                 local: true,
+                timeout: 7,
             };
             let mut err = [0 as c_char; 128];
             let mut n = 0usize;
@@ -410,6 +422,11 @@ mod tests {
             [field(&out.uuid), field(&out.extension), field(&out.user), field(&out.tenant)],
             ["0b7a1c2e-3f4d-4e5f-8a9b-0c1d2e3f4a5b", "sales", "", ""]
         );
+        assert_eq!(out.timeout, -1, "no seconds given");
+        let (_, out, _, _) = parse(c"park 0b7a1c2e-3f4d-4e5f-8a9b-0c1d2e3f4a5b 102 0");
+        assert_eq!((out.kind, out.timeout), (cp_command_kind::Park, 0), "never recalled");
+        let (r, _, msg, _) = parse(c"park 0b7a1c2e-3f4d-4e5f-8a9b-0c1d2e3f4a5b 102 3");
+        assert_eq!(r, cp_result::CommandNotATimeout, "{msg}");
         let (_, out, _, _) = parse(c"hangup 0b7a1c2e-3f4d-4e5f-8a9b-0c1d2e3f4a5b globex.example");
         assert_eq!((out.kind, field(&out.tenant)), (cp_command_kind::Hangup, "globex.example".to_string()));
         let (r, _, msg, _) = parse(c"list \xff");

@@ -78,6 +78,10 @@ pub struct cp_dial {
     /// The address the call came from (`sip_network_ip`): a hand-over
     /// (`callpark-handover-<token>`) is taken only from another node of the shared park.
     pub network_addr: *const c_char,
+    /// The channel's `callpark_timeout`: its own recall time in seconds, `0` for never;
+    /// NULL or empty for the configured `recall-time`. One that is no such time is
+    /// logged, and the configured one used.
+    pub timeout: *const c_char,
 }
 
 /// What `cp_engine_dial` asks the switch to do.
@@ -222,6 +226,7 @@ pub(super) unsafe fn channel_dial<'a>(r: &'a cp_dial, uuid: &'a str, dialed: &'a
         },
         operator: None,
         network_addr: fact(r.network_addr).unwrap_or(""),
+        timeout: fact(r.timeout).unwrap_or(""),
     }
 }
 

@@ -88,6 +88,7 @@ impl From<&CommandError> for cp_result {
             CommandError::NotAUuid(_) => cp_result::CommandNotAUuid,
             CommandError::NotAnExtension(_) => cp_result::CommandNotAnExtension,
             CommandError::TwoTenants { .. } => cp_result::CommandTwoTenants,
+            CommandError::NotATimeout(_) => cp_result::CommandNotATimeout,
         }
     }
 }

@@ -52,4 +52,5 @@ cp_results! {
     CommandNotAUuid = 509 => "not a call's uuid",
     CommandNotAnExtension = 510 => "not an extension (letters, digits, '+', '-', '_', '.')",
     CommandTwoTenants = 511 => "two different tenants were named",
+    CommandNotATimeout = 512 => "park's seconds are neither 0 (never recalled) nor from 5 to 86400",
 }

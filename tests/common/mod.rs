@@ -233,6 +233,7 @@ pub fn dial(
         back_to_park: false,
         transferred: by.is_some(),
         operator: false,
+        timeout: "",
     })
 }
 

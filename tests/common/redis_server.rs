@@ -58,7 +58,7 @@ fn run_checked(port: u16, data: String, plain: bool) -> Server {
 /// Runs `command` (a server that will listen on `port`) until this process ends.
 fn spawn(port: u16, command: String, plain: bool) -> Server {
     // A line on stdin stops it: empty, with SIGTERM; `KILL`, at once, as in a crash.
-    let script = format!("{command} & p=$!; read how; kill -${{how:-TERM}} $p; wait $p");
+    let script = format!("{command} & p=$!; read how; kill -${{how:-TERM}} $p; wait $p 2>/dev/null");
     let child =
         Command::new("sh").arg("-c").arg(script).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().expect("run sh");
     let t = Instant::now();

@@ -30,15 +30,16 @@ A_ESL, B_ESL = 28021, 29021
 CARRIER_OFFSET = 20  # switch.py: the carrier profile listens at sip port + 20
 
 
-def conf(node, sip_port):
-    """Each node's callpark.conf.xml: the single-switch tests' tenants, one store, its own
-    name and the address (its unauthenticated profile) where the other node sends
-    retrievers."""
+def conf(node, sip_port, store=None):
+    """Each node's callpark.conf.xml: the single-switch tests' tenants, one store (`store`,
+    else the test's redis-server), its own name and the address (its unauthenticated
+    profile) where the other node sends retrievers."""
+    store = store or f"redis://127.0.0.1:{REDIS_PORT}/0"
     settings = '<settings><param name="recall-time" value="300"/></settings>'
     assert settings in BASIC_CONF
     return BASIC_CONF.replace(settings, f"""<settings>
     <param name="recall-time" value="300"/>
-    <param name="store" value="redis://127.0.0.1:{REDIS_PORT}/0"/>
+    <param name="store" value="{store}"/>
     <param name="node" value="{node}"/>
     <param name="node-address" value="127.0.0.1:{sip_port + CARRIER_OFFSET}"/>
   </settings>""")
@@ -70,6 +71,72 @@ class Redis:
             self.proc.terminate()
             self.proc.wait(timeout=10)
             self.proc = None
+
+
+class Sentinels:
+    """A Redis primary, its replica and three redis-sentinel (quorum 2, a master taken for
+    down after 1 s) on loopback ports 26390-26394, in `run_dir`."""
+
+    MASTER = "callpark"
+
+    def __init__(self, run_dir):
+        self.dir, self.procs = run_dir, {}
+        self.primary, self.replica, self.sentinels = 26390, 26391, [26392, 26393, 26394]
+
+    def url(self):
+        return "redis+sentinel://" + ",".join(f"127.0.0.1:{p}" for p in self.sentinels) + f"/{self.MASTER}/0"
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        base = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning", "--dir", self.dir]
+        self.procs[self.primary] = subprocess.Popen(["redis-server", "--port", str(self.primary)] + base,
+                                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs[self.replica] = subprocess.Popen(
+            ["redis-server", "--port", str(self.replica), "--replicaof", "127.0.0.1", str(self.primary)] + base,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for i, port in enumerate(self.sentinels):
+            path = os.path.join(self.dir, f"sentinel-{i}.conf")
+            with open(path, "w") as f:
+                f.write(f"port {port}\nbind 127.0.0.1\ndir {self.dir}\n"
+                        f"sentinel monitor {self.MASTER} 127.0.0.1 {self.primary} 2\n"
+                        f"sentinel down-after-milliseconds {self.MASTER} 1000\n"
+                        f"sentinel failover-timeout {self.MASTER} 4000\n")
+            self.procs[port] = subprocess.Popen(["redis-sentinel", path, "--loglevel", "warning"],
+                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.time() + 20
+        while time.time() < end:
+            if all(f"\r\n{self.replica}\r\n" in self.ask(p, "SENTINEL", "REPLICAS", self.MASTER) for p in self.sentinels):
+                return
+            time.sleep(0.2)
+        raise RuntimeError("the Sentinels did not find the replica within 20 s (is redis-sentinel installed?)")
+
+    @staticmethod
+    def ask(port, *words):
+        """One command to the server on `port`: its raw reply ("" when it does not answer)."""
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.sendall(("*%d\r\n" % len(words) + "".join(f"${len(w)}\r\n{w}\r\n" for w in words)).encode())
+                s.settimeout(6)
+                return s.recv(65536).decode(errors="replace")
+        except OSError:
+            return ""
+
+    def master_port(self):
+        """The master's port as the first Sentinel that answers says."""
+        for p in self.sentinels:
+            m = re.search(r"\$\d+\r\n(\d+)\r\n$", self.ask(p, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.MASTER))
+            if m:
+                return int(m.group(1))
+        return None
+
+    def kill_primary(self):
+        self.procs.pop(self.primary).kill()
+
+    def stop(self):
+        for p in self.procs.values():
+            p.kill()
+            p.wait(timeout=10)
+        self.procs = {}
 
 
 class Node(Switch):
@@ -458,6 +525,64 @@ def c14_a_second_node_with_a_running_node_s_name(t):
     t.b.esl.subscribe()
 
 
+def c17_sentinel_failover(t):
+    """Both nodes on a store through three redis-sentinel (a primary and its replica),
+    a call parked on each; the primary killed (SIGKILL): both calls still listed on both
+    nodes, a new park on B is seen by A, and 102 on B picks up A's call and talks. The
+    time from the kill to each is printed."""
+    s = Sentinels(os.path.join(os.path.dirname(t.a.run), "..", "sentinel"))
+    s.start()
+    try:
+        for n, port in ((t.a, A_SIP), (t.b, B_SIP)):
+            n.set_callpark_conf(conf(n.name, port, s.url()))
+            out = n.api("reload mod_callpark")
+            check("+OK" in out, f"node {n.name} loads with the store through Sentinel: {out.strip()}")
+            n.esl.subscribe()
+        for n in (t.a, t.b):
+            t.ctx[n.name].wait(lambda: "(reachable)" in n.api("callpark status"), 10,
+                               f"node {n.name} reaches the master the Sentinels name")
+        client, p101 = t.phone(t.a, "104"), t.phone(t.a, "101")
+        client2, p105 = t.phone(t.b, "103"), t.phone(t.b, "105")
+        p102b = t.phone(t.b, "102")
+        c = t.park(t.a, client, p101, "*68102")
+        t.park(t.b, client2, p105, "*68105")
+        t.wait_parked(t.a, 2)
+        t.wait_parked(t.b, 2)
+        old = s.primary
+        # The replica has the park before the kill (WAIT 1 replica, 5 s).
+        check(Sentinels.ask(old, "WAIT", "1", "5000").startswith(":1"), "the replica took the writes")
+        killed = time.time()
+        s.kill_primary()
+        t.ctx["a"].wait(lambda: s.master_port() not in (None, old), 30, "the Sentinels promote the replica")
+        promoted = time.time() - killed
+        for n in (t.a, t.b):
+            t.ctx[n.name].wait(lambda: "(reachable)" in n.api("callpark status"), 15,
+                               f"node {n.name} reaches the new master")
+        followed = time.time() - killed
+        check(len(t.parked(t.a)) == 2 and len(t.parked(t.b)) == 2,
+              f"both calls still listed on both nodes: A {t.parked(t.a)}, B {t.parked(t.b)}")
+        # A new park on B after the failover (105 dials the code: its own call is parked),
+        # seen on A.
+        p105.dial("*68103")
+        t.wait_parked(t.a, 3, seconds=10)
+        parked = time.time() - killed
+        r = p102b.dial("*88102")
+        t.ctx["b"].wait(lambda: r.confirmed and r.media_active, 10, "102 on B picks up A's call after the failover")
+        picked = time.time() - killed
+        rx_c, _ = t.rtp(c)
+        check(rx_c > 25, f"the caller parked on A hears 102 on B ({rx_c} packets)")
+        print(f"    Sentinel failover: promoted {promoted:.1f} s after the kill, both nodes on it {followed:.1f} s; "
+              f"first park shared {parked:.1f} s, first cross-node pick-up connected {picked:.1f} s")
+        t.clear()
+    finally:
+        for n, port in ((t.a, A_SIP), (t.b, B_SIP)):
+            n.set_callpark_conf(conf(n.name, port))
+            n.api("reload mod_callpark")
+            n.esl.subscribe()
+        s.stop()
+        both_reachable(t)
+
+
 def c6_sipp_retrievers_one_per_node(t, rounds=20):
     """Two SIPp retrievers, 102 on A and 103 on B, dial *88101 at once for a call
     parked on A: one 200 OK and one clean 480, every round."""
@@ -646,7 +771,7 @@ SCENARIOS = [c1_parked_on_a_picked_up_on_b, c2_bare_star88_and_lamp_key_on_b, c3
              c8_sent_back_during_an_outage_parks_again, c9_reload_while_redis_is_down,
              c10_recall_answered_during_an_outage, c11_frozen_redis, c12_node_unloaded_within_its_grace,
              c13_park_order_across_a_reload, c14_a_second_node_with_a_running_node_s_name,
-             c15_operator_commands_from_the_other_node, c16_hand_over_flood_from_no_node,
+             c15_operator_commands_from_the_other_node, c16_hand_over_flood_from_no_node, c17_sentinel_failover,
              c4_killed_node_loses_its_calls]
 
 

@@ -1458,6 +1458,42 @@ def s32_operator_commands(ctx):
     ctx.wait_no_channels("no channel is left")
 
 
+def s41_a_call_s_own_recall_time(ctx):
+    """A call's own recall time: the dialplan sets `callpark_timeout=6` (`*67102`) and the
+    call is recalled after 6 s, not the configured 300; `callpark park <uuid> 105 0`
+    parks one never recalled, which an unload and a load keep; seconds that are no
+    recall time are refused with the call left talking."""
+    client, p101 = ctx.phone("client", "104"), ctx.phone("101a", "101")
+    ctx.park_by_transfer(client, p101, "*67102")
+    calls = ctx.wait_parked(1)
+    check(calls[0]["next_step_seconds"] is not None and calls[0]["next_step_seconds"] <= 6,
+          f"recall due within 6 s: {calls[0]}")
+    n = len(p101.incoming)
+    t0 = time.time()
+    ctx.wait(lambda: len(p101.incoming) > n, 10, "101 is recalled after the call's own 6 s")
+    waited = time.time() - t0
+    check(waited < 8, f"recalled {waited:.1f} s after the park, not after recall-time 300")
+    ctx.ua.hangup_all()
+    ctx.wait_no_channels("the first call is gone")
+    c, _ = ctx.call_and_answer(client, p101)
+    uuid = channel_uuid(ctx, "104")
+    api = lambda cmd: ctx.sw.api(f"callpark {cmd}").strip()
+    out = api(f"park {uuid} 105 3")
+    check(out.startswith('-ERR "3" is neither 0 (never recalled) nor a number of seconds'), f"3 s refused: {out!r}")
+    check(c.confirmed and not ctx.parked(), "the call still talks")
+    out = api(f"park {uuid} 105 0")
+    check(out.startswith(f"+OK parked {uuid} at 105"), f"parked never to be recalled: {out!r}")
+    calls = ctx.wait_parked(1)
+    check(calls[0]["next_step_seconds"] is None, f"no recall due: {calls[0]}")
+    out = ctx.sw.api("reload mod_callpark")
+    check("+OK" in out, f"reload: {out.strip()}")
+    calls = ctx.wait_parked(1)
+    check(calls[0]["uuid"] == uuid and calls[0]["next_step_seconds"] is None,
+          f"adopted after the reload, still never recalled: {calls[0]}")
+    ctx.ua.hangup_all()
+    ctx.wait_no_channels("no channel is left")
+
+
 EXIT_CONF = """<configuration name="callpark.conf">
   <settings><param name="exit-key" value="#"/><param name="exit-destination" value="7000"/></settings>
   <tenants><tenant domain="acme.example"><groups>
@@ -1800,7 +1836,8 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s33_exit_key, s34_visual_park_notices,
              s35_unload_the_moment_a_call_parks, s36_pick_up_answered_before_the_bridge,
              s37_held_in_the_extension_that_parked_it, s38_lamp_of_a_named_slot_across_an_unload,
-             s39_parked_for_the_user_whose_contact_was_called, s40_a_global_domain_name_picks_no_tenant]
+             s39_parked_for_the_user_whose_contact_was_called, s40_a_global_domain_name_picks_no_tenant,
+             s41_a_call_s_own_recall_time]
 
 
 def main(argv):

@@ -1006,7 +1006,9 @@ impl ParkStore for RedisStore {
     fn answer_of(&mut self, id: &str) -> Result<Option<String>, StoreError> {
         let key = self.keys.key(&["answer", id]);
         let sc = &self.scripts;
-        self.link.run(|con| sc.take.key(&key).invoke(con))
+        let answer: Option<String> = self.link.run(|con| sc.take.key(&key).invoke(con))?;
+        // Shown to whoever typed the command on this node: lines of printable text.
+        Ok(answer.map(|a| a.chars().filter(|c| !c.is_control() || *c == '\n').take(64 * 1024).collect()))
     }
 
     fn answer(&mut self, id: &str, line: &str) -> Result<(), StoreError> {
