@@ -422,7 +422,8 @@ static char *xml_escaped(const char *s)
 static void cb_presence(void *ctx, const struct cp_presence *p)
 {
 	switch_event_t *event;
-	const char *state = p->lamp == CP_LAMP_EMPTY ? "terminated" : (p->lamp == CP_LAMP_RECALLING ? "early" : "confirmed");
+	/* The library's: early for a recall, and for a parked call where lamp-state is early. */
+	const char *state = p->answer_state;
 	(void) ctx;
 
 	switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_DEBUG, "callpark lamp park+%s@%s: %s, %u parked, oldest %s%s%s\n", p->target,

@@ -300,6 +300,9 @@ typedef struct cp_presence {
   const char *caller_name;
   // Who asked, when this answers a probe; NULL when everybody subscribed is told.
   const char *subscriber;
+  // The dialog state to tell watchers (the `answer-state` of `PRESENCE_IN`):
+  // `terminated`, `early` or `confirmed`, as the tenant's `lamp-state` says.
+  const char *answer_state;
 } cp_presence;
 
 // A lifecycle event. Optional fields are NULL when absent.

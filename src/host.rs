@@ -4,7 +4,7 @@
 //! method may be called from any thread that calls into the engine and from the
 //! engine's timer thread.
 
-use crate::config::Destination;
+use crate::config::{Destination, LampState};
 use crate::store::SlotState;
 
 /// A failure the host reports for an action it could not carry out.
@@ -69,6 +69,25 @@ pub struct Presence {
     pub state: SlotState,
     /// Set when this answers a probe: only this subscriber asked.
     pub subscriber: Option<String>,
+    /// How the tenant shows a parked call (`lamp-state`), set as it is delivered.
+    pub parked_as: LampState,
+}
+
+impl Presence {
+    pub fn new(tenant: &str, target: Target, state: SlotState, subscriber: Option<&str>) -> Presence {
+        let subscriber = subscriber.map(str::to_string);
+        Presence { tenant: tenant.into(), target, state, subscriber, parked_as: LampState::Confirmed }
+    }
+
+    /// The dialog state a watcher's phone is told: `terminated` (nothing parked),
+    /// `early` (a recall ringing, or parked where `lamp-state` is `early`), `confirmed`.
+    pub fn answer_state(&self) -> &'static str {
+        match (self.state.count, self.state.recalling, self.parked_as) {
+            (0, _, _) => "terminated",
+            (_, true, _) | (_, _, LampState::Early) => "early",
+            _ => "confirmed",
+        }
+    }
 }
 
 /// A short text for the devices of one extension.

@@ -660,3 +660,27 @@ fn a_call_s_own_recall_time() {
     rig.secs(3600);
     assert!(!rig.host.rings().iter().any(|r| r.parked_uuid == "adopted"), "adopted with 0: never recalled");
 }
+
+/// `lamp-state`: a parked call shows as `confirmed` by default, as `early` (ringing) where
+/// the tenant says so; a recall is always `early`, an empty slot `terminated`. A bad
+/// value is a configuration error.
+#[test]
+fn the_lamp_state_of_a_parked_call() {
+    use callpark::host::Target;
+    let lamp = |rig: &Rig| rig.host.lamp(ACME, &Target::Extension("102".into())).map(|p| p.answer_state());
+    let plain = Rig::new(&group_conf(r#"recall="parking-user""#));
+    plain.dial(ACME, "c1", "*68102", None, Some("101")).unwrap();
+    assert_eq!(lamp(&plain), Some("confirmed"));
+    let early = Rig::new(&group_conf_with(r#"recall="parking-user""#, "lamp-state", "early"));
+    early.dial(ACME, "c1", "*68102", None, Some("101")).unwrap();
+    assert_eq!(lamp(&early), Some("early"), "parked shows as ringing");
+    early.secs(60);
+    assert_eq!(lamp(&plain), Some("confirmed"));
+    assert_eq!(early.dial(ACME, "r", "*88102", Some("102"), None), retrieved("c1", "102"));
+    assert_eq!(lamp(&early), Some("terminated"));
+    // Recalling is early with either setting.
+    plain.secs(60);
+    assert_eq!(lamp(&plain), Some("early"), "a recall rings");
+    let bad = callpark::config::from_xml("t.xml", &group_conf_with("", "lamp-state", "blinking")).unwrap_err();
+    assert!(bad.to_string().contains("lamp-state \"blinking\" is confirmed or early"), "{bad}");
+}

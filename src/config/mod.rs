@@ -177,6 +177,16 @@ pub enum Announce {
     Always,
 }
 
+/// How a watcher's phone is told a call is parked (`lamp-state`): as a call in
+/// conversation (`confirmed`, a steady lamp on most phones) or as one ringing (`early`,
+/// a blinking lamp; what call-park monitors of Obihai's and Kazoo's default expect). A
+/// call being recalled is always `early`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LampState {
+    Confirmed,
+    Early,
+}
+
 /// One tenant (a FreeSWITCH domain), with every layer resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tenant {
@@ -196,6 +206,8 @@ pub struct Tenant {
     pub notices: Notices,
     /// `announce`: who hears the extension a call was parked at.
     pub announce: Announce,
+    /// `lamp-state`: how a watcher's phone is told a call is parked.
+    pub lamp_state: LampState,
     pub groups: Vec<Group>,
     member_of: HashMap<String, usize>,
 }
@@ -324,6 +336,7 @@ pub(crate) struct Layer {
     pub tell_parker: Option<At<bool>>,
     pub notices: Option<At<Notices>>,
     pub announce: Option<At<Announce>>,
+    pub lamp_state: Option<At<LampState>>,
     /// `exit-key`: `Some(None)` is `none`, set to switch an inherited key off.
     pub exit_key: Option<At<Option<char>>>,
     pub exit_destination: Option<At<Destination>>,
@@ -377,6 +390,7 @@ impl Layer {
                 | "tell-parker"
                 | "notices"
                 | "announce"
+                | "lamp-state"
         );
         if matches!(
             name,
@@ -475,6 +489,11 @@ impl Layer {
                 "dialed" => self.announce = at(Announce::Dialed, line),
                 "always" => self.announce = at(Announce::Always, line),
                 _ => err(format!("announce \"{}\" is none, dialed or always", value.escape_default())),
+            },
+            "lamp-state" => match value.trim() {
+                "confirmed" => self.lamp_state = at(LampState::Confirmed, line),
+                "early" => self.lamp_state = at(LampState::Early, line),
+                _ => err(format!("lamp-state \"{}\" is confirmed or early", value.escape_default())),
             },
             "notices" => match Notices::parse(value.trim()) {
                 Some(n) => self.notices = at(n, line),
@@ -706,6 +725,7 @@ pub(crate) fn resolve_tenant(
         music,
         tell_parker: pick(layers, |l| &l.tell_parker).map(|a| a.value).unwrap_or(true),
         announce: pick(layers, |l| &l.announce).map(|a| a.value).unwrap_or(Announce::Dialed),
+        lamp_state: pick(layers, |l| &l.lamp_state).map(|a| a.value).unwrap_or(LampState::Confirmed),
         notices: pick(layers, |l| &l.notices)
             .map(|a| a.value)
             .unwrap_or(Notices { message: true, callpark_info: false }),

@@ -51,7 +51,12 @@ impl Shared {
                 for (level, line) in &logs {
                     self.host.log(*level, line);
                 }
-                for n in batch.drain(..) {
+                let config = self.config.read().clone();
+                for mut n in batch.drain(..) {
+                    // A lamp shows a parked call as its tenant says, as configured now.
+                    if let Notice::Presence(p) = &mut n {
+                        p.parked_as = config.tenant(&p.tenant).lamp_state;
+                    }
                     self.host.notify(&n);
                 }
             }
@@ -64,8 +69,7 @@ impl Shared {
 
     /// Queues the lamps of `call`'s slot and group. Under the lock.
     pub(super) fn queue_lamps(inner: &mut Inner, tenant: &str, extension: &str, group: Option<&str>) {
-        let lamp =
-            |target, state| Notice::Presence(Presence { tenant: tenant.into(), target, state, subscriber: None });
+        let lamp = |target, state| Notice::Presence(Presence::new(tenant, target, state, None));
         let state = inner.store.slot_state(tenant, extension);
         inner.outbox.push_back(lamp(Target::Extension(extension.into()), state));
         if let Some(g) = group {
@@ -179,12 +183,7 @@ impl Shared {
                 Target::Extension(e) => inner.store.slot_state(&tenant, e),
                 Target::Group(g) => inner.store.group_state(&tenant, g),
             };
-            inner.outbox.push_back(Notice::Presence(Presence {
-                tenant: tenant.into_owned(),
-                target,
-                state,
-                subscriber: subscriber.map(str::to_string),
-            }));
+            inner.outbox.push_back(Notice::Presence(Presence::new(&tenant, target, state, subscriber)));
         }
         self.deliver_from(!wait);
         Ok(())

@@ -97,6 +97,9 @@ pub struct cp_presence {
     pub caller_name: *const c_char,
     /// Who asked, when this answers a probe; NULL when everybody subscribed is told.
     pub subscriber: *const c_char,
+    /// The dialog state to tell watchers (the `answer-state` of `PRESENCE_IN`):
+    /// `terminated`, `early` or `confirmed`, as the tenant's `lamp-state` says.
+    pub answer_state: *const c_char,
 }
 
 /// A lifecycle event. Optional fields are NULL when absent.
@@ -368,6 +371,11 @@ impl Host for CHost {
                     caller_number: s[3].as_ptr(),
                     caller_name: s[4].as_ptr(),
                     subscriber: opt(&sub),
+                    answer_state: match p.answer_state() {
+                        "terminated" => c"terminated".as_ptr(),
+                        "early" => c"early".as_ptr(),
+                        _ => c"confirmed".as_ptr(),
+                    },
                 };
                 unsafe { (self.presence)(self.ctx, &cp) }
             }

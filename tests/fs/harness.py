@@ -1494,6 +1494,37 @@ def s41_a_call_s_own_recall_time(ctx):
     ctx.wait_no_channels("no channel is left")
 
 
+def s42_lamp_state_early(ctx):
+    """With `lamp-state` `early` for acme, a call parked at 102 shows on a BLF watcher as
+    `early` (ringing) instead of `confirmed`, and goes `off` when 102 picks it up; after
+    the basic configuration is back, the next park shows `confirmed` again."""
+    ctx.sw.set_callpark_conf(BASIC_CONF.replace(
+        '<tenant domain="acme.example">',
+        '<tenant domain="acme.example"><settings><param name="lamp-state" value="early"/></settings>'))
+    out = ctx.sw.api("callpark reload")
+    check("+OK" in out, f"callpark reload takes lamp-state early: {out}")
+    try:
+        client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+        w = blf(ctx, "103", "park+102")
+        ctx.park_by_transfer(client, p101, "*68102")
+        ctx.wait_parked(1)
+        blf_wait(ctx, w, "early")
+        r = p102.dial("*88102")
+        ctx.wait(lambda: r.confirmed, 10, "102 picks it up")
+        blf_wait(ctx, w, "off")
+        ctx.ua.hangup_all()
+        ctx.wait_no_channels("no channel is left")
+    finally:
+        ctx.sw.set_callpark_conf(BASIC_CONF)
+        ctx.sw.api("callpark reload")
+    ctx.park_by_transfer(client, p101, "*68102")
+    ctx.wait_parked(1)
+    blf_wait(ctx, w, "confirmed")
+    w.unsubscribe()
+    ctx.ua.hangup_all()
+    ctx.wait_no_channels("no channel is left")
+
+
 EXIT_CONF = """<configuration name="callpark.conf">
   <settings><param name="exit-key" value="#"/><param name="exit-destination" value="7000"/></settings>
   <tenants><tenant domain="acme.example"><groups>
@@ -1837,7 +1868,7 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s35_unload_the_moment_a_call_parks, s36_pick_up_answered_before_the_bridge,
              s37_held_in_the_extension_that_parked_it, s38_lamp_of_a_named_slot_across_an_unload,
              s39_parked_for_the_user_whose_contact_was_called, s40_a_global_domain_name_picks_no_tenant,
-             s41_a_call_s_own_recall_time]
+             s41_a_call_s_own_recall_time, s42_lamp_state_early]
 
 
 def main(argv):
