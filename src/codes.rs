@@ -53,6 +53,9 @@ pub enum Intent {
     Retrieve,
     /// `*88<ext>`, `park+*88<ext>`: retrieve from `<ext>`.
     RetrieveFrom(String),
+    /// `*88<ext>*<n>`, `park+*88<ext>*<n>`: retrieve the `n`-th call parked at `<ext>`
+    /// in park order (1 is the oldest, what `*88<ext>` takes), from 1 to 99.
+    RetrieveNth { extension: String, position: u32 },
     /// `park+<ext>` (`group: false`) or `park+<group>`: a BLF park key. Parks there (at
     /// `<ext>`, or at the first free member of `<group>`) when the call was transferred to
     /// it, retrieves from there when a phone dialed it.
@@ -96,6 +99,11 @@ pub enum CodeError {
         code: String,
         rest: String,
     },
+    /// What follows `*88<ext>*` is not a place in the park order (1 to 99).
+    NotAPosition {
+        extension: String,
+        rest: String,
+    },
 }
 
 impl fmt::Display for CodeError {
@@ -117,6 +125,9 @@ impl fmt::Display for CodeError {
             }
             CodeError::UnexpectedExtension { code, rest } => {
                 write!(f, "{code} takes no extension, \"{rest}\" was dialed after it")
+            }
+            CodeError::NotAPosition { extension, rest } => {
+                write!(f, "\"{rest}\" after {extension}* is not a call's place (1 the oldest, up to 99)")
             }
         }
     }
@@ -146,6 +157,21 @@ pub fn is_valid_code(s: &str) -> bool {
         && b[1..].iter().all(|c| c.is_ascii_digit() || *c == b'*' || *c == b'#')
 }
 
+/// `<ext>` or `<ext>*<n>` after a retrieve code: which call there.
+fn retrieve_from(rest: &str, code: &str, rules: ExtensionRules) -> Result<Intent, CodeError> {
+    let Some((ext, n)) = rest.split_once('*') else {
+        check_extension(rest, code, rules)?;
+        return Ok(Intent::RetrieveFrom(rest.into()));
+    };
+    check_extension(ext, code, rules)?;
+    match n.parse::<u32>() {
+        Ok(p) if (1..=99).contains(&p) && n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0') => {
+            Ok(Intent::RetrieveNth { extension: ext.into(), position: p })
+        }
+        _ => Err(CodeError::NotAPosition { extension: ext.into(), rest: n.into() }),
+    }
+}
+
 /// Parses what was dialed.
 pub fn parse(dialed: &str, codes: &FeatureCodes, rules: ExtensionRules) -> Result<Intent, CodeError> {
     if dialed.is_empty() {
@@ -156,8 +182,7 @@ pub fn parse(dialed: &str, codes: &FeatureCodes, rules: ExtensionRules) -> Resul
     }
     if let Some(rest) = dialed.strip_prefix(BLF_PREFIX) {
         if let Some(ext) = rest.strip_prefix(codes.retrieve.as_str()) {
-            check_extension(ext, BLF_PREFIX, rules)?;
-            return Ok(Intent::RetrieveFrom(ext.into()));
+            return retrieve_from(ext, BLF_PREFIX, rules);
         }
         if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
             check_extension(rest, BLF_PREFIX, rules)?;
@@ -178,9 +203,10 @@ pub fn parse(dialed: &str, codes: &FeatureCodes, rules: ExtensionRules) -> Resul
             (1, true) => Ok(Intent::Retrieve),
             (2, true) => Ok(Intent::GroupPark),
             (2, false) => Err(CodeError::UnexpectedExtension { code: code.into(), rest: rest.into() }),
-            (w, false) => {
+            (1, false) => retrieve_from(rest, code, rules),
+            (_, false) => {
                 check_extension(rest, code, rules)?;
-                Ok(if w == 0 { Intent::ParkAt(rest.into()) } else { Intent::RetrieveFrom(rest.into()) })
+                Ok(Intent::ParkAt(rest.into()))
             }
             _ => unreachable!("three codes"),
         };
@@ -207,6 +233,17 @@ mod tests {
         assert_eq!(p("park+sales"), Ok(Intent::Key { target: "sales".into(), group: true }));
         assert_eq!(p("park+front-desk_2"), Ok(Intent::Key { target: "front-desk_2".into(), group: true }));
         assert_eq!(p("park+*88102"), Ok(Intent::RetrieveFrom("102".into())));
+        let nth = |p| Ok(Intent::RetrieveNth { extension: "102".into(), position: p });
+        assert_eq!(p("*88102*2"), nth(2));
+        assert_eq!(p("park+*88102*12"), nth(12));
+        for bad in ["*88102*", "*88102*0", "*88102*100", "*88102*02", "*88102*x", "*88102*2*3"] {
+            assert!(matches!(p(bad), Err(CodeError::NotAPosition { .. })), "{bad}: {:?}", p(bad));
+        }
+        assert!(p("*88102*2").is_ok() && p("*68102*2").is_err(), "a park takes no place");
+        assert_eq!(
+            p("*88102*x").unwrap_err().to_string(),
+            "\"x\" after 102* is not a call's place (1 the oldest, up to 99)"
+        );
     }
 
     #[test]

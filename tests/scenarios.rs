@@ -684,3 +684,41 @@ fn the_lamp_state_of_a_parked_call() {
     let bad = callpark::config::from_xml("t.xml", &group_conf_with("", "lamp-state", "blinking")).unwrap_err();
     assert!(bad.to_string().contains("lamp-state \"blinking\" is confirmed or early"), "{bad}");
 }
+
+/// Several calls at one extension: each is told with the code that takes it
+/// (`*88102*2` for the second), and `*88<ext>*<n>` picks the `n`-th waiting call in park
+/// order; a place nobody holds is "nothing parked there".
+#[test]
+fn a_specific_call_of_several_at_one_extension() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
+    let park = |uuid: &str, number: &str| {
+        rig.engine.dial(&DialRequest {
+            tenant: ACME,
+            uuid,
+            dialed: "*68102",
+            transferor: Some("101"),
+            caller_number: number,
+            ..Default::default()
+        })
+    };
+    assert_eq!(park("first", "5550001"), parked("102"));
+    assert_eq!(park("second", "5550002"), parked("102"));
+    assert_eq!(park("third", "5550003"), parked("102"));
+    let told: Vec<String> = rig.host.messages().into_iter().filter(|(e, _)| e == "102").map(|(_, t)| t).collect();
+    assert_eq!(
+        told,
+        [
+            "5550001 parked on 102, dial *88102",
+            "5550002 parked on 102, dial *88102*2",
+            "5550003 parked on 102, dial *88102*3"
+        ]
+    );
+    assert_eq!(rig.dial(ACME, "r1", "*88102*2", Some("103"), None), retrieved("second", "102"));
+    // The places close up: the third is now the second.
+    assert_eq!(
+        rig.dial(ACME, "r2", "*88102*3", Some("103"), None).unwrap_err().error.to_string(),
+        "no call is parked at 102 (call 3)"
+    );
+    assert_eq!(rig.dial(ACME, "r3", "*88102*2", Some("103"), None), retrieved("third", "102"));
+    assert_eq!(rig.dial(ACME, "r4", "*88102*1", Some("103"), None), retrieved("first", "102"));
+}

@@ -7,7 +7,7 @@
 //! dialed with those codes and rules (codes are not validated: `parse` must not panic
 //! on any).
 //!
-//! Invariants checked on every `Ok`: the extension of `ParkAt`/`RetrieveFrom` is ASCII
+//! Invariants checked on every `Ok`: the extension of `ParkAt`/`RetrieveFrom`/`RetrieveNth` is ASCII
 //! digits only within the length limits, and every intent round-trips to exactly the
 //! dialed string. On every `Err`: the message is not empty, and `BadCharacter` points
 //! at a byte that is indeed not printable ASCII.
@@ -39,6 +39,15 @@ fn check(dialed: &str, c: &FeatureCodes, rules: ExtensionRules) {
             ext_ok(e);
             let forms = [format!("{}{e}", c.retrieve), format!("{BLF_PREFIX}{}{e}", c.retrieve)];
             assert!(forms.iter().any(|f| f == dialed), "RetrieveFrom({e:?}) does not round-trip to {dialed:?}");
+        }
+        Ok(Intent::RetrieveNth { extension, position }) => {
+            ext_ok(extension);
+            assert!((1..=99).contains(position), "place {position} of {dialed:?}");
+            let forms = [
+                format!("{}{extension}*{position}", c.retrieve),
+                format!("{BLF_PREFIX}{}{extension}*{position}", c.retrieve),
+            ];
+            assert!(forms.iter().any(|f| f == dialed), "RetrieveNth does not round-trip to {dialed:?}");
         }
         Ok(Intent::Key { target, group }) => {
             assert_eq!(dialed, format!("{BLF_PREFIX}{target}"), "a key does not round-trip");

@@ -2,7 +2,7 @@
 //! nodes changed (their lamps, the calls of a node that stopped), and taking over, on
 //! the node that holds a call, the retriever another node sent with a token.
 
-use super::park::park_messages;
+use super::park::{park_messages, place_in_slot};
 use super::{DialOutcome, Engine, Inner, Shared};
 use crate::command::{Command, Target};
 use crate::error::DialError;
@@ -66,6 +66,7 @@ impl Shared {
                             None => std::slice::from_ref(&c.extension),
                         };
                         let (number, name) = (&c.caller_number, &c.caller_name);
+                        let position = place_in_slot(inner, &c.tenant, &c.extension, &c.uuid);
                         park_messages(
                             t,
                             &c.tenant,
@@ -74,6 +75,7 @@ impl Shared {
                             number,
                             name,
                             recipients,
+                            position,
                             &mut inner.outbox,
                         );
                     }

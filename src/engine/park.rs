@@ -43,6 +43,14 @@ pub(super) fn own_recall(plan: &Arc<RecallPlan>, own: Option<u32>, from_ms: u64)
     }
 }
 
+/// Where `uuid` stands among the calls waiting at `ext` (1: the oldest, what `*88<ext>`
+/// takes; `*88<ext>*<n>` takes the `n`-th).
+pub(super) fn place_in_slot(inner: &Inner, tenant: &str, ext: &str, uuid: &str) -> usize {
+    let waiting = inner.store.calls(Some(tenant));
+    let mut here = waiting.iter().filter(|c| c.extension == ext && c.claim.is_none());
+    here.position(|c| c.uuid == uuid).map_or(1, |p| p + 1)
+}
+
 /// The recall plan and hold music of a call parked by `parking_user`: its group's,
 /// else the tenant's.
 pub(super) fn terms<'t>(t: &'t Tenant, parking_user: &str) -> (&'t Arc<RecallPlan>, String) {
@@ -66,8 +74,15 @@ pub(super) fn park_messages(
     caller_number: &str,
     caller_name: &str,
     recipients: &[String],
+    position: usize,
     out: &mut VecDeque<Notice>,
 ) {
+    // Behind other calls at the slot: the code that takes this one (`*88102*2`).
+    let code = if position > 1 {
+        format!("{}{ext}*{position}", t.codes.retrieve)
+    } else {
+        format!("{}{ext}", t.codes.retrieve)
+    };
     let mut text = String::with_capacity(caller_number.len() + caller_name.len() + 64);
     if caller_name.is_empty() || caller_name == caller_number {
         text.push_str(caller_number);
@@ -82,13 +97,13 @@ pub(super) fn park_messages(
         text.push_str("A call");
     }
     let who_len = text.len();
-    for part in [" parked on ", ext, ", dial ", &t.codes.retrieve, ext] {
+    for part in [" parked on ", ext, ", dial ", &code] {
         text.push_str(part);
     }
     let message = |r: &str, text: String| Notice::Message(Message { tenant: tenant.into(), extension: r.into(), text });
     let told = (t.tell_parker && !recipients.iter().any(|r| r == parking_user)).then(|| {
         let mut told = String::with_capacity(who_len + 32);
-        for part in ["Parked ", &text[..who_len], " at ", ext, ", dial ", &t.codes.retrieve, ext] {
+        for part in ["Parked ", &text[..who_len], " at ", ext, ", dial ", &code] {
             told.push_str(part);
         }
         told
@@ -109,6 +124,8 @@ enum From {
     Own,
     Slot(String),
     Group(String),
+    /// The `n`-th call at the slot in park order (1: the oldest).
+    Nth(String, u32),
 }
 
 impl Shared {
@@ -141,9 +158,13 @@ impl Shared {
         };
         let result = match intent {
             Err(e) => Err(DialError::Code(e)),
-            Ok(Intent::Retrieve) | Ok(Intent::RetrieveFrom(_)) | Ok(Intent::RetrieveFromGroup(_)) => {
+            Ok(Intent::Retrieve)
+            | Ok(Intent::RetrieveFrom(_))
+            | Ok(Intent::RetrieveFromGroup(_))
+            | Ok(Intent::RetrieveNth { .. }) => {
                 let from = match intent {
                     Ok(Intent::RetrieveFrom(e)) => From::Slot(e),
+                    Ok(Intent::RetrieveNth { extension, position }) => From::Nth(extension, position),
                     Ok(Intent::RetrieveFromGroup(g)) => From::Group(g),
                     _ => From::Own,
                 };
@@ -228,7 +249,11 @@ impl Shared {
                 let g = t.group(&name).ok_or_else(|| DialError::NoGroup { user: parking_user.into() })?;
                 (&g.members[..], 1, Some(g))
             }
-            Intent::Retrieve | Intent::RetrieveFrom(_) | Intent::RetrieveFromGroup(_) | Intent::Key { .. } => {
+            Intent::Retrieve
+            | Intent::RetrieveFrom(_)
+            | Intent::RetrieveFromGroup(_)
+            | Intent::RetrieveNth { .. }
+            | Intent::Key { .. } => {
                 unreachable!("retrieve intents and keys are handled apart")
             }
         };
@@ -294,7 +319,8 @@ impl Shared {
             };
             let recipients: &[String] = if group.is_some() { candidates } else { std::slice::from_ref(ext) };
             let (number, name) = (&caller_number, &caller_name);
-            park_messages(t, tenant, ext, parking_user, number, name, recipients, &mut inner.outbox);
+            let position = place_in_slot(&inner, tenant, ext, uuid);
+            park_messages(t, tenant, ext, parking_user, number, name, recipients, position, &mut inner.outbox);
             inner.outbox.push_back(ev);
             ext.clone()
         };
@@ -366,32 +392,51 @@ impl Shared {
         let group = t.group_of(user).map(|g| g.name.as_str());
         // While the shared store does not answer, only this node's own calls can be
         // taken: the oldest of them that the retrieve would find.
-        let own_only = |inner: &Inner| {
+        // The `n`-th unclaimed call at `ext` in park order, of this node only if `mine`.
+        let nth = |inner: &Inner, ext: &str, n: u32, mine: bool| {
             let me = inner.store.node();
             inner
                 .store
                 .calls(Some(tenant))
                 .into_iter()
-                .filter(|c| c.node == me && c.claim.is_none() && c.uuid != uuid)
-                .find(|c| match &from {
-                    From::Slot(ext) => c.extension == *ext,
-                    From::Group(g) => c.group.as_deref() == Some(g.as_str()),
-                    From::Own => c.extension == user || (group.is_some() && c.group.as_deref() == group),
-                })
+                .filter(|c| c.extension == ext && c.claim.is_none() && c.uuid != uuid && (!mine || c.node == me))
+                .nth(n as usize - 1)
                 .map(|c| (c.uuid.clone(), c.extension.clone()))
+        };
+        let own_only = |inner: &Inner| {
+            let me = inner.store.node();
+            let here = |c: &&ParkedCall| match &from {
+                From::Slot(ext) => c.extension == *ext,
+                From::Group(g) => c.group.as_deref() == Some(g.as_str()),
+                From::Own => c.extension == user || (group.is_some() && c.group.as_deref() == group),
+                From::Nth(..) => false,
+            };
+            match &from {
+                From::Nth(ext, n) => nth(inner, ext, *n, true),
+                _ => inner
+                    .store
+                    .calls(Some(tenant))
+                    .into_iter()
+                    .filter(|c| c.node == me && c.claim.is_none() && c.uuid != uuid)
+                    .find(here)
+                    .map(|c| (c.uuid.clone(), c.extension.clone())),
+            }
         };
         let mut local_only = false;
         let find = |inner: &Inner| {
+            let other =
+                |c: Option<&ParkedCall>| c.filter(|c| c.uuid != uuid).map(|c| (c.uuid.clone(), c.extension.clone()));
             match &from {
-                From::Slot(ext) => inner.store.oldest_in_slot(tenant, ext),
-                From::Group(g) => inner.store.oldest_in_group(tenant, g),
-                From::Own => inner
-                    .store
-                    .oldest_in_slot(tenant, user)
-                    .or_else(|| group.and_then(|g| inner.store.oldest_in_group(tenant, g))),
+                From::Nth(ext, n) => nth(inner, ext, *n, false),
+                From::Slot(ext) => other(inner.store.oldest_in_slot(tenant, ext)),
+                From::Group(g) => other(inner.store.oldest_in_group(tenant, g)),
+                From::Own => other(
+                    inner
+                        .store
+                        .oldest_in_slot(tenant, user)
+                        .or_else(|| group.and_then(|g| inner.store.oldest_in_group(tenant, g))),
+                ),
             }
-            .filter(|c| c.uuid != uuid)
-            .map(|c| (c.uuid.clone(), c.extension.clone()))
         };
         // As for a park: the mirror as the timer thread keeps it, read again only when it
         // shows nothing, or the call it shows was taken meanwhile.
@@ -408,6 +453,7 @@ impl Shared {
                 let Some((parked, extension)) = found else {
                     let place = match (&from, &group) {
                         (From::Slot(e), _) => e.clone(),
+                        (From::Nth(e, n), _) => format!("{e} (call {n})"),
                         (From::Group(g), _) => format!("group \"{g}\""),
                         (From::Own, Some(g)) => format!("{user} or in group \"{g}\""),
                         (From::Own, None) => user.to_string(),

@@ -39,6 +39,7 @@ impl From<&DialError> for cp_result {
                 CodeError::TooShort { .. } => cp_result::CodeTooShort,
                 CodeError::TooLong { .. } => cp_result::CodeTooLong,
                 CodeError::UnexpectedExtension { .. } => cp_result::CodeUnexpectedExtension,
+                CodeError::NotAPosition { .. } => cp_result::CodeNotAPosition,
             },
             DialError::NoTenant => cp_result::NoTenant,
             DialError::NoParkingUser => cp_result::NoParkingUser,

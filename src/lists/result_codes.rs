@@ -25,6 +25,7 @@ cp_results! {
     CodeTooShort = 104 => "the extension is too short",
     CodeTooLong = 105 => "the extension is too long",
     CodeUnexpectedExtension = 106 => "the group park code takes no extension",
+    CodeNotAPosition = 107 => "what follows the extension and '*' is not a call's place (1 to 99)",
     NoParkingUser = 200 => text::NO_PARKING_USER,
     UnknownExtension = 201 => "the extension does not exist",
     SlotFull = 202 => "the extension already holds as many parked calls as allowed",
