@@ -1525,6 +1525,32 @@ def s42_lamp_state_early(ctx):
     ctx.wait_no_channels("no channel is left")
 
 
+def s43_pick_a_specific_call(ctx):
+    """Two calls parked at 102 (104's, then 105's): 102's phone is told `dial *88102` for
+    the first and `dial *88102*2` for the second; 103 dials `*88102*2` and talks to 105,
+    the first call stays parked."""
+    client, p105, p101 = ctx.phone("client", "104"), ctx.phone("105", "105"), ctx.phone("101a", "101")
+    p102, p103 = ctx.phone("102", "102"), ctx.phone("103", "103")
+    c1 = ctx.park_by_transfer(client, p101, "*68102")
+    ctx.wait_parked(1)
+    c2 = ctx.park_by_transfer(p105, p101, "*68102")
+    calls = ctx.wait_parked(2)
+    ctx.wait(lambda: any("dial *88102*2" in m for _, m in p102.messages), 5,
+             f"102 is told the code of the second call ({p102.messages[-2:]})")
+    check(any(m.endswith("parked on 102, dial *88102") for _, m in p102.messages),
+          f"and the plain code for the first ({p102.messages[-2:]})")
+    r = p103.dial("*88102*2")
+    ctx.wait(lambda: r.confirmed and r.media_active, 10, "103 is connected by *88102*2")
+    left = ctx.wait_parked(1)
+    check(left[0]["caller_number"] == "104", f"the first call stays parked: {left}")
+    ctx.ua.pump(1.0)
+    rx, _ = ctx.rtp_flows(c2)
+    check(rx > 25, f"105 hears 103 ({rx} packets)")
+    check(c1.confirmed and not c1.ended, "104 still holds")
+    ctx.ua.hangup_all()
+    ctx.wait_no_channels("no channel is left")
+
+
 EXIT_CONF = """<configuration name="callpark.conf">
   <settings><param name="exit-key" value="#"/><param name="exit-destination" value="7000"/></settings>
   <tenants><tenant domain="acme.example"><groups>
@@ -1868,7 +1894,7 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s35_unload_the_moment_a_call_parks, s36_pick_up_answered_before_the_bridge,
              s37_held_in_the_extension_that_parked_it, s38_lamp_of_a_named_slot_across_an_unload,
              s39_parked_for_the_user_whose_contact_was_called, s40_a_global_domain_name_picks_no_tenant,
-             s41_a_call_s_own_recall_time, s42_lamp_state_early]
+             s41_a_call_s_own_recall_time, s42_lamp_state_early, s43_pick_a_specific_call]
 
 
 def main(argv):
