@@ -9,6 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// At most this many slots in one lot.
+#define MAX_LOT_SLOTS 1000
+
 // How long a node may go without renewing its heartbeat before the others take it for
 // dead and remove its calls (`node-grace`), unless configured.
 #define DEFAULT_GRACE_MS 10000
@@ -83,6 +86,7 @@ enum cp_result
   CP_RESULT_NO_TENANT = 206,
   CP_RESULT_OTHER_TENANT = 207,
   CP_RESULT_UNKNOWN_USER = 208,
+  CP_RESULT_LOT_FULL = 209,
   CP_RESULT_NO_RETRIEVER = 300,
   CP_RESULT_SLOT_EMPTY = 301,
   CP_RESULT_NOT_PARKED = 302,

@@ -62,6 +62,8 @@ pub enum Intent {
     Key { target: String, group: bool },
     /// A call transferred to the key `park+<group>`: park at its first free member.
     GroupParkIn(String),
+    /// A call transferred to the key `park+<lot>`: park in a free slot of the lot.
+    LotPark(String),
     /// A phone dialed the key `park+<group>`: retrieve the group's oldest call.
     RetrieveFromGroup(String),
 }

@@ -36,6 +36,10 @@ pub enum DialError {
     NoFreeMember {
         group: String,
     },
+    /// Every slot of the lot holds a call.
+    LotFull {
+        lot: String,
+    },
     AlreadyParked,
     NoRetriever,
     Empty {
@@ -76,6 +80,7 @@ impl fmt::Display for DialError {
                 write!(f, "extension {extension} already holds {max} parked calls")
             }
             DialError::NoGroup { user } => write!(f, "user {user} is in no call-park group"),
+            DialError::LotFull { lot } => write!(f, "every slot of lot \"{lot}\" holds a call"),
             DialError::NoFreeMember { group } => {
                 write!(f, "every member of group \"{group}\" already has a parked call")
             }

@@ -4,6 +4,7 @@
 //! A value set on a lower layer replaces the one above it. Validation collects every
 //! error with its place; a configuration with any error is refused whole.
 
+mod lots;
 mod store;
 mod xml;
 
@@ -31,6 +32,8 @@ pub fn own_recall_time(s: &str) -> Result<Option<u32>, String> {
     }
 }
 
+pub use lots::{Lot, LotChoice, MAX_LOT_SLOTS};
+pub(crate) use lots::{RawLot, LOT_OWN_ATTRS};
 pub use store::{parse_store_url, RedisTarget, StoreSetting, StoreUrl, DEFAULT_GRACE_MS};
 pub use xml::from_xml;
 
@@ -210,6 +213,9 @@ pub struct Tenant {
     pub lamp_state: LampState,
     pub groups: Vec<Group>,
     member_of: HashMap<String, usize>,
+    /// Its parking lots, and the lot of each slot.
+    pub lots: Vec<Lot>,
+    lot_of: HashMap<String, usize>,
 }
 
 impl Tenant {
@@ -219,6 +225,14 @@ impl Tenant {
     }
     pub fn group(&self, name: &str) -> Option<&Group> {
         self.groups.iter().find(|g| g.name == name)
+    }
+    /// The lot named `name`.
+    pub fn lot(&self, name: &str) -> Option<&Lot> {
+        self.lots.iter().find(|l| l.name == name)
+    }
+    /// The lot `slot` is a slot of.
+    pub fn lot_of(&self, slot: &str) -> Option<&Lot> {
+        self.lot_of.get(slot).map(|&i| &self.lots[i])
     }
 }
 
@@ -235,7 +249,7 @@ impl Default for Config {
     fn default() -> Self {
         let layer = Layer::default();
         let mut errors = Vec::new();
-        let default_tenant = resolve_tenant("", &[&layer], &[], &mut errors);
+        let default_tenant = resolve_tenant("", &[&layer], &[], &[], &mut errors);
         debug_assert!(errors.is_empty());
         Config { default_tenant, tenants: HashMap::new(), store: StoreSetting::Memory }
     }
@@ -613,6 +627,7 @@ pub(crate) fn resolve_tenant(
     domain: &str,
     layers: &[&Layer],
     groups: &[RawGroup],
+    raw_lots: &[RawLot],
     errors: &mut Vec<ConfigError>,
 ) -> Tenant {
     let place = layers.last().map(|l| l.place.clone()).unwrap_or_default();
@@ -716,6 +731,14 @@ pub(crate) fn resolve_tenant(
         let music = pick(&glayers, |l| &l.music).map(|a| a.value).unwrap_or_default();
         out_groups.push(Group { name: g.name.value.clone(), members, recall: Arc::new(plan), music });
     }
+    let group_names: Vec<String> = out_groups.iter().map(|g| g.name.clone()).collect();
+    let mut plan_of = |lot: &Layer, lplace: &str, errors: &mut Vec<ConfigError>| {
+        let mut ls: Vec<&Layer> = layers.to_vec();
+        ls.push(lot);
+        (resolve_plan(&ls, lplace, errors), pick(&ls, |l| &l.music).map(|a| a.value).unwrap_or_default())
+    };
+    let (lots, lot_of) =
+        lots::resolve_lots(raw_lots, &place, extensions, &group_names, &member_of, &mut plan_of, errors);
     Tenant {
         domain: domain.to_string(),
         codes,
@@ -731,6 +754,8 @@ pub(crate) fn resolve_tenant(
             .unwrap_or(Notices { message: true, callpark_info: false }),
         groups: out_groups,
         member_of,
+        lots,
+        lot_of,
     }
 }
 

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use roxmltree::{Document, Node};
 
-use super::{resolve_tenant, valid_domain, At, Config, ConfigError, ConfigErrors, Layer, Level, RawGroup};
+use super::{
+    resolve_tenant, valid_domain, At, Config, ConfigError, ConfigErrors, Layer, Level, RawGroup, RawLot, LOT_OWN_ATTRS,
+};
 
 /// Group attributes that are not recall parameters.
 const GROUP_OWN_ATTRS: &[&str] = &["name"];
@@ -52,7 +54,7 @@ pub fn from_xml(source: &str, text: &str) -> Result<Config, ConfigErrors> {
     }
 
     let mut global = Layer::new(String::new());
-    let mut raw_tenants: Vec<(At<String>, Layer, Vec<RawGroup>)> = Vec::new();
+    let mut raw_tenants: Vec<RawTenant> = Vec::new();
     for child in elements(conf) {
         match child.tag_name().name() {
             "settings" => read_params(&lines, child, &mut global, &mut errors),
@@ -74,10 +76,10 @@ pub fn from_xml(source: &str, text: &str) -> Result<Config, ConfigErrors> {
         }
     }
 
-    let default_tenant = resolve_tenant("", &[&global], &[], &mut errors);
+    let default_tenant = resolve_tenant("", &[&global], &[], &[], &mut errors);
     let store = global.store.resolve(&mut errors);
     let mut tenants = HashMap::new();
-    for (domain, layer, groups) in &raw_tenants {
+    for (domain, layer, groups, lots) in &raw_tenants {
         if domain.value.is_empty() {
             continue; // already reported
         }
@@ -89,7 +91,7 @@ pub fn from_xml(source: &str, text: &str) -> Result<Config, ConfigErrors> {
             });
             continue;
         }
-        let t = resolve_tenant(&domain.value, &[&global, layer], groups, &mut errors);
+        let t = resolve_tenant(&domain.value, &[&global, layer], groups, lots, &mut errors);
         tenants.insert(domain.value.clone(), t);
     }
     if errors.is_empty() {
@@ -148,7 +150,10 @@ fn read_params(lines: &Lines, settings: Node, layer: &mut Layer, errors: &mut Ve
     }
 }
 
-fn read_tenant(lines: &Lines, t: Node, errors: &mut Vec<ConfigError>) -> (At<String>, Layer, Vec<RawGroup>) {
+/// A tenant as read: its domain, settings, groups and lots.
+type RawTenant = (At<String>, Layer, Vec<RawGroup>, Vec<RawLot>);
+
+fn read_tenant(lines: &Lines, t: Node, errors: &mut Vec<ConfigError>) -> RawTenant {
     let line = |n: Node| Some(lines.row(n.range().start));
     let raw_domain = t.attribute("domain").unwrap_or("");
     let domain = raw_domain.to_ascii_lowercase();
@@ -171,6 +176,7 @@ fn read_tenant(lines: &Lines, t: Node, errors: &mut Vec<ConfigError>) -> (At<Str
     }
     let mut layer = Layer::new(place.clone());
     let mut groups = Vec::new();
+    let mut lots = Vec::new();
     for c in elements(t) {
         match c.tag_name().name() {
             "settings" => read_params(lines, c, &mut layer, errors),
@@ -187,6 +193,19 @@ fn read_tenant(lines: &Lines, t: Node, errors: &mut Vec<ConfigError>) -> (At<Str
                     groups.push(read_group(lines, g, &place, errors));
                 }
             }
+            "lots" => {
+                for l in elements(c) {
+                    if !l.has_tag_name("lot") {
+                        errors.push(ConfigError {
+                            line: line(l),
+                            place: place.clone(),
+                            message: format!("unexpected <{}> in <lots>, expected <lot>", l.tag_name().name()),
+                        });
+                        continue;
+                    }
+                    lots.push(read_lot(lines, l, &place, errors));
+                }
+            }
             other => errors.push(ConfigError {
                 line: line(c),
                 place: place.clone(),
@@ -195,7 +214,36 @@ fn read_tenant(lines: &Lines, t: Node, errors: &mut Vec<ConfigError>) -> (At<Str
         }
     }
     let domain = if valid_domain(&domain) { domain } else { String::new() };
-    (At { value: domain, line: line(t) }, layer, groups)
+    (At { value: domain, line: line(t) }, layer, groups, lots)
+}
+
+fn read_lot(lines: &Lines, l: Node, tenant_place: &str, errors: &mut Vec<ConfigError>) -> RawLot {
+    let line = Some(lines.row(l.range().start));
+    let name = l.attribute("name").unwrap_or("").to_string();
+    let place = format!("{tenant_place}: lot \"{name}\"");
+    let mut layer = Layer::new(place.clone());
+    for a in l.attributes() {
+        if !LOT_OWN_ATTRS.contains(&a.name()) {
+            layer.set(Level::Group, a.name(), a.value(), line, errors);
+        }
+    }
+    if l.attribute("slots").is_none() {
+        errors.push(ConfigError { line, place: place.clone(), message: "<lot> needs slots=\"701-720\"".into() });
+    }
+    if let Some(c) = elements(l).next() {
+        errors.push(ConfigError {
+            line: Some(lines.row(c.range().start)),
+            place,
+            message: format!("unexpected <{}> in <lot>", c.tag_name().name()),
+        });
+    }
+    let at = |v: &str| At { value: v.to_string(), line };
+    RawLot {
+        name: At { value: name, line },
+        slots: at(l.attribute("slots").unwrap_or("")),
+        choose: at(l.attribute("choose").unwrap_or("")),
+        layer,
+    }
 }
 
 fn read_group(lines: &Lines, g: Node, tenant_place: &str, errors: &mut Vec<ConfigError>) -> RawGroup {

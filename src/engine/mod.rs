@@ -98,6 +98,8 @@ struct Inner {
     gen: u64,
     /// Log lines written under the lock, for the delivering thread to pass on after it.
     logs: Vec<(LogLevel, String)>,
+    /// The slot each lot that chooses `next` used last: (tenant, lot) to its index.
+    lot_last: std::collections::HashMap<(String, String), usize>,
 }
 
 /// Work a switch's event thread handed over because the engine's lock was taken (by an
@@ -187,6 +189,7 @@ impl Engine {
                 seq: 0,
                 gen: 0,
                 logs: Vec::new(),
+                lot_last: std::collections::HashMap::new(),
             }),
             timers: Mutex::new(Timers::new()),
             delivering: AtomicBool::new(false),

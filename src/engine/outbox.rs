@@ -85,7 +85,8 @@ impl Shared {
     /// `told`: the call that left was parked with visual notices (sent whatever the
     /// tenant's setting is now).
     pub(super) fn queue_park_info(inner: &mut Inner, t: &Tenant, tenant: &str, extension: &str, told: bool) {
-        if !t.notices.callpark_info && !told {
+        // A lot's slot has no phones of its own to tell.
+        if (!t.notices.callpark_info && !told) || t.lot_of(extension).is_some() {
             return;
         }
         let group = t.group_of(extension);
@@ -161,7 +162,7 @@ impl Shared {
         // slot too: the same slots a park key parks at.
         let target = if !bare.is_empty() && bare.len() <= 20 && bare.bytes().all(|b| b.is_ascii_digit()) {
             Target::Extension(bare.into())
-        } else if t.group(bare).is_some() {
+        } else if t.group(bare).is_some() || t.lot(bare).is_some() {
             Target::Group(bare.into())
         } else if valid_user(bare) && (self.host.user_exists(&tenant, bare) || self.holds_calls_at(&tenant, bare)) {
             Target::Extension(bare.into())

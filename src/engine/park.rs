@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::clean::{clean_id, clean_name, clean_number, clean_tenant, clean_user};
 use super::{DialOutcome, DialRequest, Inner, Shared};
 use crate::codes::{self, Intent};
-use crate::config::{RecallPlan, Tenant};
+use crate::config::{LotChoice, RecallPlan, Tenant};
 use crate::error::{CallError, DialError, DialFailure};
 use crate::host::{Action, BridgeError, Event, LogLevel, Message, Notice};
 use crate::identity::valid_user;
@@ -143,11 +143,14 @@ impl Shared {
             // dialed by a phone, it picks up from there. A key of no group is a user's own
             // slot (park+alice), if it names a user id.
             Ok(Intent::Key { target, group }) => {
-                let of_group = group && t.group(&target).is_some();
+                let of_lot = group && t.lot(&target).is_some();
+                let of_group = group && (of_lot || t.group(&target).is_some());
                 match (of_group, req.transferred) {
                     _ if group && !of_group && !valid_user(&target) => {
                         Err(codes::CodeError::Unknown(req.dialed.into()))
                     }
+                    // A lot's key: parks in a free slot; dialed, picks up its oldest call.
+                    (true, true) if of_lot => Ok(Intent::LotPark(target)),
                     (true, true) => Ok(Intent::GroupParkIn(target)),
                     (true, false) => Ok(Intent::RetrieveFromGroup(target)),
                     (false, true) => Ok(Intent::ParkAt(target)),
@@ -228,6 +231,14 @@ impl Shared {
         };
         let group_of_parker = t.group_of(parking_user);
         let own: [String; 1];
+        let rotated: Vec<String>;
+        // The lot parked in (a lot's key, or one of its slots named): its calls follow its
+        // plan, and a slot holds one call.
+        let lot = match &intent {
+            Intent::LotPark(name) => t.lot(name),
+            Intent::ParkAt(ext) => t.lot_of(ext),
+            _ => None,
+        };
         // The slots to try, how many calls each may hold, and the group parked in.
         let (candidates, limit, group) = match intent {
             Intent::ParkOwn => {
@@ -235,11 +246,28 @@ impl Shared {
                 (&own[..], t.max_calls_per_extension, None)
             }
             Intent::ParkAt(ext) => {
-                if ext != parking_user && t.group_of(&ext).is_none() && !self.host.user_exists(tenant, &ext) {
+                if ext != parking_user
+                    && lot.is_none()
+                    && t.group_of(&ext).is_none()
+                    && !self.host.user_exists(tenant, &ext)
+                {
                     return Err(DialError::UnknownExtension(ext));
                 }
                 own = [ext];
-                (&own[..], t.max_calls_per_extension, None)
+                (&own[..], if lot.is_some() { 1 } else { t.max_calls_per_extension }, None)
+            }
+            Intent::LotPark(_) => {
+                let l = lot.expect("a lot's key names a lot");
+                // `next`: from the slot after the one used last, wrapping.
+                let start = match l.choose {
+                    LotChoice::FirstFree => 0,
+                    LotChoice::Next => {
+                        let key = (tenant.to_string(), l.name.clone());
+                        self.inner.lock().lot_last.get(&key).map_or(0, |i| (i + 1) % l.slots.len().max(1))
+                    }
+                };
+                rotated = l.slots[start..].iter().chain(&l.slots[..start]).cloned().collect();
+                (&rotated[..], 1, None)
             }
             Intent::GroupPark => {
                 let g = group_of_parker.ok_or_else(|| DialError::NoGroup { user: parking_user.into() })?;
@@ -257,7 +285,10 @@ impl Shared {
                 unreachable!("retrieve intents and keys are handled apart")
             }
         };
-        let (plan, music) = terms(t, parking_user);
+        let (plan, music) = match lot {
+            Some(l) => (&l.recall, if l.music.is_empty() { t.music.clone() } else { l.music.clone() }),
+            None => terms(t, parking_user),
+        };
         // The call's own recall time: one that is no such time is said, and the
         // configured one used (the caller is parked all the same).
         let own = crate::config::own_recall_time(req.timeout).unwrap_or_else(|e| {
@@ -276,9 +307,10 @@ impl Shared {
             if inner.store.get(uuid).is_some() {
                 return Err(DialError::AlreadyParked);
             }
-            let full = || match group {
-                Some(g) => DialError::NoFreeMember { group: g.name.clone() },
-                None => DialError::SlotFull { extension: candidates[0].clone(), max: limit },
+            let full = || match (group, lot) {
+                (Some(g), _) => DialError::NoFreeMember { group: g.name.clone() },
+                (None, Some(l)) if candidates.len() > 1 => DialError::LotFull { lot: l.name.clone() },
+                _ => DialError::SlotFull { extension: candidates[0].clone(), max: limit },
             };
             // Another node may fill the slot chosen between the look and the add (a
             // shared store): the add fails, and the next slot with room is tried.
@@ -306,7 +338,12 @@ impl Shared {
                     due_ms,
                     plan,
                 };
-                match self.place(&mut inner, t, call, group.map(|_| "group-park".to_string()), limit) {
+                let detail = match (group, lot) {
+                    (Some(_), _) => Some("group-park".to_string()),
+                    (None, Some(l)) => Some(format!("lot {}", l.name)),
+                    _ => None,
+                };
+                match self.place(&mut inner, t, call, detail, limit) {
                     Ok(ev) => break (ext, ev),
                     Err(InsertError::Full) if tries < candidates.len() => {
                         tries += 1;
@@ -317,7 +354,17 @@ impl Shared {
                     Err(InsertError::Store(e)) => return Err(DialError::Store(e)),
                 }
             };
-            let recipients: &[String] = if group.is_some() { candidates } else { std::slice::from_ref(ext) };
+            // A lot's slot is nobody's extension: only the parking user is told where it went.
+            let recipients: &[String] = match (group, lot) {
+                (Some(_), _) => candidates,
+                (None, Some(_)) => &[],
+                _ => std::slice::from_ref(ext),
+            };
+            if let Some(l) = lot.filter(|l| l.choose == LotChoice::Next) {
+                if let Some(i) = l.slots.iter().position(|s| s == ext) {
+                    inner.lot_last.insert((tenant.to_string(), l.name.clone()), i);
+                }
+            }
             let (number, name) = (&caller_number, &caller_name);
             let position = place_in_slot(&inner, tenant, ext, uuid);
             park_messages(t, tenant, ext, parking_user, number, name, recipients, position, &mut inner.outbox);
@@ -340,7 +387,9 @@ impl Shared {
         limit: usize,
     ) -> Result<Notice, InsertError> {
         let (tenant, uuid, extension, due) = (call.tenant, call.uuid, call.extension, call.due_ms);
-        let group = t.group_of(extension).map(|g| g.name.clone());
+        // A lot's calls are grouped under the lot's name: its lamp and key (`park+<lot>`).
+        let group =
+            t.group_of(extension).map(|g| g.name.clone()).or_else(|| t.lot_of(extension).map(|l| l.name.clone()));
         // Park order: the park time (in thousandths of a millisecond), unique and
         // increasing for parks made now; an older park (adopted after a reload) takes
         // its place by its time.

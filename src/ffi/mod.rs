@@ -45,6 +45,7 @@ impl From<&DialError> for cp_result {
             DialError::NoParkingUser => cp_result::NoParkingUser,
             DialError::UnknownExtension(_) => cp_result::UnknownExtension,
             DialError::SlotFull { .. } => cp_result::SlotFull,
+            DialError::LotFull { .. } => cp_result::LotFull,
             DialError::NoGroup { .. } => cp_result::NoGroup,
             DialError::NoFreeMember { .. } => cp_result::NoFreeMember,
             DialError::AlreadyParked => cp_result::AlreadyParked,

@@ -1,0 +1,170 @@
+//! Parking lots: numbered slots of one call each, the switch choosing a free one (the
+//! model of Asterisk's `res_parking`, FreeSWITCH's `mod_valet_parking` and 3CX), beside
+//! the parking at extensions. A tenant's `<lots>`:
+//!
+//! ```xml
+//! <lots>
+//!   <lot name="main" slots="701-720" choose="first-free"/>
+//!   <lot name="lobby" slots="801-804" choose="next" recall="ring-group" ring-group="6000"/>
+//! </lots>
+//! ```
+//!
+//! `park+<lot>` (a transfer to it) parks in a free slot; each slot is an extension of
+//! the park (`*88701`, `park+701`); the lot's other attributes are recall settings, as a
+//! group's, that its calls follow whoever parked them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{At, ConfigError, ExtensionRules, Layer, RecallPlan};
+use crate::codes;
+
+/// How a lot picks the slot of a new call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LotChoice {
+    /// The lowest free slot (`first-free`, as valet parking and Asterisk's default).
+    FirstFree,
+    /// The free slot after the one used last, wrapping (`next`, Asterisk's `findslot =
+    /// next`): a slot just freed is not reused at once.
+    Next,
+}
+
+/// One lot, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lot {
+    pub name: String,
+    /// Its slots in order (each an extension of the park holding at most one call).
+    pub slots: Vec<String>,
+    pub choose: LotChoice,
+    /// Its calls' recall plan: the tenant's, with the lot's own settings over it.
+    pub recall: Arc<RecallPlan>,
+    /// Hold music of its calls; empty: the tenant's.
+    pub music: String,
+}
+
+/// A lot as read, before validation.
+#[derive(Clone, Debug)]
+pub(crate) struct RawLot {
+    pub name: At<String>,
+    pub slots: At<String>,
+    pub choose: At<String>,
+    pub layer: Layer,
+}
+
+/// The attributes of `<lot>` that are not recall settings.
+pub(crate) const LOT_OWN_ATTRS: &[&str] = &["name", "slots", "choose"];
+
+/// At most this many slots in one lot.
+pub const MAX_LOT_SLOTS: usize = 1000;
+
+/// A lot's recall plan and hold music from its own settings (over the tenant's), its
+/// errors said.
+pub(crate) type PlanOf<'a> = dyn FnMut(&Layer, &str, &mut Vec<ConfigError>) -> (RecallPlan, String) + 'a;
+
+/// `701-720`: the slots in order, or why not.
+fn slot_range(s: &str, rules: ExtensionRules) -> Result<Vec<String>, String> {
+    let (a, b) = s.split_once('-').ok_or_else(|| format!("slots \"{s}\" is not a range such as 701-720"))?;
+    let (a, b) = (a.trim(), b.trim());
+    for e in [a, b] {
+        codes::check_extension(e, "slots", rules).map_err(|e| format!("slots \"{s}\": {e}"))?;
+    }
+    if a.len() != b.len() {
+        return Err(format!("slots \"{s}\": both ends have the same number of digits"));
+    }
+    let (lo, hi) = (a.parse::<u64>().map_err(|e| e.to_string())?, b.parse::<u64>().map_err(|e| e.to_string())?);
+    if lo > hi {
+        return Err(format!("slots \"{s}\": the first is greater than the last"));
+    }
+    if hi - lo + 1 > MAX_LOT_SLOTS as u64 {
+        return Err(format!("slots \"{s}\": more than {MAX_LOT_SLOTS} slots"));
+    }
+    Ok((lo..=hi).map(|n| format!("{n:0width$}", width = a.len())).collect())
+}
+
+/// Resolves a tenant's lots against its groups (`member_of`: the group members) and
+/// layers: each lot's name, slots, choice and plan. Errors go to `errors`.
+pub(crate) fn resolve_lots(
+    raw: &[RawLot],
+    place: &str,
+    rules: ExtensionRules,
+    group_names: &[String],
+    member_of: &HashMap<String, usize>,
+    plan_of: &mut PlanOf,
+    errors: &mut Vec<ConfigError>,
+) -> (Vec<Lot>, HashMap<String, usize>) {
+    let mut lots: Vec<Lot> = Vec::new();
+    let mut lot_of: HashMap<String, usize> = HashMap::new();
+    for l in raw {
+        let lplace = format!("{place}{}lot \"{}\"", if place.is_empty() { "" } else { ": " }, l.name.value);
+        let err = |errors: &mut Vec<ConfigError>, line: Option<u32>, message: String| {
+            errors.push(ConfigError { line, place: lplace.clone(), message })
+        };
+        let name = &l.name.value;
+        if name.is_empty()
+            || name.len() > 64
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            err(errors, l.name.line, "a lot name is 1 to 64 letters, digits, '-' or '_'".into());
+        } else if name.bytes().all(|b| b.is_ascii_digit()) {
+            err(errors, l.name.line, format!("lot name \"{name}\" is all digits, like an extension"));
+        }
+        if group_names.iter().any(|g| g == name) || lots.iter().any(|o| &o.name == name) {
+            err(errors, l.name.line, format!("lot name \"{name}\" is used twice in this tenant (lots and groups)"));
+        }
+        let choose = match l.choose.value.trim() {
+            "" | "first-free" => LotChoice::FirstFree,
+            "next" => LotChoice::Next,
+            other => {
+                err(errors, l.choose.line, format!("choose \"{}\" is first-free or next", other.escape_default()));
+                LotChoice::FirstFree
+            }
+        };
+        let slots = match slot_range(&l.slots.value, rules) {
+            Ok(s) => s,
+            Err(e) => {
+                err(errors, l.slots.line, e);
+                Vec::new()
+            }
+        };
+        let idx = lots.len();
+        for s in &slots {
+            if let Some(&other) = lot_of.get(s) {
+                err(errors, l.slots.line, format!("slot {s} is already in lot \"{}\"", lots[other].name));
+                break;
+            }
+            if member_of.contains_key(s) {
+                err(errors, l.slots.line, format!("slot {s} is a member of a group: a slot is no user's"));
+                break;
+            }
+        }
+        for s in &slots {
+            lot_of.entry(s.clone()).or_insert(idx);
+        }
+        let (plan, music) = plan_of(&l.layer, &lplace, errors);
+        lots.push(Lot { name: name.clone(), slots, choose, recall: Arc::new(plan), music });
+    }
+    (lots, lot_of)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slot_range;
+    use crate::codes::ExtensionRules;
+
+    #[test]
+    fn slot_ranges() {
+        let r = ExtensionRules::default();
+        assert_eq!(slot_range("701-703", r).unwrap(), ["701", "702", "703"]);
+        assert_eq!(slot_range("0701-0702", r).unwrap(), ["0701", "0702"], "leading zeros kept");
+        for (bad, says) in [
+            ("701", "not a range"),
+            ("703-701", "greater than the last"),
+            ("99-101", "same number of digits"),
+            ("70a-720", "not an extension"),
+            ("1000-9999", "more than 1000 slots"),
+        ] {
+            let e = slot_range(bad, r).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+}
