@@ -1551,6 +1551,65 @@ def s43_pick_a_specific_call(ctx):
     ctx.wait_no_channels("no channel is left")
 
 
+LOT_CONF = BASIC_CONF.replace("""    </groups></tenant>
+    <tenant domain="globex.example"/>""", """    </groups><lots><lot name="main" slots="701-702"/></lots></tenant>
+    <tenant domain="globex.example"/>""")
+
+
+def s44_parking_lot(ctx):
+    """A lot `main` of slots 701-702 (Asterisk's callparking and parkcall_blindxfer
+    tests): 104's call blind-transferred by 101 to `park+main` goes to 701 and 101's phone
+    is told `Parked 104 at 701, dial *88701`; 105's to 702; a third (102's) finds the lot
+    full and is sent back to 101 (486: parked at 101). The lamps of `park+701` and
+    `park+main` light; 103 takes 702 with `*88702`, then 701 with its key `park+701`;
+    the lamps go off."""
+    import pjsua2 as pj
+    check(LOT_CONF != BASIC_CONF, "the lot is in the configuration")
+    ctx.sw.set_callpark_conf(LOT_CONF)
+    out = ctx.sw.api("callpark reload")
+    check("+OK" in out, f"callpark reload takes the lot: {out}")
+    try:
+        client, p105, p101 = ctx.phone("client", "104"), ctx.phone("105", "105"), ctx.phone("101a", "101")
+        p102, p103 = ctx.phone("102", "102"), ctx.phone("103", "103")
+        w_slot, w_lot = blf(ctx, "103", "park+701"), blf(ctx, "102", "park+main")
+        c1 = ctx.park_by_transfer(client, p101, "park+main")
+        calls = ctx.wait_parked(1)
+        check(calls[0]["extension"] == "701", f"parked in the lot's first slot: {calls}")
+        ctx.wait(lambda: any("Parked 104 at 701, dial *88701" in m for _, m in p101.messages), 5,
+                 f"101 is told the slot ({p101.messages[-2:]})")
+        blf_wait(ctx, w_slot, "confirmed")
+        blf_wait(ctx, w_lot, "confirmed")
+        c2 = ctx.park_by_transfer(p105, p101, "park+main")
+        calls = ctx.wait_parked(2)
+        check(sorted(c["extension"] for c in calls) == ["701", "702"], f"the second in 702: {calls}")
+        n = len(p101.incoming)
+        ctx.park_by_transfer(p102, p101, "park+main")
+        ctx.wait(lambda: len(p101.incoming) > n + 1, 10, "the lot is full: the call is sent back, 101 rings")
+        op = pj.CallOpParam()
+        op.statusCode = 486
+        p101.incoming[-1].hangup(op)
+        calls = ctx.wait_parked(3)
+        check(any(c["extension"] == "101" for c in calls), f"not taken: parked at 101's own extension: {calls}")
+        r = p103.dial("*88702")
+        ctx.wait(lambda: r.confirmed and r.media_active, 10, "103 takes 702 with *88702")
+        rx, _ = ctx.rtp_flows(c2)
+        check(rx > 25, f"105 hears 103 ({rx} packets)")
+        r.hangup(pj.CallOpParam(True))
+        r2 = p103.dial("park+701")
+        ctx.wait(lambda: r2.confirmed and r2.media_active, 10, "103 takes 701 with its key park+701")
+        rx, _ = ctx.rtp_flows(c1)
+        check(rx > 25, f"104 hears 103 ({rx} packets)")
+        blf_wait(ctx, w_slot, "off")
+        blf_wait(ctx, w_lot, "off")
+        w_slot.unsubscribe()
+        w_lot.unsubscribe()
+        ctx.ua.hangup_all()
+        ctx.wait_no_channels("no channel is left")
+    finally:
+        ctx.sw.set_callpark_conf(BASIC_CONF)
+        ctx.sw.api("callpark reload")
+
+
 EXIT_CONF = """<configuration name="callpark.conf">
   <settings><param name="exit-key" value="#"/><param name="exit-destination" value="7000"/></settings>
   <tenants><tenant domain="acme.example"><groups>
@@ -1894,7 +1953,8 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s35_unload_the_moment_a_call_parks, s36_pick_up_answered_before_the_bridge,
              s37_held_in_the_extension_that_parked_it, s38_lamp_of_a_named_slot_across_an_unload,
              s39_parked_for_the_user_whose_contact_was_called, s40_a_global_domain_name_picks_no_tenant,
-             s41_a_call_s_own_recall_time, s42_lamp_state_early, s43_pick_a_specific_call]
+             s41_a_call_s_own_recall_time, s42_lamp_state_early, s43_pick_a_specific_call,
+             s44_parking_lot]
 
 
 def main(argv):
