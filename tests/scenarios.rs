@@ -722,3 +722,20 @@ fn a_specific_call_of_several_at_one_extension() {
     assert_eq!(rig.dial(ACME, "r3", "*88102*2", Some("103"), None), retrieved("third", "102"));
     assert_eq!(rig.dial(ACME, "r4", "*88102*1", Some("103"), None), retrieved("first", "102"));
 }
+
+/// A call picked up and parked again by whoever picked it up is one new park, with the
+/// retriever as its parking user: `parked`, `retrieved`, `parked`, and the recall goes to
+/// the retriever.
+#[test]
+fn a_call_parked_again_by_who_picked_it_up() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
+    assert_eq!(rig.dial(ACME, "c1", "*68102", None, Some("101")), parked("102"));
+    assert_eq!(rig.dial(ACME, "r", "*88102", Some("103"), None), retrieved("c1", "102"));
+    assert_eq!(rig.dial(ACME, "c1", "*68105", None, Some("103")), parked("105"));
+    let actions: Vec<&str> = rig.host.events().iter().map(|e| e.action.name()).collect();
+    assert_eq!(actions, ["parked", "retrieved", "parked"]);
+    let c = rig.engine.parked("c1").expect("parked again");
+    assert_eq!((c.extension.as_str(), c.parking_user.as_str()), ("105", "103"));
+    rig.secs(60);
+    assert_eq!(rig.host.rings()[0].extension, "103", "the retriever who parked it again is recalled");
+}

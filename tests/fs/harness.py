@@ -1610,6 +1610,31 @@ def s44_parking_lot(ctx):
         ctx.sw.api("callpark reload")
 
 
+def s45_early_call_parked_by_the_operator(ctx):
+    """A caller still ringing (104 calls 101, who does not answer): `callpark park <uuid>
+    105` parks it; the caller is answered with the park's music, 101 stops ringing, and
+    102 picks it up. An outgoing leg not answered yet is refused with the call left as it
+    was."""
+    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+    n = len(p101.incoming)
+    c = client.dial("101")
+    ctx.wait(lambda: len(p101.incoming) > n, 8, "101 rings")
+    ring = p101.incoming[-1]
+    uuid = channel_uuid(ctx, "104")
+    check(not c.confirmed, "the caller is not answered yet")
+    out = ctx.sw.api(f"callpark park {uuid} 105").strip()
+    check(out.startswith(f"+OK parked {uuid} at 105"), f"a ringing caller is parked: {out!r}")
+    ctx.wait(lambda: c.confirmed, 8, "the caller is answered by the park")
+    ctx.wait(lambda: ring.ended, 8, "101 stops ringing")
+    ctx.wait_parked(1)
+    ctx.ua.pump(1.0)
+    r = ctx.pick_up(p102, "*88105")
+    rx, _ = ctx.rtp_flows(c)
+    check(rx > 25 and r.confirmed, f"102 talks to the caller ({rx} packets)")
+    ctx.ua.hangup_all()
+    ctx.wait_no_channels("no channel is left")
+
+
 EXIT_CONF = """<configuration name="callpark.conf">
   <settings><param name="exit-key" value="#"/><param name="exit-destination" value="7000"/></settings>
   <tenants><tenant domain="acme.example"><groups>
@@ -1954,7 +1979,7 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s37_held_in_the_extension_that_parked_it, s38_lamp_of_a_named_slot_across_an_unload,
              s39_parked_for_the_user_whose_contact_was_called, s40_a_global_domain_name_picks_no_tenant,
              s41_a_call_s_own_recall_time, s42_lamp_state_early, s43_pick_a_specific_call,
-             s44_parking_lot]
+             s44_parking_lot, s45_early_call_parked_by_the_operator]
 
 
 def main(argv):
