@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{At, ConfigError, ExtensionRules, Layer, RecallPlan};
+use super::{At, ConfigError, ExtensionRules, LampState, Layer, RecallPlan};
 use crate::codes;
 
 /// How a lot picks the slot of a new call.
@@ -40,6 +40,8 @@ pub struct Lot {
     pub recall: Arc<RecallPlan>,
     /// Hold music of its calls; empty: the tenant's.
     pub music: String,
+    /// `lamp-state` of its slots and of its key.
+    pub lamp_state: LampState,
 }
 
 /// A lot as read, before validation.
@@ -59,7 +61,7 @@ pub const MAX_LOT_SLOTS: usize = 1000;
 
 /// A lot's recall plan and hold music from its own settings (over the tenant's), its
 /// errors said.
-pub(crate) type PlanOf<'a> = dyn FnMut(&Layer, &str, &mut Vec<ConfigError>) -> (RecallPlan, String) + 'a;
+pub(crate) type PlanOf<'a> = dyn FnMut(&Layer, &str, &mut Vec<ConfigError>) -> (RecallPlan, String, LampState) + 'a;
 
 /// `701-720`: the slots in order, or why not.
 fn slot_range(s: &str, rules: ExtensionRules) -> Result<Vec<String>, String> {
@@ -140,8 +142,8 @@ pub(crate) fn resolve_lots(
         for s in &slots {
             lot_of.entry(s.clone()).or_insert(idx);
         }
-        let (plan, music) = plan_of(&l.layer, &lplace, errors);
-        lots.push(Lot { name: name.clone(), slots, choose, recall: Arc::new(plan), music });
+        let (plan, music, lamp_state) = plan_of(&l.layer, &lplace, errors);
+        lots.push(Lot { name: name.clone(), slots, choose, recall: Arc::new(plan), music, lamp_state });
     }
     (lots, lot_of)
 }

@@ -145,6 +145,8 @@ pub struct Group {
     /// Shared by every call parked under it, which keeps it across reloads.
     pub recall: Arc<RecallPlan>,
     pub music: String,
+    /// `lamp-state` of its members' slots and of its key.
+    pub lamp_state: LampState,
 }
 
 /// How the phones of the extension a call is parked for (every member's, for a group
@@ -233,6 +235,21 @@ impl Tenant {
     /// The lot `slot` is a slot of.
     pub fn lot_of(&self, slot: &str) -> Option<&Lot> {
         self.lot_of.get(slot).map(|&i| &self.lots[i])
+    }
+    /// How the lamp of slot `ext` shows a parked call: its lot's `lamp-state`, else its
+    /// group's, else the tenant's.
+    pub fn lamp_state_of_slot(&self, ext: &str) -> LampState {
+        self.lot_of(ext)
+            .map(|l| l.lamp_state)
+            .or_else(|| self.group_of(ext).map(|g| g.lamp_state))
+            .unwrap_or(self.lamp_state)
+    }
+    /// How the lamp of the key of lot or group `name` shows a parked call.
+    pub fn lamp_state_of_key(&self, name: &str) -> LampState {
+        self.lot(name)
+            .map(|l| l.lamp_state)
+            .or_else(|| self.group(name).map(|g| g.lamp_state))
+            .unwrap_or(self.lamp_state)
     }
 }
 
@@ -404,7 +421,6 @@ impl Layer {
                 | "tell-parker"
                 | "notices"
                 | "announce"
-                | "lamp-state"
         );
         if matches!(
             name,
@@ -729,13 +745,18 @@ pub(crate) fn resolve_tenant(
             }
         }
         let music = pick(&glayers, |l| &l.music).map(|a| a.value).unwrap_or_default();
-        out_groups.push(Group { name: g.name.value.clone(), members, recall: Arc::new(plan), music });
+        let lamp_state = pick(&glayers, |l| &l.lamp_state).map(|a| a.value).unwrap_or(LampState::Confirmed);
+        out_groups.push(Group { name: g.name.value.clone(), members, recall: Arc::new(plan), music, lamp_state });
     }
     let group_names: Vec<String> = out_groups.iter().map(|g| g.name.clone()).collect();
     let mut plan_of = |lot: &Layer, lplace: &str, errors: &mut Vec<ConfigError>| {
         let mut ls: Vec<&Layer> = layers.to_vec();
         ls.push(lot);
-        (resolve_plan(&ls, lplace, errors), pick(&ls, |l| &l.music).map(|a| a.value).unwrap_or_default())
+        (
+            resolve_plan(&ls, lplace, errors),
+            pick(&ls, |l| &l.music).map(|a| a.value).unwrap_or_default(),
+            pick(&ls, |l| &l.lamp_state).map(|a| a.value).unwrap_or(LampState::Confirmed),
+        )
     };
     let (lots, lot_of) =
         lots::resolve_lots(raw_lots, &place, extensions, &group_names, &member_of, &mut plan_of, errors);

@@ -55,7 +55,11 @@ impl Shared {
                 for mut n in batch.drain(..) {
                     // A lamp shows a parked call as its tenant says, as configured now.
                     if let Notice::Presence(p) = &mut n {
-                        p.parked_as = config.tenant(&p.tenant).lamp_state;
+                        let t = config.tenant(&p.tenant);
+                        p.parked_as = match &p.target {
+                            Target::Extension(e) => t.lamp_state_of_slot(e),
+                            Target::Group(n) => t.lamp_state_of_key(n),
+                        };
                     }
                     self.host.notify(&n);
                 }
