@@ -149,3 +149,33 @@ fn a_lot_s_own_lamp_state() {
     let bad = callpark::config::from_xml("t.xml", &conf(r#"<lot name="m" slots="701-702" lamp-state="on"/>"#));
     assert!(bad.unwrap_err().to_string().contains("lamp-state \"on\" is confirmed or early"));
 }
+
+/// Coming from mod_valet_parking (FusionPBX): the lot's number `*5900` and its slots
+/// `*5901`... keep the phones' codes and `park+*5901` keys.
+#[test]
+fn valet_parking_s_codes_and_keys_keep_working() {
+    let rig = Rig::new(&conf(r#"<lot name="valet" slots="5901-5903" prefix="*" number="*5900"/>"#));
+    assert_eq!(transfer(&rig, "c1", "*5900", "101"), parked("5901"), "the lot's number parks in a free slot");
+    assert_eq!(transfer(&rig, "c2", "park+*5900", "101"), parked("5902"), "and its key");
+    assert_eq!(transfer(&rig, "c3", "*5903", "101"), parked("5903"), "a slot by its code");
+    let told = rig.host.messages();
+    assert!(told.contains(&("101".into(), "Parked 5551234 at 5901, dial *5901".into())), "{told:?}");
+    let count = |t: Target| rig.host.lamp(ACME, &t).map(|p| p.state.count);
+    assert_eq!(count(Target::Extension("*5901".into())), Some(1), "the lamp of park+*5901");
+    assert_eq!(count(Target::Extension("5901".into())), Some(1), "and of park+5901");
+    assert_eq!(count(Target::Group("*5900".into())), Some(3), "the lot's, under its number");
+    rig.engine.probe(ACME, "park+*5902", Some("sub-1")).unwrap();
+    let retrieved = |p: &str, e: &str| Ok(DialOutcome::Retrieved { parked_uuid: p.into(), extension: e.into() });
+    assert_eq!(rig.dial(ACME, "r1", "*5902", Some("103"), None), retrieved("c2", "5902"));
+    assert_eq!(rig.dial(ACME, "r2", "park+*5903", Some("103"), None), retrieved("c3", "5903"));
+    assert_eq!(rig.dial(ACME, "r3", "*5900", Some("103"), None), retrieved("c1", "5901"), "the number dialed: the oldest");
+    assert_eq!(count(Target::Extension("*5901".into())), Some(0));
+    for (lots, says) in [
+        (r#"<lot name="v" slots="5901-5902" prefix="59"/>"#, "not digits only"),
+        (r#"<lot name="v" slots="5901-5902" number="5900"/>"#, "begin it with * or #"),
+        (r#"<lot name="v" slots="5901-5902" number="*59x"/>"#, "*, # and digits"),
+    ] {
+        let e = callpark::config::from_xml("t.xml", &conf(lots)).unwrap_err().to_string();
+        assert!(e.contains(says), "{lots}: {e}");
+    }
+}

@@ -12,6 +12,12 @@
 //! `park+<lot>` (a transfer to it) parks in a free slot; each slot is an extension of
 //! the park (`*88701`, `park+701`); the lot's other attributes are recall settings, as a
 //! group's, that its calls follow whoever parked them.
+//!
+//! For sites coming from `mod_valet_parking` (FusionPBX), `number="*5900"` and
+//! `prefix="*"` keep the phones' keys and codes: `*5900` (or `park+*5900`) transferred to
+//! parks in the lot, dialed picks up its oldest call; `*5901` (or `park+*5901`) is slot
+//! 5901, transferred to parks there, dialed picks it up; the lamps are published under
+//! those names.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,6 +48,18 @@ pub struct Lot {
     pub music: String,
     /// `lamp-state` of its slots and of its key.
     pub lamp_state: LampState,
+    /// What its slots are dialed and watched as, before the slot (`*` for `*5901`);
+    /// empty: the slot alone.
+    pub prefix: String,
+    /// What the lot itself is dialed and watched as besides `park+<name>` (`*5900`).
+    pub number: Option<String>,
+}
+
+impl Lot {
+    /// How slot `slot` of this lot is dialed and watched (`*5901`, or `701`).
+    pub fn slot_name(&self, slot: &str) -> String {
+        format!("{}{slot}", self.prefix)
+    }
 }
 
 /// A lot as read, before validation.
@@ -50,11 +68,18 @@ pub(crate) struct RawLot {
     pub name: At<String>,
     pub slots: At<String>,
     pub choose: At<String>,
+    pub prefix: At<String>,
+    pub number: At<String>,
     pub layer: Layer,
 }
 
 /// The attributes of `<lot>` that are not recall settings.
-pub(crate) const LOT_OWN_ATTRS: &[&str] = &["name", "slots", "choose"];
+pub(crate) const LOT_OWN_ATTRS: &[&str] = &["name", "slots", "choose", "prefix", "number"];
+
+/// A lot's `number` or `prefix`: `*`, `#` and digits, as a phone dials them.
+fn dialable(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
+}
 
 /// At most this many slots in one lot.
 pub const MAX_LOT_SLOTS: usize = 1000;
@@ -142,8 +167,31 @@ pub(crate) fn resolve_lots(
         for s in &slots {
             lot_of.entry(s.clone()).or_insert(idx);
         }
+        let prefix = l.prefix.value.trim().to_string();
+        if !prefix.is_empty() && (!dialable(&prefix, 8) || prefix.bytes().all(|b| b.is_ascii_digit())) {
+            err(
+                errors,
+                l.prefix.line,
+                format!("prefix \"{}\" is 1 to 8 of *, # and digits, not digits only", prefix.escape_default()),
+            );
+        }
+        let number = Some(l.number.value.trim().to_string()).filter(|n| !n.is_empty());
+        if let Some(n) = &number {
+            if !dialable(n, 16) {
+                err(errors, l.number.line, format!("number \"{}\" is *, # and digits, at most 16", n.escape_default()));
+            } else if n.bytes().all(|b| b.is_ascii_digit()) {
+                err(
+                    errors,
+                    l.number.line,
+                    format!("number \"{n}\" is digits only, like an extension: begin it with * or #"),
+                );
+            }
+            if lots.iter().any(|o| o.number.as_ref() == Some(n)) {
+                err(errors, l.number.line, format!("number \"{n}\" is used by two lots"));
+            }
+        }
         let (plan, music, lamp_state) = plan_of(&l.layer, &lplace, errors);
-        lots.push(Lot { name: name.clone(), slots, choose, recall: Arc::new(plan), music, lamp_state });
+        lots.push(Lot { name: name.clone(), slots, choose, recall: Arc::new(plan), music, lamp_state, prefix, number });
     }
     (lots, lot_of)
 }

@@ -236,6 +236,17 @@ impl Tenant {
     pub fn lot_of(&self, slot: &str) -> Option<&Lot> {
         self.lot_of.get(slot).map(|&i| &self.lots[i])
     }
+    /// What was dialed (without `park+`), when it names a lot's slot by its prefix
+    /// (`*5901`) or the lot by its number (`*5900`): the lot, and the slot if one.
+    pub fn lot_dialed(&self, bare: &str) -> Option<(&Lot, Option<&str>)> {
+        self.lots.iter().find_map(|l| {
+            if l.number.as_deref() == Some(bare) {
+                return Some((l, None));
+            }
+            let slot = bare.strip_prefix(l.prefix.as_str()).filter(|_| !l.prefix.is_empty())?;
+            l.slots.iter().find(|s| *s == slot).map(|s| (l, Some(s.as_str())))
+        })
+    }
     /// How the lamp of slot `ext` shows a parked call: its lot's `lamp-state`, else its
     /// group's, else the tenant's.
     pub fn lamp_state_of_slot(&self, ext: &str) -> LampState {

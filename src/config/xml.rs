@@ -242,6 +242,8 @@ fn read_lot(lines: &Lines, l: Node, tenant_place: &str, errors: &mut Vec<ConfigE
         name: At { value: name, line },
         slots: at(l.attribute("slots").unwrap_or("")),
         choose: at(l.attribute("choose").unwrap_or("")),
+        prefix: at(l.attribute("prefix").unwrap_or("")),
+        number: at(l.attribute("number").unwrap_or("")),
         layer,
     }
 }

@@ -53,15 +53,27 @@ impl Shared {
                 }
                 let config = self.config.read().clone();
                 for mut n in batch.drain(..) {
-                    // A lamp shows a parked call as its tenant says, as configured now.
+                    // A lamp shows a parked call as its tenant says, as configured now, and
+                    // is published under a lot's other names too (`park+*5901`).
+                    let mut alias = None;
                     if let Notice::Presence(p) = &mut n {
                         let t = config.tenant(&p.tenant);
-                        p.parked_as = match &p.target {
-                            Target::Extension(e) => t.lamp_state_of_slot(e),
-                            Target::Group(n) => t.lamp_state_of_key(n),
+                        let other = match &p.target {
+                            Target::Extension(e) => {
+                                p.parked_as = t.lamp_state_of_slot(e);
+                                t.lot_of(e).filter(|l| !l.prefix.is_empty()).map(|l| Target::Extension(l.slot_name(e)))
+                            }
+                            Target::Group(g) => {
+                                p.parked_as = t.lamp_state_of_key(g);
+                                t.lot(g).and_then(|l| l.number.clone()).map(Target::Group)
+                            }
                         };
+                        alias = other.map(|target| Notice::Presence(Presence { target, ..p.clone() }));
                     }
                     self.host.notify(&n);
+                    if let Some(a) = alias {
+                        self.host.notify(&a);
+                    }
                 }
             }
             self.delivering.store(false, Ordering::Release);
@@ -164,7 +176,13 @@ impl Shared {
         let t = config.tenant(&tenant);
         // A number is a slot, a group's name its lamp, any other user id (`park+alice`) a
         // slot too: the same slots a park key parks at.
-        let target = if !bare.is_empty() && bare.len() <= 20 && bare.bytes().all(|b| b.is_ascii_digit()) {
+        let target = if let Some((lot, slot)) = t.lot_dialed(bare) {
+            // A lot's slot by its prefix (`park+*5901`), or the lot by its number.
+            match slot {
+                Some(s) => Target::Extension(s.into()),
+                None => Target::Group(lot.name.clone()),
+            }
+        } else if !bare.is_empty() && bare.len() <= 20 && bare.bytes().all(|b| b.is_ascii_digit()) {
             Target::Extension(bare.into())
         } else if t.group(bare).is_some() || t.lot(bare).is_some() {
             Target::Group(bare.into())

@@ -77,8 +77,11 @@ pub(super) fn park_messages(
     position: usize,
     out: &mut VecDeque<Notice>,
 ) {
-    // Behind other calls at the slot: the code that takes this one (`*88102*2`).
-    let code = if position > 1 {
+    // Behind other calls at the slot: the code that takes this one (`*88102*2`); a slot
+    // of a lot with a prefix is dialed as such (`*5901`).
+    let code = if let Some(l) = t.lot_of(ext).filter(|l| !l.prefix.is_empty()) {
+        l.slot_name(ext)
+    } else if position > 1 {
         format!("{}{ext}*{position}", t.codes.retrieve)
     } else {
         format!("{}{ext}", t.codes.retrieve)
@@ -137,8 +140,21 @@ impl Shared {
         let transferor = clean_user("transferor", req.transferor).map_err(bad)?;
         let config = self.config.read().clone();
         let t = config.tenant(&tenant);
+        let bare = req.dialed.strip_prefix(codes::BLF_PREFIX).unwrap_or(req.dialed);
+        let lot_dialed = t.lot_dialed(bare);
         let intent = match codes::parse(req.dialed, &t.codes, t.extensions) {
             _ if req.back_to_park => Ok(Intent::ParkOwn),
+            // A lot's number or a slot by its prefix (valet parking's `*5900`, `*5901`):
+            // transferred to, it parks there; dialed, it picks up from there.
+            _ if lot_dialed.is_some() => {
+                let (lot, slot) = lot_dialed.expect("matched");
+                Ok(match (slot, req.transferred) {
+                    (Some(s), true) => Intent::ParkAt(s.into()),
+                    (Some(s), false) => Intent::RetrieveFrom(s.into()),
+                    (None, true) => Intent::LotPark(lot.name.clone()),
+                    (None, false) => Intent::RetrieveFromGroup(lot.name.clone()),
+                })
+            }
             // A park key: pressed during a call (the call transferred to it) it parks there;
             // dialed by a phone, it picks up from there. A key of no group is a user's own
             // slot (park+alice), if it names a user id.
