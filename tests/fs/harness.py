@@ -1635,6 +1635,45 @@ def s45_early_call_parked_by_the_operator(ctx):
     ctx.wait_no_channels("no channel is left")
 
 
+VALET_CONF = BASIC_CONF.replace("""    </groups></tenant>
+    <tenant domain="globex.example"/>""", """    </groups><lots><lot name="valet" slots="5901-5903" prefix="*" number="*5900"/></lots></tenant>
+    <tenant domain="globex.example"/>""")
+
+
+def s46_valet_parking_keys(ctx):
+    """A FusionPBX-provisioned phone's valet keys: with a lot `prefix="*"
+    number="*5900"`, 101 blind-transfers the client to `*5900`: parked in 5901, 101 is
+    told `dial *5901`; a BLF key `park+*5901` (subscribed before, and one after) shows it;
+    102 dials `*5901` and talks to the client; the lamp goes off."""
+    check(VALET_CONF != BASIC_CONF, "the lot is in the configuration")
+    ctx.sw.set_callpark_conf(VALET_CONF)
+    out = ctx.sw.api("callpark reload")
+    check("+OK" in out, f"callpark reload takes the valet lot: {out}")
+    try:
+        client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+        w = blf(ctx, "103", "park+*5901")
+        c = ctx.park_by_transfer(client, p101, "*5900")
+        calls = ctx.wait_parked(1)
+        check(calls[0]["extension"] == "5901", f"parked in slot 5901: {calls}")
+        ctx.wait(lambda: any("at 5901, dial *5901" in m for _, m in p101.messages), 5,
+                 f"101 is told the valet code ({p101.messages[-2:]})")
+        blf_wait(ctx, w, "confirmed")
+        late = blf(ctx, "105", "park+*5901")
+        blf_wait(ctx, late, "confirmed", seconds=3)
+        r = p102.dial("*5901")
+        ctx.wait(lambda: r.confirmed and r.media_active, 10, "102 picks it up with *5901")
+        rx, _ = ctx.rtp_flows(c)
+        check(rx > 25, f"the client hears 102 ({rx} packets)")
+        blf_wait(ctx, w, "off")
+        w.unsubscribe()
+        late.unsubscribe()
+        ctx.ua.hangup_all()
+        ctx.wait_no_channels("no channel is left")
+    finally:
+        ctx.sw.set_callpark_conf(BASIC_CONF)
+        ctx.sw.api("callpark reload")
+
+
 EXIT_CONF = """<configuration name="callpark.conf">
   <settings><param name="exit-key" value="#"/><param name="exit-destination" value="7000"/></settings>
   <tenants><tenant domain="acme.example"><groups>
@@ -1979,7 +2018,7 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s37_held_in_the_extension_that_parked_it, s38_lamp_of_a_named_slot_across_an_unload,
              s39_parked_for_the_user_whose_contact_was_called, s40_a_global_domain_name_picks_no_tenant,
              s41_a_call_s_own_recall_time, s42_lamp_state_early, s43_pick_a_specific_call,
-             s44_parking_lot, s45_early_call_parked_by_the_operator]
+             s44_parking_lot, s45_early_call_parked_by_the_operator, s46_valet_parking_keys]
 
 
 def main(argv):
