@@ -63,6 +63,10 @@ const CONFIG_A: &str = r##"<configuration name="callpark.conf">
           <member extension="105"/>
         </group>
       </groups>
+      <lots>
+        <lot name="main" slots="701-703" lamp-state="early"/>
+        <lot name="valet" slots="5901-5902" prefix="*" number="*5900" choose="next" recall-time="7"/>
+      </lots>
     </tenant>
     <tenant domain="other.example">
       <settings>
