@@ -421,6 +421,7 @@ fuzz_target!(|data: &[u8]| {
             }
             b"dial" | b"dial-null" => {
                 let s: Vec<Option<CString>> = (0..7).map(|_| field(f.next())).collect();
+                let hand_over = s[2].as_ref().is_some_and(|d| d.to_bytes().starts_with(b"callpark-handover-"));
                 // The channel is `user`@`tenant`, authenticated; `transferor` the
                 // outbound leg it was bridged to (a directory user of `tenant`).
                 let partner = cp_leg {
@@ -484,7 +485,12 @@ fuzz_target!(|data: &[u8]| {
                         assert!(b.contains(&0), "a result string is NUL-terminated");
                     }
                     match out.action {
-                        cp_action::None => assert!([1, 20, 41].contains(&out.hangup_cause) && out.prompt[0] != 0),
+                        // A refused hand-over (a call between switches) has no prompt, so
+                        // no early media; every other refusal plays one.
+                        cp_action::None => assert!(
+                            [1, 20, 41].contains(&out.hangup_cause)
+                                && (out.prompt[0] != 0 || hand_over)
+                        ),
                         cp_action::SentBack => assert!(out.user[0] != 0 && out.tenant[0] != 0 && out.prompt[0] != 0),
                         cp_action::Parked | cp_action::Bridged | cp_action::End => assert_eq!(r, cp_result::Ok),
                         cp_action::HangUp => panic!("cp_engine_dial answered HangUp, which only operations use"),
