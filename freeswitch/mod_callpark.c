@@ -1182,7 +1182,19 @@ static switch_bool_t is_hold(const char *dialplan, const char *profile, const ch
 			   : SWITCH_FALSE;
 }
 
-/* Whether a parked channel is still in the park's hold and bridged to nobody. */
+/* Transferred to the hold's inline dialplan and not running it yet (an operator's park a
+   moment ago, the channel still routing): its current application is still the one it
+   ran before, but its caller profile is the hold's own. */
+static switch_bool_t on_way_to_hold(switch_caller_profile_t *cp)
+{
+	return cp && !zstr(cp->dialplan) && !strcasecmp(cp->dialplan, "inline") && !zstr(cp->destination_number) &&
+				   strstr(cp->destination_number, "playback:${callpark_hold_music}")
+			   ? SWITCH_TRUE
+			   : SWITCH_FALSE;
+}
+
+/* Whether a parked channel is still in the park's hold (or on its way to it) and bridged
+   to nobody. */
 static switch_bool_t in_hold(switch_channel_t *channel)
 {
 	switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
@@ -1192,11 +1204,13 @@ static switch_bool_t in_hold(switch_channel_t *channel)
 		held_key(key, sizeof(key), cp->profile_index, cp->dialplan, cp->context, cp->destination_number);
 	}
 
-	return !switch_channel_test_flag(channel, CF_BRIDGED) && cp &&
-		is_hold(cp->dialplan, key, switch_channel_get_variable(channel, CALLPARK_HELD_IN_VAR),
-				switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE),
-				switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_DATA_VARIABLE),
-				switch_channel_get_variable(channel, "callpark_hold_music"), switch_channel_get_variable(channel, "callpark_announce"));
+	/* On its way, the bridge it leaves may not have ended yet. */
+	return on_way_to_hold(cp) ||
+		(!switch_channel_test_flag(channel, CF_BRIDGED) && cp &&
+		 is_hold(cp->dialplan, key, switch_channel_get_variable(channel, CALLPARK_HELD_IN_VAR),
+				 switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE),
+				 switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_DATA_VARIABLE),
+				 switch_channel_get_variable(channel, "callpark_hold_music"), switch_channel_get_variable(channel, "callpark_announce")));
 }
 
 /* A parked channel that runs anything but the park's hold, or is bridged, was taken out

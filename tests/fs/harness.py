@@ -1676,6 +1676,29 @@ def s46_valet_parking_keys(ctx):
         ctx.sw.api("callpark reload")
 
 
+def s47_reload_the_moment_an_operator_parks(ctx, rounds=5):
+    """`reload mod_callpark` right after `callpark park <uuid> 105` (the call still on its
+    way to the hold), `rounds` times: the call is adopted each time, still parked at 105,
+    and 102 picks it up (failed before within two rounds: the adoption found the call
+    still routing to the hold, or still bridged, and left the caller on hold music,
+    unknown to the park)."""
+    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+    for i in range(rounds):
+        c, _ = ctx.call_and_answer(client, p101)
+        uuid = channel_uuid(ctx, "104")
+        out = ctx.sw.api(f"callpark park {uuid} 105{'' if i % 2 else ' 0'}").strip()
+        check(out.startswith("+OK"), f"round {i}: parked: {out!r}")
+        out = ctx.sw.api("reload mod_callpark")
+        check("+OK" in out, f"round {i}: reload: {out.strip()}")
+        calls = ctx.wait_parked(1)
+        check(calls[0]["uuid"] == uuid, f"round {i}: adopted: {calls}")
+        r = ctx.pick_up(p102, "*88105")
+        rx, _ = ctx.rtp_flows(c)
+        check(rx > 25 and r.confirmed, f"round {i}: 102 talks to the caller ({rx} packets)")
+        ctx.ua.hangup_all()
+        ctx.wait_no_channels(f"round {i}: no channel is left")
+
+
 EXIT_CONF = """<configuration name="callpark.conf">
   <settings><param name="exit-key" value="#"/><param name="exit-destination" value="7000"/></settings>
   <tenants><tenant domain="acme.example"><groups>
@@ -2020,7 +2043,8 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s37_held_in_the_extension_that_parked_it, s38_lamp_of_a_named_slot_across_an_unload,
              s39_parked_for_the_user_whose_contact_was_called, s40_a_global_domain_name_picks_no_tenant,
              s41_a_call_s_own_recall_time, s42_lamp_state_early, s43_pick_a_specific_call,
-             s44_parking_lot, s45_early_call_parked_by_the_operator, s46_valet_parking_keys]
+             s44_parking_lot, s45_early_call_parked_by_the_operator, s46_valet_parking_keys,
+             s47_reload_the_moment_an_operator_parks]
 
 
 def main(argv):
