@@ -30,6 +30,9 @@
    ends with its final answer, no early media and no prompt. */
 #define CALLPARK_HANDOVER_APP "callpark_handover"
 #define CALLPARK_HANDOVER_PREFIX "callpark-handover-"
+/* One-step parking: run on the leg whose phone pressed a meta key during a call
+   (bind_meta_app 6 ab s callpark_one_step), it parks the other party. */
+#define CALLPARK_ONE_STEP_APP "callpark_one_step"
 /* held_key() of the caller profile under which run_next started a channel's hold. */
 #define CALLPARK_HELD_IN_VAR "callpark_held_in_profile"
 /* What a sent-back call runs when its parking user did not take it (see send_back()). */
@@ -1038,6 +1041,50 @@ static void after_music(switch_core_session_t *session)
 
 static void run_callpark(switch_core_session_t *session, const char *data);
 
+/* The keys after the meta key (data, or read here: up to 10, # ends them, 3 s for the
+   first and 2 s between), then the library's answer: the operator's park of the party
+   this leg talks to, which this module carries out as `callpark park` would. */
+SWITCH_STANDARD_APP(callpark_one_step_app)
+{
+	switch_channel_t *channel = switch_core_session_get_channel(session);
+	const char *partner_uuid = switch_channel_get_partner_uuid(channel);
+	struct cp_dial d = { 0 };
+	struct cp_leg transferring = { 0 }, partner = { 0 };
+	struct cp_command command;
+	switch_stream_handle_t stream = { 0 };
+	char digits[32] = "", text[256];
+	char term = 0;
+	cp_result r;
+
+	if (zstr(partner_uuid)) {
+		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE, "callpark: one-step park: this call talks to nobody\n");
+		return;
+	}
+	partner_uuid = switch_core_session_strdup(session, partner_uuid);
+	if (!zstr(data)) {
+		switch_copy_string(digits, data, sizeof(digits));
+	} else {
+		switch_ivr_collect_digits_count(session, digits, sizeof(digits), 10, "#", &term, 3000, 2000, 0);
+	}
+	if (!enter_module()) {
+		return;
+	}
+	read_facts(session, NULL, &d, &transferring, &partner);
+	r = cp_engine_one_step(globals.engine, &d, digits, partner_uuid, &command);
+	leave_module();
+	if (r != CP_RESULT_OK) {
+		cp_result_message(r, text, sizeof(text), NULL);
+		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE, "callpark: one-step park \"%s\" refused: %s\n", digits,
+						  text);
+		return;
+	}
+	SWITCH_STANDARD_STREAM(stream);
+	operate(&stream, &command);
+	switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_INFO, "callpark: one-step park \"%s\": %s", digits,
+					  stream.data ? (char *) stream.data : "\n");
+	switch_safe_free(stream.data);
+}
+
 SWITCH_STANDARD_APP(callpark_app)
 {
 	run_callpark(session, data);
@@ -1614,6 +1661,9 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
 	*module_interface = switch_loadable_module_create_module_interface(pool, modname);
 	SWITCH_ADD_APP(app_interface, CALLPARK_APP, "Call park", "Park or retrieve a call from what was dialed", callpark_app, CALLPARK_SYNTAX,
 				   SAF_NONE);
+	SWITCH_ADD_APP(app_interface, CALLPARK_ONE_STEP_APP, "Call park by keys",
+				   "Parks the other party of this call (bind it to a meta key with bind_meta_app)", callpark_one_step_app,
+				   "[<extension or lot>]", SAF_NONE);
 	SWITCH_ADD_APP(app_interface, CALLPARK_HANDOVER_APP, "Call park hand-over",
 				   "A retriever another node of the shared park sends for a call held here", callpark_handover_app,
 				   CALLPARK_HANDOVER_PREFIX "<token>", SAF_SUPPORT_NOMEDIA);

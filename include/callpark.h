@@ -87,6 +87,7 @@ enum cp_result
   CP_RESULT_OTHER_TENANT = 207,
   CP_RESULT_UNKNOWN_USER = 208,
   CP_RESULT_LOT_FULL = 209,
+  CP_RESULT_KEYS_OF_NO_USER = 210,
   CP_RESULT_NO_RETRIEVER = 300,
   CP_RESULT_SLOT_EMPTY = 301,
   CP_RESULT_NOT_PARKED = 302,
@@ -708,6 +709,26 @@ cp_result cp_command_parse(const char *line,
                            char *err_buf,
                            size_t err_len,
                            size_t *err_n);
+
+// One-step parking: keys pressed during a call (the dialplan binds a meta key, e.g.
+// `bind_meta_app 6 ab s callpark_one_step`). `presser` is what the switch knows of the
+// leg whose phone sent them (as for `cp_engine_dial`; its `uuid` and `dialed` are not
+// read), `digits` what followed the meta key (NULL or empty: the user's own extension),
+// `partner_uuid` the party it talks to. Writes into `*out` the operator's park of that
+// party that carries it out (`CP_COMMAND_KIND_PARK`, in the presser's tenant, on this
+// node only), for the switch to run as `cp_engine_operate`: its parking user is then the
+// one it talked to, the presser. Refused (`*out` untouched) for a leg that is no user's
+// (`CP_RESULT_KEYS_OF_NO_USER`: a carrier's or an outside party's keys park nobody) and
+// for digits that are no extension.
+//
+// # Safety
+// `presser` is NULL or valid (its strings and legs NULL or valid); `digits` and
+// `partner_uuid` NULL or NUL-terminated; `out` NULL or valid.
+cp_result cp_engine_one_step(const struct cp_engine *engine,
+                             const struct cp_dial *presser,
+                             const char *digits,
+                             const char *partner_uuid,
+                             struct cp_command *out);
 
 // Carries out an operator's command (`CP_COMMAND_KIND_PARK`, `_RETRIEVE`, `_HANGUP`,
 // as `cp_command_parse` wrote it): checks the tenant named, acts, fires the usual

@@ -40,6 +40,9 @@ pub enum DialError {
     LotFull {
         lot: String,
     },
+    /// Keys pressed during a call on a leg that is no user's (a carrier's, an outside
+    /// party's): nobody is parked.
+    KeysOfNoUser,
     AlreadyParked,
     NoRetriever,
     Empty {
@@ -81,6 +84,9 @@ impl fmt::Display for DialError {
             }
             DialError::NoGroup { user } => write!(f, "user {user} is in no call-park group"),
             DialError::LotFull { lot } => write!(f, "every slot of lot \"{lot}\" holds a call"),
+            DialError::KeysOfNoUser => f.write_str(
+                "the keys came from a leg that is no user's (a carrier's, an outside party's): nobody is parked",
+            ),
             DialError::NoFreeMember { group } => {
                 write!(f, "every member of group \"{group}\" already has a parked call")
             }

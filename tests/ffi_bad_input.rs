@@ -538,6 +538,46 @@ fn operate_bad_input_and_each_command() {
 }
 
 #[test]
+fn one_step_bad_input_and_a_park_command() {
+    const U: &str = "0b7a1c2e-3f4d-4e5f-8a9b-0c1d2e3f4a5b";
+    let e = engine();
+    let (user, dom, ignored) = (cs(b"101"), cs(b"acme.example"), cs(b"\xff"));
+    let d = dial(ignored.as_ptr(), ignored.as_ptr(), user.as_ptr(), dom.as_ptr());
+    let (digits, partner, bad) = (cs(b"105#"), cs(U.as_bytes()), cs(b"not-a-uuid"));
+    let mut out = parsed("status");
+    unsafe {
+        assert_eq!(
+            cp_engine_one_step(null(), &d, digits.as_ptr(), partner.as_ptr(), &mut out),
+            cp_result::NullParameter
+        );
+        assert_eq!(
+            cp_engine_one_step(e, null(), digits.as_ptr(), partner.as_ptr(), &mut out),
+            cp_result::NullParameter
+        );
+        assert_eq!(cp_engine_one_step(e, &d, digits.as_ptr(), partner.as_ptr(), null_mut()), cp_result::NullParameter);
+        assert_eq!(cp_engine_one_step(e, &d, digits.as_ptr(), null(), &mut out), cp_result::NullParameter);
+        assert_eq!(cp_engine_one_step(e, &d, digits.as_ptr(), bad.as_ptr(), &mut out), cp_result::InvalidArgument);
+        assert_eq!(cp_engine_one_step(e, &d, ignored.as_ptr(), partner.as_ptr(), &mut out), cp_result::InvalidUtf8);
+        assert_eq!(out.kind, cp_command_kind::Status, "left as it was");
+        assert_eq!(cp_engine_one_step(e, &d, digits.as_ptr(), partner.as_ptr(), &mut out), cp_result::Ok);
+        assert_eq!(out.kind, cp_command_kind::Park);
+        assert_eq!(
+            (text(&out.uuid), text(&out.extension), text(&out.tenant)),
+            (U.to_string(), "105".into(), "acme.example".into())
+        );
+        assert!(out.local, "carried out on this node");
+        // A leg that is no user's (no authentication): nobody is parked.
+        let carrier = dial(ignored.as_ptr(), ignored.as_ptr(), null(), dom.as_ptr());
+        let mut again = parsed("status");
+        assert_eq!(
+            cp_engine_one_step(e, &carrier, digits.as_ptr(), partner.as_ptr(), &mut again),
+            cp_result::KeysOfNoUser
+        );
+    }
+    cp_engine_free(e);
+}
+
+#[test]
 fn a_forced_panic_becomes_a_result_code_and_a_log_line() {
     let lines = std::cell::RefCell::new(Vec::<String>::new());
     let log = |l: &str| lines.borrow_mut().push(l.to_string());

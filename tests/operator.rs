@@ -232,3 +232,49 @@ fn holding_says_whether_the_music_may_go_on() {
     let _ = rig.engine.recall_answered("c1", 1, "leg");
     assert_eq!(rig.engine.holding("c1"), Ok(()), "a failed bridge unclaims it");
 }
+
+/// One-step parking (keys pressed during a call): a user's leg names where the other
+/// party goes (its own extension, an extension, a lot by its number or a slot), and
+/// that party is parked for the user, as an operator's park; a carrier's keys park
+/// nobody, whatever digits they send.
+#[test]
+fn keys_during_a_call_park_the_other_party_only_from_a_user_s_leg() {
+    let xml = group_conf(r#"recall="parking-user""#).replace(
+        "      </groups>\n    </tenant>",
+        "      </groups>\n      <lots><lot name=\"valet\" slots=\"5901-5902\" prefix=\"*\" number=\"*5900\"/></lots>\n    </tenant>",
+    );
+    let rig = Rig::new(&xml);
+    let user = Facts {
+        channel: Leg { authorized: true, user_name: Some("101"), domain_name: Some(ACME), ..Leg::default() },
+        ..Facts::default()
+    };
+    let called = Facts {
+        channel: Leg { outbound: true, dialed_user: Some("102"), dialed_domain: Some(ACME), ..Leg::default() },
+        ..Facts::default()
+    };
+    let carrier = Facts { channel: Leg { domain_name: Some(ACME), ..Leg::default() }, ..Facts::default() };
+    let at = |f: &Facts, d: &str| rig.engine.one_step(f, d);
+    assert_eq!(at(&user, ""), Ok((ACME.to_string(), "101".to_string())), "nothing: the user's own extension");
+    assert_eq!(at(&user, "105#"), Ok((ACME.to_string(), "105".to_string())));
+    assert_eq!(at(&called, "105"), Ok((ACME.to_string(), "105".to_string())), "the user the switch called");
+    assert_eq!(at(&user, "5900"), Ok((ACME.to_string(), "valet".to_string())), "a lot by its number");
+    assert_eq!(at(&user, "5902"), Ok((ACME.to_string(), "5902".to_string())), "a slot by its code");
+    assert_eq!(at(&carrier, "105"), Err(DialError::KeysOfNoUser));
+    assert!(matches!(at(&user, "1*5"), Err(DialError::Code(_))));
+    // Carried out as an operator's park of the other party: parked for the user it
+    // talked to.
+    let (tenant, target) = at(&user, "105").unwrap();
+    let partner = Facts {
+        channel: Leg { domain_name: Some(ACME), ..Leg::default() },
+        bridge_partner: Some(Leg {
+            authorized: true,
+            user_name: Some("101"),
+            domain_name: Some(ACME),
+            ..Leg::default()
+        }),
+        ..Facts::default()
+    };
+    let r = rig.engine.answer(&operator_park("c1", &target, Some(&tenant), partner));
+    assert!(matches!(r, Reply::Hold { ref extension, .. } if extension == "105"), "{r:?}");
+    assert_eq!(rig.engine.parked("c1").map(|c| c.parking_user), Some("101".to_string()));
+}

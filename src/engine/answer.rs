@@ -2,11 +2,11 @@
 //! one answer for the switch (src/reply.rs).
 
 use super::{DialOutcome, DialRequest, Engine, HANDOVER_PREFIX};
-use crate::codes::BLF_PREFIX;
+use crate::codes::{self, BLF_PREFIX};
 use crate::config::{Announce, Config};
 use crate::error::DialError;
 use crate::host::{Host, LogLevel};
-use crate::identity;
+use crate::identity::{self, Facts};
 use crate::reply::{self, ChannelDial, Reply};
 
 /// The switch's records as the identity rules ask them: its directory and
@@ -29,6 +29,38 @@ impl identity::Directory for Records<'_> {
 }
 
 impl Engine {
+    /// One-step parking: the leg `facts` describes sent keys during a call, `digits`
+    /// after the meta key; the other party is to be parked, as an operator's park
+    /// (`callpark park`) of it, so that its parking user is the one it talks to. Only a
+    /// user's leg may (rule 8 of src/identity.rs). Returns the tenant and where to park:
+    /// no digits, the user's own extension; digits that are a lot's number without its
+    /// `*` or `#` (`5900` for `*5900`), that lot (or the slot they name); else the
+    /// extension (or lot slot) of those digits.
+    pub fn one_step(&self, facts: &Facts, digits: &str) -> Result<(String, String), DialError> {
+        let config = self.config();
+        let (user, tenant) = identity::keys_user(facts, &Records { host: &*self.shared.host, config: &config })
+            .ok_or(DialError::KeysOfNoUser)?;
+        let t = config.tenant(&tenant);
+        let d = digits.trim().trim_end_matches('#');
+        if d.is_empty() {
+            return Ok((tenant, user));
+        }
+        if !d.bytes().all(|b| b.is_ascii_digit()) {
+            let e = codes::CodeError::NotDigits {
+                code: "the one-step park key".into(),
+                rest: d.escape_default().to_string(),
+            };
+            return Err(DialError::Code(e));
+        }
+        for p in ["*", "#"] {
+            if let Some((lot, slot)) = t.lot_dialed(&format!("{p}{d}")) {
+                return Ok((tenant.clone(), slot.map_or_else(|| lot.name.clone(), str::to_string)));
+            }
+        }
+        codes::check_extension(d, "the one-step park key", t.extensions).map_err(DialError::Code)?;
+        Ok((tenant, d.to_string()))
+    }
+
     /// Resolves the channel's identity, parks or retrieves, and says what the switch
     /// must do. A park that fails goes back to whoever transferred the call.
     pub fn answer(&self, d: &ChannelDial) -> Reply {

@@ -204,6 +204,57 @@ fn word(field: &[c_char]) -> Result<&str, cp_result> {
     std::str::from_utf8(&bytes[..end]).map_err(|_| cp_result::InvalidUtf8)
 }
 
+/// One-step parking: keys pressed during a call (the dialplan binds a meta key, e.g.
+/// `bind_meta_app 6 ab s callpark_one_step`). `presser` is what the switch knows of the
+/// leg whose phone sent them (as for `cp_engine_dial`; its `uuid` and `dialed` are not
+/// read), `digits` what followed the meta key (NULL or empty: the user's own extension),
+/// `partner_uuid` the party it talks to. Writes into `*out` the operator's park of that
+/// party that carries it out (`CP_COMMAND_KIND_PARK`, in the presser's tenant, on this
+/// node only), for the switch to run as `cp_engine_operate`: its parking user is then the
+/// one it talked to, the presser. Refused (`*out` untouched) for a leg that is no user's
+/// (`CP_RESULT_KEYS_OF_NO_USER`: a carrier's or an outside party's keys park nobody) and
+/// for digits that are no extension.
+///
+/// # Safety
+/// `presser` is NULL or valid (its strings and legs NULL or valid); `digits` and
+/// `partner_uuid` NULL or NUL-terminated; `out` NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn cp_engine_one_step(
+    engine: *const cp_engine,
+    presser: *const cp_dial,
+    digits: *const c_char,
+    partner_uuid: *const c_char,
+    out: *mut cp_command,
+) -> cp_result {
+    with_engine("cp_engine_one_step", engine, |e| {
+        if presser.is_null() || out.is_null() {
+            return cp_result::NullParameter;
+        }
+        let digits = match super::opt_str_arg(digits) {
+            Ok(d) => d.unwrap_or(""),
+            Err(r) => return r,
+        };
+        let partner = match super::str_arg(partner_uuid) {
+            Ok(p) if command::is_uuid(p) => p.to_ascii_lowercase(),
+            Ok(_) => return cp_result::InvalidArgument,
+            Err(r) => return r,
+        };
+        let facts = channel_dial(&*presser, "", "").facts;
+        match e.engine.one_step(&facts, digits) {
+            Ok((tenant, target)) => {
+                let Ok(c) = command::parse(&format!("park {partner} {target}@{tenant}")) else {
+                    return cp_result::InvalidArgument;
+                };
+                let mut c = to_c_command(&c);
+                c.local = true;
+                *out = c;
+                cp_result::Ok
+            }
+            Err(err) => cp_result::from(&err),
+        }
+    })
+}
+
 /// Carries out an operator's command (`CP_COMMAND_KIND_PARK`, `_RETRIEVE`, `_HANGUP`,
 /// as `cp_command_parse` wrote it): checks the tenant named, acts, fires the usual
 /// events, and writes into `*out` what the switch must still do and the line to answer.

@@ -46,6 +46,7 @@ impl From<&DialError> for cp_result {
             DialError::UnknownExtension(_) => cp_result::UnknownExtension,
             DialError::SlotFull { .. } => cp_result::SlotFull,
             DialError::LotFull { .. } => cp_result::LotFull,
+            DialError::KeysOfNoUser => cp_result::KeysOfNoUser,
             DialError::NoGroup { .. } => cp_result::NoGroup,
             DialError::NoFreeMember { .. } => cp_result::NoFreeMember,
             DialError::AlreadyParked => cp_result::AlreadyParked,

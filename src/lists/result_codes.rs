@@ -36,6 +36,7 @@ cp_results! {
     OtherTenant = 207 => "the call or user is not in the tenant named",
     UnknownUser = 208 => "the user does not exist in the tenant",
     LotFull = 209 => "every slot of the lot holds a call",
+    KeysOfNoUser = 210 => "the keys came from a leg that is no user's: nobody is parked",
     NoRetriever = 300 => text::NO_RETRIEVER,
     SlotEmpty = 301 => "no call is parked there",
     NotParked = 302 => "the call is not parked",

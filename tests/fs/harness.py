@@ -1699,6 +1699,37 @@ def s47_reload_the_moment_an_operator_parks(ctx, rounds=5):
         ctx.wait_no_channels(f"round {i}: no channel is left")
 
 
+def s48_one_step_park_by_keys(ctx):
+    """One-step parking (a phone that cannot transfer): on a call with the meta key bound
+    (`bind_meta_app 6 ab s callpark_one_step`), 101 presses `*6105#` and the client it
+    talks to is parked at 105 for 101; a carrier's caller pressing `*6105#` on such a call
+    parks nobody (its keys are no user's), and the call goes on."""
+    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+    c, leg = ctx.call_and_answer(client, p101, number="k101")
+    ctx.ua.pump(0.5)
+    leg.dialDtmf("*6105#")
+    calls = ctx.wait_parked(1)
+    check((calls[0]["extension"], calls[0]["parking_user"]) == ("105", "101"),
+          f"the client parked at 105 for 101: {calls[0]}")
+    ctx.wait(lambda: leg.ended, 5, "101's side of the call ends")
+    check(c.confirmed and not c.ended, "the client is on hold")
+    ctx.pick_up(p102, "*88105")
+    rx, _ = ctx.rtp_flows(c)
+    check(rx > 25, f"102 talks to the client ({rx} packets)")
+    ctx.ua.hangup_all()
+    ctx.wait_no_channels("no channel is left")
+    trunk = ctx.trunk("trunk")
+    t, leg = ctx.call_and_answer(trunk, p101, number="k101")
+    ctx.ua.pump(0.5)
+    t.dialDtmf("*6105#")
+    ctx.ua.pump(4.0)
+    check(not ctx.parked(), f"the carrier's keys park nobody: {ctx.parked()}")
+    rx, _ = ctx.rtp_flows(t)
+    check(t.confirmed and leg.confirmed and rx > 25, f"the call goes on ({rx} packets)")
+    ctx.ua.hangup_all()
+    ctx.wait_no_channels("no channel is left")
+
+
 EXIT_CONF = """<configuration name="callpark.conf">
   <settings><param name="exit-key" value="#"/><param name="exit-destination" value="7000"/></settings>
   <tenants><tenant domain="acme.example"><groups>
@@ -2044,7 +2075,7 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s39_parked_for_the_user_whose_contact_was_called, s40_a_global_domain_name_picks_no_tenant,
              s41_a_call_s_own_recall_time, s42_lamp_state_early, s43_pick_a_specific_call,
              s44_parking_lot, s45_early_call_parked_by_the_operator, s46_valet_parking_keys,
-             s47_reload_the_moment_an_operator_parks]
+             s47_reload_the_moment_an_operator_parks, s48_one_step_park_by_keys]
 
 
 def main(argv):
