@@ -466,6 +466,27 @@ fuzz_target!(|data: &[u8]| {
                     network_addr: p(&s[6]),
                     timeout: p(&s[5]),
                 };
+                // The same leg's keys during a call (one-step parking): the dialed string
+                // as the digits, the uuid as the other party. A park command, or a refusal.
+                let mut keys = command::cp_command {
+                    kind: command::cp_command_kind::Status,
+                    format: cp_format::Text,
+                    tenant: [0; command::CP_COMMAND_TENANT_SIZE],
+                    uuid: [0; command::CP_COMMAND_WORD_SIZE],
+                    extension: [0; command::CP_COMMAND_WORD_SIZE],
+                    user: [0; command::CP_COMMAND_WORD_SIZE],
+                    local: false,
+                    timeout: -1,
+                };
+                let r = ok("cp_engine_one_step", unsafe {
+                    command::cp_engine_one_step(st.handle, &req, p(&s[2]), p(&s[1]), &mut keys)
+                });
+                if r == cp_result::Ok {
+                    assert!(keys.kind == command::cp_command_kind::Park && keys.local, "one-step: a park here");
+                    assert!(keys.extension.contains(&0) && keys.tenant.contains(&0) && keys.uuid[0] != 0);
+                } else {
+                    assert_eq!(keys.kind, command::cp_command_kind::Status, "a refusal writes nothing");
+                }
                 let mut out = Box::new(cp_dial_result {
                     action: cp_action::Bridged,
                     code: cp_result::Panic,
