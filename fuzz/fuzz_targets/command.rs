@@ -25,7 +25,6 @@ use std::ffi::{c_char, CStr, CString};
 use std::mem::discriminant;
 
 use callpark::command::{self, Command, CommandError, Target};
-use callpark::identity::valid_user;
 use callpark::config::{valid_domain, MAX_DOMAIN_LEN};
 use callpark::ffi::api::cp_format;
 use callpark::ffi::command::{
@@ -33,6 +32,7 @@ use callpark::ffi::command::{
     CP_COMMAND_WORD_SIZE,
 };
 use callpark::ffi::cp_result;
+use callpark::identity::valid_user;
 use libfuzzer_sys::fuzz_target;
 
 fn check_ok(line: &str, c: &Command) {
@@ -95,7 +95,9 @@ fn operator_parts(c: &Command) -> Option<(&'static str, Vec<&str>, Option<&str>,
             };
             Some(("retrieve", ids, uuid, tenant.as_deref(), *json))
         }
-        Command::Hangup { uuid, tenant, json } => Some(("hangup", vec![], Some(uuid.as_str()), tenant.as_deref(), *json)),
+        Command::Hangup { uuid, tenant, json } => {
+            Some(("hangup", vec![], Some(uuid.as_str()), tenant.as_deref(), *json))
+        }
         _ => None,
     }
 }

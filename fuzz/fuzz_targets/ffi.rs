@@ -34,9 +34,9 @@ use std::ptr;
 use std::sync::LazyLock;
 
 use callpark::ffi::api::{self, cp_config, cp_engine, cp_format, CP_ENGINE_MANUAL_CLOCK};
-use callpark::ffi::dial::{self, cp_action, cp_dial, cp_dial_result, cp_leg, CP_DIAL_NAME_SIZE, CP_DIAL_TEXT_SIZE};
 use callpark::ffi::command;
 use callpark::ffi::cp_result;
+use callpark::ffi::dial::{self, cp_action, cp_dial, cp_dial_result, cp_leg, CP_DIAL_NAME_SIZE, CP_DIAL_TEXT_SIZE};
 use callpark::ffi::host::{cp_event, cp_host, cp_log_level, cp_presence, cp_ring};
 use libfuzzer_sys::fuzz_target;
 
@@ -181,7 +181,9 @@ unsafe extern "C" fn sip_notify(
     body: *const c_char,
 ) {
     faults(ctx);
-    for (w, p) in [("tenant", tenant), ("extension", ext), ("event", event), ("content_type", content_type), ("body", body)] {
+    for (w, p) in
+        [("tenant", tenant), ("extension", ext), ("event", event), ("content_type", content_type), ("body", body)]
+    {
         req_str(w, p);
     }
 }
@@ -502,16 +504,22 @@ fuzz_target!(|data: &[u8]| {
                 let r = ok("cp_engine_dial", unsafe { dial::cp_engine_dial(st.handle, reqp, &mut *out) });
                 if !matches!(r, cp_result::NullParameter | cp_result::InvalidHandle) {
                     assert_eq!(out.code, r, "the result's code is the return value");
-                    for b in [&out.music[..], &out.exit_key[..], &out.announce[..], &out.prompt[..], &out.user[..], &out.tenant[..]] {
+                    for b in [
+                        &out.music[..],
+                        &out.exit_key[..],
+                        &out.announce[..],
+                        &out.prompt[..],
+                        &out.user[..],
+                        &out.tenant[..],
+                    ] {
                         assert!(b.contains(&0), "a result string is NUL-terminated");
                     }
                     match out.action {
                         // A refused hand-over (a call between switches) has no prompt, so
                         // no early media; every other refusal plays one.
-                        cp_action::None => assert!(
-                            [1, 20, 41].contains(&out.hangup_cause)
-                                && (out.prompt[0] != 0 || hand_over)
-                        ),
+                        cp_action::None => {
+                            assert!([1, 20, 41].contains(&out.hangup_cause) && (out.prompt[0] != 0 || hand_over))
+                        }
                         cp_action::SentBack => assert!(out.user[0] != 0 && out.tenant[0] != 0 && out.prompt[0] != 0),
                         cp_action::Parked | cp_action::Bridged | cp_action::End => assert_eq!(r, cp_result::Ok),
                         cp_action::HangUp => panic!("cp_engine_dial answered HangUp, which only operations use"),

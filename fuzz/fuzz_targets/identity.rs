@@ -76,11 +76,13 @@ fuzz_target!(|data: &[u8]| {
     if let Some(p) = &who.parking_user {
         assert!(valid_user(p) && who.tenant.is_some());
         let named = |s: Option<&str>| s.map(str::trim) == Some(p.as_str());
-        let by_leg = legs[1..].iter().flatten().chain([&facts.channel]).any(|l| named(l.user_name) || named(l.dialed_user));
+        let by_leg =
+            legs[1..].iter().flatten().chain([&facts.channel]).any(|l| named(l.user_name) || named(l.dialed_user));
         // The header's value is trimmed first, as the rules read it.
-        let by_header = f[12].map(str::trim).and_then(referred_by_user).is_some_and(|(u, h)| {
-            u == p && Some(h.to_ascii_lowercase()) == who.tenant
-        });
+        let by_header = f[12]
+            .map(str::trim)
+            .and_then(referred_by_user)
+            .is_some_and(|(u, h)| u == p && Some(h.to_ascii_lowercase()) == who.tenant);
         assert!(
             Some(p) == who.user.as_ref() || named(f[16]) || by_leg || by_header,
             "parking user {p:?} from nowhere: {facts:?}"
