@@ -1707,7 +1707,10 @@ def s48_one_step_park_by_keys(ctx):
     client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
     c, leg = ctx.call_and_answer(client, p101, number="k101")
     ctx.ua.pump(0.5)
-    leg.dialDtmf("*6105#")
+    # As a person presses them: the meta key, then the extension.
+    leg.dialDtmf("*6")
+    ctx.ua.pump(1.0)
+    leg.dialDtmf("105#")
     calls = ctx.wait_parked(1)
     check((calls[0]["extension"], calls[0]["parking_user"]) == ("105", "101"),
           f"the client parked at 105 for 101: {calls[0]}")
@@ -1721,7 +1724,9 @@ def s48_one_step_park_by_keys(ctx):
     trunk = ctx.trunk("trunk")
     t, leg = ctx.call_and_answer(trunk, p101, number="k101")
     ctx.ua.pump(0.5)
-    t.dialDtmf("*6105#")
+    t.dialDtmf("*6")
+    ctx.ua.pump(1.0)
+    t.dialDtmf("105#")
     ctx.ua.pump(4.0)
     check(not ctx.parked(), f"the carrier's keys park nobody: {ctx.parked()}")
     rx, _ = ctx.rtp_flows(t)
