@@ -31,7 +31,7 @@
 #define CALLPARK_HANDOVER_APP "callpark_handover"
 #define CALLPARK_HANDOVER_PREFIX "callpark-handover-"
 /* One-step parking: run on the leg whose phone pressed a meta key during a call
-   (bind_meta_app 6 ab s callpark_one_step), it parks the other party. */
+   (bind_meta_app 6 ab s callpark_one_step::), it parks the other party. */
 #define CALLPARK_ONE_STEP_APP "callpark_one_step"
 /* held_key() of the caller profile under which run_next started a channel's hold. */
 #define CALLPARK_HELD_IN_VAR "callpark_held_in_profile"
@@ -1662,7 +1662,7 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
 	SWITCH_ADD_APP(app_interface, CALLPARK_APP, "Call park", "Park or retrieve a call from what was dialed", callpark_app, CALLPARK_SYNTAX,
 				   SAF_NONE);
 	SWITCH_ADD_APP(app_interface, CALLPARK_ONE_STEP_APP, "Call park by keys",
-				   "Parks the other party of this call (bind it to a meta key with bind_meta_app)", callpark_one_step_app,
+				   "Parks the other party of this call (bind it to a meta key with bind_meta_app: callpark_one_step:: , with the two colons)", callpark_one_step_app,
 				   "[<extension or lot>]", SAF_NONE);
 	SWITCH_ADD_APP(app_interface, CALLPARK_HANDOVER_APP, "Call park hand-over",
 				   "A retriever another node of the shared park sends for a call held here", callpark_handover_app,

@@ -711,7 +711,7 @@ cp_result cp_command_parse(const char *line,
                            size_t *err_n);
 
 // One-step parking: keys pressed during a call (the dialplan binds a meta key, e.g.
-// `bind_meta_app 6 ab s callpark_one_step`). `presser` is what the switch knows of the
+// `bind_meta_app 6 ab s callpark_one_step::`). `presser` is what the switch knows of the
 // leg whose phone sent them (as for `cp_engine_dial`; its `uuid` and `dialed` are not
 // read), `digits` what followed the meta key (NULL or empty: the user's own extension),
 // `partner_uuid` the party it talks to. Writes into `*out` the operator's park of that

@@ -1584,13 +1584,17 @@ def s44_parking_lot(ctx):
         calls = ctx.wait_parked(2)
         check(sorted(c["extension"] for c in calls) == ["701", "702"], f"the second in 702: {calls}")
         n = len(p101.incoming)
-        ctx.park_by_transfer(p102, p101, "park+main")
+        c3 = ctx.park_by_transfer(p102, p101, "park+main")
         ctx.wait(lambda: len(p101.incoming) > n + 1, 10, "the lot is full: the call is sent back, 101 rings")
         op = pj.CallOpParam()
         op.statusCode = 486
         p101.incoming[-1].hangup(op)
         calls = ctx.wait_parked(3)
         check(any(c["extension"] == "101" for c in calls), f"not taken: parked at 101's own extension: {calls}")
+        # pjsua2 holds four calls at once: this one is done.
+        c3.hangup(pj.CallOpParam(True))
+        ctx.wait(lambda: c3.ended, 5, "102's call ends")
+        ctx.wait_parked(2)
         r = p103.dial("*88702")
         ctx.wait(lambda: r.confirmed and r.media_active, 10, "103 takes 702 with *88702")
         rx, _ = ctx.rtp_flows(c2)
@@ -1701,7 +1705,7 @@ def s47_reload_the_moment_an_operator_parks(ctx, rounds=5):
 
 def s48_one_step_park_by_keys(ctx):
     """One-step parking (a phone that cannot transfer): on a call with the meta key bound
-    (`bind_meta_app 6 ab s callpark_one_step`), 101 presses `*6105#` and the client it
+    (`bind_meta_app 6 ab s callpark_one_step::`), 101 presses `*6105#` and the client it
     talks to is parked at 105 for 101; a carrier's caller pressing `*6105#` on such a call
     parks nobody (its keys are no user's), and the call goes on."""
     client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
