@@ -13,11 +13,12 @@
 //! the park (`*88701`, `park+701`); the lot's other attributes are recall settings, as a
 //! group's, that its calls follow whoever parked them.
 //!
-//! For sites coming from `mod_valet_parking` (FusionPBX), `number="*5900"` and
-//! `prefix="*"` keep the phones' keys and codes: `*5900` (or `park+*5900`) transferred to
-//! parks in the lot, dialed picks up its oldest call; `*5901` (or `park+*5901`) is slot
-//! 5901, transferred to parks there, dialed picks it up; the lamps are published under
-//! those names.
+//! `number="*700"` is the lot's own code, as Asterisk's parking extension and valet
+//! parking's auto-park number: transferred to, or dialed (a consult call, which hears its
+//! slot before the attended transfer swaps the caller in), it parks in the lot. For sites
+//! coming from `mod_valet_parking` (FusionPBX), `number="*5900"` and `prefix="*"` keep the
+//! phones' keys and codes: `*5901` (or `park+*5901`) is slot 5901, transferred to parks
+//! there, dialed picks it up; the lamps are published under those names.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -144,15 +144,17 @@ impl Shared {
         let lot_dialed = t.lot_dialed(bare);
         let intent = match codes::parse(req.dialed, &t.codes, t.extensions) {
             _ if req.back_to_park => Ok(Intent::ParkOwn),
-            // A lot's number or a slot by its prefix (valet parking's `*5900`, `*5901`):
-            // transferred to, it parks there; dialed, it picks up from there.
+            // A lot's number (valet parking's `*5900`, Asterisk's parking extension)
+            // parks in the lot: the call transferred to it, or the call that dials it (a
+            // consult call, which hears its slot, then swaps in the caller by an attended
+            // transfer). A slot by its prefix (`*5901`): transferred to, it parks there;
+            // dialed, it picks up from there.
             _ if lot_dialed.is_some() => {
                 let (lot, slot) = lot_dialed.expect("matched");
                 Ok(match (slot, req.transferred) {
                     (Some(s), true) => Intent::ParkAt(s.into()),
                     (Some(s), false) => Intent::RetrieveFrom(s.into()),
-                    (None, true) => Intent::LotPark(lot.name.clone()),
-                    (None, false) => Intent::RetrieveFromGroup(lot.name.clone()),
+                    (None, _) => Intent::LotPark(lot.name.clone()),
                 })
             }
             // A park key: pressed during a call (the call transferred to it) it parks there;

@@ -1739,6 +1739,67 @@ def s48_one_step_park_by_keys(ctx):
     ctx.wait_no_channels("no channel is left")
 
 
+ASTERISK_LOT_CONF = BASIC_CONF.replace("""    </groups></tenant>
+    <tenant domain="globex.example"/>""", """    </groups><lots><lot name="main" slots="701-703" number="*700"/></lots></tenant>
+    <tenant domain="globex.example"/>""")
+
+
+def s49_attended_transfer_into_a_lot_and_re_park(ctx):
+    """Asterisk's callparking and callparking_retrieval shapes: 101 talks to the client,
+    calls the lot's number `*700` on a second line (the consult call is parked in 701 and
+    hears `7`, `0`, `1`), completes the attended transfer: the client is in 701 for 101.
+    102 takes it with `*88701`, then parks it again by a blind transfer to `park+main`:
+    one new park (701 again) for 102, and the events are parked, retrieved, parked."""
+    import pjsua2 as pj
+    check(ASTERISK_LOT_CONF != BASIC_CONF, "the lot is in the configuration")
+    use_conf(ctx, ASTERISK_LOT_CONF)
+    try:
+        client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+        ctx.sw.esl.subscribe("PLAYBACK_START")
+        ctx.sw.esl.subscribe("CUSTOM callpark::info")
+        c, leg = ctx.call_and_answer(client, p101)
+        ctx.sw.esl.events.clear()
+        cons = p101.dial("*700")
+        ctx.wait(lambda: cons.confirmed, 8, "101's consult call to *700 is answered")
+        seen = []
+
+        def played():
+            for e in ctx.sw.esl.poll_events(0.1):
+                seen.append(e)
+            return [e.get("Playback-File-Path", "") for e in seen if e.get("Event-Name") == "PLAYBACK_START"]
+        ctx.wait(lambda: len(re.findall(r"digits/(\d)\.wav", " ".join(played()))) >= 3, 5,
+                 "the consult call hears its slot")
+        digits = "".join(re.findall(r"digits/(\d)\.wav", " ".join(played())))
+        check(digits.startswith("701"), f"the consult call hears 701 digit by digit: {digits}")
+        ctx.wait(lambda: cons.media_active, 5, "the consult call has media")
+        ctx.ua.pump(0.5)
+        leg.xferReplaces(cons, pj.CallOpParam(True))
+        ctx.wait(lambda: leg.ended and cons.ended, 8, "101's two calls end with the transfer")
+        ctx.wait(lambda: [x["caller_number"] for x in ctx.parked(ACME)] == ["104"], 8,
+                 f"the client takes the consult call's place in 701 ({ctx.parked(ACME)})")
+        calls = ctx.parked(ACME)
+        check((calls[0]["extension"], calls[0]["parking_user"]) == ("701", "101"), f"in 701 for 101: {calls[0]}")
+        ctx.sw.esl.poll_events(0.3)
+        seen.clear()
+        r = ctx.pick_up(p102, "*88701")
+        rx, _ = ctx.rtp_flows(r)
+        check(rx > 25, f"102 talks to the client ({rx} packets)")
+        ctx.xfer(r, f"sip:park+main@{ACME}")
+        ctx.wait(lambda: r.ended, 8, "102's call ends with the blind transfer")
+        calls = ctx.wait_parked(1)
+        check((calls[0]["extension"], calls[0]["parking_user"]) == ("701", "102"), f"parked again, by 102: {calls[0]}")
+        ctx.ua.pump(0.5)
+        for e in ctx.sw.esl.poll_events(0.5):
+            seen.append(e)
+        actions = [e.get("Callpark-Action") for e in seen
+                   if e.get("Event-Subclass") == "callpark::info" and e.get("Callpark-Action") in ("parked", "retrieved")]
+        check(actions == ["retrieved", "parked"], f"102's pick-up and re-park: one retrieved, one parked: {actions}")
+        ctx.ua.hangup_all()
+        ctx.wait_no_channels("no channel is left")
+    finally:
+        use_conf(ctx, BASIC_CONF)
+
+
 EXIT_CONF = """<configuration name="callpark.conf">
   <settings><param name="exit-key" value="#"/><param name="exit-destination" value="7000"/></settings>
   <tenants><tenant domain="acme.example"><groups>
@@ -2084,7 +2145,8 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s39_parked_for_the_user_whose_contact_was_called, s40_a_global_domain_name_picks_no_tenant,
              s41_a_call_s_own_recall_time, s42_lamp_state_early, s43_pick_a_specific_call,
              s44_parking_lot, s45_early_call_parked_by_the_operator, s46_valet_parking_keys,
-             s47_reload_the_moment_an_operator_parks, s48_one_step_park_by_keys]
+             s47_reload_the_moment_an_operator_parks, s48_one_step_park_by_keys,
+             s49_attended_transfer_into_a_lot_and_re_park]
 
 
 def main(argv):
