@@ -4,6 +4,8 @@
 //! method may be called from any thread that calls into the engine and from the
 //! engine's timer thread.
 
+use std::ffi::CStr;
+
 use crate::config::{Destination, LampState};
 use crate::store::SlotState;
 
@@ -80,12 +82,13 @@ impl Presence {
     }
 
     /// The dialog state a watcher's phone is told: `terminated` (nothing parked),
-    /// `early` (a recall ringing, or parked where `lamp-state` is `early`), `confirmed`.
-    pub fn answer_state(&self) -> &'static str {
+    /// `early` (a recall ringing, or parked where `lamp-state` is `early`), `confirmed`;
+    /// NUL-terminated, as the switch takes it.
+    pub fn answer_state(&self) -> &'static CStr {
         match (self.state.count, self.state.recalling, self.parked_as) {
-            (0, _, _) => "terminated",
-            (_, true, _) | (_, _, LampState::Early) => "early",
-            _ => "confirmed",
+            (0, _, _) => c"terminated",
+            (_, true, _) | (_, _, LampState::Early) => c"early",
+            _ => c"confirmed",
         }
     }
 }

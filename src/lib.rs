@@ -5,6 +5,7 @@
 //! calls, runs recall timers and decides who is told what. [`ffi`] is the C ABI that
 //! `mod_callpark` links against.
 
+pub mod caller;
 pub mod clock;
 pub mod codes;
 pub mod command;

@@ -143,9 +143,9 @@ fn a_lot_s_own_lamp_state() {
     assert_eq!(transfer(&rig, "c1", "park+main", "101"), parked("701"));
     assert_eq!(transfer(&rig, "c2", "*68102", "101"), parked("102"));
     let state = |t: Target| rig.host.lamp(ACME, &t).map(|p| p.answer_state());
-    assert_eq!(state(Target::Extension("701".into())), Some("early"));
-    assert_eq!(state(Target::Group("main".into())), Some("early"));
-    assert_eq!(state(Target::Extension("102".into())), Some("confirmed"), "the tenant's default elsewhere");
+    assert_eq!(state(Target::Extension("701".into())), Some(c"early"));
+    assert_eq!(state(Target::Group("main".into())), Some(c"early"));
+    assert_eq!(state(Target::Extension("102".into())), Some(c"confirmed"), "the tenant's default elsewhere");
     let bad = callpark::config::from_xml("t.xml", &conf(r#"<lot name="m" slots="701-702" lamp-state="on"/>"#));
     assert!(bad.unwrap_err().to_string().contains("lamp-state \"on\" is confirmed or early"));
 }

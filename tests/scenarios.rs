@@ -670,17 +670,17 @@ fn the_lamp_state_of_a_parked_call() {
     let lamp = |rig: &Rig| rig.host.lamp(ACME, &Target::Extension("102".into())).map(|p| p.answer_state());
     let plain = Rig::new(&group_conf(r#"recall="parking-user""#));
     plain.dial(ACME, "c1", "*68102", None, Some("101")).unwrap();
-    assert_eq!(lamp(&plain), Some("confirmed"));
+    assert_eq!(lamp(&plain), Some(c"confirmed"));
     let early = Rig::new(&group_conf_with(r#"recall="parking-user""#, "lamp-state", "early"));
     early.dial(ACME, "c1", "*68102", None, Some("101")).unwrap();
-    assert_eq!(lamp(&early), Some("early"), "parked shows as ringing");
+    assert_eq!(lamp(&early), Some(c"early"), "parked shows as ringing");
     early.secs(60);
-    assert_eq!(lamp(&plain), Some("confirmed"));
+    assert_eq!(lamp(&plain), Some(c"confirmed"));
     assert_eq!(early.dial(ACME, "r", "*88102", Some("102"), None), retrieved("c1", "102"));
-    assert_eq!(lamp(&early), Some("terminated"));
+    assert_eq!(lamp(&early), Some(c"terminated"));
     // Recalling is early with either setting.
     plain.secs(60);
-    assert_eq!(lamp(&plain), Some("early"), "a recall rings");
+    assert_eq!(lamp(&plain), Some(c"early"), "a recall rings");
     let bad = callpark::config::from_xml("t.xml", &group_conf_with("", "lamp-state", "blinking")).unwrap_err();
     assert!(bad.to_string().contains("lamp-state \"blinking\" is confirmed or early"), "{bad}");
 }

@@ -249,6 +249,20 @@ fn num(b: Option<&[u8]>) -> Option<u64> {
     }
 }
 
+/// A `cp_command` as C declares one before a call fills it in.
+fn blank_command() -> command::cp_command {
+    command::cp_command {
+        kind: command::cp_command_kind::Status,
+        format: cp_format::Text,
+        tenant: [0; command::CP_COMMAND_TENANT_SIZE],
+        uuid: [0; command::CP_COMMAND_WORD_SIZE],
+        extension: [0; command::CP_COMMAND_WORD_SIZE],
+        user: [0; command::CP_COMMAND_WORD_SIZE],
+        local: false,
+        timeout: -1,
+    }
+}
+
 fn ok(name: &str, r: cp_result) -> cp_result {
     assert_ne!(r, cp_result::Panic, "{name} returned CP_RESULT_PANIC");
     r
@@ -470,16 +484,7 @@ fuzz_target!(|data: &[u8]| {
                 };
                 // The same leg's keys during a call (one-step parking): the dialed string
                 // as the digits, the uuid as the other party. A park command, or a refusal.
-                let mut keys = command::cp_command {
-                    kind: command::cp_command_kind::Status,
-                    format: cp_format::Text,
-                    tenant: [0; command::CP_COMMAND_TENANT_SIZE],
-                    uuid: [0; command::CP_COMMAND_WORD_SIZE],
-                    extension: [0; command::CP_COMMAND_WORD_SIZE],
-                    user: [0; command::CP_COMMAND_WORD_SIZE],
-                    local: false,
-                    timeout: -1,
-                };
+                let mut keys = blank_command();
                 let r = ok("cp_engine_one_step", unsafe {
                     command::cp_engine_one_step(st.handle, &req, p(&s[2]), p(&s[1]), &mut keys)
                 });
@@ -588,16 +593,7 @@ fuzz_target!(|data: &[u8]| {
                 };
                 let mut err = vec![0xffu8; err_len.unwrap_or(0)];
                 let errp = if err_len.is_some() { err.as_mut_ptr().cast() } else { ptr::null_mut() };
-                let mut out = command::cp_command {
-                    kind: command::cp_command_kind::Status,
-                    format: cp_format::Text,
-                    tenant: [0; command::CP_COMMAND_TENANT_SIZE],
-                    uuid: [0; command::CP_COMMAND_WORD_SIZE],
-                    extension: [0; command::CP_COMMAND_WORD_SIZE],
-                    user: [0; command::CP_COMMAND_WORD_SIZE],
-                    local: false,
-                    timeout: -1,
-                };
+                let mut out = blank_command();
                 let mut n = usize::MAX;
                 let r = ok("cp_command_parse", unsafe {
                     command::cp_command_parse(p(&text), &mut out, errp, err.len(), &mut n)

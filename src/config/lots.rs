@@ -45,7 +45,7 @@ pub struct Lot {
     pub choose: LotChoice,
     /// Its calls' recall plan: the tenant's, with the lot's own settings over it.
     pub recall: Arc<RecallPlan>,
-    /// Hold music of its calls; empty: the tenant's.
+    /// Hold music of its calls: its own `music`, else the tenant's (resolved).
     pub music: String,
     /// `lamp-state` of its slots and of its key.
     pub lamp_state: LampState,
@@ -128,13 +128,8 @@ pub(crate) fn resolve_lots(
             errors.push(ConfigError { line, place: lplace.clone(), message })
         };
         let name = &l.name.value;
-        if name.is_empty()
-            || name.len() > 64
-            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            err(errors, l.name.line, "a lot name is 1 to 64 letters, digits, '-' or '_'".into());
-        } else if name.bytes().all(|b| b.is_ascii_digit()) {
-            err(errors, l.name.line, format!("lot name \"{name}\" is all digits, like an extension"));
+        if let Some(e) = super::key_name_error("lot", name) {
+            err(errors, l.name.line, e);
         }
         if group_names.iter().any(|g| g == name) || lots.iter().any(|o| &o.name == name) {
             err(errors, l.name.line, format!("lot name \"{name}\" is used twice in this tenant (lots and groups)"));

@@ -34,7 +34,7 @@ pub fn own_recall_time(s: &str) -> Result<Option<u32>, String> {
 
 pub use lots::{Lot, LotChoice, MAX_LOT_SLOTS};
 pub(crate) use lots::{RawLot, LOT_OWN_ATTRS};
-pub use store::{parse_store_url, RedisTarget, StoreSetting, StoreUrl, DEFAULT_GRACE_MS};
+pub use store::{parse_store_url, valid_node_name, RedisTarget, StoreSetting, StoreUrl, DEFAULT_GRACE_MS};
 pub use xml::from_xml;
 
 /// What happens when a parked call's recall timer lapses.
@@ -703,14 +703,8 @@ pub(crate) fn resolve_tenant(
         let gerr = |errors: &mut Vec<ConfigError>, line: Option<u32>, message: String| {
             errors.push(ConfigError { line, place: gplace.clone(), message })
         };
-        if g.name.value.is_empty()
-            || g.name.value.len() > 64
-            || !g.name.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            gerr(errors, g.name.line, "a group name is 1 to 64 letters, digits, '-' or '_'".into());
-        } else if g.name.value.bytes().all(|b| b.is_ascii_digit()) {
-            // park+<name> would be an extension's lamp and key.
-            gerr(errors, g.name.line, format!("group name \"{}\" is all digits, like an extension", g.name.value));
+        if let Some(e) = key_name_error("group", &g.name.value) {
+            gerr(errors, g.name.line, e);
         }
         if out_groups.iter().any(|o| o.name == g.name.value) {
             gerr(errors, g.name.line, format!("group name \"{}\" is used twice in this tenant", g.name.value));
@@ -788,6 +782,19 @@ pub(crate) fn resolve_tenant(
         member_of,
         lots,
         lot_of,
+    }
+}
+
+/// Why `name` cannot name a group or a lot (`what`), whose key is `park+<name>`: 1 to 64
+/// letters, digits, `-` or `_`, and not all digits (that would be an extension's lamp and
+/// key).
+pub(crate) fn key_name_error(what: &str, name: &str) -> Option<String> {
+    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        Some(format!("a {what} name is 1 to 64 letters, digits, '-' or '_'"))
+    } else if name.bytes().all(|b| b.is_ascii_digit()) {
+        Some(format!("{what} name \"{name}\" is all digits, like an extension"))
+    } else {
+        None
     }
 }
 

@@ -93,6 +93,12 @@ fn name_ok(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
+/// A node's name as `node` may be: letters, digits and `._-`, at most 64. What a node
+/// reads back from Redis passes the same check.
+pub fn valid_node_name(s: &str) -> bool {
+    name_ok(s, 64)
+}
+
 /// `host[:port]`: a host name or IPv4 address, a port from 1 to 65535.
 fn host_port_ok(s: &str) -> bool {
     let (host, port) = match s.rsplit_once(':') {
@@ -247,7 +253,7 @@ impl RawStore {
         let node = value(&self.node).unwrap_or_default();
         if node.is_empty() {
             err(&self.store, "a shared store needs this node's name (<param name=\"node\" .../>)".into());
-        } else if !name_ok(&node, 64) {
+        } else if !valid_node_name(&node) {
             err(&self.node, format!("node \"{node}\" may hold letters, digits and ._- (at most 64)"));
         }
         let address = value(&self.address).unwrap_or_default();

@@ -61,10 +61,7 @@ impl Shared {
             clean_user("parking user", Some(req.parking_user)).map_err(bad)?.ok_or(DialError::NoParkingUser)?;
         let config = self.config.read().clone();
         let t = config.tenant(&tenant);
-        let (plan, music) = match t.lot_of(extension) {
-            Some(l) => (&l.recall, if l.music.is_empty() { t.music.clone() } else { l.music.clone() }),
-            None => terms(t, parking_user),
-        };
+        let (plan, music) = terms(t, t.lot_of(extension), parking_user);
         let now = self.clock.now_ms();
         let parked_at = now.saturating_sub(req.parked_secs_ago.saturating_mul(1000));
         // Checked when it was parked: one that is no time now (a variable changed since)

@@ -8,8 +8,7 @@ use crate::identity;
 
 /// Longest identifier (uuid, user, caller number) accepted from the host.
 pub const MAX_ID_LEN: usize = 256;
-/// Caller names are cut to this many characters.
-pub const MAX_NAME_CHARS: usize = 64;
+pub use crate::caller::{clean_name, clean_number, MAX_NAME_CHARS};
 
 pub(super) fn clean_id<'a>(what: &str, s: &'a str) -> Result<&'a str, String> {
     if s.is_empty() {
@@ -33,31 +32,6 @@ pub(super) fn clean_user<'a>(what: &str, s: Option<&'a str>) -> Result<Option<&'
         Some(u) if identity::valid_user(u) => Ok(Some(u)),
         Some(u) => Err(format!("{what} \"{}\" is not a user id", u.escape_default())),
     }
-}
-
-/// Keeps what a caller number may hold: digits, `+`, `*`, `#`.
-pub fn clean_number(s: &str) -> String {
-    // Every character kept is ASCII: bytes will do.
-    let mut kept = Vec::with_capacity(s.len().min(32));
-    kept.extend(s.bytes().filter(|b| b.is_ascii_digit() || b"+*#".contains(b)).take(32));
-    String::from_utf8(kept).expect("only ASCII is kept")
-}
-
-/// Keeps what a caller name may safely carry into a dial string or a SIP header.
-pub fn clean_name(s: &str) -> String {
-    let keep = |c: char| c.is_alphanumeric() || " .-_+()&/".contains(c);
-    let mut kept = String::with_capacity(s.len().min(MAX_NAME_CHARS * 4));
-    if s.is_ascii() {
-        let keep = |b: &u8| b.is_ascii_alphanumeric() || b" .-_+()&/".contains(b);
-        kept.extend(s.bytes().filter(keep).take(MAX_NAME_CHARS).map(char::from));
-    } else {
-        kept.extend(s.chars().filter(|c| keep(*c)).take(MAX_NAME_CHARS));
-    }
-    // Trimmed in place, without a second string.
-    kept.truncate(kept.trim_end().len());
-    let lead = kept.len() - kept.trim_start().len();
-    kept.drain(..lead);
-    kept
 }
 
 /// The domain, lower-case: borrowed when it already is.

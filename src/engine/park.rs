@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::clean::{clean_id, clean_name, clean_number, clean_tenant, clean_user};
 use super::{DialOutcome, DialRequest, Inner, Shared};
 use crate::codes::{self, Intent};
-use crate::config::{LotChoice, RecallPlan, Tenant};
+use crate::config::{Lot, LotChoice, RecallPlan, Tenant};
 use crate::error::{CallError, DialError, DialFailure};
 use crate::host::{Action, BridgeError, Event, LogLevel, Message, Notice};
 use crate::identity::valid_user;
@@ -51,9 +51,12 @@ pub(super) fn place_in_slot(inner: &Inner, tenant: &str, ext: &str, uuid: &str) 
     here.position(|c| c.uuid == uuid).map_or(1, |p| p + 1)
 }
 
-/// The recall plan and hold music of a call parked by `parking_user`: its group's,
-/// else the tenant's.
-pub(super) fn terms<'t>(t: &'t Tenant, parking_user: &str) -> (&'t Arc<RecallPlan>, String) {
+/// The recall plan and hold music of a call parked in `lot` (its own, over the
+/// tenant's), else of one parked by `parking_user`: its group's, else the tenant's.
+pub(super) fn terms<'t>(t: &'t Tenant, lot: Option<&'t Lot>, parking_user: &str) -> (&'t Arc<RecallPlan>, String) {
+    if let Some(l) = lot {
+        return (&l.recall, l.music.clone());
+    }
     let group = t.group_of(parking_user);
     let plan = group.map_or(&t.recall, |g| &g.recall);
     let music = group.map(|g| g.music.as_str()).filter(|m| !m.is_empty()).unwrap_or(&t.music);
@@ -303,10 +306,7 @@ impl Shared {
                 unreachable!("retrieve intents and keys are handled apart")
             }
         };
-        let (plan, music) = match lot {
-            Some(l) => (&l.recall, if l.music.is_empty() { t.music.clone() } else { l.music.clone() }),
-            None => terms(t, parking_user),
-        };
+        let (plan, music) = terms(t, lot, parking_user);
         // The call's own recall time: one that is no such time is said, and the
         // configured one used (the caller is parked all the same).
         let own = crate::config::own_recall_time(req.timeout).unwrap_or_else(|e| {

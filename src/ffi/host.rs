@@ -371,11 +371,7 @@ impl Host for CHost {
                     caller_number: s[3].as_ptr(),
                     caller_name: s[4].as_ptr(),
                     subscriber: opt(&sub),
-                    answer_state: match p.answer_state() {
-                        "terminated" => c"terminated".as_ptr(),
-                        "early" => c"early".as_ptr(),
-                        _ => c"confirmed".as_ptr(),
-                    },
+                    answer_state: p.answer_state().as_ptr(),
                 };
                 unsafe { (self.presence)(self.ctx, &cp) }
             }

@@ -32,9 +32,10 @@ use super::{
     Claim, ClaimError, Handover, InsertError, MemoryStore, ParkStore, ParkedCall, Place, RecallState, Refreshed,
     SlotState, StoreError, StoreStatus,
 };
+use crate::caller::{clean_name, clean_number};
 use crate::clock::{Clock, SystemClock};
 pub use crate::config::RedisTarget;
-use crate::config::{parse_store_url, RecallPlan};
+use crate::config::{parse_store_url, valid_node_name, RecallPlan};
 use crate::identity::valid_user;
 use link::{err, Link, Source};
 
@@ -214,13 +215,16 @@ fn source_for(target: &RedisTarget) -> Result<Source, String> {
         };
         Ok(redis::TlsCertificates { client_tls, root_cert })
     };
-    let Some(master) = &url.master else {
-        let (host, port) = url.hosts[0].clone();
-        let addr = if url.tls {
-            redis::ConnectionAddr::TcpTls { host, port, insecure: false, tls_params: None }
+    // Redis's address, or a Sentinel's: over TLS with `rediss`.
+    let addr_of = |(host, port): &(String, u16)| {
+        if url.tls {
+            redis::ConnectionAddr::TcpTls { host: host.clone(), port: *port, insecure: false, tls_params: None }
         } else {
-            redis::ConnectionAddr::Tcp(host, port)
-        };
+            redis::ConnectionAddr::Tcp(host.clone(), *port)
+        }
+    };
+    let Some(master) = &url.master else {
+        let addr = addr_of(&url.hosts[0]);
         let mut settings = redis::RedisConnectionInfo::default().set_db(url.db);
         if let Some(u) = &url.username {
             settings = settings.set_username(u);
@@ -238,14 +242,8 @@ fn source_for(target: &RedisTarget) -> Result<Source, String> {
         return Ok(Source::Direct(Box::new(client)));
     };
     use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
-    let addrs = url.hosts.iter().map(|(host, port)| {
-        if url.tls {
-            redis::ConnectionAddr::TcpTls { host: host.clone(), port: *port, insecure: false, tls_params: None }
-        } else {
-            redis::ConnectionAddr::Tcp(host.clone(), *port)
-        }
-    });
-    let mut b = SentinelClientBuilder::new(addrs.collect::<Vec<_>>(), master, SentinelServerType::Master)
+    let addrs: Vec<_> = url.hosts.iter().map(addr_of).collect();
+    let mut b = SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)
         .map_err(|e| format!("store {shown}: {e}"))?
         .set_client_to_redis_db(url.db);
     if let Some(u) = &url.username {
@@ -269,11 +267,6 @@ fn source_for(target: &RedisTarget) -> Result<Source, String> {
     Ok(Source::sentinel(client))
 }
 
-/// A node's name as the configuration allows it.
-fn node_name_ok(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-}
-
 /// A node's SIP address read from Redis, if it is one a configuration allows
 /// (`<IP address>[:port]`): anything else (`10.0.0.5:5080,sofia/gateway/...`) never
 /// reaches a dial string.
@@ -287,8 +280,8 @@ fn node_address(heartbeat: &str) -> Option<&str> {
     (host.parse::<std::net::Ipv4Addr>().is_ok() && port_ok).then_some(a)
 }
 
-/// `s` without control characters, at most `max` characters: a caller's number or name
-/// read back from Redis, as the engine cleans them on their way in.
+/// `s` without control characters, at most `max` characters: a record read back from
+/// Redis, quoted in a log line.
 fn printable(s: &str, max: usize) -> String {
     s.chars().filter(|c| !c.is_control()).take(max).collect()
 }
@@ -480,7 +473,7 @@ impl RedisStore {
         if !id_ok(uuid)
             || group.as_deref().is_some_and(|g| !valid_user(g))
             || (!parking_user.is_empty() && !valid_user(&parking_user))
-            || !node_name_ok(&node)
+            || !valid_node_name(&node)
         {
             return None;
         }
@@ -491,8 +484,8 @@ impl RedisStore {
             extension,
             group,
             parking_user,
-            caller_number: printable(&get("caller_number"), 64),
-            caller_name: printable(&get("caller_name"), 128),
+            caller_number: clean_number(&get("caller_number")),
+            caller_name: clean_name(&get("caller_name")),
             music: String::new(),
             seq: f.get("seq")?.parse().ok()?,
             parked_at_ms: Self::to_cluster(parked_at, -offset, 1),
@@ -610,7 +603,7 @@ impl RedisStore {
             flat.chunks(2).filter(|p| p.len() == 2 && p[0] != me).map(|p| (p[0].clone(), p[1].clone())).collect();
         self.others.clear();
         for (n, b) in &others {
-            match node_address(b).filter(|_| node_name_ok(n)) {
+            match node_address(b).filter(|_| valid_node_name(n)) {
                 Some(a) => self.others.push((n.clone(), a.to_string())),
                 None => {
                     let what = format!("node {:?} at {:?}", printable(n, 80), printable(b, 120));
