@@ -265,6 +265,37 @@ static cp_result cb_bridge_to_node(void *ctx, const char *uuid, const char *addr
 	return r;
 }
 
+/* A retriever here for a call another node holds, with `cross-node-pickup` `redirect`:
+   a 302 to `destination` at that node's SIP address, which the phone calls itself; the
+   switch ends this call with the redirect. The holding node takes the phone's call. */
+static cp_result cb_redirect_to_node(void *ctx, const char *uuid, const char *address, const char *destination)
+{
+	switch_core_session_t *session;
+	switch_channel_t *channel;
+	switch_core_session_message_t msg = { 0 };
+	cp_result r = CP_RESULT_BRIDGE_FAILED;
+	(void) ctx;
+
+	if (!(session = switch_core_session_locate(uuid))) {
+		return CP_RESULT_BRIDGE_FAILED;
+	}
+	channel = switch_core_session_get_channel(session);
+	/* A 302 is a final answer: only a call not answered yet can get one. */
+	if (!switch_channel_test_flag(channel, CF_ANSWERED) && switch_channel_up_nosig(channel)) {
+		msg.from = __FILE__;
+		/* In <>: mod_sofia adds a display name "unknown" to a bare URI. */
+		msg.string_arg = switch_core_session_sprintf(session, "<sip:%s@%s>", destination, address);
+		msg.message_id = SWITCH_MESSAGE_INDICATE_REDIRECT;
+		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_INFO, "callpark: %s redirected to %s\n", uuid,
+						  msg.string_arg);
+		if (switch_core_session_receive_message(session, &msg) == SWITCH_STATUS_SUCCESS) {
+			r = CP_RESULT_OK;
+		}
+	}
+	switch_core_session_rwunlock(session);
+	return r;
+}
+
 struct recall {
 	switch_memory_pool_t *pool;
 	struct recall *next;
@@ -1617,7 +1648,7 @@ SWITCH_STANDARD_API(callpark_api)
 
 static const struct cp_host HOST = {
 	NULL, cb_bridge, cb_ring, cb_cancel_ring, cb_transfer, cb_presence, cb_message, cb_event, cb_user_exists, cb_log, cb_sip_notify,
-	cb_bridge_to_node, cb_contacts, cb_operate,
+	cb_bridge_to_node, cb_contacts, cb_operate, cb_redirect_to_node,
 };
 
 SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)

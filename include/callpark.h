@@ -49,6 +49,10 @@
 // The longest user id kept.
 #define MAX_USER_LEN 64
 
+// The most redirect tokens looked up in a second for calls that come from no node: a
+// flood of forged ones costs Redis at most this.
+#define PHONE_REDEEMS_PER_S 20
+
 // Every result of the C ABI. The numbers never change; new codes get new numbers.
 enum cp_result
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -386,6 +390,15 @@ typedef struct cp_host {
   // typed here but with `cp_command.local` set; write the line it answers into `buf`
   // as `contacts` does, and return its length. Called from the engine's own thread.
   size_t (*operate)(void *ctx, const char *command, char *buf, size_t len);
+  // Optional (NULL: a retriever is always bridged to the other node, whatever
+  // `cross-node-pickup` says): answer `uuid`, a retriever on this switch whose call is
+  // not answered yet, with a SIP 302 to `destination` at `address`
+  // (`sip:callpark-handover-<token>@host:port`), which the phone calls itself; the
+  // switch ends the call here. Return `CP_RESULT_OK` once the redirect is sent.
+  cp_result (*redirect_to_node)(void *ctx,
+                                const char *uuid,
+                                const char *address,
+                                const char *destination);
 } cp_host;
 
 // A call the switch still holds parked, handed back to a new engine (after a module

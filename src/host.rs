@@ -186,6 +186,14 @@ pub trait Host: Send + Sync {
         let _ = (uuid, token);
         Err(BridgeError::Failed(format!("this switch cannot reach other nodes (asked for {address})")))
     }
+    /// Send `uuid` (a retriever here, not answered) to a call another node holds: a SIP
+    /// 302 to that node's `address` with `token` (`callpark-handover-<token>`), which the
+    /// phone calls itself; the node redeems it with `Engine::take_over`. The switch ends
+    /// the retriever's call here with the redirect.
+    fn redirect_to_node(&self, uuid: &str, address: &str, token: &str) -> Result<(), BridgeError> {
+        let _ = (uuid, token);
+        Err(BridgeError::Failed(format!("this switch redirects no call to other nodes (asked for {address})")))
+    }
     /// Start a recall attempt; report it with `Engine::recall_answered` / `recall_failed`.
     fn ring(&self, ring: &Ring) -> Result<(), HostError>;
     /// Stop any recall attempt ringing for `parked_uuid`.

@@ -457,3 +457,143 @@ fn a_stopped_node_s_calls_are_abandoned_once_across_the_cluster() {
     assert_eq!(abandoned(&b) + abandoned(&c), 1, "one `abandoned` for the one call, from whichever node removed it");
     assert_eq!((lamp(&b, "102"), lamp(&c, "102")), (Some(0), Some(0)), "both lamps out");
 }
+
+/// Two nodes, each with `cross-node-pickup` `redirect` or the default `bridge`. The
+/// store settings name a Redis the tests never reach: each engine has the test store.
+fn redirect_pair(a_redirects: bool, b_redirects: bool) -> (Node, Node) {
+    let server = redis_server::shared();
+    let prefix = redis_server::fresh_prefix();
+    let conf = group_conf(r#"recall="parking-user""#);
+    let conf_of = |node: &str, redirects: bool| {
+        conf.replace(
+            r#"<param name="recall-time" value="60"/>"#,
+            &format!(
+                r#"<param name="recall-time" value="60"/><param name="store" value="redis://127.0.0.1:1/0"/>
+                   <param name="node" value="{node}"/><param name="node-address" value="{}:5060"/>
+                   <param name="cross-node-pickup" value="{}"/>"#,
+                redis_server::node_host(node),
+                if redirects { "redirect" } else { "bridge" }
+            ),
+        )
+    };
+    let a = Node::new(server, &prefix, "a", &conf_of("a", a_redirects));
+    let b = Node::new(server, &prefix, "b", &conf_of("b", b_redirects));
+    a.engine.sync();
+    b.engine.sync();
+    (a, b)
+}
+
+/// A phone's address: no node's.
+const PHONE: &str = "198.51.100.7";
+
+fn retrieved_on(n: &Node) -> usize {
+    n.host.events().iter().filter(|e| e.action == Action::Retrieved).count()
+}
+
+#[test]
+fn a_retriever_redirected_to_the_holding_node_is_bridged_there_from_its_own_address() {
+    let (a, b) = redirect_pair(true, true);
+    a.dial("caller-1", "*68102", None, Some("101")).unwrap();
+    b.engine.sync();
+    assert!(matches!(b.dial("desk-103", "*88102", Some("103"), None), Ok(DialOutcome::Retrieved { .. })));
+    assert!(b.host.hand_overs().is_empty(), "B calls no node: the phone does");
+    let (leg, address, token) = b.host.redirects().pop().expect("a redirect");
+    assert_eq!((leg.as_str(), address.as_str()), ("desk-103", "127.0.0.11:5060"));
+    a.engine.sync();
+    assert_eq!(a.engine.list(None).unwrap()[0].state, "parked", "nothing is claimed before the phone arrives");
+    a.engine.take_over(&token, "phone-leg", PHONE).unwrap();
+    assert_eq!(a.engine.parked_count(), 0);
+    assert!(
+        a.host.all().contains(&Did::Bridge { uuid: "phone-leg".into(), parked: "caller-1".into() }),
+        "A bridged the phone's own call to the caller"
+    );
+    assert_eq!(retrieved_on(&a), 1, "A tells who took it");
+    assert_eq!(retrieved_on(&b), 0, "B does not");
+    // The token is spent.
+    assert!(matches!(a.engine.take_over(&token, "phone-2", PHONE), Err(DialError::NotParked { .. })));
+}
+
+#[test]
+fn a_redirect_nobody_follows_blocks_no_one_and_the_first_phone_to_arrive_wins() {
+    let (a, b) = redirect_pair(true, true);
+    a.dial("caller-1", "*68102", None, Some("101")).unwrap();
+    b.engine.sync();
+    b.dial("desk-103", "*88102", Some("103"), None).unwrap();
+    b.dial("desk-104", "*88102", Some("104"), None).unwrap();
+    let tokens: Vec<String> = b.host.redirects().into_iter().map(|(_, _, t)| t).collect();
+    assert_eq!(tokens.len(), 2, "both retrievers are sent to A: neither claimed the call");
+    a.engine.take_over(&tokens[1], "phone-104", PHONE).unwrap();
+    assert!(matches!(a.engine.take_over(&tokens[0], "phone-103", PHONE), Err(DialError::NotParked { .. })));
+    // A redirect nobody follows: another retriever takes the call at once.
+    a.dial("caller-2", "*68102", None, Some("101")).unwrap();
+    b.engine.sync();
+    b.dial("desk-105", "*88102", Some("105"), None).unwrap();
+    assert!(matches!(a.dial("desk-a", "*88102", Some("103"), None), Ok(DialOutcome::Retrieved { .. })));
+    let (_, _, late) = b.host.redirects().pop().unwrap();
+    assert!(matches!(a.engine.take_over(&late, "phone-105", PHONE), Err(DialError::NotParked { .. })));
+}
+
+#[test]
+fn a_phone_brings_only_a_redirect_s_token_and_only_where_redirects_are_taken() {
+    // A bridges (the default): a phone's call is refused before any token is read.
+    let (a, b) = redirect_pair(false, true);
+    a.dial("caller-1", "*68102", None, Some("101")).unwrap();
+    b.engine.sync();
+    b.dial("desk-103", "*88102", Some("103"), None).unwrap();
+    let (_, _, token) = b.host.redirects().pop().unwrap();
+    assert!(matches!(a.engine.take_over(&token, "phone-leg", PHONE), Err(DialError::NotANode { .. })));
+    // From B itself the redirect's token still works (a host that cannot redirect
+    // bridges with it).
+    a.engine.take_over(&token, "b-leg", "127.0.0.12").unwrap();
+    assert_eq!(a.engine.parked_count(), 0);
+
+    // B bridges: the token of its hand-over stands for its claim, and is no phone's.
+    let (a, b) = redirect_pair(true, false);
+    a.dial("caller-2", "*68102", None, Some("101")).unwrap();
+    b.engine.sync();
+    b.dial("desk-104", "*88102", Some("104"), None).unwrap();
+    let (_, _, token) = b.host.hand_overs().pop().unwrap();
+    assert!(matches!(a.engine.take_over(&token, "phone-104", PHONE), Err(DialError::NotParked { .. })));
+    assert_eq!(a.engine.parked_count(), 1, "still parked");
+}
+
+#[test]
+fn forged_tokens_from_phones_are_looked_up_at_most_twenty_a_second() {
+    let (a, b) = redirect_pair(true, true);
+    a.dial("caller-1", "*68102", None, Some("101")).unwrap();
+    b.engine.sync();
+    b.dial("desk-103", "*88102", Some("103"), None).unwrap();
+    let (_, _, token) = b.host.redirects().pop().unwrap();
+    let start = Instant::now();
+    for i in 0..callpark::store::PHONE_REDEEMS_PER_S {
+        let forged = format!("{:032x}", i + 1);
+        assert!(matches!(a.engine.take_over(&forged, "flood", PHONE), Err(DialError::NotParked { .. })));
+    }
+    // This second's lookups are used up: the good token is not looked up either.
+    let refused = a.engine.take_over(&token, "phone-103", PHONE);
+    if start.elapsed() < Duration::from_millis(900) {
+        assert!(matches!(refused, Err(DialError::NotParked { .. })), "{refused:?}");
+        assert_eq!(a.engine.parked_count(), 1, "still parked");
+    }
+    std::thread::sleep(Duration::from_millis(1100).saturating_sub(start.elapsed()));
+    b.dial("desk-104", "*88102", Some("104"), None).unwrap();
+    let (_, _, token) = b.host.redirects().pop().unwrap();
+    a.engine.take_over(&token, "phone-104", PHONE).unwrap();
+    assert_eq!(a.engine.parked_count(), 0);
+}
+
+#[test]
+fn cross_node_pickup_changes_with_a_reload() {
+    let (a, b) = redirect_pair(false, false);
+    let (_, b_redirect) = redirect_pair(false, true);
+    a.dial("caller-1", "*68102", None, Some("101")).unwrap();
+    b.engine.sync();
+    b.engine.reload(b_redirect.engine.config().as_ref().clone());
+    assert!(
+        !b.host.logs.lock().iter().any(|l| l.contains("store settings changed")),
+        "not a change of store: {:?}",
+        b.host.logs.lock()
+    );
+    b.dial("desk-103", "*88102", Some("103"), None).unwrap();
+    assert_eq!((b.host.redirects().len(), b.host.hand_overs().len()), (1, 0), "redirected at once");
+}

@@ -104,6 +104,7 @@ fn host() -> cp_host {
         bridge_to_node: None,
         contacts: None,
         operate: None,
+        redirect_to_node: None,
     }
 }
 

@@ -208,6 +208,7 @@ fn host_table(ctx: *mut c_void, null_cb: Option<u64>) -> cp_host {
         bridge_to_node: None,
         contacts: None,
         operate: None,
+        redirect_to_node: None,
     };
     match null_cb {
         Some(1) => h.bridge = None,

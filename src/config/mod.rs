@@ -34,7 +34,9 @@ pub fn own_recall_time(s: &str) -> Result<Option<u32>, String> {
 
 pub use lots::{Lot, LotChoice, MAX_LOT_SLOTS};
 pub(crate) use lots::{RawLot, LOT_OWN_ATTRS};
-pub use store::{parse_store_url, valid_node_name, RedisTarget, StoreSetting, StoreUrl, DEFAULT_GRACE_MS};
+pub use store::{
+    parse_store_url, valid_node_name, CrossNodePickup, RedisTarget, StoreSetting, StoreUrl, DEFAULT_GRACE_MS,
+};
 pub use xml::from_xml;
 
 /// What happens when a parked call's recall timer lapses.
@@ -382,7 +384,8 @@ pub(crate) struct Layer {
     /// `exit-key`: `Some(None)` is `none`, set to switch an inherited key off.
     pub exit_key: Option<At<Option<char>>>,
     pub exit_destination: Option<At<Destination>>,
-    /// `store`, `node`, `node-address`, `store-prefix`, `node-grace`: the whole switch's only.
+    /// `store`, `node`, `node-address`, `store-prefix`, `node-grace`, the store's
+    /// password and TLS files, `cross-node-pickup`: the whole switch's only.
     pub store: store::RawStore,
 }
 
@@ -445,6 +448,7 @@ impl Layer {
                 | "store-tls-ca"
                 | "store-tls-cert"
                 | "store-tls-key"
+                | "cross-node-pickup"
         ) {
             if level == Level::Group || !self.place.is_empty() {
                 return err(format!("{name} is a setting of the whole switch, not of a tenant or group"));
@@ -459,6 +463,7 @@ impl Layer {
                 "store-tls-ca" => &mut self.store.tls_ca,
                 "store-tls-cert" => &mut self.store.tls_cert,
                 "store-tls-key" => &mut self.store.tls_key,
+                "cross-node-pickup" => &mut self.store.pickup,
                 _ => &mut self.store.prefix,
             };
             *slot = at(value.to_string(), line);

@@ -11,6 +11,29 @@ use super::{At, ConfigError};
 /// dead and remove its calls (`node-grace`), unless configured.
 pub const DEFAULT_GRACE_MS: u64 = 10_000;
 
+/// How a retriever here reaches a call another node holds (`cross-node-pickup`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CrossNodePickup {
+    /// This node calls the holding node and bridges the retriever to that call: the
+    /// conversation's media passes through both switches (phones need reach only their
+    /// own node).
+    #[default]
+    Bridge,
+    /// The retriever's INVITE is answered with a 302 to the holding node's hand-over
+    /// URI: the phone calls that node itself and the media passes through one switch
+    /// (phones must reach every node's `node-address`).
+    Redirect,
+}
+
+impl CrossNodePickup {
+    pub fn name(self) -> &'static str {
+        match self {
+            CrossNodePickup::Bridge => "bridge",
+            CrossNodePickup::Redirect => "redirect",
+        }
+    }
+}
+
 /// A park shared on Redis, as configured.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedisTarget {
@@ -38,6 +61,8 @@ pub struct RedisTarget {
     pub tls_ca: String,
     pub tls_cert: String,
     pub tls_key: String,
+    /// How a retriever here reaches a call another node holds (`cross-node-pickup`).
+    pub pickup: CrossNodePickup,
 }
 
 impl RedisTarget {
@@ -60,6 +85,7 @@ impl Default for RedisTarget {
             tls_ca: String::new(),
             tls_cert: String::new(),
             tls_key: String::new(),
+            pickup: CrossNodePickup::Bridge,
         }
     }
 }
@@ -87,6 +113,7 @@ pub(crate) struct RawStore {
     pub tls_ca: Option<At<String>>,
     pub tls_cert: Option<At<String>>,
     pub tls_key: Option<At<String>>,
+    pub pickup: Option<At<String>>,
 }
 
 fn name_ok(s: &str, max: usize) -> bool {
@@ -235,6 +262,7 @@ impl RawStore {
                 (&self.tls_ca, "store-tls-ca"),
                 (&self.tls_cert, "store-tls-cert"),
                 (&self.tls_key, "store-tls-key"),
+                (&self.pickup, "cross-node-pickup"),
             ] {
                 if a.is_some() {
                     err(a, format!("{name} is for a shared store (store=\"redis://...\"); the store is memory"));
@@ -309,6 +337,14 @@ impl RawStore {
             let a = if tls_cert.is_empty() { &self.tls_key } else { &self.tls_cert };
             err(a, "store-tls-cert and store-tls-key go together (this node's certificate and its key)".into());
         }
+        let pickup = match value(&self.pickup).as_deref() {
+            None | Some("bridge") => CrossNodePickup::Bridge,
+            Some("redirect") => CrossNodePickup::Redirect,
+            Some(other) => {
+                err(&self.pickup, format!("cross-node-pickup \"{other}\" must be bridge or redirect"));
+                CrossNodePickup::Bridge
+            }
+        };
         if !found.is_empty() {
             errors.append(&mut found);
             return StoreSetting::Memory;
@@ -324,6 +360,7 @@ impl RawStore {
             tls_ca,
             tls_cert,
             tls_key,
+            pickup,
         })
     }
 }
@@ -367,6 +404,22 @@ mod tests {
                 ..RedisTarget::default()
             })
         );
+    }
+
+    #[test]
+    fn cross_node_pickup_bridges_unless_told_to_redirect() {
+        let base = r#"<param name="store" value="redis://h"/><param name="node" value="a"/><param name="node-address" value="10.0.0.5:5060"/>"#;
+        let pickup = |extra: &str| match from_xml("c", &conf(&format!("{base}{extra}"))).unwrap().store {
+            StoreSetting::Redis(t) => t.pickup,
+            StoreSetting::Memory => panic!("a shared store"),
+        };
+        assert_eq!(pickup(""), CrossNodePickup::Bridge);
+        assert_eq!(pickup(r#"<param name="cross-node-pickup" value="bridge"/>"#), CrossNodePickup::Bridge);
+        assert_eq!(pickup(r#"<param name="cross-node-pickup" value="redirect"/>"#), CrossNodePickup::Redirect);
+        let e = errors(&format!(r#"{base}<param name="cross-node-pickup" value="302"/>"#));
+        assert!(e.len() == 1 && e[0].contains("cross-node-pickup \"302\" must be bridge or redirect"), "{e:?}");
+        let e = errors(r#"<param name="cross-node-pickup" value="redirect"/>"#);
+        assert!(e.len() == 1 && e[0].contains("cross-node-pickup is for a shared store"), "{e:?}");
     }
 
     #[test]

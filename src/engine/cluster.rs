@@ -5,6 +5,7 @@
 use super::park::{park_messages, place_in_slot};
 use super::{DialOutcome, Engine, Inner, Shared};
 use crate::command::{Command, Target};
+use crate::config::{CrossNodePickup, StoreSetting};
 use crate::error::DialError;
 use crate::host::{Action, BridgeError, LogLevel};
 use crate::store::StoreStatus;
@@ -180,25 +181,36 @@ impl Engine {
     /// A retriever sent by another node arrived here on `leg_uuid` with `token`: it is
     /// bridged to the call the token is for, held here, which leaves the park
     /// (`retrieved`). A token unknown, used, expired or not for this node is `NotFound`.
-    /// It must come from `from`, the host of a node seen alive in the store.
+    /// A hand-over must come from `from`, the host of a node seen alive in the store; a
+    /// phone another node redirected here (`cross-node-pickup` `redirect`) comes from
+    /// anywhere, with a redirect's token only, and its call is claimed here.
     pub fn take_over(&self, token: &str, leg_uuid: &str, from: &str) -> Result<DialOutcome, DialError> {
         let bad = |e: String| DialError::BadRequest(e);
         let token = super::clean::clean_id("token", token).map_err(bad)?;
         let leg = super::clean::clean_id("uuid", leg_uuid).map_err(bad)?;
         let s = &self.shared;
+        let redirects =
+            matches!(&s.config.read().store, StoreSetting::Redis(t) if t.pickup == CrossNodePickup::Redirect);
         let (parked, extension, ringing) = {
             // Checked against the nodes known before anything is written: a call from
-            // anywhere else changes nothing in the store.
+            // anywhere else changes nothing in the store, and costs a read only where
+            // phones are redirected here (a limited number a second).
             let mut inner = s.inner.lock();
-            if inner.store.node_at(from).map_err(DialError::Store)?.is_none() {
+            let from_node = inner.store.node_at(from).map_err(DialError::Store)?.is_some();
+            if !from_node && !redirects {
                 return Err(DialError::NotANode { from: from.into() });
             }
-            let parked = inner.store.redeem(token).map_err(DialError::Store)?;
-            let found = parked.and_then(|p| inner.store.get(&p).map(|c| (p, c.extension.clone(), c.recall)));
-            let Some((parked, extension, recall)) = found else {
+            let redeemed = inner.store.redeem(token, from_node).map_err(DialError::Store)?;
+            let found = redeemed.and_then(|r| inner.store.get(&r.uuid).map(|c| (r, c.extension.clone(), c.recall)));
+            let Some((redeemed, extension, recall)) = found else {
                 return Err(DialError::NotParked { uuid: format!("for token {token}") });
             };
-            (parked, extension, matches!(recall, crate::store::RecallState::Ringing(_)))
+            if !redeemed.claimed
+                && s.claim(&mut inner, &redeemed.uuid, crate::store::Claim::Retrieve { by: leg.into() }).is_err()
+            {
+                return Err(DialError::NotParked { uuid: format!("for token {token} (taken meanwhile)") });
+            }
+            (redeemed.uuid, extension, matches!(recall, crate::store::RecallState::Ringing(_)))
         };
         if ringing {
             s.host.cancel_ring(&parked);

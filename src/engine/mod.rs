@@ -30,7 +30,7 @@ use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 
 use crate::clock::{Clock, ManualClock, SystemClock};
-use crate::config::{Config, StoreSetting};
+use crate::config::{Config, RedisTarget, StoreSetting};
 use crate::host::{Host, LogLevel, Notice};
 use crate::listing::CallInfo;
 use crate::store::{MemoryStore, ParkStore, RedisStore, StoreError};
@@ -217,7 +217,11 @@ impl Engine {
     /// takes effect when the module is loaded again, and is logged.
     pub fn reload(&self, config: Config) {
         let old = self.shared.config.read().store.clone();
-        let changed = old != config.store;
+        // `cross-node-pickup` is read at each pick-up: it takes effect now.
+        let changed = match (&old, &config.store) {
+            (StoreSetting::Redis(o), StoreSetting::Redis(n)) => *o != RedisTarget { pickup: o.pickup, ..n.clone() },
+            (o, n) => o != n,
+        };
         *self.shared.config.write() = Arc::new(config);
         self.shared.host.log(LogLevel::Notice, "callpark: configuration reloaded");
         if changed {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::clean::{clean_id, clean_name, clean_number, clean_tenant, clean_user};
 use super::{DialOutcome, DialRequest, Inner, Shared};
 use crate::codes::{self, Intent};
-use crate::config::{Lot, LotChoice, RecallPlan, Tenant};
+use crate::config::{CrossNodePickup, Lot, LotChoice, RecallPlan, StoreSetting, Tenant};
 use crate::error::{CallError, DialError, DialFailure};
 use crate::host::{Action, BridgeError, Event, LogLevel, Message, Notice};
 use crate::identity::valid_user;
@@ -508,7 +508,9 @@ impl Shared {
         // As for a park: the mirror as the timer thread keeps it, read again only when it
         // shows nothing, or the call it shows was taken meanwhile.
         let mut fresh = !self.shared_store;
-        loop {
+        let redirects = self.shared_store
+            && matches!(&self.config.read().store, StoreSetting::Redis(t) if t.pickup == CrossNodePickup::Redirect);
+        let (parked, extension, h) = loop {
             let (parked, extension, was_ringing, elsewhere) = {
                 let mut inner = self.inner.lock();
                 let look = |inner: &Inner| if local_only { own_only(inner) } else { find(inner) };
@@ -527,6 +529,18 @@ impl Shared {
                     };
                     return Err(DialError::Empty { place });
                 };
+                // With `cross-node-pickup` `redirect`, another node's call is claimed by
+                // that node when the retriever, redirected there, arrives.
+                if redirects && inner.store.get(&parked).is_some_and(|c| c.node != inner.store.node()) {
+                    match inner.store.redirect(&parked) {
+                        Ok(h) => break (parked, extension, h),
+                        Err(_) if !local_only => {
+                            local_only = true;
+                            continue;
+                        }
+                        Err(e) => return Err(DialError::Store(e)),
+                    }
+                }
                 // Under one lock the call found is unclaimed here; another node sharing
                 // the store may have claimed it since this one last looked.
                 let ringing = match self.claim(&mut inner, &parked, Claim::Retrieve { by: uuid.into() }) {
@@ -608,6 +622,21 @@ impl Shared {
                     );
                     return Err(DialError::HostFailed(e));
                 }
+            }
+        };
+        // Redirected: the node holding the call claims it when the phone arrives there and
+        // tells who took it; a phone that does not follow leaves the call parked.
+        match self.host.redirect_to_node(uuid, &h.address, &h.token) {
+            Ok(()) => Ok(DialOutcome::Retrieved { parked_uuid: parked, extension }),
+            Err(BridgeError::Failed(e) | BridgeError::ParkedGone(e)) => {
+                self.host.log(
+                    LogLevel::Warning,
+                    &format!(
+                        "callpark: {uuid} could not be sent to node {} for {parked} ({e}), it stays parked",
+                        h.node
+                    ),
+                );
+                Err(DialError::HostFailed(e))
             }
         }
     }

@@ -204,10 +204,25 @@ pub struct cp_host {
     /// as `contacts` does, and return its length. Called from the engine's own thread.
     pub operate:
         Option<unsafe extern "C" fn(ctx: *mut c_void, command: *const c_char, buf: *mut c_char, len: usize) -> usize>,
+    /// Optional (NULL: a retriever is always bridged to the other node, whatever
+    /// `cross-node-pickup` says): answer `uuid`, a retriever on this switch whose call is
+    /// not answered yet, with a SIP 302 to `destination` at `address`
+    /// (`sip:callpark-handover-<token>@host:port`), which the phone calls itself; the
+    /// switch ends the call here. Return `CP_RESULT_OK` once the redirect is sent.
+    pub redirect_to_node: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            uuid: *const c_char,
+            address: *const c_char,
+            destination: *const c_char,
+        ) -> cp_result,
+    >,
 }
 
 /// The type of `cp_host.contacts`.
 type ContactsFn = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *mut c_char, usize) -> usize;
+/// The type of `cp_host.bridge_to_node` and `.redirect_to_node`.
+type NodeFn = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char) -> cp_result;
 /// The type of `cp_host.operate`.
 type OperateFn = unsafe extern "C" fn(*mut c_void, *const c_char, *mut c_char, usize) -> usize;
 
@@ -248,9 +263,10 @@ pub(crate) struct CHost {
     sip_notify: Option<
         unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char, *const c_char, *const c_char),
     >,
-    bridge_to_node: Option<unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char) -> cp_result>,
+    bridge_to_node: Option<NodeFn>,
     contacts: Option<ContactsFn>,
     operate: Option<OperateFn>,
+    redirect_to_node: Option<NodeFn>,
 }
 
 // SAFETY: the header documents that the callbacks are called from any thread, and that
@@ -277,6 +293,7 @@ impl CHost {
             bridge_to_node: h.bridge_to_node,
             contacts: h.contacts,
             operate: h.operate,
+            redirect_to_node: h.redirect_to_node,
         })
     }
 }
@@ -317,6 +334,18 @@ impl Host for CHost {
         match unsafe { f(self.ctx, s[0].as_ptr(), s[1].as_ptr(), s[2].as_ptr()) } {
             cp_result::Ok => Ok(()),
             other => Err(BridgeError::Failed(format!("bridge to {address}: {}", other.message()))),
+        }
+    }
+
+    fn redirect_to_node(&self, uuid: &str, address: &str, token: &str) -> Result<(), BridgeError> {
+        // A redirect's token is good for a hand-over as well: the holding node claims
+        // the call either way.
+        let Some(f) = self.redirect_to_node else { return self.bridge_to_node(uuid, address, token) };
+        let destination = format!("{}{token}", crate::engine::HANDOVER_PREFIX);
+        let s = [uuid, address, destination.as_str()].map(c);
+        match unsafe { f(self.ctx, s[0].as_ptr(), s[1].as_ptr(), s[2].as_ptr()) } {
+            cp_result::Ok => Ok(()),
+            other => Err(BridgeError::Failed(format!("redirect to {address}: {}", other.message()))),
         }
     }
 
@@ -522,6 +551,7 @@ mod tests {
             bridge_to_node: None,
             contacts,
             operate: None,
+            redirect_to_node: None,
         }
     }
 

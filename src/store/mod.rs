@@ -149,6 +149,19 @@ pub struct Refreshed {
     pub skipped: Vec<String>,
 }
 
+/// What a token redeemed is for: the call held here, and whether the node that gave
+/// the token claimed it for the retriever (a hand-over) or left it to be claimed here
+/// (a redirect).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redeemed {
+    pub uuid: String,
+    pub claimed: bool,
+}
+
+/// The most redirect tokens looked up in a second for calls that come from no node: a
+/// flood of forged ones costs Redis at most this.
+pub const PHONE_REDEEMS_PER_S: u32 = 20;
+
 /// How a retriever on this node reaches a call another node holds: a call to `address`
 /// (the holding node's SIP address) carrying `token`, which that node redeems once.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -244,10 +257,19 @@ pub trait ParkStore: Send {
     fn hand_over(&mut self, uuid: &str) -> Result<Handover, StoreError> {
         Err(StoreError(format!("call {uuid} is held by no other node: this store is one switch's")))
     }
-    /// The call (held here) that another node's `token` is for, once: `None` for a token
-    /// unknown, used or not for this node.
-    fn redeem(&mut self, token: &str) -> Result<Option<String>, StoreError> {
-        let _ = token;
+    /// For a call another node holds, left unclaimed: a token for a retriever this node
+    /// redirects (SIP 302) to that node, which claims the call when the retriever
+    /// arrives (`cross-node-pickup` `redirect`).
+    fn redirect(&mut self, uuid: &str) -> Result<Handover, StoreError> {
+        Err(StoreError(format!("call {uuid} is held by no other node: this store is one switch's")))
+    }
+    /// The call (held here) that `token` is for, once: `None` for a token unknown, used
+    /// or not for this node. `from_node`: the call carrying it comes from another node
+    /// (a hand-over, whose claim must stand); else from a phone another node redirected
+    /// here, which only a redirect's token lets in (at most [`PHONE_REDEEMS_PER_S`] a
+    /// second are looked up).
+    fn redeem(&mut self, token: &str, from_node: bool) -> Result<Option<Redeemed>, StoreError> {
+        let _ = (token, from_node);
         Ok(None)
     }
     /// The other node alive whose SIP address has host `host`, read now.

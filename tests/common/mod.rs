@@ -25,6 +25,12 @@ pub enum Did {
         address: String,
         token: String,
     },
+    /// A retriever here answered with a 302 to the node at `address`, with `token`.
+    RedirectToNode {
+        uuid: String,
+        address: String,
+        token: String,
+    },
     Ring(Ring),
     CancelRing(String),
     Transfer {
@@ -102,6 +108,16 @@ impl FakeHost {
             _ => None,
         })
     }
+    /// The redirects to other nodes: (retriever, address, token).
+    pub fn redirects(&self) -> Vec<(String, String, String)> {
+        self.all()
+            .into_iter()
+            .filter_map(|d| match d {
+                Did::RedirectToNode { uuid, address, token } => Some((uuid, address, token)),
+                _ => None,
+            })
+            .collect()
+    }
     /// The hand-overs to other nodes: (retriever, address, token).
     pub fn hand_overs(&self) -> Vec<(String, String, String)> {
         self.all()
@@ -132,6 +148,13 @@ impl Host for FakeHost {
         self.did.lock().push(Did::BridgeToNode { uuid: uuid.into(), address: address.into(), token: token.into() });
         if self.leg_fails.lock().contains(uuid) {
             return Err(BridgeError::Failed("the other node did not answer".into()));
+        }
+        Ok(())
+    }
+    fn redirect_to_node(&self, uuid: &str, address: &str, token: &str) -> Result<(), BridgeError> {
+        self.did.lock().push(Did::RedirectToNode { uuid: uuid.into(), address: address.into(), token: token.into() });
+        if self.leg_fails.lock().contains(uuid) {
+            return Err(BridgeError::Failed("the retriever's call was answered already".into()));
         }
         Ok(())
     }

@@ -766,13 +766,82 @@ def c16_hand_over_flood_from_no_node(t, calls=300, rate=100):
     t.clear()
 
 
+def redirect_conf(node, sip_port):
+    return conf(node, sip_port).replace(
+        "</settings>", '<param name="cross-node-pickup" value="redirect"/>\n  </settings>', 1)
+
+
+def channels(node):
+    return int(node.api("show channels count").split()[0])
+
+
+def c18_cross_node_pickup_by_redirect(t, calls=60, rate=30):
+    """Both nodes with `cross-node-pickup` `redirect`: a SIPp phone of 103 at 127.0.0.60
+    (no node) dials *88102 on B for a call held by A; B answers 302 with A's hand-over
+    URI, the phone calls A itself and talks to the caller through A alone (B holds no
+    channel); A fires `retrieved`. A flood of forged hand-overs from 127.0.0.50 at A is
+    refused (503, no early media), each second's lookups limited."""
+    for n, port in ((t.a, A_SIP), (t.b, B_SIP)):
+        n.set_callpark_conf(redirect_conf(n.name, port))
+        out = n.api("callpark reload")
+        check("+OK" in out, f"node {n.name} takes cross-node-pickup redirect: {out}")
+    try:
+        client, p101 = t.phone(t.a, "104"), t.phone(t.a, "101")
+        c = t.park(t.a, client, p101, "*68102")
+        t.wait_parked(t.b, 1)
+        before = len([e for e in t.a.esl.poll_events(0.2) if e.get("Callpark-Action") == "retrieved"])
+        check(channels(t.b) == 0, f"B holds no channel before: {t.b.api('show channels count').strip()}")
+        proc, log = start_sipp(t.ctx["b"], "redirect_retriever.xml", "103", "*88102", 27070, 27072, "redirect",
+                               delay_ms=4000, ip="127.0.0.60", extra=["-rtp_echo"])
+        t.ctx["a"].wait(lambda: not t.parked(t.a), 10, "A's call is picked up by the redirected phone")
+        t.ua.pump(0.5)
+        on_a, on_b = channels(t.a), channels(t.b)
+        rx_c, _ = t.rtp(c)
+        check(on_b == 0 and on_a == 2, f"the conversation passes A alone: A {on_a} channels, B {on_b}")
+        check(rx_c > 25, f"the caller hears the phone (echo: {rx_c} packets)")
+        while proc.poll() is None:
+            t.ua.pump(0.1)
+        text = open(log, errors="replace").read()
+        check(proc.returncode == 0, f"the phone's calls went as written (sipp exit {proc.returncode}, {log})")
+        check(re.search(r"^SIP/2\.0 302 .*?^Contact: <sip:callpark-handover-[0-9a-f]+@127\.0\.0\.1:"
+                        f"{A_SIP + CARRIER_OFFSET}>", text, re.M | re.S),
+              "B's 302 names A's hand-over address")
+        after = len([e for e in t.a.esl.poll_events(0.5) if e.get("Callpark-Action") == "retrieved"])
+        check(after == before + 1, f"A fires `retrieved` once ({after - before})")
+        t.ctx["a"].wait(lambda: c.ended, 5, "the caller's call ends with the phone's BYE")
+        # Forged hand-overs from no node while calls are parked: each costs at most a
+        # limited lookup, none is answered.
+        c = t.park(t.a, client, p101, "*68102")
+        t.wait_parked(t.b, 1)
+        seconds = calls / rate
+        n0 = redis_commands(REDIS_PORT)
+        t.ua.pump(seconds)
+        idle = redis_commands(REDIS_PORT) - n0
+        n0 = redis_commands(REDIS_PORT)
+        proc, log = flood(t, t.a, calls, rate, "flood-redirect")
+        got, rc = flood_answers(t, proc, log)
+        during = redis_commands(REDIS_PORT) - n0
+        check(got.get("503") == calls and rc == 0, f"each of {calls} forged hand-overs refused: {got} (sipp exit {rc})")
+        check(not got.get("183") and not got.get("180"), f"no early media, no ringing: {got}")
+        check(during <= idle * 1.5 + 20 * (seconds + 1) + 2 * seconds + 10,
+              f"Redis ran {during} commands during the flood ({seconds:.0f} s), {idle} idle for as long")
+        print(f"    redirect: A {on_a} channels, B {on_b}; caller heard {rx_c} packets; flood of {calls} "
+              f"at {rate}/s: {got}, Redis commands {during} (idle {idle})")
+        check(len(t.parked(t.a)) == 1, "the parked call is still there")
+    finally:
+        for n, port in ((t.a, A_SIP), (t.b, B_SIP)):
+            n.set_callpark_conf(conf(n.name, port))
+            n.api("callpark reload")
+        t.clear()
+
+
 SCENARIOS = [c1_parked_on_a_picked_up_on_b, c2_bare_star88_and_lamp_key_on_b, c3_group_park_from_both_nodes,
              c6_sipp_retrievers_one_per_node, c7_recall_on_a_rings_the_parker_on_b, c5_redis_stopped_and_started,
              c8_sent_back_during_an_outage_parks_again, c9_reload_while_redis_is_down,
              c10_recall_answered_during_an_outage, c11_frozen_redis, c12_node_unloaded_within_its_grace,
              c13_park_order_across_a_reload, c14_a_second_node_with_a_running_node_s_name,
              c15_operator_commands_from_the_other_node, c16_hand_over_flood_from_no_node, c17_sentinel_failover,
-             c4_killed_node_loses_its_calls]
+             c18_cross_node_pickup_by_redirect, c4_killed_node_loses_its_calls]
 
 
 def start_both():

@@ -589,14 +589,15 @@ def s12_recall_target_rejects_or_unregistered(ctx):
         ctx.sw.api("callpark reload")
 
 
-def start_sipp(ctx, scenario, user, service, port, media_port, name, delay_ms=0, domain=ACME):
+def start_sipp(ctx, scenario, user, service, port, media_port, name, delay_ms=0, domain=ACME, ip="127.0.0.1",
+               extra=()):
     """Starts SIPp on `scenario` (tests/fs/sipp/) as `user` of `domain` with its digest
-    credentials, dialing `service` at ctx.sw; its default pause is `delay_ms`. Returns
-    the process and the path of its message log."""
+    credentials, from `ip`, dialing `service` at ctx.sw; its default pause is `delay_ms`.
+    Returns the process and the path of its message log."""
     from switch import password
     return run_sipp(ctx, scenario, name, port, media_port,
                     ["-l", "1", "-s", service, "-key", "domain", domain, "-key", "user", user, "-d", str(delay_ms),
-                     "-au", user, "-ap", password(user, domain)])
+                     "-au", user, "-ap", password(user, domain)] + list(extra), ip=ip)
 
 
 def switch_errors(log, most=30):
@@ -608,8 +609,8 @@ def switch_errors(log, most=30):
     return "    errors and warnings of the switch:\n" + "\n".join("    | " + ln for ln in lines[-most:])
 
 
-def run_sipp(ctx, scenario, name, port, media_port, extra):
-    """Starts one SIPp call of `scenario` on `port` to ctx.sw, logging its messages;
+def run_sipp(ctx, scenario, name, port, media_port, extra, ip="127.0.0.1"):
+    """Starts one SIPp call of `scenario` on `ip`:`port` to ctx.sw, logging its messages;
     `extra` are further arguments. Returns the process and the path of its message log."""
     SIP_PORT = ctx.sw.sip_port
     work = os.path.join(ctx.sw.run, "sipp")
@@ -618,7 +619,7 @@ def run_sipp(ctx, scenario, name, port, media_port, extra):
     if os.path.exists(log):
         os.remove(log)
     args = ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", os.path.join(HERE, "sipp", scenario),
-            "-i", "127.0.0.1", "-p", str(port), "-mp", str(media_port), "-m", "1",
+            "-i", ip, "-p", str(port), "-mp", str(media_port), "-m", "1",
             "-timeout", "20", "-timeout_error", "-trace_msg", "-message_file", log, "-nostdin"] + extra
     with open(os.path.join(work, f"{name}.out"), "w") as screen:
         return subprocess.Popen(args, cwd=work, stdout=screen, stderr=subprocess.STDOUT), log

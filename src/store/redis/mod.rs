@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use redis::{Commands, Connection, IntoConnectionInfo};
 
 use super::{
-    Claim, ClaimError, Handover, InsertError, MemoryStore, ParkStore, ParkedCall, Place, RecallState, Refreshed,
-    SlotState, StoreError, StoreStatus,
+    Claim, ClaimError, Handover, InsertError, MemoryStore, ParkStore, ParkedCall, Place, RecallState, Redeemed,
+    Refreshed, SlotState, StoreError, StoreStatus, PHONE_REDEEMS_PER_S,
 };
 use crate::caller::{clean_name, clean_number};
 use crate::clock::{Clock, SystemClock};
@@ -109,6 +109,8 @@ pub struct RedisStore {
     /// Addresses of hand-overs refused as no node's, and when: not looked up again for
     /// half a second.
     refused: HashMap<String, Instant>,
+    /// Redirect tokens looked up for phones in the second that began then.
+    phone_redeems: (Instant, u32),
     /// Records read that fail the checks: said once each (`skipped` of a refresh).
     bad_seen: HashSet<String>,
     bad: Vec<String>,
@@ -292,6 +294,26 @@ fn wall_ms() -> u64 {
 }
 
 impl RedisStore {
+    /// A token for a retriever of `uuid` (held by another node) and the node's address:
+    /// `claim` is the claim the holder must find standing, or `*` for none.
+    fn token(&mut self, uuid: &str, claim: String) -> Result<Handover, StoreError> {
+        let node = self.mirror.get(uuid).map(|c| c.node.clone()).unwrap_or_default();
+        let find = |s: &Self| s.others.iter().find(|(n, _)| *n == node).map(|(_, a)| a.clone());
+        // The nodes seen at the last heartbeat may be out of date (Redis just came back):
+        // read them again before giving up.
+        let address = match find(self) {
+            Some(a) => a,
+            None => {
+                self.read_others()?;
+                find(self).ok_or_else(|| StoreError(format!("node {node:?} holding {uuid} is not alive")))?
+            }
+        };
+        let token = format!("{:016x}{:016x}", rand_u64(), rand_u64());
+        let value = format!("{uuid}|{node}|{claim}");
+        let key = self.keys.key(&["token", &token]);
+        self.link.run(|con| redis::cmd("SET").arg(&key).arg(&value).arg("EX").arg(TOKEN_TTL_S).query::<()>(con))?;
+        Ok(Handover { node, address, token })
+    }
     /// A store for `target`. Redis need not be up yet: until it is, this node parks on
     /// itself. Refused when another node runs under the same name (its heartbeat is
     /// renewed by another process).
@@ -327,6 +349,7 @@ impl RedisStore {
             swept: false,
             others: Vec::new(),
             refused: HashMap::new(),
+            phone_redeems: (Instant::now(), 0),
             bad_seen: HashSet::new(),
             bad: Vec::new(),
             inbox: Vec::new(),
@@ -1163,35 +1186,39 @@ impl ParkStore for RedisStore {
     }
 
     fn hand_over(&mut self, uuid: &str) -> Result<Handover, StoreError> {
-        let node = self.mirror.get(uuid).map(|c| c.node.clone()).unwrap_or_default();
-        let find = |s: &Self| s.others.iter().find(|(n, _)| *n == node).map(|(_, a)| a.clone());
-        // The nodes seen at the last heartbeat may be out of date (Redis just came back):
-        // read them again before giving up.
-        let address = match find(self) {
-            Some(a) => a,
-            None => {
-                self.read_others()?;
-                find(self).ok_or_else(|| StoreError(format!("node {node:?} holding {uuid} is not alive")))?
-            }
-        };
-        let token = format!("{:016x}{:016x}", rand_u64(), rand_u64());
         // The claim the token is for: the holder takes the retriever only while it stands.
         let ours = self.mirror.get(uuid).and_then(|c| c.claim.as_ref()).map(claim_text).unwrap_or_default();
-        let value = format!("{uuid}|{node}|{}|{ours}", self.target.node);
-        let key = self.keys.key(&["token", &token]);
-        self.link.run(|con| redis::cmd("SET").arg(&key).arg(&value).arg("EX").arg(TOKEN_TTL_S).query::<()>(con))?;
-        Ok(Handover { node, address, token })
+        self.token(uuid, format!("{}|{ours}", self.target.node))
     }
 
-    fn redeem(&mut self, token: &str) -> Result<Option<String>, StoreError> {
+    fn redirect(&mut self, uuid: &str) -> Result<Handover, StoreError> {
+        self.token(uuid, "*".into())
+    }
+
+    fn redeem(&mut self, token: &str, from_node: bool) -> Result<Option<Redeemed>, StoreError> {
+        if !from_node {
+            // A phone's: at most PHONE_REDEEMS_PER_S looked up a second.
+            let now = Instant::now();
+            if now.duration_since(self.phone_redeems.0) >= Duration::from_secs(1) {
+                self.phone_redeems = (now, 0);
+            }
+            if self.phone_redeems.1 >= PHONE_REDEEMS_PER_S {
+                return Ok(None);
+            }
+            self.phone_redeems.1 += 1;
+        }
         let me = self.target.node.clone();
         let (k, sc) = (&self.keys, &self.scripts);
         let call_prefix = k.key(&["call", ""]);
-        let uuid: Option<String> =
-            self.link.run(|con| sc.redeem.key(k.key(&["token", token])).arg(&me).arg(&call_prefix).invoke(con))?;
+        let from = if from_node { "node" } else { "phone" };
+        let found: Option<(String, i64)> = self
+            .link
+            .run(|con| sc.redeem.key(k.key(&["token", token])).arg(&me).arg(&call_prefix).arg(from).invoke(con))?;
         // Only a call this node holds (the token names it, but Redis is no authority on
         // what this switch holds).
-        Ok(uuid.filter(|u| self.mirror.get(u).is_some_and(|c| c.node == me)))
+        Ok(found
+            .filter(|(u, _)| self.mirror.get(u).is_some_and(|c| c.node == me))
+            .map(|(uuid, claimed)| Redeemed { uuid, claimed: claimed == 1 }))
     }
 
     fn node_at(&mut self, host: &str) -> Result<Option<String>, StoreError> {

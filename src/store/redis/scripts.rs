@@ -49,18 +49,25 @@ redis.call('HDEL', KEYS[1], 'claim')
 return bump(KEYS[2], KEYS[3], ARGV[1])
 ";
 
-/// Takes a hand-over token once and says which call it is for, if that call is held by
-/// this node and still claimed as when the token was given. KEYS: the token. ARGV: this
-/// node, the prefix of the calls' hashes. The uuid, or false (the token is used up
-/// either way). A token is `<uuid>|<holding node>|<claim>`.
+/// Takes a token once and says which call it is for, if that call is held by this node
+/// and still claimed as when the token was given (a hand-over), or unclaimed (a
+/// redirect: `*`, claimed by the caller next). KEYS: the token. ARGV: this node, the
+/// prefix of the calls' hashes, `node` or `phone` (where the call carrying it came from:
+/// a phone brings only a redirect's token). {uuid, 1 if claimed} or false (the token is
+/// used up either way). A token is `<uuid>|<holding node>|<claim or *>`.
 const REDEEM: &str = r"
 local v = redis.call('GET', KEYS[1])
 if not v then return false end
 redis.call('DEL', KEYS[1])
 local uuid, holder, claim = string.match(v, '^([^|]+)|([^|]+)|(.+)$')
 if not uuid or holder ~= ARGV[1] then return false end
-if redis.call('HGET', ARGV[2] .. uuid, 'claim') ~= claim then return false end
-return uuid
+local now = redis.call('HGET', ARGV[2] .. uuid, 'claim')
+if claim == '*' then
+  if now or redis.call('EXISTS', ARGV[2] .. uuid) == 0 then return false end
+  return {uuid, 0}
+end
+if ARGV[3] ~= 'node' or now ~= claim then return false end
+return {uuid, 1}
 ";
 
 /// Removes a call. KEYS: the call's hash, its slot's set, the calls' hash, the version,
