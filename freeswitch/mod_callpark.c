@@ -288,7 +288,10 @@ static cp_result cb_redirect_to_node(void *ctx, const char *uuid, const char *ad
 		msg.message_id = SWITCH_MESSAGE_INDICATE_REDIRECT;
 		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_INFO, "callpark: %s redirected to %s\n", uuid,
 						  msg.string_arg);
-		if (switch_core_session_receive_message(session, &msg) == SWITCH_STATUS_SUCCESS) {
+		/* mod_sofia sends the 302 and hangs the channel up (the core then answers the
+		   message with a failure): the channel ended is the redirect done. */
+		switch_core_session_receive_message(session, &msg);
+		if (switch_channel_down_nosig(channel)) {
 			r = CP_RESULT_OK;
 		}
 	}

@@ -791,7 +791,7 @@ def c18_cross_node_pickup_by_redirect(t, calls=60, rate=30):
         t.wait_parked(t.b, 1)
         before = len([e for e in t.a.esl.poll_events(0.2) if e.get("Callpark-Action") == "retrieved"])
         check(channels(t.b) == 0, f"B holds no channel before: {t.b.api('show channels count').strip()}")
-        proc, log = start_sipp(t.ctx["b"], "redirect_retriever.xml", "103", "*88102", 27070, 27072, "redirect",
+        proc, log = start_sipp(t.ctx["b"], "retriever.xml", "103", "*88102", 27070, 27072, "redirect",
                                delay_ms=4000, ip="127.0.0.60", extra=["-rtp_echo"])
         t.ctx["a"].wait(lambda: not t.parked(t.a), 10, "A's call is picked up by the redirected phone")
         t.ua.pump(0.5)
