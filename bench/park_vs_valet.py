@@ -69,7 +69,10 @@ RTP_START, RTP_END = 20000, 29999
 # The columns: the least a park can be on FreeSWITCH (no park module: mod_hash and
 # intercept), callpark as dialed with nothing before it, callpark after an `answer` in
 # the dialplan, mod_valet_parking. Each has its own domain in the one switch.
-MODULES = {"bare": "bare.bench", "callpark": "cp.bench", "callpark+answer": "cpa.bench", "valet": "valet.bench"}
+MODULES = {"bare": "bare.bench", "callpark": "cp.bench", "callpark+answer": "cpa.bench", "valet": "valet.bench",
+           "callpark-defaults": "cpd.bench", "callpark-lean": "cpl.bench"}
+# The columns run unless --modules names others.
+DEFAULT_MODULES = ("bare", "callpark", "callpark+answer", "valet")
 BLF_MODULES = ("callpark", "valet")  # the bare park has no lamps
 CYCLE_EXTS = range(1000, 1200)    # park-and-retrieve cycles, reused in turn
 SWEEP_EXTS = range(1000, 1080)    # the same for the directory-size sweep (fits in 100 users)
@@ -110,8 +113,11 @@ class BenchSwitch(switch.Switch):
         super().__init__(run, "", **kw)
         self.users, self.needed = users, needed
 
+    # Whether the bench profile makes every domain an alias of itself (--alias).
+    domain_alias = "true"
+
     def substitutions(self):
-        return {"@DIRECTORY@": directory(self.users, self.needed)}
+        return {"@DIRECTORY@": directory(self.users, self.needed), "@DOMAIN_ALIAS@": self.domain_alias}
 
     def cpu_seconds(self):
         with open(f"/proc/{self.proc.pid}/stat") as f:
@@ -145,7 +151,7 @@ class BenchSwitch(switch.Switch):
 class Sipp:
     """One SIPp process running a scenario of bench/sipp against the bench switch."""
 
-    def __init__(self, work, role, scenario, module, exts, rate, count):
+    def __init__(self, work, role, scenario, module, exts, rate, count, target=SIP_PORT):
         self.work = os.path.join(work, f"{role}-{module}-{time.time_ns()}")
         os.makedirs(self.work)
         # The voice the scenario streams once answered (rtp_stream="mark.raw"): one
@@ -156,7 +162,7 @@ class Sipp:
         with open(inf, "w") as f:
             f.write("SEQUENTIAL\n" + "".join(f"{e};{MODULES[module]}\n" for e in exts))
         port, media = SIPP_PORTS[role]
-        args = ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", os.path.join(HERE, "sipp", scenario), "-inf", inf,
+        args = ["sipp", f"127.0.0.1:{target}", "-sf", os.path.join(HERE, "sipp", scenario), "-inf", inf,
                 "-i", "127.0.0.1", "-p", str(port), "-mp", str(media), "-r", str(rate), "-m", str(count),
                 "-l", str(max(count, 1)), "-bg", "-trace_stat", "-fd", "1", "-trace_err",
                 "-max_socket", "20000", "-nostdin"]
@@ -554,7 +560,8 @@ def pooled(rounds):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--modules", default=",".join(MODULES), help="columns (default: all four)")
+    ap.add_argument("--modules", default=",".join(DEFAULT_MODULES),
+                    help=f"columns (default: {', '.join(DEFAULT_MODULES)}; also {', '.join(set(MODULES) - set(DEFAULT_MODULES))})")
     ap.add_argument("--levels", default="0,100", help="calls already parked (default 0,100)")
     ap.add_argument("--rounds", type=int, default=5, help="fixed runs per column and level, columns in rotating order")
     ap.add_argument("--rates", default="50,100,150,200", help="cycles/s ladder, up to the first rate that fails")
@@ -571,8 +578,12 @@ def main():
                     help="count the switch's work per cycle (uprobes) during an extra run per column")
     ap.add_argument("--census-rate", type=int, default=20, help="cycles/s of the census runs")
     ap.add_argument("--census-cycles", type=int, default=200, help="cycles per census run")
+    ap.add_argument("--alias", choices=("true", "false"), default="true",
+                    help="whether the bench profile makes the domains its aliases (false: as with one phone "
+                         "profile for many domains; callpark then names the profile for its messages)")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "park_vs_valet.json"))
     args = ap.parse_args()
+    BenchSwitch.domain_alias = args.alias
     args.modules = [m for m in args.modules.split(",") if m]
     levels = [int(x) for x in args.levels.split(",") if x]
     args.rates = [int(x) for x in args.rates.split(",") if x]

@@ -178,6 +178,19 @@ static void show_parked_caller(const char *uuid, const char *parked_uuid)
 	switch_core_session_rwunlock(parked);
 }
 
+/* The leg a uuid_bridge of this module's originated by `originator` is to connect. */
+#define CALLPARK_BRIDGE_TO_VAR "callpark_bridge_to"
+
+static void mark_bridge(const char *originator, const char *other)
+{
+	switch_core_session_t *session;
+
+	if ((session = switch_core_session_locate(originator))) {
+		switch_channel_set_variable(switch_core_session_get_channel(session), CALLPARK_BRIDGE_TO_VAR, other);
+		switch_core_session_rwunlock(session);
+	}
+}
+
 static cp_result cb_bridge(void *ctx, const char *uuid, const char *parked_uuid)
 {
 	switch_core_session_t *session;
@@ -211,9 +224,12 @@ static cp_result cb_bridge(void *ctx, const char *uuid, const char *parked_uuid)
 		}
 		switch_core_session_rwunlock(session);
 	}
+	/* The originator names the other leg, for stranded_check() when it hangs up. */
 	if (recall_leg) {
+		mark_bridge(parked_uuid, uuid);
 		status = switch_ivr_uuid_bridge(parked_uuid, uuid);
 	} else {
+		mark_bridge(uuid, parked_uuid);
 		status = switch_ivr_uuid_bridge(uuid, parked_uuid);
 	}
 	if (status != SWITCH_STATUS_SUCCESS) {
@@ -251,6 +267,7 @@ static cp_result cb_bridge_to_node(void *ctx, const char *uuid, const char *addr
 		peer) {
 		/* Answered once the holding node took the call, as in cb_bridge. */
 		switch_channel_answer(channel);
+		mark_bridge(uuid, switch_core_session_get_uuid(peer));
 		if (switch_ivr_uuid_bridge(uuid, switch_core_session_get_uuid(peer)) == SWITCH_STATUS_SUCCESS) {
 			r = CP_RESULT_OK;
 		} else {
@@ -606,6 +623,9 @@ static void remember_park(switch_core_session_t *session, const struct cp_event 
 	switch_channel_set_variable(channel, "callpark_slot_tenant", e->tenant);
 	switch_channel_set_variable(channel, "callpark_slot", e->extension);
 	switch_channel_set_variable(channel, "callpark_parking_user", e->parking_user);
+	/* The caller as the park shows it, for a caller put back into the park (stranded_thread). */
+	switch_channel_set_variable(channel, "callpark_caller_number", e->caller_number);
+	switch_channel_set_variable(channel, "callpark_caller_name", e->caller_name);
 	/* An adopted call keeps the park time it already had. */
 	if (!e->adopted || zstr(switch_channel_get_variable(channel, "callpark_parked_epoch"))) {
 		switch_channel_set_variable_printf(channel, "callpark_parked_epoch", "%" SWITCH_TIME_T_FMT, switch_epoch_time_now(NULL));
@@ -1228,12 +1248,129 @@ static void probe_handler(switch_event_t *event)
 }
 
 /* A parked channel hung up (its caller left, or it was hung up by the switch). */
+static void stranded_check(const char *uuid, const char *gone);
+static cp_result adopt(switch_channel_t *channel, const char *uuid);
+
 static void hangup_handler(switch_event_t *event)
 {
 	const char *uuid = switch_event_get_header(event, "Unique-ID");
+	const char *other = switch_event_get_header(event, "variable_" CALLPARK_BRIDGE_TO_VAR);
 
 	if (globals.running && !zstr(uuid) && switch_true(switch_event_get_header(event, "variable_callpark_parked"))) {
 		cp_engine_hangup(globals.engine, uuid);
+	}
+	if (globals.running && !zstr(uuid) && !zstr(other)) {
+		stranded_check(other, uuid);
+	}
+}
+
+/* A uuid_bridge's originator drives it from its own thread, once its state machine gets
+   there; one hung up before (a retriever whose BYE came with the ACK of its 200 OK, a
+   hand-over leg whose node hung up, a parked caller gone as its recall was answered)
+   leaves the other leg waiting in CS_RESET for it, for ever: a caller out of the park
+   on silence, a phone connected to nothing. The other leg, still up and never bridged to
+   the one gone, is put right on a thread of its own, once the switch has settled: a
+   parked caller goes back into the park as it was (adopted: the same slot, parking user
+   and park time), anyone else is hung up. */
+struct stranded {
+	switch_memory_pool_t *pool;
+	char *uuid;
+	char *gone;
+};
+
+static switch_bool_t stranded_now(switch_channel_t *channel, const char *gone)
+{
+	const char *last = switch_channel_get_variable(channel, SWITCH_LAST_BRIDGE_VARIABLE);
+	switch_channel_state_t state = switch_channel_get_state(channel);
+
+	return switch_channel_up_nosig(channel) && !switch_channel_test_flag(channel, CF_BRIDGED) &&
+				   (zstr(last) || strcmp(last, gone)) &&
+				   (state == CS_RESET || state == CS_SOFT_EXECUTE || state == CS_HIBERNATE || state == CS_CONSUME_MEDIA)
+			   ? SWITCH_TRUE
+			   : SWITCH_FALSE;
+}
+
+static void *SWITCH_THREAD_FUNC stranded_thread(switch_thread_t *thread, void *obj)
+{
+	struct stranded *st = obj;
+	switch_memory_pool_t *pool = st->pool;
+	switch_core_session_t *session;
+	(void) thread;
+
+	/* A bridge thread that is still ending has its say first. */
+	switch_yield(200000);
+	if ((session = switch_core_session_locate(st->uuid))) {
+		switch_channel_t *channel = switch_core_session_get_channel(session);
+		if (stranded_now(channel, st->gone)) {
+			/* What uuid_bridge attached to it would put it back in CS_RESET. */
+			switch_channel_clear_state_handler(channel, NULL);
+			switch_channel_clear_flag(channel, CF_TRANSFER);
+			if (!zstr(switch_channel_get_variable(channel, "callpark_slot"))) {
+				const char *key = switch_channel_get_variable(channel, "callpark_exit_key");
+				switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
+				const char *name = switch_channel_get_variable(channel, "callpark_caller_name");
+				const char *number = switch_channel_get_variable(channel, "callpark_caller_number");
+				/* uuid_bridge gave it the other leg's caller ID: the park shows the
+				   caller's, as it did before. */
+				if (cp && !zstr(number)) {
+					cp->caller_id_name = switch_core_strdup(cp->pool, switch_str_nil(name));
+					cp->caller_id_number = switch_core_strdup(cp->pool, number);
+				}
+				switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE,
+								  "callpark: %s was left alone by %s before they were connected: back in the park\n", st->uuid,
+								  st->gone);
+				if (adopt(channel, st->uuid) == CP_RESULT_OK && switch_channel_up_nosig(channel)) {
+					/* Copies: hold() sets these very variables again. */
+					hold(session,
+						 switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, "callpark_hold_music"))),
+						 zstr(key) ? NULL : switch_core_session_strdup(session, key), NULL);
+				} else {
+					switch_channel_hangup(channel, SWITCH_CAUSE_NORMAL_TEMPORARY_FAILURE);
+				}
+			} else {
+				switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE,
+								  "callpark: %s was left alone by %s before they were connected: hung up\n", st->uuid, st->gone);
+				switch_channel_hangup(channel, SWITCH_CAUSE_ORIGINATOR_CANCEL);
+			}
+		}
+		switch_core_session_rwunlock(session);
+	}
+	switch_core_destroy_memory_pool(&pool);
+	leave_module();
+	return NULL;
+}
+
+static void stranded_check(const char *uuid, const char *gone)
+{
+	switch_core_session_t *session;
+	switch_memory_pool_t *pool = NULL;
+	switch_threadattr_t *attr = NULL;
+	switch_thread_t *thread;
+	struct stranded *st;
+	switch_bool_t stranded;
+
+	if (!(session = switch_core_session_locate(uuid))) {
+		return;
+	}
+	stranded = stranded_now(switch_core_session_get_channel(session), gone);
+	switch_core_session_rwunlock(session);
+	if (!stranded || !enter_module()) {
+		return;
+	}
+	if (switch_core_new_memory_pool(&pool) != SWITCH_STATUS_SUCCESS) {
+		leave_module();
+		return;
+	}
+	st = switch_core_alloc(pool, sizeof(*st));
+	st->pool = pool;
+	st->uuid = switch_core_strdup(pool, uuid);
+	st->gone = switch_core_strdup(pool, gone);
+	switch_threadattr_create(&attr, pool);
+	switch_threadattr_detach_set(attr, 1);
+	switch_threadattr_stacksize_set(attr, SWITCH_THREAD_STACKSIZE);
+	if (switch_thread_create(&thread, attr, stranded_thread, st, pool) != SWITCH_STATUS_SUCCESS) {
+		switch_core_destroy_memory_pool(&pool);
+		leave_module();
 	}
 }
 
@@ -1397,23 +1534,14 @@ static void plain_hold(switch_core_session_t *session, switch_channel_t *channel
 	}
 }
 
-/* After a load: a channel still parked (held by endless_playback since before an unload)
-   is handed back to the library, which recalls it as its park time says. */
-static void adopt_one(switch_core_session_t *session, switch_channel_t *channel, const char *uuid)
+/* Hands a channel parked before (its callpark_slot and other variables set when it was
+   parked) back to the library, with the park time it had. */
+static cp_result adopt(switch_channel_t *channel, const char *uuid)
 {
-	switch_caller_profile_t *cp;
+	switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
 	struct cp_adopt a = { 0 };
 	cp_result r;
 
-	if (!in_hold(channel)) {
-		/* Taken out of the hold while the module was unloaded: no longer parked. */
-		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE,
-						  "callpark: %s left the park while the module was unloaded; not adopted\n", uuid);
-		/* Its lamp, lit at the unload, is published as it is now by refresh_lit_lamps(). */
-		switch_channel_set_variable(channel, "callpark_parked", NULL);
-		return;
-	}
-	cp = switch_channel_get_caller_profile(channel);
 	a.tenant = switch_channel_get_variable(channel, "callpark_slot_tenant");
 	a.uuid = uuid;
 	a.extension = switch_channel_get_variable(channel, "callpark_slot");
@@ -1427,14 +1555,31 @@ static void adopt_one(switch_core_session_t *session, switch_channel_t *channel,
 	/* Hung up between the search and the adoption: the handler did not know it yet. */
 	if (r == CP_RESULT_OK && switch_channel_down_nosig(channel)) {
 		cp_engine_hangup(globals.engine, a.uuid);
-	} else if (r == CP_RESULT_OK && !zstr(switch_channel_get_variable(channel, "callpark_exit_key"))) {
+	}
+	switch_log_printf(SWITCH_CHANNEL_CHANNEL_LOG(channel), r == CP_RESULT_OK ? SWITCH_LOG_NOTICE : SWITCH_LOG_WARNING,
+					  "callpark: %s parked at %s@%s %s (%u)\n", uuid, switch_str_nil(a.extension), switch_str_nil(a.tenant),
+					  r == CP_RESULT_OK ? "adopted" : "could not be adopted", (unsigned) r);
+	return r;
+}
+
+/* After a load: a channel still parked (held by endless_playback since before an unload)
+   is handed back to the library, which recalls it as its park time says. */
+static void adopt_one(switch_core_session_t *session, switch_channel_t *channel, const char *uuid)
+{
+	if (!in_hold(channel)) {
+		/* Taken out of the hold while the module was unloaded: no longer parked. */
+		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE,
+						  "callpark: %s left the park while the module was unloaded; not adopted\n", uuid);
+		/* Its lamp, lit at the unload, is published as it is now by refresh_lit_lamps(). */
+		switch_channel_set_variable(channel, "callpark_parked", NULL);
+		return;
+	}
+	if (adopt(channel, uuid) == CP_RESULT_OK && switch_channel_up_nosig(channel) &&
+		!zstr(switch_channel_get_variable(channel, "callpark_exit_key"))) {
 		/* Put in the plain hold for the unload: its exit key works again. */
 		const char *key = switch_core_session_strdup(session, switch_channel_get_variable(channel, "callpark_exit_key"));
 		hold(session, switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, "callpark_hold_music"))), key, NULL);
 	}
-	switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), r == CP_RESULT_OK ? SWITCH_LOG_NOTICE : SWITCH_LOG_WARNING,
-					  "callpark: %s parked at %s@%s %s (%u)\n", uuid, switch_str_nil(a.extension), switch_str_nil(a.tenant),
-					  r == CP_RESULT_OK ? "adopted after a load" : "could not be adopted", (unsigned) r);
 }
 
 static void reload_handler(switch_event_t *event)

@@ -806,6 +806,7 @@ def c18_cross_node_pickup_by_redirect(t, calls=60, rate=30):
         check(re.search(r"^SIP/2\.0 302 .*?^Contact: <sip:callpark-handover-[0-9a-f]+@127\.0\.0\.1:"
                         f"{A_SIP + CARRIER_OFFSET}>", text, re.M | re.S),
               "B's 302 names A's hand-over address")
+        check("could not be sent to node" not in t.b.log_text(), "B took its redirect for done")
         after = len([e for e in t.a.esl.poll_events(0.5) if e.get("Callpark-Action") == "retrieved"])
         check(after == before + 1, f"A fires `retrieved` once ({after - before})")
         t.ctx["a"].wait(lambda: c.ended, 5, "the caller's call ends with the phone's BYE")
@@ -835,13 +836,49 @@ def c18_cross_node_pickup_by_redirect(t, calls=60, rate=30):
         t.clear()
 
 
+def c19_retriever_on_b_gone_before_it_is_connected(t, rounds=5):
+    """A SIPp retriever on B (103) sends its BYE with the ACK of the 200 OK to *88102 for a
+    call held by A: each time the caller is parked again on A (same slot, parking user and
+    park time) or, connected for a moment, ends with the retriever; no channel is left on
+    B, and none on A but the caller (before: the caller stayed on A listed nowhere, and
+    B's leg to A stayed up)."""
+    client, p101 = t.phone(t.a, "104"), t.phone(t.a, "101")
+    c = t.park(t.a, client, p101, "*68102")
+    first = t.wait_parked(t.b, 1)[0]
+    outcomes = {"parked again": 0, "connected, then ended": 0}
+    for i in range(rounds):
+        proc, log = start_sipp(t.ctx["b"], "retrieve_then_bye.xml", "103", "*88102", 27080, 27082, f"gone-{i}")
+        while proc.poll() is None:
+            t.ua.pump(0.05)
+        check(proc.returncode == 0, f"round {i}: the retriever was answered and hung up (sipp exit {proc.returncode}, {log})")
+        t.ua.pump(3, lambda: c.ended or (len(t.parked(t.a)) == 1 and channels(t.b) == 0))
+        if c.ended:
+            outcomes["connected, then ended"] += 1
+        else:
+            calls = t.parked(t.a)
+            check(len(calls) == 1 and calls[0]["uuid"] == first["uuid"] and calls[0]["caller_number"] == "104"
+                  and (calls[0]["extension"], calls[0]["parking_user"]) == ("102", "101")
+                  and calls[0]["parked_seconds"] >= first["parked_seconds"],
+                  f"round {i}: the caller is parked again on A at 102 for 101: {calls} (A {channels(t.a)} channels, "
+                  f"B {channels(t.b)})")
+            outcomes["parked again"] += 1
+        t.ctx["b"].wait(lambda: channels(t.b) == 0, 5, f"round {i}: no channel is left on B")
+        t.ctx["a"].wait(lambda: channels(t.a) == (0 if c.ended else 1), 5, f"round {i}: A holds the caller alone")
+        if c.ended:
+            c = t.park(t.a, client, p101, "*68102")
+            first = t.wait_parked(t.b, 1)[0]
+    print(f"    retriever on B gone at once, {rounds} rounds: {outcomes}")
+    t.clear()
+
+
 SCENARIOS = [c1_parked_on_a_picked_up_on_b, c2_bare_star88_and_lamp_key_on_b, c3_group_park_from_both_nodes,
              c6_sipp_retrievers_one_per_node, c7_recall_on_a_rings_the_parker_on_b, c5_redis_stopped_and_started,
              c8_sent_back_during_an_outage_parks_again, c9_reload_while_redis_is_down,
              c10_recall_answered_during_an_outage, c11_frozen_redis, c12_node_unloaded_within_its_grace,
              c13_park_order_across_a_reload, c14_a_second_node_with_a_running_node_s_name,
              c15_operator_commands_from_the_other_node, c16_hand_over_flood_from_no_node, c17_sentinel_failover,
-             c18_cross_node_pickup_by_redirect, c4_killed_node_loses_its_calls]
+             c18_cross_node_pickup_by_redirect, c19_retriever_on_b_gone_before_it_is_connected,
+             c4_killed_node_loses_its_calls]
 
 
 def start_both():

@@ -1827,6 +1827,45 @@ def s49_attended_transfer_into_a_lot_and_re_park(ctx):
         use_conf(ctx, BASIC_CONF)
 
 
+def s50_retriever_gone_before_it_is_connected(ctx, rounds=5):
+    """A SIPp retriever (103) that sends its BYE with the ACK of the 200 OK to *88102,
+    before the switch has connected it: each time the caller stays parked at 102 for 101
+    (its park time kept), never left out of the park on silence; then 102 picks it up and
+    they talk (before: the caller stayed on the line, listed nowhere, until it hung up)."""
+    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+    c = ctx.park_by_transfer(client, p101, "*68102")
+    first = ctx.wait_parked(1)[0]
+    outcomes = {"parked again": 0, "connected, then ended": 0}
+    for i in range(rounds):
+        proc, log = start_sipp(ctx, "retrieve_then_bye.xml", "103", "*88102", 25100, 25102, f"gone-{i}")
+        while proc.poll() is None:
+            ctx.ua.pump(0.05)
+        check(proc.returncode == 0, f"round {i}: the retriever was answered and hung up (sipp exit "
+              f"{proc.returncode}, {log})")
+        # Connected for a moment, the caller's call ends with the retriever's; else it
+        # is back in the park.
+        ctx.ua.pump(2, lambda: c.ended or len(ctx.parked(ACME)) == 1)
+        calls = ctx.parked(ACME)
+        if c.ended:
+            outcomes["connected, then ended"] += 1
+            c = ctx.park_by_transfer(client, p101, "*68102")
+            first = ctx.wait_parked(1)[0]
+            continue
+        check(len(calls) == 1 and calls[0]["uuid"] == first["uuid"] and calls[0]["extension"] == "102"
+              and calls[0]["parking_user"] == "101" and calls[0]["caller_number"] == "104",
+              f"round {i}: the caller is parked again at 102 for 101, not left on the line unparked: {calls} "
+              f"(channels: {ctx.sw.api('show channels count').strip()})")
+        check(calls[0]["parked_seconds"] >= first["parked_seconds"], f"round {i}: its park time is kept: {calls[0]}")
+        outcomes["parked again"] += 1
+    check(outcomes["parked again"] > 0, f"the retriever was gone before it was connected at least once: {outcomes}")
+    r = ctx.pick_up(p102, "*88102")
+    rx, _ = ctx.rtp_flows(r)
+    check(rx > 25, f"102 picks the caller up and they talk ({rx} packets)")
+    ctx.ua.hangup_all()
+    ctx.wait_no_channels("no channel is left")
+    print(f"    retriever gone at once, {rounds} rounds: {outcomes}")
+
+
 EXIT_CONF = """<configuration name="callpark.conf">
   <settings><param name="exit-key" value="#"/><param name="exit-destination" value="7000"/></settings>
   <tenants><tenant domain="acme.example"><groups>
@@ -2173,7 +2212,7 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s41_a_call_s_own_recall_time, s42_lamp_state_early, s43_pick_a_specific_call,
              s44_parking_lot, s45_early_call_parked_by_the_operator, s46_valet_parking_keys,
              s47_reload_the_moment_an_operator_parks, s48_one_step_park_by_keys,
-             s49_attended_transfer_into_a_lot_and_re_park]
+             s49_attended_transfer_into_a_lot_and_re_park, s50_retriever_gone_before_it_is_connected]
 
 
 def main(argv):
