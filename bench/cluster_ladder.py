@@ -109,7 +109,7 @@ def main():
     work = os.path.join(run_dir, "sipp")
     os.makedirs(work, exist_ok=True)
     needed = [str(e) for e in pv.CYCLE_EXTS] + [pv.PARKER]
-    result = {}
+    result, version = {}, "?"
     for two in (False, True):
         name = "two nodes on Redis" if two else "one node, memory"
         steps = result[name] = []
@@ -118,6 +118,7 @@ def main():
             if redis:
                 redis.start()
             nodes = start(two, run_dir, args.users, needed)
+            version = nodes[0].api("version short").strip()
             try:
                 s = step(nodes, work, rate, args.seconds)
             finally:
@@ -131,7 +132,7 @@ def main():
                   f"CPU {cpu} s per 1000{'' if s['kept'] else '  (not kept up)'}", flush=True)
             if not s["kept"]:
                 break
-    print(f"\nFreeSWITCH {pv.switch.FS_PREFIX}, {args.users} users, steps of {args.seconds:.0f} s, "
+    print(f"\nFreeSWITCH {version} ({pv.switch.FS_PREFIX}), {args.users} users, steps of {args.seconds:.0f} s, "
           f"{time.strftime('%Y-%m-%d')}")
     for name, steps in result.items():
         kept = max((s["rate"] for s in steps if s["kept"]), default=0)

@@ -178,7 +178,8 @@ static void show_parked_caller(const char *uuid, const char *parked_uuid)
 	switch_core_session_rwunlock(parked);
 }
 
-/* The leg a uuid_bridge of this module's originated by `originator` is to connect. */
+/* The leg a uuid_bridge of this module's originated by `originator` is to connect
+   (NULL: none, the bridge failed). */
 #define CALLPARK_BRIDGE_TO_VAR "callpark_bridge_to"
 
 static void mark_bridge(const char *originator, const char *other)
@@ -233,6 +234,7 @@ static cp_result cb_bridge(void *ctx, const char *uuid, const char *parked_uuid)
 		status = switch_ivr_uuid_bridge(uuid, parked_uuid);
 	}
 	if (status != SWITCH_STATUS_SUCCESS) {
+		mark_bridge(recall_leg ? parked_uuid : uuid, NULL);
 		return switch_ivr_uuid_exists(parked_uuid) ? CP_RESULT_BRIDGE_FAILED : CP_RESULT_NOT_FOUND;
 	}
 	show_parked_caller(uuid, parked_uuid);
@@ -271,6 +273,7 @@ static cp_result cb_bridge_to_node(void *ctx, const char *uuid, const char *addr
 		if (switch_ivr_uuid_bridge(uuid, switch_core_session_get_uuid(peer)) == SWITCH_STATUS_SUCCESS) {
 			r = CP_RESULT_OK;
 		} else {
+			mark_bridge(uuid, NULL);
 			switch_channel_hangup(switch_core_session_get_channel(peer), SWITCH_CAUSE_NORMAL_TEMPORARY_FAILURE);
 		}
 		switch_core_session_rwunlock(peer);
@@ -297,8 +300,13 @@ static cp_result cb_redirect_to_node(void *ctx, const char *uuid, const char *ad
 		return CP_RESULT_BRIDGE_FAILED;
 	}
 	channel = switch_core_session_get_channel(session);
-	/* A 302 is a final answer: only a call not answered yet can get one. */
-	if (!switch_channel_test_flag(channel, CF_ANSWERED) && switch_channel_up_nosig(channel)) {
+	/* A 302 is a final answer: a call answered already (a dialplan that answers before
+	   callpark) is bridged to the node instead; the redirect's token is good for that. */
+	if (switch_channel_test_flag(channel, CF_ANSWERED)) {
+		switch_core_session_rwunlock(session);
+		return cb_bridge_to_node(ctx, uuid, address, destination);
+	}
+	if (switch_channel_up_nosig(channel)) {
 		msg.from = __FILE__;
 		/* In <>: mod_sofia adds a display name "unknown" to a bare URI. */
 		msg.string_arg = switch_core_session_sprintf(session, "<sip:%s@%s>", destination, address);
@@ -666,6 +674,8 @@ static void cb_event(void *ctx, const struct cp_event *e)
 		} else if (e->ends_park) {
 			const char *was = switch_channel_get_variable(channel, "callpark_saved_terminators");
 			switch_channel_set_variable(channel, "callpark_parked", NULL);
+			/* For a caller put back into the park (stranded_thread): its key as it was. */
+			switch_channel_set_variable(channel, "callpark_parked_exit_key", switch_channel_get_variable(channel, "callpark_exit_key"));
 			if (was) {
 				/* The exit key was the channel's playback terminator only while parked. */
 				switch_channel_set_variable(channel, SWITCH_PLAYBACK_TERMINATORS_VARIABLE, switch_core_session_strdup(session, was));
@@ -1249,7 +1259,7 @@ static void probe_handler(switch_event_t *event)
 
 /* A parked channel hung up (its caller left, or it was hung up by the switch). */
 static void stranded_check(const char *uuid, const char *gone);
-static cp_result adopt(switch_channel_t *channel, const char *uuid);
+static cp_result adopt(switch_core_session_t *session, switch_channel_t *channel, const char *uuid);
 
 static void hangup_handler(switch_event_t *event)
 {
@@ -1281,10 +1291,13 @@ struct stranded {
 static switch_bool_t stranded_now(switch_channel_t *channel, const char *gone)
 {
 	const char *last = switch_channel_get_variable(channel, SWITCH_LAST_BRIDGE_VARIABLE);
+	/* uuid_bridge bonds the waiting leg to its originator; a later bridge or transfer
+	   of it bonds it anew. */
+	const char *bond = switch_channel_get_variable(channel, SWITCH_SIGNAL_BOND_VARIABLE);
 	switch_channel_state_t state = switch_channel_get_state(channel);
 
-	return switch_channel_up_nosig(channel) && !switch_channel_test_flag(channel, CF_BRIDGED) &&
-				   (zstr(last) || strcmp(last, gone)) &&
+	return switch_channel_up_nosig(channel) && !switch_channel_test_flag(channel, CF_BRIDGED) && !zstr(bond) &&
+				   !strcmp(bond, gone) && (zstr(last) || strcmp(last, gone)) &&
 				   (state == CS_RESET || state == CS_SOFT_EXECUTE || state == CS_HIBERNATE || state == CS_CONSUME_MEDIA)
 			   ? SWITCH_TRUE
 			   : SWITCH_FALSE;
@@ -1306,26 +1319,37 @@ static void *SWITCH_THREAD_FUNC stranded_thread(switch_thread_t *thread, void *o
 			switch_channel_clear_state_handler(channel, NULL);
 			switch_channel_clear_flag(channel, CF_TRANSFER);
 			if (!zstr(switch_channel_get_variable(channel, "callpark_slot"))) {
-				const char *key = switch_channel_get_variable(channel, "callpark_exit_key");
+				const char *key = switch_channel_get_variable(channel, "callpark_parked_exit_key");
+				const char *music = switch_channel_get_variable(channel, "callpark_hold_music");
 				switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
 				const char *name = switch_channel_get_variable(channel, "callpark_caller_name");
 				const char *number = switch_channel_get_variable(channel, "callpark_caller_number");
+				cp_result r = CP_RESULT_NOT_FOUND;
 				/* uuid_bridge gave it the other leg's caller ID: the park shows the
 				   caller's, as it did before. */
 				if (cp && !zstr(number)) {
 					cp->caller_id_name = switch_core_strdup(cp->pool, switch_str_nil(name));
 					cp->caller_id_number = switch_core_strdup(cp->pool, number);
 				}
+				/* Copies: hold() and the park's event set these very variables again. */
+				key = zstr(key) ? NULL : switch_core_session_strdup(session, key);
+				music = switch_core_session_strdup(session, switch_str_nil(music));
 				switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE,
 								  "callpark: %s was left alone by %s before they were connected: back in the park\n", st->uuid,
 								  st->gone);
-				if (adopt(channel, st->uuid) == CP_RESULT_OK && switch_channel_up_nosig(channel)) {
-					/* Copies: hold() sets these very variables again. */
-					hold(session,
-						 switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, "callpark_hold_music"))),
-						 zstr(key) ? NULL : switch_core_session_strdup(session, key), NULL);
-				} else {
-					switch_channel_hangup(channel, SWITCH_CAUSE_NORMAL_TEMPORARY_FAILURE);
+				if (globals.running) {
+					r = adopt(session, channel, st->uuid);
+				}
+				if (r == CP_RESULT_OK || r == CP_RESULT_ALREADY_PARKED) {
+					if (switch_channel_up_nosig(channel)) {
+						hold(session, music, key, NULL);
+					}
+				} else if (switch_channel_up_nosig(channel)) {
+					/* Not adopted now (the module unloading, the store unreachable): on
+					   the plain hold, still marked parked, for the next load to adopt; a
+					   caller is never dropped for it. */
+					switch_channel_set_variable(channel, "callpark_parked", "true");
+					hold(session, music, NULL, NULL);
 				}
 			} else {
 				switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE,
@@ -1536,21 +1560,25 @@ static void plain_hold(switch_core_session_t *session, switch_channel_t *channel
 
 /* Hands a channel parked before (its callpark_slot and other variables set when it was
    parked) back to the library, with the park time it had. */
-static cp_result adopt(switch_channel_t *channel, const char *uuid)
+static cp_result adopt(switch_core_session_t *session, switch_channel_t *channel, const char *uuid)
 {
 	switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
 	struct cp_adopt a = { 0 };
 	cp_result r;
+	/* Copies: the park's event, delivered during cp_engine_adopt, sets these variables
+	   again (which frees the strings they held). */
+#define ADOPT_VAR(name) switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, name)))
 
-	a.tenant = switch_channel_get_variable(channel, "callpark_slot_tenant");
+	a.tenant = ADOPT_VAR("callpark_slot_tenant");
 	a.uuid = uuid;
-	a.extension = switch_channel_get_variable(channel, "callpark_slot");
-	a.parking_user = switch_channel_get_variable(channel, "callpark_parking_user");
+	a.extension = ADOPT_VAR("callpark_slot");
+	a.parking_user = ADOPT_VAR("callpark_parking_user");
 	a.caller_number = cp ? cp->caller_id_number : NULL;
 	a.caller_name = cp ? cp->caller_id_name : NULL;
-	a.parked_epoch = switch_channel_get_variable(channel, "callpark_parked_epoch");
+	a.parked_epoch = ADOPT_VAR("callpark_parked_epoch");
 	a.now_epoch = (uint64_t) switch_epoch_time_now(NULL);
 	a.timeout = switch_channel_get_variable(channel, "callpark_timeout");
+#undef ADOPT_VAR
 	r = cp_engine_adopt(globals.engine, &a);
 	/* Hung up between the search and the adoption: the handler did not know it yet. */
 	if (r == CP_RESULT_OK && switch_channel_down_nosig(channel)) {
@@ -1574,7 +1602,7 @@ static void adopt_one(switch_core_session_t *session, switch_channel_t *channel,
 		switch_channel_set_variable(channel, "callpark_parked", NULL);
 		return;
 	}
-	if (adopt(channel, uuid) == CP_RESULT_OK && switch_channel_up_nosig(channel) &&
+	if (adopt(session, channel, uuid) == CP_RESULT_OK && switch_channel_up_nosig(channel) &&
 		!zstr(switch_channel_get_variable(channel, "callpark_exit_key"))) {
 		/* Put in the plain hold for the unload: its exit key works again. */
 		const char *key = switch_core_session_strdup(session, switch_channel_get_variable(channel, "callpark_exit_key"));

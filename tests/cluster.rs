@@ -562,20 +562,34 @@ fn forged_tokens_from_phones_are_looked_up_at_most_twenty_a_second() {
     let (a, b) = redirect_pair(true, true);
     a.dial("caller-1", "*68102", None, Some("101")).unwrap();
     b.engine.sync();
-    b.dial("desk-103", "*88102", Some("103"), None).unwrap();
-    let (_, _, token) = b.host.redirects().pop().unwrap();
-    let start = Instant::now();
-    for i in 0..callpark::store::PHONE_REDEEMS_PER_S {
-        let forged = format!("{:032x}", i + 1);
-        assert!(matches!(a.engine.take_over(&forged, "flood", PHONE), Err(DialError::NotParked { .. })));
+    // The lookups of one second used up by forged tokens: a good token in that second
+    // is not looked up either. A machine too slow to send 21 in a second tries again.
+    let mut checked = false;
+    for attempt in 0..3 {
+        b.dial(&format!("desk-{attempt}"), "*88102", Some("103"), None).unwrap();
+        let (_, _, token) = b.host.redirects().pop().unwrap();
+        // A fresh second: the lookups of the last one spent.
+        std::thread::sleep(Duration::from_millis(1100));
+        let start = Instant::now();
+        for i in 0..callpark::store::PHONE_REDEEMS_PER_S {
+            let forged = format!("{:032x}", i + 1);
+            assert!(matches!(a.engine.take_over(&forged, "flood", PHONE), Err(DialError::NotParked { .. })));
+        }
+        let refused = a.engine.take_over(&token, &format!("phone-{attempt}"), PHONE);
+        if start.elapsed() < Duration::from_millis(900) {
+            assert!(matches!(refused, Err(DialError::NotParked { .. })), "{refused:?}");
+            assert_eq!(a.engine.parked_count(), 1, "not looked up, still parked");
+            checked = true;
+            break;
+        }
+        assert!(refused.is_ok() || a.engine.parked_count() == 1, "{refused:?}");
+        if refused.is_ok() {
+            a.dial("caller-1", "*68102", None, Some("101")).unwrap();
+            b.engine.sync();
+        }
     }
-    // This second's lookups are used up: the good token is not looked up either.
-    let refused = a.engine.take_over(&token, "phone-103", PHONE);
-    if start.elapsed() < Duration::from_millis(900) {
-        assert!(matches!(refused, Err(DialError::NotParked { .. })), "{refused:?}");
-        assert_eq!(a.engine.parked_count(), 1, "still parked");
-    }
-    std::thread::sleep(Duration::from_millis(1100).saturating_sub(start.elapsed()));
+    assert!(checked, "21 lookups never fitted in one second on this machine");
+    std::thread::sleep(Duration::from_millis(1100));
     b.dial("desk-104", "*88102", Some("104"), None).unwrap();
     let (_, _, token) = b.host.redirects().pop().unwrap();
     a.engine.take_over(&token, "phone-104", PHONE).unwrap();

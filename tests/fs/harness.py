@@ -1827,43 +1827,66 @@ def s49_attended_transfer_into_a_lot_and_re_park(ctx):
         use_conf(ctx, BASIC_CONF)
 
 
-def s50_retriever_gone_before_it_is_connected(ctx, rounds=5):
+def s50_retriever_gone_before_it_is_connected(ctx, rounds=6):
     """A SIPp retriever (103) that sends its BYE with the ACK of the 200 OK to *88102,
-    before the switch has connected it: each time the caller stays parked at 102 for 101
-    (its park time kept), never left out of the park on silence; then 102 picks it up and
-    they talk (before: the caller stayed on the line, listed nowhere, until it hung up)."""
-    client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
-    c = ctx.park_by_transfer(client, p101, "*68102")
-    first = ctx.wait_parked(1)[0]
-    outcomes = {"parked again": 0, "connected, then ended": 0}
-    for i in range(rounds):
-        proc, log = start_sipp(ctx, "retrieve_then_bye.xml", "103", "*88102", 25100, 25102, f"gone-{i}")
-        while proc.poll() is None:
-            ctx.ua.pump(0.05)
-        check(proc.returncode == 0, f"round {i}: the retriever was answered and hung up (sipp exit "
-              f"{proc.returncode}, {log})")
-        # Connected for a moment, the caller's call ends with the retriever's; else it
-        # is back in the park.
-        ctx.ua.pump(2, lambda: c.ended or len(ctx.parked(ACME)) == 1)
-        calls = ctx.parked(ACME)
-        if c.ended:
-            outcomes["connected, then ended"] += 1
-            c = ctx.park_by_transfer(client, p101, "*68102")
-            first = ctx.wait_parked(1)[0]
-            continue
-        check(len(calls) == 1 and calls[0]["uuid"] == first["uuid"] and calls[0]["extension"] == "102"
-              and calls[0]["parking_user"] == "101" and calls[0]["caller_number"] == "104",
-              f"round {i}: the caller is parked again at 102 for 101, not left on the line unparked: {calls} "
-              f"(channels: {ctx.sw.api('show channels count').strip()})")
-        check(calls[0]["parked_seconds"] >= first["parked_seconds"], f"round {i}: its park time is kept: {calls[0]}")
-        outcomes["parked again"] += 1
-    check(outcomes["parked again"] > 0, f"the retriever was gone before it was connected at least once: {outcomes}")
-    r = ctx.pick_up(p102, "*88102")
-    rx, _ = ctx.rtp_flows(r)
-    check(rx > 25, f"102 picks the caller up and they talk ({rx} packets)")
-    ctx.ua.hangup_all()
-    ctx.wait_no_channels("no channel is left")
-    print(f"    retriever gone at once, {rounds} rounds: {outcomes}")
+    before the switch has connected it, with `exit-key` "#": each time the caller is
+    either connected for that moment (its call ends with the retriever's) or back in the
+    park at 102 for 101, with its caller ID, park time and exit key, never left on the
+    line out of the park (before: it stayed there, on silence, listed nowhere). Then its
+    "#" takes it to the exit destination."""
+    client, p101 = ctx.phone("client", "104"), ctx.phone("101a", "101")
+    use_conf(ctx, EXIT_CONF)
+    try:
+        ctx.sw.esl.subscribe("CUSTOM callpark::info")
+        outcomes = {"parked again": 0, "connected, then ended": 0}
+        c = None
+        i = 0
+        # The rounds asked for, and on until the last one left the caller parked again
+        # (its exit key is tried last), at most 10 more.
+        while i < rounds or (c.ended and i < rounds + 10):
+            i += 1
+            if c is None or c.ended:
+                c = ctx.park_by_transfer(client, p101, "*68102")
+                first = ctx.wait_parked(1)[0]
+                since = time.time()
+                ctx.ua.pump(2.0)
+            proc, log = start_sipp(ctx, "retrieve_then_bye.xml", "103", "*88102", 25100, 25102, f"gone-{i}")
+            while proc.poll() is None:
+                ctx.ua.pump(0.05)
+            check(proc.returncode == 0, f"round {i}: the retriever was answered and hung up (sipp exit "
+                  f"{proc.returncode}, {log})")
+            # Connected for a moment, the caller's call ends with the retriever's; else it
+            # is back in the park.
+            ctx.ua.pump(2, lambda: c.ended or len(ctx.parked(ACME)) == 1)
+            if c.ended:
+                outcomes["connected, then ended"] += 1
+                continue
+            calls = ctx.parked(ACME)
+            waited = time.time() - since
+            check(len(calls) == 1 and calls[0]["uuid"] == first["uuid"] and calls[0]["extension"] == "102"
+                  and calls[0]["parking_user"] == "101" and calls[0]["caller_number"] == "104"
+                  and calls[0]["parked_seconds"] >= first["parked_seconds"] + waited - 1,
+                  f"round {i}: the caller is parked again at 102 for 101 since it was first parked "
+                  f"({waited:.0f} s ago), not left on the line unparked: {calls} "
+                  f"(channels: {ctx.sw.api('show channels count').strip()})")
+            outcomes["parked again"] += 1
+        log = ctx.sw.log_text()
+        check("could not be adopted" not in log and "before they were connected: hung up" not in log,
+              "no caller was hung up or left unadopted by the rescue")
+        check(outcomes["parked again"] > 0, f"the retriever was gone before it was connected at least once: {outcomes}")
+        check(not c.ended, f"the last round left the caller parked again: {outcomes}")
+        rx, _ = ctx.rtp_flows(c)
+        check(rx > 25, f"the caller put back into the park hears the music again ({rx} packets)")
+        ctx.sw.esl.events.clear()
+        c.dialDtmf("#")
+        ctx.wait_parked(0)
+        actions = [(e.get("Callpark-Action"), e.get("Callpark-Detail")) for e in callpark_events(ctx)]
+        check(("exit-key", "7000") in actions, f"its exit key works as before: {actions}")
+        ctx.ua.hangup_all()
+        ctx.wait_no_channels("no channel is left")
+        print(f"    retriever gone at once, {i} rounds: {outcomes}")
+    finally:
+        use_conf(ctx, BASIC_CONF)
 
 
 EXIT_CONF = """<configuration name="callpark.conf">
