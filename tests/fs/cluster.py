@@ -730,6 +730,23 @@ def flood_answers(t, proc, log):
     return got, proc.returncode
 
 
+def measured_flood(t, calls, rate, name):
+    """A flood of `calls` hand-overs at `rate` from no node at A, each to be refused with a
+    503 and no early media; returns its length in seconds, the commands Redis ran while
+    idle for as long before it, during it, and the answers."""
+    seconds = calls / rate
+    n0 = redis_commands(REDIS_PORT)
+    t.ua.pump(seconds)
+    idle = redis_commands(REDIS_PORT) - n0
+    n0 = redis_commands(REDIS_PORT)
+    proc, log = flood(t, t.a, calls, rate, name)
+    got, rc = flood_answers(t, proc, log)
+    during = redis_commands(REDIS_PORT) - n0
+    check(got.get("503") == calls and rc == 0, f"each of {calls} hand-overs refused with a 503: {got} (sipp exit {rc})")
+    check(not got.get("183") and not got.get("180"), f"no early media, no ringing: {got}")
+    return seconds, idle, during, got
+
+
 def c16_hand_over_flood_from_no_node(t, calls=300, rate=100):
     """A SIPp flood of hand-over INVITEs from an address that is no node (127.0.0.50)
     at A's node-address while a call is parked on A: each refused with a 503 and no early
@@ -739,16 +756,7 @@ def c16_hand_over_flood_from_no_node(t, calls=300, rate=100):
     p102b = t.phone(t.b, "102")
     c = t.park(t.a, client, p101, "*68102")
     t.wait_parked(t.b, 1)
-    seconds = calls / rate
-    n0 = redis_commands(REDIS_PORT)
-    t.ua.pump(seconds)
-    idle = redis_commands(REDIS_PORT) - n0
-    n0 = redis_commands(REDIS_PORT)
-    proc, log = flood(t, t.a, calls, rate, "flood-1")
-    got, rc = flood_answers(t, proc, log)
-    during = redis_commands(REDIS_PORT) - n0
-    check(got.get("503") == calls and rc == 0, f"each of {calls} hand-overs refused with a 503: {got} (sipp exit {rc})")
-    check(not got.get("183") and not got.get("180"), f"no early media, no ringing: {got}")
+    seconds, idle, during, got = measured_flood(t, calls, rate, "flood-1")
     # Both nodes sync with Redis all along; the flood may cost A one read of the nodes
     # alive each half second, and nothing else.
     check(during <= idle * 1.5 + 2 * seconds + 10,
@@ -815,16 +823,7 @@ def c18_cross_node_pickup_by_redirect(t, calls=300, rate=100):
         # limited lookup, none is answered.
         c = t.park(t.a, client, p101, "*68102")
         t.wait_parked(t.b, 1)
-        seconds = calls / rate
-        n0 = redis_commands(REDIS_PORT)
-        t.ua.pump(seconds)
-        idle = redis_commands(REDIS_PORT) - n0
-        n0 = redis_commands(REDIS_PORT)
-        proc, log = flood(t, t.a, calls, rate, "flood-redirect")
-        got, rc = flood_answers(t, proc, log)
-        during = redis_commands(REDIS_PORT) - n0
-        check(got.get("503") == calls and rc == 0, f"each of {calls} forged hand-overs refused: {got} (sipp exit {rc})")
-        check(not got.get("183") and not got.get("180"), f"no early media, no ringing: {got}")
+        seconds, idle, during, got = measured_flood(t, calls, rate, "flood-redirect")
         # At most 20 tokens looked up a second (a script and its GET each), and a read of
         # the nodes alive per half second; without the limit, every INVITE a lookup.
         check(during <= idle * 1.5 + 2 * 20 * (seconds + 1) + 2 * seconds + 10 < 2 * calls,
