@@ -57,11 +57,18 @@ class Redis:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         end = time.time() + 10
         while time.time() < end:
+            if self.proc.poll() is not None:
+                # Another process holds the port (a redis-server left running): the tests
+                # would stop and freeze this one, not the server the nodes use.
+                raise RuntimeError(f"redis-server exited at once (exit {self.proc.returncode}): is 127.0.0.1:"
+                                   f"{self.port} taken? (`ss -ltnp 'sport = :{self.port}'`)")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
                     s.sendall(b"PING\r\n")
                     if s.recv(64).startswith(b"+PONG"):
-                        return
+                        time.sleep(0.1)
+                        if self.proc.poll() is None:
+                            return
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"redis-server did not answer on 127.0.0.1:{self.port} (is it installed?)")
