@@ -25,15 +25,6 @@ pub enum CrossNodePickup {
     Redirect,
 }
 
-impl CrossNodePickup {
-    pub fn name(self) -> &'static str {
-        match self {
-            CrossNodePickup::Bridge => "bridge",
-            CrossNodePickup::Redirect => "redirect",
-        }
-    }
-}
-
 /// A park shared on Redis, as configured.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedisTarget {
@@ -98,6 +89,14 @@ pub enum StoreSetting {
     #[default]
     Memory,
     Redis(RedisTarget),
+}
+
+impl StoreSetting {
+    /// Whether a retriever here is redirected to the node holding the call
+    /// (`cross-node-pickup` `redirect`, a shared store only).
+    pub fn redirects(&self) -> bool {
+        matches!(self, StoreSetting::Redis(t) if t.pickup == CrossNodePickup::Redirect)
+    }
 }
 
 /// What `<settings>` said of the store, before validation.

@@ -5,7 +5,6 @@
 use super::park::{park_messages, place_in_slot};
 use super::{DialOutcome, Engine, Inner, Shared};
 use crate::command::{Command, Target};
-use crate::config::{CrossNodePickup, StoreSetting};
 use crate::error::DialError;
 use crate::host::{Action, BridgeError, LogLevel};
 use crate::store::StoreStatus;
@@ -189,8 +188,7 @@ impl Engine {
         let token = super::clean::clean_id("token", token).map_err(bad)?;
         let leg = super::clean::clean_id("uuid", leg_uuid).map_err(bad)?;
         let s = &self.shared;
-        let redirects =
-            matches!(&s.config.read().store, StoreSetting::Redis(t) if t.pickup == CrossNodePickup::Redirect);
+        let redirects = s.config.read().store.redirects();
         let (parked, extension, ringing) = {
             // Checked against the nodes known before anything is written: a call from
             // anywhere else changes nothing in the store, and costs a read only where

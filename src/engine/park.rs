@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::clean::{clean_id, clean_name, clean_number, clean_tenant, clean_user};
 use super::{DialOutcome, DialRequest, Inner, Shared};
 use crate::codes::{self, Intent};
-use crate::config::{CrossNodePickup, Lot, LotChoice, RecallPlan, StoreSetting, Tenant};
+use crate::config::{Lot, LotChoice, RecallPlan, Tenant};
 use crate::error::{CallError, DialError, DialFailure};
 use crate::host::{Action, BridgeError, Event, LogLevel, Message, Notice};
 use crate::identity::valid_user;
@@ -508,8 +508,7 @@ impl Shared {
         // As for a park: the mirror as the timer thread keeps it, read again only when it
         // shows nothing, or the call it shows was taken meanwhile.
         let mut fresh = !self.shared_store;
-        let redirects = self.shared_store
-            && matches!(&self.config.read().store, StoreSetting::Redis(t) if t.pickup == CrossNodePickup::Redirect);
+        let redirects = self.shared_store && self.config.read().store.redirects();
         let (parked, extension, h) = loop {
             let (parked, extension, was_ringing, elsewhere) = {
                 let mut inner = self.inner.lock();

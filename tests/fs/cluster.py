@@ -790,6 +790,24 @@ def channels(node):
     return int(node.api("show channels count").split()[0])
 
 
+def sipp_pick_up_on_b(t, c, code, name, talk_ms):
+    """A SIPp phone of 103 at 127.0.0.60 (no node) dials `code` on B for the call `c`
+    parked on A and talks `talk_ms` (echoing what it hears). Once A's call is taken:
+    the channels of A and B and the RTP packets the caller hears; then, the phone's
+    calls done as written, its message log."""
+    proc, log = start_sipp(t.ctx["b"], "retriever.xml", "103", code, 27070, 27072, name,
+                           delay_ms=talk_ms, ip="127.0.0.60", extra=["-rtp_echo"])
+    t.ctx["a"].wait(lambda: not t.parked(t.a), 10, f"A's call is picked up by the phone's {code} on B")
+    t.ua.pump(0.5)
+    on_a, on_b = channels(t.a), channels(t.b)
+    rx_c, _ = t.rtp(c)
+    check(rx_c > 25, f"the caller hears the phone (echo: {rx_c} packets)")
+    while proc.poll() is None:
+        t.ua.pump(0.1)
+    check(proc.returncode == 0, f"the phone's calls went as written (sipp exit {proc.returncode}, {log})")
+    return on_a, on_b, rx_c, open(log, errors="replace").read()
+
+
 def c18_cross_node_pickup_by_redirect(t, calls=300, rate=100):
     """Both nodes with `cross-node-pickup` `redirect`: a SIPp phone of 103 at 127.0.0.60
     (no node) dials *88102 on B for a call held by A; B answers 302 with A's hand-over
@@ -807,18 +825,8 @@ def c18_cross_node_pickup_by_redirect(t, calls=300, rate=100):
         t.wait_parked(t.b, 1)
         before = len([e for e in t.a.esl.poll_events(0.2) if e.get("Callpark-Action") == "retrieved"])
         check(channels(t.b) == 0, f"B holds no channel before: {t.b.api('show channels count').strip()}")
-        proc, log = start_sipp(t.ctx["b"], "retriever.xml", "103", "*88102", 27070, 27072, "redirect",
-                               delay_ms=4000, ip="127.0.0.60", extra=["-rtp_echo"])
-        t.ctx["a"].wait(lambda: not t.parked(t.a), 10, "A's call is picked up by the redirected phone")
-        t.ua.pump(0.5)
-        on_a, on_b = channels(t.a), channels(t.b)
-        rx_c, _ = t.rtp(c)
+        on_a, on_b, rx_c, text = sipp_pick_up_on_b(t, c, "*88102", "redirect", 4000)
         check(on_b == 0 and on_a == 2, f"the conversation passes A alone: A {on_a} channels, B {on_b}")
-        check(rx_c > 25, f"the caller hears the phone (echo: {rx_c} packets)")
-        while proc.poll() is None:
-            t.ua.pump(0.1)
-        text = open(log, errors="replace").read()
-        check(proc.returncode == 0, f"the phone's calls went as written (sipp exit {proc.returncode}, {log})")
         check(re.search(r"^SIP/2\.0 302 .*?^Contact: <sip:callpark-handover-[0-9a-f]+@127\.0\.0\.1:"
                         f"{A_SIP + CARRIER_OFFSET}>", text, re.M | re.S),
               "B's 302 names A's hand-over address")
@@ -839,18 +847,9 @@ def c18_cross_node_pickup_by_redirect(t, calls=300, rate=100):
               f"at {rate}/s: {got}, Redis commands {during} (idle {idle})")
         check(len(t.parked(t.a)) == 1, "the parked call is still there")
         # A retriever the dialplan answered first cannot be sent a 302: bridged to A.
-        proc, log = start_sipp(t.ctx["b"], "retriever.xml", "103", "*98102", 27070, 27072, "answered",
-                               delay_ms=3000, ip="127.0.0.60", extra=["-rtp_echo"])
-        t.ctx["a"].wait(lambda: not t.parked(t.a), 10, "A's call is picked up by the answered retriever")
-        t.ua.pump(0.5)
-        on_a, on_b = channels(t.a), channels(t.b)
-        rx_c, _ = t.rtp(c)
+        on_a, on_b, _, text = sipp_pick_up_on_b(t, c, "*98102", "answered", 3000)
         check(on_a == 2 and on_b == 2, f"bridged through B: A {on_a} channels, B {on_b}")
-        check(rx_c > 25, f"the caller hears the retriever (echo: {rx_c} packets)")
-        while proc.poll() is None:
-            t.ua.pump(0.1)
-        check(proc.returncode == 0 and "SIP/2.0 302" not in open(log, errors="replace").read(),
-              f"answered, not redirected (sipp exit {proc.returncode}, {log})")
+        check("SIP/2.0 302" not in text, "answered, not redirected")
     finally:
         for n, port in ((t.a, A_SIP), (t.b, B_SIP)):
             n.set_callpark_conf(conf(n.name, port))
