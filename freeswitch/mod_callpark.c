@@ -683,7 +683,9 @@ static void cb_event(void *ctx, const struct cp_event *e)
 				switch_channel_set_variable(channel, "callpark_exit_key", NULL);
 			}
 		}
-		switch_channel_event_set_data(channel, event);
+		if (e->channel_data) {
+			switch_channel_event_set_data(channel, event);
+		}
 		switch_core_session_rwunlock(session);
 	}
 	switch_event_fire(&event);

@@ -334,6 +334,8 @@ typedef struct cp_event {
   bool ends_park;
   // `parked` of a call taken back after a module reload (it keeps its park time).
   bool adopted;
+  // Add the parked channel's data and variables to the event (`event-channel-data`).
+  bool channel_data;
 } cp_event;
 
 // The host's callbacks. Every one is required but `log`. `host_ctx` is passed back as

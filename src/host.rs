@@ -154,6 +154,9 @@ pub struct Event {
     pub detail: Option<String>,
     /// A `parked` event of a call taken back after a reload (`Engine::adopt`).
     pub adopted: bool,
+    /// Whether the event carries the parked channel's data (the tenant's
+    /// `event-channel-data`, set as it is delivered).
+    pub channel_data: bool,
 }
 
 /// Everything the core publishes, in the order its changes happened.

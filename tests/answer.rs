@@ -253,12 +253,7 @@ fn the_reply_carries_music_prompts_and_causes() {
     let d = ChannelDial { media, ..dial("c1", "*68", me) };
     assert_eq!(
         rig.engine.answer(&d),
-        Reply::Hold {
-            extension: "101".into(),
-            music: "local_stream://moh".into(),
-            exit_key: None,
-            announce: Some("en number iterated 101".into())
-        }
+        Reply::Hold { extension: "101".into(), music: "local_stream://moh".into(), exit_key: None, announce: None }
     );
     let d = ChannelDial { media, ..dial("r", "*88103", me) };
     let r = rig.engine.answer(&d);
@@ -275,11 +270,13 @@ fn the_reply_carries_music_prompts_and_causes() {
     assert_eq!(rig.engine.list(Some(GLOBEX)).unwrap()[0].parking_user, "103");
 }
 
-/// Who hears where the call was parked (`announce`, issue 11 item 3): by default the
-/// channel that dialed the code itself (an attended transfer's consult call), not a
-/// caller parked by a blind transfer.
+/// Who hears where the call was parked (`announce`). By default the channel that dialed
+/// the code itself (a phone parking its own call, an attended transfer's consult call),
+/// only when the park chose the extension: a group's free member (`*58`), a lot's free
+/// slot. `dialed` also repeats an extension the parker dialed; `always` tells a caller
+/// parked by a blind transfer too; `none` nobody.
 #[test]
-fn the_announcement_goes_to_the_channel_that_dialed() {
+fn the_announcement_goes_to_the_parker_on_the_line_when_the_park_chose() {
     let said = |conf: &str, d: &ChannelDial| match Rig::new(conf).engine.answer(d) {
         Reply::Hold { announce, .. } => announce,
         other => panic!("not parked: {other:?}"),
@@ -287,20 +284,28 @@ fn the_announcement_goes_to_the_channel_that_dialed() {
     let me = Facts { channel: phone("101", ACME), ..Facts::default() };
     let blind = Facts { channel: trunk(ACME, Some("101")), transferred: true, ..Facts::default() };
     let basic = group_conf(r#"recall="parking-user""#);
-    assert_eq!(said(&basic, &dial("c1", "*68102", me)), Some("en number iterated 102".into()));
-    assert_eq!(said(&basic, &dial("c1", "*68102", blind)), None, "off for blind transfers");
-    let with = |v: &str| {
-        basic.replace(
+    let lots = basic.replace("</groups>", r#"</groups><lots><lot name="main" slots="701-703" number="*700"/></lots>"#);
+    // chosen (the default): the extension the parker named is not repeated to it.
+    assert_eq!(said(&basic, &dial("c1", "*68102", me)), None, "named by the parker");
+    assert_eq!(said(&basic, &dial("c1", "*68", me)), None, "the parker's own");
+    assert_eq!(said(&basic, &dial("c1", "*58", me)), Some("en number iterated 101".into()), "a group's member");
+    assert_eq!(said(&lots, &dial("c1", "*700", me)), Some("en number iterated 701".into()), "a lot's slot");
+    assert_eq!(said(&lots, &dial("c1", "park+main", blind)), None, "the parker is gone: it is messaged instead");
+    let with = |conf: &str, v: &str| {
+        conf.replace(
             "<param name=\"recall-time\" value=\"60\"/>",
             &format!("<param name=\"recall-time\" value=\"60\"/><param name=\"announce\" value=\"{v}\"/>"),
         )
     };
-    assert_eq!(said(&with("always"), &dial("c1", "*68102", blind)), Some("en number iterated 102".into()));
-    assert_eq!(said(&with("none"), &dial("c1", "*68102", me)), None);
+    assert_eq!(said(&with(&basic, "dialed"), &dial("c1", "*68102", me)), Some("en number iterated 102".into()));
+    assert_eq!(said(&with(&basic, "dialed"), &dial("c1", "*68102", blind)), None, "off for blind transfers");
+    assert_eq!(said(&with(&basic, "always"), &dial("c1", "*68102", blind)), Some("en number iterated 102".into()));
+    assert_eq!(said(&with(&basic, "none"), &dial("c1", "*58", me)), None);
+    assert_eq!(said(&with(&lots, "none"), &dial("c1", "*700", me)), None);
     let alice = Facts { channel: phone("alice", ACME), ..Facts::default() };
-    assert_eq!(said(&basic, &dial("c1", "*68", alice)), Some("en name_spelled iterated alice".into()));
-    let bad = callpark::config::from_xml("t.xml", &with("loud")).unwrap_err().to_string();
-    assert!(bad.contains("announce \"loud\" is none, dialed or always"), "{bad}");
+    assert_eq!(said(&with(&basic, "dialed"), &dial("c1", "*68", alice)), Some("en name_spelled iterated alice".into()));
+    let bad = callpark::config::from_xml("t.xml", &with(&basic, "loud")).unwrap_err().to_string();
+    assert!(bad.contains("announce \"loud\" is none, chosen, dialed or always"), "{bad}");
 }
 
 /// Found by the fuzzer (`ffi`): a hand-over dialed on a switch that is no node of a

@@ -219,9 +219,18 @@ fn one_winner_when_both_nodes_retrieve_at_once() {
 #[test]
 fn group_park_from_a_then_b_takes_different_members() {
     let (a, b) = pair();
-    assert_eq!(a.dial("caller-1", "*58", None, Some("101")).map_err(|e| e.to_string()), Ok(parked("101").unwrap()));
-    assert_eq!(b.dial("caller-2", "*58", None, Some("102")).map_err(|e| e.to_string()), Ok(parked("102").unwrap()));
-    assert_eq!(a.dial("caller-3", "*58", None, Some("103")).map_err(|e| e.to_string()), Ok(parked("103").unwrap()));
+    assert_eq!(
+        a.dial("caller-1", "*58", None, Some("101")).map_err(|e| e.to_string()),
+        Ok(parked_chosen("101").unwrap())
+    );
+    assert_eq!(
+        b.dial("caller-2", "*58", None, Some("102")).map_err(|e| e.to_string()),
+        Ok(parked_chosen("102").unwrap())
+    );
+    assert_eq!(
+        a.dial("caller-3", "*58", None, Some("103")).map_err(|e| e.to_string()),
+        Ok(parked_chosen("103").unwrap())
+    );
     // The group is full on every node.
     assert!(matches!(b.dial("caller-4", "*58", None, Some("101")), Err(DialError::NoFreeMember { .. })));
     b.engine.probe(ACME, "park+sales", Some("104")).unwrap();

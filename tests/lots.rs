@@ -38,9 +38,9 @@ fn transfer(rig: &Rig, uuid: &str, dialed: &str, by: &str) -> Result<DialOutcome
 #[test]
 fn a_lot_parks_in_its_first_free_slot_and_says_which() {
     let rig = Rig::new(&conf(LOTS));
-    assert_eq!(transfer(&rig, "c1", "park+main", "101"), parked("701"));
-    assert_eq!(transfer(&rig, "c2", "park+main", "101"), parked("702"));
-    assert_eq!(transfer(&rig, "c3", "park+main", "102"), parked("703"));
+    assert_eq!(transfer(&rig, "c1", "park+main", "101"), parked_chosen("701"));
+    assert_eq!(transfer(&rig, "c2", "park+main", "101"), parked_chosen("702"));
+    assert_eq!(transfer(&rig, "c3", "park+main", "102"), parked_chosen("703"));
     let told: Vec<(String, String)> = rig.host.messages();
     assert!(told.contains(&("101".into(), "Parked 5551234 at 701, dial *88701".into())), "{told:?}");
     assert!(told.contains(&("102".into(), "Parked 5551234 at 703, dial *88703".into())), "{told:?}");
@@ -60,7 +60,7 @@ fn a_lot_parks_in_its_first_free_slot_and_says_which() {
         Ok(DialOutcome::Retrieved { parked_uuid: "c2".into(), extension: "702".into() })
     );
     assert_eq!(lamp(Target::Group("main".into())), Some(2));
-    assert_eq!(transfer(&rig, "c5", "park+main", "101"), parked("702"), "first free again");
+    assert_eq!(transfer(&rig, "c5", "park+main", "101"), parked_chosen("702"), "first free again");
     // park+<slot> dialed picks up there; park+<lot> dialed picks up the lot's oldest.
     assert_eq!(
         rig.dial(ACME, "r2", "park+703", Some("103"), None),
@@ -75,11 +75,11 @@ fn a_lot_parks_in_its_first_free_slot_and_says_which() {
 #[test]
 fn next_takes_the_slot_after_the_last_one_used_and_the_lot_s_recall_applies() {
     let rig = Rig::new(&conf(LOTS));
-    assert_eq!(transfer(&rig, "c1", "park+lobby", "101"), parked("801"));
+    assert_eq!(transfer(&rig, "c1", "park+lobby", "101"), parked_chosen("801"));
     assert_eq!(rig.dial(ACME, "r", "*88801", Some("103"), None).map(|_| ()), Ok(()));
-    assert_eq!(transfer(&rig, "c2", "park+lobby", "101"), parked("802"), "801, just freed, is not reused");
-    assert_eq!(transfer(&rig, "c3", "park+lobby", "101"), parked("803"));
-    assert_eq!(transfer(&rig, "c4", "park+lobby", "101"), parked("801"), "wrapping");
+    assert_eq!(transfer(&rig, "c2", "park+lobby", "101"), parked_chosen("802"), "801, just freed, is not reused");
+    assert_eq!(transfer(&rig, "c3", "park+lobby", "101"), parked_chosen("803"));
+    assert_eq!(transfer(&rig, "c4", "park+lobby", "101"), parked_chosen("801"), "wrapping");
     // The lot's recall-time (20 s), not the group's (60 s): 101 is rung.
     rig.secs(20);
     let rung: Vec<String> = rig.host.rings().iter().map(|r| r.parked_uuid.clone()).collect();
@@ -140,7 +140,7 @@ fn lots_are_checked_like_any_configuration() {
 #[test]
 fn a_lot_s_own_lamp_state() {
     let rig = Rig::new(&conf(r#"<lot name="main" slots="701-702" lamp-state="early"/>"#));
-    assert_eq!(transfer(&rig, "c1", "park+main", "101"), parked("701"));
+    assert_eq!(transfer(&rig, "c1", "park+main", "101"), parked_chosen("701"));
     assert_eq!(transfer(&rig, "c2", "*68102", "101"), parked("102"));
     let state = |t: Target| rig.host.lamp(ACME, &t).map(|p| p.answer_state());
     assert_eq!(state(Target::Extension("701".into())), Some(c"early"));
@@ -155,8 +155,8 @@ fn a_lot_s_own_lamp_state() {
 #[test]
 fn valet_parking_s_codes_and_keys_keep_working() {
     let rig = Rig::new(&conf(r#"<lot name="valet" slots="5901-5903" prefix="*" number="*5900"/>"#));
-    assert_eq!(transfer(&rig, "c1", "*5900", "101"), parked("5901"), "the lot's number parks in a free slot");
-    assert_eq!(transfer(&rig, "c2", "park+*5900", "101"), parked("5902"), "and its key");
+    assert_eq!(transfer(&rig, "c1", "*5900", "101"), parked_chosen("5901"), "the lot's number parks in a free slot");
+    assert_eq!(transfer(&rig, "c2", "park+*5900", "101"), parked_chosen("5902"), "and its key");
     assert_eq!(transfer(&rig, "c3", "*5903", "101"), parked("5903"), "a slot by its code");
     let told = rig.host.messages();
     assert!(told.contains(&("101".into(), "Parked 5551234 at 5901, dial *5901".into())), "{told:?}");
@@ -170,7 +170,7 @@ fn valet_parking_s_codes_and_keys_keep_working() {
     assert_eq!(rig.dial(ACME, "r2", "park+*5903", Some("103"), None), retrieved("c3", "5903"));
     // The number dialed by a phone parks that call (a consult call, before an attended
     // transfer), in the first free slot.
-    assert_eq!(rig.dial(ACME, "r3", "*5900", Some("103"), None), parked("5902"));
+    assert_eq!(rig.dial(ACME, "r3", "*5900", Some("103"), None), parked_chosen("5902"));
     assert_eq!(rig.dial(ACME, "r4", "*5901", Some("103"), None), retrieved("c1", "5901"));
     assert_eq!(count(Target::Extension("*5901".into())), Some(0));
     for (lots, says) in [

@@ -81,3 +81,52 @@ fn a_bad_value_is_refused() {
     let e = callpark::config::from_xml("t.xml", &conf("visual")).unwrap_err().to_string();
     assert!(e.contains("notices \"visual\" is message, callpark-info, both or none"), "{e}");
 }
+
+/// `lamps` `none`: a tenant whose phones have no park keys has no lamp published, on a
+/// change or a probe; another tenant's lamps are as before. `event-channel-data`: whether
+/// `callpark::info` events ask the host for the channel's data (default yes).
+#[test]
+fn lamps_none_publishes_no_lamp_and_events_carry_channel_data_as_the_tenant_says() {
+    let lamps = |rig: &Rig| {
+        rig.host
+            .all()
+            .into_iter()
+            .filter_map(|d| match d {
+                Did::Notice(Notice::Presence(p)) => Some((p.tenant, p.subscriber.is_some())),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let quiet = group_conf(r#"recall="parking-user""#).replace(
+        r#"<tenant domain="acme.example">"#,
+        r#"<tenant domain="acme.example"><settings><param name="lamps" value="none"/><param name="event-channel-data" value="false"/></settings>"#,
+    );
+    let rig = Rig::new(&quiet);
+    rig.dial(ACME, "c1", "*68105", None, Some("101")).unwrap();
+    rig.engine.probe(ACME, "park+105", Some("102")).unwrap();
+    rig.dial(ACME, "r1", "*88105", Some("102"), None).unwrap();
+    rig.dial(GLOBEX, "c2", "*68102", None, Some("101")).unwrap();
+    rig.engine.probe(GLOBEX, "park+102", Some("103")).unwrap();
+    assert_eq!(
+        lamps(&rig),
+        [(GLOBEX.to_string(), false), (GLOBEX.to_string(), true)],
+        "acme's slot 105 lit nothing, globex's did"
+    );
+    let data: Vec<_> = rig.host.events().iter().map(|e| (e.tenant.clone(), e.action.name(), e.channel_data)).collect();
+    assert_eq!(
+        data,
+        [
+            (ACME.to_string(), "parked", false),
+            (ACME.to_string(), "retrieved", false),
+            (GLOBEX.to_string(), "parked", true)
+        ]
+    );
+    for (v, why) in [
+        ("lamps", "lamps \"some\" is all or none"),
+        ("event-channel-data", "event-channel-data \"some\" is true or false"),
+    ] {
+        let bad = quiet.replace(&format!(r#"name="{v}" value="#), &format!(r#"name="{v}" value="some" x="#));
+        let e = callpark::config::from_xml("t.xml", &bad).unwrap_err().to_string();
+        assert!(e.contains(why), "{e}");
+    }
+}

@@ -82,7 +82,7 @@ fn group_park_with_star58() {
     // 101 already has a call parked against it, so the next group park goes to 102.
     assert_eq!(rig.dial(ACME, "c1", "*68", None, Some("101")), parked("101"));
     rig.host.take();
-    assert_eq!(rig.dial(ACME, "c2", "*58", None, Some("103")), parked("102"));
+    assert_eq!(rig.dial(ACME, "c2", "*58", None, Some("103")), parked_chosen("102"));
     let mut told: Vec<String> = rig.host.messages().into_iter().map(|(e, t)| format!("{e}: {t}")).collect();
     told.sort();
     assert_eq!(
@@ -97,7 +97,7 @@ fn group_park_with_star58() {
     assert_eq!(g.state.count, 2);
     assert_eq!(rig.host.events().last().unwrap().detail.as_deref(), Some("group-park"));
     // Always from the first member: with 101 and 102 busy, the next is 103, then none.
-    assert_eq!(rig.dial(ACME, "c3", "*58", None, Some("101")), parked("103"));
+    assert_eq!(rig.dial(ACME, "c3", "*58", None, Some("101")), parked_chosen("103"));
     let e = rig.dial(ACME, "c4", "*58", None, Some("101")).unwrap_err();
     assert_eq!(e.error, DialError::NoFreeMember { group: "sales".into() });
     assert!(e.sent_back, "a group park that cannot happen goes back to the parking user");
@@ -107,7 +107,7 @@ fn group_park_with_star58() {
     assert_eq!(rig.dial(ACME, "m103", "*88", Some("103"), None), retrieved("c3", "103"));
     assert_eq!(rig.dial(ACME, "m103b", "*88", Some("103"), None), retrieved("c1", "101"));
     // When 101 frees up, group park starts from the first member again.
-    assert_eq!(rig.dial(ACME, "c5", "*58", None, Some("102")), parked("101"));
+    assert_eq!(rig.dial(ACME, "c5", "*58", None, Some("102")), parked_chosen("101"));
 }
 
 /// Parking user only: rings Bob after the recall time, again every 10 s, then the final
@@ -561,8 +561,8 @@ fn park_keys_park_when_transferred_and_pick_up_when_dialed() {
     assert_eq!(rig.engine.list(Some(ACME)).unwrap()[0].parking_user, "101");
     assert_eq!(rig.dial(ACME, "r1", "park+102", Some("103"), None), retrieved("c1", "102"));
     // sales is 101, 102, 103: the first free member, whoever presses the key.
-    assert_eq!(rig.dial(ACME, "c2", "park+sales", None, Some("105")), parked("101"));
-    assert_eq!(rig.dial(ACME, "c3", "park+sales", None, Some("101")), parked("102"));
+    assert_eq!(rig.dial(ACME, "c2", "park+sales", None, Some("105")), parked_chosen("101"));
+    assert_eq!(rig.dial(ACME, "c3", "park+sales", None, Some("101")), parked_chosen("102"));
     assert_eq!(rig.dial(ACME, "r2", "park+sales", Some("104"), None), retrieved("c2", "101"));
     assert_eq!(rig.dial(ACME, "r3", "park+sales", Some("104"), None), retrieved("c3", "102"));
     let e = rig.dial(ACME, "r4", "park+sales", Some("104"), None).unwrap_err();
@@ -590,11 +590,11 @@ fn the_parking_user_is_told_where_the_call_went() {
     assert_eq!(rig.dial(ACME, "c1", "*68103", None, Some("104")), parked("103"));
     assert!(rig.host.messages().contains(&("104".into(), "Parked 003386002678 at 103, dial *88103".into())));
     // The group key pressed by 105, no member of sales: every member is told, and 105.
-    assert_eq!(rig.dial(ACME, "c2", "park+sales", None, Some("105")), parked("101"));
+    assert_eq!(rig.dial(ACME, "c2", "park+sales", None, Some("105")), parked_chosen("101"));
     assert!(rig.host.messages().contains(&("105".into(), "Parked 003386002678 at 101, dial *88101".into())));
     // *58 by a member: the group notice reaches it, nothing more.
     let n = rig.host.messages().len();
-    assert_eq!(rig.dial(ACME, "c3", "*58", None, Some("101")), parked("102"));
+    assert_eq!(rig.dial(ACME, "c3", "*58", None, Some("101")), parked_chosen("102"));
     assert!(
         rig.host.messages()[n..].iter().all(|(_, t)| !t.starts_with("Parked")),
         "a member is told by the group notice"

@@ -173,13 +173,16 @@ impl Notices {
     }
 }
 
-/// Who hears where a call was parked, spoken (FreeSWITCH's `say`) before the hold music:
-/// nobody, the channel that dialed the park code itself (the consult call of an attended
-/// transfer: the parker, before it completes the transfer), or also a caller parked by a
-/// blind transfer (`announce`: `none`, `dialed`, `always`).
+/// Who hears where a call was parked, spoken (FreeSWITCH's `say`) before the hold music
+/// (`announce`): nobody (`none`); the channel that dialed the park code itself (a phone
+/// parking its own call, the consult call of an attended transfer: the parker, before it
+/// completes the transfer) when the park chose the extension, a lot's slot or a group's
+/// member (`chosen`, the default); that channel whatever it dialed (`dialed`); or also a
+/// caller parked by a blind transfer (`always`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Announce {
     None,
+    Chosen,
     Dialed,
     Always,
 }
@@ -215,6 +218,13 @@ pub struct Tenant {
     pub announce: Announce,
     /// `lamp-state`: how a watcher's phone is told a call is parked.
     pub lamp_state: LampState,
+    /// `lamps`: whether its slots' and keys' lamps are published (`all`) or not (`none`:
+    /// a tenant whose phones have no park keys saves the switch the work).
+    pub lamps: bool,
+    /// `event-channel-data`: whether a `callpark::info` event carries the parked channel's
+    /// data and variables, as FreeSWITCH's own custom events do (`true`), or only its
+    /// `Callpark-*` headers (`false`).
+    pub event_channel_data: bool,
     pub groups: Vec<Group>,
     member_of: HashMap<String, usize>,
     /// Its parking lots, and the lot of each slot.
@@ -381,6 +391,8 @@ pub(crate) struct Layer {
     pub notices: Option<At<Notices>>,
     pub announce: Option<At<Announce>>,
     pub lamp_state: Option<At<LampState>>,
+    pub lamps: Option<At<bool>>,
+    pub event_channel_data: Option<At<bool>>,
     /// `exit-key`: `Some(None)` is `none`, set to switch an inherited key off.
     pub exit_key: Option<At<Option<char>>>,
     pub exit_destination: Option<At<Destination>>,
@@ -435,6 +447,8 @@ impl Layer {
                 | "tell-parker"
                 | "notices"
                 | "announce"
+                | "lamps"
+                | "event-channel-data"
         );
         if matches!(
             name,
@@ -532,9 +546,10 @@ impl Layer {
             }
             "announce" => match value.trim() {
                 "none" => self.announce = at(Announce::None, line),
+                "chosen" => self.announce = at(Announce::Chosen, line),
                 "dialed" => self.announce = at(Announce::Dialed, line),
                 "always" => self.announce = at(Announce::Always, line),
-                _ => err(format!("announce \"{}\" is none, dialed or always", value.escape_default())),
+                _ => err(format!("announce \"{}\" is none, chosen, dialed or always", value.escape_default())),
             },
             "lamp-state" => match value.trim() {
                 "confirmed" => self.lamp_state = at(LampState::Confirmed, line),
@@ -551,6 +566,16 @@ impl Layer {
                     self.exit_key = at(k.chars().next(), line)
                 }
                 _ => err(format!("exit-key \"{}\" is one of 0-9, *, # or none", value.escape_default())),
+            },
+            "lamps" => match value.trim() {
+                "all" => self.lamps = at(true, line),
+                "none" => self.lamps = at(false, line),
+                _ => err(format!("lamps \"{}\" is all or none", value.escape_default())),
+            },
+            "event-channel-data" => match value.trim() {
+                "true" => self.event_channel_data = at(true, line),
+                "false" => self.event_channel_data = at(false, line),
+                _ => err(format!("event-channel-data \"{}\" is true or false", value.escape_default())),
             },
             "tell-parker" => match value.trim() {
                 "message" => self.tell_parker = at(true, line),
@@ -778,8 +803,10 @@ pub(crate) fn resolve_tenant(
         recall: Arc::new(recall),
         music,
         tell_parker: pick(layers, |l| &l.tell_parker).map(|a| a.value).unwrap_or(true),
-        announce: pick(layers, |l| &l.announce).map(|a| a.value).unwrap_or(Announce::Dialed),
+        announce: pick(layers, |l| &l.announce).map(|a| a.value).unwrap_or(Announce::Chosen),
         lamp_state: pick(layers, |l| &l.lamp_state).map(|a| a.value).unwrap_or(LampState::Confirmed),
+        lamps: pick(layers, |l| &l.lamps).map(|a| a.value).unwrap_or(true),
+        event_channel_data: pick(layers, |l| &l.event_channel_data).map(|a| a.value).unwrap_or(true),
         notices: pick(layers, |l| &l.notices)
             .map(|a| a.value)
             .unwrap_or(Notices { message: true, callpark_info: false }),

@@ -131,12 +131,16 @@ impl Engine {
             timeout: d.timeout,
         };
         match self.dial(&req) {
-            Ok(DialOutcome::Parked { extension, music, exit_key }) => {
-                // The consult call of an attended transfer dialed the code itself: the parker
-                // hears where the call will go before it completes the transfer.
+            Ok(DialOutcome::Parked { extension, music, exit_key, chosen }) => {
+                // A channel that dialed the code itself (a phone parking its own call, the
+                // consult call of an attended transfer) is the parker, on the line: by
+                // default it hears the extension when the park chose it; `dialed` also
+                // repeats the one it dialed.
+                let on_the_line = !facts.transferred && !who.by_transfer;
                 let told = match self.config().tenant(tenant).announce {
                     Announce::None => false,
-                    Announce::Dialed => !facts.transferred && !who.by_transfer,
+                    Announce::Chosen => chosen && on_the_line,
+                    Announce::Dialed => on_the_line,
                     Announce::Always => true,
                 };
                 let announce = told.then(|| reply::announcement(&extension));

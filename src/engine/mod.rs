@@ -76,7 +76,9 @@ pub struct DialRequest<'a> {
 pub enum DialOutcome {
     /// The channel is parked at `extension`: the host puts it on hold with `music` (its
     /// group's or tenant's; empty: none configured), `exit_key` (if any) stopping it.
-    Parked { extension: String, music: String, exit_key: Option<char> },
+    /// `chosen`: the park chose the extension (a lot's free slot, a group's free member),
+    /// which the code did not name.
+    Parked { extension: String, music: String, exit_key: Option<char>, chosen: bool },
     /// The channel is bridged to the parked call `parked_uuid`.
     Retrieved { parked_uuid: String, extension: String },
 }

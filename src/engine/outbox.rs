@@ -54,10 +54,18 @@ impl Shared {
                 let config = self.config.read().clone();
                 for mut n in batch.drain(..) {
                     // A lamp shows a parked call as its tenant says, as configured now, and
-                    // is published under a lot's other names too (`park+*5901`).
+                    // is published under a lot's other names too (`park+*5901`); a tenant
+                    // with `lamps` `none` publishes none. An event carries the channel's
+                    // data as the tenant says.
                     let mut alias = None;
+                    if let Notice::Event(e) = &mut n {
+                        e.channel_data = config.tenant(&e.tenant).event_channel_data;
+                    }
                     if let Notice::Presence(p) = &mut n {
                         let t = config.tenant(&p.tenant);
+                        if !t.lamps {
+                            continue;
+                        }
                         let other = match &p.target {
                             Target::Extension(e) => {
                                 p.parked_as = t.lamp_state_of_slot(e);
@@ -139,6 +147,7 @@ impl Shared {
             attempt,
             detail,
             adopted: false,
+            channel_data: true,
         })
     }
 

@@ -223,6 +223,7 @@ impl Shared {
             attempt: 0,
             detail: Some(why.to_string()),
             adopted: false,
+            channel_data: true,
         }));
         self.deliver();
     }
@@ -260,6 +261,9 @@ impl Shared {
             Intent::ParkAt(ext) => t.lot_of(ext),
             _ => None,
         };
+        // The park chooses the slot (among a lot's, a group's members), which the code did
+        // not name.
+        let chosen = matches!(intent, Intent::LotPark(_) | Intent::GroupPark | Intent::GroupParkIn(_));
         // The slots to try, how many calls each may hold, and the group parked in.
         let (candidates, limit, group) = match intent {
             Intent::ParkOwn => {
@@ -390,7 +394,7 @@ impl Shared {
             ext.clone()
         };
         self.deliver();
-        Ok(DialOutcome::Parked { extension, music, exit_key: plan.exit_key })
+        Ok(DialOutcome::Parked { extension, music, exit_key: plan.exit_key, chosen })
     }
 
     /// Parks `call` (under the lock) unless its extension holds `limit` calls: stores it,

@@ -122,6 +122,8 @@ pub struct cp_event {
     pub ends_park: bool,
     /// `parked` of a call taken back after a module reload (it keeps its park time).
     pub adopted: bool,
+    /// Add the parked channel's data and variables to the event (`event-channel-data`).
+    pub channel_data: bool,
 }
 
 /// The host's callbacks. Every one is required but `log`. `host_ctx` is passed back as
@@ -443,6 +445,7 @@ impl Host for CHost {
                     detail: opt(&detail),
                     ends_park: e.action.ends_park(),
                     adopted: e.adopted,
+                    channel_data: e.channel_data,
                 };
                 unsafe { (self.event)(self.ctx, &ce) }
             }

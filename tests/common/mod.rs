@@ -290,5 +290,10 @@ pub fn group_conf(attrs: &str) -> String {
 }
 
 pub fn parked(ext: &str) -> Result<DialOutcome, DialFailure> {
-    Ok(DialOutcome::Parked { extension: ext.into(), music: String::new(), exit_key: None })
+    Ok(DialOutcome::Parked { extension: ext.into(), music: String::new(), exit_key: None, chosen: false })
+}
+
+/// Parked at `ext`, which the park chose (a group's free member, a lot's free slot).
+pub fn parked_chosen(ext: &str) -> Result<DialOutcome, DialFailure> {
+    Ok(DialOutcome::Parked { extension: ext.into(), music: String::new(), exit_key: None, chosen: true })
 }

@@ -1361,7 +1361,9 @@ def s31_attended_transfer_park(ctx):
     """Attended-transfer park (issue 11, item 2): 101 talks to the client, calls *68102 (or
     *68, or *58) on a second line, which parks that consult call, then completes the
     attended transfer (REFER with Replaces): the client is parked where the code says, by
-    101, hears music; the recall rings 101 with the client's number; 102 picks up."""
+    101, hears music; the recall rings 101 with the client's number; 102 picks up. With
+    `announce` `chosen` (the default) the consult call hears the extension only when the
+    park chose it (*58: the group's first free member), not one 101 named (*68102, *68)."""
     import pjsua2 as pj
     use_conf(ctx, RECALL_CONF)  # sales (101-103): recall-time 5
     try:
@@ -1372,16 +1374,28 @@ def s31_attended_transfer_park(ctx):
             ctx.sw.esl.events.clear()
             cons = p101.dial(code)
             ctx.wait(lambda: cons.confirmed, 8, f"101's consult call to {code} is answered")
-            # Before the transfer, 101 hears where the call will go (item 3): the digits
-            # of the extension, spoken by `say` (stand-in prompts), then the music.
+            # Before the transfer, 101 hears where the call will go when the park chose it:
+            # the digits of the extension, spoken by `say` (stand-in prompts), then the music.
+            heard = []
+
             def played():
-                return [e.get("Playback-File-Path", "") for e in ctx.sw.esl.poll_events(0.1)
-                        if e.get("Event-Name") == "PLAYBACK_START"]
-            ctx.wait(lambda: any("digits/" in f for f in played()), 5, f"{code}: the consult call hears the extension")
-            files = " ".join(played())
-            digits = re.findall(r"digits/(\d)\.wav", files)
-            check("".join(digits).startswith(ext), f"{code}: the consult call hears {ext} digit by digit: {files}")
+                files = [e.get("Playback-File-Path", "") for e in ctx.sw.esl.poll_events(0.1)
+                         if e.get("Event-Name") == "PLAYBACK_START"]
+                heard.extend(files)
+                return files
+            if code == "*58":
+                ctx.wait(lambda: any("digits/" in f for f in played()), 5, f"{code}: the consult call hears the extension")
+                played()
+                digits = re.findall(r"digits/(\d)\.wav", " ".join(heard))
+                check("".join(digits).startswith(ext), f"{code}: the consult call hears {ext} digit by digit: {heard}")
             ctx.wait(lambda: cons.media_active, 5, f"{code}: the consult call has media")
+            if code != "*58":
+                end = time.time() + 1.5
+                while time.time() < end:
+                    played()
+                # (The *58 round shows that these PLAYBACK_START events do arrive.)
+                check(not any("digits/" in f for f in heard),
+                      f"{code}: 101 named the extension: it is not spoken back: {heard}")
             rx, _ = ctx.rtp_flows(cons)
             check(rx > 25, f"{code}: RTP reaches the consult call ({rx} packets)")
             ctx.ua.pump(0.5)
@@ -2197,6 +2211,66 @@ def s39_parked_for_the_user_whose_contact_was_called(ctx):
         ctx.wait_no_channels("every call of the round is over")
 
 
+def s51_lamps_none_and_events_without_channel_data(ctx):
+    """`lamps` `none` and `event-channel-data` `false` for acme: a call parked at 102 by a
+    blind transfer lights no lamp for a BLF watcher of park+102 (no NOTIFY shows it), and
+    its `parked` and `retrieved` events carry the Callpark-* headers but none of the
+    channel's data or variables; with the basic configuration back, the next park lights
+    the lamp and its event carries the channel's data (`Channel-State`, `variable_*`)."""
+    def callpark_events(action):
+        out = []
+        end = time.time() + 5
+        while time.time() < end and not out:
+            out = [e for e in ctx.sw.esl.poll_events(0.2)
+                   if e.get("Event-Subclass") == "callpark::info" and e.get("Callpark-Action") == action]
+            ctx.ua.pump(0.05)
+        check(out, f"a callpark::info {action} event")
+        return out[0]
+
+    def channel_data(e):
+        return sorted(k for k in e if k.startswith("variable_") or k.startswith("Channel-") or k.startswith("Caller-"))
+
+    quiet = BASIC_CONF.replace(
+        '<tenant domain="acme.example">',
+        '<tenant domain="acme.example"><settings><param name="lamps" value="none"/>'
+        '<param name="event-channel-data" value="false"/></settings>')
+    use_conf(ctx, quiet)
+    ctx.sw.esl.subscribe("CUSTOM callpark::info")
+    try:
+        client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
+        w = blf(ctx, "103", "park+102")
+        ctx.sw.esl.events.clear()
+        ctx.park_by_transfer(client, p101, "*68102")
+        ctx.wait_parked(1)
+        e = callpark_events("parked")
+        check(e.get("Callpark-Extension") == "102" and e.get("Callpark-Caller-Number") == "104",
+              f"the parked event names the slot and the caller: {e.get('Callpark-Extension')}, {e.get('Callpark-Caller-Number')}")
+        check(not channel_data(e), f"no channel data in the parked event: {channel_data(e)[:8]}")
+        ctx.ua.pump(1.5)
+        w.pump()
+        check(w.state()[0] in (None, "idle", "terminated"),
+              f"the lamp stays dark while the call is parked (lamps none): {w.state()} after {len(w.notifies)} NOTIFYs")
+        r = p102.dial("*88102")
+        ctx.wait(lambda: r.confirmed, 10, "102 picks it up")
+        e = callpark_events("retrieved")
+        check(not channel_data(e), f"no channel data in the retrieved event: {channel_data(e)[:8]}")
+        ctx.ua.hangup_all()
+        ctx.wait_no_channels("no channel is left")
+    finally:
+        use_conf(ctx, BASIC_CONF)
+    ctx.sw.esl.events.clear()
+    ctx.park_by_transfer(client, p101, "*68102")
+    ctx.wait_parked(1)
+    blf_wait(ctx, w, "confirmed")
+    e = callpark_events("parked")
+    data = channel_data(e)
+    check("Channel-State" in data and any(k.startswith("variable_") for k in data),
+          f"the default: the event carries the channel's data ({len(data)} headers)")
+    w.unsubscribe()
+    ctx.ua.hangup_all()
+    ctx.wait_no_channels("no channel is left")
+
+
 def s40_a_global_domain_name_picks_no_tenant(ctx):
     """The switch has a global domain_name of globex (vanilla vars.xml sets one); a
     carrier's call whose route names no tenant reaches acme's 101 by its registered
@@ -2241,7 +2315,8 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s41_a_call_s_own_recall_time, s42_lamp_state_early, s43_pick_a_specific_call,
              s44_parking_lot, s45_early_call_parked_by_the_operator, s46_valet_parking_keys,
              s47_reload_the_moment_an_operator_parks, s48_one_step_park_by_keys,
-             s49_attended_transfer_into_a_lot_and_re_park, s50_retriever_gone_before_it_is_connected]
+             s49_attended_transfer_into_a_lot_and_re_park, s50_retriever_gone_before_it_is_connected,
+             s51_lamps_none_and_events_without_channel_data]
 
 
 def main(argv):
