@@ -934,6 +934,10 @@ def stop_both(a, b, redis, ua):
 
 def main(argv):
     wanted = set(argv)
+    unknown = wanted - {s.__name__ for s in SCENARIOS}
+    if unknown:
+        print(f"no such cluster scenario: {', '.join(sorted(unknown))}")
+        return 2
     passed = failed = 0
     failures = []
     fs_version = "(not started)"
