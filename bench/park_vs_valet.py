@@ -70,7 +70,7 @@ RTP_START, RTP_END = 20000, 29999
 # intercept), callpark as dialed with nothing before it, callpark after an `answer` in
 # the dialplan, mod_valet_parking. Each has its own domain in the one switch.
 MODULES = {"bare": "bare.bench", "callpark": "cp.bench", "callpark+answer": "cpa.bench", "valet": "valet.bench",
-           "callpark-defaults": "cpd.bench", "callpark-lean": "cpl.bench"}
+           "callpark-defaults": "cpd.bench", "callpark-dialed": "cpx.bench", "callpark-lean": "cpl.bench"}
 # The columns run unless --modules names others.
 DEFAULT_MODULES = ("bare", "callpark", "callpark+answer", "valet")
 BLF_MODULES = ("callpark", "valet")  # the bare park has no lamps
@@ -151,7 +151,7 @@ class BenchSwitch(switch.Switch):
 class Sipp:
     """One SIPp process running a scenario of bench/sipp against the bench switch."""
 
-    def __init__(self, work, role, scenario, module, exts, rate, count, target=SIP_PORT):
+    def __init__(self, work, role, scenario, module, exts, rate, count, target=SIP_PORT, talk_ms=300):
         self.work = os.path.join(work, f"{role}-{module}-{time.time_ns()}")
         os.makedirs(self.work)
         # The voice the scenario streams once answered (rtp_stream="mark.raw"): one
@@ -165,7 +165,7 @@ class Sipp:
         args = ["sipp", f"127.0.0.1:{target}", "-sf", os.path.join(HERE, "sipp", scenario), "-inf", inf,
                 "-i", "127.0.0.1", "-p", str(port), "-mp", str(media), "-r", str(rate), "-m", str(count),
                 "-l", str(max(count, 1)), "-bg", "-trace_stat", "-fd", "1", "-trace_err",
-                "-max_socket", "20000", "-nostdin"]
+                "-max_socket", "20000", "-nostdin", "-d", str(talk_ms)]
         # -bg forks: SIPp's own pid is printed; wait for it by polling /proc.
         out = subprocess.run(args, cwd=self.work, capture_output=True, text=True, timeout=30)
         self.pid = None
@@ -286,11 +286,13 @@ def clear(sw, module):
         time.sleep(0.2)
 
 
-def cycles(sw, work, module, rate, n, held, exts=CYCLE_EXTS, latency=False, perf=None, count=None):
+def cycles(sw, work, module, rate, n, held, exts=CYCLE_EXTS, latency=False, perf=None, count=None, settle=5, talk_ms=300):
     """n park-and-retrieve cycles at `rate` per second; returns a dict of figures. With
     `latency`, the loopback wire is read for the *88 figures; with `perf` (a path), the
     switch is profiled meanwhile and the report is returned under "perf"; with `count` (a
-    path), its work is counted (bench/census.py) and returned under "census"."""
+    path), its work is counted (bench/census.py) and returned under "census". `settle`:
+    how long the parker may take to see its last calls end after the last retrieve;
+    `talk_ms`: how long the retriever talks."""
     sniffer = Sniffer(work) if latency else None
     profiler = Perf(sw.proc.pid, perf) if perf else None
     counter = census.Census(sw.proc.pid, FS_INCLUDE, count) if count else None
@@ -299,11 +301,11 @@ def cycles(sw, work, module, rate, n, held, exts=CYCLE_EXTS, latency=False, perf
     seq = [exts[i % len(exts)] for i in range(n)]
     parker = Sipp(work, "park", "park.xml", module, seq, rate, n)
     time.sleep(OFFSET_S)
-    retriever = Sipp(work, "retrieve", "retrieve.xml", module, seq, rate, n)
+    retriever = Sipp(work, "retrieve", "retrieve.xml", module, seq, rate, n, talk_ms=talk_ms)
     # A switch that cannot keep up leaves calls waiting for minutes: give up on them
     # (they count as failed) soon after the last one should have been done.
-    retriever.wait(n / rate + 10)
-    parker.wait(5)
+    retriever.wait(n / rate + max(10, settle))
+    parker.wait(settle)
     t1 = time.time()
     cpu1 = sw.cpu_seconds()
     p_ok, p_fail = parker.stats()

@@ -204,6 +204,10 @@ class Switch:
     # switch (bench/park_vs_valet.py) brings its own of both.
     template = os.path.join(HERE, "conf", "freeswitch.xml")
     rtp_range = (RTP_START, RTP_END)
+    # What the switch is started under (bench/instructions.py: valgrind), and how long it
+    # may take to be ready.
+    launcher = []
+    start_timeout = 60
 
     def substitutions(self):
         return {
@@ -248,7 +252,7 @@ class Switch:
 
     def start(self):
         self.render()
-        args = [FS_BIN, "-nf", "-nc", "-nonat",
+        args = self.launcher + [FS_BIN, "-nf", "-nc", "-nonat",
                 "-conf", os.path.join(self.run, "conf"), "-log", os.path.join(self.run, "log"),
                 "-db", os.path.join(self.run, "db"), "-run", os.path.join(self.run, "run"),
                 "-temp", os.path.join(self.run, "tmp"), "-storage", os.path.join(self.run, "storage"),
@@ -259,7 +263,7 @@ class Switch:
         # run.sh kills it from this file should the harness die without stopping it.
         with open(os.path.join(os.path.dirname(self.run), "freeswitch.pid"), "w") as f:
             f.write(str(self.proc.pid))
-        deadline = time.time() + 60
+        deadline = time.time() + self.start_timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 code, self.proc = self.proc.returncode, None
@@ -271,14 +275,14 @@ class Switch:
                 time.sleep(0.3)
         else:
             self.stop()
-            raise RuntimeError(f"FreeSWITCH did not open its event socket in 60 s (modules from {FS_MOD}: "
+            raise RuntimeError(f"FreeSWITCH did not open its event socket in {self.start_timeout} s (modules from {FS_MOD}: "
                                f"is mod_event_socket.so there? see {self.run}/log)")
         while time.time() < deadline:
             if "is ready" in self.esl.api("status") and "RUNNING" in self.esl.api("sofia status"):
                 return
             time.sleep(0.3)
         self.stop()
-        raise RuntimeError("FreeSWITCH did not get ready in 60 s")
+        raise RuntimeError(f"FreeSWITCH did not get ready in {self.start_timeout} s")
 
     def api(self, cmd):
         return self.esl.api(cmd)
