@@ -9,6 +9,10 @@
 #             /usr/local/freeswitch                               (the default version)
 #   master    0a54a48 (1.11.2-dev); default prefix /usr/local/freeswitch-master
 #
+# CALLPARK_FS_ROOT=<dir> puts the default prefixes under <dir> instead of /usr/local
+# (<dir>/freeswitch, <dir>/freeswitch-master): make test with a root of its own builds
+# both switches as a fresh machine does, beside the ones installed.
+#
 # Sources: FREESWITCH_SOURCES=<dir> names a folder of source archives laid out like
 # ../shared/freeswitch/ (freeswitch-v1.10.12.tar.xz, freeswitch-0a54a48.tar.xz,
 # sofia-sip-7333682.tar.xz, spandsp-0c7bceb.tar.xz and SHA256SUMS), each checked against
@@ -47,14 +51,14 @@ case $version in
 	FS_ARCHIVE=freeswitch-v1.10.12.tar.xz
 	FS_MODVERSION=1.10.12
 	PCRE_DEV=libpcre3-dev # 1.10 links PCRE 1
-	: "${prefix:=/usr/local/freeswitch}"
+	: "${prefix:=${CALLPARK_FS_ROOT:-/usr/local}/freeswitch}"
 	;;
 master)
 	FS_REV=0a54a48
 	FS_ARCHIVE=freeswitch-0a54a48.tar.xz
 	FS_MODVERSION=1.11.2
 	PCRE_DEV=libpcre2-dev # master moved to PCRE2
-	: "${prefix:=/usr/local/freeswitch-master}"
+	: "${prefix:=${CALLPARK_FS_ROOT:-/usr/local}/freeswitch-master}"
 	;;
 esac
 if [ "$print_prefix" = yes ]; then
