@@ -8,7 +8,7 @@
 #
 # FREESWITCH_VERSION (1.10.12, the default, or master) picks the switch; FREESWITCH_PREFIX
 # is where it is (default: what scripts/freeswitch.sh --print-prefix says for the version).
-# FREESWITCH_SOURCES names a folder of source archives (see README, "Installing").
+# FREESWITCH_SOURCES names a folder of source archives (see docs/admin-guide.md, "Installing FreeSWITCH").
 
 FREESWITCH_VERSION ?= 1.10.12
 FREESWITCH_PREFIX ?= $(shell scripts/freeswitch.sh $(FREESWITCH_VERSION) --print-prefix)

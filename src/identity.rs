@@ -2,7 +2,7 @@
 //! may retrieve) and its parking user (the one who parked it), resolved from what the
 //! switch knows of the channel and of the legs it was connected to.
 //!
-//! The rules (README, "Who is who"):
+//! The rules (docs/admin-guide.md, "Who is who"):
 //! 1. The tenant comes only from the switch's own records: the dialplan's
 //!    `callpark_tenant` (or the `callpark_domain` of its `callpark_user` or
 //!    `callpark_transferor`), else the domain of an authenticated user (this channel's, the

@@ -1,6 +1,6 @@
 //! What the switch does with a channel that dialed a code: the one answer of a dial,
 //! with the hold music, the prompt and the hang-up cause, chosen by the rules here
-//! (README, "What the caller hears").
+//! (docs/admin-guide.md, "What the caller hears").
 
 use crate::error::DialError;
 use crate::identity::Facts;

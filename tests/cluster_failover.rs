@@ -133,7 +133,7 @@ fn a_failover_loses_no_parked_call_and_every_node_follows_the_new_master() {
     b.engine.sync();
     assert_eq!(b.listed(), sorted(&["caller-b", "caller-c"]));
     assert_eq!(b.host.lamp_count(ACME, "103"), Some(0), "the lamp on B went out");
-    // What README's "Sentinel failover" reports (down-after-milliseconds 1000).
+    // What docs/admin-guide.md's "Sentinel failover" reports (down-after-milliseconds 1000).
     eprintln!(
         "failover: both nodes on the new master {} ms after the kill; first shared park {} ms, first cross-node \
          pick-up {} ms",

@@ -1,4 +1,4 @@
-//! One test per identity rule (src/identity.rs, README "Who is who").
+//! One test per identity rule (src/identity.rs, docs/admin-guide.md "Who is who").
 
 use super::*;
 

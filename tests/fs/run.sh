@@ -14,7 +14,7 @@ export PKG_CONFIG_PATH="$FREESWITCH_PREFIX/lib/pkgconfig:${PKG_CONFIG_PATH:-}"
 if ! pkg-config --exists freeswitch; then
 	echo "************************************************************************" >&2
 	echo "FreeSWITCH is not installed in $FREESWITCH_PREFIX (pkg-config freeswitch" >&2
-	echo "fails): make freeswitch builds it (README, 'Installing')." >&2
+	echo "fails): make freeswitch builds it (docs/admin-guide.md, 'Installing FreeSWITCH')." >&2
 	echo "************************************************************************" >&2
 	[ -n "${CALLPARK_REQUIRE_FS:-}" ] && exit 1
 	echo "SKIPPED: real FreeSWITCH tests." >&2
