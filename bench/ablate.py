@@ -42,14 +42,14 @@ CONF = os.path.join(HERE, "fs", "freeswitch.xml")
 STEPS = {
     "lamps": (SOURCE, '\t(void) ctx;\n\n\tswitch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_DEBUG, "callpark lamp',
               '\t(void) ctx;\n\tif (1) return;\n\n\tswitch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_DEBUG, "callpark lamp'),
-    "events": (SOURCE, "\t\tswitch_channel_event_set_data(channel, event);\n\t\tswitch_core_session_rwunlock(session);\n"
-                       "\t}\n\tswitch_event_fire(&event);",
+    "events": (SOURCE, "\t\tif (e->channel_data) {\n\t\t\tswitch_channel_event_set_data(channel, event);\n\t\t}\n"
+                       "\t\tswitch_core_session_rwunlock(session);\n\t}\n\tswitch_event_fire(&event);",
                "\t\tswitch_core_session_rwunlock(session);\n\t}\n\tswitch_event_destroy(&event);"),
     "display": (SOURCE, "\tif (!(parked = switch_core_session_locate(parked_uuid))) {\n\t\treturn;\n\t}",
                 "\tif (1 || !(parked = switch_core_session_locate(parked_uuid))) {\n\t\treturn;\n\t}"),
-    "notice": (CONF, '<param name="announce" value="none"/>',
-               '<param name="announce" value="none"/><param name="notices" value="none"/>'
-               '<param name="tell-parker" value="none"/>'),
+    "notice": (CONF, '<tenant domain="cp.bench"/>',
+               '<tenant domain="cp.bench"><settings><param name="notices" value="none"/>'
+               '<param name="tell-parker" value="none"/></settings></tenant>'),
     "directory": (SOURCE, '\tif (switch_xml_locate_user_merged("id", extension, tenant, NULL, &user, NULL) != SWITCH_STATUS_SUCCESS) {\n'
                           '\t\treturn false;\n\t}\n\tswitch_xml_free(user);\n\treturn true;',
                   "\t(void) user;\n\t(void) tenant;\n\t(void) extension;\n\treturn true;"),

@@ -77,7 +77,10 @@ class CallgrindSwitch(pv.BenchSwitch):
 
 
 def control(pid, *args):
-    return subprocess.run(["callgrind_control", *args, str(pid)], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(["callgrind_control", *args, str(pid)], capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        raise RuntimeError(f"callgrind_control {' '.join(args)} failed: {out.stdout}{out.stderr}")
+    return out
 
 
 LINE = re.compile(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*?)(?:\s+\[(.*)\])?$")
@@ -161,8 +164,10 @@ def measure(module, args):
         sw.stop()
     dumps = sorted(p for p in os.listdir(RUN) if p.startswith(os.path.basename(out)))
     # The dump made by -d (numbered .1) holds the measured window; the final one at exit,
-    # with collection off, holds nothing after it.
-    path = os.path.join(RUN, dumps[1] if len(dumps) > 1 else dumps[0])
+    # with instrumentation off, holds nothing after it.
+    path = out + ".1"
+    if not os.path.exists(path):
+        raise RuntimeError(f"no callgrind dump of the measured window ({path}); found {dumps}")
     total, steps, objects = totals(path)
     ok = res["ok"]
     print(f"  {module}: warm {warm['ok']}/{args.warm}, measured {ok}/{args.cycles}, "

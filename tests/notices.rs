@@ -4,7 +4,7 @@
 
 mod common;
 
-use callpark::host::{Notice, ParkInfo};
+use callpark::host::{Notice, ParkInfo, Target};
 use common::*;
 
 fn conf(notices: &str) -> String {
@@ -129,4 +129,31 @@ fn lamps_none_publishes_no_lamp_and_events_carry_channel_data_as_the_tenant_says
         let e = callpark::config::from_xml("t.xml", &bad).unwrap_err().to_string();
         assert!(e.contains(why), "{e}");
     }
+}
+
+/// A reload that switches a tenant's lamps off turns its lit lamps off once (no phone
+/// keeps one lit that nothing would turn off), then publishes none.
+#[test]
+fn lamps_switched_off_by_a_reload_go_dark_once() {
+    let basic = group_conf(r#"recall="parking-user""#);
+    let rig = Rig::new(&basic);
+    rig.dial(ACME, "c1", "*68102", None, Some("101")).unwrap();
+    let slot = Target::Extension("102".into());
+    let group = Target::Group("sales".into());
+    assert_eq!(rig.host.lamp(ACME, &slot).map(|p| p.state.count), Some(1));
+    let off = basic.replace(
+        r#"<tenant domain="acme.example">"#,
+        r#"<tenant domain="acme.example"><settings><param name="lamps" value="none"/></settings>"#,
+    );
+    rig.host.take();
+    rig.engine.reload(callpark::config::from_xml("t.xml", &off).unwrap());
+    assert_eq!(rig.host.lamp(ACME, &slot).map(|p| p.state.count), Some(0), "the slot's lamp goes dark");
+    assert_eq!(rig.host.lamp(ACME, &group).map(|p| p.state.count), Some(0), "and the group's");
+    rig.host.take();
+    rig.dial(ACME, "r1", "*88102", Some("103"), None).unwrap();
+    rig.dial(ACME, "c2", "*68103", None, Some("101")).unwrap();
+    assert_eq!(rig.host.lamp(ACME, &Target::Extension("103".into())), None, "nothing published after");
+    // Reloading the same configuration publishes nothing either.
+    rig.engine.reload(callpark::config::from_xml("t.xml", &off).unwrap());
+    assert_eq!(rig.host.lamp(ACME, &Target::Extension("103".into())), None);
 }

@@ -31,9 +31,9 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::config::{Config, RedisTarget, StoreSetting};
-use crate::host::{Host, LogLevel, Notice};
+use crate::host::{Host, LogLevel, Notice, Presence, Target};
 use crate::listing::CallInfo;
-use crate::store::{MemoryStore, ParkStore, RedisStore, StoreError};
+use crate::store::{MemoryStore, ParkStore, RedisStore, SlotState, StoreError};
 use clean::clean_tenant;
 use timers::{timer_thread, Timers};
 
@@ -224,6 +224,7 @@ impl Engine {
             (StoreSetting::Redis(o), StoreSetting::Redis(n)) => *o != RedisTarget { pickup: o.pickup, ..n.clone() },
             (o, n) => o != n,
         };
+        self.darken_lamps_switched_off(&config);
         *self.shared.config.write() = Arc::new(config);
         self.shared.host.log(LogLevel::Notice, "callpark: configuration reloaded");
         if changed {
@@ -233,6 +234,34 @@ impl Engine {
                  (the parked calls stay where they are)",
             );
         }
+    }
+
+    /// A tenant whose `lamps` go from `all` to `none`: its lit lamps are turned off once,
+    /// while the configuration that publishes them is still in place, so that no phone
+    /// keeps a lamp lit that nothing will turn off.
+    fn darken_lamps_switched_off(&self, new: &Config) {
+        let old = self.shared.config.read().clone();
+        let off = |tenant: &str| old.tenant(tenant).lamps && !new.tenant(tenant).lamps;
+        {
+            let mut inner = self.shared.inner.lock();
+            let mut lit: Vec<(String, Target)> = Vec::new();
+            for c in inner.store.calls(None).into_iter().filter(|c| off(&c.tenant)) {
+                let slot = (c.tenant.clone(), Target::Extension(c.extension.clone()));
+                let key = c.group.as_ref().map(|g| (c.tenant.clone(), Target::Group(g.clone())));
+                for t in std::iter::once(slot).chain(key) {
+                    if !lit.contains(&t) {
+                        lit.push(t);
+                    }
+                }
+            }
+            if lit.is_empty() {
+                return;
+            }
+            for (tenant, target) in lit {
+                inner.outbox.push_back(Notice::Presence(Presence::new(&tenant, target, SlotState::default(), None)));
+            }
+        }
+        self.shared.deliver();
     }
 
     pub fn config(&self) -> Arc<Config> {
