@@ -522,8 +522,12 @@ def c14_a_second_node_with_a_running_node_s_name(t):
         t.b.set_callpark_conf(conf("a", B_SIP))
         out = t.b.api("reload mod_callpark")
         check("-ERR loading module" in out, f"the load under a running node's name is refused: {out.strip()}")
-        log = t.b.log_text()
-        check('node "a" is running at 127.0.0.1:25080' in log, "the log says which node has the name")
+        # mod_logfile writes from its own thread: the line may land after the reply.
+        said = 'node "a" is running at 127.0.0.1:25080'
+        if not t.ua.pump(5, lambda: said in t.b.log_text()):
+            lines = [l for l in t.b.log_text().splitlines() if "callpark" in l][-5:]
+            check(False, "the log says which node has the name; B's last lines of callpark: "
+                  + " | ".join(lines))
         check("a (reachable)" in t.a.api("callpark status"), "A goes on")
     finally:
         t.b.set_callpark_conf(conf("b", B_SIP))
