@@ -5,6 +5,7 @@
 #   tests/fs/run.sh --soak [args]      the soak
 #   tests/fs/run.sh --cluster [...]    two nodes sharing one park on a redis-server
 #   tests/fs/run.sh --cluster-soak     the same two nodes under random operations and faults
+#   tests/fs/run.sh --board [...]      the park board (board/) in a headless chromium
 # Where that FreeSWITCH is missing they are skipped, loudly, with exit code 77; make test
 # (CALLPARK_REQUIRE_FS=1) builds it first and counts a missing switch as a failure.
 set -euo pipefail
@@ -39,6 +40,9 @@ if [ "${1:-}" = --soak ]; then
 elif [ "${1:-}" = --cluster ]; then
 	shift
 	python3 tests/fs/cluster.py "$@" || rc=$?
+elif [ "${1:-}" = --board ]; then
+	shift
+	python3 tests/fs/board.py "$@" || rc=$?
 elif [ "${1:-}" = --cluster-soak ]; then
 	shift
 	python3 tests/fs/cluster_soak.py "$@" || rc=$?

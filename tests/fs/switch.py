@@ -83,6 +83,10 @@ def write_digit_prompts(sounds):
         w.writeframes(b"".join(struct.pack("<h", int(6000 * math.sin(2 * math.pi * 330 * i / 8000))) for i in range(12000)))
 
 
+# Operators of the park board (board/): the directory variable callpark-board asks for.
+OPERATORS = {("103", "acme.example"), ("101", "globex.example")}
+
+
 def password(user, domain):
     return f"pw{user}{domain.split('.')[0]}"
 
@@ -98,8 +102,9 @@ def directory():
         out.append('<groups><group name="default"><users>')
         for u in users:
             slow = {SLOW_USER: SLOW_USER_DIAL_STRING, STATIC_USER: STATIC_USER_DIAL_STRING}.get((u, domain), "")
+            op = '<variable name="callpark_operator" value="true"/>' if (u, domain) in OPERATORS else ""
             out.append(f'<user id="{u}"><params><param name="password" value="{password(u, domain)}"/>{slow}</params>'
-                       f'<variables><variable name="effective_caller_id_number" value="{u}"/></variables></user>')
+                       f'<variables><variable name="effective_caller_id_number" value="{u}"/>{op}</variables></user>')
         out.append('</users></group></groups></domain>')
     return "\n".join(out)
 
