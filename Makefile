@@ -4,7 +4,8 @@
 #               of its own, then stays up for softphones
 #   make test   installs what the tests need (FreeSWITCH 1.10.12 and master included), then
 #               runs every test
-# Other targets: all (build only), freeswitch, install, check-config, clean.
+# Other targets: all (build only), freeswitch, install, check-config, board (the park
+# board, target/release/callpark-board: docs/board.md), clean.
 #
 # FREESWITCH_VERSION (1.10.12, the default, or master) picks the switch; FREESWITCH_PREFIX
 # is where it is (default: what scripts/freeswitch.sh --print-prefix says for the version).
@@ -16,7 +17,7 @@ export FREESWITCH_VERSION FREESWITCH_PREFIX
 export PKG_CONFIG_PATH := $(FREESWITCH_PREFIX)/lib/pkgconfig:$(PKG_CONFIG_PATH)
 have_fs = $(shell PKG_CONFIG_PATH=$(PKG_CONFIG_PATH) pkg-config --exists freeswitch 2>/dev/null && echo yes)
 
-.PHONY: all lib module freeswitch install demo test check-config clean
+.PHONY: all lib module freeswitch install demo test check-config board clean
 
 all: module
 
@@ -37,6 +38,10 @@ freeswitch:
 install: lib
 	@[ "$(have_fs)" = yes ] || { echo "*** FreeSWITCH is not in $(FREESWITCH_PREFIX): make freeswitch first"; exit 1; }
 	$(MAKE) -C freeswitch install
+
+board:
+	cargo build --release -p callpark-board
+	@echo "built target/release/callpark-board (start: target/release/callpark-board --config <file>; docs/board.md)"
 
 check-config: lib
 	target/release/callpark check freeswitch/conf/autoload_configs/callpark.conf.xml

@@ -5,7 +5,8 @@
 #   deps.sh test    the above, valgrind, the SIP peers of the real-switch tests (SIPp from
 #                   Debian, pjsua2 from PyPI), Debian's redis-server (the shared park of
 #                   several nodes) and redis-sentinel (its failover), openssl (the TLS
-#                   tests' certificates) and, where a
+#                   tests' certificates), Debian's chromium and chromium-driver with
+#                   selenium (PyPI) for the park board's browser test, and, where a
 #                   nightly toolchain exists,
 #                   cargo-fuzz (from crates.io) for the fuzz targets
 # FreeSWITCH itself is built by scripts/freeswitch.sh (it is in no package registry).
@@ -24,6 +25,9 @@ if [ "$what" = test ]; then
 	have redis-sentinel || need+=(redis-sentinel)
 	# tests/cluster_security.rs makes its TLS certificates with it.
 	have openssl || need+=(openssl)
+	# tests/fs/board.py: the park board in a real headless browser, driven over WebDriver.
+	have chromium || need+=(chromium)
+	have chromedriver || need+=(chromium-driver)
 fi
 if [ ${#need[@]} -gt 0 ]; then
 	echo "deps: installing ${need[*]}"
@@ -41,6 +45,10 @@ if [ "$what" = test ] || [ "$what" = demo ]; then
 	fi
 fi
 if [ "$what" = test ]; then
+	if ! python3 -c 'import selenium' 2>/dev/null; then
+		echo "deps: installing selenium (PyPI) for the park board's browser test"
+		python3 -m pip install --quiet --root-user-action=ignore selenium
+	fi
 	if rustup toolchain list 2>/dev/null | grep -q '^nightly' && ! cargo fuzz --version >/dev/null 2>&1; then
 		echo "deps: installing cargo-fuzz (crates.io) for the fuzz targets; takes a few minutes once"
 		cargo install --quiet --locked cargo-fuzz

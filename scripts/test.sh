@@ -48,24 +48,43 @@ header_unchanged() {
 }
 
 fmt_and_lint() {
-	cargo fmt --check && cargo clippy --all-targets --quiet -- -D warnings
+	cargo fmt --all --check && cargo clippy --workspace --all-targets --quiet -- -D warnings
 }
 
 sample_config() {
-	cargo run --quiet --bin callpark -- check freeswitch/conf/autoload_configs/callpark.conf.xml &&
-		! cargo run --quiet --bin callpark -- check tests/data/broken.conf.xml
+	# The binary the first suite built (cargo run would rebuild it after the heap-count
+	# tests changed the library's features: half a minute).
+	target/debug/callpark check freeswitch/conf/autoload_configs/callpark.conf.xml &&
+		! target/debug/callpark check tests/data/broken.conf.xml &&
+		board_config
 }
 
-suite "cargo build (and header generation)" cargo build --all-targets --quiet
+board_config() {
+	# The board's example configuration passes with its secret files present, and a
+	# file with a wrong line is refused, naming the line.
+	local d
+	d=$(mktemp -d)
+	printf 'ClueCon\n' >"$d/pw"
+	sed "s|/etc/freeswitch/callpark-board.esl-password|$d/pw|" board/callpark-board.conf.example >"$d/ok.conf"
+	printf 'esl = 127.0.0.1:8021\nlisten = nowhere\n' >"$d/bad.conf"
+	target/debug/callpark-board --check "$d/ok.conf" &&
+		! target/debug/callpark-board --check "$d/bad.conf" 2>"$d/err" &&
+		grep -q 'line 2: listen' "$d/err"
+	local rc=$?
+	rm -rf "$d"
+	return $rc
+}
+
+suite "cargo build (and header generation; the park board)" cargo build --workspace --all-targets --quiet
 suite "header is committed as generated" header_unchanged
 suite "rustfmt and clippy" fmt_and_lint
 cargo_tests() {
 	# The library's unit tests once more with the module build's heap counter on
 	# (src/heap.rs; not with --all-targets: benches/memory.rs has its own allocator).
-	cargo test --quiet && cargo test --quiet --features heap-count --lib
+	cargo test --quiet && cargo test --quiet --features heap-count --lib && cargo test --quiet -p callpark-board
 }
 
-suite "cargo test (unit, scenarios, concurrency, two nodes on a redis-server)" cargo_tests
+suite "cargo test (unit, scenarios, concurrency, two nodes on a redis-server; the park board's units)" cargo_tests
 # The core's scenario tests once more with the Redis store behind the engine (each test
 # starts its redis-server on a loopback port; tests/common/redis_server.rs).
 suite "the core's scenario tests against the Redis store" \
@@ -73,7 +92,7 @@ suite "the core's scenario tests against the Redis store" \
 suite "C ABI test (ASan/UBSan, valgrind)" tests/c/run.sh
 suite "concurrency test under valgrind" tests/valgrind_concurrency.sh
 suite "concurrency tests under AddressSanitizer/LeakSanitizer (needs nightly)" tests/asan_concurrency.sh
-suite "callpark check on the sample and a broken configuration" sample_config
+suite "callpark check (and callpark-board --check) on the samples and broken configurations" sample_config
 suite "fuzz targets (FUZZ_SECONDS per target, default 30 s; needs nightly)" scripts/fuzz.sh
 demo_check() {
 	make -s install && demo/run.sh --check
@@ -86,6 +105,7 @@ demo_once() {
 
 suite "FreeSWITCH 1.10.12 is installed (scripts/freeswitch.sh builds it once)" scripts/freeswitch.sh 1.10.12
 suite "real FreeSWITCH tests on 1.10.12" tests/fs/run.sh
+suite "the park board (callpark-board) on 1.10.12 in headless chromium" tests/fs/run.sh --board
 suite "make demo starts and stops (check mode, 1.10.12)" demo_check
 suite "make demo plays the first scenario (1.10.12)" demo_once
 suite "soak on the real switch (1.10.12; SOAK_SECONDS, default 45 s)" env SOAK_SECONDS="${SOAK_SECONDS:-45}" tests/fs/run.sh --soak
