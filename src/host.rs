@@ -73,12 +73,15 @@ pub struct Presence {
     pub subscriber: Option<String>,
     /// How the tenant shows a parked call (`lamp-state`), set as it is delivered.
     pub parked_as: LampState,
+    /// The last word of a lamp whose tenant's `lamps` a reload switched off: delivered
+    /// even though the configuration in place by then publishes no lamp.
+    pub last_word: bool,
 }
 
 impl Presence {
     pub fn new(tenant: &str, target: Target, state: SlotState, subscriber: Option<&str>) -> Presence {
         let subscriber = subscriber.map(str::to_string);
-        Presence { tenant: tenant.into(), target, state, subscriber, parked_as: LampState::Confirmed }
+        Presence { tenant: tenant.into(), target, state, subscriber, parked_as: LampState::Confirmed, last_word: false }
     }
 
     /// The dialog state a watcher's phone is told: `terminated` (nothing parked),

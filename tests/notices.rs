@@ -157,3 +157,70 @@ fn lamps_switched_off_by_a_reload_go_dark_once() {
     rig.engine.reload(callpark::config::from_xml("t.xml", &off).unwrap());
     assert_eq!(rig.host.lamp(ACME, &Target::Extension("103".into())), None);
 }
+
+/// A host that, on the first lamp it is handed once armed, reloads the engine: a
+/// `callpark reload` that lands while a delivery is under way (here on the delivering
+/// thread itself, which makes the interleaving certain).
+#[derive(Default)]
+struct ReloadingHost {
+    fake: FakeHost,
+    armed: parking_lot::Mutex<Option<(std::sync::Weak<callpark::engine::Engine>, callpark::config::Config)>>,
+}
+
+impl callpark::host::Host for ReloadingHost {
+    fn bridge(&self, uuid: &str, parked: &str) -> Result<(), callpark::host::BridgeError> {
+        self.fake.bridge(uuid, parked)
+    }
+    fn ring(&self, ring: &callpark::host::Ring) -> Result<(), callpark::host::HostError> {
+        self.fake.ring(ring)
+    }
+    fn cancel_ring(&self, parked: &str) {
+        self.fake.cancel_ring(parked)
+    }
+    fn transfer(&self, uuid: &str, to: &callpark::config::Destination) -> Result<(), callpark::host::HostError> {
+        self.fake.transfer(uuid, to)
+    }
+    fn notify(&self, notice: &Notice) {
+        self.fake.notify(notice);
+        if matches!(notice, Notice::Presence(_)) {
+            let armed = self.armed.lock().take();
+            if let Some((engine, config)) = armed {
+                engine.upgrade().unwrap().reload(config);
+            }
+        }
+    }
+    fn user_exists(&self, tenant: &str, extension: &str) -> bool {
+        self.fake.user_exists(tenant, extension)
+    }
+    fn log(&self, level: callpark::host::LogLevel, line: &str) {
+        self.fake.log(level, line)
+    }
+}
+
+#[test]
+fn lamps_switched_off_by_a_reload_during_a_delivery_still_go_dark() {
+    use std::sync::Arc;
+    let basic = group_conf(r#"recall="parking-user""#);
+    let host = Arc::new(ReloadingHost::default());
+    host.fake.add_users(ACME, &["101", "102", "103", "104", "105"]);
+    let config = callpark::config::from_xml("t.xml", &basic).unwrap();
+    let clock = Arc::new(callpark::clock::ManualClock::default());
+    let engine = Arc::new(callpark::engine::Engine::new(config, host.clone(), callpark::engine::Timing::Manual(clock)));
+    dial(&engine, ACME, "c1", "*68102", None, Some("101")).unwrap();
+    let slot = Target::Extension("102".into());
+    assert_eq!(host.fake.lamp(ACME, &slot).map(|p| p.state.count), Some(1));
+    let off = basic.replace(
+        r#"<tenant domain="acme.example">"#,
+        r#"<tenant domain="acme.example"><settings><param name="lamps" value="none"/></settings>"#,
+    );
+    *host.armed.lock() = Some((Arc::downgrade(&engine), callpark::config::from_xml("t.xml", &off).unwrap()));
+    // The lamp of this park is being delivered when the reload comes.
+    dial(&engine, ACME, "c2", "*68103", None, Some("101")).unwrap();
+    assert!(host.armed.lock().is_none(), "the reload ran");
+    assert_eq!(host.fake.lamp(ACME, &slot).map(|p| p.state.count), Some(0), "102's lamp goes dark");
+    assert_eq!(
+        host.fake.lamp(ACME, &Target::Extension("103".into())).map(|p| p.state.count),
+        Some(0),
+        "103's lamp, lit just before the reload, goes dark too"
+    );
+}

@@ -258,7 +258,10 @@ impl Engine {
                 return;
             }
             for (tenant, target) in lit {
-                inner.outbox.push_back(Notice::Presence(Presence::new(&tenant, target, SlotState::default(), None)));
+                // Marked, so that a delivery already under way on another thread, which
+                // reads the new configuration, still sends it.
+                let dark = Presence { last_word: true, ..Presence::new(&tenant, target, SlotState::default(), None) };
+                inner.outbox.push_back(Notice::Presence(dark));
             }
         }
         self.shared.deliver();

@@ -63,7 +63,7 @@ impl Shared {
                     }
                     if let Notice::Presence(p) = &mut n {
                         let t = config.tenant(&p.tenant);
-                        if !t.lamps {
+                        if !t.lamps && !p.last_word {
                             continue;
                         }
                         let other = match &p.target {

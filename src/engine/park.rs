@@ -126,7 +126,7 @@ pub(super) fn park_messages(
 }
 
 /// Where a retrieve looks: the retriever's own extension (then its group), a slot, a group.
-enum From {
+enum Where {
     Own,
     Slot(String),
     Group(String),
@@ -187,10 +187,10 @@ impl Shared {
             | Ok(Intent::RetrieveFromGroup(_))
             | Ok(Intent::RetrieveNth { .. }) => {
                 let from = match intent {
-                    Ok(Intent::RetrieveFrom(e)) => From::Slot(e),
-                    Ok(Intent::RetrieveNth { extension, position }) => From::Nth(extension, position),
-                    Ok(Intent::RetrieveFromGroup(g)) => From::Group(g),
-                    _ => From::Own,
+                    Ok(Intent::RetrieveFrom(e)) => Where::Slot(e),
+                    Ok(Intent::RetrieveNth { extension, position }) => Where::Nth(extension, position),
+                    Ok(Intent::RetrieveFromGroup(g)) => Where::Group(g),
+                    _ => Where::Own,
                 };
                 return self
                     .retrieve(t, &tenant, uuid, user, from)
@@ -457,7 +457,7 @@ impl Shared {
         tenant: &str,
         uuid: &str,
         user: Option<&str>,
-        from: From,
+        from: Where,
     ) -> Result<DialOutcome, DialError> {
         let user = user.ok_or(DialError::NoRetriever)?;
         let group = t.group_of(user).map(|g| g.name.as_str());
@@ -477,13 +477,13 @@ impl Shared {
         let own_only = |inner: &Inner| {
             let me = inner.store.node();
             let here = |c: &&ParkedCall| match &from {
-                From::Slot(ext) => c.extension == *ext,
-                From::Group(g) => c.group.as_deref() == Some(g.as_str()),
-                From::Own => c.extension == user || (group.is_some() && c.group.as_deref() == group),
-                From::Nth(..) => false,
+                Where::Slot(ext) => c.extension == *ext,
+                Where::Group(g) => c.group.as_deref() == Some(g.as_str()),
+                Where::Own => c.extension == user || (group.is_some() && c.group.as_deref() == group),
+                Where::Nth(..) => false,
             };
             match &from {
-                From::Nth(ext, n) => nth(inner, ext, *n, true),
+                Where::Nth(ext, n) => nth(inner, ext, *n, true),
                 _ => inner
                     .store
                     .calls(Some(tenant))
@@ -498,10 +498,10 @@ impl Shared {
             let other =
                 |c: Option<&ParkedCall>| c.filter(|c| c.uuid != uuid).map(|c| (c.uuid.clone(), c.extension.clone()));
             match &from {
-                From::Nth(ext, n) => nth(inner, ext, *n, false),
-                From::Slot(ext) => other(inner.store.oldest_in_slot(tenant, ext)),
-                From::Group(g) => other(inner.store.oldest_in_group(tenant, g)),
-                From::Own => other(
+                Where::Nth(ext, n) => nth(inner, ext, *n, false),
+                Where::Slot(ext) => other(inner.store.oldest_in_slot(tenant, ext)),
+                Where::Group(g) => other(inner.store.oldest_in_group(tenant, g)),
+                Where::Own => other(
                     inner
                         .store
                         .oldest_in_slot(tenant, user)
@@ -524,11 +524,11 @@ impl Shared {
                 }
                 let Some((parked, extension)) = found else {
                     let place = match (&from, &group) {
-                        (From::Slot(e), _) => e.clone(),
-                        (From::Nth(e, n), _) => format!("{e} (call {n})"),
-                        (From::Group(g), _) => format!("group \"{g}\""),
-                        (From::Own, Some(g)) => format!("{user} or in group \"{g}\""),
-                        (From::Own, None) => user.to_string(),
+                        (Where::Slot(e), _) => e.clone(),
+                        (Where::Nth(e, n), _) => format!("{e} (call {n})"),
+                        (Where::Group(g), _) => format!("group \"{g}\""),
+                        (Where::Own, Some(g)) => format!("{user} or in group \"{g}\""),
+                        (Where::Own, None) => user.to_string(),
                     };
                     return Err(DialError::Empty { place });
                 };

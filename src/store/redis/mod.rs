@@ -1306,16 +1306,13 @@ impl Drop for RedisStore {
     }
 }
 
-/// A token nobody can guess: 64 bits from the OS's random source.
+/// A token nobody can guess: 64 bits from the OS's random source (getrandom).
 pub fn rand_u64() -> u64 {
     let mut b = [0u8; 8];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        if f.read_exact(&mut b).is_ok() {
-            return u64::from_ne_bytes(b);
-        }
+    if getrandom::getrandom(&mut b).is_ok() {
+        return u64::from_ne_bytes(b);
     }
-    // No /dev/urandom: the std hasher's random keys.
+    // No random source answered: the std hasher's random keys.
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(wall_ms());
