@@ -19,7 +19,14 @@ macro_rules! event_actions {
     };
 }
 
+macro_rules! shared_names {
+    ($($name:ident = $value:literal => $doc:literal,)*) => {
+        const NAMES: &[(&str, &str, &str)] = &[$((stringify!($name), $value, $doc),)*];
+    };
+}
+
 include!("src/lists/result_codes.rs");
+include!("src/lists/names.rs");
 include!("src/lists/event_actions.rs");
 
 /// `#[repr(u32)] pub enum <name> { ... }` with a doc comment.
@@ -48,7 +55,20 @@ fn main() {
     let lists_rs = format!("{out_dir}/abi_lists.rs");
     std::fs::write(&lists_rs, lists).expect("write the enums for cbindgen");
     let config = cbindgen::Config::from_file(format!("{dir}/cbindgen.toml")).expect("cbindgen.toml is valid");
-    match cbindgen::Builder::new().with_src(&lists_rs).with_crate(&dir).with_config(config).generate() {
+    // The shared names as `#define CP_<NAME> "<value>"` (cbindgen exports no string
+    // constants).
+    let mut names = String::from("\n/* The names the library, this module and the switch share (src/lists/names.rs). */\n");
+    for (name, value, doc) in NAMES {
+        let _ = writeln!(names, "/* {doc} */\n#define CP_{name} \"{value}\"");
+    }
+    println!("cargo:rerun-if-changed=src/lists/names.rs");
+    match cbindgen::Builder::new()
+        .with_src(&lists_rs)
+        .with_crate(&dir)
+        .with_config(config)
+        .with_after_include(names)
+        .generate()
+    {
         Ok(bindings) => {
             bindings.write_to_file(format!("{dir}/include/callpark.h"));
         }

@@ -18,25 +18,9 @@
 #endif
 #include "callpark.h"
 
-#define CALLPARK_EVENT "callpark::info"
-#define CALLPARK_PROTO "park"
-#define CALLPARK_CONF "callpark.conf"
-#define CALLPARK_RECALL_VAR "callpark_recall_for"
 #define CALLPARK_SYNTAX "<dialed digits>, e.g. ${destination_number}"
-#define CALLPARK_SILENCE "silence_stream://-1"
-#define CALLPARK_APP "callpark"
-/* What another node of a shared park calls to hand this node a retriever: run with no
-   media, so that a hand-over refused (from an address that is no node, a token used up)
-   ends with its final answer, no early media and no prompt. */
-#define CALLPARK_HANDOVER_APP "callpark_handover"
-#define CALLPARK_HANDOVER_PREFIX "callpark-handover-"
-/* One-step parking: run on the leg whose phone pressed a meta key during a call
-   (bind_meta_app 6 ab s callpark_one_step::), it parks the other party. */
-#define CALLPARK_ONE_STEP_APP "callpark_one_step"
-/* held_key() of the caller profile under which run_next started a channel's hold. */
-#define CALLPARK_HELD_IN_VAR "callpark_held_in_profile"
-/* What a sent-back call runs when its parking user did not take it (see send_back()). */
-#define CALLPARK_BACK_TO_PARK "back-to-park"
+/* The names shared with the library and the switch (applications, channel variables,
+   the lamps' prefix) are CP_* in callpark.h, from src/lists/names.rs. */
 /* What the hold runs after its music stops: a key pressed, or music that cannot play. */
 #define CALLPARK_AFTER_MUSIC "after-music"
 
@@ -85,7 +69,6 @@ static void leave_module(void)
    it outlives the module, so that a load after an unload (`reload mod_callpark`) that
    finds a broken callpark.conf.xml goes on with it instead of leaving every parked call
    without a module (music, no recall, no pick-up). */
-#define CALLPARK_RUNNING_CONF_VAR "callpark_running_configuration"
 
 static const struct cp_config *parse_config(const char *text, char *errors, size_t len)
 {
@@ -105,8 +88,8 @@ static const struct cp_config *load_config(switch_stream_handle_t *stream, switc
 	char *text = NULL, *running;
 	char errors[8192] = "";
 
-	if (!(xml = switch_xml_open_cfg(CALLPARK_CONF, &cfg, NULL))) {
-		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_WARNING, "%s not found: using the defaults\n", CALLPARK_CONF);
+	if (!(xml = switch_xml_open_cfg(CP_CONFIGURATION, &cfg, NULL))) {
+		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_WARNING, "%s not found: using the defaults\n", CP_CONFIGURATION);
 		text = strdup("<configuration name=\"callpark.conf\"/>");
 	} else {
 		text = switch_xml_toxml(cfg, SWITCH_FALSE);
@@ -116,12 +99,12 @@ static const struct cp_config *load_config(switch_stream_handle_t *stream, switc
 		return NULL;
 	}
 	if ((config = parse_config(text, errors, sizeof(errors)))) {
-		switch_core_set_variable(CALLPARK_RUNNING_CONF_VAR, text);
+		switch_core_set_variable(CP_VAR_RUNNING_CONFIGURATION, text);
 		free(text);
 		return config;
 	}
 	free(text);
-	running = at_load ? switch_core_get_variable_dup(CALLPARK_RUNNING_CONF_VAR) : NULL;
+	running = at_load ? switch_core_get_variable_dup(CP_VAR_RUNNING_CONFIGURATION) : NULL;
 	if (running && (config = parse_config(running, NULL, 0))) {
 		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_CRIT,
 						  "callpark.conf.xml refused; loading with the configuration that ran before the unload:\n%s\n", errors);
@@ -180,14 +163,13 @@ static void show_parked_caller(const char *uuid, const char *parked_uuid)
 
 /* The leg a uuid_bridge of this module's originated by `originator` is to connect
    (NULL: none, the bridge failed). */
-#define CALLPARK_BRIDGE_TO_VAR "callpark_bridge_to"
 
 static void mark_bridge(const char *originator, const char *other)
 {
 	switch_core_session_t *session;
 
 	if ((session = switch_core_session_locate(originator))) {
-		switch_channel_set_variable(switch_core_session_get_channel(session), CALLPARK_BRIDGE_TO_VAR, other);
+		switch_channel_set_variable(switch_core_session_get_channel(session), CP_VAR_BRIDGE_TO, other);
 		switch_core_session_rwunlock(session);
 	}
 }
@@ -212,7 +194,7 @@ static cp_result cb_bridge(void *ctx, const char *uuid, const char *parked_uuid)
 	   drives that bridge. */
 	if ((session = switch_core_session_locate(uuid))) {
 		switch_channel_t *channel = switch_core_session_get_channel(session);
-		recall_leg = switch_true(switch_channel_get_variable(channel, "callpark_recall"));
+		recall_leg = switch_true(switch_channel_get_variable(channel, CP_VAR_RECALL));
 		/* A retriever whose parked caller hangs up during the bridge is refused with its
 		   own cause (487), not answered with the 200 of the caller's BYE and left. */
 		switch_channel_set_variable(channel, "sip_ignore_remote_cause", "true");
@@ -262,7 +244,7 @@ static cp_result cb_bridge_to_node(void *ctx, const char *uuid, const char *addr
 	profile = switch_channel_get_variable(channel, "sofia_profile_name");
 	/* As in cb_bridge: a caller gone during the bridge refuses the retriever with its own cause. */
 	switch_channel_set_variable(channel, "sip_ignore_remote_cause", "true");
-	dialstr = switch_core_session_sprintf(session, "{ignore_early_media=true,callpark_handover=true}sofia/%s/%s@%s",
+	dialstr = switch_core_session_sprintf(session, "{ignore_early_media=true," CP_VAR_HANDOVER "=true}sofia/%s/%s@%s",
 										  zstr(profile) ? "internal" : profile, destination, address);
 	if (switch_ivr_originate(session, &peer, &cause, dialstr, 10, NULL, NULL, NULL, NULL, NULL, SOF_NONE, NULL, NULL) ==
 			SWITCH_STATUS_SUCCESS &&
@@ -400,8 +382,8 @@ static cp_result cb_ring(void *ctx, const struct cp_ring *ring)
 	rc->attempt = ring->attempt;
 	/* The library passes a user id (letters, digits, +-_.), a checked domain and an
 	   Alert-Info without commas or braces. */
-	rc->dialstr = switch_core_sprintf(pool, "{%s=%s,callpark_recall=true,callpark_recall_attempt=%u,ignore_early_media=true%s%s}user/%s@%s",
-									  CALLPARK_RECALL_VAR, ring->parked_uuid, (unsigned) ring->attempt,
+	rc->dialstr = switch_core_sprintf(pool, "{%s=%s," CP_VAR_RECALL "=true," CP_VAR_RECALL_ATTEMPT "=%u,ignore_early_media=true%s%s}user/%s@%s",
+									  CP_VAR_RECALL_FOR, ring->parked_uuid, (unsigned) ring->attempt,
 									  zstr(ring->alert_info) ? "" : ",alert_info=", switch_str_nil(ring->alert_info), ring->extension,
 									  ring->tenant);
 	switch_threadattr_create(&attr, pool);
@@ -442,7 +424,7 @@ static void cb_cancel_ring(void *ctx, const char *parked_uuid)
 {
 	(void) ctx;
 	cancel_recalls(parked_uuid);
-	switch_core_session_hupall_matching_var_ans(CALLPARK_RECALL_VAR, parked_uuid, SWITCH_CAUSE_ORIGINATOR_CANCEL, SHT_UNANSWERED);
+	switch_core_session_hupall_matching_var_ans(CP_VAR_RECALL_FOR, parked_uuid, SWITCH_CAUSE_ORIGINATOR_CANCEL, SHT_UNANSWERED);
 }
 
 static cp_result cb_transfer(void *ctx, const char *uuid, const char *extension, const char *dialplan, const char *context)
@@ -488,14 +470,14 @@ static void cb_presence(void *ctx, const struct cp_presence *p)
 	const char *state = p->answer_state;
 	(void) ctx;
 
-	switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_DEBUG, "callpark lamp park+%s@%s: %s, %u parked, oldest %s%s%s\n", p->target,
+	switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_DEBUG, "callpark lamp " CP_BLF_PREFIX "%s@%s: %s, %u parked, oldest %s%s%s\n", p->target,
 					  p->tenant, state, (unsigned) p->count, p->oldest_uuid, p->subscriber ? ", for " : "", switch_str_nil(p->subscriber));
 	if (switch_event_create(&event, SWITCH_EVENT_PRESENCE_IN) != SWITCH_STATUS_SUCCESS) {
 		return;
 	}
-	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "proto", CALLPARK_PROTO);
-	switch_event_add_header(event, SWITCH_STACK_BOTTOM, "login", "park+%s", p->target);
-	switch_event_add_header(event, SWITCH_STACK_BOTTOM, "from", "park+%s@%s", p->target, p->tenant);
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "proto", CP_BLF_PROTO);
+	switch_event_add_header(event, SWITCH_STACK_BOTTOM, "login", CP_BLF_PREFIX "%s", p->target);
+	switch_event_add_header(event, SWITCH_STACK_BOTTOM, "from", CP_BLF_PREFIX "%s@%s", p->target, p->tenant);
 	/* mod_sofia strips "park+" and, for a unique-id that is no live channel, mixes in
 	   the dialogs of the user of the same number; so: the parked channel's own uuid
 	   while busy, and no dialog at all (idle) when empty. */
@@ -582,9 +564,9 @@ static void send_message(const char *profile, void *data)
 	struct notice *n = data;
 	char from[512], to[768];
 
-	switch_snprintf(from, sizeof(from), "park+%s@%s", n->extension, n->tenant);
+	switch_snprintf(from, sizeof(from), CP_BLF_PREFIX "%s@%s", n->extension, n->tenant);
 	switch_snprintf(to, sizeof(to), "%s/%s@%s", profile, n->extension, n->tenant);
-	switch_core_chat_send_args("sip", CALLPARK_PROTO, from, to, "Call parked", n->text, "text/plain", NULL, SWITCH_FALSE);
+	switch_core_chat_send_args("sip", CP_BLF_PROTO, from, to, "Call parked", n->text, "text/plain", NULL, SWITCH_FALSE);
 }
 
 /* A text message to every SIP profile where the extension is registered. */
@@ -628,17 +610,17 @@ static void remember_park(switch_core_session_t *session, const struct cp_event 
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
 
-	switch_channel_set_variable(channel, "callpark_slot_tenant", e->tenant);
-	switch_channel_set_variable(channel, "callpark_slot", e->extension);
-	switch_channel_set_variable(channel, "callpark_parking_user", e->parking_user);
+	switch_channel_set_variable(channel, CP_VAR_SLOT_TENANT, e->tenant);
+	switch_channel_set_variable(channel, CP_VAR_SLOT, e->extension);
+	switch_channel_set_variable(channel, CP_VAR_PARKING_USER, e->parking_user);
 	/* The caller as the park shows it, for a caller put back into the park (stranded_thread). */
-	switch_channel_set_variable(channel, "callpark_caller_number", e->caller_number);
-	switch_channel_set_variable(channel, "callpark_caller_name", e->caller_name);
+	switch_channel_set_variable(channel, CP_VAR_CALLER_NUMBER, e->caller_number);
+	switch_channel_set_variable(channel, CP_VAR_CALLER_NAME, e->caller_name);
 	/* An adopted call keeps the park time it already had. */
-	if (!e->adopted || zstr(switch_channel_get_variable(channel, "callpark_parked_epoch"))) {
-		switch_channel_set_variable_printf(channel, "callpark_parked_epoch", "%" SWITCH_TIME_T_FMT, switch_epoch_time_now(NULL));
+	if (!e->adopted || zstr(switch_channel_get_variable(channel, CP_VAR_PARKED_EPOCH))) {
+		switch_channel_set_variable_printf(channel, CP_VAR_PARKED_EPOCH, "%" SWITCH_TIME_T_FMT, switch_epoch_time_now(NULL));
 	}
-	switch_channel_set_variable(channel, "callpark_parked", "true");
+	switch_channel_set_variable(channel, CP_VAR_PARKED, "true");
 }
 
 static void cb_event(void *ctx, const struct cp_event *e)
@@ -647,7 +629,7 @@ static void cb_event(void *ctx, const struct cp_event *e)
 	switch_core_session_t *session;
 	(void) ctx;
 
-	if (switch_event_create_subclass(&event, SWITCH_EVENT_CUSTOM, CALLPARK_EVENT) != SWITCH_STATUS_SUCCESS) {
+	if (switch_event_create_subclass(&event, SWITCH_EVENT_CUSTOM, CP_EVENT_SUBCLASS) != SWITCH_STATUS_SUCCESS) {
 		return;
 	}
 	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Callpark-Action", e->action_name);
@@ -672,15 +654,15 @@ static void cb_event(void *ctx, const struct cp_event *e)
 		if (e->action == CP_EVENT_ACTION_PARKED) {
 			remember_park(session, e);
 		} else if (e->ends_park) {
-			const char *was = switch_channel_get_variable(channel, "callpark_saved_terminators");
-			switch_channel_set_variable(channel, "callpark_parked", NULL);
+			const char *was = switch_channel_get_variable(channel, CP_VAR_SAVED_TERMINATORS);
+			switch_channel_set_variable(channel, CP_VAR_PARKED, NULL);
 			/* For a caller put back into the park (stranded_thread): its key as it was. */
-			switch_channel_set_variable(channel, "callpark_parked_exit_key", switch_channel_get_variable(channel, "callpark_exit_key"));
+			switch_channel_set_variable(channel, CP_VAR_PARKED_EXIT_KEY, switch_channel_get_variable(channel, CP_VAR_EXIT_KEY));
 			if (was) {
 				/* The exit key was the channel's playback terminator only while parked. */
 				switch_channel_set_variable(channel, SWITCH_PLAYBACK_TERMINATORS_VARIABLE, switch_core_session_strdup(session, was));
-				switch_channel_set_variable(channel, "callpark_saved_terminators", NULL);
-				switch_channel_set_variable(channel, "callpark_exit_key", NULL);
+				switch_channel_set_variable(channel, CP_VAR_SAVED_TERMINATORS, NULL);
+				switch_channel_set_variable(channel, CP_VAR_EXIT_KEY, NULL);
 			}
 		}
 		if (e->channel_data) {
@@ -831,18 +813,18 @@ static switch_bool_t read_other_leg(switch_core_session_t *session, const char *
    bridge (record_partner), for a partner that has hung up since. */
 static switch_bool_t recorded_partner(switch_core_session_t *into, switch_channel_t *channel, const char *uuid, struct cp_leg *leg)
 {
-	const char *rec = leg_var(into, channel, "callpark_partner_uuid");
+	const char *rec = leg_var(into, channel, CP_VAR_PARTNER_UUID);
 
 	if (zstr(uuid) || zstr(rec) || strcmp(uuid, rec)) {
 		return SWITCH_FALSE;
 	}
-	leg->authorized = switch_true(leg_var(into, channel, "callpark_partner_authorized"));
-	leg->user_name = leg_var(into, channel, "callpark_partner_user_name");
-	leg->domain_name = leg_var(into, channel, "callpark_partner_domain_name");
-	leg->outbound = switch_true(leg_var(into, channel, "callpark_partner_outbound"));
-	leg->dialed_user = leg_var(into, channel, "callpark_partner_dialed_user");
-	leg->dialed_domain = leg_var(into, channel, "callpark_partner_dialed_domain");
-	leg->contact = leg_var(into, channel, "callpark_partner_contact");
+	leg->authorized = switch_true(leg_var(into, channel, CP_VAR_PARTNER_AUTHORIZED));
+	leg->user_name = leg_var(into, channel, CP_VAR_PARTNER_USER_NAME);
+	leg->domain_name = leg_var(into, channel, CP_VAR_PARTNER_DOMAIN_NAME);
+	leg->outbound = switch_true(leg_var(into, channel, CP_VAR_PARTNER_OUTBOUND));
+	leg->dialed_user = leg_var(into, channel, CP_VAR_PARTNER_DIALED_USER);
+	leg->dialed_domain = leg_var(into, channel, CP_VAR_PARTNER_DIALED_DOMAIN);
+	leg->contact = leg_var(into, channel, CP_VAR_PARTNER_CONTACT);
 	return SWITCH_TRUE;
 }
 
@@ -857,13 +839,13 @@ static switch_caller_application_t *running_node(switch_core_session_t *session)
 	switch_caller_application_t *a;
 
 	if (!ext || !switch_core_session_in_thread(session) || switch_channel_get_state(channel) != CS_EXECUTE || zstr(running_app) ||
-		strcasecmp(running_app, CALLPARK_APP)) {
+		strcasecmp(running_app, CP_APP_CALLPARK)) {
 		return NULL;
 	}
 	/* The loop moved current_application on before running this one. */
 	for (a = ext->applications; a; a = a->next) {
 		if (a->next == ext->current_application) {
-			return !zstr(a->application_name) && !strcasecmp(a->application_name, CALLPARK_APP) ? a : NULL;
+			return !zstr(a->application_name) && !strcasecmp(a->application_name, CP_APP_CALLPARK) ? a : NULL;
 		}
 	}
 	return NULL;
@@ -925,7 +907,7 @@ static switch_bool_t run_next(switch_core_session_t *session, switch_caller_appl
 	ext->last_application = last;
 	/* For is_hold(): the hold runs in the dialplan that parked the call, not an inline one. */
 	held_key(key, sizeof(key), cp->profile_index, cp->dialplan, cp->context, cp->destination_number);
-	switch_channel_set_variable(channel, CALLPARK_HELD_IN_VAR, key);
+	switch_channel_set_variable(channel, CP_VAR_HELD_IN_PROFILE, key);
 	return SWITCH_TRUE;
 }
 
@@ -935,13 +917,13 @@ static switch_bool_t run_next(switch_core_session_t *session, switch_caller_appl
 static switch_status_t hold(switch_core_session_t *session, const char *music, const char *exit_key, const char *announce)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
-	const char *say = zstr(announce) ? "" : "say:${callpark_announce},";
+	const char *say = zstr(announce) ? "" : "say:${" CP_VAR_ANNOUNCE "},";
 	/* Only the hold without an exit key runs in place (run_next). */
 	switch_caller_application_t *running = zstr(exit_key) ? running_node(session) : NULL;
 
-	switch_channel_set_variable(channel, "callpark_hold_music", zstr(music) ? CALLPARK_SILENCE : music);
-	switch_channel_set_variable(channel, "callpark_exit_key", zstr(exit_key) ? NULL : exit_key);
-	switch_channel_set_variable(channel, "callpark_announce", zstr(announce) ? NULL : announce);
+	switch_channel_set_variable(channel, CP_VAR_HOLD_MUSIC, zstr(music) ? CP_SILENCE : music);
+	switch_channel_set_variable(channel, CP_VAR_EXIT_KEY, zstr(exit_key) ? NULL : exit_key);
+	switch_channel_set_variable(channel, CP_VAR_ANNOUNCE, zstr(announce) ? NULL : announce);
 	/* playback sets it when it played a file: after-music reads how long the music ran. */
 	switch_channel_set_variable(channel, "playback_ms", NULL);
 	/* Picked up later, the call ends when the one who picked it up hangs up, instead of
@@ -954,28 +936,28 @@ static switch_status_t hold(switch_core_session_t *session, const char *music, c
 	   the announcement (say's arguments: "en number iterated 102") comes first. */
 	if (zstr(exit_key)) {
 		/* No key stops endless_playback. */
-		const char *apps[] = { "say", "${callpark_announce}", "endless_playback", "${callpark_hold_music}", "endless_playback",
-							   CALLPARK_SILENCE };
+		const char *apps[] = { "say", "${" CP_VAR_ANNOUNCE "}", "endless_playback", "${" CP_VAR_HOLD_MUSIC "}", "endless_playback",
+							   CP_SILENCE };
 		if (zstr(announce) ? run_next(session, running, apps + 2, 2) : run_next(session, running, apps, 3)) {
 			return SWITCH_STATUS_SUCCESS;
 		}
 		return switch_ivr_session_transfer(session,
 										   switch_core_session_sprintf(session,
-																	   "%sendless_playback:${callpark_hold_music},endless_playback:" CALLPARK_SILENCE, say),
+																	   "%sendless_playback:${" CP_VAR_HOLD_MUSIC "},endless_playback:" CP_SILENCE, say),
 										   "inline", NULL);
 	}
 	/* The exit key stops playback (and only it: playback_terminators, put back as they
 	   were when the call leaves the park), and callpark:after-music asks the library;
 	   music that ended plays again. */
-	if (!switch_channel_get_variable(channel, "callpark_saved_terminators")) {
+	if (!switch_channel_get_variable(channel, CP_VAR_SAVED_TERMINATORS)) {
 		const char *was = switch_channel_get_variable(channel, SWITCH_PLAYBACK_TERMINATORS_VARIABLE);
-		switch_channel_set_variable(channel, "callpark_saved_terminators", zstr(was) ? "*" : was);
+		switch_channel_set_variable(channel, CP_VAR_SAVED_TERMINATORS, zstr(was) ? "*" : was);
 	}
 	switch_channel_set_variable(channel, SWITCH_PLAYBACK_TERMINATORS_VARIABLE, exit_key);
 	return switch_ivr_session_transfer(session,
 									   switch_core_session_sprintf(session,
-																   "%splayback:${callpark_hold_music},callpark:" CALLPARK_AFTER_MUSIC
-																   ",playback:" CALLPARK_SILENCE ",callpark:" CALLPARK_AFTER_MUSIC,
+																   "%splayback:${" CP_VAR_HOLD_MUSIC "}," CP_APP_CALLPARK ":" CALLPARK_AFTER_MUSIC
+																   ",playback:" CP_SILENCE "," CP_APP_CALLPARK ":" CALLPARK_AFTER_MUSIC,
 																   say),
 									   "inline", NULL);
 }
@@ -991,15 +973,15 @@ static void send_back(switch_core_session_t *session, const struct cp_dial_resul
 
 	/* For the dialplan and ESL: where it goes and why. The prompt goes through a
 	   variable, which expands after the inline dialplan is split: it may hold commas. */
-	switch_channel_set_variable(channel, "callpark_send_back_user", res->user);
-	switch_channel_set_variable(channel, "callpark_send_back_domain", res->tenant);
+	switch_channel_set_variable(channel, CP_VAR_SEND_BACK_USER, res->user);
+	switch_channel_set_variable(channel, CP_VAR_SEND_BACK_DOMAIN, res->tenant);
 	cp_result_message(res->code, text, sizeof(text), NULL);
-	switch_channel_set_variable(channel, "callpark_result_text", text);
-	switch_channel_set_variable(channel, "callpark_send_back_prompt", res->prompt);
+	switch_channel_set_variable(channel, CP_VAR_RESULT_TEXT, text);
+	switch_channel_set_variable(channel, CP_VAR_SEND_BACK_PROMPT, res->prompt);
 	switch_ivr_session_transfer(session,
 								switch_core_session_sprintf(session,
-															"set:continue_on_fail=true,set:hangup_after_bridge=true,playback:${callpark_send_back_prompt},"
-															"bridge:user/%s@%s,callpark:" CALLPARK_BACK_TO_PARK,
+															"set:continue_on_fail=true,set:hangup_after_bridge=true,playback:${" CP_VAR_SEND_BACK_PROMPT "},"
+															"bridge:user/%s@%s," CP_APP_CALLPARK ":" CP_BACK_TO_PARK,
 															res->user, res->tenant),
 								"inline", NULL);
 }
@@ -1027,15 +1009,15 @@ static void read_facts(switch_core_session_t *session, switch_core_session_t *in
 	}
 	d->referred_by = leg_var(into, channel, "sip_h_Referred-By");
 	d->network_addr = leg_var(into, channel, "sip_network_ip");
-	d->timeout = leg_var(into, channel, "callpark_timeout");
+	d->timeout = leg_var(into, channel, CP_VAR_TIMEOUT);
 	d->refer_to = leg_var(into, channel, "sip_refer_to");
-	d->tenant_override = leg_var(into, channel, "callpark_tenant");
-	d->user_override = leg_var(into, channel, "callpark_user");
-	d->domain_override = leg_var(into, channel, "callpark_domain");
-	d->transferor_override = leg_var(into, channel, "callpark_transferor");
+	d->tenant_override = leg_var(into, channel, CP_VAR_TENANT);
+	d->user_override = leg_var(into, channel, CP_VAR_USER);
+	d->domain_override = leg_var(into, channel, CP_VAR_DOMAIN);
+	d->transferor_override = leg_var(into, channel, CP_VAR_TRANSFEROR);
 	d->caller_number = cp ? switch_core_session_strdup(session, switch_str_nil(cp->caller_id_number)) : NULL;
 	d->caller_name = cp ? switch_core_session_strdup(session, switch_str_nil(cp->caller_id_name)) : NULL;
-	d->music = leg_var(into, channel, "callpark_music");
+	d->music = leg_var(into, channel, CP_VAR_MUSIC);
 	if (into) {
 		/* switch_channel_get_hold_music hands out the variable as it is: copy it first. */
 		const char *music = leg_var(into, channel, SWITCH_TEMP_HOLD_MUSIC_VARIABLE);
@@ -1043,9 +1025,9 @@ static void read_facts(switch_core_session_t *session, switch_core_session_t *in
 	} else {
 		d->hold_music = switch_channel_get_hold_music(channel);
 	}
-	d->sound_empty = leg_var(into, channel, "callpark_sound_empty");
-	d->sound_invalid = leg_var(into, channel, "callpark_sound_invalid");
-	d->sound_failed = leg_var(into, channel, "callpark_sound_failed");
+	d->sound_empty = leg_var(into, channel, CP_VAR_SOUND_EMPTY);
+	d->sound_invalid = leg_var(into, channel, CP_VAR_SOUND_INVALID);
+	d->sound_failed = leg_var(into, channel, CP_VAR_SOUND_FAILED);
 	disposition = leg_var(into, channel, "originate_disposition");
 	d->sent_back_answered = !zstr(disposition) && !strcasecmp(disposition, "SUCCESS");
 }
@@ -1067,7 +1049,7 @@ static void hold_again(switch_core_session_t *session, const char *exit_key)
 		switch_channel_set_variable_printf(channel, name, "%d", atoi(left) + 1);
 	}
 	/* Copies: hold() sets these very variables again. */
-	hold(session, switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, "callpark_hold_music"))),
+	hold(session, switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, CP_VAR_HOLD_MUSIC))),
 		 exit_key ? switch_core_session_strdup(session, exit_key) : NULL, NULL);
 }
 
@@ -1084,7 +1066,7 @@ static void after_music(switch_core_session_t *session)
 	const char *uuid = switch_core_session_get_uuid(session);
 	const char *key = switch_channel_get_variable(channel, SWITCH_PLAYBACK_TERMINATOR_USED);
 	const char *played = switch_channel_get_variable(channel, "playback_ms");
-	const char *exit_key = switch_channel_get_variable(channel, "callpark_exit_key");
+	const char *exit_key = switch_channel_get_variable(channel, CP_VAR_EXIT_KEY);
 	switch_bool_t again = SWITCH_FALSE;
 	cp_result r;
 
@@ -1158,9 +1140,9 @@ SWITCH_STANDARD_APP(callpark_app)
 
 SWITCH_STANDARD_APP(callpark_handover_app)
 {
-	if (zstr(data) || strncmp(data, CALLPARK_HANDOVER_PREFIX, strlen(CALLPARK_HANDOVER_PREFIX))) {
-		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_ERROR, "usage: %s " CALLPARK_HANDOVER_PREFIX "<token>\n",
-						  CALLPARK_HANDOVER_APP);
+	if (zstr(data) || strncmp(data, CP_HANDOVER_PREFIX, strlen(CP_HANDOVER_PREFIX))) {
+		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_ERROR, "usage: %s " CP_HANDOVER_PREFIX "<token>\n",
+						  CP_APP_HANDOVER);
 		switch_channel_hangup(switch_core_session_get_channel(session), SWITCH_CAUSE_UNALLOCATED_NUMBER);
 		return;
 	}
@@ -1187,7 +1169,7 @@ static void run_callpark(switch_core_session_t *session, const char *data)
 	}
 	read_facts(session, NULL, &d, &transferring, &partner);
 	d.dialed = data;
-	d.back_to_park = !strcmp(data, CALLPARK_BACK_TO_PARK);
+	d.back_to_park = !strcmp(data, CP_BACK_TO_PARK);
 
 	/* What a library that cannot answer (a panic, a freed engine) leaves: refused. */
 	res->action = CP_ACTION_NONE;
@@ -1195,13 +1177,13 @@ static void run_callpark(switch_core_session_t *session, const char *data)
 	res->hangup_cause = SWITCH_CAUSE_NORMAL_TEMPORARY_FAILURE;
 	switch_snprintf(res->prompt, sizeof(res->prompt), "%s", "ivr/ivr-call_cannot_be_completed_as_dialed.wav");
 	cp_engine_dial(globals.engine, &d, res);
-	switch_channel_set_variable_printf(channel, "callpark_result", "%u", (unsigned) res->code);
+	switch_channel_set_variable_printf(channel, CP_VAR_RESULT, "%u", (unsigned) res->code);
 	switch (res->action) {
 	case CP_ACTION_PARKED:
 		/* The hang-up handler keys on callpark_parked. The parked event sets it too, but
 		   it may come later, from the thread delivering the lamps; a caller who hung up
 		   before this line was missed by the handler, so it is told here. */
-		switch_channel_set_variable(channel, "callpark_parked", "true");
+		switch_channel_set_variable(channel, CP_VAR_PARKED, "true");
 		if (switch_channel_down_nosig(channel)) {
 			cp_engine_hangup(globals.engine, switch_core_session_get_uuid(session));
 			break;
@@ -1253,7 +1235,7 @@ static void probe_handler(switch_event_t *event)
 	const char *call_id = switch_event_get_header(event, "sub-call-id");
 	const char *from_domain = from ? strchr(from, '@') : NULL;
 
-	if (zstr(to) || strncasecmp(to, "park+", 5) || !strchr(to, '@') || zstr(from_domain) || !globals.running) {
+	if (zstr(to) || strncasecmp(to, CP_BLF_PREFIX, strlen(CP_BLF_PREFIX)) || !strchr(to, '@') || zstr(from_domain) || !globals.running) {
 		return;
 	}
 	cp_engine_probe(globals.engine, from_domain + 1, to, call_id);
@@ -1266,9 +1248,9 @@ static cp_result adopt(switch_core_session_t *session, switch_channel_t *channel
 static void hangup_handler(switch_event_t *event)
 {
 	const char *uuid = switch_event_get_header(event, "Unique-ID");
-	const char *other = switch_event_get_header(event, "variable_" CALLPARK_BRIDGE_TO_VAR);
+	const char *other = switch_event_get_header(event, "variable_" CP_VAR_BRIDGE_TO);
 
-	if (globals.running && !zstr(uuid) && switch_true(switch_event_get_header(event, "variable_callpark_parked"))) {
+	if (globals.running && !zstr(uuid) && switch_true(switch_event_get_header(event, "variable_" CP_VAR_PARKED))) {
 		cp_engine_hangup(globals.engine, uuid);
 	}
 	if (globals.running && !zstr(uuid) && !zstr(other)) {
@@ -1320,12 +1302,12 @@ static void *SWITCH_THREAD_FUNC stranded_thread(switch_thread_t *thread, void *o
 			/* What uuid_bridge attached to it would put it back in CS_RESET. */
 			switch_channel_clear_state_handler(channel, NULL);
 			switch_channel_clear_flag(channel, CF_TRANSFER);
-			if (!zstr(switch_channel_get_variable(channel, "callpark_slot"))) {
-				const char *key = switch_channel_get_variable(channel, "callpark_parked_exit_key");
-				const char *music = switch_channel_get_variable(channel, "callpark_hold_music");
+			if (!zstr(switch_channel_get_variable(channel, CP_VAR_SLOT))) {
+				const char *key = switch_channel_get_variable(channel, CP_VAR_PARKED_EXIT_KEY);
+				const char *music = switch_channel_get_variable(channel, CP_VAR_HOLD_MUSIC);
 				switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
-				const char *name = switch_channel_get_variable(channel, "callpark_caller_name");
-				const char *number = switch_channel_get_variable(channel, "callpark_caller_number");
+				const char *name = switch_channel_get_variable(channel, CP_VAR_CALLER_NAME);
+				const char *number = switch_channel_get_variable(channel, CP_VAR_CALLER_NUMBER);
 				cp_result r = CP_RESULT_NOT_FOUND;
 				/* uuid_bridge gave it the other leg's caller ID: the park shows the
 				   caller's, as it did before. */
@@ -1350,7 +1332,7 @@ static void *SWITCH_THREAD_FUNC stranded_thread(switch_thread_t *thread, void *o
 					/* Not adopted now (the module unloading, the store unreachable): on
 					   the plain hold, still marked parked, for the next load to adopt; a
 					   caller is never dropped for it. */
-					switch_channel_set_variable(channel, "callpark_parked", "true");
+					switch_channel_set_variable(channel, CP_VAR_PARKED, "true");
 					hold(session, music, NULL, NULL);
 				}
 			} else {
@@ -1417,11 +1399,11 @@ static switch_bool_t is_hold(const char *dialplan, const char *profile, const ch
 	if (!strcmp(app, "say")) {
 		return !zstr(announce) && !strcmp(data, announce) ? SWITCH_TRUE : SWITCH_FALSE;
 	}
-	if (!strcmp(app, "callpark")) {
+	if (!strcmp(app, CP_APP_CALLPARK)) {
 		return !strcmp(data, CALLPARK_AFTER_MUSIC) ? SWITCH_TRUE : SWITCH_FALSE;
 	}
 	return (!strcmp(app, "endless_playback") || !strcmp(app, "playback")) &&
-				   ((!zstr(music) && !strcmp(data, music)) || !strcmp(data, CALLPARK_SILENCE))
+				   ((!zstr(music) && !strcmp(data, music)) || !strcmp(data, CP_SILENCE))
 			   ? SWITCH_TRUE
 			   : SWITCH_FALSE;
 }
@@ -1432,7 +1414,7 @@ static switch_bool_t is_hold(const char *dialplan, const char *profile, const ch
 static switch_bool_t on_way_to_hold(switch_caller_profile_t *cp)
 {
 	return cp && !zstr(cp->dialplan) && !strcasecmp(cp->dialplan, "inline") && !zstr(cp->destination_number) &&
-				   strstr(cp->destination_number, "playback:${callpark_hold_music}")
+				   strstr(cp->destination_number, "playback:${" CP_VAR_HOLD_MUSIC "}")
 			   ? SWITCH_TRUE
 			   : SWITCH_FALSE;
 }
@@ -1451,10 +1433,10 @@ static switch_bool_t in_hold(switch_channel_t *channel)
 	/* On its way, the bridge it leaves may not have ended yet. */
 	return on_way_to_hold(cp) ||
 		(!switch_channel_test_flag(channel, CF_BRIDGED) && cp &&
-		 is_hold(cp->dialplan, key, switch_channel_get_variable(channel, CALLPARK_HELD_IN_VAR),
+		 is_hold(cp->dialplan, key, switch_channel_get_variable(channel, CP_VAR_HELD_IN_PROFILE),
 				 switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE),
 				 switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_DATA_VARIABLE),
-				 switch_channel_get_variable(channel, "callpark_hold_music"), switch_channel_get_variable(channel, "callpark_announce")));
+				 switch_channel_get_variable(channel, CP_VAR_HOLD_MUSIC), switch_channel_get_variable(channel, CP_VAR_ANNOUNCE)));
 }
 
 /* A parked channel that runs anything but the park's hold, or is bridged, was taken out
@@ -1468,7 +1450,7 @@ static void left_hold_handler(switch_event_t *event)
 	const char *app = switch_event_get_header(event, "Application");
 	char key[1024];
 
-	if (!globals.running || zstr(uuid) || !switch_true(switch_event_get_header(event, "variable_callpark_parked"))) {
+	if (!globals.running || zstr(uuid) || !switch_true(switch_event_get_header(event, "variable_" CP_VAR_PARKED))) {
 		return;
 	}
 	if (event->event_id == SWITCH_EVENT_CHANNEL_EXECUTE) {
@@ -1476,9 +1458,9 @@ static void left_hold_handler(switch_event_t *event)
 
 		held_key(key, sizeof(key), switch_event_get_header(event, "Caller-Profile-Index"), dialplan,
 				 switch_event_get_header(event, "Caller-Context"), switch_event_get_header(event, "Caller-Destination-Number"));
-		if (is_hold(dialplan, key, switch_event_get_header(event, "variable_" CALLPARK_HELD_IN_VAR), app,
-					switch_event_get_header(event, "Application-Data"), switch_event_get_header(event, "variable_callpark_hold_music"),
-					switch_event_get_header(event, "variable_callpark_announce"))) {
+		if (is_hold(dialplan, key, switch_event_get_header(event, "variable_" CP_VAR_HELD_IN_PROFILE), app,
+					switch_event_get_header(event, "Application-Data"), switch_event_get_header(event, "variable_" CP_VAR_HOLD_MUSIC),
+					switch_event_get_header(event, "variable_" CP_VAR_ANNOUNCE))) {
 			return;
 		}
 	}
@@ -1497,14 +1479,14 @@ static void record_partner(switch_core_session_t *session, switch_core_session_t
 	struct cp_leg l;
 
 	read_leg(session, switch_core_session_get_channel(partner), &l);
-	switch_channel_set_variable(channel, "callpark_partner_authorized", l.authorized ? "true" : "false");
-	switch_channel_set_variable(channel, "callpark_partner_user_name", l.user_name);
-	switch_channel_set_variable(channel, "callpark_partner_domain_name", l.domain_name);
-	switch_channel_set_variable(channel, "callpark_partner_outbound", l.outbound ? "true" : "false");
-	switch_channel_set_variable(channel, "callpark_partner_dialed_user", l.dialed_user);
-	switch_channel_set_variable(channel, "callpark_partner_dialed_domain", l.dialed_domain);
-	switch_channel_set_variable(channel, "callpark_partner_contact", l.contact);
-	switch_channel_set_variable(channel, "callpark_partner_uuid", switch_core_session_get_uuid(partner));
+	switch_channel_set_variable(channel, CP_VAR_PARTNER_AUTHORIZED, l.authorized ? "true" : "false");
+	switch_channel_set_variable(channel, CP_VAR_PARTNER_USER_NAME, l.user_name);
+	switch_channel_set_variable(channel, CP_VAR_PARTNER_DOMAIN_NAME, l.domain_name);
+	switch_channel_set_variable(channel, CP_VAR_PARTNER_OUTBOUND, l.outbound ? "true" : "false");
+	switch_channel_set_variable(channel, CP_VAR_PARTNER_DIALED_USER, l.dialed_user);
+	switch_channel_set_variable(channel, CP_VAR_PARTNER_DIALED_DOMAIN, l.dialed_domain);
+	switch_channel_set_variable(channel, CP_VAR_PARTNER_CONTACT, l.contact);
+	switch_channel_set_variable(channel, CP_VAR_PARTNER_UUID, switch_core_session_get_uuid(partner));
 }
 
 static void bridge_handler(switch_event_t *event)
@@ -1528,7 +1510,7 @@ static void bridge_handler(switch_event_t *event)
 /* Calls `fn` for every channel that says it is parked (callpark_parked), located. */
 static void for_each_parked(void (*fn)(switch_core_session_t *session, switch_channel_t *channel, const char *uuid))
 {
-	switch_console_callback_match_t *matches = switch_core_session_findall_matching_var("callpark_parked", "true");
+	switch_console_callback_match_t *matches = switch_core_session_findall_matching_var(CP_VAR_PARKED, "true");
 	switch_console_callback_match_node_t *m;
 
 	if (!matches) {
@@ -1550,13 +1532,13 @@ static void for_each_parked(void (*fn)(switch_core_session_t *session, switch_ch
    keeping its exit key for the next load (adopt_one). */
 static void plain_hold(switch_core_session_t *session, switch_channel_t *channel, const char *uuid)
 {
-	const char *key = switch_channel_get_variable(channel, "callpark_exit_key");
+	const char *key = switch_channel_get_variable(channel, CP_VAR_EXIT_KEY);
 	(void) uuid;
 
 	if (!zstr(key) && in_hold(channel)) {
 		key = switch_core_session_strdup(session, key);
 		hold_again(session, NULL);
-		switch_channel_set_variable(channel, "callpark_exit_key", key);
+		switch_channel_set_variable(channel, CP_VAR_EXIT_KEY, key);
 	}
 }
 
@@ -1571,15 +1553,15 @@ static cp_result adopt(switch_core_session_t *session, switch_channel_t *channel
 	   again (which frees the strings they held). */
 #define ADOPT_VAR(name) switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, name)))
 
-	a.tenant = ADOPT_VAR("callpark_slot_tenant");
+	a.tenant = ADOPT_VAR(CP_VAR_SLOT_TENANT);
 	a.uuid = uuid;
-	a.extension = ADOPT_VAR("callpark_slot");
-	a.parking_user = ADOPT_VAR("callpark_parking_user");
+	a.extension = ADOPT_VAR(CP_VAR_SLOT);
+	a.parking_user = ADOPT_VAR(CP_VAR_PARKING_USER);
 	a.caller_number = cp ? cp->caller_id_number : NULL;
 	a.caller_name = cp ? cp->caller_id_name : NULL;
-	a.parked_epoch = ADOPT_VAR("callpark_parked_epoch");
+	a.parked_epoch = ADOPT_VAR(CP_VAR_PARKED_EPOCH);
 	a.now_epoch = (uint64_t) switch_epoch_time_now(NULL);
-	a.timeout = switch_channel_get_variable(channel, "callpark_timeout");
+	a.timeout = switch_channel_get_variable(channel, CP_VAR_TIMEOUT);
 #undef ADOPT_VAR
 	r = cp_engine_adopt(globals.engine, &a);
 	/* Hung up between the search and the adoption: the handler did not know it yet. */
@@ -1601,14 +1583,14 @@ static void adopt_one(switch_core_session_t *session, switch_channel_t *channel,
 		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE,
 						  "callpark: %s left the park while the module was unloaded; not adopted\n", uuid);
 		/* Its lamp, lit at the unload, is published as it is now by refresh_lit_lamps(). */
-		switch_channel_set_variable(channel, "callpark_parked", NULL);
+		switch_channel_set_variable(channel, CP_VAR_PARKED, NULL);
 		return;
 	}
 	if (adopt(session, channel, uuid) == CP_RESULT_OK && switch_channel_up_nosig(channel) &&
-		!zstr(switch_channel_get_variable(channel, "callpark_exit_key"))) {
+		!zstr(switch_channel_get_variable(channel, CP_VAR_EXIT_KEY))) {
 		/* Put in the plain hold for the unload: its exit key works again. */
-		const char *key = switch_core_session_strdup(session, switch_channel_get_variable(channel, "callpark_exit_key"));
-		hold(session, switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, "callpark_hold_music"))), key, NULL);
+		const char *key = switch_core_session_strdup(session, switch_channel_get_variable(channel, CP_VAR_EXIT_KEY));
+		hold(session, switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, CP_VAR_HOLD_MUSIC))), key, NULL);
 	}
 }
 
@@ -1667,7 +1649,6 @@ static void write_buffered(switch_stream_handle_t *stream, const char *tenant, c
 /* The lamps lit at an unload (a slot and its group for every parked call), kept in a
    global variable of the switch: the next load publishes each as it is then, so that a
    lamp of a call that hung up while the module was unloaded goes out. */
-#define CALLPARK_LIT_LAMPS_VAR "callpark_lit_lamps"
 
 static void remember_lit_lamps(void)
 {
@@ -1687,22 +1668,22 @@ static void remember_lit_lamps(void)
 		const char *tenant = cJSON_GetObjectCstr(call, "tenant"), *ext = cJSON_GetObjectCstr(call, "extension");
 		const char *group = cJSON_GetObjectCstr(call, "group");
 		if (!zstr(tenant) && !zstr(ext)) {
-			lamps.write_function(&lamps, "%s park+%s\n", tenant, ext);
+			lamps.write_function(&lamps, "%s " CP_BLF_PREFIX "%s\n", tenant, ext);
 		}
 		if (!zstr(tenant) && !zstr(group)) {
-			lamps.write_function(&lamps, "%s park+%s\n", tenant, group);
+			lamps.write_function(&lamps, "%s " CP_BLF_PREFIX "%s\n", tenant, group);
 		}
 	}
 	if (list) {
 		cJSON_Delete(list);
 	}
-	switch_core_set_variable(CALLPARK_LIT_LAMPS_VAR, zstr((char *) lamps.data) ? NULL : (char *) lamps.data);
+	switch_core_set_variable(CP_VAR_LIT_LAMPS, zstr((char *) lamps.data) ? NULL : (char *) lamps.data);
 	switch_safe_free(lamps.data);
 }
 
 static void refresh_lit_lamps(void)
 {
-	char *lamps = switch_core_get_variable_dup(CALLPARK_LIT_LAMPS_VAR), *line, *next;
+	char *lamps = switch_core_get_variable_dup(CP_VAR_LIT_LAMPS), *line, *next;
 
 	for (line = lamps; line && *line; line = next) {
 		char *target;
@@ -1715,7 +1696,7 @@ static void refresh_lit_lamps(void)
 		}
 	}
 	switch_safe_free(lamps);
-	switch_core_set_variable(CALLPARK_LIT_LAMPS_VAR, NULL);
+	switch_core_set_variable(CP_VAR_LIT_LAMPS, NULL);
 }
 
 /* The library parses the command (list [<domain>] [json] | reload | status); this only
@@ -1752,17 +1733,17 @@ static void operate(switch_stream_handle_t *stream, const struct cp_command *com
 	if (op->action == CP_ACTION_PARKED && session) {
 		switch_channel_t *channel = switch_core_session_get_channel(session);
 		/* As the application does: the hang-up handler keys on callpark_parked. */
-		switch_channel_set_variable(channel, "callpark_parked", "true");
+		switch_channel_set_variable(channel, CP_VAR_PARKED, "true");
 		if (command->timeout >= 0) {
 			/* The operator's recall time is the call's: a load after an unload finds it. */
-			switch_channel_set_variable_printf(channel, "callpark_timeout", "%d", command->timeout);
+			switch_channel_set_variable_printf(channel, CP_VAR_TIMEOUT, "%d", command->timeout);
 		}
 		if (switch_channel_down_nosig(channel)) {
 			cp_engine_hangup(globals.engine, command->uuid);
 		} else if (hold(session, op->music, op->exit_key, op->announce) != SWITCH_STATUS_SUCCESS) {
 			/* Not moved to the hold: it is not parked after all. */
 			cp_engine_hangup(globals.engine, command->uuid);
-			switch_channel_set_variable(channel, "callpark_parked", NULL);
+			switch_channel_set_variable(channel, CP_VAR_PARKED, NULL);
 			switch_snprintf(op->line, sizeof(op->line), "-ERR the switch could not move %s to the park\n", command->uuid);
 		}
 	} else if (op->action == CP_ACTION_HANG_UP) {
@@ -1829,6 +1810,22 @@ static const struct cp_host HOST = {
 	cb_bridge_to_node, cb_contacts, cb_operate, cb_redirect_to_node,
 };
 
+/* The console's completions after "callpark", one line each, as the library lists them. */
+static void add_completions(void)
+{
+	const char *line = cp_command_completions(), *end;
+	char buf[256];
+
+	for (; line && *line; line = *end ? end + 1 : end) {
+		end = strchr(line, '\n');
+		if (!end) {
+			end = line + strlen(line);
+		}
+		switch_snprintf(buf, sizeof(buf), "add %s %.*s", CP_APP_CALLPARK, (int) (end - line), line);
+		switch_console_set_complete(buf);
+	}
+}
+
 SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
 {
 	switch_application_interface_t *app_interface;
@@ -1839,8 +1836,8 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
 	globals.pool = pool;
 	switch_mutex_init(&globals.mutex, SWITCH_MUTEX_NESTED, globals.pool);
 
-	if (switch_event_reserve_subclass(CALLPARK_EVENT) != SWITCH_STATUS_SUCCESS) {
-		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_ERROR, "Couldn't register subclass %s!\n", CALLPARK_EVENT);
+	if (switch_event_reserve_subclass(CP_EVENT_SUBCLASS) != SWITCH_STATUS_SUCCESS) {
+		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_ERROR, "Couldn't register subclass %s!\n", CP_EVENT_SUBCLASS);
 		return SWITCH_STATUS_TERM;
 	}
 	if (switch_event_bind_removable(modname, SWITCH_EVENT_PRESENCE_PROBE, SWITCH_EVENT_SUBCLASS_ANY, probe_handler, NULL,
@@ -1868,22 +1865,16 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
 	globals.running = 1;
 
 	*module_interface = switch_loadable_module_create_module_interface(pool, modname);
-	SWITCH_ADD_APP(app_interface, CALLPARK_APP, "Call park", "Park or retrieve a call from what was dialed", callpark_app, CALLPARK_SYNTAX,
+	SWITCH_ADD_APP(app_interface, CP_APP_CALLPARK, "Call park", "Park or retrieve a call from what was dialed", callpark_app, CALLPARK_SYNTAX,
 				   SAF_NONE);
-	SWITCH_ADD_APP(app_interface, CALLPARK_ONE_STEP_APP, "Call park by keys",
+	SWITCH_ADD_APP(app_interface, CP_APP_ONE_STEP, "Call park by keys",
 				   "Parks the other party of this call (bind it to a meta key with bind_meta_app: callpark_one_step:: , with the two colons)", callpark_one_step_app,
 				   "[<extension or lot>]", SAF_NONE);
-	SWITCH_ADD_APP(app_interface, CALLPARK_HANDOVER_APP, "Call park hand-over",
+	SWITCH_ADD_APP(app_interface, CP_APP_HANDOVER, "Call park hand-over",
 				   "A retriever another node of the shared park sends for a call held here", callpark_handover_app,
-				   CALLPARK_HANDOVER_PREFIX "<token>", SAF_SUPPORT_NOMEDIA);
-	SWITCH_ADD_API(api_interface, "callpark", "Call park", callpark_api, cp_command_usage());
-	switch_console_set_complete("add callpark list");
-	switch_console_set_complete("add callpark list json");
-	switch_console_set_complete("add callpark reload");
-	switch_console_set_complete("add callpark status");
-	switch_console_set_complete("add callpark park ::console::list_uuid");
-	switch_console_set_complete("add callpark retrieve");
-	switch_console_set_complete("add callpark hangup ::console::list_uuid");
+				   CP_HANDOVER_PREFIX "<token>", SAF_SUPPORT_NOMEDIA);
+	SWITCH_ADD_API(api_interface, CP_APP_CALLPARK, "Call park", callpark_api, cp_command_usage());
+	add_completions();
 	for_each_parked(adopt_one);
 	refresh_lit_lamps();
 	switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_NOTICE, "callpark %s loaded\n", cp_version());
@@ -1895,7 +1886,7 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load)
 	switch_event_unbind(&globals.hangup_node);
 	switch_event_unbind(&globals.reload_node);
 	switch_event_unbind(&globals.probe_node);
-	switch_event_free_subclass(CALLPARK_EVENT);
+	switch_event_free_subclass(CP_EVENT_SUBCLASS);
 	return SWITCH_STATUS_TERM;
 }
 
@@ -1903,7 +1894,7 @@ SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_callpark_shutdown)
 {
 	int waited = 0, busy;
 
-	switch_console_set_complete("del callpark");
+	switch_console_set_complete("del " CP_APP_CALLPARK);
 	switch_event_unbind(&globals.bridge_node);
 	switch_event_unbind(&globals.execute_node);
 	switch_event_unbind(&globals.hangup_node);
@@ -1923,7 +1914,7 @@ SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_callpark_shutdown)
 	/* Recalls whose leg does not exist yet give up too (their originate's cancel cause). */
 	cancel_recalls(NULL);
 	remember_lit_lamps();
-	switch_core_session_hupall_matching_var_ans("callpark_recall", "true", SWITCH_CAUSE_ORIGINATOR_CANCEL, SHT_UNANSWERED);
+	switch_core_session_hupall_matching_var_ans(CP_VAR_RECALL, "true", SWITCH_CAUSE_ORIGINATOR_CANCEL, SHT_UNANSWERED);
 	for (;;) {
 		switch_mutex_lock(globals.mutex);
 		busy = globals.busy;
@@ -1939,12 +1930,12 @@ SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_callpark_shutdown)
 		   still runs in it would crash the switch: keep both, and say so. */
 		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_CRIT,
 						  "%d callpark threads still busy after 10 s: the library stays loaded (not unloadable now)\n", busy);
-		switch_event_free_subclass(CALLPARK_EVENT);
+		switch_event_free_subclass(CP_EVENT_SUBCLASS);
 		return SWITCH_STATUS_NOUNLOAD;
 	}
 	cp_engine_free(globals.engine);
 	globals.engine = NULL;
-	switch_event_free_subclass(CALLPARK_EVENT);
+	switch_event_free_subclass(CP_EVENT_SUBCLASS);
 	return SWITCH_STATUS_SUCCESS;
 }
 

@@ -9,6 +9,113 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The names the library, this module and the switch share (src/lists/names.rs). */
+/* The lamps' (BLF) user prefix: park+102@acme.example. */
+#define CP_BLF_PREFIX "park+"
+/* The presence protocol of the lamps (PRESENCE_IN proto). */
+#define CP_BLF_PROTO "park"
+/* The CUSTOM event subclass of every park event. */
+#define CP_EVENT_SUBCLASS "callpark::info"
+/* The configuration's name (autoload_configs/callpark.conf.xml). */
+#define CP_CONFIGURATION "callpark.conf"
+/* The user part of a hand-over URI between nodes: callpark-handover-<token>. */
+#define CP_HANDOVER_PREFIX "callpark-handover-"
+/* What a sent-back call runs when its parking user did not take it. */
+#define CP_BACK_TO_PARK "back-to-park"
+/* The hold's music when none is configured: silence. */
+#define CP_SILENCE "silence_stream://-1"
+/* The dialplan application that parks and picks up, and the API command. */
+#define CP_APP_CALLPARK "callpark"
+/* The application another node's hand-over runs: without media, so that a refused hand-over ends with its final answer, no early media and no prompt. */
+#define CP_APP_HANDOVER "callpark_handover"
+/* The application a meta key binds to park the other party (bind_meta_app). */
+#define CP_APP_ONE_STEP "callpark_one_step"
+/* Admin: the call's own recall time in seconds (0: never recalled). */
+#define CP_VAR_TIMEOUT "callpark_timeout"
+/* Admin: the tenant, where the domain variables do not say it. */
+#define CP_VAR_TENANT "callpark_tenant"
+/* Admin: the channel's own user, overriding the switch's facts. */
+#define CP_VAR_USER "callpark_user"
+/* Admin: the channel's own domain, overriding the switch's facts. */
+#define CP_VAR_DOMAIN "callpark_domain"
+/* Admin: who transferred the call here (the parking user). */
+#define CP_VAR_TRANSFEROR "callpark_transferor"
+/* Admin: the hold music of this park. */
+#define CP_VAR_MUSIC "callpark_music"
+/* Admin: the prompt for a pick-up that finds nothing. */
+#define CP_VAR_SOUND_EMPTY "callpark_sound_empty"
+/* Admin: the prompt for a code that is not valid. */
+#define CP_VAR_SOUND_INVALID "callpark_sound_invalid"
+/* Admin: the prompt for a park or pick-up that failed. */
+#define CP_VAR_SOUND_FAILED "callpark_sound_failed"
+/* Read by the dialplan: the dial's cp_result number. */
+#define CP_VAR_RESULT "callpark_result"
+/* Read by the dialplan: the dial's result in words. */
+#define CP_VAR_RESULT_TEXT "callpark_result_text"
+/* Read by the dialplan: whom a sent-back call rings. */
+#define CP_VAR_SEND_BACK_USER "callpark_send_back_user"
+/* Read by the dialplan: the domain of that user. */
+#define CP_VAR_SEND_BACK_DOMAIN "callpark_send_back_domain"
+/* Read by the dialplan: the prompt of a sent-back call. */
+#define CP_VAR_SEND_BACK_PROMPT "callpark_send_back_prompt"
+/* Set to true on a channel while it is parked (found again after a load). */
+#define CP_VAR_PARKED "callpark_parked"
+/* A parked channel's extension, read back by the next load. */
+#define CP_VAR_SLOT "callpark_slot"
+/* A parked channel's tenant, read back by the next load. */
+#define CP_VAR_SLOT_TENANT "callpark_slot_tenant"
+/* A parked channel's parking user, read back by the next load. */
+#define CP_VAR_PARKING_USER "callpark_parking_user"
+/* When a channel was parked (Unix seconds), read back by the next load. */
+#define CP_VAR_PARKED_EPOCH "callpark_parked_epoch"
+/* A parked caller's number as kept, read back by the next load. */
+#define CP_VAR_CALLER_NUMBER "callpark_caller_number"
+/* A parked caller's name as kept, read back by the next load. */
+#define CP_VAR_CALLER_NAME "callpark_caller_name"
+/* The music a parked channel's hold plays. */
+#define CP_VAR_HOLD_MUSIC "callpark_hold_music"
+/* The key that takes a parked caller out of the hold. */
+#define CP_VAR_EXIT_KEY "callpark_exit_key"
+/* The exit key of a hold while its music is replayed. */
+#define CP_VAR_PARKED_EXIT_KEY "callpark_parked_exit_key"
+/* What the hold says before its music (the extension). */
+#define CP_VAR_ANNOUNCE "callpark_announce"
+/* The channel's playback terminators before the hold set its own. */
+#define CP_VAR_SAVED_TERMINATORS "callpark_saved_terminators"
+/* The caller profile (its held key) under which the hold started: the hold is recognised only in it. */
+#define CP_VAR_HELD_IN_PROFILE "callpark_held_in_profile"
+/* Set to true on a recall leg (hung up when the module goes). */
+#define CP_VAR_RECALL "callpark_recall"
+/* On a recall leg: its attempt number (for the dialplan and CDRs). */
+#define CP_VAR_RECALL_ATTEMPT "callpark_recall_attempt"
+/* Set to true on a hand-over leg to another node. */
+#define CP_VAR_HANDOVER "callpark_handover"
+/* On a recall leg: the parked call it recalls and the attempt. */
+#define CP_VAR_RECALL_FOR "callpark_recall_for"
+/* On a bridge's originator: the leg the bridge is to connect. */
+#define CP_VAR_BRIDGE_TO "callpark_bridge_to"
+/* The partner of a call at its transfer, as recorded at the bridge. */
+#define CP_VAR_PARTNER_UUID "callpark_partner_uuid"
+/* Whether that partner was an authenticated user. */
+#define CP_VAR_PARTNER_AUTHORIZED "callpark_partner_authorized"
+/* That partner's user name. */
+#define CP_VAR_PARTNER_USER_NAME "callpark_partner_user_name"
+/* That partner's domain name. */
+#define CP_VAR_PARTNER_DOMAIN_NAME "callpark_partner_domain_name"
+/* Whether that partner's leg was an outbound one. */
+#define CP_VAR_PARTNER_OUTBOUND "callpark_partner_outbound"
+/* The user that partner's leg was dialed as. */
+#define CP_VAR_PARTNER_DIALED_USER "callpark_partner_dialed_user"
+/* The domain that partner's leg was dialed in. */
+#define CP_VAR_PARTNER_DIALED_DOMAIN "callpark_partner_dialed_domain"
+/* That partner's SIP contact. */
+#define CP_VAR_PARTNER_CONTACT "callpark_partner_contact"
+/* A global variable: the lamps lit at an unload, published again by the next load. */
+#define CP_VAR_LIT_LAMPS "callpark_lit_lamps"
+/* A global variable: the configuration in use, kept across a load that finds a broken file. */
+#define CP_VAR_RUNNING_CONFIGURATION "callpark_running_configuration"
+
+
 // At most this many slots in one lot.
 #define MAX_LOT_SLOTS 1000
 
@@ -699,6 +806,11 @@ cp_result cp_engine_quiesce(const struct cp_engine *engine);
 // The syntax of the `callpark` API command, a static NUL-terminated string:
 // `list [<domain>] [json] | reload | status`.
 const char *cp_command_usage(void);
+
+// What FreeSWITCH's console completes after `callpark`, one line each (`park
+// ::console::list_uuid`, ...), a static NUL-terminated string: the module adds each
+// line with `switch_console_set_complete("add callpark <line>")`.
+const char *cp_command_completions(void);
 
 // Parses the arguments of the `callpark` API command (the text after `callpark`; the
 // grammar is `cp_command_usage`'s). Words are split on ASCII whitespace; the

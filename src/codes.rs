@@ -11,7 +11,7 @@
 use std::fmt;
 
 /// The prefix a BLF key press dials (`park+102`), and the presence user of a slot.
-pub const BLF_PREFIX: &str = "park+";
+pub const BLF_PREFIX: &str = crate::names::BLF_PREFIX;
 
 /// The codes of one tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -29,12 +29,33 @@ use std::fmt;
 use crate::config::{self, MAX_DOMAIN_LEN};
 use crate::identity;
 
-/// The syntax, as `fs_cli` shows it after `-USAGE:`.
-pub const USAGE: &str = "list [<domain>] [json] | reload | status | park <uuid> <ext>[@<domain>] [<seconds>] [json] | \
-retrieve <ext>[@<domain>]|<uuid> <user>[@<domain>] [json] | hangup <uuid> [<domain>] [json]";
+/// The syntax's text: a macro, so that the C ABI's NUL-terminated copy
+/// (`cp_command_usage`) is made from the same literal.
+macro_rules! usage_text {
+    () => {
+        "list [<domain>] [json] | reload | status | park <uuid> <ext>[@<domain>] [<seconds>] [json] | \
+retrieve <ext>[@<domain>]|<uuid> <user>[@<domain>] [json] | hangup <uuid> [<domain>] [json]"
+    };
+}
+pub(crate) use usage_text;
 
-/// The sub-commands, as an unknown one's message lists them.
-const VERBS: &str = "list, reload, status, park, retrieve, hangup";
+/// The syntax, as `fs_cli` shows it after `-USAGE:`.
+pub const USAGE: &str = usage_text!();
+
+/// What a console completes after `callpark`, in the usage's order; `<uuid>` stands for
+/// a live call's uuid. The sub-commands are these lines' first words.
+pub const COMPLETIONS: &[&str] = &["list", "list json", "reload", "status", "park <uuid>", "retrieve", "hangup <uuid>"];
+
+/// The sub-commands, as an unknown one's message lists them: `list, reload, ...`.
+fn verbs() -> String {
+    let mut v: Vec<&str> = Vec::new();
+    for first in COMPLETIONS.iter().filter_map(|c| c.split(' ').next()) {
+        if !v.contains(&first) {
+            v.push(first);
+        }
+    }
+    v.join(", ")
+}
 
 /// What `retrieve` picks up: the oldest call at an extension, or one call.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,7 +179,7 @@ impl fmt::Display for CommandError {
             CommandError::NotUtf8 { at } => write!(f, "the command is not UTF-8 (byte {at})"),
             CommandError::BadCharacter { at } => write!(f, "the command has a control character at byte {at}"),
             CommandError::UnknownVerb(v) => {
-                write!(f, "unknown sub-command \"{}\"; one of {VERBS}", quoted(v))
+                write!(f, "unknown sub-command \"{}\"; one of {}", quoted(v), verbs())
             }
             CommandError::ExtraArgument { verb, arg } => {
                 write!(f, "{verb} takes no arguments, \"{}\" was given", quoted(arg))
@@ -566,7 +587,7 @@ mod tests {
     fn messages_say_what_was_wrong_and_stay_short() {
         let m = |s: &str| parse(s).unwrap_err().to_string();
         assert_eq!(m(""), format!("no sub-command; usage: {USAGE}"));
-        assert_eq!(m("lst"), format!("unknown sub-command \"lst\"; one of {VERBS}"));
+        assert_eq!(m("lst"), "unknown sub-command \"lst\"; one of list, reload, status, park, retrieve, hangup");
         assert_eq!(m("reload now"), "reload takes no arguments, \"now\" was given");
         assert_eq!(m("list a b"), "list takes one domain, \"a\" and \"b\" were given");
         assert_eq!(m("list json json"), "json was given twice");

@@ -17,6 +17,7 @@ pub mod heap;
 pub mod host;
 pub mod identity;
 pub mod listing;
+pub mod names;
 pub mod park_info;
 pub mod recall;
 pub mod reply;

@@ -262,7 +262,7 @@ impl Shared {
 }
 
 /// What a node dials at another to hand it a retriever: `callpark-handover-<token>`.
-pub const HANDOVER_PREFIX: &str = "callpark-handover-";
+pub const HANDOVER_PREFIX: &str = crate::names::HANDOVER_PREFIX;
 
 /// How often the timer thread reads what other nodes changed, with a shared store.
 pub const SYNC_MS: u64 = 250;

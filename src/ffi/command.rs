@@ -74,8 +74,25 @@ pub extern "C" fn cp_command_usage() -> *const c_char {
     USAGE.as_ptr()
 }
 
-const USAGE: &CStr = c"list [<domain>] [json] | reload | status | park <uuid> <ext>[@<domain>] [<seconds>] [json] | \
-retrieve <ext>[@<domain>]|<uuid> <user>[@<domain>] [json] | hangup <uuid> [<domain>] [json]";
+const USAGE: &CStr = match CStr::from_bytes_with_nul(concat!(crate::command::usage_text!(), "\0").as_bytes()) {
+    Ok(c) => c,
+    Err(_) => panic!("the usage has no NUL inside"),
+};
+
+/// What FreeSWITCH's console completes after `callpark`, one line each (`park
+/// ::console::list_uuid`, ...), a static NUL-terminated string: the module adds each
+/// line with `switch_console_set_complete("add callpark <line>")`.
+#[no_mangle]
+pub extern "C" fn cp_command_completions() -> *const c_char {
+    static LINES: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
+    LINES
+        .get_or_init(|| {
+            let lines: Vec<String> =
+                crate::command::COMPLETIONS.iter().map(|c| c.replace("<uuid>", "::console::list_uuid")).collect();
+            std::ffi::CString::new(lines.join("\n")).unwrap_or_default()
+        })
+        .as_ptr()
+}
 
 /// Parses the arguments of the `callpark` API command (the text after `callpark`; the
 /// grammar is `cp_command_usage`'s). Words are split on ASCII whitespace; the
