@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::config::{is_domain, is_user};
@@ -71,6 +72,44 @@ impl Sessions {
     }
 }
 
+/// Wrong guesses per user: after FAILURES within WINDOW, that user's sign-ins are refused
+/// (429) until the window has passed, without asking the switch; and at most
+/// CONCURRENT sign-ins are checked at once, so that a flood of them cannot crowd the
+/// event socket out.
+pub struct Throttle {
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    pub concurrent: tokio::sync::Semaphore,
+}
+
+pub const FAILURES: u32 = 5;
+pub const WINDOW: Duration = Duration::from_secs(300);
+const CONCURRENT: usize = 4;
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Throttle { failures: Mutex::new(HashMap::new()), concurrent: tokio::sync::Semaphore::new(CONCURRENT) }
+    }
+}
+
+impl Throttle {
+    /// Whether `who` may try now.
+    pub fn allows(&self, who: &str) -> bool {
+        let mut f = self.failures.lock().unwrap();
+        f.retain(|_, (_, since)| since.elapsed() < WINDOW);
+        f.get(who).is_none_or(|(n, _)| *n < FAILURES)
+    }
+
+    pub fn failed(&self, who: &str) {
+        let mut f = self.failures.lock().unwrap();
+        let e = f.entry(who.to_string()).or_insert((0, Instant::now()));
+        e.0 += 1;
+    }
+
+    pub fn succeeded(&self, who: &str) {
+        self.failures.lock().unwrap().remove(who);
+    }
+}
+
 /// Splits `103@acme.example` (or takes `domain` when the user has no `@`).
 pub fn split_login(login: &str, domain: &str) -> Result<(String, String), String> {
     let (u, d) = match login.trim().split_once('@') {
@@ -96,7 +135,9 @@ pub async fn password_matches(esl: &Esl, user: &str, domain: &str, password: &st
     let stored = esl.api(&format!("user_data {user}@{domain} param password")).await?;
     let stored = stored.trim_end_matches(['\r', '\n']);
     if !stored.is_empty() && !stored.starts_with("-ERR") {
-        return Ok(stored.as_bytes().ct_eq(password.as_bytes()).into());
+        // Digests of equal length, compared in constant time: neither the password nor
+        // its length shows in the time taken.
+        return Ok(Sha256::digest(stored.as_bytes()).ct_eq(&Sha256::digest(password.as_bytes())).into());
     }
     let a1 = esl.api(&format!("user_data {user}@{domain} param a1-hash")).await?;
     let a1 = a1.trim().to_ascii_lowercase();
@@ -127,6 +168,19 @@ mod tests {
         assert!(split_login("103", "").is_err());
         assert!(split_login("10 3@acme.example", "").is_err());
         assert!(split_login("103@acme.example param password", "").is_err());
+    }
+
+    #[test]
+    fn five_wrong_guesses_lock_a_user_out() {
+        let t = Throttle::default();
+        for _ in 0..FAILURES {
+            assert!(t.allows("103@acme.example"));
+            t.failed("103@acme.example");
+        }
+        assert!(!t.allows("103@acme.example"));
+        assert!(t.allows("104@acme.example"), "only that user");
+        t.succeeded("103@acme.example");
+        assert!(t.allows("103@acme.example"));
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub struct Config {
     pub esl_password: String,
     /// How long a sign-in lasts (`session-minutes`, default 480).
     pub session: Duration,
+    /// The cookie only over HTTPS (`secure-cookie`, default false: set it behind an
+    /// HTTPS proxy).
+    pub secure_cookie: bool,
     /// The directory variable that makes a user an operator (`operator-variable`,
     /// default `callpark_operator`; its value must be `true`).
     pub operator_variable: String,
@@ -41,6 +44,7 @@ impl Default for Config {
             esl: Vec::new(),
             esl_password: "ClueCon".into(),
             session: Duration::from_secs(480 * 60),
+            secure_cookie: false,
             operator_variable: "callpark_operator".into(),
             webhooks: Vec::new(),
             webhook_secret: String::new(),
@@ -123,6 +127,13 @@ impl Config {
                     format!("session-minutes: \"{value}\" is not a number of minutes from 1 to 10080")
                 })?;
                 self.session = Duration::from_secs(m * 60);
+            }
+            "secure-cookie" => {
+                self.secure_cookie = match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(format!("secure-cookie: \"{value}\" is not true or false")),
+                }
             }
             "operator-variable" => {
                 if !is_word(value) {

@@ -4,7 +4,7 @@
 //! node that is up (every node of a cluster lists and acts on the whole park).
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -33,6 +33,13 @@ pub struct Esl {
 
 /// How long a command may take before the board says the switch did not answer.
 const API_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection may be quiet before the board asks the switch something.
+const LIVENESS: Duration = Duration::from_secs(5);
+
+/// A step of the handshake, within API_TIMEOUT.
+async fn within<T>(f: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio::time::timeout(API_TIMEOUT, f).await.map_err(|_| format!("no answer in {} s", API_TIMEOUT.as_secs()))?
+}
 
 impl Esl {
     /// Starts one connection task per node; events go to `events`.
@@ -56,12 +63,26 @@ impl Esl {
 
     /// `api <cmd>` on the first node up: its reply's body.
     pub async fn api(&self, cmd: &str) -> Result<String, String> {
-        let node = self.nodes.iter().find(|n| *n.up.borrow()).ok_or("the switch is unreachable")?;
-        let (tx, rx) = oneshot::channel();
-        node.requests.send((cmd.to_string(), tx)).await.map_err(|_| "the switch is unreachable")?;
-        match tokio::time::timeout(API_TIMEOUT, rx).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(format!("the connection to {} was lost", node.addr)),
+        let i = self.nodes.iter().position(|n| *n.up.borrow()).ok_or("the switch is unreachable")?;
+        self.api_on(i, cmd).await
+    }
+
+    /// The indexes of the nodes up, in the configured order.
+    pub fn up_nodes(&self) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|&i| *self.nodes[i].up.borrow()).collect()
+    }
+
+    /// `api <cmd>` on node `i`; the whole exchange within API_TIMEOUT, so that a stalled
+    /// switch (a full socket buffer, a paused process) never holds the caller.
+    pub async fn api_on(&self, i: usize, cmd: &str) -> Result<String, String> {
+        let node = self.nodes.get(i).ok_or("no such node")?;
+        let ask = async {
+            let (tx, rx) = oneshot::channel();
+            node.requests.send((cmd.to_string(), tx)).await.map_err(|_| "the switch is unreachable".to_string())?;
+            rx.await.map_err(|_| format!("the connection to {} was lost", node.addr))?
+        };
+        match tokio::time::timeout(API_TIMEOUT, ask).await {
+            Ok(r) => r,
             Err(_) => Err(format!("the switch at {} did not answer within {} s", node.addr, API_TIMEOUT.as_secs())),
         }
     }
@@ -115,17 +136,17 @@ async fn session(
         .map_err(|e| e.to_string())?;
     let (r, mut w) = stream.into_split();
     let mut reader = BufReader::new(r);
-    let hello = read_message(&mut reader).await?;
+    let hello = within(read_message(&mut reader)).await?;
     if hello.get("Content-Type") != Some("auth/request") {
         return Err("not an event socket (no auth/request)".into());
     }
     w.write_all(format!("auth {password}\n\n").as_bytes()).await.map_err(|e| e.to_string())?;
-    let reply = read_message(&mut reader).await?;
+    let reply = within(read_message(&mut reader)).await?;
     if !reply.get("Reply-Text").unwrap_or("").starts_with("+OK") {
         return Err(format!("the password was refused ({})", reply.get("Reply-Text").unwrap_or("no reply")));
     }
     w.write_all(b"event plain CUSTOM callpark::info\n\n").await.map_err(|e| e.to_string())?;
-    let reply = read_message(&mut reader).await?;
+    let reply = within(read_message(&mut reader)).await?;
     if !reply.get("Reply-Text").unwrap_or("").starts_with("+OK") {
         return Err("the event subscription was refused".into());
     }
@@ -151,13 +172,31 @@ async fn session(
             }
         }
     });
-    let mut pending: VecDeque<Reply> = VecDeque::new();
+    // Each command waits for its reply in order (the socket answers in order). A reply
+    // later than API_TIMEOUT means the switch stalled: the connection is closed and made
+    // anew, never left to pair later replies with the wrong commands. A quiet connection
+    // is asked something every LIVENESS, so that a switch that stopped answering (paused,
+    // a network cut without a reset) shows as down within seconds.
+    let mut pending: VecDeque<(Instant, Option<Reply>)> = VecDeque::new();
+    let mut last_heard = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     let outcome = loop {
         tokio::select! {
+            _ = tick.tick() => {
+                if pending.front().is_some_and(|(at, _)| at.elapsed() > API_TIMEOUT) {
+                    break Err(format!("no answer in {} s", API_TIMEOUT.as_secs()));
+                }
+                if pending.is_empty() && last_heard.elapsed() > LIVENESS {
+                    if let Err(e) = w.write_all(b"api version\n\n").await {
+                        break Err(e.to_string());
+                    }
+                    pending.push_back((Instant::now(), None));
+                }
+            }
             m = messages.recv() => match m {
-                Some(Ok(m)) => match m.get("Content-Type") {
+                Some(Ok(m)) => { last_heard = Instant::now(); match m.get("Content-Type") {
                     Some("api/response") => {
-                        if let Some(reply) = pending.pop_front() {
+                        if let Some((_, Some(reply))) = pending.pop_front() {
                             let _ = reply.send(Ok(m.body));
                         }
                     }
@@ -169,7 +208,7 @@ async fn session(
                     }
                     Some("text/disconnect-notice") => break Ok(()),
                     _ => {}
-                },
+                }},
                 Some(Err(e)) => break Err(e),
                 None => break Err("the connection was lost".into()),
             },
@@ -179,15 +218,17 @@ async fn session(
                         let _ = reply.send(Err(e.to_string()));
                         break Err(e.to_string());
                     }
-                    pending.push_back(reply);
+                    pending.push_back((Instant::now(), Some(reply)));
                 }
                 None => break Ok(()),
             },
         }
     };
     read_task.abort();
-    for reply in pending {
-        let _ = reply.send(Err("the connection to the switch was lost".into()));
+    for (_, reply) in pending {
+        if let Some(reply) = reply {
+            let _ = reply.send(Err("the connection to the switch was lost".into()));
+        }
     }
     outcome
 }

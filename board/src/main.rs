@@ -90,7 +90,9 @@ async fn run(cfg: config::Config) {
             match ev {
                 esl::Event::Callpark(h) => {
                     hooks.push(&h);
-                    if let Some(t) = h.get("Callpark-Tenant") {
+                    // The module writes only a checked tenant; checked again, as
+                    // everything that goes into a command.
+                    if let Some(t) = h.get("Callpark-Tenant").filter(|t| config::is_domain(t)) {
                         b.refresh(t);
                     }
                 }
@@ -99,7 +101,8 @@ async fn run(cfg: config::Config) {
         }
     });
     let listen = cfg.listen;
-    let app = Arc::new(web::App { board, sessions: auth::Sessions::new(cfg.session), cfg });
+    let app =
+        Arc::new(web::App { board, sessions: auth::Sessions::new(cfg.session), throttle: Default::default(), cfg });
     let listener = tokio::net::TcpListener::bind(listen).await.unwrap_or_else(|e| {
         eprintln!("callpark-board: cannot listen on {listen}: {e}");
         std::process::exit(1)

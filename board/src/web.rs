@@ -18,13 +18,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::auth::{is_operator, password_matches, split_login, Session, Sessions};
+use crate::auth::{is_operator, password_matches, split_login, Session, Sessions, Throttle};
 use crate::config::{is_user, Config};
 use crate::park::{Board, Update};
 
 pub struct App {
     pub board: Arc<Board>,
     pub sessions: Sessions,
+    pub throttle: Throttle,
     pub cfg: Config,
 }
 
@@ -33,7 +34,7 @@ const PAGE: &str = include_str!("page.html");
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/", get(|| async { Html(PAGE) }))
+        .route("/", get(page))
         .route("/api/login", post(login))
         .route("/api/logout", post(logout))
         .route("/api/me", get(me))
@@ -43,7 +44,46 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/calls/{uuid}/send", post(send_to))
         .route("/api/calls/{uuid}/hangup", post(hangup))
         .route("/api/park", post(park_mine))
+        .layer(axum::middleware::from_fn(same_site_json))
         .with_state(app)
+}
+
+/// The page, never to be framed by another site.
+async fn page() -> Response {
+    (
+        [
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Html(PAGE),
+    )
+        .into_response()
+}
+
+/// Every POST must be JSON (which no page of another site can send with the cookie
+/// without the board's consent), and a browser that says where a request comes from
+/// (`Sec-Fetch-Site`) must say this page.
+async fn same_site_json(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.method() == axum::http::Method::POST {
+        let h = req.headers();
+        let json = h
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/json"));
+        if !json {
+            return ApiError(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "requests are JSON (Content-Type: application/json)".into(),
+            )
+            .into_response();
+        }
+        let site = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()).unwrap_or("none");
+        if !matches!(site, "same-origin" | "none") {
+            return ApiError(StatusCode::FORBIDDEN, "a request from another site".into()).into_response();
+        }
+    }
+    next.run(req).await
 }
 
 pub struct ApiError(StatusCode, String);
@@ -60,8 +100,12 @@ fn unavailable(e: String) -> ApiError {
 
 /// The token of a request: the page's cookie, or `Authorization: Bearer <token>`.
 fn token(headers: &HeaderMap) -> Option<String> {
-    if let Some(b) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        return b.strip_prefix("Bearer ").map(|t| t.trim().to_string());
+    // A bearer token (API clients); any other Authorization (a proxy's Basic) leaves
+    // the cookie to speak.
+    if let Some(t) =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|b| b.strip_prefix("Bearer "))
+    {
+        return Some(t.trim().to_string());
     }
     headers
         .get_all(header::COOKIE)
@@ -106,19 +150,28 @@ struct Login {
 
 async fn login(State(app): State<Arc<App>>, Json(l): Json<Login>) -> Result<Response, ApiError> {
     let (user, domain) = split_login(&l.user, &l.domain).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+    let who = format!("{user}@{domain}");
+    if !app.throttle.allows(&who) {
+        crate::log(&format!("{who}: sign-in refused (too many wrong passwords)"));
+        return Err(ApiError(StatusCode::TOO_MANY_REQUESTS, "too many wrong passwords: try again in 5 minutes".into()));
+    }
+    let _turn = app.throttle.concurrent.acquire().await.map_err(|_| unavailable("stopping".into()))?;
     let ok = password_matches(&app.board.esl, &user, &domain, &l.password).await.map_err(unavailable)?;
     if !ok {
-        crate::log(&format!("{user}@{domain}: sign-in refused (wrong user or password)"));
-        // A second per wrong guess.
+        app.throttle.failed(&who);
+        crate::log(&format!("{who}: sign-in refused (wrong user or password)"));
+        // A second per wrong guess, holding its turn.
         tokio::time::sleep(Duration::from_secs(1)).await;
         return Err(ApiError(StatusCode::UNAUTHORIZED, "wrong user or password".into()));
     }
+    app.throttle.succeeded(&who);
     let operator =
         is_operator(&app.board.esl, &app.cfg.operator_variable, &user, &domain).await.map_err(unavailable)?;
     let (token, s) = app.sessions.open(&user, &domain, operator);
     crate::log(&format!("{}: signed in{}", s.who(), if operator { " (operator)" } else { "" }));
     let secs = app.sessions.ttl().as_secs();
-    let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={secs}");
+    let secure = if app.cfg.secure_cookie { "; Secure" } else { "" };
+    let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={secs}{secure}");
     let body =
         json!({ "ok": true, "user": user, "domain": domain, "operator": operator, "token": token, "expires_in": secs });
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
@@ -168,8 +221,10 @@ async fn events(
             return Some((Ok(f), (rx, None, false, s, token, app)));
         }
         loop {
-            let left = s.ends.saturating_duration_since(Instant::now());
+            // Woken at least every 5 s, to see whether the sign-in ended elsewhere.
+            let left = s.ends.saturating_duration_since(Instant::now()).min(Duration::from_secs(5));
             let ev = match tokio::time::timeout(left, rx.recv()).await {
+                Err(_) if s.ends > Instant::now() && app.sessions.get(&token).is_some() => None,
                 Err(_) => Some(Event::default().event("expired").data("{}")),
                 Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) if app.sessions.get(&token).is_none() => {
                     Some(Event::default().event("expired").data("{}"))
@@ -211,6 +266,7 @@ async fn act(
     to: Option<&str>,
 ) -> Result<Json<Value>, ApiError> {
     let s = app.operator(headers, verb).await?;
+    let uuid = &uuid.to_ascii_lowercase();
     if !is_uuid(uuid) {
         return Err(ApiError(StatusCode::BAD_REQUEST, "not a call's uuid".into()));
     }
@@ -225,11 +281,22 @@ async fn act(
         (_, Some(to)) => format!("callpark retrieve {uuid} {to}@{} json", s.domain),
         _ => format!("callpark retrieve {uuid} {}@{} json", s.user, s.domain),
     };
-    carry_out(app, &s, verb, uuid, &cmd).await
+    carry_out(app, &s, verb, uuid, &cmd, None).await
 }
 
-async fn carry_out(app: &App, s: &Session, verb: &str, what: &str, cmd: &str) -> Result<Json<Value>, ApiError> {
-    let out = app.board.esl.api(cmd).await.map_err(unavailable)?;
+async fn carry_out(
+    app: &App,
+    s: &Session,
+    verb: &str,
+    what: &str,
+    cmd: &str,
+    node: Option<usize>,
+) -> Result<Json<Value>, ApiError> {
+    let out = match node {
+        Some(n) => app.board.esl.api_on(n, cmd).await,
+        None => app.board.esl.api(cmd).await,
+    }
+    .map_err(unavailable)?;
     let v: Value = serde_json::from_str(out.trim()).unwrap_or_else(|_| json!({ "ok": false, "error": out.trim() }));
     let ok = v["ok"].as_bool() == Some(true);
     let said = if ok { v["done"].as_str() } else { v["error"].as_str() }.unwrap_or("").to_string();
@@ -281,30 +348,51 @@ async fn hangup(
 }
 
 /// Parks the call the signed-in user is on, at the user's own extension, as `*68` would:
-/// the other party of the user's call is parked, the user is its parking user.
+/// the other party of the user's call is parked, the user is its parking user. The
+/// user's leg is the one whose channel the directory authenticated as the user (or that
+/// was dialed to the user), looked for on every node; more than one is refused.
 async fn park_mine(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let s = app.operator(&headers, "park").await?;
-    let out = app.board.esl.api("show calls as json").await.map_err(unavailable)?;
     let me = s.who();
-    let v: Value = serde_json::from_str(out.trim()).unwrap_or(Value::Null);
-    let other = v["rows"].as_array().into_iter().flatten().find_map(|r| {
-        let (a, b) = (r["presence_id"].as_str().unwrap_or(""), r["b_presence_id"].as_str().unwrap_or(""));
-        if a.eq_ignore_ascii_case(&me) {
-            r["b_uuid"].as_str()
-        } else if b.eq_ignore_ascii_case(&me) {
-            r["uuid"].as_str()
-        } else {
-            None
+    let esl = &app.board.esl;
+    let mut found: Vec<(usize, String)> = Vec::new();
+    for node in esl.up_nodes() {
+        let out = esl.api_on(node, "show calls as json").await.map_err(unavailable)?;
+        let v: Value = serde_json::from_str(out.trim()).unwrap_or(Value::Null);
+        for r in v["rows"].as_array().into_iter().flatten() {
+            for (mine, presence, other) in [("uuid", "presence_id", "b_uuid"), ("b_uuid", "b_presence_id", "uuid")] {
+                let (Some(mine), Some(other)) = (r[mine].as_str(), r[other].as_str()) else { continue };
+                if !r[presence].as_str().unwrap_or("").eq_ignore_ascii_case(&me) || !is_uuid(mine) || !is_uuid(other) {
+                    continue;
+                }
+                // The presence is a variable a dialplan may set: the leg must be the user's.
+                let dump = esl.api_on(node, &format!("uuid_dump {mine} json")).await.map_err(unavailable)?;
+                let d: Value = serde_json::from_str(dump.trim()).unwrap_or(Value::Null);
+                let is = |u: &str, dom: &str| {
+                    d[u].as_str().is_some_and(|x| x == s.user)
+                        && d[dom].as_str().is_some_and(|x| x.eq_ignore_ascii_case(&s.domain))
+                };
+                let authenticated =
+                    is("variable_user_name", "variable_domain_name") && d["variable_sip_authorized"] == "true";
+                if authenticated || is("variable_dialed_user", "variable_dialed_domain") {
+                    found.push((node, other.to_string()));
+                }
+            }
         }
-        .filter(|u| is_uuid(u))
-        .map(str::to_string)
-    });
-    let Some(other) = other else {
-        crate::log(&format!("{me}: park refused: on no call"));
-        return Err(ApiError(StatusCode::CONFLICT, "you are on no call to park".into()));
+    }
+    let other = match found.as_slice() {
+        [one] => one.clone(),
+        [] => {
+            crate::log(&format!("{me}: park refused: on no call"));
+            return Err(ApiError(StatusCode::CONFLICT, "you are on no call to park".into()));
+        }
+        _ => {
+            crate::log(&format!("{me}: park refused: on {} calls", found.len()));
+            return Err(ApiError(StatusCode::CONFLICT, "you are on more than one call: park it from the phone".into()));
+        }
     };
-    let cmd = format!("callpark park {other} {}@{} json", s.user, s.domain);
-    carry_out(&app, &s, "park", &other, &cmd).await
+    let cmd = format!("callpark park {} {}@{} json", other.1, s.user, s.domain);
+    carry_out(&app, &s, "park", &other.1, &cmd, Some(other.0)).await
 }
 
 #[cfg(test)]
@@ -319,6 +407,8 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, "a=b; callpark_board=abc".parse().unwrap());
         assert_eq!(token(&h).as_deref(), Some("abc"));
+        h.insert(header::AUTHORIZATION, "Basic eDp5".parse().unwrap());
+        assert_eq!(token(&h).as_deref(), Some("abc"), "a proxy's Basic leaves the cookie");
         h.insert(header::AUTHORIZATION, "Bearer xyz".parse().unwrap());
         assert_eq!(token(&h).as_deref(), Some("xyz"));
     }

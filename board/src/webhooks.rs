@@ -16,6 +16,8 @@ use tokio::sync::Notify;
 use crate::config::{Config, Webhook};
 
 const QUEUE: usize = 10_000;
+/// The longest pause between two attempts of a delivery.
+const MAX_PAUSE: Duration = Duration::from_secs(300);
 
 struct Queue {
     hook: Webhook,
@@ -56,7 +58,10 @@ impl Webhooks {
                 q
             })
             .collect();
-        let run = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        // Delivery ids: this run's random tag and a count, unique across restarts.
+        let mut tag = [0u8; 4];
+        let _ = getrandom::getrandom(&mut tag);
+        let run = u32::from_be_bytes(tag) as u64;
         Webhooks { queues, next: AtomicU64::new(1), run }
     }
 
@@ -68,7 +73,7 @@ impl Webhooks {
         let d = |k: &str| h.get(k).cloned().unwrap_or_default();
         let tenant = d("Callpark-Tenant");
         let event = d("Callpark-Action");
-        let id = format!("{}-{}", self.run, self.next.fetch_add(1, Ordering::Relaxed));
+        let id = format!("{:08x}-{}", self.run, self.next.fetch_add(1, Ordering::Relaxed));
         let time = h
             .get("Event-Date-Timestamp")
             .and_then(|t| t.parse::<u64>().ok())
@@ -156,7 +161,7 @@ async fn worker(q: std::sync::Arc<Queue>, client: reqwest::Client, secret: Strin
                     pause.as_secs()
                 ));
                 tokio::time::sleep(pause).await;
-                pause *= 2;
+                pause = (pause * 2).min(MAX_PAUSE);
             }
         }
     }

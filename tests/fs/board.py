@@ -13,6 +13,7 @@ import http.server
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -199,6 +200,11 @@ def b1_wrong_password_is_refused(t):
     check(code == 401, f"a user the directory lacks is refused (got {code})")
     code, _ = http_json("GET", "/api/calls")
     check(code == 401, f"the list needs a sign-in (got {code})")
+    # Five wrong guesses lock that user out for five minutes, even with the right password.
+    for _ in range(5):
+        code, _ = http_json("POST", "/api/login", {"user": f"105@{ACME}", "password": "guess"})
+    code, body = http_json("POST", "/api/login", {"user": f"105@{ACME}", "password": password(105, ACME)})
+    check(code == 429, f"the sixth try after five wrong ones is refused with 429 (got {code} {body})")
     check("103@acme.example: sign-in refused" in t.board.log_text(), "the board logs the refusal")
 
 
@@ -276,6 +282,19 @@ def b3_other_tenants_see_nothing_and_cannot_act(t):
     check(code == 403, f"acme's non-operator cannot hang it up (got {code})")
     code, body = http_json("GET", "/api/calls", token="f" * 64)
     check(code == 401, f"a made-up token is refused (got {code})")
+    # What another site's page could send with the operator's cookie: not JSON, or said
+    # by the browser to come from elsewhere.
+    o = sign_in(103, ACME)
+    for headers, want in (({"Content-Type": "text/plain"}, 415),
+                          ({"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"}, 403)):
+        req = urllib.request.Request(f"{BOARD}/api/calls/{uuid}/hangup", method="POST", data=b"{}",
+                                     headers={**headers, "Authorization": f"Bearer {o}"})
+        try:
+            code = urllib.request.urlopen(req, timeout=10).status
+        except urllib.error.HTTPError as e:
+            code = e.code
+        check(code == want, f"a hang-up {headers} is refused with {want} (got {code})")
+    check(len(t.ctx.parked(ACME)) == 1, "acme's call is still parked after the forged requests")
     log = t.board.log_text()
     check(f"101@globex.example: hangup {uuid} refused" in log and "104@acme.example: hangup refused: not an operator" in log,
           "the refusals are logged with who")
@@ -308,6 +327,17 @@ def b5_event_socket_restarted_under_the_board(t):
     from switch import Esl
     t.sw.esl = Esl(ESL_PORT)
     t.sw.esl.subscribe()
+    # A switch that stops answering without closing anything (SIGSTOP): shown as down
+    # within seconds, and live again after SIGCONT.
+    os.kill(t.sw.proc.pid, signal.SIGSTOP)
+    try:
+        stopped = time.time()
+        t.until(lambda: t.el("#outage").is_displayed(), 20, "the page shows a switch that stopped answering")
+        print(f"    a stopped switch shown as unreachable after {time.time() - stopped:.1f} s")
+    finally:
+        os.kill(t.sw.proc.pid, signal.SIGCONT)
+    t.until(lambda: "Live" in t.el("#link").text and not t.el("#outage").is_displayed(), 20,
+            "the page is live again after SIGCONT")
     t.park("client", "104", "101", "101", "*68106")
     t.until(lambda: len(t.rows()) == 1, 5, "a park after the outage shows up")
     # Picked up by a phone: retrieved.
