@@ -57,7 +57,8 @@ fn main() {
     let config = cbindgen::Config::from_file(format!("{dir}/cbindgen.toml")).expect("cbindgen.toml is valid");
     // The shared names as `#define CP_<NAME> "<value>"` (cbindgen exports no string
     // constants).
-    let mut names = String::from("\n/* The names the library, this module and the switch share (src/lists/names.rs). */\n");
+    let mut names =
+        String::from("\n/* The names the library, this module and the switch share (src/lists/names.rs). */\n");
     for (name, value, doc) in NAMES {
         let _ = writeln!(names, "/* {doc} */\n#define CP_{name} \"{value}\"");
     }

@@ -444,25 +444,6 @@ static cp_result cb_transfer(void *ctx, const char *uuid, const char *extension,
 /* mod_sofia writes the caller's name and number into the lamp's dialog-info XML as they
    are: escaped here, so that a name such as "AT&T" leaves the XML valid. Allocated in
    the event (freed with it) by switch_event_add_header_string. */
-static char *xml_escaped(const char *s)
-{
-	switch_stream_handle_t stream = { 0 };
-	const char *c;
-
-	SWITCH_STANDARD_STREAM(stream);
-	for (c = switch_str_nil(s); *c; c++) {
-		switch (*c) {
-		case '&': stream.write_function(&stream, "&amp;"); break;
-		case '<': stream.write_function(&stream, "&lt;"); break;
-		case '>': stream.write_function(&stream, "&gt;"); break;
-		case '"': stream.write_function(&stream, "&quot;"); break;
-		case '\'': stream.write_function(&stream, "&apos;"); break;
-		default: stream.write_function(&stream, "%c", *c); break;
-		}
-	}
-	return stream.data ? (char *) stream.data : strdup("");
-}
-
 static void cb_presence(void *ctx, const struct cp_presence *p)
 {
 	switch_event_t *event;
@@ -482,17 +463,15 @@ static void cb_presence(void *ctx, const struct cp_presence *p)
 	   the dialogs of the user of the same number; so: the parked channel's own uuid
 	   while busy, and no dialog at all (idle) when empty. */
 	if (p->lamp == CP_LAMP_EMPTY) {
-		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "force-status", "Empty");
+		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "force-status", p->status);
 		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "rpid", "unknown");
 	} else {
 		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "unique-id", p->oldest_uuid);
-		switch_event_add_header(event, SWITCH_STACK_BOTTOM, "force-status", "%s (%u caller%s)",
-								p->lamp == CP_LAMP_RECALLING ? "Recalling" : "Parked", (unsigned) p->count, p->count == 1 ? "" : "s");
+		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "force-status", p->status);
 		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "rpid", "active");
 		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "channel-state", "CS_EXECUTE");
-		switch_event_add_header_string_nodup(event, SWITCH_STACK_BOTTOM, "Caller-Caller-ID-Number", xml_escaped(p->caller_number));
-		switch_event_add_header_string_nodup(event, SWITCH_STACK_BOTTOM, "Caller-Caller-ID-Name",
-											 xml_escaped(zstr(p->caller_name) ? p->caller_number : p->caller_name));
+		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Caller-Caller-ID-Number", p->caller_number_xml);
+		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Caller-Caller-ID-Name", p->caller_name_xml);
 	}
 	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "event_type", "presence");
 	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "alt_event_type", "dialog");
@@ -1054,11 +1033,8 @@ static void hold_again(switch_core_session_t *session, const char *exit_key)
 }
 
 /* callpark:after-music, in the hold of a call with an exit key: its playback stopped.
-   By the exit key: the library may send the caller to the exit destination, else (not
-   its key, or the transfer failed) back to the music. Music that played to its end plays
-   again (when it played for a second at least) while the library still has it parked and nobody
-   is taking it (a pick-up under way is left alone); music that could not play goes on to
-   silence. While the module unloads, the hold becomes the plain endless_playback form,
+   The library says whether it plays again (cp_engine_music_stopped: the exit key, music
+   that ended, music that could not play). While the module unloads, the hold becomes the plain endless_playback form,
    which needs nothing of the module: the call waits for the next load. */
 static void after_music(switch_core_session_t *session)
 {
@@ -1067,19 +1043,16 @@ static void after_music(switch_core_session_t *session)
 	const char *key = switch_channel_get_variable(channel, SWITCH_PLAYBACK_TERMINATOR_USED);
 	const char *played = switch_channel_get_variable(channel, "playback_ms");
 	const char *exit_key = switch_channel_get_variable(channel, CP_VAR_EXIT_KEY);
-	switch_bool_t again = SWITCH_FALSE;
-	cp_result r;
+	bool again = false;
 
 	switch_channel_set_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE, NULL);
 	if (!enter_module()) {
 		hold_again(session, NULL);
 		return;
 	}
-	if (!zstr(key)) {
-		r = cp_engine_exit(globals.engine, uuid, key);
-		again = r != CP_RESULT_OK && r != CP_RESULT_ALREADY_TAKEN;
-	} else if (!zstr(played) && atoi(played) >= 1000) {
-		again = cp_engine_holding(globals.engine, uuid) != CP_RESULT_ALREADY_TAKEN;
+	/* The library decides (the exit key, music that ended or could not play). */
+	if (cp_engine_music_stopped(globals.engine, uuid, key, zstr(played) ? -1 : (int64_t) atoll(played), &again) != CP_RESULT_OK) {
+		again = false;
 	}
 	if (again && !switch_channel_test_flag(channel, CF_BRIDGED)) {
 		hold_again(session, exit_key);

@@ -130,6 +130,10 @@
 // from 1, so its answer and failure are told apart ([`Engine::recall_answered`]).
 #define OPERATOR_RING 0
 
+// Hold music that stopped after playing this long ended (and plays again); sooner, it
+// could not play.
+#define REPLAY_AFTER_MS 1000
+
 // `cp_engine_new` flag: time moves only through `cp_engine_advance`, and timers fire
 // on the thread that calls it (tests, or a host that drives timers itself).
 #define CP_ENGINE_MANUAL_CLOCK 1
@@ -420,6 +424,12 @@ typedef struct cp_presence {
   // The dialog state to tell watchers (the `answer-state` of `PRESENCE_IN`):
   // `terminated`, `early` or `confirmed`, as the tenant's `lamp-state` says.
   const char *answer_state;
+  // The lamp's words (`force-status`): `Empty`, `Parked (2 callers)`, `Recalling (1 caller)`.
+  const char *status;
+  // The oldest caller's number and name (the number when it has none), XML-escaped
+  // for the dialog XML phones are sent; empty when nothing is parked.
+  const char *caller_number_xml;
+  const char *caller_name_xml;
 } cp_presence;
 
 // A lifecycle event. Optional fields are NULL when absent.
@@ -724,25 +734,19 @@ cp_result cp_engine_adopt(const struct cp_engine *engine, const struct cp_adopt 
 // `uuid` is NULL or NUL-terminated.
 cp_result cp_engine_hangup(const struct cp_engine *engine, const char *uuid);
 
-// The parked caller `uuid` pressed `key`, which stopped its hold music (the switch's
-// `playback_terminator_used`). `CP_RESULT_OK`: it was the call's exit key and the call
-// was transferred to the exit destination (`transfer` callback; `exit-key` event).
-// `CP_RESULT_INVALID_ARGUMENT`: not its exit key, the call stays parked (hold it again);
-// `CP_RESULT_NOT_FOUND`: not parked; `CP_RESULT_ALREADY_TAKEN`: already leaving (do not
-// hold it again: whoever took it is bridging it);
-// `CP_RESULT_BRIDGE_FAILED`: the transfer failed and it stays parked.
+// The hold music of `uuid` stopped, by `key` (NULL or empty: no key) or after
+// `played_ms` milliseconds of playing (negative: unknown). `*replay` says whether to
+// put the call back on its music (`Engine::music_stopped`: the exit key takes it to
+// its exit destination; music that ended plays again while the call is parked and
+// nobody is taking it; music that could not play goes on to silence).
 //
 // # Safety
-// Strings NULL or NUL-terminated.
-cp_result cp_engine_exit(const struct cp_engine *engine, const char *uuid, const char *key);
-
-// Whether `uuid` is parked and nobody is taking it out of the park: `CP_RESULT_OK`, the
-// host may put it back on its hold music (its music ended); `CP_RESULT_ALREADY_TAKEN`:
-// it is leaving (a pick-up is under way); `CP_RESULT_NOT_FOUND`: not parked.
-//
-// # Safety
-// `uuid` is NULL or NUL-terminated.
-cp_result cp_engine_holding(const struct cp_engine *engine, const char *uuid);
+// Strings NULL or NUL-terminated; `replay` NULL or writable.
+cp_result cp_engine_music_stopped(const struct cp_engine *engine,
+                                  const char *uuid,
+                                  const char *key,
+                                  int64_t played_ms,
+                                  bool *replay);
 
 // Recall attempt `attempt` of `parked_uuid` was answered on `leg_uuid`. On
 // `CP_RESULT_OK` the engine has bridged them (`bridge` callback); otherwise the call

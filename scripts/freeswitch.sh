@@ -21,20 +21,25 @@
 # FREESWITCH_BUILD_DIR (default target/freeswitch/<version>), each step's log goes to
 # <build dir>/<step>.log, and a failed step names itself and prints the end of its log.
 #
-# sofia-sip and spandsp go into the same prefix (FreeSWITCH and its modules find them
-# there by RUNPATH), so two versions side by side never share a library.
+# sofia-sip and spandsp (the same revisions for both versions) are built once: for the
+# default prefixes into <root>/freeswitch-deps (root: CALLPARK_FS_ROOT or /usr/local),
+# which both switches use, so that a fresh machine builds them once for the two; with
+# --prefix, into that prefix (one switch, self-contained). FreeSWITCH and its modules
+# find them by RUNPATH. A prefix built before that layout (its own copy of both) is
+# still taken as installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
 version=1.10.12
 prefix=""
+deps=""
 print_prefix=no
 while [ $# -gt 0 ]; do
 	case $1 in
 	1.10.12 | master) version=$1 ;;
-	--prefix) prefix=$2; shift ;;
-	--prefix=*) prefix=${1#--prefix=} ;;
+	--prefix) prefix=$2; deps=$2; shift ;;
+	--prefix=*) prefix=${1#--prefix=}; deps=$prefix ;;
 	--print-prefix) print_prefix=yes ;;
 	-h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "freeswitch: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -61,6 +66,7 @@ master)
 	: "${prefix:=${CALLPARK_FS_ROOT:-/usr/local}/freeswitch-master}"
 	;;
 esac
+: "${deps:=${CALLPARK_FS_ROOT:-/usr/local}/freeswitch-deps}"
 if [ "$print_prefix" = yes ]; then
 	echo "$prefix"
 	exit 0
@@ -155,9 +161,11 @@ fetch_source() {
 	[ -d "$build/src/$name" ] || { echo "$archive did not unpack into $name/"; return 1; }
 }
 
-export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
-export LDFLAGS="-L$prefix/lib -Wl,-rpath,$prefix/lib"
-export CPPFLAGS="-I$prefix/include"
+export PKG_CONFIG_PATH=$deps/lib/pkgconfig:$prefix/lib/pkgconfig
+export LDFLAGS="-L$deps/lib -Wl,-rpath,$deps/lib -L$prefix/lib -Wl,-rpath,$prefix/lib"
+export CPPFLAGS="-I$deps/include -I$prefix/include"
+deps_stamp=$deps/share/callpark-freeswitch-deps.revision
+deps_wanted="sofia-sip $SOFIA_REV spandsp $SPANDSP_REV"
 jobs=$(nproc)
 
 autotools_lib() {
@@ -165,9 +173,14 @@ autotools_lib() {
 	fetch_source "$@"
 	cd "$build/src/$1"
 	./bootstrap.sh
-	./configure --prefix="$prefix"
+	./configure --prefix="$deps"
 	make -j"$jobs"
 	make install
+}
+
+deps_installed() {
+	[ -f "$deps_stamp" ] && [ "$(cat "$deps_stamp")" = "$deps_wanted" ] &&
+		PKG_CONFIG_PATH=$deps/lib/pkgconfig pkg-config --exists sofia-sip-ua spandsp
 }
 
 # The modules the shim, the tests, the demo and the benchmark load, and nothing else.
@@ -204,12 +217,23 @@ fs_install() {
 	echo "$wanted" >"$stamp"
 }
 
+have_deps=no
+if deps_installed; then
+	have_deps=yes
+	steps=3
+fi
 echo "freeswitch: building FreeSWITCH $version ($FS_REV) into $prefix; logs in $build"
 step packages "installing the Debian build packages" packages
-step sofia-sip "building sofia-sip" autotools_lib sofia-sip sofia-sip-$SOFIA_REV.tar.xz \
-	https://github.com/freeswitch/sofia-sip.git $SOFIA_REV
-step spandsp "building spandsp" autotools_lib spandsp spandsp-$SPANDSP_REV.tar.xz \
-	https://github.com/freeswitch/spandsp.git $SPANDSP_REV
+if [ "$have_deps" = yes ]; then
+	echo "freeswitch: sofia-sip $SOFIA_REV and spandsp $SPANDSP_REV are installed in $deps"
+else
+	step sofia-sip "building sofia-sip into $deps" autotools_lib sofia-sip sofia-sip-$SOFIA_REV.tar.xz \
+		https://github.com/freeswitch/sofia-sip.git $SOFIA_REV
+	step spandsp "building spandsp into $deps" autotools_lib spandsp spandsp-$SPANDSP_REV.tar.xz \
+		https://github.com/freeswitch/spandsp.git $SPANDSP_REV
+	mkdir -p "$deps/share"
+	echo "$deps_wanted" >"$deps_stamp"
+fi
 step freeswitch-configure "configuring FreeSWITCH" fs_configure
 step freeswitch-install "building and installing FreeSWITCH" fs_install
 installed || { echo "freeswitch: installed, but pkg-config in $prefix does not answer $FS_MODVERSION" >&2; exit 1; }

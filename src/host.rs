@@ -84,6 +84,30 @@ impl Presence {
         Presence { tenant: tenant.into(), target, state, subscriber, parked_as: LampState::Confirmed, last_word: false }
     }
 
+    /// The lamp's words on phones that show them (sofia's `force-status`): `Empty`,
+    /// `Parked (1 caller)`, `Recalling (2 callers)`.
+    pub fn status_text(&self) -> String {
+        let n = self.state.count;
+        match (n, self.state.recalling) {
+            (0, _) => "Empty".into(),
+            (_, recalling) => {
+                format!(
+                    "{} ({n} caller{})",
+                    if recalling { "Recalling" } else { "Parked" },
+                    if n == 1 { "" } else { "s" }
+                )
+            }
+        }
+    }
+
+    /// The oldest parked caller as a phone's dialog XML shows it: its number and its name
+    /// (the number when it has none), each XML-escaped; empty when nothing is parked.
+    pub fn shown_caller(&self) -> (String, String) {
+        let Some((_, number, name)) = &self.state.oldest else { return Default::default() };
+        let name = if name.is_empty() { number } else { name };
+        (crate::park_info::xml_escaped(number), crate::park_info::xml_escaped(name))
+    }
+
     /// The dialog state a watcher's phone is told: `terminated` (nothing parked),
     /// `early` (a recall ringing, or parked where `lamp-state` is `early`), `confirmed`;
     /// NUL-terminated, as the switch takes it.
@@ -224,4 +248,28 @@ pub trait Host: Send + Sync {
         Vec::new()
     }
     fn log(&self, level: LogLevel, message: &str);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Presence, Target};
+    use crate::store::SlotState;
+
+    fn lamp(count: usize, recalling: bool, number: &str, name: &str) -> Presence {
+        let oldest = (count > 0).then(|| ("u1".to_string(), number.to_string(), name.to_string()));
+        Presence::new("acme.example", Target::Extension("102".into()), SlotState { count, recalling, oldest }, None)
+    }
+
+    #[test]
+    fn a_lamp_s_words_and_caller() {
+        assert_eq!(lamp(0, false, "", "").status_text(), "Empty");
+        assert_eq!(lamp(1, false, "104", "").status_text(), "Parked (1 caller)");
+        assert_eq!(lamp(2, true, "104", "").status_text(), "Recalling (2 callers)");
+        assert_eq!(
+            lamp(1, false, "104", "AT&T <Sales>").shown_caller(),
+            ("104".into(), "AT&amp;T &lt;Sales&gt;".into())
+        );
+        assert_eq!(lamp(1, false, "104", "").shown_caller(), ("104".into(), "104".into()), "no name: the number");
+        assert_eq!(lamp(0, false, "", "").shown_caller(), (String::new(), String::new()));
+    }
 }

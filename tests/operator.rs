@@ -278,3 +278,24 @@ fn keys_during_a_call_park_the_other_party_only_from_a_user_s_leg() {
     assert!(matches!(r, Reply::Hold { ref extension, .. } if extension == "105"), "{r:?}");
     assert_eq!(rig.engine.parked("c1").map(|c| c.parking_user), Some("101".to_string()));
 }
+
+#[test]
+fn what_the_end_of_the_hold_music_means() {
+    let rig = Rig::new(&exit_conf());
+    rig.dial(ACME, "c1", "*68102", None, Some("101")).unwrap();
+    // Music that ended after playing plays again; music that stopped at once could not
+    // play (the hold goes on to silence); unknown: not replayed.
+    assert!(rig.engine.music_stopped("c1", None, Some(1500)));
+    assert!(rig.engine.music_stopped("c1", Some(""), Some(1000)), "an empty key is no key");
+    assert!(!rig.engine.music_stopped("c1", None, Some(999)));
+    assert!(!rig.engine.music_stopped("c1", None, None));
+    // Another key: back to the music, still parked.
+    assert!(rig.engine.music_stopped("c1", Some("5"), Some(200)));
+    assert!(rig.engine.parked("c1").is_some());
+    // The exit key: out of the park, no music.
+    rig.dial(ACME, "c2", "*68103", None, Some("101")).unwrap();
+    assert!(!rig.engine.music_stopped("c2", Some("#"), Some(300)));
+    assert!(rig.engine.parked("c2").is_none(), "the exit key took it out");
+    // A call the park does not have (adopted by nobody yet): its music plays on.
+    assert!(rig.engine.music_stopped("gone", None, Some(2000)));
+}

@@ -631,8 +631,13 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             b"exit" => {
+                // The hold music stopped: by a key, or (an empty key) after some playing.
                 let (uuid, key) = (field(f.next()), field(f.next()));
-                ok("cp_engine_exit", unsafe { api::cp_engine_exit(st.handle, p(&uuid), p(&key)) });
+                let played = num(f.next()).map_or(-1, |n| n as i64);
+                let mut replay = false;
+                ok("cp_engine_music_stopped", unsafe {
+                    api::cp_engine_music_stopped(st.handle, p(&uuid), p(&key), played, &mut replay)
+                });
             }
             b"faults" => st.ctx.faults = num(f.next()).unwrap_or(0) as u8,
             b"free-engine" => {

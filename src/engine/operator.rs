@@ -17,6 +17,10 @@ use crate::store::{Claim, ParkedCall};
 /// from 1, so its answer and failure are told apart ([`Engine::recall_answered`]).
 pub const OPERATOR_RING: u32 = 0;
 
+/// Hold music that stopped after playing this long ended (and plays again); sooner, it
+/// could not play.
+pub const REPLAY_AFTER_MS: u64 = 1000;
+
 impl Engine {
     /// The parked call an operator names, in the tenant named (any when `None`).
     fn named_call(&self, target: &Target, tenant: Option<&str>) -> Result<CallInfo, DialError> {
@@ -109,6 +113,24 @@ impl Engine {
             None => Err(CallError::NotFound),
             Some(c) if c.claim.is_some() => Err(CallError::AlreadyTaken),
             Some(_) => Ok(()),
+        }
+    }
+
+    /// The hold music of `uuid` stopped: by `key` (what the switch read as the key that
+    /// stopped it), or after playing `played_ms` (None: unknown). Whether the host puts
+    /// it back on its music:
+    /// - a key: the exit key takes the call to its exit destination (no replay); any
+    ///   other key, or an exit that failed, goes back to the music; a call a pick-up is
+    ///   taking is left alone;
+    /// - no key: music that played for a second at least ended: it plays again unless
+    ///   the call is leaving the park; music that stopped sooner could not play, and the
+    ///   hold goes on to its silence (replaying it would spin).
+    pub fn music_stopped(&self, uuid: &str, key: Option<&str>, played_ms: Option<u64>) -> bool {
+        match key.filter(|k| !k.is_empty()) {
+            Some(k) => !matches!(self.exit(uuid, k), Ok(()) | Err(CallError::AlreadyTaken)),
+            None => {
+                played_ms.is_some_and(|ms| ms >= REPLAY_AFTER_MS) && self.holding(uuid) != Err(CallError::AlreadyTaken)
+            }
         }
     }
 

@@ -319,40 +319,31 @@ pub unsafe extern "C" fn cp_engine_hangup(engine: *const cp_engine, uuid: *const
     })
 }
 
-/// The parked caller `uuid` pressed `key`, which stopped its hold music (the switch's
-/// `playback_terminator_used`). `CP_RESULT_OK`: it was the call's exit key and the call
-/// was transferred to the exit destination (`transfer` callback; `exit-key` event).
-/// `CP_RESULT_INVALID_ARGUMENT`: not its exit key, the call stays parked (hold it again);
-/// `CP_RESULT_NOT_FOUND`: not parked; `CP_RESULT_ALREADY_TAKEN`: already leaving (do not
-/// hold it again: whoever took it is bridging it);
-/// `CP_RESULT_BRIDGE_FAILED`: the transfer failed and it stays parked.
+/// The hold music of `uuid` stopped, by `key` (NULL or empty: no key) or after
+/// `played_ms` milliseconds of playing (negative: unknown). `*replay` says whether to
+/// put the call back on its music (`Engine::music_stopped`: the exit key takes it to
+/// its exit destination; music that ended plays again while the call is parked and
+/// nobody is taking it; music that could not play goes on to silence).
 ///
 /// # Safety
-/// Strings NULL or NUL-terminated.
+/// Strings NULL or NUL-terminated; `replay` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn cp_engine_exit(
+pub unsafe extern "C" fn cp_engine_music_stopped(
     engine: *const cp_engine,
     uuid: *const c_char,
     key: *const c_char,
+    played_ms: i64,
+    replay: *mut bool,
 ) -> cp_result {
-    with_engine("cp_engine_exit", engine, |e| {
+    with_engine("cp_engine_music_stopped", engine, |e| {
         let uuid = try_ffi!(str_arg(uuid));
-        let key = try_ffi!(str_arg(key));
-        e.engine.exit(uuid, key).map_or_else(|err| cp_result::from(&err), |()| cp_result::Ok)
-    })
-}
-
-/// Whether `uuid` is parked and nobody is taking it out of the park: `CP_RESULT_OK`, the
-/// host may put it back on its hold music (its music ended); `CP_RESULT_ALREADY_TAKEN`:
-/// it is leaving (a pick-up is under way); `CP_RESULT_NOT_FOUND`: not parked.
-///
-/// # Safety
-/// `uuid` is NULL or NUL-terminated.
-#[no_mangle]
-pub unsafe extern "C" fn cp_engine_holding(engine: *const cp_engine, uuid: *const c_char) -> cp_result {
-    with_engine("cp_engine_holding", engine, |e| {
-        let uuid = try_ffi!(str_arg(uuid));
-        e.engine.holding(uuid).map_or_else(|err| cp_result::from(&err), |()| cp_result::Ok)
+        let key = try_ffi!(opt_str_arg(key));
+        if replay.is_null() {
+            return cp_result::NullParameter;
+        }
+        let again = e.engine.music_stopped(uuid, key, u64::try_from(played_ms).ok());
+        unsafe { *replay = again };
+        cp_result::Ok
     })
 }
 

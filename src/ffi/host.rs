@@ -100,6 +100,12 @@ pub struct cp_presence {
     /// The dialog state to tell watchers (the `answer-state` of `PRESENCE_IN`):
     /// `terminated`, `early` or `confirmed`, as the tenant's `lamp-state` says.
     pub answer_state: *const c_char,
+    /// The lamp's words (`force-status`): `Empty`, `Parked (2 callers)`, `Recalling (1 caller)`.
+    pub status: *const c_char,
+    /// The oldest caller's number and name (the number when it has none), XML-escaped
+    /// for the dialog XML phones are sent; empty when nothing is parked.
+    pub caller_number_xml: *const c_char,
+    pub caller_name_xml: *const c_char,
 }
 
 /// A lifecycle event. Optional fields are NULL when absent.
@@ -383,7 +389,9 @@ impl Host for CHost {
         match notice {
             Notice::Presence(p) => {
                 let (oldest, number, name) = p.state.oldest.clone().unwrap_or_default();
-                let s = [&p.tenant, p.target.name(), &oldest, &number, &name].map(c);
+                let (number_xml, name_xml) = p.shown_caller();
+                let s = [&p.tenant, p.target.name(), &oldest, &number, &name, &p.status_text(), &number_xml, &name_xml]
+                    .map(c);
                 let sub = p.subscriber.as_deref().map(c);
                 let cp = cp_presence {
                     tenant: s[0].as_ptr(),
@@ -403,6 +411,9 @@ impl Host for CHost {
                     caller_name: s[4].as_ptr(),
                     subscriber: opt(&sub),
                     answer_state: p.answer_state().as_ptr(),
+                    status: s[5].as_ptr(),
+                    caller_number_xml: s[6].as_ptr(),
+                    caller_name_xml: s[7].as_ptr(),
                 };
                 unsafe { (self.presence)(self.ctx, &cp) }
             }
