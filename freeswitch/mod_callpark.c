@@ -22,7 +22,6 @@
 /* The names shared with the library and the switch (applications, channel variables,
    the lamps' prefix) are CP_* in callpark.h, from src/lists/names.rs. */
 /* What the hold runs after its music stops: a key pressed, or music that cannot play. */
-#define CALLPARK_AFTER_MUSIC "after-music"
 
 SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load);
 SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_callpark_shutdown);
@@ -830,15 +829,6 @@ static switch_caller_application_t *running_node(switch_core_session_t *session)
 	return NULL;
 }
 
-/* What is_hold() compares: a caller profile as the hold began under it. A transfer gives
-   the channel a new profile (a new index), or with reuse_caller_profile rewrites the
-   destination of the one it has. */
-static void held_key(char *buf, size_t len, const char *index, const char *dialplan, const char *context, const char *number)
-{
-	switch_snprintf(buf, len, "%s|%s|%s|%s", switch_str_nil(index), switch_str_nil(dialplan), switch_str_nil(context),
-					switch_str_nil(number));
-}
-
 /* On `session`'s own thread, inside the callpark application run by the dialplan
    extension's own loop: makes `apps` (n pairs of name and data) what the extension runs
    next, in place of the rest of it, as a transfer to an inline extension would, without
@@ -849,7 +839,7 @@ static void held_key(char *buf, size_t len, const char *index, const char *dialp
    `running` is running_node() as it was when the callpark application decided to hold
    (before answering the call: answering runs execute_on_answer applications, which
    change current_application). */
-static switch_bool_t run_next(switch_core_session_t *session, switch_caller_application_t *running, const char *const *apps, size_t n)
+static switch_bool_t run_next(switch_core_session_t *session, switch_caller_application_t *running, const struct cp_hold_step *steps, size_t n)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
 	switch_caller_extension_t *ext = switch_channel_get_caller_extension(channel);
@@ -869,8 +859,8 @@ static switch_bool_t run_next(switch_core_session_t *session, switch_caller_appl
 	}
 	for (i = 0; i < n; i++) {
 		a = switch_core_session_alloc(session, sizeof(*a));
-		a->application_name = switch_core_session_strdup(session, apps[2 * i]);
-		a->application_data = switch_core_session_strdup(session, apps[2 * i + 1]);
+		a->application_name = switch_core_session_strdup(session, steps[i].app);
+		a->application_data = switch_core_session_strdup(session, steps[i].data);
 		if (last) {
 			last->next = a;
 		} else {
@@ -884,8 +874,8 @@ static switch_bool_t run_next(switch_core_session_t *session, switch_caller_appl
 	running->next = first;
 	ext->current_application = first;
 	ext->last_application = last;
-	/* For is_hold(): the hold runs in the dialplan that parked the call, not an inline one. */
-	held_key(key, sizeof(key), cp->profile_index, cp->dialplan, cp->context, cp->destination_number);
+	/* For cp_hold_runs(): the hold runs in the dialplan that parked the call, not an inline one. */
+	cp_hold_profile_key(cp->profile_index, cp->dialplan, cp->context, cp->destination_number, key, sizeof(key));
 	switch_channel_set_variable(channel, CP_VAR_HELD_IN_PROFILE, key);
 	return SWITCH_TRUE;
 }
@@ -896,7 +886,8 @@ static switch_bool_t run_next(switch_core_session_t *session, switch_caller_appl
 static switch_status_t hold(switch_core_session_t *session, const char *music, const char *exit_key, const char *announce)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
-	const char *say = zstr(announce) ? "" : "say:${" CP_VAR_ANNOUNCE "},";
+	/* The library's plan: the announcement, the music, then silence (src/hold.rs). */
+	struct cp_hold_plan plan = cp_hold_plan_of(!zstr(announce), !zstr(exit_key));
 	/* Only the hold without an exit key runs in place (run_next). */
 	switch_caller_application_t *running = zstr(exit_key) ? running_node(session) : NULL;
 
@@ -911,34 +902,20 @@ static switch_status_t hold(switch_core_session_t *session, const char *music, c
 	switch_channel_set_variable(channel, SWITCH_PARK_AFTER_BRIDGE_VARIABLE, NULL);
 	switch_channel_set_variable(channel, SWITCH_TRANSFER_AFTER_BRIDGE_VARIABLE, NULL);
 	switch_channel_answer(channel);
-	/* Variables expand after the inline dialplan is split, so the music may hold commas;
-	   the announcement (say's arguments: "en number iterated 102") comes first. */
-	if (zstr(exit_key)) {
-		/* No key stops endless_playback. */
-		const char *apps[] = { "say", "${" CP_VAR_ANNOUNCE "}", "endless_playback", "${" CP_VAR_HOLD_MUSIC "}", "endless_playback",
-							   CP_SILENCE };
-		if (zstr(announce) ? run_next(session, running, apps + 2, 2) : run_next(session, running, apps, 3)) {
-			return SWITCH_STATUS_SUCCESS;
+	if (!zstr(exit_key)) {
+		/* The exit key stops playback (and only it: playback_terminators, put back as
+		   they were when the call leaves the park), and callpark:after-music asks the
+		   library; music that ended plays again. */
+		if (!switch_channel_get_variable(channel, CP_VAR_SAVED_TERMINATORS)) {
+			const char *was = switch_channel_get_variable(channel, SWITCH_PLAYBACK_TERMINATORS_VARIABLE);
+			switch_channel_set_variable(channel, CP_VAR_SAVED_TERMINATORS, zstr(was) ? "*" : was);
 		}
-		return switch_ivr_session_transfer(session,
-										   switch_core_session_sprintf(session,
-																	   "%sendless_playback:${" CP_VAR_HOLD_MUSIC "},endless_playback:" CP_SILENCE, say),
-										   "inline", NULL);
+		switch_channel_set_variable(channel, SWITCH_PLAYBACK_TERMINATORS_VARIABLE, exit_key);
+	} else if (run_next(session, running, plan.steps, plan.n)) {
+		return SWITCH_STATUS_SUCCESS;
 	}
-	/* The exit key stops playback (and only it: playback_terminators, put back as they
-	   were when the call leaves the park), and callpark:after-music asks the library;
-	   music that ended plays again. */
-	if (!switch_channel_get_variable(channel, CP_VAR_SAVED_TERMINATORS)) {
-		const char *was = switch_channel_get_variable(channel, SWITCH_PLAYBACK_TERMINATORS_VARIABLE);
-		switch_channel_set_variable(channel, CP_VAR_SAVED_TERMINATORS, zstr(was) ? "*" : was);
-	}
-	switch_channel_set_variable(channel, SWITCH_PLAYBACK_TERMINATORS_VARIABLE, exit_key);
-	return switch_ivr_session_transfer(session,
-									   switch_core_session_sprintf(session,
-																   "%splayback:${" CP_VAR_HOLD_MUSIC "}," CP_APP_CALLPARK ":" CALLPARK_AFTER_MUSIC
-																   ",playback:" CP_SILENCE "," CP_APP_CALLPARK ":" CALLPARK_AFTER_MUSIC,
-																   say),
-									   "inline", NULL);
+	/* Variables expand after the inline dialplan is split, so the music may hold commas. */
+	return switch_ivr_session_transfer(session, switch_core_session_strdup(session, plan.inline_text), CP_INLINE, NULL);
 }
 
 /* Sends a channel back to a user of a tenant, announcing why first. If the user does
@@ -1133,7 +1110,7 @@ static void run_callpark(switch_core_session_t *session, const char *data)
 		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_ERROR, "usage: callpark %s\n", CALLPARK_SYNTAX);
 		return;
 	}
-	if (!strcmp(data, CALLPARK_AFTER_MUSIC)) {
+	if (!strcmp(data, CP_AFTER_MUSIC)) {
 		after_music(session);
 		return;
 	}
@@ -1355,61 +1332,32 @@ static void stranded_check(const char *uuid, const char *gone)
 	}
 }
 
-/* Whether what a parked channel runs is the park's hold: hold() sends it to an inline
-   dialplan of its announcement (say), then endless_playback (or playback and
-   callpark:after-music) of its hold music, then of silence; or runs the same next in
-   the extension that parked it (run_next), under the caller profile it had then
-   (`profile` and `held_in`, held_key() of the profile now and of the one run_next
-   recorded: a transfer since changes it). */
-static switch_bool_t is_hold(const char *dialplan, const char *profile, const char *held_in, const char *app, const char *data,
-							 const char *music, const char *announce)
-{
-	switch_bool_t held_here = !zstr(profile) && !zstr(held_in) && !strcmp(profile, held_in) && !zstr(dialplan);
-
-	if ((!held_here && (zstr(dialplan) || strcasecmp(dialplan, "inline"))) || zstr(app) || zstr(data)) {
-		return SWITCH_FALSE;
-	}
-	if (!strcmp(app, "say")) {
-		return !zstr(announce) && !strcmp(data, announce) ? SWITCH_TRUE : SWITCH_FALSE;
-	}
-	if (!strcmp(app, CP_APP_CALLPARK)) {
-		return !strcmp(data, CALLPARK_AFTER_MUSIC) ? SWITCH_TRUE : SWITCH_FALSE;
-	}
-	return (!strcmp(app, "endless_playback") || !strcmp(app, "playback")) &&
-				   ((!zstr(music) && !strcmp(data, music)) || !strcmp(data, CP_SILENCE))
-			   ? SWITCH_TRUE
-			   : SWITCH_FALSE;
-}
-
-/* Transferred to the hold's inline dialplan and not running it yet (an operator's park a
-   moment ago, the channel still routing): its current application is still the one it
-   ran before, but its caller profile is the hold's own. */
-static switch_bool_t on_way_to_hold(switch_caller_profile_t *cp)
-{
-	return cp && !zstr(cp->dialplan) && !strcasecmp(cp->dialplan, "inline") && !zstr(cp->destination_number) &&
-				   strstr(cp->destination_number, "playback:${" CP_VAR_HOLD_MUSIC "}")
-			   ? SWITCH_TRUE
-			   : SWITCH_FALSE;
-}
-
-/* Whether a parked channel is still in the park's hold (or on its way to it) and bridged
-   to nobody. */
+/* Whether a parked channel is still in the park's hold (or on its way to it: an
+   operator's park a moment ago, the channel still routing, the bridge it leaves maybe
+   not ended yet) and bridged to nobody; the library decides from what it runs
+   (cp_hold_runs, src/hold.rs). */
 static switch_bool_t in_hold(switch_channel_t *channel)
 {
 	switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
-	char key[1024] = "";
+	struct cp_hold_running r = { 0 };
 
-	if (cp) {
-		held_key(key, sizeof(key), cp->profile_index, cp->dialplan, cp->context, cp->destination_number);
+	if (!cp) {
+		return SWITCH_FALSE;
 	}
-
-	/* On its way, the bridge it leaves may not have ended yet. */
-	return on_way_to_hold(cp) ||
-		(!switch_channel_test_flag(channel, CF_BRIDGED) && cp &&
-		 is_hold(cp->dialplan, key, switch_channel_get_variable(channel, CP_VAR_HELD_IN_PROFILE),
-				 switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE),
-				 switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_DATA_VARIABLE),
-				 switch_channel_get_variable(channel, CP_VAR_HOLD_MUSIC), switch_channel_get_variable(channel, CP_VAR_ANNOUNCE)));
+	r.profile_index = cp->profile_index;
+	r.dialplan = cp->dialplan;
+	r.context = cp->context;
+	r.destination = cp->destination_number;
+	r.held_in = switch_channel_get_variable(channel, CP_VAR_HELD_IN_PROFILE);
+	r.app = switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE);
+	r.data = switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_DATA_VARIABLE);
+	r.music = switch_channel_get_variable(channel, CP_VAR_HOLD_MUSIC);
+	r.announce = switch_channel_get_variable(channel, CP_VAR_ANNOUNCE);
+	if (switch_channel_test_flag(channel, CF_BRIDGED)) {
+		/* Bridged: in the hold only on its way there. */
+		r.app = NULL;
+	}
+	return cp_hold_runs(&r, true) ? SWITCH_TRUE : SWITCH_FALSE;
 }
 
 /* A parked channel that runs anything but the park's hold, or is bridged, was taken out
@@ -1421,19 +1369,23 @@ static void left_hold_handler(switch_event_t *event)
 {
 	const char *uuid = switch_event_get_header(event, "Unique-ID");
 	const char *app = switch_event_get_header(event, "Application");
-	char key[1024];
 
 	if (!globals.running || zstr(uuid) || !switch_true(switch_event_get_header(event, "variable_" CP_VAR_PARKED))) {
 		return;
 	}
 	if (event->event_id == SWITCH_EVENT_CHANNEL_EXECUTE) {
-		const char *dialplan = switch_event_get_header(event, "Caller-Dialplan");
+		struct cp_hold_running r = { 0 };
 
-		held_key(key, sizeof(key), switch_event_get_header(event, "Caller-Profile-Index"), dialplan,
-				 switch_event_get_header(event, "Caller-Context"), switch_event_get_header(event, "Caller-Destination-Number"));
-		if (is_hold(dialplan, key, switch_event_get_header(event, "variable_" CP_VAR_HELD_IN_PROFILE), app,
-					switch_event_get_header(event, "Application-Data"), switch_event_get_header(event, "variable_" CP_VAR_HOLD_MUSIC),
-					switch_event_get_header(event, "variable_" CP_VAR_ANNOUNCE))) {
+		r.profile_index = switch_event_get_header(event, "Caller-Profile-Index");
+		r.dialplan = switch_event_get_header(event, "Caller-Dialplan");
+		r.context = switch_event_get_header(event, "Caller-Context");
+		r.destination = switch_event_get_header(event, "Caller-Destination-Number");
+		r.held_in = switch_event_get_header(event, "variable_" CP_VAR_HELD_IN_PROFILE);
+		r.app = app;
+		r.data = switch_event_get_header(event, "Application-Data");
+		r.music = switch_event_get_header(event, "variable_" CP_VAR_HOLD_MUSIC);
+		r.announce = switch_event_get_header(event, "variable_" CP_VAR_ANNOUNCE);
+		if (cp_hold_runs(&r, false)) {
 			return;
 		}
 	}

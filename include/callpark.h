@@ -20,6 +20,10 @@
 #define CP_CONFIGURATION "callpark.conf"
 /* The user part of a hand-over URI between nodes: callpark-handover-<token>. */
 #define CP_HANDOVER_PREFIX "callpark-handover-"
+/* What the hold runs after its music stops when a key may stop it (callpark:after-music). */
+#define CP_AFTER_MUSIC "after-music"
+/* The dialplan of a hold run as an inline extension. */
+#define CP_INLINE "inline"
 /* What a sent-back call runs when its parking user did not take it. */
 #define CP_BACK_TO_PARK "back-to-park"
 /* The hold's music when none is configured: silence. */
@@ -665,6 +669,36 @@ typedef struct cp_dial_result {
   char tenant[CP_DIAL_NAME_SIZE];
 } cp_dial_result;
 
+// One step of the hold: an application and its data (channel variables unexpanded).
+typedef struct cp_hold_step {
+  const char *app;
+  const char *data;
+} cp_hold_step;
+
+// The hold's steps, and the same as an inline extension's text (`app:data,...`).
+typedef struct cp_hold_plan {
+  const struct cp_hold_step *steps;
+  size_t n;
+  const char *inline_text;
+} cp_hold_plan;
+
+// What a parked channel runs, as the switch reports it (any field NULL: empty).
+typedef struct cp_hold_running {
+  // Its caller profile now: index, dialplan, context, destination number.
+  const char *profile_index;
+  const char *dialplan;
+  const char *context;
+  const char *destination;
+  // What `cp_hold_profile_key` gave when the hold began in place (its variable).
+  const char *held_in;
+  // The application it runs and its data, as the switch expanded it.
+  const char *app;
+  const char *data;
+  // The channel's hold music and announcement variables.
+  const char *music;
+  const char *announce;
+} cp_hold_running;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -890,6 +924,30 @@ cp_result cp_engine_operate(const struct cp_engine *engine,
 cp_result cp_engine_dial(const struct cp_engine *engine,
                          const struct cp_dial *req,
                          struct cp_dial_result *out);
+
+// The hold of a call with (or without) an announcement and an exit key: a static plan,
+// valid for the life of the process.
+struct cp_hold_plan cp_hold_plan_of(bool announce, bool exit_key);
+
+// Whether `r` runs the park's hold (`hold::runs_hold`), or is on its way to it
+// (`hold::on_way_to_hold`) when `on_way` is true. False for NULL.
+//
+// # Safety
+// `r` NULL or valid, its strings NULL or NUL-terminated.
+bool cp_hold_runs(const struct cp_hold_running *r, bool on_way);
+
+// The key of a caller profile (index, dialplan, context, destination number) that the
+// module records when a hold begins in place, for `cp_hold_runs`'s `held_in`; cut to
+// `len` bytes with its NUL.
+//
+// # Safety
+// Strings NULL or NUL-terminated; `buf` valid for `len` bytes.
+void cp_hold_profile_key(const char *index,
+                         const char *dialplan,
+                         const char *context,
+                         const char *destination,
+                         char *buf,
+                         size_t len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod ffi;
 pub mod heap;
+pub mod hold;
 pub mod host;
 pub mod identity;
 pub mod listing;

@@ -15,6 +15,7 @@
 pub mod api;
 pub mod command;
 pub mod dial;
+pub mod hold;
 pub mod host;
 mod result;
 

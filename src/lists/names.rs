@@ -9,6 +9,8 @@ shared_names! {
     EVENT_SUBCLASS = "callpark::info" => "The CUSTOM event subclass of every park event.",
     CONFIGURATION = "callpark.conf" => "The configuration's name (autoload_configs/callpark.conf.xml).",
     HANDOVER_PREFIX = "callpark-handover-" => "The user part of a hand-over URI between nodes: callpark-handover-<token>.",
+    AFTER_MUSIC = "after-music" => "What the hold runs after its music stops when a key may stop it (callpark:after-music).",
+    INLINE = "inline" => "The dialplan of a hold run as an inline extension.",
     BACK_TO_PARK = "back-to-park" => "What a sent-back call runs when its parking user did not take it.",
     SILENCE = "silence_stream://-1" => "The hold's music when none is configured: silence.",
     APP_CALLPARK = "callpark" => "The dialplan application that parks and picks up, and the API command.",

@@ -1,0 +1,153 @@
+//! The park's hold: the one plan every park holds its caller with (a dial, an operator's
+//! park, an adoption, a replay), as the steps the switch runs, and whether what a parked
+//! channel runs now is that hold. The module renders the steps (in place, or as an inline
+//! extension) and reports what a channel runs; the rules are here.
+
+use crate::names::{AFTER_MUSIC, APP_CALLPARK, INLINE, SILENCE, VAR_ANNOUNCE, VAR_HOLD_MUSIC};
+
+/// One step: an application and its data, with the channel's variables unexpanded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub app: &'static str,
+    pub data: String,
+}
+
+fn step(app: &'static str, data: impl Into<String>) -> Step {
+    Step { app, data: data.into() }
+}
+
+/// The hold's steps: the announcement (when there is one), then the music, then silence.
+/// Without an exit key nothing stops `endless_playback`; with one, `playback` stops on
+/// the key (its terminators) or at the music's end, and `callpark:after-music` asks
+/// the library what that means (`Engine::music_stopped`).
+pub fn steps(announce: bool, exit_key: bool) -> Vec<Step> {
+    let music = format!("${{{VAR_HOLD_MUSIC}}}");
+    let mut out = Vec::with_capacity(5);
+    if announce {
+        out.push(step("say", format!("${{{VAR_ANNOUNCE}}}")));
+    }
+    if exit_key {
+        out.extend([
+            step("playback", music),
+            step(APP_CALLPARK, AFTER_MUSIC),
+            step("playback", SILENCE),
+            step(APP_CALLPARK, AFTER_MUSIC),
+        ]);
+    } else {
+        out.extend([step("endless_playback", music), step("endless_playback", SILENCE)]);
+    }
+    out
+}
+
+/// The steps as an inline extension's text: `app:data,app:data`.
+pub fn inline(steps: &[Step]) -> String {
+    steps.iter().map(|s| format!("{}:{}", s.app, s.data)).collect::<Vec<_>>().join(",")
+}
+
+/// What a parked channel runs, as the switch reports it.
+#[derive(Debug, Default)]
+pub struct Running<'a> {
+    /// The dialplan of its caller profile (`XML`, `inline`).
+    pub dialplan: &'a str,
+    /// Its caller profile's key now, and the key the hold recorded when it began in the
+    /// extension that parked it (empty: it did not): [`profile_key`].
+    pub profile: &'a str,
+    pub held_in: &'a str,
+    /// The application it runs and its (expanded) data.
+    pub app: &'a str,
+    pub data: &'a str,
+    /// The channel's hold music and announcement (the variables the steps expand).
+    pub music: &'a str,
+    pub announce: &'a str,
+}
+
+/// A caller profile as the hold began under it: a transfer gives the channel a new
+/// profile (a new index), or rewrites the destination of the one it has.
+pub fn profile_key(index: &str, dialplan: &str, context: &str, number: &str) -> String {
+    format!("{index}|{dialplan}|{context}|{number}")
+}
+
+/// Whether `r` is one of the hold's steps: in the extension that parked it (under the
+/// caller profile it had then), or in the hold's inline extension.
+pub fn runs_hold(r: &Running) -> bool {
+    let held_here = !r.profile.is_empty() && r.profile == r.held_in && !r.dialplan.is_empty();
+    if (!held_here && !r.dialplan.eq_ignore_ascii_case(INLINE)) || r.app.is_empty() || r.data.is_empty() {
+        return false;
+    }
+    steps(true, true).iter().chain(steps(true, false).iter()).any(|s| {
+        s.app == r.app && {
+            let expanded = s
+                .data
+                .replace(&format!("${{{VAR_ANNOUNCE}}}"), r.announce)
+                .replace(&format!("${{{VAR_HOLD_MUSIC}}}"), r.music);
+            // An empty variable expands to nothing, which is never the data run.
+            !expanded.is_empty() && expanded == r.data
+        }
+    })
+}
+
+/// Transferred to the hold's inline extension and not running it yet (an operator's park
+/// a moment ago, the channel still routing): its caller profile is the hold's own.
+pub fn on_way_to_hold(dialplan: &str, destination: &str) -> bool {
+    dialplan.eq_ignore_ascii_case(INLINE)
+        && [true, false].iter().any(|&key| destination.contains(&inline(&steps(false, key)[..1])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running<'a>(app: &'a str, data: &'a str) -> Running<'a> {
+        Running {
+            dialplan: "inline",
+            app,
+            data,
+            music: "moh.wav",
+            announce: "en number iterated 102",
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_plans() {
+        assert_eq!(
+            inline(&steps(true, false)),
+            "say:${callpark_announce},endless_playback:${callpark_hold_music},endless_playback:silence_stream://-1"
+        );
+        assert_eq!(
+            inline(&steps(false, true)),
+            "playback:${callpark_hold_music},callpark:after-music,playback:silence_stream://-1,callpark:after-music"
+        );
+    }
+
+    #[test]
+    fn what_is_the_hold() {
+        assert!(runs_hold(&running("endless_playback", "moh.wav")));
+        assert!(runs_hold(&running("playback", "silence_stream://-1")));
+        assert!(runs_hold(&running("say", "en number iterated 102")));
+        assert!(runs_hold(&running("callpark", "after-music")));
+        assert!(!runs_hold(&running("endless_playback", "other.wav")), "another music");
+        assert!(!runs_hold(&running("bridge", "user/102@acme.example")));
+        assert!(!runs_hold(&running("say", "en number iterated 103")));
+        assert!(!runs_hold(&Running { announce: "", ..running("say", "") }), "no announcement, no say");
+        // In the extension that parked it: only under the profile it was held in.
+        let xml = |held_in| Running {
+            dialplan: "XML",
+            profile: "1|XML|default|*68102",
+            held_in,
+            ..running("endless_playback", "moh.wav")
+        };
+        assert!(runs_hold(&xml("1|XML|default|*68102")));
+        assert!(!runs_hold(&xml("")), "an XML extension that is not where the hold began");
+        assert!(!runs_hold(&xml("2|XML|default|7000")), "transferred since");
+    }
+
+    #[test]
+    fn on_its_way() {
+        let s = inline(&steps(true, false));
+        assert!(on_way_to_hold("inline", &s));
+        assert!(on_way_to_hold("INLINE", &inline(&steps(false, true))));
+        assert!(!on_way_to_hold("XML", &s));
+        assert!(!on_way_to_hold("inline", "bridge:user/102@acme.example"));
+    }
+}
