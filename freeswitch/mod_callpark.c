@@ -1577,49 +1577,18 @@ static void write_buffered(switch_stream_handle_t *stream, const char *tenant, c
 
 static void remember_lit_lamps(void)
 {
-	switch_stream_handle_t lamps = { 0 };
-	cJSON *list, *calls, *call;
 	cp_result r;
-	char *text = engine_text(NULL, CP_FORMAT_JSON, SWITCH_FALSE, &r);
+	char *text = engine_text(NULL, CP_FORMAT_LAMPS, SWITCH_FALSE, &r);
 
-	if (!text) {
-		return;
-	}
-	list = cJSON_Parse(text);
-	free(text);
-	calls = list ? cJSON_GetObjectItem(list, "calls") : NULL;
-	SWITCH_STANDARD_STREAM(lamps);
-	for (call = calls ? calls->child : NULL; call; call = call->next) {
-		const char *tenant = cJSON_GetObjectCstr(call, "tenant"), *ext = cJSON_GetObjectCstr(call, "extension");
-		const char *group = cJSON_GetObjectCstr(call, "group");
-		if (!zstr(tenant) && !zstr(ext)) {
-			lamps.write_function(&lamps, "%s " CP_BLF_PREFIX "%s\n", tenant, ext);
-		}
-		if (!zstr(tenant) && !zstr(group)) {
-			lamps.write_function(&lamps, "%s " CP_BLF_PREFIX "%s\n", tenant, group);
-		}
-	}
-	if (list) {
-		cJSON_Delete(list);
-	}
-	switch_core_set_variable(CP_VAR_LIT_LAMPS, zstr((char *) lamps.data) ? NULL : (char *) lamps.data);
-	switch_safe_free(lamps.data);
+	switch_core_set_variable(CP_VAR_LIT_LAMPS, zstr(text) ? NULL : text);
+	switch_safe_free(text);
 }
 
 static void refresh_lit_lamps(void)
 {
-	char *lamps = switch_core_get_variable_dup(CP_VAR_LIT_LAMPS), *line, *next;
+	char *lamps = switch_core_get_variable_dup(CP_VAR_LIT_LAMPS);
 
-	for (line = lamps; line && *line; line = next) {
-		char *target;
-		if ((next = strchr(line, '\n'))) {
-			*next++ = '\0';
-		}
-		if ((target = strchr(line, ' '))) {
-			*target++ = '\0';
-			cp_engine_probe(globals.engine, line, target, NULL);
-		}
-	}
+	cp_engine_relight(globals.engine, lamps);
 	switch_safe_free(lamps);
 	switch_core_set_variable(CP_VAR_LIT_LAMPS, NULL);
 }

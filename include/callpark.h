@@ -328,6 +328,10 @@ enum cp_format
  {
   CP_FORMAT_TEXT = 0,
   CP_FORMAT_JSON = 1,
+  // The lamps the listed calls light, one per line, `<tenant> park+<target>` (a
+  // slot and its group each once): the snapshot a host keeps across an unload and
+  // hands back to `cp_engine_relight` after the next load.
+  CP_FORMAT_LAMPS = 2,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -811,6 +815,14 @@ cp_result cp_engine_probe(const struct cp_engine *engine,
                           const char *tenant,
                           const char *target,
                           const char *subscriber);
+
+// Publishes, as they are now, the lamps of a `CP_FORMAT_LAMPS` listing kept from
+// before an unload (`text`), so that the lamp of a call that left the park meanwhile
+// goes out. Lines it cannot read are skipped.
+//
+// # Safety
+// `text` NULL or NUL-terminated.
+cp_result cp_engine_relight(const struct cp_engine *engine, const char *text);
 
 // Lists parked calls of `tenant` (NULL: every tenant) into `buf` (see `write_out`
 // conventions: on `CP_RESULT_BUFFER_TOO_SMALL`, `*out_n` is the size needed).

@@ -83,6 +83,21 @@ pub fn text(calls: &[CallInfo]) -> String {
     out
 }
 
+/// The lamps `calls` light, one line each, `<tenant> park+<target>`: each call's slot
+/// and its group, each once, in the calls' order.
+pub fn lamps(calls: &[CallInfo]) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for c in calls {
+        for target in std::iter::once(&c.extension).chain(c.group.as_ref()) {
+            let line = format!("{} {}{}\n", c.tenant, crate::names::BLF_PREFIX, target);
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
+    }
+    lines.concat()
+}
+
 /// `{"count": N, "calls": [...]}`.
 pub fn json(calls: &[CallInfo]) -> String {
     let list: Vec<Value> = calls.iter().map(call_json).collect();

@@ -224,3 +224,21 @@ fn lamps_switched_off_by_a_reload_during_a_delivery_still_go_dark() {
         "103's lamp, lit just before the reload, goes dark too"
     );
 }
+
+#[test]
+fn lamps_kept_across_an_unload_are_published_as_they_are_now() {
+    let rig = Rig::new(&group_conf(r#"recall="parking-user""#));
+    rig.dial(ACME, "c1", "*68102", None, Some("101")).unwrap();
+    rig.dial(ACME, "c2", "*68102", None, Some("101")).unwrap();
+    rig.dial(ACME, "c3", "*68103", None, Some("101")).unwrap();
+    let kept = callpark::listing::lamps(&rig.engine.list(None).unwrap());
+    assert_eq!(kept, "acme.example park+102\nacme.example park+sales\nacme.example park+103\n", "each lamp once");
+    // c1 and c3 hang up while the module is away; the next load relights what was kept.
+    rig.engine.hangup("c1").unwrap();
+    rig.engine.hangup("c3").unwrap();
+    rig.host.take();
+    rig.engine.relight(&format!("{kept}a line without a target\n\n"));
+    assert_eq!(rig.host.lamp(ACME, &Target::Extension("103".into())).map(|p| p.state.count), Some(0), "103 goes out");
+    assert_eq!(rig.host.lamp(ACME, &Target::Extension("102".into())).map(|p| p.state.count), Some(1), "102 still lit");
+    assert_eq!(rig.host.lamp(ACME, &Target::Group("sales".into())).map(|p| p.state.count), Some(1));
+}

@@ -267,6 +267,16 @@ impl Engine {
         self.shared.deliver();
     }
 
+    /// Publishes the lamps of a `lamps` listing kept from before an unload
+    /// (`<tenant> park+<target>` lines) as they are now; unreadable lines are skipped.
+    pub fn relight(&self, kept: &str) {
+        for line in kept.lines() {
+            if let Some((tenant, target)) = line.trim().split_once(' ') {
+                let _ = self.probe(tenant, target.trim(), None);
+            }
+        }
+    }
+
     pub fn config(&self) -> Arc<Config> {
         self.shared.config.read().clone()
     }

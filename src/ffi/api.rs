@@ -37,6 +37,10 @@ pub struct cp_engine {
 pub enum cp_format {
     Text = 0,
     Json = 1,
+    /// The lamps the listed calls light, one per line, `<tenant> park+<target>` (a
+    /// slot and its group each once): the snapshot a host keeps across an unload and
+    /// hands back to `cp_engine_relight` after the next load.
+    Lamps = 2,
 }
 
 /// `cp_engine_new` flag: time moves only through `cp_engine_advance`, and timers fire
@@ -404,6 +408,21 @@ pub unsafe extern "C" fn cp_engine_probe(
     })
 }
 
+/// Publishes, as they are now, the lamps of a `CP_FORMAT_LAMPS` listing kept from
+/// before an unload (`text`), so that the lamp of a call that left the park meanwhile
+/// goes out. Lines it cannot read are skipped.
+///
+/// # Safety
+/// `text` NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn cp_engine_relight(engine: *const cp_engine, text: *const c_char) -> cp_result {
+    with_engine("cp_engine_relight", engine, |e| {
+        let text = try_ffi!(opt_str_arg(text)).unwrap_or("");
+        e.engine.relight(text);
+        cp_result::Ok
+    })
+}
+
 /// Lists parked calls of `tenant` (NULL: every tenant) into `buf` (see `write_out`
 /// conventions: on `CP_RESULT_BUFFER_TOO_SMALL`, `*out_n` is the size needed).
 ///
@@ -427,6 +446,7 @@ pub unsafe extern "C" fn cp_engine_list(
         let text = match format {
             cp_format::Text => listing::text(&calls),
             cp_format::Json => listing::json(&calls),
+            cp_format::Lamps => listing::lamps(&calls),
         };
         write_out(&text, buf, len, out_n)
     })
