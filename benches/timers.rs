@@ -30,7 +30,7 @@ struct RingClock {
 }
 
 impl Host for RingClock {
-    fn bridge(&self, _uuid: &str, _parked: &str) -> Result<(), BridgeError> {
+    fn bridge(&self, _uuid: &str, _parked: &str, _: callpark::host::Joining) -> Result<(), BridgeError> {
         Ok(())
     }
     fn ring(&self, r: &Ring) -> Result<(), HostError> {

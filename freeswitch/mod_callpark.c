@@ -173,10 +173,10 @@ static void mark_bridge(const char *originator, const char *other)
 	}
 }
 
-static cp_result cb_bridge(void *ctx, const char *uuid, const char *parked_uuid)
+static cp_result cb_bridge(void *ctx, const char *uuid, const char *parked_uuid, cp_joining joining)
 {
 	switch_core_session_t *session;
-	switch_bool_t recall_leg = SWITCH_FALSE;
+	switch_bool_t recall_leg = joining == CP_JOINING_RECALL_LEG;
 	switch_status_t status;
 	(void) ctx;
 
@@ -186,14 +186,11 @@ static cp_result cb_bridge(void *ctx, const char *uuid, const char *parked_uuid)
 	if (!switch_ivr_uuid_exists(uuid)) {
 		return CP_RESULT_BRIDGE_FAILED;
 	}
-	/* The originator of a uuid_bridge drives it on its own thread. A retriever (a channel
-	   running the callpark application) drives its own pick-up: if the parked caller hangs
-	   up meanwhile, the retriever is hung up, instead of waiting forever in CS_RESET for
-	   an originator that is gone. A recall leg has no dialplan: the parked channel
-	   drives that bridge. */
+	/* The originator of a uuid_bridge drives it on its own thread: the library says
+	   which (cp_joining): a retriever drives its own pick-up, a recall leg's bridge is
+	   driven by the parked channel. */
 	if ((session = switch_core_session_locate(uuid))) {
 		switch_channel_t *channel = switch_core_session_get_channel(session);
-		recall_leg = switch_true(switch_channel_get_variable(channel, CP_VAR_RECALL));
 		/* A retriever whose parked caller hangs up during the bridge is refused with its
 		   own cause (487), not answered with the 200 of the caller's BYE and left. */
 		switch_channel_set_variable(channel, "sip_ignore_remote_cause", "true");

@@ -235,6 +235,25 @@ typedef uint32_t cp_result;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// What `cp_host.bridge` connects to the parked call (`host::Joining`).
+enum cp_joining
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // A retriever: it drives its own bridge and is answered now.
+  CP_JOINING_RETRIEVER = 0,
+  // An answered recall or operator leg: the parked channel drives the bridge.
+  CP_JOINING_RECALL_LEG = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum cp_joining cp_joining;
+#else
+typedef uint32_t cp_joining;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 enum cp_target_kind
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
@@ -467,10 +486,11 @@ typedef struct cp_event {
 // each callback's first argument; the host keeps it valid until `cp_engine_free`.
 typedef struct cp_host {
   void *host_ctx;
-  // Bridge `uuid` (a retriever or an answered recall leg) to `parked_uuid`. Return
-  // `CP_RESULT_NOT_FOUND` when the parked channel is gone (the call then leaves the
-  // park), any other error when `uuid` failed (the call stays parked).
-  cp_result (*bridge)(void *ctx, const char *uuid, const char *parked_uuid);
+  // Bridge `uuid` to `parked_uuid`; `joining` says what `uuid` is and so which leg
+  // drives the bridge (a retriever its own, answered now; for a recall leg, the parked
+  // channel). Return `CP_RESULT_NOT_FOUND` when the parked channel is gone (the call
+  // then leaves the park), any other error when `uuid` failed (the call stays parked).
+  cp_result (*bridge)(void *ctx, const char *uuid, const char *parked_uuid, cp_joining joining);
   // Start a recall attempt. Must not block for the ring time.
   cp_result (*ring)(void *ctx, const struct cp_ring *ring);
   // Stop any recall attempt ringing for `parked_uuid`.

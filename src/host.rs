@@ -205,10 +205,22 @@ pub struct ParkInfo {
     pub body: String,
 }
 
+/// What a bridge connects to the parked call; it decides which leg drives the bridge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Joining {
+    /// A retriever (a `*88` dial, a hand-over from another node): a channel in the
+    /// dialplan, answered now, which drives its own bridge, so that a parked caller who
+    /// hangs up meanwhile ends it instead of leaving it waiting for a driver gone.
+    Retriever,
+    /// An answered recall or operator leg: it has no dialplan, the parked channel drives.
+    RecallLeg,
+}
+
 /// The switch, as the core sees it.
 pub trait Host: Send + Sync {
-    /// Connect `uuid` (a retriever or an answered recall leg) to the parked call.
-    fn bridge(&self, uuid: &str, parked_uuid: &str) -> Result<(), BridgeError>;
+    /// Connect `uuid` (a retriever or an answered recall leg, as `joining` says) to the
+    /// parked call.
+    fn bridge(&self, uuid: &str, parked_uuid: &str, joining: Joining) -> Result<(), BridgeError>;
     /// Connect `uuid` (a retriever here) to a call another node holds: a call to that
     /// node's SIP `address` carrying `token`, which it redeems with
     /// `Engine::take_over`. A host of one switch has no other node.

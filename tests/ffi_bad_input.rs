@@ -10,7 +10,7 @@ use callpark::ffi::cp_result;
 use callpark::ffi::dial::*;
 use callpark::ffi::host::*;
 
-unsafe extern "C" fn ok2(_: *mut c_void, _: *const c_char, _: *const c_char) -> cp_result {
+unsafe extern "C" fn ok_bridge(_: *mut c_void, _: *const c_char, _: *const c_char, _: cp_joining) -> cp_result {
     cp_result::Ok
 }
 unsafe extern "C" fn ring(_: *mut c_void, _: *const cp_ring) -> cp_result {
@@ -91,7 +91,7 @@ fn text(b: &[c_char]) -> String {
 fn host() -> cp_host {
     cp_host {
         host_ctx: null_mut(),
-        bridge: Some(ok2),
+        bridge: Some(ok_bridge),
         ring: Some(ring),
         cancel_ring: Some(cancel),
         transfer: Some(transfer),

@@ -168,8 +168,8 @@ struct ReloadingHost {
 }
 
 impl callpark::host::Host for ReloadingHost {
-    fn bridge(&self, uuid: &str, parked: &str) -> Result<(), callpark::host::BridgeError> {
-        self.fake.bridge(uuid, parked)
+    fn bridge(&self, uuid: &str, parked: &str, j: callpark::host::Joining) -> Result<(), callpark::host::BridgeError> {
+        self.fake.bridge(uuid, parked, j)
     }
     fn ring(&self, ring: &callpark::host::Ring) -> Result<(), callpark::host::HostError> {
         self.fake.ring(ring)

@@ -19,7 +19,7 @@ pub const EXTENSIONS: usize = 900;
 pub struct NoopHost;
 
 impl Host for NoopHost {
-    fn bridge(&self, _uuid: &str, _parked: &str) -> Result<(), BridgeError> {
+    fn bridge(&self, _uuid: &str, _parked: &str, _: callpark::host::Joining) -> Result<(), BridgeError> {
         Ok(())
     }
     fn bridge_to_node(&self, _uuid: &str, _address: &str, _token: &str) -> Result<(), BridgeError> {

@@ -123,7 +123,7 @@ impl FuzzHost {
 }
 
 impl Host for FuzzHost {
-    fn bridge(&self, _: &str, _: &str) -> Result<(), BridgeError> {
+    fn bridge(&self, _: &str, _: &str, _: callpark::host::Joining) -> Result<(), BridgeError> {
         if self.on(F_BRIDGE_GONE) {
             Err(BridgeError::ParkedGone("gone".into()))
         } else if self.on(F_BRIDGE_FAIL) {

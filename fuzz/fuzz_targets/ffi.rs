@@ -37,7 +37,7 @@ use callpark::ffi::api::{self, cp_config, cp_engine, cp_format, CP_ENGINE_MANUAL
 use callpark::ffi::command;
 use callpark::ffi::cp_result;
 use callpark::ffi::dial::{self, cp_action, cp_dial, cp_dial_result, cp_leg, CP_DIAL_NAME_SIZE, CP_DIAL_TEXT_SIZE};
-use callpark::ffi::host::{cp_event, cp_host, cp_log_level, cp_presence, cp_ring};
+use callpark::ffi::host::{cp_event, cp_host, cp_joining, cp_log_level, cp_presence, cp_ring};
 use libfuzzer_sys::fuzz_target;
 
 const FIXED: &str = r##"<configuration name="callpark.conf">
@@ -84,7 +84,7 @@ fn fail_if(on: bool, code: cp_result) -> cp_result {
     }
 }
 
-unsafe extern "C" fn bridge(ctx: *mut c_void, uuid: *const c_char, parked: *const c_char) -> cp_result {
+unsafe extern "C" fn bridge(ctx: *mut c_void, uuid: *const c_char, parked: *const c_char, _: cp_joining) -> cp_result {
     req_str("bridge uuid", uuid);
     req_str("bridge parked_uuid", parked);
     let f = faults(ctx);

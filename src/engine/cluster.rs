@@ -213,7 +213,7 @@ impl Engine {
         if ringing {
             s.host.cancel_ring(&parked);
         }
-        let bridged = s.host.bridge(leg, &parked);
+        let bridged = s.host.bridge(leg, &parked, crate::host::Joining::Retriever);
         let mut inner = s.inner.lock();
         let result = match bridged {
             Ok(()) => {

@@ -594,7 +594,7 @@ impl Shared {
             if was_ringing {
                 self.host.cancel_ring(&parked);
             }
-            let bridged = self.host.bridge(uuid, &parked);
+            let bridged = self.host.bridge(uuid, &parked, crate::host::Joining::Retriever);
             let mut inner = self.inner.lock();
             match bridged {
                 Ok(()) => {

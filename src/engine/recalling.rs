@@ -33,7 +33,7 @@ impl Shared {
         if ringing {
             self.host.cancel_ring(parked);
         }
-        let bridged = self.host.bridge(leg, parked);
+        let bridged = self.host.bridge(leg, parked, crate::host::Joining::RecallLeg);
         let mut inner = self.inner.lock();
         let result = match bridged {
             Ok(()) if attempt == OPERATOR_RING => {

@@ -10,7 +10,7 @@ use std::ptr;
 
 use super::cp_result;
 use crate::config::Destination;
-use crate::host::{Action, BridgeError, Host, HostError, LogLevel, Notice, Ring, Target};
+use crate::host::{Action, BridgeError, Host, HostError, Joining, LogLevel, Notice, Ring, Target};
 use crate::park_info;
 
 /// Log levels, as FreeSWITCH names them.
@@ -137,11 +137,18 @@ pub struct cp_event {
 #[repr(C)]
 pub struct cp_host {
     pub host_ctx: *mut c_void,
-    /// Bridge `uuid` (a retriever or an answered recall leg) to `parked_uuid`. Return
-    /// `CP_RESULT_NOT_FOUND` when the parked channel is gone (the call then leaves the
-    /// park), any other error when `uuid` failed (the call stays parked).
-    pub bridge:
-        Option<unsafe extern "C" fn(ctx: *mut c_void, uuid: *const c_char, parked_uuid: *const c_char) -> cp_result>,
+    /// Bridge `uuid` to `parked_uuid`; `joining` says what `uuid` is and so which leg
+    /// drives the bridge (a retriever its own, answered now; for a recall leg, the parked
+    /// channel). Return `CP_RESULT_NOT_FOUND` when the parked channel is gone (the call
+    /// then leaves the park), any other error when `uuid` failed (the call stays parked).
+    pub bridge: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            uuid: *const c_char,
+            parked_uuid: *const c_char,
+            joining: cp_joining,
+        ) -> cp_result,
+    >,
     /// Start a recall attempt. Must not block for the ring time.
     pub ring: Option<unsafe extern "C" fn(ctx: *mut c_void, ring: *const cp_ring) -> cp_result>,
     /// Stop any recall attempt ringing for `parked_uuid`.
@@ -254,11 +261,28 @@ fn text_of(write: impl Fn(*mut c_char, usize) -> usize) -> Option<String> {
 }
 
 type Fn2<R> = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char) -> R;
+/// The type of `cp_host.bridge`.
+type BridgeFn = unsafe extern "C" fn(
+    ctx: *mut c_void,
+    uuid: *const c_char,
+    parked_uuid: *const c_char,
+    joining: cp_joining,
+) -> cp_result;
+
+/// What `cp_host.bridge` connects to the parked call (`host::Joining`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum cp_joining {
+    /// A retriever: it drives its own bridge and is answered now.
+    Retriever = 0,
+    /// An answered recall or operator leg: the parked channel drives the bridge.
+    RecallLeg = 1,
+}
 
 /// A checked copy of a `cp_host`: every required callback is present.
 pub(crate) struct CHost {
     ctx: *mut c_void,
-    bridge: Fn2<cp_result>,
+    bridge: BridgeFn,
     ring: unsafe extern "C" fn(*mut c_void, *const cp_ring) -> cp_result,
     cancel_ring: unsafe extern "C" fn(*mut c_void, *const c_char),
     transfer:
@@ -324,9 +348,13 @@ fn checked(what: &str, r: cp_result) -> Result<(), HostError> {
 }
 
 impl Host for CHost {
-    fn bridge(&self, uuid: &str, parked_uuid: &str) -> Result<(), BridgeError> {
+    fn bridge(&self, uuid: &str, parked_uuid: &str, joining: Joining) -> Result<(), BridgeError> {
         let (u, p) = (c(uuid), c(parked_uuid));
-        match unsafe { (self.bridge)(self.ctx, u.as_ptr(), p.as_ptr()) } {
+        let j = match joining {
+            Joining::Retriever => cp_joining::Retriever,
+            Joining::RecallLeg => cp_joining::RecallLeg,
+        };
+        match unsafe { (self.bridge)(self.ctx, u.as_ptr(), p.as_ptr(), j) } {
             cp_result::Ok => Ok(()),
             cp_result::NotFound => Err(BridgeError::ParkedGone(format!("bridge: {}", cp_result::NotFound.message()))),
             other => Err(BridgeError::Failed(format!("bridge: {}", other.message()))),
@@ -506,7 +534,7 @@ impl Host for CHost {
 mod tests {
     use super::*;
 
-    unsafe extern "C" fn no_bridge(_: *mut c_void, _: *const c_char, _: *const c_char) -> cp_result {
+    unsafe extern "C" fn no_bridge(_: *mut c_void, _: *const c_char, _: *const c_char, _: cp_joining) -> cp_result {
         cp_result::Ok
     }
     unsafe extern "C" fn no_ring(_: *mut c_void, _: *const cp_ring) -> cp_result {

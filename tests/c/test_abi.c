@@ -50,10 +50,10 @@ static int seen(const struct fake_switch *sw, const char *line)
 	return 0;
 }
 
-static cp_result on_bridge(void *ctx, const char *uuid, const char *parked)
+static cp_result on_bridge(void *ctx, const char *uuid, const char *parked, cp_joining joining)
 {
 	char b[LINE];
-	snprintf(b, sizeof(b), "bridge %s %s", uuid, parked);
+	snprintf(b, sizeof(b), "bridge %s %s %s", uuid, parked, joining == CP_JOINING_RECALL_LEG ? "recall-leg" : "retriever");
 	record(ctx, b);
 	return CP_RESULT_OK;
 }
@@ -311,7 +311,7 @@ int main(void)
 	d = dial("alice-1", "*88", "102", NULL);
 	CHECK(cp_engine_dial(engine, &d, &res) == CP_RESULT_OK);
 	CHECK(res.action == CP_ACTION_BRIDGED);
-	CHECK(seen(sw, "bridge alice-1 caller-1"));
+	CHECK(seen(sw, "bridge alice-1 caller-1 retriever"));
 	CHECK(seen(sw, "presence park+102@acme.example lamp=0 count=0 caller="));
 	d = dial("alice-2", "*88", "102", NULL);
 	CHECK(cp_engine_dial(engine, &d, &res) == CP_RESULT_SLOT_EMPTY);
@@ -326,7 +326,7 @@ int main(void)
 	CHECK(seen(sw, "ring caller-2 101@acme.example 20s #1 from 003386002678"));
 	CHECK(seen(sw, "presence park+101@acme.example lamp=2 count=1 caller=003386002678"));
 	CHECK(cp_engine_recall_answered(engine, "caller-2", 1, "bob-leg") == CP_RESULT_OK);
-	CHECK(seen(sw, "bridge bob-leg caller-2"));
+	CHECK(seen(sw, "bridge bob-leg caller-2 recall-leg"));
 	CHECK(cp_engine_recall_answered(engine, "caller-2", 1, "bob-leg-2") == CP_RESULT_NOT_FOUND);
 
 	/* Hangup: the parked caller hangs up, the slot and lamp clear. */

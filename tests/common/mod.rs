@@ -134,7 +134,7 @@ impl FakeHost {
 }
 
 impl Host for FakeHost {
-    fn bridge(&self, uuid: &str, parked: &str) -> Result<(), BridgeError> {
+    fn bridge(&self, uuid: &str, parked: &str, _: callpark::host::Joining) -> Result<(), BridgeError> {
         self.did.lock().push(Did::Bridge { uuid: uuid.into(), parked: parked.into() });
         if self.bridge_fails.lock().contains(parked) {
             return Err(BridgeError::ParkedGone("the parked channel is gone".into()));
