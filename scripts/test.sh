@@ -39,6 +39,29 @@ suite() {
 	fi
 }
 
+# The two switches are built (where missing: a fresh machine) in the background from
+# the start, 1.10.12 then master, at the lowest priority, while the Rust suites run: they
+# take the CPU those leave idle (a fuzz target runs on one core, tests wait on Redis and
+# timers). The suites "FreeSWITCH ... is installed" wait for their build and print its
+# log; where both are installed, each is a check of a second.
+FS_BUILD=target/fs-build
+mkdir -p "$FS_BUILD" && rm -f "$FS_BUILD"/*.rc
+(
+	for v in 1.10.12 master; do
+		nice -n 19 scripts/freeswitch.sh "$v" >"$FS_BUILD/$v.log" 2>&1
+		echo $? >"$FS_BUILD/$v.rc"
+	done
+) &
+
+fs_installed() {
+	local v=$1
+	while [ ! -f "$FS_BUILD/$v.rc" ]; do
+		sleep 2
+	done
+	cat "$FS_BUILD/$v.log"
+	return "$(cat "$FS_BUILD/$v.rc")"
+}
+
 header_unchanged() {
 	# build.rs regenerated include/callpark.h during the build; it must match the commit.
 	git diff --exit-code -- include/callpark.h || {
@@ -81,7 +104,9 @@ suite "rustfmt and clippy" fmt_and_lint
 cargo_tests() {
 	# The library's unit tests once more with the module build's heap counter on
 	# (src/heap.rs; not with --all-targets: benches/memory.rs has its own allocator).
-	cargo test --quiet && cargo test --quiet --features heap-count --lib && cargo test --quiet -p callpark-board
+	# --workspace: the board's tests too, with the features the first suite's build
+	# unified (a -p of one member resolves its own and rebuilds the dependencies).
+	cargo test --quiet --workspace && cargo test --quiet --features heap-count --lib
 }
 
 suite "cargo test (unit, scenarios, concurrency, two nodes on a redis-server; the park board's units)" cargo_tests
@@ -103,7 +128,7 @@ demo_once() {
 	make -s install && demo/run.sh --once
 }
 
-suite "FreeSWITCH 1.10.12 is installed (scripts/freeswitch.sh builds it once)" scripts/freeswitch.sh 1.10.12
+suite "FreeSWITCH 1.10.12 is installed (scripts/freeswitch.sh builds it once, in the background)" fs_installed 1.10.12
 suite "real FreeSWITCH tests on 1.10.12" tests/fs/run.sh
 suite "the park board (callpark-board) on 1.10.12 in headless chromium" tests/fs/run.sh --board
 suite "make demo starts and stops (check mode, 1.10.12)" demo_check
@@ -112,7 +137,7 @@ suite "soak on the real switch (1.10.12; SOAK_SECONDS, default 45 s)" env SOAK_S
 suite "two FreeSWITCH 1.10.12 nodes sharing one park on a redis-server" tests/fs/run.sh --cluster
 suite "cluster soak: two 1.10.12 nodes under random operations and Redis faults (SOAK_SECONDS, default 45 s)" \
 	env SOAK_SECONDS="${SOAK_SECONDS:-45}" tests/fs/run.sh --cluster-soak
-suite "FreeSWITCH master 0a54a48 is installed (scripts/freeswitch.sh builds it once)" scripts/freeswitch.sh master
+suite "FreeSWITCH master 0a54a48 is installed (scripts/freeswitch.sh builds it once, in the background)" fs_installed master
 suite "real FreeSWITCH tests on master 0a54a48 (module build and load, s1, s6, s9, s13, s14, s24, s27, s29, s31, s33, s34, s37, s39, s40, s44, s46, s48, s50)" \
 	env FREESWITCH_PREFIX="$FS_MASTER_PREFIX" PKG_CONFIG_PATH="$FS_MASTER_PREFIX/lib/pkgconfig" \
 	tests/fs/run.sh s1_blind_transfer_park_and_star88 s6_unload_and_load s9_reload_with_calls_parked \

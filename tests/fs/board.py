@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from harness import ACME, BASIC_CONF, GLOBEX, Ctx, Failure, check, switch_errors  # noqa: E402
+from harness import ACME, BASIC_CONF, GLOBEX, Ctx, check, run_scenarios, switch_errors  # noqa: E402
 from switch import ESL_PORT, FS_PREFIX, Switch, password  # noqa: E402
 
 BOARD_PORT = 28089
@@ -72,7 +72,9 @@ class Board:
     """callpark-board, built by cargo, configured by a file of the test's own."""
 
     def __init__(self, scratch):
-        subprocess.run(["cargo", "build", "--quiet", "-p", "callpark-board"], cwd=ROOT, check=True)
+        # The workspace's build, as make test's first suite makes it (-p alone would resolve
+        # the board's features apart and build its dependencies again).
+        subprocess.run(["cargo", "build", "--quiet", "--workspace", "--all-targets"], cwd=ROOT, check=True)
         self.bin = os.path.join(ROOT, "target", "debug", "callpark-board")
         self.conf = os.path.join(scratch, "board.conf")
         with open(self.conf, "w") as f:
@@ -443,28 +445,20 @@ def main(argv):
         driver = browser(scratch)
         print(f"browser: {driver.capabilities.get('browserName')} {driver.capabilities.get('browserVersion')}")
         t = T(Ctx(sw, ua), board, driver, hooks)
-        for s in SCENARIOS:
-            if wanted and s.__name__ not in wanted:
-                continue
-            t0 = time.time()
-            mark = len(sw.log_text())
-            try:
-                s(t)
-                passed += 1
-                print(f"PASS {s.__name__} ({time.time() - t0:.1f} s): {s.__doc__.splitlines()[0]}")
-            except Exception as e:
-                failed += 1
-                print(f"FAIL {s.__name__} ({time.time() - t0:.1f} s): {e}")
-                failures.append(f"{s.__name__}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
-                if not isinstance(e, Failure):
-                    traceback.print_exc()
-                print(switch_errors(sw.log_text()[mark:]))
-                print("    the board's log:\n" + "\n".join("    | " + ln for ln in board.log_text().splitlines()[-25:]))
-                try:
-                    ua.hangup_all()
-                    t.ctx.wait_parked(0, seconds=5)
-                except Exception:
-                    pass
+        mark = [0]
+
+        def run(s):
+            mark[0] = len(sw.log_text())
+            s(t)
+
+        def after_failure():
+            print(switch_errors(sw.log_text()[mark[0]:]))
+            print("    the board's log:\n" + "\n".join("    | " + ln for ln in board.log_text().splitlines()[-25:]))
+            ua.hangup_all()
+            t.ctx.wait_parked(0, seconds=5)
+
+        passed, failures = run_scenarios(SCENARIOS, wanted, run, after_failure)
+        failed = len(failures)
     finally:
         for stop in (lambda: driver and driver.quit(), lambda: board and board.stop(),
                      lambda: hooks and hooks.close(), lambda: ua and ua.close(), sw.stop):

@@ -14,13 +14,12 @@ import socket
 import subprocess
 import sys
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from harness import ACME, BASIC_CONF, Ctx, Failure, blf_wait, channel_uuid, check, sipp_final, start_sipp  # noqa: E402
+from harness import ACME, BASIC_CONF, Ctx, blf_wait, channel_uuid, check, run_scenarios, sipp_final, start_sipp  # noqa: E402
 from switch import FS_PREFIX, Switch  # noqa: E402
 
 REDIS_PORT = 26379
@@ -954,31 +953,18 @@ def main(argv):
         print(f"FreeSWITCH under test: {fs_version} ({FS_PREFIX}), two nodes")
         for n in (a, b):
             print(f"node {n.name}: " + n.api("callpark status").strip())
-        for s in SCENARIOS:
-            if wanted and s.__name__ not in wanted:
-                continue
-            t0 = time.time()
-            try:
-                s(t)
-                passed += 1
-                print(f"PASS {s.__name__} ({time.time() - t0:.1f} s): {s.__doc__.splitlines()[0]}")
-            except Exception as e:
-                failed += 1
-                print(f"FAIL {s.__name__} ({time.time() - t0:.1f} s): {e}")
-                failures.append(f"{s.__name__}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
-                if not isinstance(e, Failure):
-                    traceback.print_exc()
-                for n in (a, b):
-                    tail = n.log_text().splitlines()[-25:]
-                    print(f"    last lines of node {n.name}'s log:\n" + "\n".join("    | " + ln for ln in tail))
-                try:
-                    if not redis.proc:
-                        redis.start()
-                    if not a.proc:
-                        a.start()
-                    ua.hangup_all()
-                except Exception:
-                    pass
+        def after_failure():
+            for n in (a, b):
+                tail = n.log_text().splitlines()[-25:]
+                print(f"    last lines of node {n.name}'s log:\n" + "\n".join("    | " + ln for ln in tail))
+            if not redis.proc:
+                redis.start()
+            if not a.proc:
+                a.start()
+            ua.hangup_all()
+
+        passed, failures = run_scenarios(SCENARIOS, wanted, lambda s: s(t), after_failure)
+        failed = len(failures)
     finally:
         stop_both(a, b, redis, ua)
     summary = os.environ.get("CALLPARK_FAILURE_SUMMARY")

@@ -2319,6 +2319,33 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s51_lamps_none_and_events_without_channel_data]
 
 
+def run_scenarios(scenarios, wanted, run, after_failure):
+    """Runs each of `scenarios` named in `wanted` (all when it is empty) as `run(s)`,
+    printing a PASS or FAIL line with its time; after a failure `after_failure()` prints
+    what CI must see of it and cleans up (a failure of its own is printed and passed
+    over). Returns the number passed and the failures' one-line summaries. The suites
+    of tests/fs (harness.py, cluster.py, board.py) share it."""
+    passed, failures = 0, []
+    for s in scenarios:
+        if wanted and s.__name__ not in wanted:
+            continue
+        t0 = time.time()
+        try:
+            run(s)
+            passed += 1
+            print(f"PASS {s.__name__} ({time.time() - t0:.1f} s): {s.__doc__.splitlines()[0]}")
+        except Exception as e:  # a failed check or a crash of the scenario
+            print(f"FAIL {s.__name__} ({time.time() - t0:.1f} s): {e}")
+            failures.append(f"{s.__name__}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            if not isinstance(e, Failure):
+                traceback.print_exc()
+            try:
+                after_failure()
+            except Exception:
+                traceback.print_exc()
+    return passed, failures
+
+
 def main(argv):
     wanted = set(argv)
     subprocess.run(["make", "-s", "install"], cwd=ROOT, check=True)
@@ -2328,6 +2355,7 @@ def main(argv):
     failures = []
     sw.start()
     ua = None
+    mark = [0]
     fs_version = sw.api("version short").strip() + f" ({sw.api('version').strip()}, {FS_PREFIX})"
     try:
         from phones import UA
@@ -2340,35 +2368,26 @@ def main(argv):
         print(f"FreeSWITCH under test: {fs_version}")
         print(sw.api("callpark status").strip())
         ctx = Ctx(sw, ua)
-        for s in SCENARIOS:
-            if wanted and s.__name__ not in wanted:
-                continue
-            t0 = time.time()
-            mark = len(sw.log_text())
+
+        def run(s):
+            mark[0] = len(sw.log_text())
             if os.environ.get("CALLPARK_FS_DEBUG"):
                 regs = [ln.split()[-1] for ln in sw.api("sofia status profile internal reg").splitlines()
                         if ln.startswith("Contact")]
                 print(f"{s.__name__}: registered {regs}")
-            try:
-                s(ctx)
-                passed += 1
-                print(f"PASS {s.__name__} ({time.time() - t0:.1f} s): {s.__doc__.splitlines()[0]}")
-            except Exception as e:  # a failed check or a crash of the scenario
-                failed += 1
-                print(f"FAIL {s.__name__} ({time.time() - t0:.1f} s): {e}")
-                failures.append(f"{s.__name__}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
-                if not isinstance(e, Failure):
-                    traceback.print_exc()
-                # CI keeps only what is printed: the switch's errors and last words go with
-                # the failure.
-                print(switch_errors(sw.log_text()[mark:]))
-                tail = sw.log_text().splitlines()[-40:]
-                print("    last lines of the FreeSWITCH log:\n" + "\n".join("    | " + ln for ln in tail))
-                try:
-                    ua.hangup_all()
-                    ctx.wait_parked(0, seconds=5)
-                except Exception:
-                    pass
+            s(ctx)
+
+        def after_failure():
+            # CI keeps only what is printed: the switch's errors and last words go with
+            # the failure.
+            print(switch_errors(sw.log_text()[mark[0]:]))
+            tail = sw.log_text().splitlines()[-40:]
+            print("    last lines of the FreeSWITCH log:\n" + "\n".join("    | " + ln for ln in tail))
+            ua.hangup_all()
+            ctx.wait_parked(0, seconds=5)
+
+        passed, failures = run_scenarios(SCENARIOS, wanted, run, after_failure)
+        failed = len(failures)
         leftover = sw.api("show channels count").strip()
         print(f"after the scenarios: {leftover}")
     finally:
