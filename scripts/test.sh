@@ -113,7 +113,7 @@ suite "cargo test (unit, scenarios, concurrency, two nodes on a redis-server; th
 # The core's scenario tests once more with the Redis store behind the engine (each test
 # starts its redis-server on a loopback port; tests/common/redis_server.rs).
 suite "the core's scenario tests against the Redis store" \
-	env CALLPARK_TEST_STORE=redis cargo test --quiet --test scenarios --test answer --test notices --test operator --test lots
+	env CALLPARK_TEST_STORE=redis cargo test --quiet --workspace --test scenarios --test answer --test notices --test operator --test lots
 suite "C ABI test (ASan/UBSan, valgrind)" tests/c/run.sh
 suite "concurrency test under valgrind" tests/valgrind_concurrency.sh
 suite "concurrency tests under AddressSanitizer/LeakSanitizer (needs nightly)" tests/asan_concurrency.sh
