@@ -12,31 +12,59 @@ pub struct Step {
     pub data: String,
 }
 
-fn step(app: &'static str, data: impl Into<String>) -> Step {
-    Step { app, data: data.into() }
+/// What a step's data is: a channel variable the switch expands, or a fixed value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Data {
+    Announce,
+    Music,
+    Silence,
+    AfterMusic,
+}
+
+impl Data {
+    /// As the step is written, the variables unexpanded.
+    fn written(self) -> String {
+        match self {
+            Data::Announce => format!("${{{VAR_ANNOUNCE}}}"),
+            Data::Music => format!("${{{VAR_HOLD_MUSIC}}}"),
+            Data::Silence => SILENCE.into(),
+            Data::AfterMusic => AFTER_MUSIC.into(),
+        }
+    }
+
+    /// Whether `data`, as the switch ran it, is this step's for the channel of `r` (an
+    /// empty variable is never what ran).
+    fn ran(self, data: &str, r: &Running) -> bool {
+        match self {
+            Data::Announce => !r.announce.is_empty() && data == r.announce,
+            Data::Music => !r.music.is_empty() && data == r.music,
+            Data::Silence => data == SILENCE,
+            Data::AfterMusic => data == AFTER_MUSIC,
+        }
+    }
 }
 
 /// The hold's steps: the announcement (when there is one), then the music, then silence.
 /// Without an exit key nothing stops `endless_playback`; with one, `playback` stops on
 /// the key (its terminators) or at the music's end, and `callpark:after-music` asks
 /// the library what that means (`Engine::music_stopped`).
-pub fn steps(announce: bool, exit_key: bool) -> Vec<Step> {
-    let music = format!("${{{VAR_HOLD_MUSIC}}}");
-    let mut out = Vec::with_capacity(5);
-    if announce {
-        out.push(step("say", format!("${{{VAR_ANNOUNCE}}}")));
-    }
-    if exit_key {
-        out.extend([
-            step("playback", music),
-            step(APP_CALLPARK, AFTER_MUSIC),
-            step("playback", SILENCE),
-            step(APP_CALLPARK, AFTER_MUSIC),
-        ]);
+fn plan(announce: bool, exit_key: bool) -> impl Iterator<Item = (&'static str, Data)> {
+    let rest: &'static [(&'static str, Data)] = if exit_key {
+        &[
+            ("playback", Data::Music),
+            (APP_CALLPARK, Data::AfterMusic),
+            ("playback", Data::Silence),
+            (APP_CALLPARK, Data::AfterMusic),
+        ]
     } else {
-        out.extend([step("endless_playback", music), step("endless_playback", SILENCE)]);
-    }
-    out
+        &[("endless_playback", Data::Music), ("endless_playback", Data::Silence)]
+    };
+    announce.then_some(("say", Data::Announce)).into_iter().chain(rest.iter().copied())
+}
+
+/// The hold's steps as the switch runs them (see [`plan`]).
+pub fn steps(announce: bool, exit_key: bool) -> Vec<Step> {
+    plan(announce, exit_key).map(|(app, data)| Step { app, data: data.written() }).collect()
 }
 
 /// The steps as an inline extension's text: `app:data,app:data`.
@@ -74,16 +102,7 @@ pub fn runs_hold(r: &Running) -> bool {
     if (!held_here && !r.dialplan.eq_ignore_ascii_case(INLINE)) || r.app.is_empty() || r.data.is_empty() {
         return false;
     }
-    steps(true, true).iter().chain(steps(true, false).iter()).any(|s| {
-        s.app == r.app && {
-            let expanded = s
-                .data
-                .replace(&format!("${{{VAR_ANNOUNCE}}}"), r.announce)
-                .replace(&format!("${{{VAR_HOLD_MUSIC}}}"), r.music);
-            // An empty variable expands to nothing, which is never the data run.
-            !expanded.is_empty() && expanded == r.data
-        }
-    })
+    plan(true, true).chain(plan(true, false)).any(|(app, data)| app == r.app && data.ran(r.data, r))
 }
 
 /// Transferred to the hold's inline extension and not running it yet (an operator's park
