@@ -21,7 +21,6 @@
 #define CALLPARK_SYNTAX "<dialed digits>, e.g. ${destination_number}"
 /* The names shared with the library and the switch (applications, channel variables,
    the lamps' prefix) are CP_* in callpark.h, from src/lists/names.rs. */
-/* What the hold runs after its music stops: a key pressed, or music that cannot play. */
 
 SWITCH_MODULE_LOAD_FUNCTION(mod_callpark_load);
 SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_callpark_shutdown);
@@ -64,11 +63,6 @@ static void leave_module(void)
 
 /* ---- configuration ---------------------------------------------------------------- */
 
-/* The text of the configuration running now, kept in a global variable of the switch:
-   it outlives the module, so that a load after an unload (`reload mod_callpark`) that
-   finds a broken callpark.conf.xml goes on with it instead of leaving every parked call
-   without a module (music, no recall, no pick-up). */
-
 static const struct cp_config *parse_config(const char *text, char *errors, size_t len)
 {
 	const struct cp_config *config = NULL;
@@ -97,6 +91,10 @@ static const struct cp_config *load_config(switch_stream_handle_t *stream, switc
 	if (!text) {
 		return NULL;
 	}
+	/* The text of the configuration running now is kept in a global variable of the
+	   switch: it outlives the module, so that a load after an unload (`reload
+	   mod_callpark`) that finds a broken callpark.conf.xml goes on with it instead of
+	   leaving every parked call without a module (music, no recall, no pick-up). */
 	if ((config = parse_config(text, errors, sizeof(errors)))) {
 		switch_core_set_variable(CP_VAR_RUNNING_CONFIGURATION, text);
 		free(text);
@@ -160,9 +158,8 @@ static void show_parked_caller(const char *uuid, const char *parked_uuid)
 	switch_core_session_rwunlock(parked);
 }
 
-/* The leg a uuid_bridge of this module's originated by `originator` is to connect
-   (NULL: none, the bridge failed). */
-
+/* Records on `originator` (CP_VAR_BRIDGE_TO) the leg the uuid_bridge it drives is to
+   connect (NULL: none, the bridge failed), for stranded_check() when it hangs up. */
 static void mark_bridge(const char *originator, const char *other)
 {
 	switch_core_session_t *session;
@@ -437,9 +434,9 @@ static cp_result cb_transfer(void *ctx, const char *uuid, const char *extension,
 	return status == SWITCH_STATUS_SUCCESS ? CP_RESULT_OK : CP_RESULT_HOST_FAILED;
 }
 
-/* mod_sofia writes the caller's name and number into the lamp's dialog-info XML as they
-   are: escaped here, so that a name such as "AT&T" leaves the XML valid. Allocated in
-   the event (freed with it) by switch_event_add_header_string. */
+/* A lamp as PRESENCE_IN. mod_sofia writes the caller's name and number into the lamp's
+   dialog-info XML as they are: the library hands them XML-escaped (caller_*_xml), so
+   that a name such as "AT&T" leaves the XML valid. */
 static void cb_presence(void *ctx, const struct cp_presence *p)
 {
 	switch_event_t *event;
@@ -936,7 +933,7 @@ static void send_back(switch_core_session_t *session, const struct cp_dial_resul
 															"set:continue_on_fail=true,set:hangup_after_bridge=true,playback:${" CP_VAR_SEND_BACK_PROMPT "},"
 															"bridge:user/%s@%s," CP_APP_CALLPARK ":" CP_BACK_TO_PARK,
 															res->user, res->tenant),
-								"inline", NULL);
+								CP_INLINE, NULL);
 }
 
 /* What the switch knows of `session`'s channel, as it has it, into `d` (its legs into
@@ -1008,8 +1005,9 @@ static void hold_again(switch_core_session_t *session, const char *exit_key)
 
 /* callpark:after-music, in the hold of a call with an exit key: its playback stopped.
    The library says whether it plays again (cp_engine_music_stopped: the exit key, music
-   that ended, music that could not play). While the module unloads, the hold becomes the plain endless_playback form,
-   which needs nothing of the module: the call waits for the next load. */
+   that ended, music that could not play). While the module unloads, the hold becomes
+   the plain endless_playback form, which needs nothing of the module: the call waits
+   for the next load. */
 static void after_music(switch_core_session_t *session)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
@@ -1570,8 +1568,8 @@ static void write_buffered(switch_stream_handle_t *stream, const char *tenant, c
 
 /* The lamps lit at an unload (a slot and its group for every parked call), kept in a
    global variable of the switch: the next load publishes each as it is then, so that a
-   lamp of a call that hung up while the module was unloaded goes out. */
-
+   lamp of a call that hung up while the module was unloaded goes out. The library writes
+   and reads that snapshot (CP_FORMAT_LAMPS, cp_engine_relight). */
 static void remember_lit_lamps(void)
 {
 	cp_result r;
