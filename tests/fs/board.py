@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from harness import ACME, BASIC_CONF, GLOBEX, Ctx, check, run_scenarios, switch_errors  # noqa: E402
+from harness import ACME, BASIC_CONF, GLOBEX, Ctx, check, run_scenarios, switch_errors, unknown_scenarios  # noqa: E402
 from switch import ESL_PORT, FS_PREFIX, Switch, password  # noqa: E402
 
 BOARD_PORT = 28089
@@ -104,11 +104,12 @@ class Board:
             self.proc.kill()
 
 
-def http_json(method, path, body=None, token=None):
-    """(status, JSON) of a request to the board's API."""
+def http_json(method, path, body=None, token=None, headers=None):
+    """(status, JSON) of a request to the board's API; `headers` replace or add to its
+    JSON Content-Type."""
     req = urllib.request.Request(BOARD + path, method=method,
                                  data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json", **(headers or {})})
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
@@ -116,6 +117,19 @@ def http_json(method, path, body=None, token=None):
             return r.status, json.loads(r.read() or b"{}")
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"{}")
+
+
+def answers_and_talks(t, phone, before):
+    """`phone` rings (a call beyond its `before` incoming ones), answers, and exchanges
+    RTP with the caller; its call."""
+    t.ctx.wait(lambda: len(phone.incoming) > before, 8, f"{phone.name}'s phone rings")
+    inc = phone.incoming[-1]
+    phone.answer(inc)
+    t.ctx.wait(lambda: inc.confirmed and inc.media_active, 8, f"{phone.name} answers")
+    t.until(lambda: t.el("#empty").is_displayed(), 5, "the row goes once the call is picked up")
+    rx, tx = t.ctx.rtp_flows(inc)
+    check(rx > 20 and tx > 20, f"{phone.name} talks to the caller (RTP {rx} in, {tx} out)")
+    return inc
 
 
 def sign_in(user, domain):
@@ -244,13 +258,7 @@ def b2_a_park_appears_its_counter_runs_and_pick_up_connects(t):
     check("recall in" in t.el("#calls tbody tr td.recall").text, "the recall countdown is shown")
     before = len(p103.incoming)
     t.el("#calls tbody tr .pickup").click()
-    t.ctx.wait(lambda: len(p103.incoming) > before, 8, "103's phone rings")
-    inc = p103.incoming[-1]
-    p103.answer(inc)
-    t.ctx.wait(lambda: inc.confirmed and inc.media_active, 8, "103 answers")
-    t.until(lambda: t.el("#empty").is_displayed(), 5, "the row goes once the call is picked up")
-    rx, tx = t.ctx.rtp_flows(inc)
-    check(rx > 20 and tx > 20, f"103 talks to the caller (RTP {rx} in, {tx} out)")
+    answers_and_talks(t, p103, before)
     check("ringing 103@acme.example" in t.el("#notice").text, f"the page says what was done: {t.el('#notice').text}")
     check("103@acme.example: pick-up " + uuid in t.board.log_text(), "the board logs who picked it up")
     t.ua.hangup_all()
@@ -289,12 +297,7 @@ def b3_other_tenants_see_nothing_and_cannot_act(t):
     o = sign_in(103, ACME)
     for headers, want in (({"Content-Type": "text/plain"}, 415),
                           ({"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"}, 403)):
-        req = urllib.request.Request(f"{BOARD}/api/calls/{uuid}/hangup", method="POST", data=b"{}",
-                                     headers={**headers, "Authorization": f"Bearer {o}"})
-        try:
-            code = urllib.request.urlopen(req, timeout=10).status
-        except urllib.error.HTTPError as e:
-            code = e.code
+        code, _ = http_json("POST", f"/api/calls/{uuid}/hangup", {}, token=o, headers=headers)
         check(code == want, f"a hang-up {headers} is refused with {want} (got {code})")
     check(len(t.ctx.parked(ACME)) == 1, "acme's call is still parked after the forged requests")
     log = t.board.log_text()
@@ -403,13 +406,7 @@ def b8_park_my_call_then_send_it_to_a_colleague(t):
     before = len(p106.incoming)
     box = t.el("#calls tbody tr .send-to")
     box.send_keys("106\n")
-    t.ctx.wait(lambda: len(p106.incoming) > before, 8, "106's phone rings")
-    inc = p106.incoming[-1]
-    p106.answer(inc)
-    t.ctx.wait(lambda: inc.confirmed and inc.media_active, 8, "106 answers")
-    t.until(lambda: t.el("#empty").is_displayed(), 5, "the row goes")
-    rx, tx = t.ctx.rtp_flows(inc)
-    check(rx > 20 and tx > 20, f"106 talks to the caller (RTP {rx} in, {tx} out)")
+    answers_and_talks(t, p106, before)
     log = t.board.log_text()
     check("103@acme.example: park " in log and "103@acme.example: send " in log, "both actions are logged with who")
     t.ua.hangup_all()
@@ -424,9 +421,7 @@ SCENARIOS = [b1_wrong_password_is_refused, b2_a_park_appears_its_counter_runs_an
 
 def main(argv):
     wanted = set(argv)
-    unknown = wanted - {s.__name__ for s in SCENARIOS}
-    if unknown:
-        print(f"no such board scenario: {', '.join(sorted(unknown))}")
+    if unknown_scenarios(SCENARIOS, wanted, "board"):
         return 2
     subprocess.run(["make", "-s", "install"], cwd=ROOT, check=True)
     scratch = tempfile.mkdtemp(prefix="callpark-board-")

@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from harness import ACME, BASIC_CONF, Ctx, blf_wait, channel_uuid, check, run_scenarios, sipp_final, start_sipp  # noqa: E402
+from harness import ACME, BASIC_CONF, Ctx, blf_wait, channel_uuid, check, run_scenarios, sipp_final, start_sipp, unknown_scenarios  # noqa: E402
 from switch import FS_PREFIX, Switch  # noqa: E402
 
 REDIS_PORT = 26379
@@ -939,9 +939,7 @@ def stop_both(a, b, redis, ua):
 
 def main(argv):
     wanted = set(argv)
-    unknown = wanted - {s.__name__ for s in SCENARIOS}
-    if unknown:
-        print(f"no such cluster scenario: {', '.join(sorted(unknown))}")
+    if unknown_scenarios(SCENARIOS, wanted, "cluster"):
         return 2
     passed = failed = 0
     failures = []

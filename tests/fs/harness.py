@@ -2319,6 +2319,15 @@ SCENARIOS = [s1_blind_transfer_park_and_star88, s2_park_own_and_other_device, s3
              s51_lamps_none_and_events_without_channel_data]
 
 
+def unknown_scenarios(scenarios, wanted, suite):
+    """Whether `wanted` names a scenario `scenarios` lacks (a typo would otherwise run
+    nothing and pass); says which."""
+    unknown = wanted - {s.__name__ for s in scenarios}
+    if unknown:
+        print(f"no such {suite} scenario: {', '.join(sorted(unknown))}")
+    return bool(unknown)
+
+
 def run_scenarios(scenarios, wanted, run, after_failure):
     """Runs each of `scenarios` named in `wanted` (all when it is empty) as `run(s)`,
     printing a PASS or FAIL line with its time; after a failure `after_failure()` prints
@@ -2348,6 +2357,8 @@ def run_scenarios(scenarios, wanted, run, after_failure):
 
 def main(argv):
     wanted = set(argv)
+    if unknown_scenarios(SCENARIOS, wanted, "real-switch"):
+        return 2
     subprocess.run(["make", "-s", "install"], cwd=ROOT, check=True)
     run_dir = os.path.join(HERE, "run")
     sw = Switch(run_dir, BASIC_CONF)
