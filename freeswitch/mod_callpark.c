@@ -824,50 +824,47 @@ static switch_caller_application_t *running_node(switch_core_session_t *session)
 }
 
 /* On `session`'s own thread, inside the callpark application run by the dialplan
-   extension's own loop: makes `apps` (n pairs of name and data) what the extension runs
-   next, in place of the rest of it, as a transfer to an inline extension would, without
-   the transfer: no new caller profile, no dialplan run, no state changes (each an event
-   with the channel's data and an SQL update in the switch; bench/census.py counts them),
-   and none of the call's transfers (max_session_transfers) spent. Elsewhere (another
-   thread, an ESL execute, an execute_extension) it changes nothing and says so.
-   `running` is running_node() as it was when the callpark application decided to hold
-   (before answering the call: answering runs execute_on_answer applications, which
-   change current_application). */
+   extension's own loop: makes the hold's steps what the channel runs next, in place of
+   the rest of the extension, as a transfer to an inline extension would, without the
+   transfer: no new caller profile, no dialplan run, no state changes (each an event with
+   the channel's data and an SQL update in the switch; bench/census.py counts them), and
+   none of the call's transfers (max_session_transfers) spent. The switch's own calls do
+   it: a new caller extension on the channel (switch_channel_set_caller_extension, as
+   mod_dptools does for a picked-up leg) and CF_RESET, on which the extension loop starts
+   over with the channel's extension (switch_core_standard_on_execute, 1.10 and master).
+   Elsewhere (another thread, an ESL execute, an execute_extension, whose own loop would
+   run the rest of its extension first) it changes nothing and says so. `running` is
+   running_node() as it was when the callpark application decided to hold (before
+   answering the call: answering runs execute_on_answer applications, which move the
+   loop on); the channel still being there says nothing moved it meanwhile. */
 static switch_bool_t run_next(switch_core_session_t *session, switch_caller_application_t *running, const struct cp_hold_step *steps, size_t n)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
 	switch_caller_extension_t *ext = switch_channel_get_caller_extension(channel);
-	switch_caller_application_t *first = NULL, *last = NULL, *a;
+	switch_caller_extension_t *next;
 	switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
+	switch_caller_application_t *a;
 	char key[1024];
-	size_t i;
+	size_t i, added = 0;
 
-	/* Still the same place of the same extension: nothing moved the channel meanwhile. */
-	if (!running || !ext || !cp || running->next != ext->current_application || switch_channel_get_state(channel) != CS_EXECUTE) {
+	if (!running || !ext || !cp || n == 0 || running->next != ext->current_application || switch_channel_get_state(channel) != CS_EXECUTE) {
 		return SWITCH_FALSE;
 	}
-	for (a = ext->applications; a && a != running; a = a->next) {
-	}
-	if (!a) {
+	if (!(next = switch_caller_extension_new(session, ext->extension_name, ext->extension_number))) {
 		return SWITCH_FALSE;
 	}
 	for (i = 0; i < n; i++) {
-		a = switch_core_session_alloc(session, sizeof(*a));
-		a->application_name = switch_core_session_strdup(session, steps[i].app);
-		a->application_data = switch_core_session_strdup(session, steps[i].data);
-		if (last) {
-			last->next = a;
-		} else {
-			first = a;
-		}
-		last = a;
+		switch_caller_extension_add_application(session, next, steps[i].app, steps[i].data);
 	}
-	if (!first) {
+	/* The switch refuses some data (a warning in its log): the whole plan or the transfer. */
+	for (a = next->applications; a; a = a->next) {
+		added++;
+	}
+	if (added != n) {
 		return SWITCH_FALSE;
 	}
-	running->next = first;
-	ext->current_application = first;
-	ext->last_application = last;
+	switch_channel_set_caller_extension(channel, next);
+	switch_channel_set_flag(channel, CF_RESET);
 	/* For cp_hold_runs(): the hold runs in the dialplan that parked the call, not an inline one. */
 	cp_hold_profile_key(cp->profile_index, cp->dialplan, cp->context, cp->destination_number, key, sizeof(key));
 	switch_channel_set_variable(channel, CP_VAR_HELD_IN_PROFILE, key);
