@@ -1185,7 +1185,7 @@ static void probe_handler(switch_event_t *event)
 
 /* A parked channel hung up (its caller left, or it was hung up by the switch). */
 static void stranded_check(const char *uuid, const char *gone);
-static cp_result adopt(switch_core_session_t *session, switch_channel_t *channel, const char *uuid);
+static cp_result adopt(switch_core_session_t *session, switch_channel_t *channel, const char *uuid, cp_adoption why);
 
 static void hangup_handler(switch_event_t *event)
 {
@@ -1214,19 +1214,20 @@ struct stranded {
 	char *gone;
 };
 
-static switch_bool_t stranded_now(switch_channel_t *channel, const char *gone)
+/* What becomes of `channel` now that `gone` hung up: the library decides
+   (cp_stranded_leg, src/stranded.rs) from what the switch says of it. */
+static cp_stranded stranded_now(switch_channel_t *channel, const char *gone)
 {
-	const char *last = switch_channel_get_variable(channel, SWITCH_LAST_BRIDGE_VARIABLE);
-	/* uuid_bridge bonds the waiting leg to its originator; a later bridge or transfer
-	   of it bonds it anew. */
-	const char *bond = switch_channel_get_variable(channel, SWITCH_SIGNAL_BOND_VARIABLE);
-	switch_channel_state_t state = switch_channel_get_state(channel);
+	struct cp_waiting w;
 
-	return switch_channel_up_nosig(channel) && !switch_channel_test_flag(channel, CF_BRIDGED) && !zstr(bond) &&
-				   !strcmp(bond, gone) && (zstr(last) || strcmp(last, gone)) &&
-				   (state == CS_RESET || state == CS_SOFT_EXECUTE || state == CS_HIBERNATE || state == CS_CONSUME_MEDIA)
-			   ? SWITCH_TRUE
-			   : SWITCH_FALSE;
+	w.up = switch_channel_up_nosig(channel) ? true : false;
+	w.bridged = switch_channel_test_flag(channel, CF_BRIDGED) ? true : false;
+	w.state = switch_channel_state_name(switch_channel_get_state(channel));
+	w.bond = switch_channel_get_variable(channel, SWITCH_SIGNAL_BOND_VARIABLE);
+	w.last_bridge = switch_channel_get_variable(channel, SWITCH_LAST_BRIDGE_VARIABLE);
+	w.gone = gone;
+	w.parked = !zstr(switch_channel_get_variable(channel, CP_VAR_SLOT));
+	return cp_stranded_leg(&w);
 }
 
 static void *SWITCH_THREAD_FUNC stranded_thread(switch_thread_t *thread, void *obj)
@@ -1240,48 +1241,28 @@ static void *SWITCH_THREAD_FUNC stranded_thread(switch_thread_t *thread, void *o
 	switch_yield(200000);
 	if ((session = switch_core_session_locate(st->uuid))) {
 		switch_channel_t *channel = switch_core_session_get_channel(session);
-		if (stranded_now(channel, st->gone)) {
+		cp_stranded what = stranded_now(channel, st->gone);
+		if (what != CP_STRANDED_NO) {
 			/* What uuid_bridge attached to it would put it back in CS_RESET. */
 			switch_channel_clear_state_handler(channel, NULL);
 			switch_channel_clear_flag(channel, CF_TRANSFER);
-			if (!zstr(switch_channel_get_variable(channel, CP_VAR_SLOT))) {
-				const char *key = switch_channel_get_variable(channel, CP_VAR_PARKED_EXIT_KEY);
-				const char *music = switch_channel_get_variable(channel, CP_VAR_HOLD_MUSIC);
-				switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
-				const char *name = switch_channel_get_variable(channel, CP_VAR_CALLER_NAME);
-				const char *number = switch_channel_get_variable(channel, CP_VAR_CALLER_NUMBER);
-				cp_result r = CP_RESULT_NOT_FOUND;
-				/* uuid_bridge gave it the other leg's caller ID: the park shows the
-				   caller's, as it did before. */
-				if (cp && !zstr(number)) {
-					cp->caller_id_name = switch_core_strdup(cp->pool, switch_str_nil(name));
-					cp->caller_id_number = switch_core_strdup(cp->pool, number);
-				}
-				/* Copies: hold() and the park's event set these very variables again. */
-				key = zstr(key) ? NULL : switch_core_session_strdup(session, key);
-				music = switch_core_session_strdup(session, switch_str_nil(music));
-				switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE,
-								  "callpark: %s was left alone by %s before they were connected: back in the park\n", st->uuid,
-								  st->gone);
-				if (globals.running) {
-					r = adopt(session, channel, st->uuid);
-				}
-				if (r == CP_RESULT_OK || r == CP_RESULT_ALREADY_PARKED) {
-					if (switch_channel_up_nosig(channel)) {
-						hold(session, music, key, NULL);
-					}
-				} else if (switch_channel_up_nosig(channel)) {
-					/* Not adopted now (the module unloading, the store unreachable): on
-					   the plain hold, still marked parked, for the next load to adopt; a
-					   caller is never dropped for it. */
-					switch_channel_set_variable(channel, CP_VAR_PARKED, "true");
-					hold(session, music, NULL, NULL);
-				}
-			} else {
-				switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE,
-								  "callpark: %s was left alone by %s before they were connected: hung up\n", st->uuid, st->gone);
-				switch_channel_hangup(channel, SWITCH_CAUSE_ORIGINATOR_CANCEL);
+			switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE,
+							  "callpark: %s was left alone by %s before they were connected: %s\n", st->uuid, st->gone,
+							  what == CP_STRANDED_BACK_TO_PARK ? "back in the park" : "hung up");
+		}
+		if (what == CP_STRANDED_BACK_TO_PARK) {
+			switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
+			const char *name = switch_channel_get_variable(channel, CP_VAR_CALLER_NAME);
+			const char *number = switch_channel_get_variable(channel, CP_VAR_CALLER_NUMBER);
+			/* uuid_bridge gave it the other leg's caller ID: the park shows the caller's,
+			   as it did before. */
+			if (cp && !zstr(number)) {
+				cp->caller_id_name = switch_core_strdup(cp->pool, switch_str_nil(name));
+				cp->caller_id_number = switch_core_strdup(cp->pool, number);
 			}
+			adopt(session, channel, st->uuid, CP_ADOPTION_LEFT_ALONE);
+		} else if (what == CP_STRANDED_HANG_UP) {
+			switch_channel_hangup(channel, SWITCH_CAUSE_ORIGINATOR_CANCEL);
 		}
 		switch_core_session_rwunlock(session);
 	}
@@ -1302,7 +1283,7 @@ static void stranded_check(const char *uuid, const char *gone)
 	if (!(session = switch_core_session_locate(uuid))) {
 		return;
 	}
-	stranded = stranded_now(switch_core_session_get_channel(session), gone);
+	stranded = stranded_now(switch_core_session_get_channel(session), gone) != CP_STRANDED_NO;
 	switch_core_session_rwunlock(session);
 	if (!stranded || !enter_module()) {
 		return;
@@ -1324,31 +1305,36 @@ static void stranded_check(const char *uuid, const char *gone)
 	}
 }
 
-/* Whether a parked channel is still in the park's hold (or on its way to it: an
-   operator's park a moment ago, the channel still routing, the bridge it leaves maybe
-   not ended yet) and bridged to nobody; the library decides from what it runs
-   (cp_hold_runs, src/hold.rs). */
-static switch_bool_t in_hold(switch_channel_t *channel)
+/* What a parked channel runs, for the library to say whether it is still in the park's
+   hold (or on its way to it: an operator's park a moment ago, the channel still routing,
+   the bridge it leaves maybe not ended yet) and bridged to nobody (cp_hold_runs,
+   src/hold.rs). The strings are the channel's: read them before changing it. */
+static void read_running(switch_channel_t *channel, struct cp_hold_running *r)
 {
 	switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
-	struct cp_hold_running r = { 0 };
 
-	if (!cp) {
-		return SWITCH_FALSE;
+	memset(r, 0, sizeof(*r));
+	if (cp) {
+		r->profile_index = cp->profile_index;
+		r->dialplan = cp->dialplan;
+		r->context = cp->context;
+		r->destination = cp->destination_number;
 	}
-	r.profile_index = cp->profile_index;
-	r.dialplan = cp->dialplan;
-	r.context = cp->context;
-	r.destination = cp->destination_number;
-	r.held_in = switch_channel_get_variable(channel, CP_VAR_HELD_IN_PROFILE);
-	r.app = switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE);
-	r.data = switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_DATA_VARIABLE);
-	r.music = switch_channel_get_variable(channel, CP_VAR_HOLD_MUSIC);
-	r.announce = switch_channel_get_variable(channel, CP_VAR_ANNOUNCE);
-	if (switch_channel_test_flag(channel, CF_BRIDGED)) {
-		/* Bridged: in the hold only on its way there. */
-		r.app = NULL;
+	r->held_in = switch_channel_get_variable(channel, CP_VAR_HELD_IN_PROFILE);
+	/* Bridged: in the hold only on its way there. */
+	if (!switch_channel_test_flag(channel, CF_BRIDGED)) {
+		r->app = switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE);
+		r->data = switch_channel_get_variable(channel, SWITCH_CURRENT_APPLICATION_DATA_VARIABLE);
 	}
+	r->music = switch_channel_get_variable(channel, CP_VAR_HOLD_MUSIC);
+	r->announce = switch_channel_get_variable(channel, CP_VAR_ANNOUNCE);
+}
+
+static switch_bool_t in_hold(switch_channel_t *channel)
+{
+	struct cp_hold_running r;
+
+	read_running(channel, &r);
 	return cp_hold_runs(&r, true) ? SWITCH_TRUE : SWITCH_FALSE;
 }
 
@@ -1460,34 +1446,70 @@ static void plain_hold(switch_core_session_t *session, switch_channel_t *channel
 }
 
 /* Hands a channel parked before (its callpark_slot and other variables set when it was
-   parked) back to the library, with the park time it had. */
-static cp_result adopt(switch_core_session_t *session, switch_channel_t *channel, const char *uuid)
+   parked) back to the library, with the park time it had, for `why`; carries out what
+   the library says follows (cp_after_adopt): a hold, the plain hold kept for the next
+   load, or no longer parked. A channel's caller is never dropped for it. */
+static cp_result adopt(switch_core_session_t *session, switch_channel_t *channel, const char *uuid, cp_adoption why)
 {
 	switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
 	struct cp_adopt a = { 0 };
-	cp_result r;
-	/* Copies: the park's event, delivered during cp_engine_adopt, sets these variables
-	   again (which frees the strings they held). */
+	struct cp_hold_running running;
+	cp_after_adopt then = CP_AFTER_ADOPT_NOTHING;
+	const char *key, *music;
+	cp_result r = CP_RESULT_HOST_FAILED;
+	/* Copies: the park's event, delivered during cp_engine_adopt, and the hold set these
+	   variables again (which frees the strings they held). */
 #define ADOPT_VAR(name) switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, name)))
 
 	a.tenant = ADOPT_VAR(CP_VAR_SLOT_TENANT);
 	a.uuid = uuid;
 	a.extension = ADOPT_VAR(CP_VAR_SLOT);
 	a.parking_user = ADOPT_VAR(CP_VAR_PARKING_USER);
-	a.caller_number = cp ? cp->caller_id_number : NULL;
-	a.caller_name = cp ? cp->caller_id_name : NULL;
+	a.caller_number = cp ? switch_core_session_strdup(session, switch_str_nil(cp->caller_id_number)) : NULL;
+	a.caller_name = cp ? switch_core_session_strdup(session, switch_str_nil(cp->caller_id_name)) : NULL;
 	a.parked_epoch = ADOPT_VAR(CP_VAR_PARKED_EPOCH);
 	a.now_epoch = (uint64_t) switch_epoch_time_now(NULL);
-	a.timeout = switch_channel_get_variable(channel, CP_VAR_TIMEOUT);
+	a.timeout = ADOPT_VAR(CP_VAR_TIMEOUT);
+	a.why = why;
+	/* The exit key it was parked with: kept through the plain hold after a load; a leg
+	   left alone held it in callpark_parked_exit_key (the hold it left cleared the other). */
+	key = ADOPT_VAR(why == CP_ADOPTION_LEFT_ALONE ? CP_VAR_PARKED_EXIT_KEY : CP_VAR_EXIT_KEY);
+	music = ADOPT_VAR(CP_VAR_HOLD_MUSIC);
+	a.exit_key = !zstr(key);
+	if (why == CP_ADOPTION_AFTER_LOAD) {
+		read_running(channel, &running);
+		a.running = &running;
+	}
 #undef ADOPT_VAR
-	r = cp_engine_adopt(globals.engine, &a);
+	if (globals.running) {
+		r = cp_engine_adopt(globals.engine, &a, &then);
+	} else if (why == CP_ADOPTION_LEFT_ALONE) {
+		/* The module unloading: the caller waits in the plain hold for the next load. */
+		then = CP_AFTER_ADOPT_PLAIN_HOLD;
+	}
 	/* Hung up between the search and the adoption: the handler did not know it yet. */
 	if (r == CP_RESULT_OK && switch_channel_down_nosig(channel)) {
 		cp_engine_hangup(globals.engine, a.uuid);
 	}
+	if (then == CP_AFTER_ADOPT_NOT_PARKED) {
+		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE,
+						  "callpark: %s left the park while the module was unloaded; not adopted\n", uuid);
+		/* Its lamp, lit at the unload, is published as it is now by refresh_lit_lamps(). */
+		switch_channel_set_variable(channel, CP_VAR_PARKED, NULL);
+		return r;
+	}
 	switch_log_printf(SWITCH_CHANNEL_CHANNEL_LOG(channel), r == CP_RESULT_OK ? SWITCH_LOG_NOTICE : SWITCH_LOG_WARNING,
-					  "callpark: %s parked at %s@%s %s (%u)\n", uuid, switch_str_nil(a.extension), switch_str_nil(a.tenant),
+					  "callpark: %s parked at %s@%s %s (%u)\n", uuid, a.extension, a.tenant,
 					  r == CP_RESULT_OK ? "adopted" : "could not be adopted", (unsigned) r);
+	if (!switch_channel_up_nosig(channel)) {
+		return r;
+	}
+	if (then == CP_AFTER_ADOPT_HOLD) {
+		hold(session, music, a.exit_key ? key : NULL, NULL);
+	} else if (then == CP_AFTER_ADOPT_PLAIN_HOLD) {
+		switch_channel_set_variable(channel, CP_VAR_PARKED, "true");
+		hold(session, music, NULL, NULL);
+	}
 	return r;
 }
 
@@ -1495,20 +1517,7 @@ static cp_result adopt(switch_core_session_t *session, switch_channel_t *channel
    is handed back to the library, which recalls it as its park time says. */
 static void adopt_one(switch_core_session_t *session, switch_channel_t *channel, const char *uuid)
 {
-	if (!in_hold(channel)) {
-		/* Taken out of the hold while the module was unloaded: no longer parked. */
-		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_NOTICE,
-						  "callpark: %s left the park while the module was unloaded; not adopted\n", uuid);
-		/* Its lamp, lit at the unload, is published as it is now by refresh_lit_lamps(). */
-		switch_channel_set_variable(channel, CP_VAR_PARKED, NULL);
-		return;
-	}
-	if (adopt(session, channel, uuid) == CP_RESULT_OK && switch_channel_up_nosig(channel) &&
-		!zstr(switch_channel_get_variable(channel, CP_VAR_EXIT_KEY))) {
-		/* Put in the plain hold for the unload: its exit key works again. */
-		const char *key = switch_core_session_strdup(session, switch_channel_get_variable(channel, CP_VAR_EXIT_KEY));
-		hold(session, switch_core_session_strdup(session, switch_str_nil(switch_channel_get_variable(channel, CP_VAR_HOLD_MUSIC))), key, NULL);
-	}
+	adopt(session, channel, uuid, CP_ADOPTION_AFTER_LOAD);
 }
 
 static void reload_handler(switch_event_t *event)

@@ -339,6 +339,49 @@ typedef uint32_t cp_log_level;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// Why a parked channel is handed back to the library (`engine::Adoption`).
+enum cp_adoption
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // After a load: marked parked (`callpark_parked`) since before an unload.
+  CP_ADOPTION_AFTER_LOAD = 0,
+  // Left waiting by the bridge that was to take it out of the park (`cp_stranded_leg`).
+  CP_ADOPTION_LEFT_ALONE = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum cp_adoption cp_adoption;
+#else
+typedef uint32_t cp_adoption;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// What the module does with a channel handed back (`engine::AfterAdopt`).
+enum cp_after_adopt
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Leave it as it is.
+  CP_AFTER_ADOPT_NOTHING = 0,
+  // The park's hold (`cp_hold_plan_of`), with its music and exit key.
+  CP_AFTER_ADOPT_HOLD = 1,
+  // The plain hold (its music, no exit key), `callpark_parked` set: the next load
+  // adopts it.
+  CP_AFTER_ADOPT_PLAIN_HOLD = 2,
+  // No longer parked: clear `callpark_parked`.
+  CP_AFTER_ADOPT_NOT_PARKED = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum cp_after_adopt cp_after_adopt;
+#else
+typedef uint32_t cp_after_adopt;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // Listing formats.
 enum cp_format
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -411,6 +454,27 @@ enum cp_action
 typedef enum cp_action cp_action;
 #else
 typedef uint32_t cp_action;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// What becomes of a leg when the one it may have waited for hung up (`stranded::Stranded`).
+enum cp_stranded
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Nothing: it waits for nobody.
+  CP_STRANDED_NO = 0,
+  // Back into the park as it was: `cp_engine_adopt` with `CP_ADOPTION_LEFT_ALONE`.
+  CP_STRANDED_BACK_TO_PARK = 1,
+  // Hang it up.
+  CP_STRANDED_HANG_UP = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum cp_stranded cp_stranded;
+#else
+typedef uint32_t cp_stranded;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -548,6 +612,23 @@ typedef struct cp_host {
                                 const char *destination);
 } cp_host;
 
+// What a parked channel runs, as the switch reports it (any field NULL: empty).
+typedef struct cp_hold_running {
+  // Its caller profile now: index, dialplan, context, destination number.
+  const char *profile_index;
+  const char *dialplan;
+  const char *context;
+  const char *destination;
+  // What `cp_hold_profile_key` gave when the hold began in place (its variable).
+  const char *held_in;
+  // The application it runs and its data, as the switch expanded it.
+  const char *app;
+  const char *data;
+  // The channel's hold music and announcement variables.
+  const char *music;
+  const char *announce;
+} cp_hold_running;
+
 // A call the switch still holds parked, handed back to a new engine (after a module
 // reload): see `cp_engine_adopt`.
 typedef struct cp_adopt {
@@ -566,6 +647,16 @@ typedef struct cp_adopt {
   uint64_t now_epoch;
   // The channel's `callpark_timeout` (its own recall time, `0`: never), or NULL.
   const char *timeout;
+  // Why it is handed back.
+  cp_adoption why;
+  // After a load: what it runs now (NULL: nothing, as for a bridged channel), for the
+  // library to say whether it is still in the park's hold. Not read for a leg left
+  // alone.
+  const struct cp_hold_running *running;
+  // It was parked with an exit key (`callpark_exit_key` after a load, kept through
+  // the plain hold; `callpark_parked_exit_key` for a leg left alone, whose hold
+  // cleared the other).
+  bool exit_key;
 } cp_adopt;
 
 // A parsed `callpark` API command, written by `cp_command_parse`.
@@ -706,22 +797,21 @@ typedef struct cp_hold_plan {
   const char *inline_text;
 } cp_hold_plan;
 
-// What a parked channel runs, as the switch reports it (any field NULL: empty).
-typedef struct cp_hold_running {
-  // Its caller profile now: index, dialplan, context, destination number.
-  const char *profile_index;
-  const char *dialplan;
-  const char *context;
-  const char *destination;
-  // What `cp_hold_profile_key` gave when the hold began in place (its variable).
-  const char *held_in;
-  // The application it runs and its data, as the switch expanded it.
-  const char *app;
-  const char *data;
-  // The channel's hold music and announcement variables.
-  const char *music;
-  const char *announce;
-} cp_hold_running;
+// What the switch knows of a leg when another hung up (`stranded::Waiting`; strings
+// NULL: empty).
+typedef struct cp_waiting {
+  bool up;
+  bool bridged;
+  // Its state's name (`switch_channel_state_name`).
+  const char *state;
+  // Its `signal_bond` and `last_bridge_to` variables.
+  const char *bond;
+  const char *last_bridge;
+  // The uuid of the leg that hung up.
+  const char *gone;
+  // It has a slot (`callpark_slot`): it was parked.
+  bool parked;
+} cp_waiting;
 
 #ifdef __cplusplus
 extern "C" {
@@ -776,14 +866,21 @@ void cp_engine_free(const struct cp_engine *engine);
 // Swaps in `config`. Parked calls stay, with the recall timers they were given.
 cp_result cp_engine_reload(const struct cp_engine *engine, const struct cp_config *config);
 
-// Takes back a call the switch still holds parked (after a module reload): it is parked
-// again where it was, keeps its park time, lights its lamps, and is recalled when its
-// recall time (counted from the original park) lapses, at once if that has passed.
-// Nobody is put on hold and nobody is messaged. `CP_RESULT_ALREADY_PARKED` if it is.
+// Takes back a channel the switch holds parked, for `adopt->why`, and says in `*then`
+// (when not NULL) what the module does with it next. A channel still in the park's hold
+// (after a load), or left alone, is parked again where it was, keeps its park time,
+// lights its lamps, and is recalled when its recall time (counted from the original
+// park) lapses, at once if that has passed; nobody is messaged.
+// `CP_RESULT_ALREADY_PARKED` if it is; `CP_RESULT_NOT_FOUND` (and `NOT_PARKED`) after a
+// load for a channel no longer in the hold. On any failure `*then` is what keeps the
+// caller (never a hang-up).
 //
 // # Safety
-// `adopt` is NULL or valid, its strings NULL or NUL-terminated.
-cp_result cp_engine_adopt(const struct cp_engine *engine, const struct cp_adopt *adopt);
+// `adopt` is NULL or valid, its strings NULL or NUL-terminated, its `running` NULL or
+// valid; `then` NULL or valid.
+cp_result cp_engine_adopt(const struct cp_engine *engine,
+                          const struct cp_adopt *adopt,
+                          cp_after_adopt *then);
 
 // The parked channel `uuid` hung up. `CP_RESULT_NOT_FOUND` if it is not parked,
 // `CP_RESULT_ALREADY_TAKEN` if it is being retrieved (the retrieve cleans up).
@@ -967,6 +1064,13 @@ struct cp_hold_plan cp_hold_plan_of(bool announce, bool exit_key);
 // # Safety
 // `r` NULL or valid, its strings NULL or NUL-terminated.
 bool cp_hold_runs(const struct cp_hold_running *r, bool on_way);
+
+// Whether `w` was left waiting by the leg that hung up, and what becomes of it
+// (src/stranded.rs). `CP_STRANDED_NO` for NULL.
+//
+// # Safety
+// `w` NULL or valid, its strings NULL or NUL-terminated.
+cp_stranded cp_stranded_leg(const struct cp_waiting *w);
 
 // The key of a caller profile (index, dialplan, context, destination number) that the
 // module records when a hold begins in place, for `cp_hold_runs`'s `held_in`; cut to

@@ -23,6 +23,7 @@ pub mod park_info;
 pub mod recall;
 pub mod reply;
 pub mod store;
+pub mod stranded;
 
 pub use config::{Config, ConfigErrors};
 pub use engine::{CallError, DialError, DialFailure, DialOutcome, DialRequest, Engine, Timing};

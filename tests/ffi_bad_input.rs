@@ -264,8 +264,13 @@ fn engine_calls_on_unknown_and_freed_handles() {
                 parked_epoch: null(),
                 now_epoch: 0,
                 timeout: null(),
+                why: cp_adoption::LeftAlone,
+                running: null(),
+                exit_key: true,
             };
-            assert_eq!(cp_engine_adopt(h, &a), cp_result::InvalidHandle);
+            let mut then = cp_after_adopt::Nothing;
+            assert_eq!(cp_engine_adopt(h, &a, &mut then), cp_result::InvalidHandle);
+            assert_eq!(then, cp_after_adopt::PlainHold, "a caller left alone keeps a hold whatever the library says");
         }
         assert_eq!(cp_engine_advance(h, 1), cp_result::InvalidHandle);
     }
@@ -363,8 +368,17 @@ fn engine_calls_with_null_bad_utf8_and_over_long_strings() {
             parked_epoch: c"99999999999999999999".as_ptr(),
             now_epoch: u64::MAX,
             timeout: null(),
+            why: cp_adoption::LeftAlone,
+            running: null(),
+            exit_key: false,
         };
-        assert_eq!(cp_engine_adopt(e, null()), cp_result::NullParameter);
+        assert_eq!(cp_engine_adopt(e, null(), null_mut()), cp_result::NullParameter);
+        // After a load, a channel that runs nothing is no longer in the hold: not adopted.
+        let mut then = cp_after_adopt::Hold;
+        let gone =
+            cp_adopt { why: cp_adoption::AfterLoad, ..adopt(ok.as_ptr(), user.as_ptr(), user.as_ptr(), user.as_ptr()) };
+        assert_eq!(cp_engine_adopt(e, &gone, &mut then), cp_result::NotFound);
+        assert_eq!(then, cp_after_adopt::NotParked);
         for (a, want) in [
             (adopt(null(), user.as_ptr(), user.as_ptr(), user.as_ptr()), cp_result::NullParameter),
             (adopt(ok.as_ptr(), null(), user.as_ptr(), user.as_ptr()), cp_result::NullParameter),
@@ -375,7 +389,9 @@ fn engine_calls_with_null_bad_utf8_and_over_long_strings() {
             (adopt(ok.as_ptr(), user.as_ptr(), long.as_ptr(), user.as_ptr()), cp_result::InvalidArgument),
             (adopt(ok.as_ptr(), user.as_ptr(), user.as_ptr(), bad.as_ptr()), cp_result::InvalidUtf8),
         ] {
-            assert_eq!(cp_engine_adopt(e, &a), want);
+            let mut then = cp_after_adopt::Nothing;
+            assert_eq!(cp_engine_adopt(e, &a, &mut then), want);
+            assert_eq!(then, cp_after_adopt::PlainHold, "refused, the caller keeps a hold");
         }
         assert_eq!(cp_engine_reload(e, 0x8880 as *const cp_config), cp_result::InvalidHandle);
     }

@@ -38,7 +38,65 @@ pub fn secs_since(parked_epoch: Option<&str>, now_epoch: u64) -> u64 {
     }
 }
 
+/// Why the switch hands a parked channel back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adoption {
+    /// After a load: a channel marked parked since before an unload; `in_hold` says
+    /// whether it still runs the park's hold (`crate::hold::runs_hold`).
+    AfterLoad { in_hold: bool },
+    /// A leg left waiting by the bridge that was to take it out of the park
+    /// (`crate::stranded`): it goes back in.
+    LeftAlone,
+}
+
+/// What the module does with the channel once the park has (or has not) taken it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterAdopt {
+    /// Leave it as it is.
+    Nothing,
+    /// Put it on the park's hold, with the exit key it was parked with.
+    Hold,
+    /// Put it on the plain hold (no exit key: nothing of the module), still marked parked,
+    /// for the next load to adopt: a caller is never dropped because the park could not
+    /// take it back now (the module unloading, the store unreachable).
+    PlainHold,
+    /// It is no longer parked (taken out of the hold while the module was unloaded):
+    /// unmark it.
+    NotParked,
+}
+
+/// What a taking back came to: the park's answer (`None`: not asked) and what follows.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TakenBack {
+    pub result: Option<Result<(), DialError>>,
+    pub then: AfterAdopt,
+}
+
+/// What follows the park's answer `result` to a taking back for `why`, for a call parked
+/// with an exit key or not: after a load the call already holds, in the plain hold kept
+/// over the unload, so only an exit key needs the park's hold again; a leg left alone
+/// holds nothing and needs a hold whatever the park said.
+pub fn after_adopt(why: Adoption, result: &Result<(), DialError>, exit_key: bool) -> AfterAdopt {
+    match (why, result) {
+        (Adoption::AfterLoad { .. }, Ok(())) if exit_key => AfterAdopt::Hold,
+        (Adoption::AfterLoad { .. }, _) => AfterAdopt::Nothing,
+        (Adoption::LeftAlone, Ok(()) | Err(DialError::AlreadyParked)) => AfterAdopt::Hold,
+        (Adoption::LeftAlone, Err(_)) => AfterAdopt::PlainHold,
+    }
+}
+
 impl Engine {
+    /// Takes back a channel the switch holds parked, for `why` (`Engine::adopt` when it is
+    /// still parked), and says what the module does with it next.
+    pub fn take_back(&self, req: &AdoptRequest, why: Adoption, exit_key: bool) -> TakenBack {
+        if why == (Adoption::AfterLoad { in_hold: false }) {
+            return TakenBack { result: None, then: AfterAdopt::NotParked };
+        }
+        let result = self.adopt(req);
+        let then = after_adopt(why, &result, exit_key);
+        TakenBack { result: Some(result), then }
+    }
+
     /// Takes back a call the switch still holds parked. It is parked again where it was,
     /// keeps its park time, lights its lamps (an event `parked` with detail `adopted`),
     /// and is recalled when its recall time, counted from the original park, lapses (at
@@ -103,7 +161,24 @@ impl Shared {
 
 #[cfg(test)]
 mod tests {
-    use super::secs_since;
+    use super::*;
+
+    #[test]
+    fn what_follows_a_taking_back() {
+        let load = Adoption::AfterLoad { in_hold: true };
+        let ok = Ok(());
+        let parked = Err(DialError::AlreadyParked);
+        let store = Err(DialError::HostFailed("store".into()));
+        assert_eq!(after_adopt(load, &ok, true), AfterAdopt::Hold, "its exit key works again");
+        assert_eq!(after_adopt(load, &ok, false), AfterAdopt::Nothing, "the plain hold is the hold");
+        assert_eq!(after_adopt(load, &store, true), AfterAdopt::Nothing, "stays marked for the next load");
+        assert_eq!(after_adopt(load, &parked, true), AfterAdopt::Nothing);
+        for key in [false, true] {
+            assert_eq!(after_adopt(Adoption::LeftAlone, &ok, key), AfterAdopt::Hold);
+            assert_eq!(after_adopt(Adoption::LeftAlone, &parked, key), AfterAdopt::Hold, "the park still has it");
+            assert_eq!(after_adopt(Adoption::LeftAlone, &store, key), AfterAdopt::PlainHold, "never dropped");
+        }
+    }
 
     #[test]
     fn park_times_in_the_future_or_malformed_count_as_now() {

@@ -38,7 +38,7 @@ use clean::clean_tenant;
 use timers::{timer_thread, Timers};
 
 pub use crate::error::{CallError, DialError, DialFailure};
-pub use adopt::{secs_since, AdoptRequest};
+pub use adopt::{after_adopt, secs_since, AdoptRequest, Adoption, AfterAdopt, TakenBack};
 pub use clean::{clean_name, clean_number, MAX_ID_LEN, MAX_NAME_CHARS};
 pub use cluster::{HANDOVER_PREFIX, SYNC_MS};
 pub use operator::OPERATOR_RING;

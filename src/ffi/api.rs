@@ -13,11 +13,12 @@ use std::sync::{Arc, LazyLock};
 
 use parking_lot::RwLock;
 
+use super::hold::{cp_hold_running, runs};
 use super::host::{cp_host, CHost};
 use super::{boundary, cp_result, opt_str_arg, str_arg, write_out, write_truncated};
 use crate::clock::ManualClock;
 use crate::config::{self, Config};
-use crate::engine::{secs_since, AdoptRequest, Engine, Timing};
+use crate::engine::{secs_since, AdoptRequest, Adoption, AfterAdopt, Engine, Timing};
 use crate::host::{Host, LogLevel};
 use crate::listing;
 
@@ -66,6 +67,52 @@ pub struct cp_adopt {
     pub now_epoch: u64,
     /// The channel's `callpark_timeout` (its own recall time, `0`: never), or NULL.
     pub timeout: *const c_char,
+    /// Why it is handed back.
+    pub why: cp_adoption,
+    /// After a load: what it runs now (NULL: nothing, as for a bridged channel), for the
+    /// library to say whether it is still in the park's hold. Not read for a leg left
+    /// alone.
+    pub running: *const cp_hold_running,
+    /// It was parked with an exit key (`callpark_exit_key` after a load, kept through
+    /// the plain hold; `callpark_parked_exit_key` for a leg left alone, whose hold
+    /// cleared the other).
+    pub exit_key: bool,
+}
+
+/// Why a parked channel is handed back to the library (`engine::Adoption`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum cp_adoption {
+    /// After a load: marked parked (`callpark_parked`) since before an unload.
+    AfterLoad = 0,
+    /// Left waiting by the bridge that was to take it out of the park (`cp_stranded_leg`).
+    LeftAlone = 1,
+}
+
+/// What the module does with a channel handed back (`engine::AfterAdopt`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum cp_after_adopt {
+    /// Leave it as it is.
+    Nothing = 0,
+    /// The park's hold (`cp_hold_plan_of`), with its music and exit key.
+    Hold = 1,
+    /// The plain hold (its music, no exit key), `callpark_parked` set: the next load
+    /// adopts it.
+    PlainHold = 2,
+    /// No longer parked: clear `callpark_parked`.
+    NotParked = 3,
+}
+
+impl From<AfterAdopt> for cp_after_adopt {
+    fn from(a: AfterAdopt) -> Self {
+        match a {
+            AfterAdopt::Nothing => cp_after_adopt::Nothing,
+            AfterAdopt::Hold => cp_after_adopt::Hold,
+            AfterAdopt::PlainHold => cp_after_adopt::PlainHold,
+            AfterAdopt::NotParked => cp_after_adopt::NotParked,
+        }
+    }
 }
 
 struct Registry<T> {
@@ -279,20 +326,42 @@ pub extern "C" fn cp_engine_reload(engine: *const cp_engine, config: *const cp_c
     })
 }
 
-/// Takes back a call the switch still holds parked (after a module reload): it is parked
-/// again where it was, keeps its park time, lights its lamps, and is recalled when its
-/// recall time (counted from the original park) lapses, at once if that has passed.
-/// Nobody is put on hold and nobody is messaged. `CP_RESULT_ALREADY_PARKED` if it is.
+/// Takes back a channel the switch holds parked, for `adopt->why`, and says in `*then`
+/// (when not NULL) what the module does with it next. A channel still in the park's hold
+/// (after a load), or left alone, is parked again where it was, keeps its park time,
+/// lights its lamps, and is recalled when its recall time (counted from the original
+/// park) lapses, at once if that has passed; nobody is messaged.
+/// `CP_RESULT_ALREADY_PARKED` if it is; `CP_RESULT_NOT_FOUND` (and `NOT_PARKED`) after a
+/// load for a channel no longer in the hold. On any failure `*then` is what keeps the
+/// caller (never a hang-up).
 ///
 /// # Safety
-/// `adopt` is NULL or valid, its strings NULL or NUL-terminated.
+/// `adopt` is NULL or valid, its strings NULL or NUL-terminated, its `running` NULL or
+/// valid; `then` NULL or valid.
 #[no_mangle]
-pub unsafe extern "C" fn cp_engine_adopt(engine: *const cp_engine, adopt: *const cp_adopt) -> cp_result {
-    with_engine("cp_engine_adopt", engine, |e| {
-        if adopt.is_null() {
-            return cp_result::NullParameter;
-        }
-        let a = &*adopt;
+pub unsafe extern "C" fn cp_engine_adopt(
+    engine: *const cp_engine,
+    adopt: *const cp_adopt,
+    then: *mut cp_after_adopt,
+) -> cp_result {
+    let (why, exit_key) = match adopt.as_ref() {
+        Some(a) => (a.why, a.exit_key),
+        None => (cp_adoption::AfterLoad, false),
+    };
+    // What keeps the caller if the library answers nothing (a bad handle, a panic).
+    let keep = match why {
+        cp_adoption::AfterLoad => cp_after_adopt::Nothing,
+        cp_adoption::LeftAlone => cp_after_adopt::PlainHold,
+    };
+    let mut chosen = keep;
+    let r = with_engine("cp_engine_adopt", engine, |e| {
+        let Some(a) = adopt.as_ref() else { return cp_result::NullParameter };
+        let why = match a.why {
+            cp_adoption::AfterLoad => {
+                Adoption::AfterLoad { in_hold: a.running.as_ref().is_some_and(|r| runs(r, true)) }
+            }
+            cp_adoption::LeftAlone => Adoption::LeftAlone,
+        };
         let req = AdoptRequest {
             tenant: try_ffi!(str_arg(a.tenant)),
             uuid: try_ffi!(str_arg(a.uuid)),
@@ -303,11 +372,18 @@ pub unsafe extern "C" fn cp_engine_adopt(engine: *const cp_engine, adopt: *const
             parked_secs_ago: secs_since(try_ffi!(opt_str_arg(a.parked_epoch)), a.now_epoch),
             timeout: opt_str_arg(a.timeout).ok().flatten().unwrap_or(""),
         };
-        match e.engine.adopt(&req) {
-            Ok(()) => cp_result::Ok,
-            Err(err) => cp_result::from(&err),
+        let taken = e.engine.take_back(&req, why, exit_key);
+        chosen = taken.then.into();
+        match taken.result {
+            None => cp_result::NotFound,
+            Some(Ok(())) => cp_result::Ok,
+            Some(Err(err)) => cp_result::from(&err),
         }
-    })
+    });
+    if let Some(t) = then.as_mut() {
+        *t = chosen;
+    }
+    r
 }
 
 /// The parked channel `uuid` hung up. `CP_RESULT_NOT_FOUND` if it is not parked,

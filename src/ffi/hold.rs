@@ -1,11 +1,13 @@
-//! The park's hold (C to Rust): its steps for the module to run, and whether what a
-//! parked channel runs is it (src/hold.rs decides both).
+//! The parked channel's life (C to Rust): the hold's steps for the module to run,
+//! whether what a parked channel runs is that hold (src/hold.rs decides both), and
+//! whether a leg was left waiting by a bridge that never comes (src/stranded.rs).
 
 use std::ffi::{c_char, CString};
 use std::sync::OnceLock;
 
 use super::{boundary, cp_result, opt_str_arg, write_truncated};
 use crate::hold::{self, Running};
+use crate::stranded::{stranded, Stranded, Waiting};
 
 /// One step of the hold: an application and its data (channel variables unexpanded).
 #[repr(C)]
@@ -85,20 +87,86 @@ pub unsafe extern "C" fn cp_hold_runs(r: *const cp_hold_running, on_way: bool) -
     let mut yes = false;
     boundary("cp_hold_runs", None, || {
         let Some(r) = r.as_ref() else { return cp_result::NullParameter };
-        let profile = hold::profile_key(text(r.profile_index), text(r.dialplan), text(r.context), text(r.destination));
-        let running = Running {
-            dialplan: text(r.dialplan),
-            profile: &profile,
-            held_in: text(r.held_in),
-            app: text(r.app),
-            data: text(r.data),
-            music: text(r.music),
-            announce: text(r.announce),
-        };
-        yes = (on_way && hold::on_way_to_hold(running.dialplan, text(r.destination))) || hold::runs_hold(&running);
+        yes = runs(r, on_way);
         cp_result::Ok
     });
     yes
+}
+
+/// `cp_hold_runs` of a valid `r`.
+///
+/// # Safety
+/// `r`'s strings NULL or NUL-terminated.
+pub(super) unsafe fn runs(r: &cp_hold_running, on_way: bool) -> bool {
+    let profile = hold::profile_key(text(r.profile_index), text(r.dialplan), text(r.context), text(r.destination));
+    let running = Running {
+        dialplan: text(r.dialplan),
+        profile: &profile,
+        held_in: text(r.held_in),
+        app: text(r.app),
+        data: text(r.data),
+        music: text(r.music),
+        announce: text(r.announce),
+    };
+    (on_way && hold::on_way_to_hold(running.dialplan, text(r.destination))) || hold::runs_hold(&running)
+}
+
+/// What the switch knows of a leg when another hung up (`stranded::Waiting`; strings
+/// NULL: empty).
+#[repr(C)]
+pub struct cp_waiting {
+    pub up: bool,
+    pub bridged: bool,
+    /// Its state's name (`switch_channel_state_name`).
+    pub state: *const c_char,
+    /// Its `signal_bond` and `last_bridge_to` variables.
+    pub bond: *const c_char,
+    pub last_bridge: *const c_char,
+    /// The uuid of the leg that hung up.
+    pub gone: *const c_char,
+    /// It has a slot (`callpark_slot`): it was parked.
+    pub parked: bool,
+}
+
+/// What becomes of a leg when the one it may have waited for hung up (`stranded::Stranded`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum cp_stranded {
+    /// Nothing: it waits for nobody.
+    No = 0,
+    /// Back into the park as it was: `cp_engine_adopt` with `CP_ADOPTION_LEFT_ALONE`.
+    BackToPark = 1,
+    /// Hang it up.
+    HangUp = 2,
+}
+
+/// Whether `w` was left waiting by the leg that hung up, and what becomes of it
+/// (src/stranded.rs). `CP_STRANDED_NO` for NULL.
+///
+/// # Safety
+/// `w` NULL or valid, its strings NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn cp_stranded_leg(w: *const cp_waiting) -> cp_stranded {
+    let mut what = cp_stranded::No;
+    boundary("cp_stranded_leg", None, || {
+        let Some(w) = w.as_ref() else { return cp_result::NullParameter };
+        let waiting = Waiting {
+            up: w.up,
+            bridged: w.bridged,
+            state: text(w.state),
+            bond: text(w.bond),
+            last_bridge: text(w.last_bridge),
+            gone: text(w.gone),
+            parked: w.parked,
+        };
+        what = match stranded(&waiting) {
+            Stranded::No => cp_stranded::No,
+            Stranded::BackToPark => cp_stranded::BackToPark,
+            Stranded::HangUp => cp_stranded::HangUp,
+        };
+        cp_result::Ok
+    });
+    what
 }
 
 /// The key of a caller profile (index, dialplan, context, destination number) that the

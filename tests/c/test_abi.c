@@ -367,14 +367,27 @@ int main(void)
 		a.caller_number = "5551234";
 		a.parked_epoch = "1000";
 		a.now_epoch = 1030;
-		CHECK(cp_engine_adopt(engine, &a) == CP_RESULT_OK);
+		/* After a load, what it runs says whether it is still in the hold. */
+		struct cp_hold_running r;
+		enum cp_after_adopt then = CP_AFTER_ADOPT_HOLD;
+		memset(&r, 0, sizeof(r));
+		r.dialplan = "inline";
+		r.app = "endless_playback";
+		r.data = "moh.wav";
+		r.music = "moh.wav";
+		a.why = CP_ADOPTION_AFTER_LOAD;
+		CHECK(cp_engine_adopt(engine, &a, &then) == CP_RESULT_NOT_FOUND && then == CP_AFTER_ADOPT_NOT_PARKED);
+		a.running = &r;
+		a.exit_key = true;
+		CHECK(cp_engine_adopt(engine, &a, &then) == CP_RESULT_OK && then == CP_AFTER_ADOPT_HOLD);
 		CHECK(seen(sw, "event parked caller-7 ext=103 by=101 other=-"));
 		CHECK(seen(sw, "adopted caller-7"));
 		CHECK(seen(sw, "presence park+103@acme.example lamp=1 count=1 caller=5551234"));
-		CHECK(cp_engine_adopt(engine, &a) == CP_RESULT_ALREADY_PARKED);
-		CHECK(cp_engine_adopt(engine, NULL) == CP_RESULT_NULL_PARAMETER);
+		CHECK(cp_engine_adopt(engine, &a, NULL) == CP_RESULT_ALREADY_PARKED);
+		CHECK(cp_engine_adopt(engine, NULL, NULL) == CP_RESULT_NULL_PARAMETER);
 		a.extension = NULL;
-		CHECK(cp_engine_adopt(engine, &a) == CP_RESULT_NULL_PARAMETER);
+		a.why = CP_ADOPTION_LEFT_ALONE;
+		CHECK(cp_engine_adopt(engine, &a, &then) == CP_RESULT_NULL_PARAMETER && then == CP_AFTER_ADOPT_PLAIN_HOLD);
 		CHECK(cp_engine_hangup(engine, "caller-7") == CP_RESULT_OK);
 	}
 
