@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What each of callpark's steps costs the switch per park-and-retrieve cycle, one step
-at a time: builds the module without the step (a copy of freeswitch/mod_callpark.c with
-that step cut out, put back afterwards), runs the census (bench/census.py) of the
+at a time: builds the module without the step (the module's file,
+freeswitch/callpark_*.c, with that step cut out, put back afterwards), runs the census (bench/census.py) of the
 callpark column, and prints the counts beside the whole module's and the bare park's.
 
 A measurement aid, not a configuration: a module without its lamps or its events is not
@@ -34,23 +34,24 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-SOURCE = os.path.join(ROOT, "freeswitch", "mod_callpark.c")
+NOTIFY = os.path.join(ROOT, "freeswitch", "callpark_notify.c")
+BRIDGE = os.path.join(ROOT, "freeswitch", "callpark_bridge.c")
 CONF = os.path.join(HERE, "fs", "freeswitch.xml")
 
 # step: (file, anchor, replacement). Each anchor must be found once, or the step is not
 # measured (the module changed: this list needs the new lines).
 STEPS = {
-    "lamps": (SOURCE, '\t(void) ctx;\n\n\tswitch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_DEBUG, "callpark lamp',
+    "lamps": (NOTIFY, '\t(void) ctx;\n\n\tswitch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_DEBUG, "callpark lamp',
               '\t(void) ctx;\n\tif (1) return;\n\n\tswitch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_DEBUG, "callpark lamp'),
-    "events": (SOURCE, "\t\tif (e->channel_data) {\n\t\t\tswitch_channel_event_set_data(channel, event);\n\t\t}\n"
+    "events": (NOTIFY, "\t\tif (e->channel_data) {\n\t\t\tswitch_channel_event_set_data(channel, event);\n\t\t}\n"
                        "\t\tswitch_core_session_rwunlock(session);\n\t}\n\tswitch_event_fire(&event);",
                "\t\tswitch_core_session_rwunlock(session);\n\t}\n\tswitch_event_destroy(&event);"),
-    "display": (SOURCE, "\tif (!(parked = switch_core_session_locate(parked_uuid))) {\n\t\treturn;\n\t}",
+    "display": (BRIDGE, "\tif (!(parked = switch_core_session_locate(parked_uuid))) {\n\t\treturn;\n\t}",
                 "\tif (1 || !(parked = switch_core_session_locate(parked_uuid))) {\n\t\treturn;\n\t}"),
     "notice": (CONF, '<tenant domain="cp.bench"/>',
                '<tenant domain="cp.bench"><settings><param name="notices" value="none"/>'
                '<param name="tell-parker" value="none"/></settings></tenant>'),
-    "directory": (SOURCE, '\tif (switch_xml_locate_user_merged("id", extension, tenant, NULL, &user, NULL) != SWITCH_STATUS_SUCCESS) {\n'
+    "directory": (NOTIFY, '\tif (switch_xml_locate_user_merged("id", extension, tenant, NULL, &user, NULL) != SWITCH_STATUS_SUCCESS) {\n'
                           '\t\treturn false;\n\t}\n\tswitch_xml_free(user);\n\treturn true;',
                   "\t(void) user;\n\t(void) tenant;\n\t(void) extension;\n\treturn true;"),
 }
@@ -87,7 +88,7 @@ def main():
             if f.read().count(anchor) != 1:
                 print(f"step {s}: its lines are not in {os.path.relpath(path, ROOT)} once; update STEPS")
                 return 1
-    for path in (SOURCE, CONF):
+    for path in sorted({path for path, _, _ in STEPS.values()}):
         if os.path.exists(path + ".ablate"):
             print(f"{os.path.relpath(path, ROOT)}.ablate exists: a run was cut off; put it back as "
                   f"{os.path.relpath(path, ROOT)} (or delete it) first")

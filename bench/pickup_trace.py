@@ -12,7 +12,7 @@ Run:  git apply bench/trace-pickup.patch && make -s install
       python3 bench/pickup_trace.py bench/run/log/freeswitch.log
       git apply -R bench/trace-pickup.patch && make -s install
 (the log is the last fresh switch's: the ladder step's 300 cycles at 50/s). The patch
-copies lines of freeswitch/mod_callpark.c: `git apply --check bench/trace-pickup.patch`
+copies lines of freeswitch/callpark_bridge.c and callpark_park.c: `git apply --check bench/trace-pickup.patch`
 says whether it still fits the module.
 """
 import re
