@@ -40,7 +40,8 @@ impl Default for ExtensionRules {
     }
 }
 
-/// What the user asked for.
+/// What the user dialed, as the code reads: what the engine then does (which group or
+/// lot a key names, whether a key parks or picks up) is its own decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Intent {
     /// `*68`: park at the parking user's own extension.
@@ -57,15 +58,10 @@ pub enum Intent {
     /// in park order (1 is the oldest, what `*88<ext>` takes), from 1 to 99.
     RetrieveNth { extension: String, position: u32 },
     /// `park+<ext>` (`group: false`) or `park+<group>`: a BLF park key. Parks there (at
-    /// `<ext>`, or at the first free member of `<group>`) when the call was transferred to
-    /// it, retrieves from there when a phone dialed it.
+    /// `<ext>`, or at the first free member of `<group>`, or in a free slot of the lot of
+    /// that name) when the call was transferred to it, retrieves from there when a phone
+    /// dialed it: the engine decides which, from the tenant's groups and lots.
     Key { target: String, group: bool },
-    /// A call transferred to the key `park+<group>`: park at its first free member.
-    GroupParkIn(String),
-    /// A call transferred to the key `park+<lot>`: park in a free slot of the lot.
-    LotPark(String),
-    /// A phone dialed the key `park+<group>`: retrieve the group's oldest call.
-    RetrieveFromGroup(String),
 }
 
 /// A group name as a key may carry it.
