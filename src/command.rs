@@ -137,7 +137,8 @@ pub enum CommandError {
     NotUtf8 { at: usize },
     /// A control character (not a separator) at byte `at`.
     BadCharacter { at: usize },
-    /// The first word is not `list`, `reload` or `status`.
+    /// The first word is none of the sub-commands (`list`, `reload`, `status`, `park`,
+    /// `retrieve`, `hangup`).
     UnknownVerb(String),
     /// `reload` or `status` followed by something.
     ExtraArgument { verb: &'static str, arg: String },

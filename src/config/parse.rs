@@ -74,7 +74,7 @@ pub(crate) enum Level {
     Group,
 }
 
-/// Parameters, their ranges, and where each may stand.
+/// The durations, in seconds: each one's parameter and range.
 const DURATIONS: &[(&str, u32, u32)] =
     &[("recall-time", 5, 86_400), ("ring-time", 5, 600), ("retry-interval", 1, 3_600), ("alert-wait", 5, 600)];
 
