@@ -192,21 +192,27 @@ pub fn parse(dialed: &str, codes: &FeatureCodes, rules: ExtensionRules) -> Resul
         return Err(CodeError::NotDigits { code: BLF_PREFIX.into(), rest: rest.into() });
     }
     // Longest code first, so that a code that extends another one wins.
-    let mut table: [(&str, u8); 3] = [(&codes.park, 0), (&codes.retrieve, 1), (&codes.group_park, 2)];
+    #[derive(Clone, Copy)]
+    enum Which {
+        Park,
+        Retrieve,
+        GroupPark,
+    }
+    let mut table =
+        [(&codes.park, Which::Park), (&codes.retrieve, Which::Retrieve), (&codes.group_park, Which::GroupPark)];
     table.sort_by_key(|(c, _)| std::cmp::Reverse(c.len()));
     for (code, which) in table {
-        let Some(rest) = dialed.strip_prefix(code) else { continue };
+        let Some(rest) = dialed.strip_prefix(code.as_str()) else { continue };
         return match (which, rest.is_empty()) {
-            (0, true) => Ok(Intent::ParkOwn),
-            (1, true) => Ok(Intent::Retrieve),
-            (2, true) => Ok(Intent::GroupPark),
-            (2, false) => Err(CodeError::UnexpectedExtension { code: code.into(), rest: rest.into() }),
-            (1, false) => retrieve_from(rest, code, rules),
-            (_, false) => {
+            (Which::Park, true) => Ok(Intent::ParkOwn),
+            (Which::Retrieve, true) => Ok(Intent::Retrieve),
+            (Which::GroupPark, true) => Ok(Intent::GroupPark),
+            (Which::GroupPark, false) => Err(CodeError::UnexpectedExtension { code: code.clone(), rest: rest.into() }),
+            (Which::Retrieve, false) => retrieve_from(rest, code, rules),
+            (Which::Park, false) => {
                 check_extension(rest, code, rules)?;
                 Ok(Intent::ParkAt(rest.into()))
             }
-            _ => unreachable!("three codes"),
         };
     }
     Err(CodeError::Unknown(dialed.into()))
