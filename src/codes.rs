@@ -40,7 +40,8 @@ impl Default for ExtensionRules {
     }
 }
 
-/// What the user asked for.
+/// What the user dialed, as the code reads: what the engine then does (which group or
+/// lot a key names, whether a key parks or picks up) is its own decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Intent {
     /// `*68`: park at the parking user's own extension.
@@ -57,15 +58,10 @@ pub enum Intent {
     /// in park order (1 is the oldest, what `*88<ext>` takes), from 1 to 99.
     RetrieveNth { extension: String, position: u32 },
     /// `park+<ext>` (`group: false`) or `park+<group>`: a BLF park key. Parks there (at
-    /// `<ext>`, or at the first free member of `<group>`) when the call was transferred to
-    /// it, retrieves from there when a phone dialed it.
+    /// `<ext>`, or at the first free member of `<group>`, or in a free slot of the lot of
+    /// that name) when the call was transferred to it, retrieves from there when a phone
+    /// dialed it: the engine decides which, from the tenant's groups and lots.
     Key { target: String, group: bool },
-    /// A call transferred to the key `park+<group>`: park at its first free member.
-    GroupParkIn(String),
-    /// A call transferred to the key `park+<lot>`: park in a free slot of the lot.
-    LotPark(String),
-    /// A phone dialed the key `park+<group>`: retrieve the group's oldest call.
-    RetrieveFromGroup(String),
 }
 
 /// A group name as a key may carry it.
@@ -196,21 +192,27 @@ pub fn parse(dialed: &str, codes: &FeatureCodes, rules: ExtensionRules) -> Resul
         return Err(CodeError::NotDigits { code: BLF_PREFIX.into(), rest: rest.into() });
     }
     // Longest code first, so that a code that extends another one wins.
-    let mut table: [(&str, u8); 3] = [(&codes.park, 0), (&codes.retrieve, 1), (&codes.group_park, 2)];
+    #[derive(Clone, Copy)]
+    enum Which {
+        Park,
+        Retrieve,
+        GroupPark,
+    }
+    let mut table =
+        [(&codes.park, Which::Park), (&codes.retrieve, Which::Retrieve), (&codes.group_park, Which::GroupPark)];
     table.sort_by_key(|(c, _)| std::cmp::Reverse(c.len()));
     for (code, which) in table {
-        let Some(rest) = dialed.strip_prefix(code) else { continue };
+        let Some(rest) = dialed.strip_prefix(code.as_str()) else { continue };
         return match (which, rest.is_empty()) {
-            (0, true) => Ok(Intent::ParkOwn),
-            (1, true) => Ok(Intent::Retrieve),
-            (2, true) => Ok(Intent::GroupPark),
-            (2, false) => Err(CodeError::UnexpectedExtension { code: code.into(), rest: rest.into() }),
-            (1, false) => retrieve_from(rest, code, rules),
-            (_, false) => {
+            (Which::Park, true) => Ok(Intent::ParkOwn),
+            (Which::Retrieve, true) => Ok(Intent::Retrieve),
+            (Which::GroupPark, true) => Ok(Intent::GroupPark),
+            (Which::GroupPark, false) => Err(CodeError::UnexpectedExtension { code: code.clone(), rest: rest.into() }),
+            (Which::Retrieve, false) => retrieve_from(rest, code, rules),
+            (Which::Park, false) => {
                 check_extension(rest, code, rules)?;
                 Ok(Intent::ParkAt(rest.into()))
             }
-            _ => unreachable!("three codes"),
         };
     }
     Err(CodeError::Unknown(dialed.into()))

@@ -27,7 +27,9 @@
 use std::fmt;
 
 use crate::config::{self, MAX_DOMAIN_LEN};
+use crate::error::DialError;
 use crate::identity;
+use crate::listing::{self, CallInfo};
 
 /// The syntax's text: a macro, so that the C ABI's NUL-terminated copy
 /// (`cp_command_usage`) is made from the same literal.
@@ -135,7 +137,8 @@ pub enum CommandError {
     NotUtf8 { at: usize },
     /// A control character (not a separator) at byte `at`.
     BadCharacter { at: usize },
-    /// The first word is not `list`, `reload` or `status`.
+    /// The first word is none of the sub-commands (`list`, `reload`, `status`, `park`,
+    /// `retrieve`, `hangup`).
     UnknownVerb(String),
     /// `reload` or `status` followed by something.
     ExtraArgument { verb: &'static str, arg: String },
@@ -360,6 +363,74 @@ fn parse_operator<'a>(verb: &'static str, words: impl Iterator<Item = &'a str>) 
             Ok(Command::Hangup { uuid: u, tenant, json })
         }
     }
+}
+
+/// An operator's command that acts on one call, as the switch carries it out
+/// (`cp_engine_operate`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    Park,
+    Retrieve,
+    Hangup,
+}
+
+/// What an operator's command did to a call, in the words of its answer.
+#[derive(Clone, Copy, Debug)]
+pub enum Done<'a> {
+    /// `park`: the call is parked at `extension`.
+    Parked { call: &'a CallInfo, extension: &'a str },
+    /// `retrieve`: `user` of the call's tenant rings for it.
+    Ringing { call: &'a CallInfo, user: &'a str },
+    /// `hangup`: the call is hung up.
+    HungUp { call: &'a CallInfo },
+}
+
+impl fmt::Display for Done<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Done::Parked { call, extension } => write!(f, "parked {} at {extension} in {}", call.uuid, call.tenant),
+            Done::Ringing { call, user } => {
+                write!(f, "ringing {user}@{} for {} parked at {}", call.tenant, call.uuid, call.extension)
+            }
+            Done::HungUp { call } => write!(f, "hung up {} parked at {} in {}", call.uuid, call.extension, call.tenant),
+        }
+    }
+}
+
+impl Operation {
+    /// The sub-command, as a JSON answer names it (`"command": "park"`).
+    pub fn verb(self) -> &'static str {
+        match self {
+            Operation::Park => "park",
+            Operation::Retrieve => "retrieve",
+            Operation::Hangup => "hangup",
+        }
+    }
+
+    /// The answer to the operator: `+OK <what was done>` or `-ERR <why not>`, or one JSON
+    /// object; with its newline.
+    pub fn answer(self, outcome: Result<(&CallInfo, &str), &DialError>, json: bool) -> String {
+        match outcome {
+            Ok(done) => listing::operator_answer(self.verb(), Ok(done), json),
+            Err(error) => listing::operator_answer(self.verb(), Err(&error.to_string()), json),
+        }
+    }
+}
+
+/// Whether an operator's answer (text or JSON, as [`Operation::answer`] writes it) says
+/// the command was carried out.
+pub fn answered_ok(line: &str) -> bool {
+    line.starts_with("+OK") || line.contains("\"ok\":true")
+}
+
+/// An operator's `park` of a channel the switch does not have.
+pub fn no_such_call(uuid: &str) -> DialError {
+    DialError::BadRequest(format!("there is no call {uuid}"))
+}
+
+/// An operator's `park` that the engine answered with something else than a park.
+pub fn not_a_park() -> DialError {
+    DialError::BadRequest("not a park".into())
 }
 
 #[cfg(test)]
@@ -618,5 +689,42 @@ mod tests {
             let msg = parse(&line).unwrap_err().to_string();
             assert!(msg.len() < 512, "{} bytes: {msg}", msg.len());
         }
+    }
+
+    #[test]
+    fn what_an_operator_s_command_did_in_words() {
+        let call = CallInfo {
+            tenant: "acme.example".into(),
+            extension: "102".into(),
+            group: None,
+            uuid: "4cbf1e2a-0000-4000-8000-000000000001".into(),
+            caller_number: "104".into(),
+            caller_name: String::new(),
+            parking_user: "101".into(),
+            parked_secs: 3,
+            state: "parked",
+            attempt: 0,
+            next_in_secs: Some(57),
+            policy: "parking-user",
+        };
+        let u = &call.uuid;
+        let parked = Done::Parked { call: &call, extension: "102" }.to_string();
+        assert_eq!(parked, format!("parked {u} at 102 in acme.example"));
+        let ringing = Done::Ringing { call: &call, user: "105" }.to_string();
+        assert_eq!(ringing, format!("ringing 105@acme.example for {u} parked at 102"));
+        let hung_up = Done::HungUp { call: &call }.to_string();
+        assert_eq!(hung_up, format!("hung up {u} parked at 102 in acme.example"));
+
+        let ok = Operation::Hangup.answer(Ok((&call, &hung_up)), false);
+        assert_eq!(ok, format!("+OK {hung_up}\n"));
+        let refused = Operation::Park.answer(Err(&no_such_call("x")), false);
+        assert_eq!(refused, "-ERR bad request: there is no call x\n");
+        assert_eq!(Operation::Park.answer(Err(&not_a_park()), false), "-ERR bad request: not a park\n");
+        let json = Operation::Retrieve.answer(Ok((&call, &ringing)), true);
+        assert!(json.ends_with('\n') && json.contains("\"command\":\"retrieve\""), "{json}");
+        assert!(json.contains(&format!("\"done\":\"{ringing}\"")), "{json}");
+        let json_refused = Operation::Retrieve.answer(Err(&not_a_park()), true);
+        assert!(answered_ok(&ok) && answered_ok(&json));
+        assert!(!answered_ok(&refused) && !answered_ok(&json_refused));
     }
 }

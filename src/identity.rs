@@ -22,11 +22,11 @@
 //!    known), else the directory user this channel called. A call that was not
 //!    transferred is parked by its own user; one transferred by nobody known has no
 //!    parking user (and no user, rule 3).
-//! 6. The dialplan's overrides are the admin's word: `callpark_user` and
-//!    `callpark_transferor` count only with `callpark_domain`, and only in the tenant.
 //! 5. User ids need not be digits (`alice`, `+4930123`): any id of letters, digits and
 //!    `+ - _ .` up to [`MAX_USER_LEN`] bytes. Anything else is no user, not an error.
-//! 8. Keys pressed during a call (one-step parking, [`keys_user`]) park the other party
+//! 6. The dialplan's overrides are the admin's word: `callpark_user` and
+//!    `callpark_transferor` count only with `callpark_domain`, and only in the tenant.
+//! 7. Keys pressed during a call (one-step parking, [`keys_user`]) park the other party
 //!    only from a user's leg: the channel's authenticated user, or the user the switch
 //!    itself called on it (by the directory, or at a registered contact). A carrier's or
 //!    an outside party's keys park nobody, whatever they send.
@@ -287,7 +287,7 @@ pub fn resolve_in(f: &Facts, dir: &dyn Directory) -> Identity {
     Identity { tenant, user, parking_user, by_transfer }
 }
 
-/// Rule 8: the user whose keys, pressed on the leg `f` describes during a call, may park
+/// Rule 7: the user whose keys, pressed on the leg `f` describes during a call, may park
 /// the other party, with that user's domain; `None` for a leg that is no user's.
 pub fn keys_user(f: &Facts, dir: &dyn Directory) -> Option<(String, String)> {
     let hint = domain(f.channel.domain_name).or_else(|| domain(f.channel.dialed_domain));

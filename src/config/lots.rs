@@ -23,8 +23,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{At, ConfigError, ExtensionRules, LampState, Layer, RecallPlan};
-use crate::codes;
+use super::{At, ConfigError, LampState, Layer, RecallPlan};
+use crate::codes::{self, ExtensionRules};
 
 /// How a lot picks the slot of a new call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -32,7 +32,7 @@ impl Engine {
     /// One-step parking: the leg `facts` describes sent keys during a call, `digits`
     /// after the meta key; the other party is to be parked, as an operator's park
     /// (`callpark park`) of it, so that its parking user is the one it talks to. Only a
-    /// user's leg may (rule 8 of src/identity.rs). Returns the tenant and where to park:
+    /// user's leg may (rule 7 of src/identity.rs). Returns the tenant and where to park:
     /// no digits, the user's own extension; digits that are a lot's number without its
     /// `*` or `#` (`5900` for `*5900`), that lot (or the slot they name); else the
     /// extension (or lot slot) of those digits.

@@ -4,7 +4,7 @@
 
 use super::park::{park_messages, place_in_slot};
 use super::{DialOutcome, Engine, Inner, Shared};
-use crate::command::{Command, Target};
+use crate::command::{answered_ok, Command, Target};
 use crate::error::DialError;
 use crate::host::{Action, BridgeError, LogLevel};
 use crate::store::StoreStatus;
@@ -153,7 +153,6 @@ impl Engine {
             }
             pending.push((id, node.clone()));
         }
-        let ok = |l: &str| l.starts_with("+OK") || l.contains("\"ok\":true");
         let end = std::time::Instant::now() + std::time::Duration::from_millis(FORWARD_WAIT_MS);
         let mut refused: Option<String> = None;
         while !pending.is_empty() && std::time::Instant::now() < end {
@@ -162,7 +161,7 @@ impl Engine {
             let mut i = 0;
             while i < pending.len() {
                 match inner.store.answer_of(&pending[i].0) {
-                    Ok(Some(line)) if ok(&line) => return line,
+                    Ok(Some(line)) if answered_ok(&line) => return line,
                     Ok(Some(line)) => {
                         refused.get_or_insert(line);
                         pending.swap_remove(i);

@@ -292,12 +292,12 @@ impl Engine {
 
     /// Recall attempt `attempt` of `parked_uuid` was answered on `leg_uuid`.
     pub fn recall_answered(&self, parked_uuid: &str, attempt: u32, leg_uuid: &str) -> Result<(), CallError> {
-        self.shared.recall_answered(parked_uuid, attempt, leg_uuid)
+        self.shared.recall_answered(parked_uuid, recalling::Ringing::of_attempt(attempt), leg_uuid)
     }
 
     /// Recall attempt `attempt` of `parked_uuid` ended unanswered (or could not start).
     pub fn recall_failed(&self, parked_uuid: &str, attempt: u32) -> Result<(), CallError> {
-        self.shared.recall_failed(parked_uuid, attempt)
+        self.shared.recall_failed(parked_uuid, recalling::Ringing::of_attempt(attempt))
     }
 
     /// Publishes the state of `target` (`park+102`, `102`, `park+sales`) of `tenant`

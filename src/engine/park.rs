@@ -134,6 +134,73 @@ enum Where {
     Nth(String, u32),
 }
 
+/// Where a park puts the call.
+enum Spot {
+    /// The parking user's own extension (`*68`, a call sent back to be parked).
+    Own,
+    /// An extension, or a slot of a lot (`*68<ext>`, a call transferred to `park+<ext>`).
+    At(String),
+    /// The first free member of the parking user's group (`*58`).
+    OwnGroup,
+    /// The first free member of the group of this name (a call transferred to its key).
+    Group(String),
+    /// A free slot of the lot of this name (its key or number).
+    Lot(String),
+}
+
+/// What a dial does, as the engine decides it from the code parsed ([`Intent`]), the
+/// tenant's lots and groups, and whether the call was transferred there.
+enum Decision {
+    Park(Spot),
+    Retrieve(Where),
+}
+
+/// What `req` asks of tenant `t`: a park key or a lot's number parks when the call was
+/// transferred to it and retrieves when a phone dialed it.
+fn decide(t: &Tenant, req: &DialRequest) -> Result<Decision, codes::CodeError> {
+    let bare = req.dialed.strip_prefix(codes::BLF_PREFIX).unwrap_or(req.dialed);
+    let lot_dialed = t.lot_dialed(bare);
+    match codes::parse(req.dialed, &t.codes, t.extensions) {
+        _ if req.back_to_park => Ok(Decision::Park(Spot::Own)),
+        // A lot's number (valet parking's `*5900`, Asterisk's parking extension)
+        // parks in the lot: the call transferred to it, or the call that dials it (a
+        // consult call, which hears its slot, then swaps in the caller by an attended
+        // transfer). A slot by its prefix (`*5901`): transferred to, it parks there;
+        // dialed, it picks up from there.
+        _ if lot_dialed.is_some() => {
+            let (lot, slot) = lot_dialed.expect("matched");
+            Ok(match (slot, req.transferred) {
+                (Some(s), true) => Decision::Park(Spot::At(s.into())),
+                (Some(s), false) => Decision::Retrieve(Where::Slot(s.into())),
+                (None, _) => Decision::Park(Spot::Lot(lot.name.clone())),
+            })
+        }
+        // A park key: pressed during a call (the call transferred to it) it parks there;
+        // dialed by a phone, it picks up from there. A key of no group is a user's own
+        // slot (park+alice), if it names a user id.
+        Ok(Intent::Key { target, group }) => {
+            let of_lot = group && t.lot(&target).is_some();
+            let of_group = group && (of_lot || t.group(&target).is_some());
+            match (of_group, req.transferred) {
+                _ if group && !of_group && !valid_user(&target) => Err(codes::CodeError::Unknown(req.dialed.into())),
+                // A lot's key: parks in a free slot; dialed, picks up its oldest call.
+                (true, true) if of_lot => Ok(Decision::Park(Spot::Lot(target))),
+                (true, true) => Ok(Decision::Park(Spot::Group(target))),
+                (true, false) => Ok(Decision::Retrieve(Where::Group(target))),
+                (false, true) => Ok(Decision::Park(Spot::At(target))),
+                (false, false) => Ok(Decision::Retrieve(Where::Slot(target))),
+            }
+        }
+        Ok(Intent::ParkOwn) => Ok(Decision::Park(Spot::Own)),
+        Ok(Intent::ParkAt(ext)) => Ok(Decision::Park(Spot::At(ext))),
+        Ok(Intent::GroupPark) => Ok(Decision::Park(Spot::OwnGroup)),
+        Ok(Intent::Retrieve) => Ok(Decision::Retrieve(Where::Own)),
+        Ok(Intent::RetrieveFrom(ext)) => Ok(Decision::Retrieve(Where::Slot(ext))),
+        Ok(Intent::RetrieveNth { extension, position }) => Ok(Decision::Retrieve(Where::Nth(extension, position))),
+        Err(e) => Err(e),
+    }
+}
+
 impl Shared {
     pub(super) fn dial(&self, req: &DialRequest) -> Result<DialOutcome, DialFailure> {
         let bad = |e: String| DialFailure { error: DialError::BadRequest(e), sent_back: false };
@@ -143,60 +210,14 @@ impl Shared {
         let transferor = clean_user("transferor", req.transferor).map_err(bad)?;
         let config = self.config.read().clone();
         let t = config.tenant(&tenant);
-        let bare = req.dialed.strip_prefix(codes::BLF_PREFIX).unwrap_or(req.dialed);
-        let lot_dialed = t.lot_dialed(bare);
-        let intent = match codes::parse(req.dialed, &t.codes, t.extensions) {
-            _ if req.back_to_park => Ok(Intent::ParkOwn),
-            // A lot's number (valet parking's `*5900`, Asterisk's parking extension)
-            // parks in the lot: the call transferred to it, or the call that dials it (a
-            // consult call, which hears its slot, then swaps in the caller by an attended
-            // transfer). A slot by its prefix (`*5901`): transferred to, it parks there;
-            // dialed, it picks up from there.
-            _ if lot_dialed.is_some() => {
-                let (lot, slot) = lot_dialed.expect("matched");
-                Ok(match (slot, req.transferred) {
-                    (Some(s), true) => Intent::ParkAt(s.into()),
-                    (Some(s), false) => Intent::RetrieveFrom(s.into()),
-                    (None, _) => Intent::LotPark(lot.name.clone()),
-                })
-            }
-            // A park key: pressed during a call (the call transferred to it) it parks there;
-            // dialed by a phone, it picks up from there. A key of no group is a user's own
-            // slot (park+alice), if it names a user id.
-            Ok(Intent::Key { target, group }) => {
-                let of_lot = group && t.lot(&target).is_some();
-                let of_group = group && (of_lot || t.group(&target).is_some());
-                match (of_group, req.transferred) {
-                    _ if group && !of_group && !valid_user(&target) => {
-                        Err(codes::CodeError::Unknown(req.dialed.into()))
-                    }
-                    // A lot's key: parks in a free slot; dialed, picks up its oldest call.
-                    (true, true) if of_lot => Ok(Intent::LotPark(target)),
-                    (true, true) => Ok(Intent::GroupParkIn(target)),
-                    (true, false) => Ok(Intent::RetrieveFromGroup(target)),
-                    (false, true) => Ok(Intent::ParkAt(target)),
-                    (false, false) => Ok(Intent::RetrieveFrom(target)),
-                }
-            }
-            other => other,
-        };
-        let result = match intent {
+        let result = match decide(t, req) {
             Err(e) => Err(DialError::Code(e)),
-            Ok(Intent::Retrieve)
-            | Ok(Intent::RetrieveFrom(_))
-            | Ok(Intent::RetrieveFromGroup(_))
-            | Ok(Intent::RetrieveNth { .. }) => {
-                let from = match intent {
-                    Ok(Intent::RetrieveFrom(e)) => Where::Slot(e),
-                    Ok(Intent::RetrieveNth { extension, position }) => Where::Nth(extension, position),
-                    Ok(Intent::RetrieveFromGroup(g)) => Where::Group(g),
-                    _ => Where::Own,
-                };
+            Ok(Decision::Retrieve(from)) => {
                 return self
                     .retrieve(t, &tenant, uuid, user, from)
                     .map_err(|error| DialFailure { error, sent_back: false });
             }
-            Ok(i) => self.park(t, &tenant, uuid, i, transferor.or(user), req),
+            Ok(Decision::Park(spot)) => self.park(t, &tenant, uuid, spot, transferor.or(user), req),
         };
         result.map_err(|error| {
             let to = transferor.filter(|_| !req.back_to_park && !req.operator);
@@ -233,22 +254,22 @@ impl Shared {
         t: &Tenant,
         tenant: &str,
         uuid: &str,
-        intent: Intent,
+        spot: Spot,
         parking_user: Option<&str>,
         req: &DialRequest,
     ) -> Result<DialOutcome, DialError> {
         // A call parked at an extension by nobody the switch knows (the one who transferred
         // it is of no record, or of another tenant) is parked for that extension's user.
         let fallback: String;
-        let parking_user = match (parking_user, &intent) {
+        let parking_user = match (parking_user, &spot) {
             (Some(p), _) => p,
-            (None, Intent::ParkAt(ext))
+            (None, Spot::At(ext))
                 if req.transferred && (t.group_of(ext).is_some() || self.host.user_exists(tenant, ext)) =>
             {
                 fallback = ext.clone();
                 &fallback
             }
-            (None, Intent::ParkAt(ext)) if req.transferred => return Err(DialError::UnknownExtension(ext.clone())),
+            (None, Spot::At(ext)) if req.transferred => return Err(DialError::UnknownExtension(ext.clone())),
             (None, _) => return Err(DialError::NoParkingUser),
         };
         let group_of_parker = t.group_of(parking_user);
@@ -256,21 +277,21 @@ impl Shared {
         let rotated: Vec<String>;
         // The lot parked in (a lot's key, or one of its slots named): its calls follow its
         // plan, and a slot holds one call.
-        let lot = match &intent {
-            Intent::LotPark(name) => t.lot(name),
-            Intent::ParkAt(ext) => t.lot_of(ext),
+        let lot = match &spot {
+            Spot::Lot(name) => t.lot(name),
+            Spot::At(ext) => t.lot_of(ext),
             _ => None,
         };
         // The park chooses the slot (among a lot's, a group's members), which the code did
         // not name.
-        let chosen = matches!(intent, Intent::LotPark(_) | Intent::GroupPark | Intent::GroupParkIn(_));
+        let chosen = matches!(spot, Spot::Lot(_) | Spot::OwnGroup | Spot::Group(_));
         // The slots to try, how many calls each may hold, and the group parked in.
-        let (candidates, limit, group) = match intent {
-            Intent::ParkOwn => {
+        let (candidates, limit, group) = match spot {
+            Spot::Own => {
                 own = [parking_user.to_string()];
                 (&own[..], t.max_calls_per_extension, None)
             }
-            Intent::ParkAt(ext) => {
+            Spot::At(ext) => {
                 if ext != parking_user
                     && lot.is_none()
                     && t.group_of(&ext).is_none()
@@ -281,7 +302,7 @@ impl Shared {
                 own = [ext];
                 (&own[..], if lot.is_some() { 1 } else { t.max_calls_per_extension }, None)
             }
-            Intent::LotPark(_) => {
+            Spot::Lot(_) => {
                 let l = lot.expect("a lot's key names a lot");
                 // `next`: from the slot after the one used last, wrapping.
                 let start = match l.choose {
@@ -294,20 +315,13 @@ impl Shared {
                 rotated = l.slots[start..].iter().chain(&l.slots[..start]).cloned().collect();
                 (&rotated[..], 1, None)
             }
-            Intent::GroupPark => {
+            Spot::OwnGroup => {
                 let g = group_of_parker.ok_or_else(|| DialError::NoGroup { user: parking_user.into() })?;
                 (&g.members[..], 1, Some(g))
             }
-            Intent::GroupParkIn(name) => {
+            Spot::Group(name) => {
                 let g = t.group(&name).ok_or_else(|| DialError::NoGroup { user: parking_user.into() })?;
                 (&g.members[..], 1, Some(g))
-            }
-            Intent::Retrieve
-            | Intent::RetrieveFrom(_)
-            | Intent::RetrieveFromGroup(_)
-            | Intent::RetrieveNth { .. }
-            | Intent::Key { .. } => {
-                unreachable!("retrieve intents and keys are handled apart")
             }
         };
         let (plan, music) = terms(t, lot, parking_user);

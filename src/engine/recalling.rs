@@ -12,6 +12,27 @@ use crate::host::{Action, BridgeError, LogLevel, Ring};
 use crate::recall::{self, HandOff, Trigger};
 use crate::store::{Claim, RecallState};
 
+/// Which ring the host reports on. The host carries it as the ring's attempt number
+/// (`cp_ring.attempt` of the C ABI, where [`OPERATOR_RING`] is the operator's); the
+/// engine reads it once, into this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Ringing {
+    /// An operator's `callpark retrieve` ring: no part of the call's recall.
+    Operator,
+    /// Recall attempt `n` (from 1).
+    Recall(u32),
+}
+
+impl Ringing {
+    pub(super) fn of_attempt(attempt: u32) -> Ringing {
+        if attempt == OPERATOR_RING {
+            Ringing::Operator
+        } else {
+            Ringing::Recall(attempt)
+        }
+    }
+}
+
 /// Host work decided under the lock, done after it.
 enum Act {
     CancelRing(String),
@@ -20,7 +41,7 @@ enum Act {
 }
 
 impl Shared {
-    pub(super) fn recall_answered(&self, parked: &str, attempt: u32, leg: &str) -> Result<(), CallError> {
+    pub(super) fn recall_answered(&self, parked: &str, ring: Ringing, leg: &str) -> Result<(), CallError> {
         let parked = clean_id("uuid", parked).map_err(CallError::BadRequest)?;
         let leg = clean_id("leg uuid", leg).map_err(CallError::BadRequest)?;
         let ringing = {
@@ -28,30 +49,30 @@ impl Shared {
             let ringing = self.claim(&mut inner, parked, Claim::RecallAnswer { leg: leg.to_string() })?;
             // The answer's own ring is over; an operator's ring or a recall attempt that
             // rings beside it is not (the host stops only legs not yet answered).
-            ringing || attempt == OPERATOR_RING
+            ringing || ring == Ringing::Operator
         };
         if ringing {
             self.host.cancel_ring(parked);
         }
         let bridged = self.host.bridge(leg, parked, crate::host::Joining::RecallLeg);
         let mut inner = self.inner.lock();
-        let result = match bridged {
-            Ok(()) if attempt == OPERATOR_RING => {
+        let result = match (bridged, ring) {
+            (Ok(()), Ringing::Operator) => {
                 self.finish(&mut inner, parked, Action::Retrieved, Some(leg), Some("operator".into()));
                 Ok(())
             }
-            Ok(()) => {
+            (Ok(()), Ringing::Recall(attempt)) => {
                 if let Some(c) = inner.store.get(parked).cloned() {
                     inner.outbox.push_back(Self::event(Action::RecallAnswered, &c, Some(leg), attempt, None));
                 }
                 self.finish(&mut inner, parked, Action::Retrieved, Some(leg), Some("recall".into()));
                 Ok(())
             }
-            Err(BridgeError::ParkedGone(e)) => {
+            (Err(BridgeError::ParkedGone(e)), _) => {
                 self.finish(&mut inner, parked, Action::Abandoned, Some(leg), Some(format!("bridge failed: {e}")));
                 Err(CallError::BridgeFailed(e))
             }
-            Err(BridgeError::Failed(e)) => {
+            (Err(BridgeError::Failed(e)), _) => {
                 self.unclaim(&mut inner, parked);
                 Err(CallError::BridgeFailed(e))
             }
@@ -61,15 +82,18 @@ impl Shared {
         result
     }
 
-    pub(super) fn recall_failed(&self, parked: &str, attempt: u32) -> Result<(), CallError> {
+    pub(super) fn recall_failed(&self, parked: &str, ring: Ringing) -> Result<(), CallError> {
         let parked = clean_id("uuid", parked).map_err(CallError::BadRequest)?;
-        // An operator's ring nobody took changes nothing: the call stays as it is.
-        if attempt == OPERATOR_RING {
-            if let Some(c) = self.inner.lock().store.get_mut(parked) {
-                c.operator_ring = false;
+        let attempt = match ring {
+            // An operator's ring nobody took changes nothing: the call stays as it is.
+            Ringing::Operator => {
+                if let Some(c) = self.inner.lock().store.get_mut(parked) {
+                    c.operator_ring = false;
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
+            Ringing::Recall(n) => n,
+        };
         if !self.advance_recall(parked, Trigger::NoAnswer(attempt), None) {
             let inner = self.inner.lock();
             return match inner.store.get(parked) {

@@ -6,7 +6,7 @@ use std::ffi::{c_char, CStr};
 use super::api::{cp_engine, cp_format, with_engine};
 use super::dial::{channel_dial, cp_action, cp_dial, put_hold, CP_DIAL_NAME_SIZE, CP_DIAL_TEXT_SIZE};
 use super::{boundary, cp_result, write_truncated};
-use crate::command::{self, Command, Target};
+use crate::command::{self, Command, Done, Operation, Target};
 use crate::error::DialError;
 use crate::identity::MAX_USER_LEN;
 use crate::listing;
@@ -330,16 +330,16 @@ pub unsafe extern "C" fn cp_engine_operate(
             };
             if let Some((nodes, command)) = asked.and_then(|a| engine.elsewhere(&a, !call.is_null())) {
                 let line = engine.forward(&command, &nodes);
-                let done = line.starts_with("+OK") || line.contains("\"ok\":true");
+                let done = command::answered_ok(&line);
                 write_truncated(&line, out.line.as_mut_ptr(), CP_OPERATION_LINE_SIZE, std::ptr::null_mut());
                 out.code = if done { cp_result::Ok } else { cp_result::HostFailed };
                 return out.code;
             }
         }
-        let (verb, outcome): (&str, Result<(listing::CallInfo, String), DialError>) = match c.kind {
-            cp_command_kind::Park => ("park", {
+        let (op, outcome): (Operation, Result<(listing::CallInfo, String), DialError>) = match c.kind {
+            cp_command_kind::Park => (Operation::Park, {
                 match call.as_ref() {
-                    None => Err(DialError::BadRequest(format!("there is no call {uuid}"))),
+                    None => Err(command::no_such_call(uuid)),
                     Some(r) => {
                         let mut d = channel_dial(r, uuid, ext);
                         d.operator = Some(OperatorPark { tenant });
@@ -362,7 +362,7 @@ pub unsafe extern "C" fn cp_engine_operate(
                                 out.action = cp_action::Parked;
                                 match engine.parked(uuid) {
                                     Some(info) => {
-                                        let done = format!("parked {uuid} at {extension} in {}", info.tenant);
+                                        let done = Done::Parked { call: &info, extension: &extension }.to_string();
                                         Ok((info, done))
                                     }
                                     // Gone at once (hung up): nothing to hold.
@@ -373,25 +373,24 @@ pub unsafe extern "C" fn cp_engine_operate(
                                 }
                             }
                             Reply::Refuse { error, .. } | Reply::SendBack { error, .. } => Err(error),
-                            Reply::Bridged | Reply::End => Err(DialError::BadRequest("not a park".into())),
+                            Reply::Bridged | Reply::End => Err(command::not_a_park()),
                         }
                     }
                 }
             }),
             cp_command_kind::Retrieve => {
                 let target = if uuid.is_empty() { Target::Extension(ext.into()) } else { Target::Call(uuid.into()) };
-                ("retrieve", {
+                (Operation::Retrieve, {
                     engine.operator_retrieve(&target, user, tenant).map(|info| {
-                        let done =
-                            format!("ringing {user}@{} for {} parked at {}", info.tenant, info.uuid, info.extension);
+                        let done = Done::Ringing { call: &info, user }.to_string();
                         (info, done)
                     })
                 })
             }
-            cp_command_kind::Hangup => ("hangup", {
+            cp_command_kind::Hangup => (Operation::Hangup, {
                 engine.operator_hangup(uuid, tenant).map(|info| {
                     out.action = cp_action::HangUp;
-                    let done = format!("hung up {} parked at {} in {}", info.uuid, info.extension, info.tenant);
+                    let done = Done::HungUp { call: &info }.to_string();
                     (info, done)
                 })
             }),
@@ -400,10 +399,8 @@ pub unsafe extern "C" fn cp_engine_operate(
                 return out.code;
             }
         };
-        let (line, code) = match &outcome {
-            Ok((info, done)) => (listing::operator_answer(verb, Ok((info, done)), json), cp_result::Ok),
-            Err(error) => (listing::operator_answer(verb, Err(&error.to_string()), json), cp_result::from(error)),
-        };
+        let line = op.answer(outcome.as_ref().map(|(info, done)| (info, done.as_str())), json);
+        let code = outcome.as_ref().map_or_else(cp_result::from, |_| cp_result::Ok);
         write_truncated(&line, out.line.as_mut_ptr(), CP_OPERATION_LINE_SIZE, std::ptr::null_mut());
         out.code = code;
         code

@@ -214,6 +214,21 @@ impl ParkedCall {
 }
 
 /// The store's interface: what the rules need, nothing more.
+///
+/// One trait, though its methods do four jobs: reading the park (`get`, `slot_len`,
+/// `first_with_room`, `oldest_in_*`, `*_state`, `calls`, `len`), changing it (`insert`,
+/// `claim`, `unclaim`, `remove`), keeping a shared park (`node`, `use_clock`, `refresh`,
+/// `pending_writes`, `leave`, `status`) and reaching another node's calls (`hand_over`,
+/// `redirect`, `redeem`, `node_at`, `claimed_elsewhere`, the operator's commands'
+/// `send_command`, `answer_of`, `answer`). It stays one because of who uses it and who
+/// implements it: the engine holds exactly one store, as `Box<dyn ParkStore>` under its
+/// one lock, and needs every job of it (a park reads, adds, and on a shared park may
+/// hand over, all under that lock); a trait object can be of one trait only, so smaller
+/// traits would come back together as a supertrait of all of them, which code that
+/// calls a store directly would import part by part. The two stores are [`MemoryStore`],
+/// which implements the reads and changes and takes the defaults of the shared jobs
+/// (one switch: nothing to share), and [`RedisStore`], which implements them all and
+/// answers the reads from its mirror, a `MemoryStore`.
 pub trait ParkStore: Send {
     /// The node this store speaks for; empty where the store is this switch's alone.
     fn node(&self) -> &str {
