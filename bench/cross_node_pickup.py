@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "fs"))
 
 import cluster  # noqa: E402
-from harness import check, start_sipp  # noqa: E402
+from common import check, start_sipp  # noqa: E402
 
 # The nodes' RTP ports (tests/fs/cluster.py start_both).
 SWITCH_RTP = ((32000, 32999), (34000, 34999))

@@ -60,7 +60,7 @@ def first_scenario(sw):
     Every step is checked: a step that does not happen ends the demo with an error."""
     import phones
     phones.SIP_PORT = SIP_PORT
-    from harness import Ctx, blf, blf_wait, check
+    from common import Ctx, blf, blf_wait, check
     ua = phones.UA()
     try:
         ctx = Ctx(sw, ua)
@@ -96,7 +96,7 @@ def first_scenario(sw):
         w.unsubscribe()
         say("the scripted phones hang up and unregister")
         return True
-    except Exception as e:  # a failed check (harness.Failure) or a phone that broke
+    except Exception as e:  # a failed check (common.Failure) or a phone that broke
         print(f"demo FAILED: {e}\n  the switch's log: {sw.run}/log/freeswitch.log", file=sys.stderr, flush=True)
         return False
     finally:

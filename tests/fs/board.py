@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from harness import ACME, BASIC_CONF, GLOBEX, Ctx, check, run_scenarios, switch_errors, unknown_scenarios  # noqa: E402
+from common import ACME, BASIC_CONF, GLOBEX, Ctx, check, run_scenarios, switch_errors, unknown_scenarios  # noqa: E402
 from switch import ESL_PORT, FS_PREFIX, Switch, password  # noqa: E402
 
 BOARD_PORT = 28089

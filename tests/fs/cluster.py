@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from harness import ACME, BASIC_CONF, Ctx, blf_wait, channel_uuid, check, run_scenarios, sipp_final, start_sipp, unknown_scenarios  # noqa: E402
+from common import ACME, BASIC_CONF, Ctx, blf_wait, channel_uuid, check, run_scenarios, sipp_final, start_sipp, unknown_scenarios  # noqa: E402
 from switch import FS_PREFIX, Switch  # noqa: E402
 
 REDIS_PORT = 26379

@@ -22,7 +22,7 @@ sys.path.insert(0, HERE)
 import pjsua2 as pj  # noqa: E402
 
 import cluster  # noqa: E402
-from harness import ACME, BASIC_CONF, Failure, blf_wait, check  # noqa: E402
+from common import ACME, BASIC_CONF, Failure, blf_wait, check  # noqa: E402
 
 # Short recalls, no final destination (an exhausted call stays parked: nothing ends a
 # caller but the test's own hang-ups and its operator's hang-ups).

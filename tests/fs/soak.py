@@ -19,8 +19,8 @@ sys.path.insert(0, HERE)
 
 import pjsua2 as pj  # noqa: E402
 
-import harness  # noqa: E402
-from harness import ACME, Ctx, Failure, blf, check  # noqa: E402
+import common  # noqa: E402
+from common import ACME, Ctx, Failure, blf, check  # noqa: E402
 
 SOAK_CONF = """<configuration name="callpark.conf">
   <settings><param name="max-calls-per-extension" value="3"/></settings>
@@ -150,7 +150,7 @@ def soak(ctx, seconds, rng):
     ctx.wait_no_channels("no channel is left", 20)
     for w in lamps:
         try:
-            harness.blf_wait(ctx, w, "off")
+            common.blf_wait(ctx, w, "off")
         except Failure:
             print(f"    last NOTIFYs of {w.target}:\n" + "\n----\n".join(w.notifies[-2:]))
             raise
@@ -166,7 +166,7 @@ def soak(ctx, seconds, rng):
     check(heap_end <= heap_start + HEAP_SLACK,
           f"the library's heap is back to its starting level: {heap_start} bytes at the start, "
           f"{heap_warm} after warm-up, {heap_end} at the end")
-    sw.set_callpark_conf(harness.BASIC_CONF)
+    sw.set_callpark_conf(common.BASIC_CONF)
     sw.api("callpark reload")
     return counts, rss_start or rss_end, rss_end, (heap_start, heap_warm, heap_end)
 
@@ -178,8 +178,8 @@ def main():
     from switch import Switch
     from phones import UA
     import subprocess
-    subprocess.run(["make", "-s", "install"], cwd=harness.ROOT, check=True)
-    sw = Switch(os.path.join(HERE, "run"), harness.BASIC_CONF)
+    subprocess.run(["make", "-s", "install"], cwd=common.ROOT, check=True)
+    sw = Switch(os.path.join(HERE, "run"), common.BASIC_CONF)
     sw.start()
     ua = None
     rc = 1

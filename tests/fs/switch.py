@@ -52,7 +52,7 @@ SLOW_USER_DIAL_STRING = ('<param name="dial-string" value="{^^:sip_invite_domain
                          '${sofia_contact(*/${dialed_user}@${dialed_domain})}"/>')
 
 
-# 111@acme is a desk phone the admin wrote down at a fixed contact (a SIPp phone, s11): the
+# 111@acme is a desk phone the admin wrote down at a fixed contact (a SIPp phone, s19): the
 # switch reaches it as a directory user without a registration.
 STATIC_USER = ("111", "acme.example")
 STATIC_USER_DIAL_STRING = ('<param name="dial-string" value="{^^:sip_invite_domain=${dialed_domain}:'
