@@ -130,7 +130,7 @@ void operate(switch_stream_handle_t *stream, const struct cp_command *command)
 		}
 		if (switch_channel_down_nosig(channel)) {
 			cp_engine_hangup(globals.engine, command->uuid);
-		} else if (hold(session, op->music, op->exit_key, op->announce) != SWITCH_STATUS_SUCCESS) {
+		} else if (hold(session, op->hold.music, op->hold.exit_key, op->hold.announce) != SWITCH_STATUS_SUCCESS) {
 			/* Not moved to the hold: it is not parked after all. */
 			cp_engine_hangup(globals.engine, command->uuid);
 			switch_channel_set_variable(channel, CP_VAR_PARKED, NULL);

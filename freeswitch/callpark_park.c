@@ -418,7 +418,7 @@ static void run_callpark(switch_core_session_t *session, const char *data)
 			cp_engine_hangup(globals.engine, switch_core_session_get_uuid(session));
 			break;
 		}
-		hold(session, res->music, res->exit_key, res->announce);
+		hold(session, res->hold.music, res->hold.exit_key, res->hold.announce);
 		/* Parked and on its way to the hold: an unload in the moment before the hold
 		   starts must not take it for a channel of this module (see BRIDGED below). */
 		switch_channel_set_variable(channel, SWITCH_CURRENT_APPLICATION_VARIABLE, NULL);

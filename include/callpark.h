@@ -748,6 +748,20 @@ typedef struct cp_dial {
   const char *timeout;
 } cp_dial;
 
+// How the switch holds a call the library parked (`CP_ACTION_PARKED` of
+// `cp_dial_result` and `cp_operation`), for the hold's plan (`cp_hold_plan_of`). Strings
+// are NUL-terminated, empty when unused.
+typedef struct cp_hold_terms {
+  // The music (empty: silence).
+  char music[CP_DIAL_TEXT_SIZE];
+  // The DTMF key that stops the music to leave the park (`cp_engine_music_stopped`),
+  // one character and its NUL; empty: no key stops it.
+  char exit_key[2];
+  // What to say before the music, as the arguments of FreeSWITCH's `say` application
+  // (`en number iterated 102`); empty: nothing.
+  char announce[CP_DIAL_NAME_SIZE];
+} cp_hold_terms;
+
 // What `cp_engine_operate` asks the switch to do, and the line to answer with.
 typedef struct cp_operation {
   // `CP_ACTION_PARKED`: hold the channel with `music` (empty: silence), as the
@@ -756,10 +770,8 @@ typedef struct cp_operation {
   // retrieve rings through `cp_host.ring`).
   cp_action action;
   cp_result code;
-  char music[CP_DIAL_TEXT_SIZE];
-  // `CP_ACTION_PARKED`: as `cp_dial_result.exit_key` and `.announce`.
-  char exit_key[2];
-  char announce[CP_DIAL_NAME_SIZE];
+  // `CP_ACTION_PARKED`: the hold, as `cp_dial_result`'s.
+  struct cp_hold_terms hold;
   // `+OK ...` / `-ERR ...` or one JSON object, with its newline, NUL-terminated.
   char line[CP_OPERATION_LINE_SIZE];
 } cp_operation;
@@ -772,13 +784,8 @@ typedef struct cp_dial_result {
   // `CP_ACTION_NONE`: the Q.850 cause to hang up with (1 no such number: SIP 404,
   // 20 nothing parked: 480, 41 anything else: 503).
   uint32_t hangup_cause;
-  char music[CP_DIAL_TEXT_SIZE];
-  // `CP_ACTION_PARKED`: the DTMF key that stops the music to leave the park (see
-  // `cp_engine_exit`), one character and its NUL; empty: no key stops it.
-  char exit_key[2];
-  // `CP_ACTION_PARKED`: what to say before the music, as the arguments of FreeSWITCH's
-  // `say` application (`en number iterated 102`); empty: nothing.
-  char announce[CP_DIAL_NAME_SIZE];
+  // `CP_ACTION_PARKED`: the hold.
+  struct cp_hold_terms hold;
   char prompt[CP_DIAL_TEXT_SIZE];
   char user[CP_DIAL_NAME_SIZE];
   char tenant[CP_DIAL_NAME_SIZE];

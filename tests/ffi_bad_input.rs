@@ -75,9 +75,7 @@ fn result() -> Box<cp_dial_result> {
         action: cp_action::Bridged,
         code: cp_result::Panic,
         hangup_cause: 99,
-        music: [7; CP_DIAL_TEXT_SIZE],
-        exit_key: [7; 2],
-        announce: [7; CP_DIAL_NAME_SIZE],
+        hold: cp_hold_terms { music: [7; CP_DIAL_TEXT_SIZE], exit_key: [7; 2], announce: [7; CP_DIAL_NAME_SIZE] },
         prompt: [7; CP_DIAL_TEXT_SIZE],
         user: [7; CP_DIAL_NAME_SIZE],
         tenant: [7; CP_DIAL_NAME_SIZE],
@@ -320,7 +318,7 @@ fn engine_calls_with_null_bad_utf8_and_over_long_strings() {
             assert_eq!((out.action, out.code, out.hangup_cause), (cp_action::None, want, cause));
             assert!(text(&out.prompt).starts_with("ivr/"), "a prompt: {}", text(&out.prompt));
             assert_eq!(
-                (text(&out.music), text(&out.user), text(&out.tenant)),
+                (text(&out.hold.music), text(&out.user), text(&out.tenant)),
                 (String::new(), String::new(), String::new())
             );
         }
@@ -400,7 +398,7 @@ fn engine_calls_with_null_bad_utf8_and_over_long_strings() {
     let d = dial(c1.as_ptr(), code.as_ptr(), user.as_ptr(), ok.as_ptr());
     let mut out = result();
     assert_eq!(unsafe { cp_engine_dial(e, &d, &mut *out) }, cp_result::Ok);
-    assert_eq!((out.action, out.hangup_cause, text(&out.music)), (cp_action::Parked, 0, String::new()));
+    assert_eq!((out.action, out.hangup_cause, text(&out.hold.music)), (cp_action::Parked, 0, String::new()));
     cp_engine_free(e);
 }
 
@@ -503,9 +501,7 @@ fn operation() -> Box<cp_operation> {
     Box::new(cp_operation {
         action: cp_action::Bridged,
         code: cp_result::Panic,
-        music: [7; CP_DIAL_TEXT_SIZE],
-        exit_key: [7; 2],
-        announce: [7; CP_DIAL_NAME_SIZE],
+        hold: cp_hold_terms { music: [7; CP_DIAL_TEXT_SIZE], exit_key: [7; 2], announce: [7; CP_DIAL_NAME_SIZE] },
         line: [7; CP_OPERATION_LINE_SIZE],
     })
 }
@@ -668,6 +664,6 @@ fn the_exit_key_is_a_terminated_string() {
     let mut out = result();
     assert_eq!(unsafe { cp_engine_dial(e, &d, &mut *out) }, cp_result::Ok);
     assert_eq!(out.action, cp_action::Parked);
-    assert_eq!(out.exit_key, [b'#' as c_char, 0]);
+    assert_eq!(out.hold.exit_key, [b'#' as c_char, 0]);
     cp_engine_free(e);
 }

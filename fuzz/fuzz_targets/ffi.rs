@@ -36,7 +36,9 @@ use std::sync::LazyLock;
 use callpark::ffi::api::{self, cp_config, cp_engine, cp_format, CP_ENGINE_MANUAL_CLOCK};
 use callpark::ffi::command;
 use callpark::ffi::cp_result;
-use callpark::ffi::dial::{self, cp_action, cp_dial, cp_dial_result, cp_leg, CP_DIAL_NAME_SIZE, CP_DIAL_TEXT_SIZE};
+use callpark::ffi::dial::{
+    self, cp_action, cp_dial, cp_dial_result, cp_hold_terms, cp_leg, CP_DIAL_NAME_SIZE, CP_DIAL_TEXT_SIZE,
+};
 use callpark::ffi::host::{cp_event, cp_host, cp_joining, cp_log_level, cp_presence, cp_ring};
 use libfuzzer_sys::fuzz_target;
 
@@ -499,9 +501,11 @@ fuzz_target!(|data: &[u8]| {
                     action: cp_action::Bridged,
                     code: cp_result::Panic,
                     hangup_cause: 7,
-                    music: [1; CP_DIAL_TEXT_SIZE],
-                    exit_key: [1; 2],
-                    announce: [1; CP_DIAL_NAME_SIZE],
+                    hold: cp_hold_terms {
+                        music: [1; CP_DIAL_TEXT_SIZE],
+                        exit_key: [1; 2],
+                        announce: [1; CP_DIAL_NAME_SIZE],
+                    },
                     prompt: [1; CP_DIAL_TEXT_SIZE],
                     user: [1; CP_DIAL_NAME_SIZE],
                     tenant: [1; CP_DIAL_NAME_SIZE],
@@ -511,9 +515,9 @@ fuzz_target!(|data: &[u8]| {
                 if !matches!(r, cp_result::NullParameter | cp_result::InvalidHandle) {
                     assert_eq!(out.code, r, "the result's code is the return value");
                     for b in [
-                        &out.music[..],
-                        &out.exit_key[..],
-                        &out.announce[..],
+                        &out.hold.music[..],
+                        &out.hold.exit_key[..],
+                        &out.hold.announce[..],
                         &out.prompt[..],
                         &out.user[..],
                         &out.tenant[..],
@@ -609,9 +613,11 @@ fuzz_target!(|data: &[u8]| {
                     let mut op = Box::new(command::cp_operation {
                         action: cp_action::Bridged,
                         code: cp_result::Panic,
-                        music: [1; CP_DIAL_TEXT_SIZE],
-                        exit_key: [1; 2],
-                        announce: [1; CP_DIAL_NAME_SIZE],
+                        hold: cp_hold_terms {
+                            music: [1; CP_DIAL_TEXT_SIZE],
+                            exit_key: [1; 2],
+                            announce: [1; CP_DIAL_NAME_SIZE],
+                        },
                         line: [1; command::CP_OPERATION_LINE_SIZE],
                     });
                     let r = ok("cp_engine_operate", unsafe {
@@ -619,7 +625,7 @@ fuzz_target!(|data: &[u8]| {
                     });
                     if !matches!(r, cp_result::NullParameter | cp_result::InvalidHandle) {
                         assert_eq!(op.code, r, "cp_engine_operate: the code is the return value");
-                        assert!(op.line.contains(&0) && op.music.contains(&0) && op.exit_key.contains(&0));
+                        assert!(op.line.contains(&0) && op.hold.music.contains(&0) && op.hold.exit_key.contains(&0));
                         assert!(matches!(op.action, cp_action::None | cp_action::HangUp), "{:?}", op.action);
                         if r != cp_result::InvalidArgument || op.line[0] != 0 {
                             let line = unsafe { CStr::from_ptr(op.line.as_ptr()) }.to_bytes();

@@ -4,7 +4,7 @@
 use std::ffi::{c_char, CStr};
 
 use super::api::{cp_engine, cp_format, with_engine};
-use super::dial::{channel_dial, cp_action, cp_dial, put_hold, CP_DIAL_NAME_SIZE, CP_DIAL_TEXT_SIZE};
+use super::dial::{channel_dial, clear_hold, cp_action, cp_dial, cp_hold_terms, put_hold};
 use super::{boundary, cp_result, write_truncated};
 use crate::command::{self, Command, Done, Operation, Target};
 use crate::error::DialError;
@@ -205,10 +205,8 @@ pub struct cp_operation {
     /// retrieve rings through `cp_host.ring`).
     pub action: cp_action,
     pub code: cp_result,
-    pub music: [c_char; CP_DIAL_TEXT_SIZE],
-    /// `CP_ACTION_PARKED`: as `cp_dial_result.exit_key` and `.announce`.
-    pub exit_key: [c_char; 2],
-    pub announce: [c_char; CP_DIAL_NAME_SIZE],
+    /// `CP_ACTION_PARKED`: the hold, as `cp_dial_result`'s.
+    pub hold: cp_hold_terms,
     /// `+OK ...` / `-ERR ...` or one JSON object, with its newline, NUL-terminated.
     pub line: [c_char; CP_OPERATION_LINE_SIZE],
 }
@@ -296,9 +294,7 @@ pub unsafe extern "C" fn cp_engine_operate(
             return cp_result::NullParameter;
         }
         let (c, out) = (&*command, &mut *out);
-        out.music[0] = 0;
-        out.exit_key[0] = 0;
-        out.announce[0] = 0;
+        clear_hold(&mut out.hold);
         out.line[0] = 0;
         out.action = cp_action::None;
         let (uuid, ext, user, tenant) = match (word(&c.uuid), word(&c.extension), word(&c.user), word(&c.tenant)) {
@@ -350,15 +346,7 @@ pub unsafe extern "C" fn cp_engine_operate(
                         }
                         match engine.answer(&d) {
                             Reply::Hold { extension, music, exit_key, announce } => {
-                                put_hold(
-                                    &*e.host,
-                                    &music,
-                                    exit_key,
-                                    announce.as_deref(),
-                                    &mut out.music,
-                                    &mut out.exit_key,
-                                    &mut out.announce,
-                                );
+                                put_hold(&*e.host, &music, exit_key, announce.as_deref(), &mut out.hold);
                                 out.action = cp_action::Parked;
                                 match engine.parked(uuid) {
                                     Some(info) => {

@@ -102,6 +102,21 @@ pub enum cp_action {
     HangUp = 5,
 }
 
+/// How the switch holds a call the library parked (`CP_ACTION_PARKED` of
+/// `cp_dial_result` and `cp_operation`), for the hold's plan (`cp_hold_plan_of`). Strings
+/// are NUL-terminated, empty when unused.
+#[repr(C)]
+pub struct cp_hold_terms {
+    /// The music (empty: silence).
+    pub music: [c_char; CP_DIAL_TEXT_SIZE],
+    /// The DTMF key that stops the music to leave the park (`cp_engine_music_stopped`),
+    /// one character and its NUL; empty: no key stops it.
+    pub exit_key: [c_char; 2],
+    /// What to say before the music, as the arguments of FreeSWITCH's `say` application
+    /// (`en number iterated 102`); empty: nothing.
+    pub announce: [c_char; CP_DIAL_NAME_SIZE],
+}
+
 /// The one answer of `cp_engine_dial`. Strings are NUL-terminated, empty when unused.
 #[repr(C)]
 pub struct cp_dial_result {
@@ -111,13 +126,8 @@ pub struct cp_dial_result {
     /// `CP_ACTION_NONE`: the Q.850 cause to hang up with (1 no such number: SIP 404,
     /// 20 nothing parked: 480, 41 anything else: 503).
     pub hangup_cause: u32,
-    pub music: [c_char; CP_DIAL_TEXT_SIZE],
-    /// `CP_ACTION_PARKED`: the DTMF key that stops the music to leave the park (see
-    /// `cp_engine_exit`), one character and its NUL; empty: no key stops it.
-    pub exit_key: [c_char; 2],
-    /// `CP_ACTION_PARKED`: what to say before the music, as the arguments of FreeSWITCH's
-    /// `say` application (`en number iterated 102`); empty: nothing.
-    pub announce: [c_char; CP_DIAL_NAME_SIZE],
+    /// `CP_ACTION_PARKED`: the hold.
+    pub hold: cp_hold_terms,
     pub prompt: [c_char; CP_DIAL_TEXT_SIZE],
     pub user: [c_char; CP_DIAL_NAME_SIZE],
     pub tenant: [c_char; CP_DIAL_NAME_SIZE],
@@ -144,26 +154,31 @@ pub(super) unsafe fn put(s: &str, buf: &mut [c_char]) {
     write_truncated(s, buf.as_mut_ptr(), buf.len(), std::ptr::null_mut());
 }
 
-/// What a `Reply::Hold` tells the switch, into a result's `music`, `exit_key` and
-/// `announce` (of `cp_dial_result` or `cp_operation`): each NUL-terminated; a music too
-/// long for its field is silence, and a warning.
+/// What a `Reply::Hold` tells the switch, into a result's hold (of `cp_dial_result` or
+/// `cp_operation`): each string NUL-terminated; a music too long for its field is
+/// silence, and a warning.
 pub(super) unsafe fn put_hold(
     host: &dyn Host,
     music: &str,
     exit_key: Option<char>,
     announce: Option<&str>,
-    music_out: &mut [c_char; CP_DIAL_TEXT_SIZE],
-    exit_key_out: &mut [c_char; 2],
-    announce_out: &mut [c_char; CP_DIAL_NAME_SIZE],
+    out: &mut cp_hold_terms,
 ) {
-    put(announce.unwrap_or(""), announce_out);
-    *exit_key_out = [exit_key.filter(char::is_ascii).map_or(0, |k| k as u8 as c_char), 0];
+    put(announce.unwrap_or(""), &mut out.announce);
+    out.exit_key = [exit_key.filter(char::is_ascii).map_or(0, |k| k as u8 as c_char), 0];
     if music.len() < CP_DIAL_TEXT_SIZE {
-        put(music, music_out);
+        put(music, &mut out.music);
     } else {
-        music_out[0] = 0;
+        out.music[0] = 0;
         host.log(LogLevel::Warning, "callpark: the hold music is too long a string, holding in silence");
     }
+}
+
+/// Empties a result's hold.
+pub(super) fn clear_hold(out: &mut cp_hold_terms) {
+    out.music[0] = 0;
+    out.exit_key[0] = 0;
+    out.announce[0] = 0;
 }
 
 /// A prompt too long for the result is the default failure prompt, and a warning.
@@ -177,14 +192,8 @@ fn prompt_that_fits<'a>(host: &dyn Host, prompt: &'a str) -> &'a str {
 }
 
 fn clear(out: &mut cp_dial_result) {
-    for b in [
-        &mut out.music[..],
-        &mut out.exit_key[..],
-        &mut out.announce[..],
-        &mut out.prompt[..],
-        &mut out.user[..],
-        &mut out.tenant[..],
-    ] {
+    clear_hold(&mut out.hold);
+    for b in [&mut out.prompt[..], &mut out.user[..], &mut out.tenant[..]] {
         b[0] = 0;
     }
     out.hangup_cause = 0;
@@ -269,15 +278,7 @@ pub unsafe extern "C" fn cp_engine_dial(
         clear(out);
         let (action, code) = match reply {
             Reply::Hold { music, exit_key, announce, .. } => {
-                put_hold(
-                    &*e.host,
-                    &music,
-                    exit_key,
-                    announce.as_deref(),
-                    &mut out.music,
-                    &mut out.exit_key,
-                    &mut out.announce,
-                );
+                put_hold(&*e.host, &music, exit_key, announce.as_deref(), &mut out.hold);
                 (cp_action::Parked, cp_result::Ok)
             }
             Reply::Bridged => (cp_action::Bridged, cp_result::Ok),

@@ -292,7 +292,7 @@ int main(void)
 	d = dial("caller-1", "*68102", NULL, "101");
 	CHECK(cp_engine_dial(engine, &d, &res) == CP_RESULT_OK);
 	CHECK(res.action == CP_ACTION_PARKED);
-	CHECK(!strcmp(res.music, "") && res.code == CP_RESULT_OK); /* no music configured: silence */
+	CHECK(!strcmp(res.hold.music, "") && res.code == CP_RESULT_OK); /* no music configured: silence */
 	CHECK(seen(sw, "presence park+102@acme.example lamp=1 count=1 caller=003386002678"));
 	CHECK(seen(sw, "presence park+sales@acme.example lamp=1 count=1 caller=003386002678"));
 	CHECK(seen(sw, "message 102@acme.example: 003386002678 (Jane Doe) parked on 102, dial *88102"));
