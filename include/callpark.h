@@ -977,8 +977,9 @@ cp_result cp_engine_advance(const struct cp_engine *engine, uint64_t ms);
 // `cp_engine_free` follows.
 cp_result cp_engine_quiesce(const struct cp_engine *engine);
 
-// The syntax of the `callpark` API command, a static NUL-terminated string:
-// `list [<domain>] [json] | reload | status`.
+// The syntax of the `callpark` API command, every sub-command (`list`, `reload`,
+// `status`, `park`, `retrieve`, `hangup`), a static NUL-terminated string: the text the
+// module registers as the command's usage and prints for an empty command.
 const char *cp_command_usage(void);
 
 // What FreeSWITCH's console completes after `callpark`, one line each (`park

@@ -67,8 +67,9 @@ pub struct cp_command {
     pub timeout: i32,
 }
 
-/// The syntax of the `callpark` API command, a static NUL-terminated string:
-/// `list [<domain>] [json] | reload | status`.
+/// The syntax of the `callpark` API command, every sub-command (`list`, `reload`,
+/// `status`, `park`, `retrieve`, `hangup`), a static NUL-terminated string: the text the
+/// module registers as the command's usage and prints for an empty command.
 #[no_mangle]
 pub extern "C" fn cp_command_usage() -> *const c_char {
     USAGE.as_ptr()
