@@ -206,7 +206,7 @@ def switch_errors(log, most=30):
     """The error and warning lines of a piece of the switch's log (with the
     hang-up causes' reasons), for a failure's output: CI keeps only what is printed."""
     lines = [ln for ln in log.splitlines()
-             if re.search(r"\[(ERR|CRIT|ALERT|WARNING)\]", ln) or re.search(r"\[NOTICE\] mod_callpark\.c", ln)]
+             if re.search(r"\[(ERR|CRIT|ALERT|WARNING)\]", ln) or re.search(r"\[NOTICE\] (mod_callpark|callpark_[a-z]+)\.c", ln)]
     if not lines:
         return "    the switch logged no error or warning, and callpark no notice"
     return ("    errors and warnings of the switch, and callpark's notices (why a code was refused):\n"
