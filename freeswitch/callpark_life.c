@@ -78,14 +78,13 @@ static void *SWITCH_THREAD_FUNC stranded_thread(switch_thread_t *thread, void *o
 							  what == CP_STRANDED_BACK_TO_PARK ? "back in the park" : "hung up");
 		}
 		if (what == CP_STRANDED_BACK_TO_PARK) {
-			switch_caller_profile_t *cp = switch_channel_get_caller_profile(channel);
 			const char *name = switch_channel_get_variable(channel, CP_VAR_CALLER_NAME);
 			const char *number = switch_channel_get_variable(channel, CP_VAR_CALLER_NUMBER);
 			/* uuid_bridge gave it the other leg's caller ID: the park shows the caller's,
-			   as it did before. */
-			if (cp && !zstr(number)) {
-				cp->caller_id_name = switch_core_strdup(cp->pool, switch_str_nil(name));
-				cp->caller_id_number = switch_core_strdup(cp->pool, number);
+			   as it did before (the switch's own call, under the profile's lock). */
+			if (!zstr(number)) {
+				switch_channel_set_profile_var(channel, "caller_id_name", switch_str_nil(name));
+				switch_channel_set_profile_var(channel, "caller_id_number", number);
 			}
 			adopt(session, channel, st->uuid, CP_ADOPTION_LEFT_ALONE);
 		} else if (what == CP_STRANDED_HANG_UP) {
