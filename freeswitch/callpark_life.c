@@ -82,7 +82,7 @@ static void *SWITCH_THREAD_FUNC stranded_thread(switch_thread_t *thread, void *o
 			const char *number = switch_channel_get_variable(channel, CP_VAR_CALLER_NUMBER);
 			/* uuid_bridge gave it the other leg's caller ID: the park shows the caller's,
 			   as it did before (the switch's own call, under the profile's lock). */
-			if (!zstr(number)) {
+			if (!zstr(number) && switch_channel_get_caller_profile(channel)) {
 				switch_channel_set_profile_var(channel, "caller_id_name", switch_str_nil(name));
 				switch_channel_set_profile_var(channel, "caller_id_number", number);
 			}
@@ -154,6 +154,7 @@ static void read_running(switch_channel_t *channel, struct cp_hold_running *r)
 	}
 	r->music = switch_channel_get_variable(channel, CP_VAR_HOLD_MUSIC);
 	r->announce = switch_channel_get_variable(channel, CP_VAR_ANNOUNCE);
+	r->answering = switch_true(switch_channel_get_variable(channel, CP_VAR_ANSWERING)) ? true : false;
 }
 
 static switch_bool_t in_hold(switch_channel_t *channel)
@@ -189,6 +190,7 @@ void left_hold_handler(switch_event_t *event)
 		r.data = switch_event_get_header(event, "Application-Data");
 		r.music = switch_event_get_header(event, "variable_" CP_VAR_HOLD_MUSIC);
 		r.announce = switch_event_get_header(event, "variable_" CP_VAR_ANNOUNCE);
+		r.answering = switch_true(switch_event_get_header(event, "variable_" CP_VAR_ANSWERING)) ? true : false;
 		if (cp_hold_runs(&r, false)) {
 			return;
 		}

@@ -117,9 +117,11 @@ static switch_caller_application_t *running_node(switch_core_session_t *session)
    transfer: no new caller profile, no dialplan run, no state changes (each an event with
    the channel's data and an SQL update in the switch; bench/census.py counts them), and
    none of the call's transfers (max_session_transfers) spent. The switch's own calls do
-   it: a new caller extension on the channel (switch_channel_set_caller_extension, as
-   mod_dptools does for a picked-up leg) and CF_RESET, on which the extension loop starts
-   over with the channel's extension (switch_core_standard_on_execute, 1.10 and master).
+   it: a new caller extension on the channel (switch_channel_set_caller_extension) and
+   CF_RESET, on which the extension loop starts over with the channel's extension
+   (switch_core_standard_on_execute, 1.10 and master), as the switch itself runs an
+   exec_after_bridge_app (switch_ivr_bridge.c). A CDR's callflow shows that newest
+   extension, named callpark_hold (CP_HOLD_EXTENSION).
    Elsewhere (another thread, an ESL execute, an execute_extension, whose own loop would
    run the rest of its extension first) it changes nothing and says so. `running` is
    running_node() as it was when the callpark application decided to hold (before
@@ -138,7 +140,7 @@ static switch_bool_t run_next(switch_core_session_t *session, switch_caller_appl
 	if (!running || !ext || !cp || n == 0 || running->next != ext->current_application || switch_channel_get_state(channel) != CS_EXECUTE) {
 		return SWITCH_FALSE;
 	}
-	if (!(next = switch_caller_extension_new(session, ext->extension_name, ext->extension_number))) {
+	if (!(next = switch_caller_extension_new(session, CP_HOLD_EXTENSION, ext->extension_number))) {
 		return SWITCH_FALSE;
 	}
 	for (i = 0; i < n; i++) {
@@ -180,7 +182,14 @@ switch_status_t hold(switch_core_session_t *session, const char *music, const ch
 	switch_channel_set_variable(channel, SWITCH_HANGUP_AFTER_BRIDGE_VARIABLE, "true");
 	switch_channel_set_variable(channel, SWITCH_PARK_AFTER_BRIDGE_VARIABLE, NULL);
 	switch_channel_set_variable(channel, SWITCH_TRANSFER_AFTER_BRIDGE_VARIABLE, NULL);
-	switch_channel_answer(channel);
+	/* What the switch runs on this answer (execute_on_answer: a site's record_session)
+	   fires its events with this variable set: it does not take the call out of the park
+	   (cp_hold_runs). */
+	if (!switch_channel_test_flag(channel, CF_ANSWERED)) {
+		switch_channel_set_variable(channel, CP_VAR_ANSWERING, "true");
+		switch_channel_answer(channel);
+		switch_channel_set_variable(channel, CP_VAR_ANSWERING, NULL);
+	}
 	if (!zstr(exit_key)) {
 		/* The exit key stops playback (and only it: playback_terminators, put back as
 		   they were when the call leaves the park), and callpark:after-music asks the

@@ -24,6 +24,8 @@
 #define CP_AFTER_MUSIC "after-music"
 /* The dialplan of a hold run as an inline extension. */
 #define CP_INLINE "inline"
+/* The name of the caller extension a hold started in place runs (a CDR's callflow shows it). */
+#define CP_HOLD_EXTENSION "callpark_hold"
 /* What a sent-back call runs when its parking user did not take it. */
 #define CP_BACK_TO_PARK "back-to-park"
 /* The hold's music when none is configured: silence. */
@@ -86,6 +88,8 @@
 #define CP_VAR_ANNOUNCE "callpark_announce"
 /* The channel's playback terminators before the hold set its own. */
 #define CP_VAR_SAVED_TERMINATORS "callpark_saved_terminators"
+/* Set while the park answers a channel: what the switch runs on that answer (execute_on_answer) does not take it out of the park. */
+#define CP_VAR_ANSWERING "callpark_answering"
 /* The caller profile (its held key) under which the hold started: the hold is recognised only in it. */
 #define CP_VAR_HELD_IN_PROFILE "callpark_held_in_profile"
 /* Set to true on a recall leg (hung up when the module goes). */
@@ -627,6 +631,8 @@ typedef struct cp_hold_running {
   // The channel's hold music and announcement variables.
   const char *music;
   const char *announce;
+  // Its `callpark_answering` variable is true: the park is answering it.
+  bool answering;
 } cp_hold_running;
 
 // A call the switch still holds parked, handed back to a new engine (after a module
@@ -878,8 +884,8 @@ cp_result cp_engine_reload(const struct cp_engine *engine, const struct cp_confi
 // (after a load), or left alone, is parked again where it was, keeps its park time,
 // lights its lamps, and is recalled when its recall time (counted from the original
 // park) lapses, at once if that has passed; nobody is messaged.
-// `CP_RESULT_ALREADY_PARKED` if it is; `CP_RESULT_NOT_FOUND` (and `NOT_PARKED`) after a
-// load for a channel no longer in the hold. On any failure `*then` is what keeps the
+// `CP_RESULT_ALREADY_PARKED` if it is; after a load, for a channel no longer in the hold,
+// `CP_RESULT_NOT_FOUND` and `*then` `CP_AFTER_ADOPT_NOT_PARKED`. On any failure `*then` is what keeps the
 // caller (never a hang-up).
 //
 // # Safety
@@ -1066,8 +1072,9 @@ cp_result cp_engine_dial(const struct cp_engine *engine,
 // valid for the life of the process.
 struct cp_hold_plan cp_hold_plan_of(bool announce, bool exit_key);
 
-// Whether `r` runs the park's hold (`hold::runs_hold`), or is on its way to it
-// (`hold::on_way_to_hold`) when `on_way` is true. False for NULL.
+// Whether `r` is still in the park (`hold::in_park`): it runs the park's hold, the park
+// is answering it, or (when `on_way` is true) it is on its way to the hold. False for
+// NULL.
 //
 // # Safety
 // `r` NULL or valid, its strings NULL or NUL-terminated.

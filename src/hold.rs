@@ -75,8 +75,9 @@ pub fn inline(steps: &[Step]) -> String {
 /// What a parked channel runs, as the switch reports it.
 #[derive(Debug, Default)]
 pub struct Running<'a> {
-    /// The dialplan of its caller profile (`XML`, `inline`).
+    /// The dialplan of its caller profile (`XML`, `inline`) and its destination number.
     pub dialplan: &'a str,
+    pub destination: &'a str,
     /// Its caller profile's key now, and the key the hold recorded when it began in the
     /// extension that parked it (empty: it did not): [`profile_key`].
     pub profile: &'a str,
@@ -87,6 +88,9 @@ pub struct Running<'a> {
     /// The channel's hold music and announcement (the variables the steps expand).
     pub music: &'a str,
     pub announce: &'a str,
+    /// The park is answering the channel (its variable): what runs is the switch's own
+    /// work on the answer (`execute_on_answer`), not a way out of the park.
+    pub answering: bool,
 }
 
 /// A caller profile as the hold began under it: a transfer gives the channel a new
@@ -103,6 +107,12 @@ pub fn runs_hold(r: &Running) -> bool {
         return false;
     }
     plan(true, true).chain(plan(true, false)).any(|(app, data)| app == r.app && data.ran(r.data, r))
+}
+
+/// Whether a parked channel is still in the park, from what it runs: in the hold, being
+/// answered by the park, or (with `on_way`) on its way to the hold.
+pub fn in_park(r: &Running, on_way: bool) -> bool {
+    r.answering || (on_way && on_way_to_hold(r.dialplan, r.destination)) || runs_hold(r)
 }
 
 /// Transferred to the hold's inline extension and not running it yet (an operator's park
@@ -168,5 +178,18 @@ mod tests {
         assert!(on_way_to_hold("INLINE", &inline(&steps(false, true))));
         assert!(!on_way_to_hold("XML", &s));
         assert!(!on_way_to_hold("inline", "bridge:user/102@acme.example"));
+    }
+
+    #[test]
+    fn still_in_the_park() {
+        // What the switch runs on the park's answer (execute_on_answer) is no way out.
+        let answering = Running { answering: true, dialplan: "XML", ..running("record_session", "/tmp/x.wav") };
+        assert!(in_park(&answering, false));
+        assert!(!in_park(&Running { answering: false, ..answering }, false), "the same, run later, is");
+        let s = inline(&steps(false, false));
+        let routing = Running { destination: &s, ..running("", "") };
+        assert!(in_park(&routing, true), "on its way");
+        assert!(!in_park(&routing, false), "not yet in the hold");
+        assert!(in_park(&running("endless_playback", "moh.wav"), false));
     }
 }

@@ -42,7 +42,8 @@ pub fn secs_since(parked_epoch: Option<&str>, now_epoch: u64) -> u64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Adoption {
     /// After a load: a channel marked parked since before an unload; `in_hold` says
-    /// whether it still runs the park's hold (`crate::hold::runs_hold`).
+    /// whether it still runs the park's hold or is on its way to it
+    /// (`crate::hold::runs_hold`, `crate::hold::on_way_to_hold`).
     AfterLoad { in_hold: bool },
     /// A leg left waiting by the bridge that was to take it out of the park
     /// (`crate::stranded`): it goes back in.

@@ -331,8 +331,8 @@ pub extern "C" fn cp_engine_reload(engine: *const cp_engine, config: *const cp_c
 /// (after a load), or left alone, is parked again where it was, keeps its park time,
 /// lights its lamps, and is recalled when its recall time (counted from the original
 /// park) lapses, at once if that has passed; nobody is messaged.
-/// `CP_RESULT_ALREADY_PARKED` if it is; `CP_RESULT_NOT_FOUND` (and `NOT_PARKED`) after a
-/// load for a channel no longer in the hold. On any failure `*then` is what keeps the
+/// `CP_RESULT_ALREADY_PARKED` if it is; after a load, for a channel no longer in the hold,
+/// `CP_RESULT_NOT_FOUND` and `*then` `CP_AFTER_ADOPT_NOT_PARKED`. On any failure `*then` is what keeps the
 /// caller (never a hang-up).
 ///
 /// # Safety

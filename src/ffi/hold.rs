@@ -71,14 +71,17 @@ pub struct cp_hold_running {
     /// The channel's hold music and announcement variables.
     pub music: *const c_char,
     pub announce: *const c_char,
+    /// Its `callpark_answering` variable is true: the park is answering it.
+    pub answering: bool,
 }
 
 unsafe fn text<'a>(p: *const c_char) -> &'a str {
     opt_str_arg(p).ok().flatten().unwrap_or("")
 }
 
-/// Whether `r` runs the park's hold (`hold::runs_hold`), or is on its way to it
-/// (`hold::on_way_to_hold`) when `on_way` is true. False for NULL.
+/// Whether `r` is still in the park (`hold::in_park`): it runs the park's hold, the park
+/// is answering it, or (when `on_way` is true) it is on its way to the hold. False for
+/// NULL.
 ///
 /// # Safety
 /// `r` NULL or valid, its strings NULL or NUL-terminated.
@@ -101,14 +104,16 @@ pub(super) unsafe fn runs(r: &cp_hold_running, on_way: bool) -> bool {
     let profile = hold::profile_key(text(r.profile_index), text(r.dialplan), text(r.context), text(r.destination));
     let running = Running {
         dialplan: text(r.dialplan),
+        destination: text(r.destination),
         profile: &profile,
         held_in: text(r.held_in),
         app: text(r.app),
         data: text(r.data),
         music: text(r.music),
         announce: text(r.announce),
+        answering: r.answering,
     };
-    (on_way && hold::on_way_to_hold(running.dialplan, text(r.destination))) || hold::runs_hold(&running)
+    hold::in_park(&running, on_way)
 }
 
 /// What the switch knows of a leg when another hung up (`stranded::Waiting`; strings

@@ -369,7 +369,7 @@ int main(void)
 		a.now_epoch = 1030;
 		/* After a load, what it runs says whether it is still in the hold. */
 		struct cp_hold_running r;
-		enum cp_after_adopt then = CP_AFTER_ADOPT_HOLD;
+		cp_after_adopt then = CP_AFTER_ADOPT_HOLD;
 		memset(&r, 0, sizeof(r));
 		r.dialplan = "inline";
 		r.app = "endless_playback";

@@ -126,8 +126,9 @@ def s50_operator_commands(ctx):
 def s51_early_call_parked_by_the_operator(ctx):
     """A caller still ringing (104 calls 101, who does not answer): `callpark park <uuid>
     105` parks it; the caller is answered with the park's music, 101 stops ringing, and
-    102 picks it up. An outgoing leg not answered yet is refused with the call left as it
-    was."""
+    102 picks it up, the application the switch runs on that answer (execute_on_answer,
+    as a site's record_session) taking it out of nothing. An outgoing leg not answered
+    yet is refused with the call left as it was."""
     client, p101, p102 = ctx.phone("client", "104"), ctx.phone("101a", "101"), ctx.phone("102", "102")
     n = len(p101.incoming)
     c = client.dial("101")
@@ -135,12 +136,14 @@ def s51_early_call_parked_by_the_operator(ctx):
     ring = p101.incoming[-1]
     uuid = channel_uuid(ctx, "104")
     check(not c.confirmed, "the caller is not answered yet")
+    ctx.sw.api(f"uuid_setvar {uuid} execute_on_answer log INFO answered by the park")
     out = ctx.sw.api(f"callpark park {uuid} 105").strip()
     check(out.startswith(f"+OK parked {uuid} at 105"), f"a ringing caller is parked: {out!r}")
     ctx.wait(lambda: c.confirmed, 8, "the caller is answered by the park")
     ctx.wait(lambda: ring.ended, 8, "101 stops ringing")
     ctx.wait_parked(1)
     ctx.ua.pump(1.0)
+    check(len(ctx.parked()) == 1, f"still parked a second after the park's answer: {ctx.parked()}")
     r = ctx.pick_up(p102, "*88105")
     rx, _ = ctx.rtp_flows(c)
     check(rx > 25 and r.confirmed, f"102 talks to the caller ({rx} packets)")
