@@ -80,9 +80,21 @@ pub struct TakenBack {
 pub fn after_adopt(why: Adoption, result: &Result<(), DialError>, exit_key: bool) -> AfterAdopt {
     match (why, result) {
         (Adoption::AfterLoad { .. }, Ok(())) if exit_key => AfterAdopt::Hold,
-        (Adoption::AfterLoad { .. }, _) => AfterAdopt::Nothing,
+        (Adoption::AfterLoad { .. }, Ok(())) => AfterAdopt::Nothing,
         (Adoption::LeftAlone, Ok(()) | Err(DialError::AlreadyParked)) => AfterAdopt::Hold,
-        (Adoption::LeftAlone, Err(_)) => AfterAdopt::PlainHold,
+        (_, Err(_)) => why.kept(),
+    }
+}
+
+impl Adoption {
+    /// What keeps the caller when the park does not take the channel back (refused, or
+    /// no answer from the library at all): after a load it stays on the plain hold it
+    /// has, marked for the next load; a leg left alone holds nothing and gets that hold.
+    pub fn kept(self) -> AfterAdopt {
+        match self {
+            Adoption::AfterLoad { .. } => AfterAdopt::Nothing,
+            Adoption::LeftAlone => AfterAdopt::PlainHold,
+        }
     }
 }
 

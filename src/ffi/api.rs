@@ -349,11 +349,12 @@ pub unsafe extern "C" fn cp_engine_adopt(
         None => (cp_adoption::AfterLoad, false),
     };
     // What keeps the caller if the library answers nothing (a bad handle, a panic).
-    let keep = match why {
-        cp_adoption::AfterLoad => cp_after_adopt::Nothing,
-        cp_adoption::LeftAlone => cp_after_adopt::PlainHold,
-    };
-    let mut chosen = keep;
+    let mut chosen = match why {
+        cp_adoption::AfterLoad => Adoption::AfterLoad { in_hold: false },
+        cp_adoption::LeftAlone => Adoption::LeftAlone,
+    }
+    .kept()
+    .into();
     let r = with_engine("cp_engine_adopt", engine, |e| {
         let Some(a) = adopt.as_ref() else { return cp_result::NullParameter };
         let why = match a.why {
